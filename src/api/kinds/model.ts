@@ -1,0 +1,107 @@
+// registry.matrixinfer.ai/v1alpha1 Model: one object that deploys, exposes, routes and autoscales a model.
+import { Type, Obj, StringEnum, Conditions, Phase, ResourceRequirements, EnvVar, Quantity, type Static } from '../schema-kit.ts';
+import { AGE_COLUMN, type KindDefinition } from '../kind.ts';
+import type { KubeObject } from '../admission.ts';
+
+export const REGISTRY_GROUP = 'registry.matrixinfer.ai';
+
+export const InferenceEngine = StringEnum(['vLLM', 'SGLang'] as const, { description: 'Inference engine the runtime image runs.' });
+export type InferenceEngine = Static<typeof InferenceEngine>;
+
+export const ModelSource = Obj(
+  { uri: Type.String({ minLength: 1, description: 'URI of the model artifacts (huggingface://, s3://, gs://, pvc://, file://).' }) },
+  { description: 'Where the model artifacts come from.' },
+);
+
+export const ModelSpecSection = Obj(
+  {
+    modelId: Type.String({ minLength: 1, description: 'Unique identifier for the model.' }),
+    framework: Type.String({ minLength: 1, description: 'ML framework (pytorch, tensorflow, onnx, ...).' }),
+    version: Type.String({ minLength: 1, description: 'Model version.' }),
+    source: ModelSource,
+  },
+  { description: 'What the model is.' },
+);
+
+export const MetricTarget = Obj({
+  metricName: Type.String({ minLength: 1, description: 'Engine metric to track, e.g. vllm:num_requests_waiting.' }),
+  targetValue: Quantity({ description: 'Desired per-replica value of the metric.' }),
+});
+export type MetricTarget = Static<typeof MetricTarget>;
+
+export const ModelRuntime = Obj(
+  {
+    image: Type.String({ minLength: 1, description: 'Container image for the model runtime.' }),
+    engine: Type.Optional(InferenceEngine),
+    replicas: Type.Optional(Type.Integer({ minimum: 0, default: 1, format: 'int32', description: 'Number of engine replicas when not autoscaled.' })),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 8000, format: 'int32', description: 'Port the engine listens on.' })),
+    args: Type.Optional(Type.Array(Type.String(), { description: 'Extra engine arguments, appended to the generated ones.' })),
+    env: Type.Optional(Type.Array(EnvVar, { description: 'Extra environment variables for the engine container.' })),
+    resources: Type.Optional(ResourceRequirements),
+  },
+  { description: 'How to run the model.' },
+);
+
+export const ModelAutoscaling = Obj(
+  {
+    minReplicas: Type.Optional(Type.Integer({ minimum: 0, format: 'int32', default: 1 })),
+    maxReplicas: Type.Optional(Type.Integer({ minimum: 1, format: 'int32', default: 1 })),
+    tolerancePercent: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, default: 10, format: 'int32' })),
+    metrics: Type.Optional(Type.Array(MetricTarget, { minItems: 1 })),
+  },
+  { description: 'Autoscaling bounds and metrics for the generated AutoscalingPolicy and binding.' },
+);
+
+export const ModelServing = Obj(
+  {
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Path prefix of the seed-style endpoint; default /v1/models/<name>.' })),
+    timeout: Type.Optional(Type.String({ default: '60s', description: 'Time to first byte from the engine.' })),
+    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10, default: 2, format: 'int32' })),
+  },
+  { description: 'How the gateway serves the model.' },
+);
+
+export const ModelSpec = Obj({
+  modelSpec: ModelSpecSection,
+  runtime: ModelRuntime,
+  autoscaling: Type.Optional(ModelAutoscaling),
+  serving: Type.Optional(ModelServing),
+});
+export type ModelSpec = Static<typeof ModelSpec>;
+
+export const ModelStatus = Obj({
+  phase: Type.Optional(Phase),
+  observedGeneration: Type.Optional(Type.Integer({ format: 'int64' })),
+  replicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Engine replicas that exist.' })),
+  readyReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Engine replicas ready to serve.' })),
+  conditions: Type.Optional(Conditions),
+});
+export type ModelStatus = Static<typeof ModelStatus>;
+
+export interface Model extends KubeObject {
+  spec: ModelSpec;
+  status?: ModelStatus;
+}
+
+export const modelKind: KindDefinition = {
+  group: REGISTRY_GROUP,
+  version: 'v1alpha1',
+  kind: 'Model',
+  plural: 'models',
+  singular: 'model',
+  shortNames: ['mdl'],
+  categories: ['matrixinfer'],
+  scope: 'Namespaced',
+  description: 'An AI model with metadata and runtime requirements; the Model controller deploys, exposes, routes and autoscales it.',
+  spec: ModelSpec,
+  status: ModelStatus,
+  printerColumns: [
+    { name: 'Model-ID', type: 'string', jsonPath: '.spec.modelSpec.modelId' },
+    { name: 'Framework', type: 'string', jsonPath: '.spec.modelSpec.framework' },
+    { name: 'Version', type: 'string', jsonPath: '.spec.modelSpec.version' },
+    { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    { name: 'Image', type: 'string', jsonPath: '.spec.runtime.image', priority: 1 },
+    AGE_COLUMN,
+  ],
+};

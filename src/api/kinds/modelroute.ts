@@ -1,0 +1,77 @@
+// networking.matrixinfer.ai/v1alpha1 ModelRoute: which ModelServers serve a model name, by ordered rules.
+import { Type, Obj, StringEnum, StringMap, Conditions, Phase, type Static } from '../schema-kit.ts';
+import { AGE_COLUMN, type KindDefinition } from '../kind.ts';
+import { NETWORKING_GROUP } from './modelserver.ts';
+import type { KubeObject } from '../admission.ts';
+
+export const StringMatch = Obj(
+  {
+    exact: Type.Optional(Type.String()),
+    prefix: Type.Optional(Type.String()),
+    regex: Type.Optional(Type.String()),
+  },
+  { description: 'Exactly one of exact, prefix or regex.' },
+);
+export type StringMatch = Static<typeof StringMatch>;
+
+export const TargetModel = Obj({
+  modelServerName: Type.String({ minLength: 1, description: 'ModelServer in the same namespace.' }),
+  weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, default: 100, format: 'int32', description: 'Relative share of traffic.' })),
+});
+export type TargetModel = Static<typeof TargetModel>;
+
+export const RouteRule = Obj({
+  name: Type.Optional(Type.String()),
+  modelMatch: Type.Optional(
+    Obj({
+      headers: Type.Optional(StringMap(StringMatch, { description: 'Header name to match.' })),
+      uri: Type.Optional(StringMatch),
+    }),
+  ),
+  targetModels: Type.Array(TargetModel, { minItems: 1, maxItems: 16 }),
+});
+export type RouteRule = Static<typeof RouteRule>;
+
+export const ModelRouteSpec = Obj({
+  modelName: Type.Optional(Type.String({ description: 'Model name clients request (the body `model` field).' })),
+  loraAdapters: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 64, description: 'LoRA adapter names routed by this route.' })),
+  rules: Type.Array(RouteRule, { minItems: 1, maxItems: 16, description: 'Ordered rules; the first match wins.' }),
+  rateLimit: Type.Optional(
+    Obj({
+      inputTokensPerUnit: Type.Optional(Type.Integer({ minimum: 1, format: 'int32' })),
+      outputTokensPerUnit: Type.Optional(Type.Integer({ minimum: 1, format: 'int32' })),
+      unit: Type.Optional(StringEnum(['second', 'minute', 'hour'] as const, { default: 'second' })),
+    }),
+  ),
+});
+export type ModelRouteSpec = Static<typeof ModelRouteSpec>;
+
+export const ModelRouteStatus = Obj({
+  phase: Type.Optional(Phase),
+  observedGeneration: Type.Optional(Type.Integer({ format: 'int64' })),
+  conditions: Type.Optional(Conditions),
+});
+
+export interface ModelRoute extends KubeObject {
+  spec: ModelRouteSpec;
+  status?: Static<typeof ModelRouteStatus>;
+}
+
+export const modelRouteKind: KindDefinition = {
+  group: NETWORKING_GROUP,
+  version: 'v1alpha1',
+  kind: 'ModelRoute',
+  plural: 'modelroutes',
+  singular: 'modelroute',
+  shortNames: ['mr'],
+  categories: ['matrixinfer'],
+  scope: 'Namespaced',
+  description: 'Routes requests for a model name (or LoRA adapter) to ModelServers by ordered rules with weighted targets.',
+  spec: ModelRouteSpec,
+  status: ModelRouteStatus,
+  printerColumns: [
+    { name: 'Model', type: 'string', jsonPath: '.spec.modelName' },
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    AGE_COLUMN,
+  ],
+};
