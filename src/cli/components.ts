@@ -1,0 +1,74 @@
+// Long-running component commands: each starts one component and stops it cleanly on SIGTERM/SIGINT.
+// `matrixinfer up` runs them as child processes; on a cluster each runs in its own Deployment.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadKubeConfig, matrixinferHome } from '../kube/config.ts';
+
+function stopOnSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`received ${signal}, stopping\n`);
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`error while stopping: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+export async function runApiServer(options: { dataDir?: string; host?: string; port: number }): Promise<void> {
+  const { startApiServer } = await import('../apiserver/server.ts');
+  const { admissionPlugins } = await import('../webhooks/plugins.ts');
+  const home = matrixinferHome();
+  const dataDir = options.dataDir ?? join(home, 'data');
+  const podLogDir = join(home, 'logs', 'pods');
+  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(podLogDir, { recursive: true });
+  const server = await startApiServer({ dataDir, host: options.host ?? '127.0.0.1', port: options.port, admission: admissionPlugins, podLogDir });
+  process.stderr.write(`api server listening on ${server.url} (data in ${dataDir})\n`);
+  stopOnSignal(() => server.close());
+}
+
+export async function runControllerManager(options: { kubeconfig?: string; leaderElect: boolean; namespace?: string }): Promise<void> {
+  const { startControllerManager } = await import('../controllers/manager.ts');
+  const manager = await startControllerManager({
+    kubeConfig: loadKubeConfig(options.kubeconfig),
+    leaderElection: options.leaderElect,
+    ...(options.namespace ? { namespace: options.namespace } : {}),
+  });
+  process.stderr.write('controller manager started\n');
+  stopOnSignal(() => manager.stop());
+}
+
+export async function runAgent(options: { kubeconfig?: string; nodeName?: string }): Promise<void> {
+  const { startNodeAgent } = await import('../agent/agent.ts');
+  const agent = await startNodeAgent({ kubeConfig: loadKubeConfig(options.kubeconfig), home: matrixinferHome(), ...(options.nodeName ? { nodeName: options.nodeName } : {}) });
+  process.stderr.write('node agent started\n');
+  stopOnSignal(() => agent.stop());
+}
+
+export async function runGateway(options: { kubeconfig?: string; host?: string; port: number; namespace?: string }): Promise<void> {
+  const { startGateway } = await import('../gateway/gateway.ts');
+  const gateway = await startGateway({
+    kubeConfig: loadKubeConfig(options.kubeconfig),
+    host: options.host ?? '127.0.0.1',
+    port: options.port,
+    ...(options.namespace ? { namespace: options.namespace } : {}),
+  });
+  process.stderr.write(`gateway listening on ${gateway.url}\n`);
+  stopOnSignal(() => gateway.close());
+}
+
+export async function runEngine(argv: string[]): Promise<void> {
+  const { parseEngineArgs } = await import('../engine/options.ts');
+  const { startEngine } = await import('../engine/server.ts');
+  const engine = await startEngine(parseEngineArgs(argv));
+  process.stderr.write(`engine listening on ${engine.url}\n`);
+  stopOnSignal(() => engine.close());
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+// The `matrixinfer` command. Subcommands load their modules lazily so that short-lived commands and the
+// engine (started once per pod) don't pay for the whole platform's imports.
+import { Command, Option } from 'commander';
+
+const argv = process.argv.slice(2);
+
+async function main(): Promise<void> {
+  // The engine takes vLLM's flags verbatim, so its arguments bypass commander here.
+  if (argv[0] === 'engine') {
+    const { runEngine } = await import('./components.ts');
+    return runEngine(argv.slice(1));
+  }
+
+  const program = new Command('matrixinfer')
+    .description('MatrixInfer: deploy, route and autoscale LLM inference on Kubernetes, or locally with one command.')
+    .showHelpAfterError();
+
+  const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  const clientOptions = (command: Command) =>
+    command
+      .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, then $MATRIXINFER_HOME/kubeconfig, then ~/.kube/config)')
+      .option('-n, --namespace <name>', 'namespace (default: the kubeconfig context namespace, else default)');
+
+  program
+    .command('up')
+    .description('Run the whole platform locally (API server, controllers, node agent, gateway) and apply manifests')
+    .option('-f, --filename <path...>', 'manifests to apply once the platform is up', [])
+    .option('--home <dir>', 'state, logs and kubeconfig directory (default $MATRIXINFER_HOME or ~/.matrixinfer)')
+    .option('--gateway-port <port>', 'gateway port', '8080')
+    .option('--apiserver-port <port>', 'embedded API server port', '6443')
+    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; apiserverPort: string }) => {
+      const { up } = await import('./up.ts');
+      const started = Date.now();
+      const platform = await up({ files: opts.filename, ...(opts.home ? { home: opts.home } : {}), gatewayPort: Number(opts.gatewayPort), apiserverPort: Number(opts.apiserverPort) });
+      out(
+        [
+          '',
+          `MatrixInfer is up (${((Date.now() - started) / 1000).toFixed(1)} s).`,
+          `  gateway:     ${platform.gatewayUrl}`,
+          `  kubeconfig:  ${platform.kubeconfig}`,
+          `  state, logs: ${platform.home}`,
+          '',
+          `Try:  curl -s ${platform.gatewayUrl}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"llama-7b","messages":[{"role":"user","content":"Hello"}]}'`,
+          `      kubectl --kubeconfig ${platform.kubeconfig} get models,modelinfers,modelservers,modelroutes,pods -A`,
+          'Press Ctrl-C to stop; everything applied is kept for the next start.',
+        ].join('\n'),
+      );
+      let stopping = false;
+      const shutdown = () => {
+        if (stopping) return;
+        stopping = true;
+        out('stopping MatrixInfer...');
+        platform.stop().then(() => process.exit(0));
+      };
+      process.on('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
+    });
+
+  program
+    .command('apiserver')
+    .description('Run the embedded Kubernetes-compatible API server')
+    .option('--data-dir <dir>', 'storage directory (default $MATRIXINFER_HOME/data)')
+    .option('--host <address>', 'listen address', '127.0.0.1')
+    .option('--port <port>', 'listen port', '6443')
+    .action(async (opts: { dataDir?: string; host: string; port: string }) => {
+      const { runApiServer } = await import('./components.ts');
+      await runApiServer({ ...(opts.dataDir ? { dataDir: opts.dataDir } : {}), host: opts.host, port: Number(opts.port) });
+    });
+
+  program
+    .command('controller-manager')
+    .description('Run the controllers (Model, ModelInfer, networking status)')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster or $KUBECONFIG)')
+    .option('--namespace <name>', 'watch one namespace only')
+    .option('--no-leader-elect', 'run without leader election')
+    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean }) => {
+      const { runControllerManager } = await import('./components.ts');
+      await runControllerManager({ ...opts });
+    });
+
+  program
+    .command('agent')
+    .description('Run the local node agent: runs pods bound to this node as processes on loopback IPs')
+    .option('--kubeconfig <path>', 'kubeconfig file')
+    .option('--node-name <name>', 'node name', undefined)
+    .action(async (opts: { kubeconfig?: string; nodeName?: string }) => {
+      const { runAgent } = await import('./components.ts');
+      await runAgent(opts);
+    });
+
+  program
+    .command('gateway')
+    .description('Run the inference gateway')
+    .option('--kubeconfig <path>', 'kubeconfig file')
+    .option('--host <address>', 'listen address', '127.0.0.1')
+    .option('--port <port>', 'listen port', '8080')
+    .option('--namespace <name>', 'serve one namespace only')
+    .action(async (opts: { kubeconfig?: string; host: string; port: string; namespace?: string }) => {
+      const { runGateway } = await import('./components.ts');
+      await runGateway({ ...opts, port: Number(opts.port) });
+    });
+
+  program.command('engine').description('Run the simulated vLLM-compatible engine (see `matrixinfer engine --help`)');
+
+  clientOptions(program.command('apply').description('Create or update objects from manifests (validated first; all or nothing)'))
+    .requiredOption('-f, --filename <path...>', 'manifest files or directories, - for stdin')
+    .action(async (opts: { filename: string[]; kubeconfig?: string; namespace?: string }) => {
+      const [{ clientContext }, { apply }] = await Promise.all([import('./context.ts'), import('./apply.ts')]);
+      await apply(clientContext(opts), opts.filename, out);
+    });
+
+  clientOptions(program.command('get').description('List objects, e.g. `get models,pods -A`, `get model llama-7b -o yaml`'))
+    .argument('<resources>', 'resource type(s), comma separated')
+    .argument('[names...]', 'object names')
+    .option('-A, --all-namespaces', 'list across all namespaces')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json', 'wide', 'name']))
+    .option('-l, --selector <selector>', 'label selector')
+    .option('-w, --watch', 'watch for changes')
+    .action(async (resources: string, names: string[], opts: { kubeconfig?: string; namespace?: string; allNamespaces?: boolean; output?: 'yaml' | 'json' | 'wide' | 'name'; selector?: string; watch?: boolean }) => {
+      const [{ clientContext }, { get }] = await Promise.all([import('./context.ts'), import('./get.ts')]);
+      await get(clientContext(opts), resources, names, opts, out);
+    });
+
+  clientOptions(program.command('describe').description('Show an object and the events about it'))
+    .argument('<resource>', 'resource type')
+    .argument('[names...]', 'object names')
+    .action(async (resource: string, names: string[], opts: { kubeconfig?: string; namespace?: string }) => {
+      const [{ clientContext }, { describe }] = await Promise.all([import('./context.ts'), import('./describe.ts')]);
+      await describe(clientContext(opts), resource, names, out);
+    });
+
+  clientOptions(program.command('delete').description('Delete objects by type and name, or from manifests'))
+    .argument('[resource]', 'resource type')
+    .argument('[names...]', 'object names')
+    .option('-f, --filename <path...>', 'manifest files or directories')
+    .option('--ignore-not-found', 'treat missing objects as deleted')
+    .option('--no-wait', 'return without waiting for the objects to be gone')
+    .action(async (resource: string | undefined, names: string[], opts: { kubeconfig?: string; namespace?: string; filename?: string[]; ignoreNotFound?: boolean; wait: boolean }) => {
+      const [{ clientContext }, { del }] = await Promise.all([import('./context.ts'), import('./delete.ts')]);
+      await del(clientContext(opts), resource, names, { files: opts.filename ?? [], wait: opts.wait, ignoreNotFound: !!opts.ignoreNotFound }, out);
+    });
+
+  clientOptions(program.command('logs').description('Print the logs of a pod container'))
+    .argument('<pod>', 'pod name')
+    .option('-c, --container <name>', 'container name (default: the first)')
+    .option('-f, --follow', 'stream new output')
+    .option('--tail <lines>', 'only the last N lines')
+    .action(async (pod: string, opts: { kubeconfig?: string; namespace?: string; container?: string; follow?: boolean; tail?: string }) => {
+      const [{ clientContext }, { logs }] = await Promise.all([import('./context.ts'), import('./logs.ts')]);
+      await logs(clientContext(opts), pod, { ...(opts.container ? { container: opts.container } : {}), follow: !!opts.follow, ...(opts.tail ? { tail: Number(opts.tail) } : {}) }, (chunk) => process.stdout.write(chunk));
+    });
+
+  await program.parseAsync(process.argv);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,201 @@
+// The whole platform from the quickstart, as a new user meets it: `matrixinfer up -f examples/quickstart.yaml`,
+// then the openai SDK, plain HTTP, kubectl and the matrixinfer CLI as clients.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { freePort, kubectl, matrixinfer, startPlatform, stopPlatform, until } from '../support/platform.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'matrixinfer-platform-'));
+const kubeconfig = join(home, 'kubeconfig');
+const env = { ...process.env, MATRIXINFER_HOME: home };
+let gatewayPort = 0;
+let apiserverPort = 0;
+let platform: ReturnType<typeof startPlatform>;
+let gateway = '';
+let firstCompletionMs = 0;
+
+async function chat(): Promise<Response> {
+  return fetch(`${gateway}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'llama-7b', messages: [{ role: 'user', content: 'Hello' }] }),
+  });
+}
+
+function upArgs(): string[] {
+  return ['-f', 'examples/quickstart.yaml', '--gateway-port', String(gatewayPort), '--apiserver-port', String(apiserverPort)];
+}
+
+before(async () => {
+  gatewayPort = await freePort();
+  apiserverPort = await freePort();
+  gateway = `http://127.0.0.1:${gatewayPort}`;
+  const started = Date.now();
+  platform = startPlatform(upArgs(), env);
+  await platform.up;
+  await until('a first completion', async () => (await chat()).status === 200, 60_000, 100);
+  firstCompletionMs = Date.now() - started;
+  console.log(`time from start to first completion: ${firstCompletionMs} ms`);
+});
+
+after(async () => {
+  if (platform) await stopPlatform(platform.child);
+  rmSync(home, { recursive: true, force: true });
+});
+
+test('the first completion arrives within 15 seconds of start', () => {
+  assert.ok(firstCompletionMs > 0 && firstCompletionMs < 15_000, `took ${firstCompletionMs} ms`);
+});
+
+test('the openai SDK works unchanged, streaming and not', async () => {
+  const client = new OpenAI({ baseURL: `${gateway}/v1`, apiKey: 'unused' });
+  const completion = await client.chat.completions.create({ model: 'llama-7b', messages: [{ role: 'user', content: 'Hello' }], max_tokens: 8 });
+  assert.equal(completion.model, 'llama-7b');
+  assert.ok(completion.choices[0]!.message.content!.length > 0);
+  assert.ok(completion.usage!.completion_tokens > 0 && completion.usage!.completion_tokens <= 8);
+
+  const stream = await client.chat.completions.create({ model: 'llama-7b', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 5, stream: true });
+  let text = '';
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks++;
+    text += chunk.choices[0]?.delta?.content ?? '';
+  }
+  assert.ok(chunks >= 2, `expected several chunks, got ${chunks}`);
+  assert.ok(text.length > 0);
+
+  const models = await client.models.list();
+  assert.ok(models.data.some((m) => m.id === 'llama-7b'), JSON.stringify(models.data));
+});
+
+test('a raw stream is server-sent events ending in [DONE]', async () => {
+  const response = await fetch(`${gateway}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'llama-7b', stream: true, messages: [{ role: 'user', content: 'Hello' }] }),
+  });
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/);
+  const body = await response.text();
+  assert.match(body, /^data: /);
+  assert.ok(body.trimEnd().endsWith('data: [DONE]'), body.slice(-200));
+});
+
+test('the seed request form, health, readiness and metrics answer', async () => {
+  const infer = await fetch(`${gateway}/v1/models/llama-7b/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: { text: 'Hello world' } }),
+  });
+  assert.equal(infer.status, 200);
+  const result = (await infer.json()) as { outputs?: { text?: string } };
+  assert.equal(typeof result.outputs?.text, 'string');
+  for (const path of ['/health', '/ready', '/metrics']) {
+    const response = await fetch(gateway + path);
+    assert.equal(response.status, 200, path);
+  }
+  assert.match(await (await fetch(`${gateway}/metrics`)).text(), /matrixinfer_gateway_requests_total/);
+});
+
+test('bad requests get OpenAI-style errors', async () => {
+  const cases: [string, number][] = [
+    ['{not json', 400],
+    [JSON.stringify({ messages: [] }), 400],
+    [JSON.stringify({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }), 404],
+  ];
+  for (const [body, status] of cases) {
+    const response = await fetch(`${gateway}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(response.status, status, body);
+    const error = (await response.json()) as { error?: { message?: string; type?: string } };
+    assert.equal(typeof error.error?.message, 'string');
+    assert.equal(typeof error.error?.type, 'string');
+  }
+});
+
+test('kubectl lists what the Model fanned out into', async () => {
+  const result = await kubectl(kubeconfig, ['get', 'models,modelinfers,modelservers,modelroutes,autoscalingpolicies,autoscalingpolicybindings,pods', '-A']);
+  assert.equal(result.code, 0, result.stderr);
+  for (const expected of ['model.registry.matrixinfer.ai/llama-7b', 'modelinfer.workload.matrixinfer.ai/llama-7b', 'modelserver.networking.matrixinfer.ai/llama-7b', 'modelroute.networking.matrixinfer.ai/llama-7b', 'autoscalingpolicy.registry.matrixinfer.ai/llama-7b', 'autoscalingpolicybinding.registry.matrixinfer.ai/llama-7b', 'pod/llama-7b-0-server-0']) {
+    assert.ok(result.stdout.includes(expected), `missing ${expected} in:\n${result.stdout}`);
+  }
+  const labels = await kubectl(kubeconfig, ['get', 'modelinfers,modelservers,modelroutes,autoscalingpolicies,autoscalingpolicybindings', '-l', 'registry.matrixinfer.ai/managed-by=registry.matrixinfer.ai', '-o', 'name']);
+  assert.equal(labels.stdout.trim().split('\n').length, 5, labels.stdout);
+  const phase = await kubectl(kubeconfig, ['get', 'model', 'llama-7b', '-o', 'jsonpath={.status.phase}']);
+  assert.equal(phase.stdout, 'Ready');
+});
+
+test('kubectl apply, get -o yaml, get -w and delete work for our kinds; invalid manifests are rejected by kubectl and matrixinfer', async () => {
+  const manifest = join(home, 'extra-route.yaml');
+  writeFileSync(manifest, ['apiVersion: networking.matrixinfer.ai/v1alpha1', 'kind: ModelRoute', 'metadata:', '  name: extra', 'spec:', '  modelName: extra', '  rules:', '  - targetModels:', '    - modelServerName: llama-7b', ''].join('\n'));
+  const watcher = kubectl(kubeconfig, ['get', 'modelroutes', '-w', '--request-timeout=6s']);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const applied = await kubectl(kubeconfig, ['apply', '-f', manifest]);
+  assert.equal(applied.code, 0, applied.stderr);
+  assert.match(applied.stdout, /modelroute.networking.matrixinfer.ai\/extra created/);
+  const yaml = await kubectl(kubeconfig, ['get', 'modelroute', 'extra', '-o', 'yaml']);
+  assert.match(yaml.stdout, /weight: 100/, 'the schema default is applied');
+  const watched = await watcher;
+  assert.match(watched.stdout, /extra/, `get -w printed:\n${watched.stdout}\n${watched.stderr}`);
+  const deleted = await kubectl(kubeconfig, ['delete', '-f', manifest]);
+  assert.equal(deleted.code, 0, deleted.stderr);
+
+  const invalid = join(home, 'invalid.yaml');
+  writeFileSync(invalid, ['apiVersion: registry.matrixinfer.ai/v1alpha1', 'kind: Model', 'metadata:', '  name: broken', 'spec:', '  modelSpec:', '    modelId: x', '    framework: pytorch', '    version: 7', '    source: {}', '  runtime: {}', ''].join('\n'));
+  for (const result of [await kubectl(kubeconfig, ['apply', '-f', invalid]), await matrixinfer(['apply', '-f', invalid], { env })]) {
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /spec\.modelSpec\.source\.uri: Required value/, result.stderr);
+    assert.match(result.stderr, /spec\.runtime\.image: Required value/, result.stderr);
+    assert.match(result.stderr, /spec\.modelSpec\.version: Invalid value/, result.stderr);
+  }
+  const unknownKind = await matrixinfer(['apply', '-f', '-'], { env, input: 'apiVersion: registry.matrixinfer.ai/v1alpha1\nkind: Modle\nmetadata:\n  name: x\n' });
+  assert.notEqual(unknownKind.code, 0);
+  assert.match(unknownKind.stderr, /no matches for kind "Modle"/);
+  const none = await kubectl(kubeconfig, ['get', 'models', 'broken']);
+  assert.notEqual(none.code, 0, 'nothing partial was stored');
+});
+
+test('the matrixinfer CLI gets, describes and shows logs', async () => {
+  const list = await matrixinfer(['get', 'models,pods', '-A'], { env });
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /llama-7b/);
+  assert.match(list.stdout, /llama-7b-0-server-0/);
+  const described = await matrixinfer(['describe', 'model', 'llama-7b'], { env });
+  assert.equal(described.code, 0, described.stderr);
+  assert.match(described.stdout, /modelId: llama-7b-v1/);
+  const logs = await matrixinfer(['logs', 'llama-7b-0-server-0'], { env });
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.ok(logs.stdout.length > 0, 'the engine logged something');
+});
+
+test('stopping and starting again keeps every object and serves again; deleting the Model removes what it created', async () => {
+  const before = await kubectl(kubeconfig, ['get', 'modelinfer', 'llama-7b', '-o', 'jsonpath={.metadata.uid}']);
+  await stopPlatform(platform.child);
+  platform = startPlatform(upArgs(), env);
+  await platform.up;
+  const after = await kubectl(kubeconfig, ['get', 'modelinfer', 'llama-7b', '-o', 'jsonpath={.metadata.uid}']);
+  assert.equal(after.stdout, before.stdout, 'the same object survived the restart');
+  await until('a completion after restart', async () => (await chat()).status === 200, 30_000);
+
+  const podIp = (await kubectl(kubeconfig, ['get', 'pod', 'llama-7b-0-server-0', '-o', 'jsonpath={.status.podIP}'])).stdout;
+  assert.match(podIp, /^127\./);
+  const deleted = await matrixinfer(['delete', 'model', 'llama-7b'], { env });
+  assert.equal(deleted.code, 0, deleted.stderr);
+  await until('the children and pods to be gone', async () => {
+    const left = await kubectl(kubeconfig, ['get', 'modelinfers,modelservers,modelroutes,autoscalingpolicies,autoscalingpolicybindings,pods', '-A', '-o', 'name']);
+    return left.code === 0 && left.stdout.trim() === '';
+  }, 30_000, 250);
+  await until('the engine process to stop answering', async () => {
+    try {
+      await fetch(`http://${podIp}:8000/health`, { signal: AbortSignal.timeout(500) });
+      return false;
+    } catch {
+      return true;
+    }
+  }, 15_000, 250);
+  const gone = await chat();
+  assert.equal(gone.status, 404);
+  assert.ok(existsSync(join(home, 'data')), 'state is under MATRIXINFER_HOME');
+});

@@ -1,0 +1,84 @@
+// Test helpers: free ports, the `matrixinfer` CLI and kubectl as child processes, polling.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = execFile(command, args, { env: options.env ?? process.env, cwd: REPO, timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+/** Run the `matrixinfer` CLI with the project's Node. */
+export function matrixinfer(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CommandResult> {
+  return run(process.execPath, ['--disable-warning=ExperimentalWarning', MAIN, ...args], options);
+}
+
+export function kubectl(kubeconfig: string, args: string[], options: { input?: string } = {}): Promise<CommandResult> {
+  return run('kubectl', ['--kubeconfig', kubeconfig, ...args], options);
+}
+
+export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** Start `matrixinfer up` as a child; resolves when it prints that it is up. */
+export function startPlatform(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; up: Promise<void> } {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', MAIN, 'up', ...args], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const up = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('MatrixInfer is up')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`matrixinfer up exited with ${code}:\n${output}`)));
+  });
+  return { child, output: () => output, up };
+}
+
+export async function stopPlatform(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
