@@ -89,7 +89,7 @@ export interface AdmissionPlugin {
 
 /** Render one field error exactly as kube-apiserver does: `spec.x: Required value`, `spec.y: Invalid value: "z": detail`. */
 export function formatFieldError(error: FieldError): string {
-  const showValue = error.value !== undefined && (error.type === 'Invalid value' || error.type === 'Unsupported value');
+  const showValue = error.value !== undefined && (error.type === 'Invalid value' || error.type === 'Unsupported value' || error.type === 'Duplicate value' || error.type === 'Field value not found');
   const value = showValue ? `: ${JSON.stringify(error.value)}` : '';
   const detail = error.detail ? `: ${error.detail}` : '';
   return `${error.field}: ${error.type}${value}${detail}`;

@@ -38,6 +38,8 @@ export function loopbackKubeconfigYaml(serverUrl: string): string {
     '- name: matrixinfer-local',
     '  cluster:',
     `    server: ${serverUrl}`,
+    // client-node refuses plain http:// servers unless TLS verification is off (there is no TLS to verify).
+    ...(serverUrl.startsWith('http:') ? ['    insecure-skip-tls-verify: true'] : []),
     'users:',
     '- name: matrixinfer-local',
     '  user: {}',

@@ -46,8 +46,11 @@ export async function openStream(kc: KubeConfig, request: RestRequest): Promise<
     const req = transport.request(url, options, resolve);
     req.on('error', reject);
     if (request.body !== undefined) {
+      const payload = Buffer.from(typeof request.body === 'string' ? request.body : JSON.stringify(request.body));
       req.setHeader('content-type', request.headers?.['content-type'] ?? 'application/json');
-      req.end(typeof request.body === 'string' ? request.body : JSON.stringify(request.body));
+      // Explicit length: Node sends DELETE bodies neither chunked nor sized by default.
+      req.setHeader('content-length', payload.length);
+      req.end(payload);
     } else {
       req.end();
     }

@@ -1,0 +1,294 @@
+// The local node agent: the kubelet (and, in local mode, the scheduler) for one node, as a client of the Kubernetes
+// API through @kubernetes/client-node only, so it runs the same against the embedded API server and a real
+// kube-apiserver.
+//
+//   - registers the Node and keeps its Lease and Ready condition fresh (node.ts);
+//   - binds Pods without spec.nodeName to this node with pods/binding (bindUnscheduled, local mode);
+//   - watches Pods with spec.nodeName=<node> and runs each as processes on its own loopback IP (pod-worker.ts).
+//
+// Files under $MATRIXINFER_HOME: pods/<ns>_<pod>/ (working directory and .agent/ pid files) and
+// logs/pods/<ns>_<pod>_<container>.log (container stdout+stderr, read by the API server's pods/log).
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoordinationV1Api, CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { LOCAL_NODE_NAME } from '../api/labels.ts';
+import { matrixinferHome } from '../kube/config.ts';
+import { defaultEngineCommand, localHostInfo } from './host.ts';
+import { IpAllocator } from './ip-alloc.ts';
+import { errCode, errMessage, type ListWatchHandle, listWatch, retryable, wire } from './kube.ts';
+import { type Logger, stderrLogger } from './log.ts';
+import { NODE_IP, NodeHeartbeat } from './node.ts';
+import { podDirName, PodWorker, type WorkerContext } from './pod-worker.ts';
+import { killStaleProcesses } from './process.ts';
+import type { HostInfo } from './runtime-map.ts';
+import type { Pod } from './types.ts';
+
+export interface NodeAgentOptions {
+  kubeConfig: KubeConfig;
+  /** Default `matrixinfer-local`. */
+  nodeName?: string;
+  /** Default $MATRIXINFER_HOME (~/.matrixinfer). */
+  home?: string;
+  /** Bind Pods that have no spec.nodeName to this node (local mode has no scheduler). Default true. */
+  bindUnscheduled?: boolean;
+  /** Command line of the simulated engine from its CLI arguments. Default `<node> <repo>/src/cli/main.ts engine …`. */
+  engineCommand?: (args: string[]) => { command: string; args: string[] };
+  /** Upper bound on termination grace periods, seconds. Default 10. */
+  maxGracePeriodSeconds?: number;
+  /** Host capabilities for the runtime map (tests). */
+  host?: HostInfo;
+  log?: Logger;
+}
+
+export interface NodeAgent {
+  nodeName: string;
+  stop(): Promise<void>;
+  /** Pod IP and running container pids of a pod this agent runs (diagnostics and tests). */
+  inspect(namespace: string, name: string): { uid: string; podIP: string | undefined; pids: Record<string, number | undefined> } | undefined;
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent> {
+  const nodeName = opts.nodeName ?? LOCAL_NODE_NAME;
+  const home = opts.home ?? matrixinferHome();
+  const log = opts.log ?? stderrLogger(`agent[${nodeName}]`);
+  const podsDir = join(home, 'pods');
+  const logsDir = join(home, 'logs', 'pods');
+  mkdirSync(podsDir, { recursive: true });
+  mkdirSync(logsDir, { recursive: true });
+
+  const kc = opts.kubeConfig;
+  const core = kc.makeApiClient(CoreV1Api);
+  const coord = kc.makeApiClient(CoordinationV1Api);
+
+  // Whatever an earlier agent left running holds ports on the pod IPs: kill it before anything starts.
+  const killed = await killStaleProcesses(podsDir, nodeName);
+  if (killed > 0) log.info(`killed ${killed} process group(s) left by a previous agent`);
+
+  const heartbeat = new NodeHeartbeat(core, coord, nodeName, log);
+  await heartbeat.register();
+  await heartbeat.start();
+
+  const workers = new Map<string, PodWorker>();
+  const removals = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => {
+    removals.add(p);
+    void p.finally(() => removals.delete(p));
+  };
+  const ctx: WorkerContext = {
+    nodeName,
+    nodeIP: NODE_IP,
+    podsDir,
+    logsDir,
+    core,
+    alloc: new IpAllocator(),
+    host: opts.host ?? localHostInfo(),
+    engineCommand: opts.engineCommand ?? defaultEngineCommand,
+    log,
+    maxGraceMs: (opts.maxGracePeriodSeconds ?? 10) * 1000,
+    nameInUse: (ns, name, exceptUid) =>
+      [...workers.values()].some((w) => w.uid !== exceptUid && w.alive && w.namespace === ns && w.name === name),
+    onGone: (uid) => workers.delete(uid),
+  };
+
+  let stopped = false;
+  const handlePod = (pod: Pod) => {
+    const uid = pod.metadata?.uid;
+    if (!uid || stopped) return;
+    const existing = workers.get(uid);
+    if (pod.spec?.nodeName !== nodeName) {
+      if (existing) track(existing.remove());
+      return;
+    }
+    if (existing) {
+      existing.sync(pod);
+      return;
+    }
+    const w = new PodWorker(pod, ctx);
+    workers.set(uid, w);
+    try {
+      w.sync(pod);
+    } catch (err) {
+      log.error(`pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(err as Error).stack ?? String(err)}`);
+    }
+  };
+
+  let firstList = true;
+  const podQuery: Record<string, string> = { fieldSelector: `spec.nodeName=${nodeName}` };
+  const pods: ListWatchHandle = listWatch<Pod>({
+    kc,
+    name: 'pods',
+    path: '/api/v1/pods',
+    query: podQuery,
+    list: () => listPods(core, podQuery, log),
+    onList: (items) => {
+      const seen = new Set<string>();
+      for (const p of items) {
+        if (p.spec?.nodeName !== nodeName) continue; // a server that ignores the field selector
+        seen.add(p.metadata.uid);
+        handlePod(p);
+      }
+      for (const [uid, w] of workers) if (!seen.has(uid)) track(w.remove());
+      if (firstList) {
+        firstList = false;
+        collectGarbage(podsDir, logsDir, items.filter((p) => p.spec?.nodeName === nodeName), log);
+      }
+    },
+    onEvent: (ev) => {
+      if (ev.type === 'DELETED') {
+        const w = workers.get(ev.object.metadata?.uid);
+        if (w) track(w.remove());
+        return;
+      }
+      handlePod(ev.object);
+    },
+    log,
+  });
+
+  const binder = opts.bindUnscheduled === false ? undefined : startBinder(kc, core, nodeName, log);
+
+  await Promise.all([pods.synced, binder?.synced]);
+  log.info(`node agent for ${nodeName} running (home ${home})`);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    nodeName,
+    inspect(namespace, name) {
+      for (const w of workers.values()) {
+        if (w.namespace === namespace && w.name === name && w.alive) return { uid: w.uid, podIP: w.podIP, pids: w.pids() };
+      }
+      return undefined;
+    },
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        pods.stop();
+        binder?.stop();
+        heartbeat.stop();
+        await Promise.all([...workers.values()].map((w) => w.shutdown(Math.min(5000, ctx.maxGraceMs))));
+        await Promise.all([...removals]);
+        workers.clear();
+        log.info('node agent stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Pod directories and log files of pods that are no longer bound to this node (deleted while the agent was down). */
+function collectGarbage(podsDir: string, logsDir: string, pods: Pod[], log: Logger): void {
+  const live = new Set(pods.map((p) => podDirName(p.metadata.namespace, p.metadata.name)));
+  try {
+    for (const d of readdirSync(podsDir)) {
+      if (!live.has(d) && /^[a-z0-9-]+_[a-z0-9.-]+$/.test(d)) rmSync(join(podsDir, d), { recursive: true, force: true });
+    }
+    for (const f of readdirSync(logsDir)) {
+      const m = /^([a-z0-9-]+)_([a-z0-9.-]+)_([a-z0-9-]+)\.log$/.exec(f);
+      if (m && !live.has(`${m[1]}_${m[2]}`)) rmSync(join(logsDir, f), { force: true });
+    }
+  } catch (err) {
+    log.warn(`cleaning up old pod files: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Lists pods with `query.fieldSelector`; a server that rejects the selector (400) gets none from then on (the
+ * query object is shared with the watch) and the callers filter on their own.
+ */
+async function listPods(core: CoreV1Api, query: Record<string, string>, log: Logger): Promise<{ items: Pod[]; resourceVersion: string }> {
+  try {
+    const l = await core.listPodForAllNamespaces(query.fieldSelector ? { fieldSelector: query.fieldSelector } : {});
+    return { items: wire<Pod[]>(l.items), resourceVersion: l.metadata?.resourceVersion ?? '' };
+  } catch (err) {
+    if (errCode(err) !== 400 || !query.fieldSelector) throw err;
+    log.warn(`the API server rejects fieldSelector ${query.fieldSelector} (${errMessage(err)}); filtering pods locally`);
+    delete query.fieldSelector;
+    return listPods(core, query, log);
+  }
+}
+
+/** Local-mode scheduler: every Pod without spec.nodeName is bound to this node. */
+function startBinder(kc: KubeConfig, core: CoreV1Api, nodeName: string, log: Logger): ListWatchHandle {
+  const inflight = new Set<string>();
+  const retries = new Map<string, NodeJS.Timeout>();
+  let patchFallback = false;
+  let stopped = false;
+
+  const bind = async (pod: Pod): Promise<void> => {
+    const { name, namespace, uid } = pod.metadata;
+    if (inflight.has(uid) || stopped) return;
+    inflight.add(uid);
+    try {
+      if (!patchFallback) {
+        try {
+          await core.createNamespacedPodBinding({
+            name,
+            namespace,
+            body: {
+              apiVersion: 'v1',
+              kind: 'Binding',
+              metadata: { name, namespace, uid },
+              target: { apiVersion: 'v1', kind: 'Node', name: nodeName },
+            },
+          });
+          log.info(`bound pod ${namespace}/${name} to ${nodeName}`);
+          return;
+        } catch (err) {
+          const code = errCode(err);
+          if (code !== 404 && code !== 405) throw err;
+        }
+      }
+      // No pods/binding on this server: set spec.nodeName directly.
+      try {
+        await core.patchNamespacedPod({ name, namespace, body: { metadata: { uid }, spec: { nodeName } } }, mergePatch);
+        if (!patchFallback) log.info('pods/binding unavailable; binding pods by patching spec.nodeName');
+        patchFallback = true;
+        log.info(`bound pod ${namespace}/${name} to ${nodeName} (patch)`);
+      } catch (err) {
+        if (errCode(err) !== 404) throw err;
+      }
+    } catch (err) {
+      const code = errCode(err);
+      if (code === 409) return; // already bound, or a different pod now
+      log.warn(`binding pod ${namespace}/${name}: ${errMessage(err)}`);
+      if (retryable(err) && !stopped && !retries.has(uid)) {
+        retries.set(uid, setTimeout(() => {
+          retries.delete(uid);
+          void bind(pod);
+        }, 1000));
+      }
+    } finally {
+      inflight.delete(uid);
+    }
+  };
+
+  const consider = (pod: Pod) => {
+    if (!pod.metadata?.uid || pod.spec?.nodeName) return;
+    if (pod.metadata.deletionTimestamp) return;
+    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
+    void bind(pod);
+  };
+
+  const query: Record<string, string> = { fieldSelector: 'spec.nodeName=' };
+  const handle = listWatch<Pod>({
+    kc,
+    name: 'unscheduled pods',
+    path: '/api/v1/pods',
+    query,
+    list: () => listPods(core, query, log),
+    onList: (items) => items.forEach(consider),
+    onEvent: (ev) => {
+      if (ev.type !== 'DELETED') consider(ev.object);
+    },
+    log,
+  });
+  return {
+    synced: handle.synced,
+    stop() {
+      stopped = true;
+      for (const t of retries.values()) clearTimeout(t);
+      handle.stop();
+    },
+  };
+}

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  engineKindOfImage,
+  expandVars,
+  type HostInfo,
+  imageRepository,
+  planContainer,
+  shellWords,
+} from './runtime-map.ts';
+
+const IP = '127.0.3.4';
+const engineCommand = (args: string[]) => ({ command: '/usr/bin/node', args: ['/repo/src/cli/main.ts', 'engine', ...args] });
+
+function host(exes: string[] = ['sh', 'python3'], sglang = false): HostInfo {
+  return { hasExecutable: (n) => exes.includes(n), sglangAvailable: () => sglang };
+}
+
+function plan(container: Parameters<typeof planContainer>[0], h = host(), env?: Record<string, string>) {
+  return planContainer(container, { podIP: IP, host: h, engineCommand, ...(env ? { env } : {}) });
+}
+
+describe('image names', () => {
+  it('strips registry, tag and digest', () => {
+    assert.equal(imageRepository('vllm/vllm-openai:v0.8.5'), 'vllm/vllm-openai');
+    assert.equal(imageRepository('ghcr.io/matrixinfer/pytorch-runtime:latest'), 'matrixinfer/pytorch-runtime');
+    assert.equal(imageRepository('localhost:5000/busybox@sha256:abc'), 'busybox');
+    assert.equal(imageRepository('busybox'), 'busybox');
+  });
+  it('classifies engine images', () => {
+    assert.equal(engineKindOfImage('vllm/vllm-openai:latest'), 'vllm');
+    assert.equal(engineKindOfImage('lmsysorg/sglang:v0.4.6'), 'sglang');
+    assert.equal(engineKindOfImage('matrixinfer/pytorch-runtime:latest'), 'vllm');
+    assert.equal(engineKindOfImage('docker.io/matrixinfer/onnx-runtime:latest'), 'vllm');
+    assert.equal(engineKindOfImage('busybox'), undefined);
+    assert.equal(engineKindOfImage('example.com/matrixinfer-runtime'), undefined);
+  });
+});
+
+describe('vLLM images', () => {
+  it('run the simulated engine with args only, --host appended', () => {
+    const p = plan({ name: 'engine', image: 'vllm/vllm-openai:latest', args: ['--model', 'Qwen/Qwen2.5-0.5B', '--port', '8000'] });
+    assert.deepEqual(p, {
+      runnable: true,
+      kind: 'simulated',
+      command: '/usr/bin/node',
+      args: ['/repo/src/cli/main.ts', 'engine', '--model', 'Qwen/Qwen2.5-0.5B', '--port', '8000', '--host', IP],
+    });
+  });
+  it('strip `vllm serve` and `python3 -m vllm.entrypoints.openai.api_server`', () => {
+    const a = plan({ name: 'e', image: 'vllm/vllm-openai', command: ['vllm', 'serve', 'meta-llama/X'], args: ['--port', '8001', '--host', '0.0.0.0'] });
+    assert.ok(a.runnable);
+    assert.deepEqual(a.args.slice(2), ['meta-llama/X', '--port', '8001', '--host', '0.0.0.0', '--host', IP]);
+    const b = plan({ name: 'e', image: 'vllm/vllm-openai', command: ['python3', '-m', 'vllm.entrypoints.openai.api_server', '--model', 'm'] });
+    assert.ok(b.runnable);
+    assert.deepEqual(b.args.slice(2), ['--model', 'm', '--host', IP]);
+    const c = plan({ name: 'e', image: 'vllm/vllm-openai', args: ['serve', 'm', '--port', '9000'] });
+    assert.ok(c.runnable);
+    assert.deepEqual(c.args.slice(2), ['m', '--port', '9000', '--host', IP]);
+  });
+  it('unwrap sh -c scripts', () => {
+    const p = plan({
+      name: 'e',
+      image: 'vllm/vllm-openai',
+      command: ['sh', '-c', 'pip install foo && exec vllm serve "my model" --port 8000'],
+    });
+    assert.ok(p.runnable);
+    assert.deepEqual(p.args.slice(2), ['my model', '--port', '8000', '--host', IP]);
+  });
+  it('run the real vLLM when it is on PATH', () => {
+    const p = plan({ name: 'e', image: 'vllm/vllm-openai', args: ['--model', 'm', '--port', '8000'] }, host(['vllm']));
+    assert.deepEqual(p, { runnable: true, kind: 'vllm', command: 'vllm', args: ['serve', '--model', 'm', '--port', '8000', '--host', IP] });
+  });
+  it('stay simulated when forced', () => {
+    const h = { ...host(['vllm']), forceSimulated: true };
+    const p = plan({ name: 'e', image: 'vllm/vllm-openai', args: ['--model', 'm'] }, h);
+    assert.ok(p.runnable && p.kind === 'simulated');
+  });
+  it('expand $(VAR) from the container env', () => {
+    const p = plan({ name: 'e', image: 'vllm/vllm-openai', args: ['--served-model-name', '$(NAME)', '--x', '$$(NAME)', '$(MISSING)'] }, host(), { NAME: 'llama' });
+    assert.ok(p.runnable);
+    assert.deepEqual(p.args.slice(2), ['--served-model-name', 'llama', '--x', '$(NAME)', '$(MISSING)', '--host', IP]);
+  });
+});
+
+describe('the seed image', () => {
+  it('matrixinfer/pytorch-runtime runs the simulated engine', () => {
+    const p = plan({
+      name: 'runtime',
+      image: 'matrixinfer/pytorch-runtime:latest',
+      args: ['--model', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--port', '8000'],
+    });
+    assert.deepEqual(p, {
+      runnable: true,
+      kind: 'simulated',
+      command: '/usr/bin/node',
+      args: ['/repo/src/cli/main.ts', 'engine', '--model', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--port', '8000', '--host', IP],
+    });
+  });
+});
+
+describe('SGLang images', () => {
+  const c = {
+    name: 'e',
+    image: 'lmsysorg/sglang:latest',
+    command: ['python3', '-m', 'sglang.launch_server'],
+    args: ['--model-path', 'Qwen/Q', '--port', '30000', '--tp', '2', '--served-model-name=q'],
+  };
+  it('translate to the simulated engine', () => {
+    const p = plan(c);
+    assert.ok(p.runnable);
+    assert.equal(p.kind, 'simulated');
+    assert.deepEqual(p.args.slice(2), ['--model', 'Qwen/Q', '--port', '30000', '--tensor-parallel-size', '2', '--served-model-name=q', '--engine', 'sglang', '--host', IP]);
+  });
+  it('run the real SGLang when it imports', () => {
+    const p = plan(c, host(['python3'], true));
+    assert.deepEqual(p, {
+      runnable: true,
+      kind: 'sglang',
+      command: 'python3',
+      args: ['-m', 'sglang.launch_server', '--model-path', 'Qwen/Q', '--port', '30000', '--tp', '2', '--served-model-name=q', '--host', IP],
+    });
+  });
+  it('a vLLM-named image running sglang.launch_server is SGLang', () => {
+    const p = plan({ name: 'e', image: 'matrixinfer/runtime', command: ['python3', '-m', 'sglang.launch_server', '--model-path', 'm'] });
+    assert.ok(p.runnable);
+    assert.deepEqual(p.args.slice(2), ['--model', 'm', '--engine', 'sglang', '--host', IP]);
+  });
+});
+
+describe('other images', () => {
+  it('busybox with sh -c runs as a host process', () => {
+    const p = plan({ name: 'c', image: 'busybox', command: ['sh', '-c', 'echo hi; sleep 1'] });
+    assert.deepEqual(p, { runnable: true, kind: 'host', command: 'sh', args: ['-c', 'echo hi; sleep 1'] });
+  });
+  it('command and args are concatenated', () => {
+    const p = plan({ name: 'c', image: 'busybox', command: ['sh'], args: ['-c', 'exit 3'] });
+    assert.deepEqual(p, { runnable: true, kind: 'host', command: 'sh', args: ['-c', 'exit 3'] });
+  });
+  it('an image without command is not runnable', () => {
+    const p = plan({ name: 'c', image: 'nginx:1.27' });
+    assert.equal(p.runnable, false);
+    assert.ok(!p.runnable && p.reason === 'ImageNotRunnable' && p.message.includes('nginx'));
+  });
+  it('an unknown executable is not runnable', () => {
+    const p = plan({ name: 'c', image: 'redis', command: ['redis-server'] });
+    assert.ok(!p.runnable && p.reason === 'ImageNotRunnable' && p.message.includes('redis-server'));
+  });
+});
+
+describe('helpers', () => {
+  it('shellWords', () => {
+    assert.deepEqual(shellWords(`a 'b c' "d \\"e\\"" f\\ g`), ['a', 'b c', 'd "e"', 'f g']);
+  });
+  it('expandVars', () => {
+    assert.equal(expandVars('$(A)-$(B)-$$(A)-$(', { A: '1' }), '1-$(B)-$(A)-$(');
+  });
+});

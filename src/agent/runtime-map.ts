@@ -1,0 +1,254 @@
+// Maps a container (image, command, args) to a host command the node agent can run. Pure: everything it needs to
+// know about the host (which executables exist, whether SGLang imports) comes in through `HostInfo`.
+//
+// Engine images (name contains `vllm` or `sglang`, or the repository is under `matrixinfer/`) run
+//   - the real vLLM (`vllm serve <args> --host <podIP>`) when `vllm` is on PATH (vLLM images only),
+//   - the real SGLang (`python3 -m sglang.launch_server <args> --host <podIP>`) when `import sglang` works,
+//   - otherwise the project's simulated engine: `<node> <repo>/src/cli/main.ts engine <args> --host <podIP>`.
+// Any other image runs its `command` + `args` as a host process when the executable exists; otherwise the
+// container cannot run here and waits with reason `ImageNotRunnable`.
+
+export interface ContainerLike {
+  name: string;
+  image?: string;
+  command?: string[];
+  args?: string[];
+}
+
+export interface HostInfo {
+  /** Is `name` (a bare name looked up on PATH, or a path) an executable on this host? */
+  hasExecutable(name: string): boolean;
+  /** Does `python3 -c "import sglang"` succeed? Only asked for SGLang images. */
+  sglangAvailable(): boolean;
+  /** Never use the real engines even when present (MATRIXINFER_ENGINE=simulated). */
+  forceSimulated?: boolean;
+}
+
+export type EngineKind = 'vllm' | 'sglang';
+
+export type RuntimePlan =
+  | {
+      runnable: true;
+      /** `vllm` / `sglang`: the real engine; `simulated`: the project's engine; `host`: the container's own command. */
+      kind: 'vllm' | 'sglang' | 'simulated' | 'host';
+      command: string;
+      args: string[];
+    }
+  | { runnable: false; reason: 'ImageNotRunnable'; message: string };
+
+export interface RuntimeMapOptions {
+  podIP: string;
+  host: HostInfo;
+  /** Builds the simulated engine's command line from the engine CLI arguments (which end with `--host <podIP>`). */
+  engineCommand: (args: string[]) => { command: string; args: string[] };
+  /** Environment for `$(VAR)` expansion in command and args (the container's own env, as Kubernetes does). */
+  env?: Record<string, string>;
+}
+
+/** Repository path of an image reference without registry host, tag or digest: `ghcr.io/a/b:1` → `a/b`. */
+export function imageRepository(image: string): string {
+  let ref = image.trim();
+  const at = ref.indexOf('@');
+  if (at >= 0) ref = ref.slice(0, at);
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (colon > slash) ref = ref.slice(0, colon);
+  const parts = ref.split('/');
+  const first = parts[0] ?? '';
+  if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) parts.shift();
+  return parts.join('/').toLowerCase();
+}
+
+/** Which engine an image runs, or undefined when it is not an engine image. */
+export function engineKindOfImage(image: string | undefined): EngineKind | undefined {
+  if (!image) return undefined;
+  const repo = imageRepository(image);
+  if (repo.includes('sglang')) return 'sglang';
+  if (repo.includes('vllm')) return 'vllm';
+  if (repo.startsWith('matrixinfer/')) return 'vllm';
+  return undefined;
+}
+
+/** Kubernetes' `$(VAR)` expansion: known variables are replaced, `$$` escapes, unknown references stay as written. */
+export function expandVars(s: string, env: Record<string, string>): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '$' && i + 1 < s.length) {
+      const n = s[i + 1];
+      if (n === '$') {
+        out += '$';
+        i++;
+        continue;
+      }
+      if (n === '(') {
+        const end = s.indexOf(')', i + 2);
+        if (end > 0) {
+          const name = s.slice(i + 2, end);
+          if (Object.hasOwn(env, name)) {
+            out += env[name];
+            i = end;
+            continue;
+          }
+        }
+      }
+    }
+    out += c;
+  }
+  return out;
+}
+
+/** Splits a simple shell command line into words (quotes and backslashes; no expansion). */
+export function shellWords(script: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let has = false;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < script.length; i++) {
+    const c = script[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === '\\' && quote === '"' && i + 1 < script.length) cur += script[++i];
+      else cur += c;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      quote = c;
+      has = true;
+    } else if (c === '\\' && i + 1 < script.length) {
+      const n = script[++i];
+      if (n !== '\n') cur += n;
+      has = true;
+    } else if (/\s/.test(c)) {
+      if (has) words.push(cur);
+      cur = '';
+      has = false;
+    } else {
+      cur += c;
+      has = true;
+    }
+  }
+  if (has) words.push(cur);
+  return words;
+}
+
+const SHELLS = new Set(['sh', 'bash', '/bin/sh', '/bin/bash', '/usr/bin/sh', '/usr/bin/bash', 'dash', 'ash']);
+const PYTHONS = /^(\/usr\/bin\/|\/usr\/local\/bin\/)?python(3(\.\d+)?)?$/;
+
+interface EngineInvocation {
+  kind: EngineKind;
+  /** Arguments after the engine's entry point (`vllm serve`, `python3 -m …`), as given. */
+  args: string[];
+  /** Whether the engine's entry point was found in the words (false: the words were arguments only). */
+  explicit: boolean;
+}
+
+/** Finds the engine's entry point in a list of words and returns what follows it. */
+function findEngineInvocation(words: string[]): EngineInvocation | undefined {
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    const base = w.split('/').pop()!;
+    if (base === 'vllm' && words[i + 1] === 'serve') return { kind: 'vllm', args: words.slice(i + 2), explicit: true };
+    if (PYTHONS.test(w) && words[i + 1] === '-m') {
+      const mod = words[i + 2] ?? '';
+      if (mod.startsWith('vllm.entrypoints')) return { kind: 'vllm', args: words.slice(i + 3), explicit: true };
+      if (mod.startsWith('sglang.launch_server') || mod === 'sglang')
+        return { kind: 'sglang', args: words.slice(i + 3), explicit: true };
+    }
+  }
+  return undefined;
+}
+
+/** The words a container runs: `sh -c "<script>"` is unwrapped (last segment of `a && b; c`) for engine images. */
+function containerWords(command: string[], args: string[]): string[] {
+  const words = [...command, ...args];
+  if (words.length >= 3 && SHELLS.has(words[0]!) && words[1] === '-c') {
+    const segments = words[2]!.split(/&&|\|\||;|\n/).map((s) => s.trim()).filter(Boolean);
+    const interesting = segments.filter((s) => /vllm|sglang|serve/.test(s));
+    const pick = interesting[interesting.length - 1] ?? segments[segments.length - 1] ?? '';
+    return shellWords(pick.replace(/^exec\s+/, ''));
+  }
+  return words;
+}
+
+/** Translates SGLang's flags to the simulated engine's (vLLM's) and marks the engine as SGLang. */
+export function translateSglangArgs(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const [flag, value] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    let mapped = flag;
+    if (flag === '--model-path') mapped = '--model';
+    else if (flag === '--tp' || flag === '--tp-size') mapped = '--tensor-parallel-size';
+    else if (flag === '--dp' || flag === '--dp-size') mapped = '--data-parallel-size';
+    if (value !== undefined) out.push(`${mapped}=${value}`);
+    else out.push(mapped);
+  }
+  if (!out.some((a) => a === '--engine' || a.startsWith('--engine='))) out.push('--engine', 'sglang');
+  return out;
+}
+
+/** Arguments for the simulated engine: from the first flag or model name on; engine flags translated. */
+export function simulatedEngineArgs(kind: EngineKind, args: string[], podIP: string): string[] {
+  const engineArgs = kind === 'sglang' ? translateSglangArgs(args) : [...args];
+  return [...engineArgs, '--host', podIP];
+}
+
+export function planContainer(container: ContainerLike, opts: RuntimeMapOptions): RuntimePlan {
+  const env = opts.env ?? {};
+  const command = (container.command ?? []).map((s) => expandVars(s, env));
+  const args = (container.args ?? []).map((s) => expandVars(s, env));
+  const image = container.image ?? '';
+  const imageKind = engineKindOfImage(image);
+
+  if (imageKind) {
+    const words = containerWords(command, args);
+    let inv = findEngineInvocation(words);
+    if (!inv) {
+      let rest = words;
+      if (rest[0] === 'serve') {
+        // `serve …` after an image entry point of `vllm`.
+        rest = rest.slice(1);
+      } else if (command.length > 0) {
+        // An unrecognised wrapper: keep the engine flags (from the first flag on).
+        const firstFlag = rest.findIndex((w) => w.startsWith('-'));
+        rest = firstFlag >= 0 ? rest.slice(firstFlag) : [];
+      }
+      inv = { kind: imageKind, args: rest, explicit: false };
+    }
+    const kind = imageKind === 'sglang' || inv.kind === 'sglang' ? 'sglang' : 'vllm';
+    if (!opts.host.forceSimulated) {
+      if (kind === 'vllm' && opts.host.hasExecutable('vllm')) {
+        return { runnable: true, kind: 'vllm', command: 'vllm', args: ['serve', ...inv.args, '--host', opts.podIP] };
+      }
+      if (kind === 'sglang' && opts.host.hasExecutable('python3') && opts.host.sglangAvailable()) {
+        return {
+          runnable: true,
+          kind: 'sglang',
+          command: 'python3',
+          args: ['-m', 'sglang.launch_server', ...inv.args, '--host', opts.podIP],
+        };
+      }
+    }
+    const sim = opts.engineCommand(simulatedEngineArgs(kind, inv.args, opts.podIP));
+    return { runnable: true, kind: 'simulated', command: sim.command, args: sim.args };
+  }
+
+  const words = [...command, ...args];
+  if (command.length === 0) {
+    return {
+      runnable: false,
+      reason: 'ImageNotRunnable',
+      message: `image "${image}" has no local runtime: not an engine image (vllm, sglang, matrixinfer/*) and the container sets no command to run as a host process`,
+    };
+  }
+  const exe = words[0]!;
+  if (!opts.host.hasExecutable(exe)) {
+    return {
+      runnable: false,
+      reason: 'ImageNotRunnable',
+      message: `image "${image}" has no local runtime: its command "${exe}" is not an executable on this host`,
+    };
+  }
+  return { runnable: true, kind: 'host', command: exe, args: words.slice(1) };
+}

@@ -1,0 +1,103 @@
+// The controller manager end to end against the in-memory fake API server (src/kube/testing/fakeapi.ts):
+// fast, and independent of the embedded API server. The same story against the embedded API server, with
+// garbage collection, is test/integration/controllers.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { KubeObject } from '../api/admission.ts';
+import type { Model, ModelInfer, ModelServer } from '../api/kinds/index.ts';
+import { loopbackKubeConfig } from '../kube/config.ts';
+import { KubeClient } from '../kube/client.ts';
+import { createLogger } from '../kube/log.ts';
+import { startFakeApiServer } from '../kube/testing/fakeapi.ts';
+import { startControllerManager } from './manager.ts';
+import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODELS, MODEL_INFERS, MODEL_ROUTES, MODEL_SERVERS, PODS } from './resources.ts';
+
+const seed = parse(readFileSync(new URL('../../examples/quickstart.yaml', import.meta.url), 'utf8')) as Model;
+const quiet = createLogger('test', 'silent');
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function markReady(client: KubeClient, name: string, ip: string): Promise<void> {
+  await client.mergePatchStatus(PODS, 'default', name, {
+    status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }] },
+  });
+}
+
+test('controller manager against the fake API server: fan-out, readiness, rolling update, self-healing, scaling, conflicts', async () => {
+  const api = await startFakeApiServer();
+  const kubeConfig = loopbackKubeConfig(api.url);
+  const client = new KubeClient(kubeConfig);
+  const manager = await startControllerManager({ kubeConfig, leaderElection: true, retryPeriodMs: 100, renewDeadlineMs: 1000, leaseDurationMs: 1500, logger: quiet });
+  try {
+    const model = await client.create<Model>(MODELS, structuredClone(seed));
+
+    // Five children, owned and labelled.
+    for (const rt of [MODEL_INFERS, MODEL_SERVERS, MODEL_ROUTES, AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS]) {
+      const child = await until(rt.kind, () => client.get(rt, 'default', 'llama-7b'));
+      assert.equal(child.metadata.ownerReferences?.[0]?.uid, model.metadata.uid, rt.kind);
+      assert.equal(child.metadata.ownerReferences?.[0]?.controller, true);
+      assert.equal(child.metadata.labels?.['registry.matrixinfer.ai/managed-by'], 'registry.matrixinfer.ai');
+    }
+    const pod = await until('pod', () => client.get(PODS, 'default', 'llama-7b-0-server-0'));
+    const firstRevision = pod.metadata.labels?.['workload.matrixinfer.ai/revision'];
+    assert.ok(firstRevision);
+    assert.equal((pod.spec as { nodeName?: string }).nodeName, undefined);
+
+    // Ready pod → ModelInfer, ModelServer, Model ready.
+    await markReady(client, 'llama-7b-0-server-0', '127.0.1.1');
+    await until('ModelInfer ready', async () => (await client.get<ModelInfer>(MODEL_INFERS, 'default', 'llama-7b'))?.status?.readyReplicas === 1);
+    const ms = await until('ModelServer ready', async () => {
+      const s = await client.get<ModelServer>(MODEL_SERVERS, 'default', 'llama-7b');
+      return s?.status?.phase === 'Ready' ? s : undefined;
+    });
+    assert.equal(ms.status?.readyEndpoints, 1);
+    await until('Model ready', async () => (await client.get<Model>(MODELS, 'default', 'llama-7b'))?.status?.phase === 'Ready');
+
+    // Model update → new revision → the pod is replaced.
+    await client.mergePatch(MODELS, 'default', 'llama-7b', { spec: { runtime: { args: ['--max-model-len', '2048'] } } });
+    const replaced = await until('replacement pod', async () => {
+      const p = await client.get(PODS, 'default', 'llama-7b-0-server-0');
+      return p && p.metadata.labels?.['workload.matrixinfer.ai/revision'] !== firstRevision ? p : undefined;
+    });
+    assert.deepEqual(((replaced.spec as any).containers[0].args as string[]).slice(-2), ['--max-model-len', '2048']);
+
+    // A deleted child comes back.
+    await client.delete(MODEL_ROUTES, 'default', 'llama-7b');
+    await until('ModelRoute recreated', () => client.get(MODEL_ROUTES, 'default', 'llama-7b'));
+
+    // Drift on a child is reverted.
+    await client.mergePatch(MODEL_SERVERS, 'default', 'llama-7b', { spec: { model: 'hijacked' } });
+    await until('ModelServer restored', async () => (await client.get<ModelServer>(MODEL_SERVERS, 'default', 'llama-7b'))?.spec.model === 'llama-7b');
+
+    // Scale to 2 and back to 1.
+    await client.mergePatch(MODELS, 'default', 'llama-7b', { spec: { runtime: { replicas: 2 } } });
+    await until('second pod', () => client.get(PODS, 'default', 'llama-7b-1-server-0'));
+    await client.mergePatch(MODELS, 'default', 'llama-7b', { spec: { runtime: { replicas: 1 } } });
+    await until('second pod gone', async () => (await client.get(PODS, 'default', 'llama-7b-1-server-0')) === undefined);
+
+    // A name taken by someone else's object: the Model is Failed, with the reason.
+    const foreign: KubeObject = { apiVersion: 'networking.matrixinfer.ai/v1alpha1', kind: 'ModelRoute', metadata: { name: 'other', namespace: 'default' }, spec: { modelName: 'x', rules: [{ targetModels: [{ modelServerName: 'x' }] }] } };
+    await client.create(MODEL_ROUTES, foreign);
+    const other = structuredClone(seed);
+    other.metadata.name = 'other';
+    await client.create(MODELS, other);
+    const failed = await until('Model Failed', async () => {
+      const m = await client.get<Model>(MODELS, 'default', 'other');
+      return m?.status?.phase === 'Failed' ? m : undefined;
+    });
+    assert.match(failed.status?.conditions?.find((c) => c.type === 'ChildrenSynced')?.message ?? '', /ModelRoute .*already exists/);
+  } finally {
+    await manager.stop();
+    await api.close();
+  }
+});

@@ -1,0 +1,98 @@
+// The Model controller: one Model → ModelInfer, ModelServer, ModelRoute, AutoscalingPolicy and
+// AutoscalingPolicyBinding, kept equal to the desired state (desired.ts), recreated when deleted, and the
+// Model's status derived from them (status.ts). Deleting a Model deletes its children by garbage collection
+// (controller ownerReferences with blockOwnerDeletion); the controller holds no finalizer.
+import { REGISTRY_GROUP, type Model, type ModelInfer } from '../../api/kinds/index.ts';
+import type { KubeObject } from '../../api/admission.ts';
+import { ensureChild, patchStatus, OwnershipConflictError } from '../../kube/apply.ts';
+import { isPermanent, type KubeClient, type ResourceType } from '../../kube/client.ts';
+import { Controller, toController, type ReconcileResult } from '../../kube/controller.ts';
+import type { EventRecorder } from '../../kube/events.ts';
+import type { InformerFactory, SharedInformer } from '../../kube/informer.ts';
+import { errorMessage, type Logger } from '../../kube/log.ts';
+import { isDeleting, splitKey } from '../../kube/objects.ts';
+import {
+  MODELS,
+  MODEL_INFERS,
+  MODEL_SERVERS,
+  MODEL_ROUTES,
+  AUTOSCALING_POLICIES,
+  AUTOSCALING_POLICY_BINDINGS,
+} from '../resources.ts';
+import { desiredChildren, preserveReplicas } from './desired.ts';
+import { computeModelStatus, type ChildError } from './status.ts';
+
+export interface ModelControllerDeps {
+  client: KubeClient;
+  informers: InformerFactory;
+  recorder: EventRecorder;
+  logger?: Logger;
+  workers?: number;
+}
+
+/** How long to wait before retrying after a permanent child error (nothing else would wake us). */
+const PERMANENT_ERROR_RETRY_MS = 30_000;
+
+export function createModelController(deps: ModelControllerDeps): Controller {
+  const { client, informers, recorder } = deps;
+  const models = informers.informer<Model>(MODELS);
+  const children: { rt: ResourceType; informer: SharedInformer }[] = [
+    MODEL_INFERS,
+    MODEL_SERVERS,
+    MODEL_ROUTES,
+    AUTOSCALING_POLICIES,
+    AUTOSCALING_POLICY_BINDINGS,
+  ].map((rt) => ({ rt, informer: informers.informer(rt) }));
+  const [modelInfers] = children;
+
+  async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const model = models.get(namespace, name);
+    if (!model || isDeleting(model)) return;
+    const desired = desiredChildren(model);
+    const errors: ChildError[] = [];
+    let modelInfer = modelInfers!.informer.get(namespace, name) as ModelInfer | undefined;
+
+    const steps: [ResourceType, KubeObject][] = [
+      [MODEL_INFERS, desired.modelInfer],
+      [MODEL_SERVERS, desired.modelServer],
+      [MODEL_ROUTES, desired.modelRoute],
+      [AUTOSCALING_POLICIES, desired.autoscalingPolicy],
+      [AUTOSCALING_POLICY_BINDINGS, desired.autoscalingPolicyBinding],
+    ];
+    for (const [rt, object] of steps) {
+      const informer = children.find((c) => c.rt === rt)!.informer;
+      try {
+        const result = await ensureChild(client, rt, object, {
+          owner: model,
+          existing: informer.get(namespace, name),
+          ...(rt === MODEL_INFERS ? { preserve: preserveReplicas(model) as never } : {}),
+        });
+        if (rt === MODEL_INFERS) modelInfer = result.object as ModelInfer;
+        if (result.action !== 'unchanged') {
+          recorder.event(model, 'Normal', result.action === 'created' ? 'Created' : 'Updated', `${result.action === 'created' ? 'Created' : 'Updated'} ${rt.kind} ${name}`);
+        }
+      } catch (err) {
+        const permanent = err instanceof OwnershipConflictError || isPermanent(err);
+        errors.push({ kind: rt.kind, message: errorMessage(err), permanent });
+        recorder.event(model, 'Warning', 'SyncFailed', `${rt.kind} ${name}: ${errorMessage(err)}`);
+      }
+    }
+
+    const status = computeModelStatus(model, { childErrors: errors, modelInfer });
+    const previousPhase = model.status?.phase;
+    await patchStatus(client, MODELS, model, status as Record<string, unknown>);
+    if (status.phase !== previousPhase) {
+      const ready = status.conditions?.find((c) => c.type === 'Ready');
+      recorder.event(model, status.phase === 'Failed' ? 'Warning' : 'Normal', `Model${status.phase}`, ready?.message || `phase ${status.phase}`);
+    }
+    const transient = errors.filter((e) => !e.permanent);
+    if (transient.length > 0) throw new Error(transient.map((e) => `${e.kind}: ${e.message}`).join('; '));
+    if (errors.length > 0) return { requeueAfterMs: PERMANENT_ERROR_RETRY_MS };
+  }
+
+  const controller = new Controller({ name: 'model', reconcile, workers: deps.workers, logger: deps.logger });
+  controller.watchPrimary(models);
+  for (const { informer } of children) controller.watch(informer, toController('Model', REGISTRY_GROUP));
+  return controller;
+}

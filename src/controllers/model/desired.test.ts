@@ -1,0 +1,139 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { Model } from '../../api/kinds/index.ts';
+import { MANAGED_BY_LABEL, MODEL_NAME_LABEL } from '../../api/labels.ts';
+import {
+  desiredChildren,
+  engineCommand,
+  engineOf,
+  initialReplicas,
+  modelPath,
+  preserveReplicas,
+  replicaBounds,
+} from './desired.ts';
+
+const seed = parse(readFileSync(new URL('../../../examples/quickstart.yaml', import.meta.url), 'utf8')) as Model;
+
+function model(patch: Partial<Model['spec']> = {}, runtime: Partial<Model['spec']['runtime']> = {}): Model {
+  const m = structuredClone(seed);
+  m.metadata.uid = 'uid-1';
+  Object.assign(m.spec, patch);
+  Object.assign(m.spec.runtime, runtime);
+  return m;
+}
+
+test('the seed Model maps to a vLLM ModelInfer with the expected pod template', () => {
+  const { modelInfer } = desiredChildren(model());
+  assert.equal(modelInfer.apiVersion, 'workload.matrixinfer.ai/v1alpha1');
+  assert.equal(modelInfer.kind, 'ModelInfer');
+  assert.deepEqual(modelInfer.metadata, {
+    name: 'llama-7b',
+    namespace: 'default',
+    labels: { [MANAGED_BY_LABEL]: 'registry.matrixinfer.ai', [MODEL_NAME_LABEL]: 'llama-7b' },
+  });
+  assert.equal(modelInfer.spec.modelName, 'llama-7b');
+  assert.equal(modelInfer.spec.replicas, 1);
+  assert.equal(modelInfer.spec.roles.length, 1);
+  const role = modelInfer.spec.roles[0]!;
+  assert.equal(role.name, 'server');
+  assert.equal(role.replicas, 1);
+  assert.deepEqual(role.template.metadata, { labels: { [MODEL_NAME_LABEL]: 'llama-7b' } });
+  const spec = role.template.spec as any;
+  assert.equal(spec.restartPolicy, 'Always');
+  assert.deepEqual(spec.volumes, [{ name: 'dshm', emptyDir: { medium: 'Memory' } }]);
+  assert.equal(spec.containers.length, 1);
+  const c = spec.containers[0];
+  assert.equal(c.name, 'engine');
+  assert.equal(c.image, 'matrixinfer/pytorch-runtime:latest');
+  assert.equal(c.command, undefined, 'vLLM images have `vllm serve` as entrypoint');
+  assert.deepEqual(c.args, ['--model', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--port', '8000']);
+  assert.deepEqual(c.ports, [{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
+  assert.deepEqual(c.resources, { requests: { memory: '8Gi', cpu: '2' }, limits: { memory: '16Gi', cpu: '4' } });
+  assert.deepEqual(c.readinessProbe, { httpGet: { path: '/health', port: 8000 }, initialDelaySeconds: 0, periodSeconds: 2, failureThreshold: 3 });
+  assert.deepEqual(c.volumeMounts, [{ name: 'dshm', mountPath: '/dev/shm' }]);
+  assert.equal(c.env, undefined);
+});
+
+test('engine detection and command lines', () => {
+  assert.equal(engineOf({ image: 'vllm/vllm-openai:v0.9' }), 'vLLM');
+  assert.equal(engineOf({ image: 'lmsysorg/sglang:latest' }), 'SGLang');
+  assert.equal(engineOf({ image: 'lmsysorg/sglang:latest', engine: 'vLLM' }), 'vLLM');
+  assert.equal(engineOf({ image: 'custom', engine: 'SGLang' }), 'SGLang');
+  const sglang = engineCommand(model({}, { image: 'lmsysorg/sglang:latest', port: 30000, args: ['--tp', '2'] }));
+  assert.deepEqual(sglang, {
+    command: ['python3', '-m', 'sglang.launch_server'],
+    args: ['--model-path', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '30000', '--tp', '2'],
+  });
+  const vllm = engineCommand(model({}, { args: ['--max-model-len', '4096'] }));
+  assert.deepEqual(vllm.args.slice(-2), ['--max-model-len', '4096']);
+});
+
+test('model path strips the Hugging Face schemes only', () => {
+  assert.equal(modelPath('huggingface://meta-llama/Llama-2-7b-hf'), 'meta-llama/Llama-2-7b-hf');
+  assert.equal(modelPath('hf://Qwen/Qwen2.5-0.5B'), 'Qwen/Qwen2.5-0.5B');
+  assert.equal(modelPath('s3://my-models/custom-model-v2/'), 's3://my-models/custom-model-v2/');
+  assert.equal(modelPath('pvc://claim/path'), 'pvc://claim/path');
+});
+
+test('port, env and replicas flow into the ModelInfer and ModelServer', () => {
+  const { modelInfer, modelServer } = desiredChildren(model({}, { port: 9000, replicas: 3, env: [{ name: 'A', value: '1' }] }));
+  const c = (modelInfer.spec.roles[0]!.template.spec as any).containers[0];
+  assert.deepEqual(c.ports, [{ name: 'http', containerPort: 9000, protocol: 'TCP' }]);
+  assert.equal(c.readinessProbe.httpGet.port, 9000);
+  assert.deepEqual(c.env, [{ name: 'A', value: '1' }]);
+  assert.equal(modelInfer.spec.replicas, 3);
+  assert.deepEqual(modelServer.spec.service, { type: 'ClusterIP', port: 8080, targetPort: 9000 });
+});
+
+test('ModelServer, ModelRoute, policy and binding of the seed Model', () => {
+  const c = desiredChildren(model());
+  for (const child of Object.values(c)) {
+    assert.equal(child.metadata.name, 'llama-7b');
+    assert.equal(child.metadata.namespace, 'default');
+    assert.equal(child.metadata.labels?.[MANAGED_BY_LABEL], 'registry.matrixinfer.ai');
+    assert.equal(child.metadata.labels?.[MODEL_NAME_LABEL], 'llama-7b');
+  }
+  assert.deepEqual(c.modelServer.spec, {
+    modelInferRef: { name: 'llama-7b' },
+    model: 'llama-7b',
+    inferenceEngine: 'vLLM',
+    service: { type: 'ClusterIP', port: 8080, targetPort: 8000 },
+    routing: { path: '/v1/models/llama-7b', timeout: '60s', retries: 2 },
+  });
+  assert.deepEqual(c.modelRoute.spec, { modelName: 'llama-7b', rules: [{ name: 'default', targetModels: [{ modelServerName: 'llama-7b', weight: 100 }] }] });
+  assert.deepEqual(c.autoscalingPolicy.spec, { metrics: [{ metricName: 'vllm:num_requests_waiting', targetValue: 10 }], tolerancePercent: 10 });
+  assert.deepEqual(c.autoscalingPolicyBinding.spec, { policyRef: { name: 'llama-7b' }, targetRef: { kind: 'ModelInfer', name: 'llama-7b' }, minReplicas: 1, maxReplicas: 1 });
+});
+
+test('serving overrides', () => {
+  const { modelServer } = desiredChildren(model({ serving: { path: '/custom', timeout: '5m', retries: 0 } }));
+  assert.deepEqual(modelServer.spec.routing, { path: '/custom', timeout: '5m', retries: 0 });
+});
+
+test('autoscaling: bounds, metrics and replicas owned by the autoscaler', () => {
+  const m = model({ autoscaling: { minReplicas: 2, maxReplicas: 5, tolerancePercent: 20, metrics: [{ metricName: 'vllm:gpu_cache_usage_perc', targetValue: '800m' }] } });
+  const c = desiredChildren(m);
+  assert.deepEqual(replicaBounds(m), { min: 2, max: 5 });
+  assert.equal(c.modelInfer.spec.replicas, 2, 'created at minReplicas when runtime.replicas is unset');
+  assert.deepEqual(c.autoscalingPolicy.spec, { metrics: [{ metricName: 'vllm:gpu_cache_usage_perc', targetValue: '800m' }], tolerancePercent: 20 });
+  assert.equal(c.autoscalingPolicyBinding.spec.minReplicas, 2);
+  assert.equal(c.autoscalingPolicyBinding.spec.maxReplicas, 5);
+  assert.equal(initialReplicas(model({ autoscaling: { minReplicas: 1, maxReplicas: 3 } }, { replicas: 9 })), 3, 'clamped into bounds');
+  const live = structuredClone(c.modelInfer);
+  live.spec.replicas = 4;
+  assert.equal(preserveReplicas(m)(c.modelInfer, live).spec.replicas, 4, 'live replicas kept');
+  assert.equal(preserveReplicas(model())(desiredChildren(model()).modelInfer, live).spec.replicas, 1, 'not autoscaled: Model wins');
+});
+
+test('replicas 0 without autoscaling still yields a valid binding', () => {
+  const c = desiredChildren(model({}, { replicas: 0 }));
+  assert.equal(c.modelInfer.spec.replicas, 0);
+  assert.equal(c.autoscalingPolicyBinding.spec.minReplicas, 0);
+  assert.equal(c.autoscalingPolicyBinding.spec.maxReplicas, 1);
+});
+
+test('desired children are a pure function of the Model', () => {
+  assert.deepEqual(desiredChildren(model()), desiredChildren(model()));
+});

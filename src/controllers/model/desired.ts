@@ -1,0 +1,239 @@
+// The Model's children as pure functions of the Model: ModelInfer (the engine pods), ModelServer (exposure),
+// ModelRoute (model-name routing), AutoscalingPolicy and AutoscalingPolicyBinding. All are named after the
+// Model, live in its namespace and carry the managed-by and model-name labels; the controller adds the owner
+// reference and the desired-state hash (src/kube/apply.ts).
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MODEL_NAME_LABEL } from '../../api/labels.ts';
+import { apiVersionOf } from '../../api/kind.ts';
+import {
+  modelInferKind,
+  modelServerKind,
+  modelRouteKind,
+  autoscalingPolicyKind,
+  autoscalingPolicyBindingKind,
+  type Model,
+  type ModelInfer,
+  type ModelServer,
+  type ModelRoute,
+  type AutoscalingPolicy,
+  type AutoscalingPolicyBinding,
+  type InferenceEngine,
+  type MetricTarget,
+} from '../../api/kinds/index.ts';
+
+export const DEFAULT_ENGINE_PORT = 8000;
+export const SERVICE_PORT = 8080;
+export const ENGINE_CONTAINER = 'engine';
+export const SERVER_ROLE = 'server';
+export const DEFAULT_METRICS: MetricTarget[] = [{ metricName: 'vllm:num_requests_waiting', targetValue: 10 }];
+export const DEFAULT_TOLERANCE_PERCENT = 10;
+
+type Runtime = Model['spec']['runtime'];
+
+/** The engine a runtime runs: `runtime.engine` if given, SGLang for images named *sglang*, vLLM otherwise. */
+export function engineOf(runtime: Runtime): InferenceEngine {
+  if (runtime.engine) return runtime.engine;
+  return /sglang/i.test(runtime.image) ? 'SGLang' : 'vLLM';
+}
+
+/** What the engine loads: a Hugging Face repo id for huggingface:// and hf:// URIs, the URI itself otherwise. */
+export function modelPath(uri: string): string {
+  const match = /^(?:huggingface|hf):\/\/(.*)$/i.exec(uri);
+  return match ? match[1]!.replace(/^\/+/, '') : uri;
+}
+
+export function enginePort(model: Model): number {
+  return model.spec.runtime.port ?? DEFAULT_ENGINE_PORT;
+}
+
+/** Engine command line: vLLM images have `vllm serve` as entrypoint (args only); SGLang needs its launcher. */
+export function engineCommand(model: Model): { command?: string[]; args: string[] } {
+  const name = model.metadata.name!;
+  const runtime = model.spec.runtime;
+  const path = modelPath(model.spec.modelSpec.source.uri);
+  const port = String(enginePort(model));
+  const extra = runtime.args ?? [];
+  if (engineOf(runtime) === 'SGLang') {
+    return {
+      command: ['python3', '-m', 'sglang.launch_server'],
+      args: ['--model-path', path, '--served-model-name', name, '--host', '0.0.0.0', '--port', port, ...extra],
+    };
+  }
+  return { args: ['--model', path, '--served-model-name', name, '--port', port, ...extra] };
+}
+
+export function childLabels(model: Model): Record<string, string> {
+  return { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MODEL_NAME_LABEL]: model.metadata.name! };
+}
+
+function childMeta(model: Model) {
+  return { name: model.metadata.name!, namespace: model.metadata.namespace ?? 'default', labels: childLabels(model) };
+}
+
+/** Quantities as strings, the form the API server returns them in. */
+function quantities(map: Record<string, string | number> | undefined): Record<string, string> | undefined {
+  if (!map) return undefined;
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, String(v)]));
+}
+
+/** Replica bounds: from spec.autoscaling, else pinned to the runtime replica count. */
+export function replicaBounds(model: Model): { min: number; max: number } {
+  const autoscaling = model.spec.autoscaling;
+  if (autoscaling) {
+    const min = autoscaling.minReplicas ?? 1;
+    return { min, max: Math.max(min, autoscaling.maxReplicas ?? 1, 1) };
+  }
+  const replicas = model.spec.runtime.replicas ?? 1;
+  return { min: replicas, max: Math.max(1, replicas) };
+}
+
+/**
+ * Replicas the ModelInfer is created with: runtime.replicas (default 1), clamped into the autoscaling bounds
+ * when the Model is autoscaled. With autoscaling the controller sets this only at creation; afterwards the
+ * autoscaler owns `spec.replicas` (see `preserveReplicas`).
+ */
+export function initialReplicas(model: Model): number {
+  const replicas = model.spec.runtime.replicas;
+  if (!model.spec.autoscaling) return replicas ?? 1;
+  const { min, max } = replicaBounds(model);
+  return Math.min(max, Math.max(min, replicas ?? min));
+}
+
+export function desiredModelInfer(model: Model): ModelInfer {
+  const name = model.metadata.name!;
+  const runtime = model.spec.runtime;
+  const port = enginePort(model);
+  const { command, args } = engineCommand(model);
+  const resources =
+    runtime.resources && (runtime.resources.requests || runtime.resources.limits)
+      ? {
+          ...(runtime.resources.requests ? { requests: quantities(runtime.resources.requests) } : {}),
+          ...(runtime.resources.limits ? { limits: quantities(runtime.resources.limits) } : {}),
+        }
+      : undefined;
+  const container: Record<string, unknown> = {
+    name: ENGINE_CONTAINER,
+    image: runtime.image,
+    ...(command ? { command } : {}),
+    args,
+    ...(runtime.env && runtime.env.length > 0 ? { env: runtime.env.map((e) => ({ name: e.name, value: e.value ?? '' })) } : {}),
+    ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
+    ...(resources ? { resources } : {}),
+    readinessProbe: { httpGet: { path: '/health', port }, initialDelaySeconds: 0, periodSeconds: 2, failureThreshold: 3 },
+    volumeMounts: [{ name: 'dshm', mountPath: '/dev/shm' }],
+  };
+  return {
+    apiVersion: apiVersionOf(modelInferKind),
+    kind: modelInferKind.kind,
+    metadata: childMeta(model),
+    spec: {
+      modelName: name,
+      replicas: initialReplicas(model),
+      roles: [
+        {
+          name: SERVER_ROLE,
+          replicas: 1,
+          template: {
+            metadata: { labels: { [MODEL_NAME_LABEL]: name } },
+            spec: {
+              containers: [container],
+              volumes: [{ name: 'dshm', emptyDir: { medium: 'Memory' } }],
+              restartPolicy: 'Always',
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** With autoscaling, keep the live `spec.replicas` (the autoscaler's) instead of the Model's. */
+export function preserveReplicas(model: Model) {
+  return (desired: ModelInfer, existing: ModelInfer): ModelInfer => {
+    if (!model.spec.autoscaling || existing.spec?.replicas === undefined) return desired;
+    return { ...desired, spec: { ...desired.spec, replicas: existing.spec.replicas } };
+  };
+}
+
+export function servingPath(model: Model): string {
+  return model.spec.serving?.path ?? `/v1/models/${model.metadata.name}`;
+}
+
+export function desiredModelServer(model: Model): ModelServer {
+  const name = model.metadata.name!;
+  return {
+    apiVersion: apiVersionOf(modelServerKind),
+    kind: modelServerKind.kind,
+    metadata: childMeta(model),
+    spec: {
+      modelInferRef: { name },
+      model: name,
+      inferenceEngine: engineOf(model.spec.runtime),
+      service: { type: 'ClusterIP', port: SERVICE_PORT, targetPort: enginePort(model) },
+      routing: {
+        path: servingPath(model),
+        timeout: model.spec.serving?.timeout ?? '60s',
+        retries: model.spec.serving?.retries ?? 2,
+      },
+    },
+  };
+}
+
+export function desiredModelRoute(model: Model): ModelRoute {
+  const name = model.metadata.name!;
+  return {
+    apiVersion: apiVersionOf(modelRouteKind),
+    kind: modelRouteKind.kind,
+    metadata: childMeta(model),
+    spec: {
+      modelName: name,
+      rules: [{ name: 'default', targetModels: [{ modelServerName: name, weight: 100 }] }],
+    },
+  };
+}
+
+export function desiredAutoscalingPolicy(model: Model): AutoscalingPolicy {
+  const autoscaling = model.spec.autoscaling;
+  return {
+    apiVersion: apiVersionOf(autoscalingPolicyKind),
+    kind: autoscalingPolicyKind.kind,
+    metadata: childMeta(model),
+    spec: {
+      metrics: (autoscaling?.metrics ?? DEFAULT_METRICS).map((m) => ({ metricName: m.metricName, targetValue: m.targetValue })),
+      tolerancePercent: autoscaling?.tolerancePercent ?? DEFAULT_TOLERANCE_PERCENT,
+    },
+  };
+}
+
+export function desiredAutoscalingPolicyBinding(model: Model): AutoscalingPolicyBinding {
+  const name = model.metadata.name!;
+  const { min, max } = replicaBounds(model);
+  return {
+    apiVersion: apiVersionOf(autoscalingPolicyBindingKind),
+    kind: autoscalingPolicyBindingKind.kind,
+    metadata: childMeta(model),
+    spec: {
+      policyRef: { name },
+      targetRef: { kind: 'ModelInfer', name },
+      minReplicas: min,
+      maxReplicas: max,
+    },
+  };
+}
+
+export interface DesiredChildren {
+  modelInfer: ModelInfer;
+  modelServer: ModelServer;
+  modelRoute: ModelRoute;
+  autoscalingPolicy: AutoscalingPolicy;
+  autoscalingPolicyBinding: AutoscalingPolicyBinding;
+}
+
+export function desiredChildren(model: Model): DesiredChildren {
+  return {
+    modelInfer: desiredModelInfer(model),
+    modelServer: desiredModelServer(model),
+    modelRoute: desiredModelRoute(model),
+    autoscalingPolicy: desiredAutoscalingPolicy(model),
+    autoscalingPolicyBinding: desiredAutoscalingPolicyBinding(model),
+  };
+}

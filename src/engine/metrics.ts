@@ -1,0 +1,317 @@
+// Prometheus metrics under vLLM's (or SGLang's) names, types and histogram buckets, in a private registry.
+// Gauges are computed from the scheduler when scraped, so they are current at scrape time; counters and histograms
+// are fed by the engine loop (SchedulerObserver).
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EngineKind } from './options.ts';
+import type { FinishReason, SchedulerObserver, Sequence, StepStats } from './scheduler.ts';
+
+/** Live engine state read at scrape time. */
+export interface EngineState {
+  running(): number;
+  waiting(): number;
+  kvUsage(): number;
+  usedTokens(): number;
+}
+
+export interface MetricsConfig {
+  engine: EngineKind;
+  modelName: string;
+  maxModelLen: number;
+  blockSize: number;
+  numGpuBlocks: number;
+  state: EngineState;
+}
+
+// vLLM v1 (vllm/v1/metrics/loggers.py) bucket boundaries.
+const VLLM_TTFT_BUCKETS = [
+  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0,
+  640.0, 2560.0,
+];
+const VLLM_ITL_BUCKETS = [
+  0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+];
+const VLLM_REQUEST_LATENCY_BUCKETS = [
+  0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0,
+  7680.0,
+];
+const VLLM_ITERATION_TOKEN_BUCKETS = [1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384];
+
+// SGLang (python/sglang/srt/metrics/collector.py) defaults.
+const SGLANG_TTFT_BUCKETS = [0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400];
+const SGLANG_E2E_BUCKETS = [0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400, 800];
+const SGLANG_ITL_BUCKETS = [
+  0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4,
+  6, 8,
+];
+
+/** 1, 2, 5, 10, 20, 50, … up to max (vLLM's build_1_2_5_buckets). */
+export function buckets125(max: number): number[] {
+  const out: number[] = [];
+  for (let e = 1; ; e *= 10) {
+    for (const m of [1, 2, 5]) {
+      if (m * e > max) return out;
+      out.push(m * e);
+    }
+  }
+}
+
+interface Observe {
+  observe(v: number): void;
+}
+interface Inc {
+  inc(v?: number): void;
+}
+
+export interface EngineMetrics extends SchedulerObserver {
+  readonly registry: Registry;
+  readonly contentType: string;
+  /** The Prometheus text exposition. */
+  render(): Promise<string>;
+}
+
+export function createEngineMetrics(config: MetricsConfig): EngineMetrics {
+  return config.engine === 'sglang' ? new SglangMetrics(config) : new VllmMetrics(config);
+}
+
+/** Counters exist (at 0) from the first scrape, as in vLLM. */
+function zero(c: Inc): Inc {
+  c.inc(0);
+  return c;
+}
+
+const secondsBetween = (from: number, to: number): number => (from >= 0 && to >= from ? (to - from) / 1000 : 0);
+
+class VllmMetrics implements EngineMetrics {
+  readonly registry = new Registry();
+  readonly contentType: string;
+  private readonly promptTokens: Inc;
+  private readonly generationTokens: Inc;
+  private readonly preemptions: Inc;
+  private readonly prefixQueries: Inc;
+  private readonly prefixHits: Inc;
+  private readonly success: Record<FinishReason, Inc>;
+  private readonly ttft: Observe;
+  private readonly itl: Observe;
+  private readonly e2e: Observe;
+  private readonly queue: Observe;
+  private readonly inference: Observe;
+  private readonly prefill: Observe;
+  private readonly decode: Observe;
+  private readonly promptTokensRequest: Observe;
+  private readonly generationTokensRequest: Observe;
+  private readonly maxTokensParam: Observe;
+  private readonly iterationTokens: Observe;
+
+  constructor(c: MetricsConfig) {
+    const registers = [this.registry];
+    this.contentType = this.registry.contentType;
+    const labelNames = ['model_name', 'engine'] as const;
+    const labels = { model_name: c.modelName, engine: '0' };
+    const { state } = c;
+
+    new Gauge({
+      name: 'vllm:num_requests_running',
+      help: 'Number of requests in model execution batches.',
+      labelNames,
+      registers,
+      collect() {
+        this.set(labels, state.running());
+      },
+    });
+    new Gauge({
+      name: 'vllm:num_requests_waiting',
+      help: 'Number of requests waiting to be processed.',
+      labelNames,
+      registers,
+      collect() {
+        this.set(labels, state.waiting());
+      },
+    });
+    new Gauge({
+      name: 'vllm:kv_cache_usage_perc',
+      help: 'KV-cache usage. 1 means 100 percent usage.',
+      labelNames,
+      registers,
+      collect() {
+        this.set(labels, state.kvUsage());
+      },
+    });
+    const info = {
+      block_size: String(c.blockSize),
+      cache_dtype: 'auto',
+      enable_prefix_caching: 'False',
+      num_gpu_blocks: String(c.numGpuBlocks),
+      num_cpu_blocks: 'None',
+      engine: '0',
+    };
+    new Gauge({
+      name: 'vllm:cache_config_info',
+      help: 'Information of the LLMEngine CacheConfig',
+      labelNames: Object.keys(info),
+      registers,
+    }).set(info, 1);
+
+    const counter = (name: string, help: string): Inc => zero(new Counter({ name, help, labelNames, registers }).labels(labels));
+    this.promptTokens = counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.');
+    this.generationTokens = counter('vllm:generation_tokens_total', 'Number of generation tokens processed.');
+    this.preemptions = counter('vllm:num_preemptions_total', 'Cumulative number of preemption from the engine.');
+    this.prefixQueries = counter('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.');
+    this.prefixHits = counter('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.');
+    const success = new Counter({
+      name: 'vllm:request_success_total',
+      help: 'Count of successfully processed requests.',
+      labelNames: [...labelNames, 'finished_reason'],
+      registers,
+    });
+    this.success = {
+      stop: zero(success.labels({ ...labels, finished_reason: 'stop' })),
+      length: zero(success.labels({ ...labels, finished_reason: 'length' })),
+      abort: zero(success.labels({ ...labels, finished_reason: 'abort' })),
+    };
+
+    const histogram = (name: string, help: string, buckets: number[]): Observe => {
+      const h = new Histogram({ name, help, labelNames, buckets, registers });
+      h.zero(labels);
+      return h.labels(labels);
+    };
+    const tokenBuckets = buckets125(c.maxModelLen);
+    this.promptTokensRequest = histogram('vllm:request_prompt_tokens', 'Number of prefill tokens processed.', tokenBuckets);
+    this.generationTokensRequest = histogram('vllm:request_generation_tokens', 'Number of generation tokens processed.', tokenBuckets);
+    this.maxTokensParam = histogram('vllm:request_params_max_tokens', 'Histogram of the max_tokens request parameter.', tokenBuckets);
+    this.iterationTokens = histogram('vllm:iteration_tokens_total', 'Histogram of number of tokens per engine_step.', VLLM_ITERATION_TOKEN_BUCKETS);
+    this.ttft = histogram('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', VLLM_TTFT_BUCKETS);
+    this.itl = histogram('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', VLLM_ITL_BUCKETS);
+    this.e2e = histogram('vllm:e2e_request_latency_seconds', 'Histogram of e2e request latency in seconds.', VLLM_REQUEST_LATENCY_BUCKETS);
+    this.queue = histogram('vllm:request_queue_time_seconds', 'Histogram of time spent in WAITING phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
+    this.inference = histogram('vllm:request_inference_time_seconds', 'Histogram of time spent in RUNNING phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
+    this.prefill = histogram('vllm:request_prefill_time_seconds', 'Histogram of time spent in PREFILL phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
+    this.decode = histogram('vllm:request_decode_time_seconds', 'Histogram of time spent in DECODE phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  onFirstToken(_seq: Sequence, ttftSeconds: number): void {
+    this.ttft.observe(ttftSeconds);
+  }
+
+  onInterToken(seconds: number): void {
+    this.itl.observe(seconds);
+  }
+
+  onStep(s: StepStats): void {
+    if (s.promptTokens) this.promptTokens.inc(s.promptTokens);
+    if (s.generationTokens) this.generationTokens.inc(s.generationTokens);
+    if (s.preemptions) this.preemptions.inc(s.preemptions);
+    if (s.prefixCacheQueries) this.prefixQueries.inc(s.prefixCacheQueries);
+    if (s.prefixCacheHits) this.prefixHits.inc(s.prefixCacheHits);
+    if (s.scheduledTokens) this.iterationTokens.observe(s.scheduledTokens);
+  }
+
+  onFinish(seq: Sequence, reason: FinishReason): void {
+    this.success[reason].inc();
+    this.e2e.observe(secondsBetween(seq.arrivalTime, seq.finishTime));
+    if (seq.firstScheduledTime >= 0) {
+      this.queue.observe(secondsBetween(seq.arrivalTime, seq.firstScheduledTime));
+      this.inference.observe(secondsBetween(seq.firstScheduledTime, seq.finishTime));
+      this.prefill.observe(secondsBetween(seq.firstScheduledTime, seq.firstTokenTime >= 0 ? seq.firstTokenTime : seq.finishTime));
+      this.decode.observe(seq.firstTokenTime >= 0 ? secondsBetween(seq.firstTokenTime, seq.finishTime) : 0);
+    }
+    this.promptTokensRequest.observe(seq.spec.promptTokens);
+    this.generationTokensRequest.observe(seq.numOutputTokens);
+    if (seq.spec.maxTokensParam !== undefined) this.maxTokensParam.observe(seq.spec.maxTokensParam);
+  }
+}
+
+class SglangMetrics implements EngineMetrics {
+  readonly registry = new Registry();
+  readonly contentType: string;
+  private readonly promptTokens: Inc;
+  private readonly generationTokens: Inc;
+  private readonly requests: Inc;
+  private readonly aborted: Inc;
+  private readonly ttft: Observe;
+  private readonly itl: Observe;
+  private readonly e2e: Observe;
+  private readonly queue: Observe;
+  private generatedSinceScrape = 0;
+  private lastScrape = performance.now();
+
+  constructor(c: MetricsConfig) {
+    const registers = [this.registry];
+    this.contentType = this.registry.contentType;
+    const labelNames = ['model_name'] as const;
+    const labels = { model_name: c.modelName };
+    const { state } = c;
+    const capacity = c.numGpuBlocks * c.blockSize;
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.set(labels, read());
+        },
+      });
+    };
+    gauge('sglang:num_running_reqs', 'The number of running requests.', () => state.running());
+    gauge('sglang:num_queue_reqs', 'The number of requests in the waiting queue.', () => state.waiting());
+    gauge('sglang:token_usage', 'The token usage.', () => state.kvUsage());
+    gauge('sglang:num_used_tokens', 'The number of used tokens.', () => state.usedTokens());
+    gauge('sglang:max_total_num_tokens', 'Maximum total number of tokens in the KV cache pool.', () => capacity);
+    gauge('sglang:cache_hit_rate', 'The prefix cache hit rate.', () => 0);
+    gauge('sglang:gen_throughput', 'The generation throughput (token/s).', () => {
+      const now = performance.now();
+      const elapsed = (now - this.lastScrape) / 1000;
+      const rate = elapsed > 0 ? this.generatedSinceScrape / elapsed : 0;
+      this.lastScrape = now;
+      this.generatedSinceScrape = 0;
+      return rate;
+    });
+
+    const counter = (name: string, help: string): Inc => zero(new Counter({ name, help, labelNames, registers }).labels(labels));
+    this.promptTokens = counter('sglang:prompt_tokens_total', 'Number of prefill tokens processed.');
+    this.generationTokens = counter('sglang:generation_tokens_total', 'Number of generation tokens processed.');
+    this.requests = counter('sglang:num_requests_total', 'Number of requests processed.');
+    this.aborted = counter('sglang:num_aborted_requests_total', 'Number of requests aborted.');
+    counter('sglang:cached_tokens_total', 'Number of cached prompt tokens.');
+
+    const histogram = (name: string, help: string, buckets: number[]): Observe => {
+      const h = new Histogram({ name, help, labelNames, buckets, registers });
+      h.zero(labels);
+      return h.labels(labels);
+    };
+    this.ttft = histogram('sglang:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', SGLANG_TTFT_BUCKETS);
+    this.itl = histogram('sglang:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', SGLANG_ITL_BUCKETS);
+    this.e2e = histogram('sglang:e2e_request_latency_seconds', 'Histogram of End-to-end request latency in seconds', SGLANG_E2E_BUCKETS);
+    this.queue = histogram('sglang:queue_time_seconds', 'Histogram of queueing time in seconds.', SGLANG_E2E_BUCKETS);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  onFirstToken(_seq: Sequence, ttftSeconds: number): void {
+    this.ttft.observe(ttftSeconds);
+  }
+
+  onInterToken(seconds: number): void {
+    this.itl.observe(seconds);
+  }
+
+  onStep(s: StepStats): void {
+    if (s.promptTokens) this.promptTokens.inc(s.promptTokens);
+    if (s.generationTokens) this.generationTokens.inc(s.generationTokens);
+    this.generatedSinceScrape += s.generationTokens;
+  }
+
+  onFinish(seq: Sequence, reason: FinishReason): void {
+    this.requests.inc();
+    if (reason === 'abort') this.aborted.inc();
+    this.e2e.observe(secondsBetween(seq.arrivalTime, seq.finishTime));
+    if (seq.firstScheduledTime >= 0) this.queue.observe(secondsBetween(seq.arrivalTime, seq.firstScheduledTime));
+  }
+}

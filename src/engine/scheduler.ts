@@ -1,0 +1,401 @@
+// The engine loop: continuous batching with chunked prefill, after vLLM's V1 scheduler.
+//
+// Sequences wait in a FIFO queue. Each step
+//   1. gives every running sequence the tokens it still has to compute (1 when decoding, the rest of its prompt when
+//      prefilling), within the step's token budget (--max-num-batched-tokens), allocating KV blocks; when blocks run
+//      out the most recently admitted running sequence is preempted (blocks freed, recomputed later, back to the head
+//      of the queue);
+//   2. if nothing was preempted, admits waiting sequences while fewer than --max-num-seqs run and budget and blocks
+//      remain;
+//   3. lasts stepDurationMs() of that work (a timer, never a busy loop), then every sequence whose tokens are all
+//      computed samples one token, which is handed to its listener.
+// When nothing runs or waits the loop stops: no timer is pending until the next submit().
+
+import type { KvCache, KvHolder } from './kv-cache.ts';
+import { stepDurationMs, type LatencyParams } from './latency.ts';
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface SequenceSpec {
+  /** Prompt length in tokens (the full prompt, cached or not). */
+  promptTokens: number;
+  /** Prompt token ids, for prefix caching; may be empty. */
+  promptTokenIds?: readonly number[];
+  /** Tokens to generate before finishing with `finishReasonAtMax`. */
+  maxTokens: number;
+  /** "length" when max_tokens was requested explicitly, "stop" when the simulated answer ends naturally (EOS). */
+  finishReasonAtMax: 'length' | 'stop';
+  /** The request's max_tokens parameter, for the vllm:request_params_max_tokens histogram. */
+  maxTokensParam?: number;
+}
+
+export interface SequenceListener {
+  /**
+   * A token was sampled for `seq` (seq.numOutputTokens already counts it). `finishing` is the reason the sequence ends
+   * with this token, or null. Return a finish reason (e.g. "stop" for a matched stop string) to end it now.
+   */
+  onToken(seq: Sequence, finishing: FinishReason | null): FinishReason | null | void;
+  /** The sequence ended (after its last onToken, or when aborted). Called once. */
+  onFinish(seq: Sequence, reason: FinishReason): void;
+}
+
+/** What the metrics module learns from the loop. Times are in seconds. */
+export interface SchedulerObserver {
+  onFirstToken(seq: Sequence, ttftSeconds: number): void;
+  onInterToken(seconds: number): void;
+  onStep(stats: StepStats): void;
+  onFinish(seq: Sequence, reason: FinishReason): void;
+}
+
+export interface StepStats {
+  /** Prompt tokens of sequences that produced their first token this step. */
+  promptTokens: number;
+  /** Tokens sampled this step. */
+  generationTokens: number;
+  /** Tokens computed this step (prefill + decode). */
+  scheduledTokens: number;
+  preemptions: number;
+  /** Prompt tokens found in the prefix cache for sequences admitted this step, and tokens looked up. */
+  prefixCacheHits: number;
+  prefixCacheQueries: number;
+  durationMs: number;
+}
+
+export type SequenceState = 'waiting' | 'running' | 'finished';
+
+let nextSequenceId = 1;
+
+export class Sequence implements KvHolder {
+  readonly id = nextSequenceId++;
+  readonly spec: SequenceSpec;
+  readonly listener: SequenceListener;
+  readonly promptTokenIds: readonly number[];
+  state: SequenceState = 'waiting';
+  /** Prompt plus generated tokens. */
+  numTokens: number;
+  /** Tokens whose KV entries are computed. */
+  numComputedTokens = 0;
+  numOutputTokens = 0;
+  numCachedTokens = 0;
+  numPreemptions = 0;
+  kvBlocks = 0;
+  finishReason: FinishReason | null = null;
+  /** Timestamps (ms, the scheduler's clock). */
+  readonly arrivalTime: number;
+  firstScheduledTime = -1;
+  firstTokenTime = -1;
+  lastTokenTime = -1;
+  finishTime = -1;
+
+  constructor(spec: SequenceSpec, listener: SequenceListener, now: number) {
+    this.spec = spec;
+    this.listener = listener;
+    this.promptTokenIds = spec.promptTokenIds ?? [];
+    this.numTokens = spec.promptTokens;
+    this.arrivalTime = now;
+  }
+}
+
+export interface SchedulerOptions {
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  latency: LatencyParams;
+  kv: KvCache;
+  observer?: SchedulerObserver;
+  /** Clock in milliseconds; performance.now by default. */
+  now?: () => number;
+  /** Uniform [0, 1) source for latency jitter. */
+  random?: () => number;
+}
+
+/** A running sequence and the tokens one step computes for it. */
+interface Slot {
+  seq: Sequence;
+  tokens: number;
+}
+
+/** How far (ms) the loop may run behind its planned step boundaries and still catch up instead of re-basing. */
+const MAX_CATCH_UP_MS = 5;
+
+export class Scheduler {
+  readonly maxNumSeqs: number;
+  readonly maxNumBatchedTokens: number;
+  readonly latency: LatencyParams;
+  readonly kv: KvCache;
+  private readonly observer: SchedulerObserver | undefined;
+  private readonly now: () => number;
+  private readonly random: (() => number) | undefined;
+
+  private readonly waiting: Sequence[] = [];
+  private readonly running: Sequence[] = [];
+  private inFlight: Slot[] | null = null;
+  private inFlightDurationMs = 0;
+  private plannedEnd = -1;
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private stopped = false;
+  private stepCount = 0;
+
+  constructor(options: SchedulerOptions) {
+    if (options.maxNumBatchedTokens < options.maxNumSeqs) {
+      throw new Error(
+        `max_num_batched_tokens (${options.maxNumBatchedTokens}) must be >= max_num_seqs (${options.maxNumSeqs})`,
+      );
+    }
+    this.maxNumSeqs = options.maxNumSeqs;
+    this.maxNumBatchedTokens = options.maxNumBatchedTokens;
+    this.latency = options.latency;
+    this.kv = options.kv;
+    this.observer = options.observer;
+    this.now = options.now ?? (() => performance.now());
+    this.random = options.random;
+  }
+
+  get numRunning(): number {
+    return this.running.length;
+  }
+
+  get numWaiting(): number {
+    return this.waiting.length;
+  }
+
+  /** Steps run since start. */
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  /** True when no step is planned or running and no timer is pending. */
+  get idle(): boolean {
+    return this.timer === null && this.immediate === null && this.inFlight === null;
+  }
+
+  /** Tokens held in the KV cache by running sequences. */
+  usedTokens(): number {
+    let n = 0;
+    for (const s of this.running) n += s.numComputedTokens;
+    return n;
+  }
+
+  /** Queue a sequence; it is scheduled at the next step boundary. */
+  submit(spec: SequenceSpec, listener: SequenceListener): Sequence {
+    if (this.stopped) throw new Error('scheduler stopped');
+    if (!(spec.promptTokens > 0)) throw new Error('prompt must have at least one token');
+    if (!(spec.maxTokens > 0)) throw new Error('maxTokens must be positive');
+    const seq = new Sequence(spec, listener, this.now());
+    this.waiting.push(seq);
+    this.kick();
+    return seq;
+  }
+
+  /** End a sequence early (client gone). Its slot and blocks are free for the next step. */
+  abort(seq: Sequence): void {
+    if (seq.state === 'finished') return;
+    if (seq.state === 'waiting') {
+      const i = this.waiting.indexOf(seq);
+      if (i >= 0) this.waiting.splice(i, 1);
+    } else {
+      this.removeRunning(seq);
+    }
+    this.finish(seq, 'abort', this.now());
+  }
+
+  /** Abort everything and stop the loop. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+    this.inFlight = null;
+    for (const seq of [...this.running, ...this.waiting]) this.abort(seq);
+  }
+
+  private kick(): void {
+    if (this.stopped || !this.idle) return;
+    // setImmediate coalesces requests that arrive in the same event-loop turn into one step.
+    this.immediate = setImmediate(() => {
+      this.immediate = null;
+      this.plannedEnd = -1;
+      this.planStep();
+    });
+  }
+
+  private removeRunning(seq: Sequence): void {
+    const i = this.running.indexOf(seq);
+    if (i >= 0) this.running.splice(i, 1);
+    this.kv.free(seq);
+  }
+
+  private preemptLast(): Sequence {
+    const victim = this.running.pop()!;
+    this.kv.free(victim);
+    victim.state = 'waiting';
+    victim.numComputedTokens = 0;
+    victim.numPreemptions++;
+    this.waiting.unshift(victim);
+    return victim;
+  }
+
+  private planStep(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    const slots: Slot[] = [];
+    let budget = this.maxNumBatchedTokens;
+    let decodeSeqs = 0;
+    let prefillTokens = 0;
+    let preemptions = 0;
+    let cacheHits = 0;
+    let cacheQueries = 0;
+
+    // 1. Running sequences, oldest first.
+    for (let i = 0; i < this.running.length && budget > 0; i++) {
+      const seq = this.running[i]!;
+      const tokens = Math.min(seq.numTokens - seq.numComputedTokens, budget);
+      if (tokens <= 0) continue;
+      let scheduled = true;
+      while (!this.kv.allocate(seq, seq.numComputedTokens + tokens)) {
+        const victim = this.preemptLast();
+        preemptions++;
+        if (victim === seq) {
+          scheduled = false;
+          break;
+        }
+      }
+      if (!scheduled) break;
+      slots.push({ seq, tokens });
+      budget -= tokens;
+      if (tokens === 1 && seq.numOutputTokens > 0 && seq.numComputedTokens === seq.numTokens - 1) decodeSeqs++;
+      else prefillTokens += tokens;
+    }
+
+    // 2. Admit waiting sequences (FIFO, head-of-line blocking like vLLM's FCFS policy).
+    if (preemptions === 0) {
+      while (this.waiting.length > 0 && this.running.length < this.maxNumSeqs && budget > 0) {
+        const seq = this.waiting[0]!;
+        if (seq.numComputedTokens === 0 && seq.numPreemptions === 0) {
+          const cached = Math.min(this.kv.cachedPrefixTokens(seq), seq.numTokens - 1);
+          seq.numCachedTokens = cached;
+          seq.numComputedTokens = cached;
+          cacheHits += cached;
+          cacheQueries += seq.spec.promptTokens;
+        }
+        const tokens = Math.min(seq.numTokens - seq.numComputedTokens, budget);
+        if (!this.kv.allocate(seq, seq.numComputedTokens + tokens)) break;
+        this.waiting.shift();
+        seq.state = 'running';
+        if (seq.firstScheduledTime < 0) seq.firstScheduledTime = now;
+        this.running.push(seq);
+        slots.push({ seq, tokens });
+        budget -= tokens;
+        prefillTokens += tokens;
+      }
+    }
+
+    if (slots.length === 0) {
+      // Nothing can run: only possible when both queues are empty.
+      this.plannedEnd = -1;
+      return;
+    }
+
+    const duration = stepDurationMs(this.latency, { decodeSeqs, prefillTokens }, this.random);
+    const start = this.plannedEnd >= 0 && now - this.plannedEnd <= MAX_CATCH_UP_MS ? this.plannedEnd : now;
+    this.plannedEnd = start + duration;
+    this.inFlight = slots;
+    this.inFlightDurationMs = duration;
+    this.pendingStats.preemptions = preemptions;
+    this.pendingStats.prefixCacheHits = cacheHits;
+    this.pendingStats.prefixCacheQueries = cacheQueries;
+    const delay = this.plannedEnd - now;
+    if (delay < 1) {
+      this.immediate = setImmediate(() => {
+        this.immediate = null;
+        this.completeStep();
+      });
+    } else {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.completeStep();
+      }, Math.round(delay));
+      this.timer.unref();
+    }
+  }
+
+  private readonly pendingStats = { preemptions: 0, prefixCacheHits: 0, prefixCacheQueries: 0 };
+
+  private completeStep(): void {
+    const slots = this.inFlight;
+    this.inFlight = null;
+    if (!slots || this.stopped) return;
+    this.stepCount++;
+    const now = this.now();
+    let promptTokens = 0;
+    let generationTokens = 0;
+    let scheduledTokens = 0;
+
+    for (const { seq, tokens } of slots) {
+      // Aborted or preempted while the step ran: its work is discarded.
+      if (seq.state !== 'running') continue;
+      seq.numComputedTokens += tokens;
+      scheduledTokens += tokens;
+      if (seq.numComputedTokens < seq.numTokens) continue; // chunked prefill continues next step
+      // Sample one token.
+      seq.numOutputTokens++;
+      seq.numTokens++;
+      generationTokens++;
+      if (seq.firstTokenTime < 0) {
+        seq.firstTokenTime = now;
+        promptTokens += seq.spec.promptTokens;
+        this.observer?.onFirstToken(seq, (now - seq.arrivalTime) / 1000);
+      } else {
+        this.observer?.onInterToken((now - seq.lastTokenTime) / 1000);
+      }
+      seq.lastTokenTime = now;
+      const atMax = seq.numOutputTokens >= seq.spec.maxTokens ? seq.spec.finishReasonAtMax : null;
+      let requested: FinishReason | null | void;
+      try {
+        requested = seq.listener.onToken(seq, atMax);
+      } catch (err) {
+        // A broken listener (e.g. a failed socket write) must not take the loop down: drop its sequence.
+        reportListenerError(err);
+        this.abort(seq);
+        continue;
+      }
+      // The listener may have aborted the sequence (e.g. the client write failed).
+      if (seq.state !== 'running') continue;
+      const reason = requested ?? atMax;
+      if (reason) {
+        this.removeRunning(seq);
+        this.finish(seq, reason, now);
+      }
+    }
+
+    this.observer?.onStep({
+      promptTokens,
+      generationTokens,
+      scheduledTokens,
+      preemptions: this.pendingStats.preemptions,
+      prefixCacheHits: this.pendingStats.prefixCacheHits,
+      prefixCacheQueries: this.pendingStats.prefixCacheQueries,
+      durationMs: this.inFlightDurationMs,
+    });
+
+    if (this.running.length > 0 || this.waiting.length > 0) this.planStep();
+    else this.plannedEnd = -1;
+  }
+
+  private finish(seq: Sequence, reason: FinishReason, now: number): void {
+    seq.state = 'finished';
+    seq.finishReason = reason;
+    seq.finishTime = now;
+    try {
+      seq.listener.onFinish(seq, reason);
+    } catch (err) {
+      reportListenerError(err);
+    }
+    this.observer?.onFinish(seq, reason);
+  }
+}
+
+function reportListenerError(err: unknown): void {
+  process.stderr.write(`engine: sequence listener failed: ${(err as Error)?.stack ?? String(err)}\n`);
+}

@@ -1,0 +1,235 @@
+// The HTTP layer of the simulated engine: vLLM's (or SGLang's) OpenAI-compatible routes on node:http.
+//
+//   POST /v1/chat/completions, /v1/completions     generation (JSON or SSE)
+//   GET  /v1/models                                served names, vLLM shape
+//   GET  /health, GET|POST /ping                   200, empty body
+//   GET  /version                                  {"version": …}
+//   GET  /metrics                                  Prometheus text
+//   GET  /get_model_info, /health_generate         SGLang only
+// Anything else: 404 (unknown path) or 405 (known path, wrong method), in the OpenAI error shape. No request, however
+// malformed, takes the engine down: handler errors become JSON errors, and a broken stream is cut, not thrown.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { runGeneration, type GenerationContext } from './completions.ts';
+import { ApiError } from './errors.ts';
+import { BlockCounter } from './kv-cache.ts';
+import { seededRandom } from './latency.ts';
+import { createEngineMetrics, type EngineMetrics } from './metrics.ts';
+import { parseChatRequest, parseCompletionRequest } from './openai.ts';
+import { validateEngineOptions, type EngineOptions } from './options.ts';
+import { Scheduler } from './scheduler.ts';
+import { createTokenizer } from './tokenizer.ts';
+
+/** The version reported by GET /version: the vLLM (or SGLang) release whose API this simulator follows. */
+export const IMPERSONATED_VERSION = { vllm: '0.11.0', sglang: '0.5.4' } as const;
+/** Largest request body accepted. */
+export const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+export interface EngineServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+  readonly options: EngineOptions;
+  readonly scheduler: Scheduler;
+  readonly metrics: EngineMetrics;
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+    // A client that leaves mid-body: settle instead of leaving the handler pending (no-op after 'end').
+    req.on('close', () => reject(new Error('client closed the connection')));
+  });
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  let raw: Buffer;
+  try {
+    raw = await readBody(req);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw new ApiError(413, `Request body larger than ${MAX_BODY_BYTES} bytes`);
+    throw err;
+  }
+  if (raw.length === 0) throw new ApiError(400, 'Request body is empty; expected a JSON object');
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new ApiError(400, `JSON decode error: ${(err as Error).message}`);
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json), ...headers });
+  res.end(json);
+}
+
+function sendEmpty(res: http.ServerResponse): void {
+  res.writeHead(200, { 'content-length': 0 });
+  res.end();
+}
+
+export async function startEngine(options: EngineOptions): Promise<EngineServer> {
+  validateEngineOptions(options);
+  const publicName = options.servedModelNames[0]!;
+  const kv = new BlockCounter(options.numGpuBlocks, options.blockSize);
+  let scheduler: Scheduler | undefined;
+  const metrics = createEngineMetrics({
+    engine: options.engine,
+    modelName: publicName,
+    maxModelLen: options.maxModelLen,
+    blockSize: options.blockSize,
+    numGpuBlocks: options.numGpuBlocks,
+    state: {
+      running: () => scheduler?.numRunning ?? 0,
+      waiting: () => scheduler?.numWaiting ?? 0,
+      kvUsage: () => kv.usage(),
+      usedTokens: () => scheduler?.usedTokens() ?? 0,
+    },
+  });
+  scheduler = new Scheduler({
+    maxNumSeqs: options.maxNumSeqs,
+    maxNumBatchedTokens: options.maxNumBatchedTokens,
+    latency: options.latency,
+    kv,
+    observer: metrics,
+    random: seededRandom(options.seed ^ 0x9e3779b9),
+  });
+  const ctx: GenerationContext = { options, scheduler, tokenizer: createTokenizer(options.model) };
+  const started = Math.floor(Date.now() / 1000);
+
+  const generate =
+    (parse: typeof parseChatRequest): Handler =>
+    async (req, res) => {
+      const body = await readJson(req);
+      runGeneration(ctx, parse(body, options.servedModelNames), res);
+    };
+
+  const models: Handler = (_req, res) => {
+    sendJson(res, 200, {
+      object: 'list',
+      data: options.servedModelNames.map((id) => ({
+        id,
+        object: 'model',
+        created: started,
+        owned_by: options.engine,
+        root: options.model,
+        parent: null,
+        max_model_len: options.maxModelLen,
+        permission: [
+          {
+            id: `modelperm-${id}`,
+            object: 'model_permission',
+            created: started,
+            allow_create_engine: false,
+            allow_sampling: true,
+            allow_logprobs: true,
+            allow_search_indices: false,
+            allow_view: true,
+            allow_fine_tuning: false,
+            organization: '*',
+            group: null,
+            is_blocking: false,
+          },
+        ],
+      })),
+    });
+  };
+
+  const routes: Record<string, Record<string, Handler>> = {
+    '/v1/chat/completions': { POST: generate(parseChatRequest) },
+    '/v1/completions': { POST: generate(parseCompletionRequest) },
+    '/v1/models': { GET: models },
+    '/health': { GET: (_q, res) => sendEmpty(res) },
+    '/ping': { GET: (_q, res) => sendEmpty(res), POST: (_q, res) => sendEmpty(res) },
+    '/version': { GET: (_q, res) => sendJson(res, 200, { version: IMPERSONATED_VERSION[options.engine] }) },
+    '/metrics': {
+      GET: async (_q, res) => {
+        const text = await metrics.render();
+        res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      },
+    },
+  };
+  if (options.engine === 'sglang') {
+    routes['/get_model_info'] = {
+      GET: (_q, res) => sendJson(res, 200, { model_path: options.model, tokenizer_path: options.model, is_generation: true }),
+    };
+    routes['/health_generate'] = { GET: (_q, res) => sendEmpty(res) };
+  }
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      const path = (req.url ?? '/').split('?', 1)[0]!;
+      const route = routes[path];
+      if (!route) throw new ApiError(404, `Not Found: ${path}`);
+      const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+      const handler = route[method];
+      if (!handler) {
+        res.setHeader('allow', Object.keys(route).join(', '));
+        throw new ApiError(405, `Method Not Allowed: ${req.method} ${path}`);
+      }
+      await handler(req, res);
+    } catch (err) {
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof ApiError) {
+        sendJson(res, err.status, err.body());
+      } else {
+        process.stderr.write(`engine: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+        sendJson(res, 500, new ApiError(500, 'Internal server error').body());
+      }
+    }
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    options,
+    scheduler,
+    metrics,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        scheduler!.stop();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

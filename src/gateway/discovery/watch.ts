@@ -1,0 +1,166 @@
+// The gateway's view of the world: informers (list + watch) on ModelRoutes, ModelServers and engine Pods (those
+// labelled with a ModelInfer name), across all namespaces or one. Every change calls `onChange`; the gateway
+// rebuilds its routing table from `snapshot()`. An informer that fails (API server down, watch error) is
+// restarted with capped exponential backoff; it resumes from its last resourceVersion or relists.
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
+import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
+import { NETWORKING_GROUP } from '../../api/kinds/modelserver.ts';
+import type { ModelRoute } from '../../api/kinds/modelroute.ts';
+import type { ModelServer } from '../../api/kinds/modelserver.ts';
+import type { PodLike, WorldSnapshot } from '../routing/table.ts';
+
+const VERSION = 'v1alpha1';
+
+export interface WorldWatcherOptions {
+  /** Watch one namespace; all when unset. */
+  namespace?: string;
+  onChange: () => void;
+  /** Diagnostics (informer errors and restarts). */
+  log?: (message: string) => void;
+  /** First restart delay, ms (doubles up to 30 s). */
+  retryMs?: number;
+}
+
+type KInformer = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+
+class Source {
+  readonly name: string;
+  readonly informer: KInformer;
+  listed = false;
+  synced = false;
+  delay: number;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(name: string, informer: KInformer, delay: number) {
+    this.name = name;
+    this.informer = informer;
+    this.delay = delay;
+  }
+}
+
+export class WorldWatcher {
+  readonly #options: WorldWatcherOptions;
+  readonly #sources: Source[] = [];
+  readonly #routes: Source;
+  readonly #servers: Source;
+  readonly #pods: Source;
+  #stopped = false;
+  #resolveReady!: () => void;
+  /** Resolves once every informer has listed once. */
+  readonly ready: Promise<void>;
+
+  constructor(kc: KubeConfig, options: WorldWatcherOptions) {
+    this.#options = options;
+    this.ready = new Promise((resolve) => (this.#resolveReady = resolve));
+    const ns = options.namespace;
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const core = kc.makeApiClient(CoreV1Api);
+    const retry = options.retryMs ?? 500;
+
+    const customPath = (plural: string) =>
+      ns ? `/apis/${NETWORKING_GROUP}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${NETWORKING_GROUP}/${VERSION}/${plural}`;
+    const listCustom = (plural: string) => (): Promise<KubernetesListObject<KubernetesObject>> =>
+      ns
+        ? custom.listNamespacedCustomObject({ group: NETWORKING_GROUP, version: VERSION, namespace: ns, plural })
+        : custom.listClusterCustomObject({ group: NETWORKING_GROUP, version: VERSION, plural });
+
+    const make = (name: string, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>, labelSelector?: string): Source => {
+      let src: Source;
+      const informer = makeInformer<KubernetesObject>(
+        kc,
+        path,
+        async () => {
+          const result = await list();
+          src.listed = true;
+          return result;
+        },
+        labelSelector,
+      );
+      src = new Source(name, informer, retry);
+      informer.on('add', this.#changed);
+      informer.on('update', this.#changed);
+      informer.on('delete', this.#changed);
+      informer.on('error', (err: unknown) => this.#failed(src, err));
+      this.#sources.push(src);
+      return src;
+    };
+
+    this.#routes = make('modelroutes', customPath('modelroutes'), listCustom('modelroutes'));
+    this.#servers = make('modelservers', customPath('modelservers'), listCustom('modelservers'));
+    this.#pods = make(
+      'pods',
+      ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
+      () =>
+        (ns
+          ? core.listNamespacedPod({ namespace: ns, labelSelector: MODELINFER_NAME_LABEL })
+          : core.listPodForAllNamespaces({ labelSelector: MODELINFER_NAME_LABEL })) as Promise<KubernetesListObject<KubernetesObject>>,
+      MODELINFER_NAME_LABEL,
+    );
+  }
+
+  get synced(): boolean {
+    return this.#sources.every((s) => s.synced);
+  }
+
+  start(): void {
+    for (const src of this.#sources) void this.#run(src);
+  }
+
+  snapshot(): WorldSnapshot {
+    return {
+      routes: this.#routes.informer.list() as unknown as ModelRoute[],
+      servers: this.#servers.informer.list() as unknown as ModelServer[],
+      pods: this.#pods.informer.list() as unknown as PodLike[],
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const src of this.#sources) {
+      clearTimeout(src.timer);
+      src.timer = undefined;
+    }
+    await Promise.allSettled(this.#sources.map((s) => s.informer.stop()));
+  }
+
+  readonly #changed = (): void => {
+    if (!this.#stopped) this.#options.onChange();
+  };
+
+  async #run(src: Source): Promise<void> {
+    if (this.#stopped) return;
+    src.timer = undefined;
+    src.listed = false;
+    try {
+      await src.informer.start();
+    } catch (err) {
+      this.#failed(src, err);
+      return;
+    }
+    if (this.#stopped) return;
+    if (src.listed) src.delay = this.#options.retryMs ?? 500;
+    if (src.listed && !src.synced) {
+      src.synced = true;
+      if (this.synced) {
+        this.#options.onChange();
+        this.#resolveReady();
+      }
+    }
+  }
+
+  #failed(src: Source, err: unknown): void {
+    if (this.#stopped || src.timer !== undefined) return;
+    this.#options.log?.(`gateway: ${src.name} informer: ${(err as Error)?.message ?? String(err)}; retrying in ${src.delay} ms`);
+    src.timer = setTimeout(() => void this.#run(src), src.delay);
+    src.delay = Math.min(src.delay * 2, 30_000);
+  }
+}

@@ -1,0 +1,230 @@
+// One client request and everything the gateway learns while serving it: request id, timings, the chosen
+// route/server/endpoint, and the accounting done exactly once when it ends (endpoint and model in-flight
+// counters, metrics, access log) — on every exit path: response sent, error, upstream failure, client gone.
+import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { RoutingTable, RouteEntry, ServerEntry } from '../routing/table.ts';
+import type { Scheduler } from '../scheduling/scheduler.ts';
+import type { SchedulingRequest } from '../scheduling/types.ts';
+import type { Endpoint } from '../scheduling/endpoint.ts';
+import type { PoolManager } from '../proxy/pools.ts';
+import type { GatewayMetrics, ModelMetrics } from '../observability/metrics.ts';
+import type { AccessLog } from '../observability/access-log.ts';
+import { GatewayError, type ErrorCode } from './errors.ts';
+
+/** Shared state and services; `table` and `synced` change as the watched world changes. */
+export interface GatewayCore {
+  table: RoutingTable;
+  synced: boolean;
+  scheduler: Scheduler;
+  pools: PoolManager;
+  metrics: GatewayMetrics;
+  accessLog: AccessLog;
+  maxBodyBytes: number;
+  /** Time to response headers when a ModelServer sets no routing.timeout. */
+  defaultTimeoutMs: number;
+  /** Max idle time between upstream body chunks (0 = none). */
+  bodyIdleTimeoutMs: number;
+  /** Bound on buffered upstream responses (the infer path translates whole responses). */
+  maxResponseBytes: number;
+}
+
+/** What an upstream attempt must offer the exchange. */
+export interface UpstreamCall {
+  /** The client went away: abort the upstream request. */
+  abortByClient(): void;
+  /** The client connection drained: resume reading the upstream response. */
+  resume(): void;
+}
+
+export type BodyKind = 'openai' | 'infer';
+
+const kExchange = Symbol('matrixinfer.exchange');
+type Carrier = { [kExchange]?: Exchange };
+
+export function exchangeOf(emitter: IncomingMessage | ServerResponse): Exchange | undefined {
+  return (emitter as Carrier)[kExchange];
+}
+
+function requestIdFrom(headers: IncomingHttpHeaders): string {
+  const v = headers['x-request-id'];
+  return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : randomUUID();
+}
+
+export class Exchange implements SchedulingRequest {
+  readonly core: GatewayCore;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly start: number;
+  readonly requestId: string;
+  readonly method: string;
+  /** Path without the query string. */
+  readonly path: string;
+  /** Path and query, as forwarded. */
+  readonly url: string;
+  /** Counted in metrics and the access log (probes and scrapes are not). */
+  accounted = true;
+
+  // SchedulingRequest
+  model = '';
+  body: Record<string, unknown> | undefined = undefined;
+  get headers(): IncomingHttpHeaders {
+    return this.req.headers;
+  }
+  exclude: Endpoint | undefined = undefined;
+
+  // Body reading.
+  bodyKind: BodyKind = 'openai';
+  chunks: Buffer[] | null = null;
+  received = 0;
+
+  // Routing and upstream.
+  modelMetrics: ModelMetrics;
+  route: RouteEntry | null = null;
+  server: ServerEntry | null = null;
+  endpoint: Endpoint | null = null;
+  /** The endpoint's in-flight counter is held by this exchange. */
+  holdsEndpoint = false;
+  holdsModel = false;
+  upstream: UpstreamCall | null = null;
+  attempts = 0;
+  upstreamStatus = 0;
+  /** ms from arrival to the first upstream body byte; -1 before. */
+  ttfb = -1;
+  errorCode: string | null = null;
+
+  done = false;
+  clientGone = false;
+
+  constructor(core: GatewayCore, req: IncomingMessage, res: ServerResponse) {
+    this.core = core;
+    this.req = req;
+    this.res = res;
+    this.start = performance.now();
+    this.method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    this.url = url;
+    const q = url.indexOf('?');
+    this.path = q < 0 ? url : url.slice(0, q);
+    this.requestId = requestIdFrom(req.headers);
+    this.modelMetrics = core.metrics.forModel('');
+    (req as Carrier)[kExchange] = this;
+    (res as Carrier)[kExchange] = this;
+    res.on('close', onResponseClose);
+  }
+
+  /** Take the endpoint for this attempt: its in-flight counter goes up until `releaseEndpoint` or `finish`. */
+  acquire(ep: Endpoint): void {
+    this.releaseEndpoint();
+    this.endpoint = ep;
+    this.holdsEndpoint = true;
+    ep.inflight++;
+    ep.served++;
+    if (!this.holdsModel) {
+      this.holdsModel = true;
+      this.modelMetrics.inflight.inc();
+    }
+  }
+
+  releaseEndpoint(): void {
+    if (this.holdsEndpoint) {
+      this.holdsEndpoint = false;
+      this.endpoint!.inflight--;
+    }
+  }
+
+  elapsed(): number {
+    return performance.now() - this.start;
+  }
+
+  /** Accounting, exactly once. */
+  finish(status: number, error: string | null = this.errorCode): void {
+    if (this.done) return;
+    this.done = true;
+    this.releaseEndpoint();
+    const mm = this.modelMetrics;
+    if (this.holdsModel) {
+      this.holdsModel = false;
+      mm.inflight.dec();
+    }
+    this.upstream = null;
+    this.chunks = null;
+    if (!this.accounted) return;
+    const duration = this.elapsed();
+    mm.request(status);
+    mm.duration.observe(duration / 1000);
+    const log = this.core.accessLog;
+    if (log.enabled) {
+      log.write({
+        time: new Date().toISOString(),
+        request_id: this.requestId,
+        method: this.method,
+        path: this.path,
+        model: this.model || null,
+        route: this.route?.key ?? null,
+        server: this.server?.key ?? null,
+        pod: this.endpoint?.podKey ?? null,
+        status,
+        duration_ms: Math.round(duration * 100) / 100,
+        ttfb_ms: this.ttfb < 0 ? null : Math.round(this.ttfb * 100) / 100,
+        upstream_status: this.upstreamStatus || null,
+        error,
+      });
+    }
+  }
+
+  /** A complete JSON response. */
+  sendJson(status: number, body: string | Buffer, extra?: Record<string, string>): void {
+    if (this.done) return;
+    const res = this.res;
+    if (res.headersSent) {
+      res.destroy();
+      this.finish(status);
+      return;
+    }
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': this.requestId,
+    };
+    if (extra) Object.assign(headers, extra);
+    res.writeHead(status, headers);
+    res.end(body);
+    this.finish(status);
+  }
+
+  sendError(err: GatewayError): void {
+    this.errorCode = err.code;
+    const extra: Record<string, string> = {};
+    if (err.retryAfter !== undefined) extra['retry-after'] = String(err.retryAfter);
+    if (err.allow !== undefined) extra['allow'] = err.allow;
+    if (err.status === 413) extra['connection'] = 'close';
+    this.sendJson(err.status, JSON.stringify(err.body()), extra);
+  }
+
+  fail(code: ErrorCode, message: string, options?: { param?: string | null; retryAfter?: number; allow?: string }): void {
+    this.sendError(new GatewayError(code, message, options));
+  }
+
+  /** The client's connection closed before the response was complete. */
+  onClientClose(): void {
+    if (this.done) return;
+    this.clientGone = true;
+    this.errorCode = 'client_closed_request';
+    const upstream = this.upstream;
+    // Account first (the counters drop now, whatever the upstream does later), then abort the upstream request.
+    this.finish(499, 'client_closed_request');
+    if (upstream !== null) upstream.abortByClient();
+  }
+}
+
+/** 405 with an Allow header. */
+export function methodNotAllowed(ex: Exchange, allow: string): void {
+  ex.fail('method_not_allowed', `Method ${ex.method} is not allowed on ${ex.path}; use ${allow}.`, { allow });
+}
+
+function onResponseClose(this: ServerResponse): void {
+  const ex = exchangeOf(this);
+  if (ex !== undefined && !ex.done) ex.onClientClose();
+}

@@ -1,0 +1,42 @@
+// One JSON line per request:
+//   {"time","request_id","method","path","model","route","server","pod","status","duration_ms","ttfb_ms",
+//    "upstream_status","error"}
+// `route`/`server`/`pod` are namespace/name; `ttfb_ms` is arrival → first upstream response body byte (null when
+// nothing came back); `error` is the gateway's error code (or upstream failure kind), null on success.
+
+export interface AccessLogRecord {
+  time: string;
+  request_id: string;
+  method: string;
+  path: string;
+  model: string | null;
+  route: string | null;
+  server: string | null;
+  pod: string | null;
+  status: number;
+  duration_ms: number;
+  ttfb_ms: number | null;
+  upstream_status: number | null;
+  error: string | null;
+}
+
+export class AccessLog {
+  readonly #out: NodeJS.WritableStream | null;
+
+  constructor(out: NodeJS.WritableStream | false | undefined) {
+    this.#out = out === false ? null : (out ?? process.stderr);
+  }
+
+  get enabled(): boolean {
+    return this.#out !== null;
+  }
+
+  write(record: AccessLogRecord): void {
+    if (this.#out === null) return;
+    try {
+      this.#out.write(JSON.stringify(record) + '\n');
+    } catch {
+      // A broken log stream must not break requests.
+    }
+  }
+}

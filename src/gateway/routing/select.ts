@@ -1,0 +1,50 @@
+// Per-request route selection over a precomputed table: first matching rule of the oldest route wins; the target
+// ModelServer is drawn by weight. Only comparisons and arithmetic — no allocation on success beyond the result.
+import type { IncomingHttpHeaders } from 'node:http';
+import { modelMatches } from './match.ts';
+import type { ModelEntry, RouteEntry, RuleEntry, ServerEntry } from './table.ts';
+
+export interface RouteSelection {
+  route: RouteEntry;
+  rule: RuleEntry;
+  server: ServerEntry;
+}
+
+/** Why no target was chosen: no rule matched / a rule matched but its servers have no ready endpoint. */
+export type SelectionFailure = 'no_rule' | 'no_upstream';
+
+/** Weighted choice among a rule's targets; `r` in [0, 1). */
+export function pickWeighted(rule: RuleEntry, r: number): ServerEntry | undefined {
+  const targets = rule.targets;
+  const n = targets.length;
+  if (n === 0) return undefined;
+  if (n === 1) return targets[0];
+  const x = r * rule.total;
+  const cum = rule.cumulative;
+  for (let i = 0; i < n; i++) if (x < cum[i]!) return targets[i];
+  return targets[n - 1];
+}
+
+export function selectRoute(
+  entry: ModelEntry,
+  headers: IncomingHttpHeaders,
+  path: string,
+  random: () => number = Math.random,
+): RouteSelection | SelectionFailure {
+  let failure: SelectionFailure = 'no_rule';
+  const routes = entry.routes;
+  for (let i = 0; i < routes.length; i++) {
+    const route = routes[i]!;
+    const rules = route.rules;
+    for (let j = 0; j < rules.length; j++) {
+      const rule = rules[j]!;
+      if (!modelMatches(rule.match, headers, path)) continue;
+      // The first matching rule decides for this route; when it cannot serve, the next route is tried.
+      const server = pickWeighted(rule, random());
+      if (server) return { route, rule, server };
+      if (rule.resolvable) failure = 'no_upstream';
+      break;
+    }
+  }
+  return failure;
+}

@@ -1,0 +1,286 @@
+// The routing table: everything a request needs, precomputed from the watched world (ModelRoutes, ModelServers,
+// Pods) whenever it changes. Requests only read it: model name → routes (oldest first) → rules (in order) →
+// weighted ModelServers → ready endpoints.
+//
+// Rules of the build:
+// - A route is indexed under `spec.modelName` and under each of `spec.loraAdapters` (LoRA: the request's model
+//   name is kept, not rewritten). Routes for the same name are ordered oldest first (creationTimestamp, then
+//   namespace/name), so duplicates resolve deterministically.
+// - A target names a ModelServer in the route's namespace; weight defaults to 100; weight 0 never receives traffic.
+//   A target whose ModelServer has no ready endpoint is left out of the weighted choice while another target of
+//   the same rule has some (a rule with none at all answers 503).
+// - A ModelServer's endpoints are the pods labelled `workload.matrixinfer.ai/modelinfer-name=<modelInferRef.name>`
+//   in `modelInferRef.namespace ?? server namespace` that are ready (no deletionTimestamp, podIP set, condition
+//   Ready=True), on port `service.targetPort ?? service.port`.
+// - `routing.path` P gives `POST P/infer` and `GET P` (first server by age wins a duplicated path).
+import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
+import type { ModelRoute } from '../../api/kinds/modelroute.ts';
+import type { ModelServer } from '../../api/kinds/modelserver.ts';
+import { compileModelMatch, type CompiledModelMatch, type CompileProblem } from './match.ts';
+import { parseDurationMs } from './duration.ts';
+import { EndpointRegistry, type Endpoint } from '../scheduling/endpoint.ts';
+
+/** The parts of a Pod the gateway reads. */
+export interface PodLike {
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string> | null;
+    deletionTimestamp?: unknown;
+  };
+  status?: {
+    podIP?: string | null;
+    conditions?: Array<{ type?: string; status?: string }> | null;
+  } | null;
+}
+
+export interface ServerEntry {
+  namespace: string;
+  name: string;
+  /** `namespace/name`. */
+  key: string;
+  /** `spec.model`: requests are rewritten to it. */
+  model: string | undefined;
+  /** Model name the seed infer path sends: spec.model ?? the oldest route's model name ?? last path segment. */
+  inferModel: string;
+  engine: string | undefined;
+  /** `spec.routing.timeout` in ms (time to response headers). */
+  timeoutMs: number | undefined;
+  /** Normalised `spec.routing.path`. */
+  path: string | undefined;
+  port: number;
+  /** Ready endpoints, sorted by pod name. */
+  endpoints: Endpoint[];
+  /** Round-robin cursor for tie-breaking among equally good endpoints. */
+  rr: number;
+  /** Model names of routes that send traffic here. */
+  routeModels: string[];
+}
+
+export interface RuleEntry {
+  index: number;
+  name: string | undefined;
+  match: CompiledModelMatch | null;
+  /** Targets with weight > 0 and at least one ready endpoint, for the weighted choice. */
+  targets: ServerEntry[];
+  /** Cumulative weights parallel to `targets`. */
+  cumulative: number[];
+  total: number;
+  /** Some target resolves to an existing ModelServer (with or without endpoints). */
+  resolvable: boolean;
+}
+
+export interface RouteEntry {
+  namespace: string;
+  name: string;
+  key: string;
+  modelName: string | undefined;
+  rules: RuleEntry[];
+  created: number;
+}
+
+export interface ModelEntry {
+  name: string;
+  /** The name is a LoRA adapter of these routes: keep it, do not rewrite to ModelServer.spec.model. */
+  lora: boolean;
+  routes: RouteEntry[];
+  created: number;
+}
+
+export interface RoutingTable {
+  models: Map<string, ModelEntry>;
+  servers: Map<string, ServerEntry>;
+  /** `P/infer` → server. */
+  inferPaths: Map<string, ServerEntry>;
+  /** `P` → server. */
+  metaPaths: Map<string, ServerEntry>;
+  /** Body of `GET /v1/models`. */
+  modelList: Buffer;
+  /** Every endpoint in the table. */
+  endpoints: Set<Endpoint>;
+  /** Things worth a warning (bad regexes, missing servers, duplicate paths). */
+  problems: string[];
+}
+
+export interface WorldSnapshot {
+  routes: readonly ModelRoute[];
+  servers: readonly ModelServer[];
+  pods: readonly PodLike[];
+}
+
+export function emptyTable(): RoutingTable {
+  return {
+    models: new Map(),
+    servers: new Map(),
+    inferPaths: new Map(),
+    metaPaths: new Map(),
+    modelList: Buffer.from('{"object":"list","data":[]}'),
+    endpoints: new Set(),
+    problems: [],
+  };
+}
+
+export function isPodReady(pod: PodLike): boolean {
+  const md = pod.metadata;
+  if (!md || md.deletionTimestamp) return false;
+  const st = pod.status;
+  if (!st || typeof st.podIP !== 'string' || st.podIP === '') return false;
+  const conds = st.conditions;
+  if (!Array.isArray(conds)) return false;
+  for (const c of conds) if (c && c.type === 'Ready') return c.status === 'True';
+  return false;
+}
+
+export function toMillis(ts: unknown): number {
+  if (ts instanceof Date) return ts.getTime();
+  if (typeof ts === 'string') {
+    const t = Date.parse(ts);
+    return Number.isNaN(t) ? 0 : t;
+  }
+  return 0;
+}
+
+export function normalizePath(p: string): string {
+  let out = p;
+  while (out.length > 1 && out.endsWith('/')) out = out.slice(0, -1);
+  return out;
+}
+
+function byAge<T extends { metadata: { creationTimestamp?: unknown; namespace?: string; name?: string } }>(a: T, b: T): number {
+  const d = toMillis(a.metadata.creationTimestamp) - toMillis(b.metadata.creationTimestamp);
+  if (d !== 0) return d;
+  const ka = `${a.metadata.namespace ?? ''}/${a.metadata.name ?? ''}`;
+  const kb = `${b.metadata.namespace ?? ''}/${b.metadata.name ?? ''}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegistry = new EndpointRegistry()): RoutingTable {
+  const table = emptyTable();
+  const problems = table.problems;
+
+  // Ready pods by namespace + ModelInfer name.
+  const podsByInfer = new Map<string, PodLike[]>();
+  for (const pod of world.pods) {
+    const label = pod.metadata?.labels?.[MODELINFER_NAME_LABEL];
+    if (!label || !isPodReady(pod)) continue;
+    const k = `${pod.metadata?.namespace ?? ''}\0${label}`;
+    let list = podsByInfer.get(k);
+    if (!list) podsByInfer.set(k, (list = []));
+    list.push(pod);
+  }
+
+  // Servers.
+  const servers = [...world.servers].filter((s) => s?.metadata?.name && s.spec).sort(byAge);
+  for (const ms of servers) {
+    const namespace = ms.metadata.namespace ?? 'default';
+    const name = ms.metadata.name!;
+    const key = `${namespace}/${name}`;
+    const spec = ms.spec;
+    const port = spec.service?.targetPort ?? spec.service?.port;
+    const inferName = spec.modelInferRef?.name;
+    const inferNs = spec.modelInferRef?.namespace || namespace;
+    const endpoints: Endpoint[] = [];
+    if (typeof port === 'number' && port > 0 && inferName) {
+      const pods = podsByInfer.get(`${inferNs}\0${inferName}`) ?? [];
+      for (const pod of pods) {
+        const ep = registry.obtain(pod.metadata!.namespace ?? inferNs, pod.metadata!.name ?? '', pod.status!.podIP!, port);
+        endpoints.push(ep);
+        table.endpoints.add(ep);
+      }
+      endpoints.sort((a, b) => (a.podName < b.podName ? -1 : a.podName > b.podName ? 1 : 0));
+    } else {
+      problems.push(`ModelServer ${key}: no service port or modelInferRef`);
+    }
+    let timeoutMs: number | undefined;
+    if (spec.routing?.timeout !== undefined) {
+      timeoutMs = parseDurationMs(spec.routing.timeout);
+      if (timeoutMs === undefined || timeoutMs <= 0) {
+        problems.push(`ModelServer ${key}: invalid routing.timeout ${JSON.stringify(spec.routing.timeout)}`);
+        timeoutMs = undefined;
+      }
+    }
+    const path = typeof spec.routing?.path === 'string' && spec.routing.path.startsWith('/') ? normalizePath(spec.routing.path) : undefined;
+    table.servers.set(key, {
+      namespace,
+      name,
+      key,
+      model: spec.model || undefined,
+      inferModel: '',
+      engine: spec.inferenceEngine,
+      timeoutMs,
+      path,
+      port: typeof port === 'number' ? port : 0,
+      endpoints,
+      rr: 0,
+      routeModels: [],
+    });
+  }
+
+  // Routes.
+  const routes = [...world.routes].filter((r) => r?.metadata?.name && r.spec && Array.isArray(r.spec.rules)).sort(byAge);
+  for (const mr of routes) {
+    const namespace = mr.metadata.namespace ?? 'default';
+    const name = mr.metadata.name!;
+    const key = `${namespace}/${name}`;
+    const created = toMillis(mr.metadata.creationTimestamp);
+    const modelName = mr.spec.modelName || undefined;
+    const rules: RuleEntry[] = [];
+    mr.spec.rules.forEach((rule, index) => {
+      const compileProblems: CompileProblem[] = [];
+      const match = compileModelMatch(rule, compileProblems);
+      for (const p of compileProblems) problems.push(`ModelRoute ${key} rule ${rule.name ?? index}: ${p.message}`);
+      const entry: RuleEntry = { index, name: rule.name, match, targets: [], cumulative: [], total: 0, resolvable: false };
+      for (const t of rule.targetModels ?? []) {
+        const server = table.servers.get(`${namespace}/${t.modelServerName}`);
+        if (!server) {
+          problems.push(`ModelRoute ${key}: ModelServer ${namespace}/${t.modelServerName} not found`);
+          continue;
+        }
+        entry.resolvable = true;
+        if (modelName && !server.routeModels.includes(modelName)) server.routeModels.push(modelName);
+        const weight = t.weight ?? 100;
+        if (!(weight > 0) || server.endpoints.length === 0) continue;
+        entry.total += weight;
+        entry.targets.push(server);
+        entry.cumulative.push(entry.total);
+      }
+      rules.push(entry);
+    });
+    const route: RouteEntry = { namespace, name, key, modelName, rules, created };
+    const names: Array<[string, boolean]> = [];
+    if (modelName) names.push([modelName, false]);
+    for (const lora of mr.spec.loraAdapters ?? []) if (lora && lora !== modelName) names.push([lora, true]);
+    if (names.length === 0) problems.push(`ModelRoute ${key}: neither modelName nor loraAdapters`);
+    for (const [n, lora] of names) {
+      let me = table.models.get(n);
+      if (!me) table.models.set(n, (me = { name: n, lora, routes: [], created }));
+      // A name that is some route's modelName is a base model, whatever else lists it as an adapter.
+      if (!lora) me.lora = false;
+      me.routes.push(route);
+    }
+  }
+
+  // Seed infer paths and the model the infer path asks for.
+  for (const server of table.servers.values()) {
+    const segs = server.path?.split('/').filter(Boolean) ?? [];
+    server.inferModel = server.model ?? server.routeModels[0] ?? segs[segs.length - 1] ?? server.name;
+    if (server.path === undefined) continue;
+    const inferPath = server.path === '/' ? '/infer' : `${server.path}/infer`;
+    const owner = table.metaPaths.get(server.path);
+    if (owner) {
+      problems.push(`ModelServer ${server.key}: routing.path ${server.path} already used by ${owner.key}`);
+      continue;
+    }
+    table.metaPaths.set(server.path, server);
+    table.inferPaths.set(inferPath, server);
+  }
+
+  // GET /v1/models.
+  const data = [...table.models.values()]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((m) => ({ id: m.name, object: 'model', created: Math.floor(m.created / 1000), owned_by: 'matrixinfer' }));
+  table.modelList = Buffer.from(JSON.stringify({ object: 'list', data }));
+
+  registry.retain(table.endpoints);
+  return table;
+}

@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Endpoint } from './endpoint.ts';
+import { Scheduler } from './scheduler.ts';
+import type { Filter, Scorer, SchedulingRequest } from './types.ts';
+
+function eps(n: number): Endpoint[] {
+  return Array.from({ length: n }, (_, i) => new Endpoint('default', `p${i}`, `10.0.0.${i + 1}`, 8000));
+}
+const req = (exclude?: Endpoint): SchedulingRequest => ({ model: 'm', body: undefined, headers: {}, exclude });
+
+test('least outstanding: picks the endpoint with fewest in-flight requests', () => {
+  const s = new Scheduler();
+  const e = eps(3);
+  e[0]!.inflight = 4;
+  e[1]!.inflight = 1;
+  e[2]!.inflight = 2;
+  assert.equal(s.schedule(req(), e, { rr: 0 }), e[1]);
+  e[1]!.inflight = 5;
+  assert.equal(s.schedule(req(), e, { rr: 0 }), e[2]);
+});
+
+test('ties are broken round-robin', () => {
+  const s = new Scheduler();
+  const e = eps(3);
+  const cursor = { rr: 0 };
+  const picks = Array.from({ length: 6 }, () => s.schedule(req(), e, cursor)!.podName);
+  assert.deepEqual(picks, ['p0', 'p1', 'p2', 'p0', 'p1', 'p2']);
+  e[2]!.inflight = 1;
+  const picks2 = Array.from({ length: 4 }, () => s.schedule(req(), e, cursor)!.podName);
+  assert.deepEqual(new Set(picks2), new Set(['p0', 'p1']));
+});
+
+test('simulated load: counters keep endpoints balanced', () => {
+  const s = new Scheduler();
+  const e = eps(4);
+  const cursor = { rr: 0 };
+  for (let i = 0; i < 100; i++) s.schedule(req(), e, cursor)!.inflight++;
+  assert.deepEqual(e.map((x) => x.inflight), [25, 25, 25, 25]);
+});
+
+test('exclude, empty and single candidate', () => {
+  const s = new Scheduler();
+  const e = eps(2);
+  e[1]!.inflight = 9;
+  assert.equal(s.schedule(req(e[0]), e, { rr: 0 }), e[1]);
+  assert.equal(s.schedule(req(e[0]), [e[0]!], { rr: 0 }), undefined);
+  assert.equal(s.schedule(req(), [], { rr: 0 }), undefined);
+});
+
+test('filters and weighted scorers compose', () => {
+  const onlyEven: Filter = { name: 'even', filter: (_r, c) => c.filter((x) => Number(x.podName.slice(1)) % 2 === 0) };
+  const preferHigh: Scorer = {
+    name: 'high',
+    weight: 3,
+    score: (_r, c, out) => c.forEach((x, i) => (out[i] = Number(x.podName.slice(1)) * 10)),
+  };
+  const s = new Scheduler({ filters: [onlyEven], scorers: [preferHigh] });
+  const e = eps(6);
+  assert.equal(s.schedule(req(), e, { rr: 0 })!.podName, 'p4');
+  const many = eps(200);
+  assert.equal(s.schedule(req(), many, { rr: 0 })!.podName, 'p198', 'scratch buffers grow');
+});

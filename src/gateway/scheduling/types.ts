@@ -1,0 +1,35 @@
+// The scheduling framework: filters narrow the candidates, scorers add weighted scores, a picker chooses.
+// Everything runs synchronously on the request path, over data already in memory (the gateway's own counters
+// now; scraped engine metrics, prefix indexes and LoRA state in later releases).
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Endpoint } from './endpoint.ts';
+
+/** What a plugin may look at. Fields are filled by the gateway before scheduling. */
+export interface SchedulingRequest {
+  /** Model name as requested. */
+  model: string;
+  /** Parsed request body (prompt-aware scorers read it). */
+  body: Record<string, unknown> | undefined;
+  headers: IncomingHttpHeaders;
+  /** Endpoint to avoid (a failed first attempt). */
+  exclude: Endpoint | undefined;
+}
+
+export interface Filter {
+  readonly name: string;
+  /** Returns the surviving candidates (the input array itself when nothing is removed). */
+  filter(req: SchedulingRequest, candidates: readonly Endpoint[]): readonly Endpoint[];
+}
+
+export interface Scorer {
+  readonly name: string;
+  readonly weight: number;
+  /** Writes a score in [0, 100] for each candidate into `out` (same indexes), higher is better. */
+  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void;
+}
+
+export interface Picker {
+  readonly name: string;
+  /** Chooses among candidates by their total scores; `cursor` carries round-robin state between calls. */
+  pick(candidates: readonly Endpoint[], scores: Float64Array, cursor: { rr: number }): Endpoint | undefined;
+}

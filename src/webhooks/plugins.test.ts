@@ -1,0 +1,139 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatFieldError, type AdmissionRequest, type FieldError, type KubeObject } from '../api/admission.ts';
+import { admissionPlugins } from './plugins.ts';
+
+function validate(kind: string, spec: Record<string, unknown>, name = 'x', operation: AdmissionRequest['operation'] = 'CREATE'): string[] {
+  const plugin = admissionPlugins.find((p) => p.kind === kind)!;
+  const object: KubeObject = { apiVersion: `${plugin.group}/v1alpha1`, kind, metadata: { name, namespace: 'default' }, spec };
+  const errors: FieldError[] = plugin.validate!({ operation, group: plugin.group, version: 'v1alpha1', kind, resource: kind.toLowerCase() + 's', name, object });
+  return errors.map(formatFieldError);
+}
+
+const container = { name: 'engine', image: 'img' };
+const model = (extra: Record<string, unknown> = {}, runtime: Record<string, unknown> = {}) => ({
+  modelSpec: { modelId: 'm', framework: 'pytorch', version: '1', source: { uri: 'huggingface://a/b' } },
+  runtime: { image: 'img', ...runtime },
+  ...extra,
+});
+
+test('one plugin per kind, groups as in the CRDs', () => {
+  assert.deepEqual(
+    admissionPlugins.map((p) => `${p.kind}.${p.group}`).sort(),
+    [
+      'AutoscalingPolicy.registry.matrixinfer.ai',
+      'AutoscalingPolicyBinding.registry.matrixinfer.ai',
+      'Model.registry.matrixinfer.ai',
+      'ModelInfer.workload.matrixinfer.ai',
+      'ModelRoute.networking.matrixinfer.ai',
+      'ModelServer.networking.matrixinfer.ai',
+    ],
+  );
+});
+
+test('Model: valid seed, min ≤ max, durations, URIs, env names', () => {
+  assert.deepEqual(validate('Model', model()), []);
+  assert.deepEqual(validate('Model', model({ autoscaling: { minReplicas: 1, maxReplicas: 4 }, serving: { timeout: '1m30s' } })), []);
+  assert.deepEqual(validate('Model', model({ autoscaling: { minReplicas: 5, maxReplicas: 3 } })), [
+    'spec.autoscaling.minReplicas: Invalid value: 5: must be less than or equal to maxReplicas (3)',
+  ]);
+  assert.deepEqual(validate('Model', model({ serving: { timeout: 'soon' } })), [
+    'spec.serving.timeout: Invalid value: "soon": must be a duration such as "30s", "1m30s" or "500ms"',
+  ]);
+  assert.deepEqual(validate('Model', model({ serving: { timeout: '0s' } })), ['spec.serving.timeout: Invalid value: "0s": must be greater than 0']);
+  assert.equal(validate('Model', { ...model(), modelSpec: { modelId: 'm', framework: 'f', version: '1', source: { uri: 'meta-llama/x' } } }).length, 1);
+  assert.deepEqual(validate('Model', { ...model(), modelSpec: { modelId: 'm', framework: 'f', version: '1', source: { uri: '/models/x' } } }), []);
+  assert.deepEqual(validate('Model', model({}, { env: [{ name: 'A' }, { name: 'A' }] })), ['spec.runtime.env[1].name: Duplicate value: "A"']);
+  assert.deepEqual(validate('Model', model({ autoscaling: { metrics: [{ metricName: 'm', targetValue: 0 }] } })), [
+    'spec.autoscaling.metrics[0].targetValue: Invalid value: 0: must be greater than 0',
+  ]);
+});
+
+test('ModelInfer: unique role names, containers, maxUnavailable, pod name length', () => {
+  const roles = [{ name: 'server', template: { spec: { containers: [container] } } }];
+  assert.deepEqual(validate('ModelInfer', { roles }), []);
+  assert.deepEqual(validate('ModelInfer', { roles: [...roles, ...roles] }), ['spec.roles[1].name: Duplicate value: "server"']);
+  assert.deepEqual(validate('ModelInfer', { roles: [{ name: 'server', template: { spec: {} } }] }), [
+    'spec.roles[0].template.spec.containers: Required value: at least one container is required',
+  ]);
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxUnavailable: 0 } }), [
+    'spec.rolloutStrategy.maxUnavailable: Invalid value: 0: must be an integer of at least 1',
+  ]);
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxUnavailable: '25%' } }), []);
+  assert.equal(validate('ModelInfer', { roles, rolloutStrategy: { maxUnavailable: '150%' } }).length, 1);
+  assert.equal(validate('ModelInfer', { roles }, 'n'.repeat(250)).length, 1);
+});
+
+test('ModelServer: enabled features need their settings', () => {
+  const base = { modelInferRef: { name: 'mi' }, service: { port: 8080 } };
+  assert.deepEqual(validate('ModelServer', base), []);
+  assert.deepEqual(
+    validate('ModelServer', {
+      ...base,
+      rateLimit: { enabled: true },
+      tls: { enabled: true },
+      authentication: { enabled: true },
+    }),
+    [
+      'spec.rateLimit.requestsPerSecond: Required value: required when rateLimit.enabled is true',
+      'spec.tls.secretName: Required value: required when tls.enabled is true',
+      'spec.authentication.type: Required value: required when authentication.enabled is true',
+    ],
+  );
+  assert.deepEqual(validate('ModelServer', { ...base, rateLimit: { enabled: true, requestsPerSecond: 10, burstSize: 5 } }), [
+    'spec.rateLimit.burstSize: Invalid value: 5: must be at least requestsPerSecond (10)',
+  ]);
+  assert.deepEqual(validate('ModelServer', { ...base, tls: { enabled: false } }), []);
+});
+
+test('ModelRoute: modelName or loraAdapters, string matches, regexes, weights', () => {
+  const rules = [{ targetModels: [{ modelServerName: 'a' }] }];
+  assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules }), []);
+  assert.deepEqual(validate('ModelRoute', { loraAdapters: ['x'], rules }), []);
+  assert.deepEqual(validate('ModelRoute', { rules }), ['spec.modelName: Required value: one of modelName or loraAdapters must be set']);
+  assert.deepEqual(validate('ModelRoute', { loraAdapters: [], rules }), ['spec.modelName: Required value: one of modelName or loraAdapters must be set']);
+  assert.deepEqual(
+    validate('ModelRoute', {
+      modelName: 'm',
+      rules: [
+        { modelMatch: { uri: { exact: '/a', prefix: '/b' }, headers: { 'x-user': { regex: '(' } } }, targetModels: [{ modelServerName: 'a' }] },
+        { modelMatch: { headers: { 'x-tier': {} } }, targetModels: [{ modelServerName: 'a', weight: 0 }, { modelServerName: 'b', weight: 0 }] },
+      ],
+    }),
+    [
+      'spec.rules[0].modelMatch.uri: Invalid value: {"exact":"/a","prefix":"/b"}: exactly one of exact, prefix or regex must be set',
+      'spec.rules[0].modelMatch.headers[x-user].regex: Invalid value: "(": invalid regular expression: Invalid regular expression: /(/: Unterminated group',
+      'spec.rules[1].modelMatch.headers[x-tier]: Invalid value: {}: exactly one of exact, prefix or regex must be set',
+      'spec.rules[1].targetModels: Invalid value: 0: the total weight of the targets must be greater than 0',
+    ],
+  );
+  assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules: [{ targetModels: [{ modelServerName: 'a', weight: 0 }, { modelServerName: 'b' }] }] }), []);
+});
+
+test('AutoscalingPolicy and binding', () => {
+  assert.deepEqual(validate('AutoscalingPolicy', { metrics: [{ metricName: 'a', targetValue: '10' }] }), []);
+  assert.deepEqual(
+    validate('AutoscalingPolicy', {
+      metrics: [{ metricName: 'a', targetValue: 'lots' }, { metricName: 'a', targetValue: 1 }],
+      behavior: { scaleDown: { period: '0s' } },
+    }),
+    [
+      'spec.metrics[0].targetValue: Invalid value: "lots": must be a quantity such as 10, 0.5 or 500m',
+      'spec.metrics[1].metricName: Duplicate value: "a"',
+      'spec.behavior.scaleDown.period: Invalid value: "0s": must be greater than 0',
+    ],
+  );
+  const binding = { policyRef: { name: 'p' }, targetRef: { name: 't' } };
+  assert.deepEqual(validate('AutoscalingPolicyBinding', { ...binding, minReplicas: 1, maxReplicas: 3 }), []);
+  assert.deepEqual(validate('AutoscalingPolicyBinding', { ...binding, minReplicas: 4, maxReplicas: 3 }), [
+    'spec.minReplicas: Invalid value: 4: must be less than or equal to maxReplicas (3)',
+  ]);
+});
+
+test('DELETE and status updates are not validated', () => {
+  const plugin = admissionPlugins.find((p) => p.kind === 'AutoscalingPolicyBinding')!;
+  const object: KubeObject = { apiVersion: 'registry.matrixinfer.ai/v1alpha1', kind: 'AutoscalingPolicyBinding', metadata: { name: 'b' }, spec: { minReplicas: 5, maxReplicas: 1 } };
+  const base = { group: plugin.group, version: 'v1alpha1', kind: plugin.kind, resource: 'autoscalingpolicybindings', name: 'b' };
+  assert.deepEqual(plugin.validate!({ ...base, operation: 'UPDATE', subResource: 'status', object }), []);
+  assert.deepEqual(plugin.validate!({ ...base, operation: 'DELETE', oldObject: object }), []);
+});

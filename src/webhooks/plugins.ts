@@ -1,0 +1,217 @@
+// Validation rules the CRD schemas cannot express (cross-field constraints, regexes that must compile,
+// durations that must parse). One implementation, two transports: the embedded API server runs these plugins
+// inline; on clusters the webhook server wraps them in AdmissionReview.
+import type { AdmissionPlugin, AdmissionRequest, FieldError, KubeObject } from '../api/admission.ts';
+import {
+  REGISTRY_GROUP,
+  WORKLOAD_GROUP,
+  NETWORKING_GROUP,
+  type Model,
+  type ModelInfer,
+  type ModelServer,
+  type ModelRoute,
+  type AutoscalingPolicy,
+  type AutoscalingPolicyBinding,
+  type StringMatch,
+  type MetricTarget,
+} from '../api/kinds/index.ts';
+import { parseDuration, parseQuantity } from '../kube/units.ts';
+
+type Validator<T> = (object: T, request: AdmissionRequest) => FieldError[];
+
+/** Wrap a validator: only main-resource CREATE/UPDATE requests with an object are checked. */
+function plugin<T extends KubeObject>(group: string, kind: string, validate: Validator<T>): AdmissionPlugin {
+  return {
+    group,
+    kind,
+    validate(request) {
+      if (request.operation === 'DELETE' || request.subResource || !request.object) return [];
+      const object = request.object as T;
+      if (!object.spec || typeof object.spec !== 'object') return [];
+      return validate(object, request);
+    },
+  };
+}
+
+// ---------- shared checks ----------
+
+function checkDuration(errors: FieldError[], field: string, value: unknown, options: { positive?: boolean } = {}): void {
+  if (value === undefined || value === null) return;
+  const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+  if (ms === undefined) {
+    errors.push({ field, type: 'Invalid value', value, detail: 'must be a duration such as "30s", "1m30s" or "500ms"' });
+  } else if (ms < 0 || (options.positive && ms === 0)) {
+    errors.push({ field, type: 'Invalid value', value, detail: options.positive ? 'must be greater than 0' : 'must not be negative' });
+  }
+}
+
+function checkMinMax(errors: FieldError[], path: string, min: number | undefined, max: number | undefined): void {
+  if (min !== undefined && max !== undefined && min > max) {
+    errors.push({ field: `${path}.minReplicas`, type: 'Invalid value', value: min, detail: `must be less than or equal to maxReplicas (${max})` });
+  }
+}
+
+function checkMetrics(errors: FieldError[], path: string, metrics: readonly MetricTarget[] | undefined): void {
+  const seen = new Set<string>();
+  (metrics ?? []).forEach((metric, i) => {
+    if (seen.has(metric.metricName)) errors.push({ field: `${path}[${i}].metricName`, type: 'Duplicate value', value: metric.metricName });
+    seen.add(metric.metricName);
+    const target = parseQuantity(metric.targetValue);
+    if (target === undefined) {
+      errors.push({ field: `${path}[${i}].targetValue`, type: 'Invalid value', value: metric.targetValue, detail: 'must be a quantity such as 10, 0.5 or 500m' });
+    } else if (!(target > 0)) {
+      errors.push({ field: `${path}[${i}].targetValue`, type: 'Invalid value', value: metric.targetValue, detail: 'must be greater than 0' });
+    }
+  });
+}
+
+/** Exactly one of exact/prefix/regex; a regex must compile. */
+function checkStringMatch(errors: FieldError[], path: string, match: StringMatch | undefined): void {
+  if (!match) return;
+  const set = (['exact', 'prefix', 'regex'] as const).filter((k) => match[k] !== undefined);
+  if (set.length !== 1) {
+    errors.push({ field: path, type: 'Invalid value', value: match, detail: 'exactly one of exact, prefix or regex must be set' });
+    return;
+  }
+  if (match.regex !== undefined) {
+    try {
+      new RegExp(match.regex);
+    } catch (err) {
+      errors.push({ field: `${path}.regex`, type: 'Invalid value', value: match.regex, detail: `invalid regular expression: ${(err as Error).message}` });
+    }
+  }
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+// ---------- per kind ----------
+
+export const validateModel: Validator<Model> = (model) => {
+  const errors: FieldError[] = [];
+  const { runtime, autoscaling, serving, modelSpec } = model.spec;
+  const uri = modelSpec?.source?.uri;
+  if (typeof uri === 'string' && uri !== '' && !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/.+/.test(uri) && !uri.startsWith('/')) {
+    errors.push({ field: 'spec.modelSpec.source.uri', type: 'Invalid value', value: uri, detail: 'must be a URI with a scheme (huggingface://, hf://, s3://, gs://, pvc://, file://) or an absolute path' });
+  }
+  if (typeof runtime?.image === 'string' && /\s/.test(runtime.image)) {
+    errors.push({ field: 'spec.runtime.image', type: 'Invalid value', value: runtime.image, detail: 'must not contain whitespace' });
+  }
+  if (autoscaling) {
+    checkMinMax(errors, 'spec.autoscaling', autoscaling.minReplicas ?? 1, autoscaling.maxReplicas ?? 1);
+    checkMetrics(errors, 'spec.autoscaling.metrics', autoscaling.metrics);
+  }
+  const names = new Set<string>();
+  (runtime?.env ?? []).forEach((env, i) => {
+    if (names.has(env.name)) errors.push({ field: `spec.runtime.env[${i}].name`, type: 'Duplicate value', value: env.name });
+    names.add(env.name);
+  });
+  checkDuration(errors, 'spec.serving.timeout', serving?.timeout, { positive: true });
+  return errors;
+};
+
+export const validateModelInfer: Validator<ModelInfer> = (mi) => {
+  const errors: FieldError[] = [];
+  const names = new Set<string>();
+  const replicas = mi.spec.replicas ?? 1;
+  (mi.spec.roles ?? []).forEach((role, i) => {
+    if (names.has(role.name)) errors.push({ field: `spec.roles[${i}].name`, type: 'Duplicate value', value: role.name });
+    names.add(role.name);
+    const containers = (role.template?.spec as { containers?: unknown[] } | undefined)?.containers;
+    if (!Array.isArray(containers) || containers.length === 0) {
+      errors.push({ field: `spec.roles[${i}].template.spec.containers`, type: 'Required value', detail: 'at least one container is required' });
+    }
+    // The longest pod name this workload will generate must be a valid object name.
+    const longest = `${mi.metadata.name ?? ''}-${Math.max(0, replicas - 1)}-${role.name}-${Math.max(0, (role.replicas ?? 1) - 1)}`;
+    if (mi.metadata.name && (longest.length > 253 || !DNS_SUBDOMAIN.test(longest))) {
+      errors.push({ field: `spec.roles[${i}].name`, type: 'Invalid value', value: role.name, detail: `generated pod name "${longest}" is not a valid DNS subdomain` });
+    }
+  });
+  const maxUnavailable = mi.spec.rolloutStrategy?.maxUnavailable;
+  if (maxUnavailable !== undefined) {
+    const field = 'spec.rolloutStrategy.maxUnavailable';
+    if (typeof maxUnavailable === 'number') {
+      if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1) errors.push({ field, type: 'Invalid value', value: maxUnavailable, detail: 'must be an integer of at least 1' });
+    } else {
+      const m = /^(\d+)%$/.exec(maxUnavailable);
+      if (!m || Number(m[1]) < 1 || Number(m[1]) > 100) errors.push({ field, type: 'Invalid value', value: maxUnavailable, detail: 'must be an integer or a percentage between 1% and 100%' });
+    }
+  }
+  const maxSurge = mi.spec.rolloutStrategy?.maxSurge;
+  if (typeof maxSurge === 'string' && !/^(\d+)%$/.test(maxSurge)) {
+    errors.push({ field: 'spec.rolloutStrategy.maxSurge', type: 'Invalid value', value: maxSurge, detail: 'must be an integer or a percentage' });
+  }
+  return errors;
+};
+
+export const validateModelServer: Validator<ModelServer> = (ms) => {
+  const errors: FieldError[] = [];
+  const { rateLimit, tls, authentication, routing } = ms.spec;
+  if (rateLimit?.enabled && rateLimit.requestsPerSecond === undefined) {
+    errors.push({ field: 'spec.rateLimit.requestsPerSecond', type: 'Required value', detail: 'required when rateLimit.enabled is true' });
+  }
+  if (rateLimit?.burstSize !== undefined && rateLimit.requestsPerSecond !== undefined && rateLimit.burstSize < rateLimit.requestsPerSecond) {
+    errors.push({ field: 'spec.rateLimit.burstSize', type: 'Invalid value', value: rateLimit.burstSize, detail: `must be at least requestsPerSecond (${rateLimit.requestsPerSecond})` });
+  }
+  if (tls?.enabled && !tls.secretName) {
+    errors.push({ field: 'spec.tls.secretName', type: 'Required value', detail: 'required when tls.enabled is true' });
+  }
+  if (authentication?.enabled && !authentication.type) {
+    errors.push({ field: 'spec.authentication.type', type: 'Required value', detail: 'required when authentication.enabled is true' });
+  }
+  checkDuration(errors, 'spec.routing.timeout', routing?.timeout, { positive: true });
+  return errors;
+};
+
+export const validateModelRoute: Validator<ModelRoute> = (route) => {
+  const errors: FieldError[] = [];
+  const { modelName, loraAdapters, rules } = route.spec;
+  if (!modelName && !(loraAdapters && loraAdapters.length > 0)) {
+    errors.push({ field: 'spec.modelName', type: 'Required value', detail: 'one of modelName or loraAdapters must be set' });
+  }
+  const adapters = new Set<string>();
+  (loraAdapters ?? []).forEach((name, i) => {
+    if (adapters.has(name)) errors.push({ field: `spec.loraAdapters[${i}]`, type: 'Duplicate value', value: name });
+    adapters.add(name);
+  });
+  (rules ?? []).forEach((rule, i) => {
+    const path = `spec.rules[${i}]`;
+    checkStringMatch(errors, `${path}.modelMatch.uri`, rule.modelMatch?.uri);
+    for (const [header, match] of Object.entries(rule.modelMatch?.headers ?? {})) {
+      checkStringMatch(errors, `${path}.modelMatch.headers[${header}]`, match);
+    }
+    const total = (rule.targetModels ?? []).reduce((sum, target) => sum + (target.weight ?? 100), 0);
+    if ((rule.targetModels ?? []).length > 0 && total <= 0) {
+      errors.push({ field: `${path}.targetModels`, type: 'Invalid value', value: total, detail: 'the total weight of the targets must be greater than 0' });
+    }
+  });
+  return errors;
+};
+
+export const validateAutoscalingPolicy: Validator<AutoscalingPolicy> = (policy) => {
+  const errors: FieldError[] = [];
+  checkMetrics(errors, 'spec.metrics', policy.spec.metrics);
+  const behavior = policy.spec.behavior;
+  const up = behavior?.scaleUp;
+  checkDuration(errors, 'spec.behavior.scaleUp.stablePolicy.period', up?.stablePolicy?.period, { positive: true });
+  checkDuration(errors, 'spec.behavior.scaleUp.stablePolicy.stabilizationWindow', up?.stablePolicy?.stabilizationWindow);
+  checkDuration(errors, 'spec.behavior.scaleUp.panicPolicy.period', up?.panicPolicy?.period, { positive: true });
+  checkDuration(errors, 'spec.behavior.scaleUp.panicPolicy.panicModeHold', up?.panicPolicy?.panicModeHold);
+  checkDuration(errors, 'spec.behavior.scaleDown.period', behavior?.scaleDown?.period, { positive: true });
+  checkDuration(errors, 'spec.behavior.scaleDown.stabilizationWindow', behavior?.scaleDown?.stabilizationWindow);
+  return errors;
+};
+
+export const validateAutoscalingPolicyBinding: Validator<AutoscalingPolicyBinding> = (binding) => {
+  const errors: FieldError[] = [];
+  checkMinMax(errors, 'spec', binding.spec.minReplicas ?? 1, binding.spec.maxReplicas);
+  return errors;
+};
+
+export const admissionPlugins: AdmissionPlugin[] = [
+  plugin<Model>(REGISTRY_GROUP, 'Model', validateModel),
+  plugin<AutoscalingPolicy>(REGISTRY_GROUP, 'AutoscalingPolicy', validateAutoscalingPolicy),
+  plugin<AutoscalingPolicyBinding>(REGISTRY_GROUP, 'AutoscalingPolicyBinding', validateAutoscalingPolicyBinding),
+  plugin<ModelInfer>(WORKLOAD_GROUP, 'ModelInfer', validateModelInfer),
+  plugin<ModelServer>(NETWORKING_GROUP, 'ModelServer', validateModelServer),
+  plugin<ModelRoute>(NETWORKING_GROUP, 'ModelRoute', validateModelRoute),
+];

@@ -1,0 +1,255 @@
+// The node agent against the embedded API server: node registration, binding, pod IPs, readiness, logs,
+// crash-loop back-off, graceful deletion, agent restart, and the simulated engine behind the seed image.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { type NodeAgent, startNodeAgent } from '../../src/agent/agent.ts';
+import type { Logger } from '../../src/agent/log.ts';
+import { startApiServer } from '../../src/apiserver/server.ts';
+import { loopbackKubeConfig } from '../../src/kube/config.ts';
+import { MAIN, until } from '../support/platform.ts';
+
+const NODE = 'matrixinfer-local';
+const NS = 'default';
+
+const tmp = mkdtempSync(join(tmpdir(), 'agent-it-'));
+const home = join(tmp, 'home');
+const logsDir = join(home, 'logs', 'pods');
+let server: { url: string; close(): Promise<void> };
+let kc: KubeConfig;
+let core: CoreV1Api;
+let agent: NodeAgent | undefined;
+const agentLog: string[] = [];
+const log: Logger = {
+  info: (m) => agentLog.push(`INFO ${m}`),
+  warn: (m) => agentLog.push(`WARN ${m}`),
+  error: (m) => agentLog.push(`ERROR ${m}`),
+  debug: () => {},
+};
+
+function start(): Promise<NodeAgent> {
+  return startNodeAgent({ kubeConfig: kc, home, nodeName: NODE, maxGracePeriodSeconds: 3, log });
+}
+
+// A tiny HTTP server on the pod IP: the container a pod runs.
+const WEB = `
+const http = require('node:http');
+const s = http.createServer((req, res) => res.end(req.url === '/health' ? 'ok' : 'hello from ' + process.env.POD_NAME));
+s.listen(8000, process.env.POD_IP, () => console.log('listening on ' + process.env.POD_IP + ':8000'));
+process.on('SIGTERM', () => { console.log('got SIGTERM'); s.close(); process.exit(0); });
+`;
+
+function webPod(name: string): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS },
+    spec: {
+      containers: [
+        {
+          name: 'web',
+          image: 'node-web',
+          command: [process.execPath, '-e', WEB],
+          ports: [{ name: 'http', containerPort: 8000 }],
+          readinessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 5 },
+          livenessProbe: { tcpSocket: { port: 8000 }, periodSeconds: 5, initialDelaySeconds: 1 },
+        },
+      ],
+      terminationGracePeriodSeconds: 30,
+    },
+  };
+}
+
+async function getPod(name: string): Promise<V1Pod | undefined> {
+  try {
+    return await core.readNamespacedPod({ name, namespace: NS });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+const isReady = (p: V1Pod | undefined) => p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+before(async () => {
+  server = await startApiServer({ dataDir: join(tmp, 'data'), port: 0, podLogDir: logsDir });
+  kc = loopbackKubeConfig(server.url);
+  core = kc.makeApiClient(CoreV1Api);
+  try {
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+  } catch {
+    /* exists */
+  }
+  agent = await start();
+});
+
+after(async () => {
+  await agent?.stop();
+  await server?.close();
+  rmSync(tmp, { recursive: true, force: true });
+  if (process.env.AGENT_TEST_LOG) console.log(agentLog.join('\n'));
+});
+
+describe('node agent', () => {
+  it('registers a Ready node and renews its lease', async () => {
+    const node = await core.readNode({ name: NODE });
+    const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(ready?.status, 'True');
+    assert.deepEqual(node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address, '127.0.0.1');
+    assert.equal(node.status?.capacity?.pods, '110');
+    assert.ok(Number(node.status?.capacity?.cpu) >= 1);
+    const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: NODE, namespace: 'kube-node-lease' });
+    assert.equal(lease.spec?.holderIdentity, NODE);
+    assert.ok(lease.spec?.renewTime);
+  });
+
+  it('binds, runs and readies a pod on its own loopback IP, with logs', async () => {
+    await core.createNamespacedPod({ namespace: NS, body: webPod('web') });
+    const pod = await until('web ready', async () => {
+      const p = await getPod('web');
+      return isReady(p) && p;
+    }, 15_000);
+    assert.equal(pod.spec?.nodeName, NODE);
+    assert.equal(pod.status?.phase, 'Running');
+    const ip = pod.status?.podIP ?? '';
+    assert.match(ip, /^127\.0\.\d+\.\d+$/);
+    assert.notEqual(ip, '127.0.0.1');
+    assert.deepEqual(pod.status?.podIPs, [{ ip }]);
+    assert.equal(pod.status?.hostIP, '127.0.0.1');
+    const cs = pod.status?.containerStatuses?.[0];
+    assert.equal(cs?.name, 'web');
+    assert.equal(cs?.ready, true);
+    assert.equal(cs?.restartCount, 0);
+    assert.ok(cs?.state?.running?.startedAt);
+    const conds = Object.fromEntries((pod.status?.conditions ?? []).map((c) => [c.type, c.status]));
+    assert.deepEqual(
+      { PodScheduled: conds.PodScheduled, Initialized: conds.Initialized, ContainersReady: conds.ContainersReady, Ready: conds.Ready },
+      { PodScheduled: 'True', Initialized: 'True', ContainersReady: 'True', Ready: 'True' },
+    );
+    const res = await fetch(`http://${ip}:8000/`);
+    assert.equal(await res.text(), 'hello from web');
+    const logFile = join(logsDir, `${NS}_web_web.log`);
+    assert.match(readFileSync(logFile, 'utf8'), new RegExp(`listening on ${ip.replaceAll('.', '\\.')}:8000`));
+  });
+
+  it('restarts a crashing container with back-off', async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'crash', namespace: NS },
+        spec: { containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'echo crashing; exit 1'] }] },
+      },
+    });
+    let sawBackOff = false;
+    const pod = await until('restartCount >= 2', async () => {
+      const p = await getPod('crash');
+      const cs = p?.status?.containerStatuses?.[0];
+      if (cs?.state?.waiting?.reason === 'CrashLoopBackOff') sawBackOff = true;
+      return (cs?.restartCount ?? 0) >= 2 && sawBackOff && p;
+    }, 15_000, 50);
+    const cs = pod.status!.containerStatuses![0]!;
+    assert.equal(cs.lastState?.terminated?.exitCode, 1);
+    assert.equal(pod.status?.phase, 'Running');
+    assert.equal(isReady(pod), false);
+    assert.match(readFileSync(join(logsDir, `${NS}_crash_c.log`), 'utf8'), /crashing\ncrashing\n/);
+    await core.deleteNamespacedPod({ name: 'crash', namespace: NS });
+    await until('crash deleted', async () => (await getPod('crash')) === undefined, 10_000);
+  });
+
+  it('runs pods to completion with restartPolicy Never', async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'job', namespace: NS },
+        spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'echo done'] }] },
+      },
+    });
+    const pod = await until('job succeeded', async () => {
+      const p = await getPod('job');
+      return p?.status?.phase === 'Succeeded' && p;
+    }, 10_000);
+    assert.equal(pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 0);
+    assert.equal(pod.status?.containerStatuses?.[0]?.state?.terminated?.reason, 'Completed');
+  });
+
+  it('reports images it cannot run', async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: { metadata: { name: 'nginx', namespace: NS }, spec: { containers: [{ name: 'c', image: 'nginx:1.27' }] } },
+    });
+    const pod = await until('ImageNotRunnable', async () => {
+      const p = await getPod('nginx');
+      return p?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImageNotRunnable' && p;
+    }, 10_000);
+    assert.equal(pod.status?.phase, 'Pending');
+    assert.match(pod.status?.containerStatuses?.[0]?.state?.waiting?.message ?? '', /nginx/);
+  });
+
+  it('brings pods back after an agent restart', async () => {
+    const before = agent!.inspect(NS, 'web')!;
+    const oldPid = before.pids.web!;
+    assert.ok(alive(oldPid));
+    await agent!.stop();
+    assert.equal(alive(oldPid), false);
+    agent = await start();
+    const pod = await until('web ready again', async () => {
+      const p = await getPod('web');
+      const cs = p?.status?.containerStatuses?.[0];
+      return isReady(p) && cs?.restartCount === 1 && p;
+    }, 15_000);
+    assert.equal(pod.status?.podIP, before.podIP);
+    assert.equal(pod.status?.containerStatuses?.[0]?.lastState?.terminated?.exitCode, 137);
+    assert.equal(await (await fetch(`http://${before.podIP}:8000/health`)).text(), 'ok');
+  });
+
+  it('deletes gracefully: SIGTERM, process gone, pod object gone', async () => {
+    const { pids, podIP } = agent!.inspect(NS, 'web')!;
+    const pid = pids.web!;
+    assert.ok(alive(pid));
+    await core.deleteNamespacedPod({ name: 'web', namespace: NS });
+    await until('web deleted', async () => (await getPod('web')) === undefined, 10_000);
+    await until('web process gone', async () => !alive(pid), 5_000);
+    await assert.rejects(fetch(`http://${podIP}:8000/health`));
+    assert.equal(existsSync(join(logsDir, `${NS}_web_web.log`)), false);
+  });
+
+  it('runs the seed image as the simulated engine', { skip: !existsSync(MAIN) && 'src/cli/main.ts missing' }, async () => {
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'llama', namespace: NS },
+        spec: {
+          containers: [
+            {
+              name: 'engine',
+              image: 'matrixinfer/pytorch-runtime:latest',
+              args: ['--model', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--port', '8000'],
+              readinessProbe: { httpGet: { path: '/health', port: 8000 } },
+            },
+          ],
+        },
+      },
+    });
+    const pod = await until('engine ready', async () => {
+      const p = await getPod('llama');
+      return isReady(p) && p;
+    }, 20_000);
+    const res = await fetch(`http://${pod.status!.podIP}:8000/v1/models`);
+    const body = (await res.json()) as { data: { id: string }[] };
+    assert.ok(body.data.some((m) => m.id === 'llama-7b'), JSON.stringify(body));
+    await core.deleteNamespacedPod({ name: 'llama', namespace: NS });
+    await until('llama deleted', async () => (await getPod('llama')) === undefined, 10_000);
+  });
+});

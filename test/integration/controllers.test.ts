@@ -1,0 +1,296 @@
+// The controllers against the embedded API server: a Model fans out into its five children, the ModelInfer
+// creates the engine pod, readiness flows up to the Model, updates roll the pod, deleted children come back,
+// scaling adds pods, and deleting the Model garbage-collects everything. No node agent runs here: the test
+// writes pod status itself, as the agent would.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ApiextensionsV1Api, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import type { KubeObject } from '../../src/api/admission.ts';
+import type { Model, ModelInfer, ModelServer, ModelRoute } from '../../src/api/kinds/index.ts';
+import { startApiServer } from '../../src/apiserver/server.ts';
+import { loopbackKubeConfig } from '../../src/kube/config.ts';
+import { KubeClient, type ResourceType } from '../../src/kube/client.ts';
+import { createLogger } from '../../src/kube/log.ts';
+import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
+import {
+  AUTOSCALING_POLICIES,
+  AUTOSCALING_POLICY_BINDINGS,
+  MODELS,
+  MODEL_INFERS,
+  MODEL_ROUTES,
+  MODEL_SERVERS,
+  PODS,
+  SERVICES,
+} from '../../src/controllers/resources.ts';
+import { admissionPlugins } from '../../src/webhooks/plugins.ts';
+
+const REPO = new URL('../../', import.meta.url);
+const NS = 'default';
+const NAME = 'llama-7b';
+const CHILDREN: ResourceType[] = [MODEL_INFERS, MODEL_SERVERS, MODEL_ROUTES, AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS];
+
+let dataDir = '';
+let server: Awaited<ReturnType<typeof startApiServer>>;
+let client: KubeClient;
+let manager: ControllerManager;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const get = <T extends KubeObject = KubeObject>(rt: ResourceType, name = NAME) => client.get<T>(rt, NS, name);
+
+/** What the node agent does for a running, ready pod. */
+async function markReady(name: string, ip: string): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  await client.mergePatchStatus(PODS, NS, name, {
+    status: {
+      phase: 'Running',
+      podIP: ip,
+      podIPs: [{ ip }],
+      startTime: now,
+      conditions: [
+        { type: 'Ready', status: 'True', lastTransitionTime: now },
+        { type: 'ContainersReady', status: 'True', lastTransitionTime: now },
+      ],
+      containerStatuses: [{ name: 'engine', ready: true, started: true, restartCount: 0, image: 'x', imageID: '', state: { running: { startedAt: now } } }],
+    },
+  });
+}
+
+/** A pod marked for graceful deletion is finished off, as the node agent does once its containers stopped. */
+async function finishTerminating(name: string): Promise<void> {
+  const pod = await get(PODS, name);
+  if (pod?.metadata.deletionTimestamp) await client.delete(PODS, NS, name, { gracePeriodSeconds: 0 });
+}
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'matrixinfer-controllers-'));
+  server = await startApiServer({ dataDir, port: 0, admission: admissionPlugins });
+  const kubeConfig = loopbackKubeConfig(server.url);
+  client = new KubeClient(kubeConfig);
+  const crdApi = kubeConfig.makeApiClient(ApiextensionsV1Api);
+  const crdDir = new URL('deploy/crds/', REPO);
+  for (const file of readdirSync(crdDir).filter((f) => f.endsWith('.yaml'))) {
+    await crdApi.createCustomResourceDefinition({ body: parse(readFileSync(new URL(file, crdDir), 'utf8')) as V1CustomResourceDefinition });
+  }
+  for (const rt of [MODELS, ...CHILDREN]) await until(`${rt.plural} served`, async () => (await client.list(rt, { namespace: NS })) !== undefined);
+  manager = await startControllerManager({ kubeConfig, logger: createLogger('controller-manager', (process.env.MATRIXINFER_LOG_LEVEL as 'debug') ?? 'warn') });
+});
+
+after(async () => {
+  await manager?.stop();
+  await server?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('the seed Model becomes five owned, labelled children and an engine pod; readiness flows up', async () => {
+  const seed = parse(readFileSync(new URL('examples/quickstart.yaml', REPO), 'utf8')) as Model;
+  const model = await client.create<Model>(MODELS, seed);
+
+  for (const rt of CHILDREN) {
+    const child = await until(rt.kind, () => get(rt));
+    assert.deepEqual(child.metadata.ownerReferences, [
+      { apiVersion: 'registry.matrixinfer.ai/v1alpha1', kind: 'Model', name: NAME, uid: model.metadata.uid!, controller: true, blockOwnerDeletion: true },
+    ], rt.kind);
+    assert.equal(child.metadata.labels?.['registry.matrixinfer.ai/managed-by'], 'registry.matrixinfer.ai', rt.kind);
+    assert.equal(child.metadata.labels?.['registry.matrixinfer.ai/model-name'], NAME, rt.kind);
+  }
+
+  const pod = await until('engine pod', () => get(PODS, `${NAME}-0-server-0`));
+  const mi = (await get<ModelInfer>(MODEL_INFERS))!;
+  assert.equal(pod.metadata.ownerReferences?.[0]?.uid, mi.metadata.uid);
+  assert.equal(pod.metadata.labels?.['workload.matrixinfer.ai/modelinfer-name'], NAME);
+  assert.equal(pod.metadata.labels?.['workload.matrixinfer.ai/group-index'], '0');
+  assert.equal(pod.metadata.labels?.['workload.matrixinfer.ai/role'], 'server');
+  assert.match(pod.metadata.labels?.['workload.matrixinfer.ai/revision'] ?? '', /^[0-9a-f]{10}$/);
+  assert.equal(pod.metadata.labels?.['registry.matrixinfer.ai/model-name'], NAME);
+  const spec = pod.spec as { nodeName?: string; restartPolicy: string; containers: any[]; volumes: any[] };
+  assert.equal(spec.nodeName, undefined);
+  assert.equal(spec.restartPolicy, 'Always');
+  assert.equal(spec.containers.length, 1);
+  const engine = spec.containers[0];
+  assert.equal(engine.name, 'engine');
+  assert.equal(engine.image, 'matrixinfer/pytorch-runtime:latest');
+  assert.deepEqual(engine.args, ['--model', 'meta-llama/Llama-2-7b-hf', '--served-model-name', NAME, '--port', '8000']);
+  assert.deepEqual(engine.ports, [{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
+  assert.deepEqual(engine.resources, { requests: { memory: '8Gi', cpu: '2' }, limits: { memory: '16Gi', cpu: '4' } });
+  assert.equal(engine.readinessProbe.httpGet.path, '/health');
+  assert.equal(engine.readinessProbe.httpGet.port, 8000);
+  assert.deepEqual(spec.volumes, [{ name: 'dshm', emptyDir: { medium: 'Memory' } }]);
+
+  // Before readiness: Pending everywhere.
+  await until('Model Pending', async () => (await get<Model>(MODELS))?.status?.phase === 'Pending');
+  await until('ModelServer Pending', async () => (await get<ModelServer>(MODEL_SERVERS))?.status?.phase === 'Pending');
+
+  await markReady(`${NAME}-0-server-0`, '127.0.1.10');
+  const readyMi = await until('ModelInfer ready', async () => {
+    const m = await get<ModelInfer>(MODEL_INFERS);
+    return m?.status?.readyReplicas === 1 ? m : undefined;
+  });
+  assert.equal(readyMi.status?.replicas, 1);
+  assert.equal(readyMi.status?.labelSelector, `workload.matrixinfer.ai/modelinfer-name=${NAME}`);
+  assert.equal(readyMi.status?.observedGeneration, readyMi.metadata.generation);
+  const ms = await until('ModelServer Ready', async () => {
+    const s = await get<ModelServer>(MODEL_SERVERS);
+    return s?.status?.phase === 'Ready' ? s : undefined;
+  });
+  assert.equal(ms.status?.readyEndpoints, 1);
+  assert.equal(ms.status?.serviceEndpoint, `http://${NAME}.${NS}.svc:8080/v1/models/${NAME}`);
+  const route = await until('ModelRoute Ready', async () => {
+    const r = await get<ModelRoute>(MODEL_ROUTES);
+    return r?.status?.phase === 'Ready' ? r : undefined;
+  });
+  assert.equal(route.status?.conditions?.[0]?.type, 'Ready');
+  const ready = await until('Model Ready', async () => {
+    const m = await get<Model>(MODELS);
+    return m?.status?.phase === 'Ready' ? m : undefined;
+  });
+  assert.equal(ready.status?.readyReplicas, 1);
+  assert.equal(ready.status?.observedGeneration, ready.metadata.generation);
+  assert.deepEqual(ready.status?.conditions?.map((c) => [c.type, c.status]), [['ChildrenSynced', 'True'], ['Ready', 'True']]);
+
+  // The ModelServer's Service, and events a user sees with `kubectl describe`.
+  const service = await until('Service', () => get(SERVICES));
+  assert.deepEqual((service.spec as { selector: unknown }).selector, { 'workload.matrixinfer.ai/modelinfer-name': NAME });
+  const events = await client.core.listNamespacedEvent({ namespace: NS });
+  assert.ok(events.items.some((e) => e.involvedObject.kind === 'Model' && e.reason === 'Created'), 'Model events recorded');
+});
+
+test('updating the Model rolls the pod to the new template', async () => {
+  const before = (await get(PODS, `${NAME}-0-server-0`))!;
+  const oldRevision = before.metadata.labels?.['workload.matrixinfer.ai/revision'];
+  await client.mergePatch(MODELS, NS, NAME, { spec: { runtime: { args: ['--max-model-len', '4096'] } } });
+  const replaced = await until('pod replaced', async () => {
+    await finishTerminating(`${NAME}-0-server-0`);
+    const p = await get(PODS, `${NAME}-0-server-0`);
+    return p && p.metadata.uid !== before.metadata.uid && !p.metadata.deletionTimestamp ? p : undefined;
+  });
+  assert.notEqual(replaced.metadata.labels?.['workload.matrixinfer.ai/revision'], oldRevision);
+  assert.deepEqual((replaced.spec as any).containers[0].args.slice(-2), ['--max-model-len', '4096']);
+  const mi = await until('ModelInfer updated', async () => {
+    const m = await get<ModelInfer>(MODEL_INFERS);
+    return m?.status?.currentRevision === replaced.metadata.labels?.['workload.matrixinfer.ai/revision'] && m?.status?.updatedReplicas === 1 ? m : undefined;
+  });
+  assert.equal(mi.status?.readyReplicas, 0, 'the new pod is not ready yet');
+  await markReady(`${NAME}-0-server-0`, '127.0.1.11');
+  await until('Model Ready again', async () => (await get<Model>(MODELS))?.status?.readyReplicas === 1);
+});
+
+test('a deleted child is recreated', async () => {
+  for (const rt of [MODEL_SERVERS, MODEL_ROUTES, AUTOSCALING_POLICY_BINDINGS]) {
+    const old = (await get(rt))!;
+    await client.delete(rt, NS, NAME);
+    const again = await until(`${rt.kind} recreated`, async () => {
+      const c = await get(rt);
+      return c && c.metadata.uid !== old.metadata.uid ? c : undefined;
+    });
+    assert.equal(again.metadata.ownerReferences?.[0]?.kind, 'Model');
+  }
+});
+
+test('scaling the Model to 2 replicas creates a second pod group', async () => {
+  await client.mergePatch(MODELS, NS, NAME, { spec: { runtime: { replicas: 2 } } });
+  const pod = await until('second pod', () => get(PODS, `${NAME}-1-server-0`));
+  assert.equal(pod.metadata.labels?.['workload.matrixinfer.ai/group-index'], '1');
+  const pods = await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${NAME}` });
+  assert.deepEqual(pods.items.map((p) => p.metadata.name).sort(), [`${NAME}-0-server-0`, `${NAME}-1-server-0`]);
+  await markReady(`${NAME}-1-server-0`, '127.0.1.12');
+  await until('two ready replicas', async () => (await get<Model>(MODELS))?.status?.readyReplicas === 2);
+  await until('two endpoints', async () => (await get<ModelServer>(MODEL_SERVERS))?.status?.readyEndpoints === 2);
+});
+
+test('a restarted controller manager changes nothing that is already right', async () => {
+  await new Promise((r) => setTimeout(r, 300)); // let in-flight reconciles settle
+  const versions = async () =>
+    Object.fromEntries(
+      await Promise.all(
+        [MODELS, ...CHILDREN, SERVICES].map(async (rt) => [rt.kind, (await get(rt))?.metadata.resourceVersion] as const),
+      ),
+    );
+  const podVersions = async () =>
+    (await client.list(PODS, { namespace: NS })).items.map((p) => `${p.metadata.name}@${p.metadata.resourceVersion}`).sort();
+  const before = await versions();
+  const podsBefore = await podVersions();
+  await manager.stop();
+  manager = await startControllerManager({ kubeConfig: client.kubeConfig, logger: createLogger('controller-manager', 'warn') });
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.deepEqual(await versions(), before, 'no child or status was rewritten');
+  assert.deepEqual(await podVersions(), podsBefore, 'no pod was touched');
+});
+
+test('an autoscaled Model leaves ModelInfer replicas to the autoscaler', async () => {
+  const seed = parse(readFileSync(new URL('examples/quickstart.yaml', REPO), 'utf8')) as Model;
+  seed.metadata.name = 'scaled';
+  seed.spec.autoscaling = { minReplicas: 1, maxReplicas: 3 };
+  await client.create(MODELS, seed);
+  const binding = await until('binding', () => get(AUTOSCALING_POLICY_BINDINGS, 'scaled'));
+  assert.deepEqual(binding.spec, { policyRef: { name: 'scaled' }, targetRef: { kind: 'ModelInfer', name: 'scaled' }, minReplicas: 1, maxReplicas: 3 });
+  await until('ModelInfer at 1', async () => (await get<ModelInfer>(MODEL_INFERS, 'scaled'))?.spec.replicas === 1);
+  // The autoscaler scales the ModelInfer; a later Model change does not undo it.
+  await client.mergePatch(MODEL_INFERS, NS, 'scaled', { spec: { replicas: 3 } });
+  await client.mergePatch(MODELS, NS, 'scaled', { spec: { serving: { retries: 1 } } });
+  await until('ModelServer updated', async () => (await get<ModelServer>(MODEL_SERVERS, 'scaled'))?.spec.routing?.retries === 1);
+  await until('three pods', async () => (await client.list(PODS, { namespace: NS, labelSelector: 'workload.matrixinfer.ai/modelinfer-name=scaled' })).items.length === 3);
+  assert.equal((await get<ModelInfer>(MODEL_INFERS, 'scaled'))?.spec.replicas, 3);
+  await client.delete(MODELS, NS, 'scaled');
+});
+
+test('admission rejects an invalid Model; a Model whose child name is taken is Failed', async () => {
+  await assert.rejects(
+    client.create(MODELS, {
+      apiVersion: 'registry.matrixinfer.ai/v1alpha1',
+      kind: 'Model',
+      metadata: { name: 'bad', namespace: NS },
+      spec: { modelSpec: { modelId: 'b', framework: 'pytorch', version: '1', source: { uri: 'hf://a/b' } }, runtime: { image: 'img' }, autoscaling: { minReplicas: 3, maxReplicas: 2 } },
+    }),
+    (err: { code?: number; body?: unknown }) => err.code === 422 && String(err.body).includes('spec.autoscaling.minReplicas'),
+  );
+
+  await client.create(MODEL_ROUTES, {
+    apiVersion: 'networking.matrixinfer.ai/v1alpha1',
+    kind: 'ModelRoute',
+    metadata: { name: 'taken', namespace: NS },
+    spec: { modelName: 'someone-else', rules: [{ targetModels: [{ modelServerName: 'elsewhere' }] }] },
+  });
+  const seed = parse(readFileSync(new URL('examples/quickstart.yaml', REPO), 'utf8')) as Model;
+  seed.metadata.name = 'taken';
+  await client.create(MODELS, seed);
+  const failed = await until('Model Failed', async () => {
+    const m = await get<Model>(MODELS, 'taken');
+    return m?.status?.phase === 'Failed' ? m : undefined;
+  });
+  const synced = failed.status?.conditions?.find((c) => c.type === 'ChildrenSynced');
+  assert.equal(synced?.status, 'False');
+  assert.match(synced?.message ?? '', /ModelRoute default\/taken already exists and is not controlled by this owner/);
+  // The other children were still created.
+  await until('its ModelInfer', () => get(MODEL_INFERS, 'taken'));
+  await client.delete(MODELS, NS, 'taken');
+  await client.delete(MODEL_ROUTES, NS, 'taken');
+});
+
+test('deleting the Model garbage-collects its children and pods', async () => {
+  await client.delete(MODELS, NS, NAME);
+  for (const rt of CHILDREN) await until(`${rt.kind} gone`, async () => (await get(rt)) === undefined);
+  await until('pods gone', async () => {
+    const pods = await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${NAME}` });
+    for (const p of pods.items) await finishTerminating(p.metadata.name!);
+    return pods.items.length === 0;
+  });
+  await until('Service gone', async () => (await get(SERVICES)) === undefined);
+});
