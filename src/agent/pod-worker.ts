@@ -313,7 +313,8 @@ export class PodWorker {
       return;
     }
     const logPath = containerLogPath(this.ctx.logsDir, this.namespace, this.name, c.spec.name);
-    this.ctx.log.info(`pod ${this.label} container ${c.spec.name} (${plan.kind}): ${[plan.command, ...plan.args].join(' ')}`);
+    const cmdline = [plan.command, ...plan.args].map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ');
+    this.ctx.log.info(`pod ${this.label} container ${c.spec.name} (${plan.kind}): ${cmdline.length > 300 ? `${cmdline.slice(0, 300)}…` : cmdline}`);
     const proc = startProcess({
       command: plan.command,
       args: plan.args,

@@ -4,14 +4,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KubeObject } from '../api/admission.ts';
 import { decodeObjectBody, decodePatchBody, readBody } from './body.ts';
 import { badRequest, conflict, methodNotAllowed, notAcceptable, notFoundPath, successStatus } from './errors.ts';
-import { sendError, sendJson, warningHeaders } from './http.ts';
-import { clone, isObject, type JsonObject } from './meta.ts';
+import { sendJson, warningHeaders } from './http.ts';
+import { clone, isObject, nowTimestamp, type JsonObject } from './meta.ts';
 import { servePodLog } from './podlog.ts';
 import { apiVersionOf, type Registry, type ResourceType } from './registry.ts';
 import { deleteOptions, listOptions, negotiate, writeOptions, type ListOptions, type ResourceRequest, type Target } from './request.ts';
 import { patchScale, toScale, updateScale } from './scale.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
-import { nowTimestamp } from './meta.ts';
 import type { ObjectStore, WriteOptions } from './store.ts';
 import { partialObjectMetadata, toTable } from './table.ts';
 import { serveWatch } from './watchstream.ts';
@@ -53,7 +52,7 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
     case 'POST': {
       const body = decodeObjectBody(req, await readBody(req));
       if (name !== undefined && info.subresource === 'binding') return bind(ctx, res, rt, ns!, name, body);
-      if (name !== undefined) throw methodNotAllowed();
+      if (name !== undefined || (rt.namespaced && ns === undefined)) throw methodNotAllowed();
       const result = ctx.store.create(rt, ns, body, writeOpts(q));
       return sendObject(res, rt, result.object, negotiateOrThrow(req, false), q, 201, warningHeaders(result.warnings));
     }
@@ -88,7 +87,7 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
         }
         return sendObject(res, rt, result.object, negotiateOrThrow(req, false), q);
       }
-      if (!rt.verbs.includes('deletecollection')) throw methodNotAllowed();
+      if (!rt.verbs.includes('deletecollection') || (rt.namespaced && ns === undefined)) throw methodNotAllowed();
       const lo = listOptions(q);
       const matches = selectorPredicate(rt, lo);
       const deleted: KubeObject[] = [];
@@ -229,4 +228,3 @@ function bind(ctx: HandlerContext, res: ServerResponse, rt: ResourceType, ns: st
   sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
 }
 
-export { sendError };

@@ -5,7 +5,7 @@
 // - /openapi/v2: kubectl's default `--validate=strict` loads it (as protobuf) before anything else, so it must
 //   parse; since fieldValidation is verified through v3, an empty document is enough.
 import { createHash } from 'node:crypto';
-import { apiVersionOf, type Registry, type ResourceType } from './registry.ts';
+import type { Registry, ResourceType } from './registry.ts';
 import type { SchemaProps } from './schema.ts';
 
 const OBJECT_META_REF = 'io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta';
@@ -181,4 +181,3 @@ function protoString(field: number, s: string): Buffer {
   return protoBytes(field, Buffer.from(s, 'utf8'));
 }
 
-export { apiVersionOf };

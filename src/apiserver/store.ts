@@ -8,7 +8,7 @@ import {
 import { clone, deepEqual, generateNameSuffix, isObject, newUid, nowTimestamp, withoutMetadata, type JsonObject } from './meta.ts';
 import { COMMON_MERGE_KEYS, jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
 import { apiVersionOf, type Registry, type ResourceType } from './registry.ts';
-import { refString, type ObjectRef, type Storage } from './storage.ts';
+import type { ObjectRef, Storage } from './storage.ts';
 import { validateObjectMeta } from './validation.ts';
 import type { EventType, WatchHub } from './watch.ts';
 
@@ -473,4 +473,3 @@ function shouldDeleteDuringUpdate(next: KubeObject, old: KubeObject): boolean {
     && old.metadata.deletionGracePeriodSeconds === 0;
 }
 
-export { refString };

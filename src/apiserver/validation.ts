@@ -108,6 +108,11 @@ export function validateAnnotations(annotations: unknown, field: string): FieldE
 export function validateObjectMeta(obj: KubeObject, namespaced: boolean, nameValidator: NameValidator): FieldError[] {
   const meta = obj.metadata as ObjectMeta;
   const errs: FieldError[] = [];
+  for (const k of ['name', 'generateName', 'namespace', 'uid', 'resourceVersion'] as const) {
+    if (meta[k] !== undefined && typeof meta[k] !== 'string') {
+      return [{ field: `metadata.${k}`, type: 'Invalid value', value: meta[k], detail: 'must be a string' }];
+    }
+  }
   if (meta.generateName && !meta.name) {
     for (const m of nameValidator(meta.generateName, true)) errs.push({ field: 'metadata.generateName', type: 'Invalid value', value: meta.generateName, detail: m });
   }
@@ -131,7 +136,10 @@ export function validateObjectMeta(obj: KubeObject, namespaced: boolean, nameVal
       let controllers = 0;
       meta.ownerReferences.forEach((ref, i) => {
         const f = `metadata.ownerReferences[${i}]`;
-        if (!isObject(ref)) return;
+        if (!isObject(ref)) {
+          errs.push({ field: f, type: 'Invalid value', value: ref, detail: 'must be an object' });
+          return;
+        }
         if (!ref.apiVersion) errs.push({ field: `${f}.apiVersion`, type: 'Invalid value', value: '', detail: 'version must not be empty' });
         if (!ref.kind) errs.push({ field: `${f}.kind`, type: 'Invalid value', value: '', detail: 'kind must not be empty' });
         if (!ref.name) errs.push({ field: `${f}.name`, type: 'Invalid value', value: '', detail: 'name must not be empty' });

@@ -1,21 +1,33 @@
-// The controller manager end to end against the in-memory fake API server (src/kube/testing/fakeapi.ts):
-// fast, and independent of the embedded API server. The same story against the embedded API server, with
-// garbage collection, is test/integration/controllers.test.ts.
-import { test } from 'node:test';
+// The controller manager end to end, with leader election, against the real embedded API server (one per file, in a
+// temp dir, with the project's CRDs and admission plugins). No node agent runs: the test writes pod status and
+// finishes terminating pods itself, as the agent would. The longer story, with garbage collection, is
+// test/integration/controllers.test.ts.
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { KubeObject } from '../api/admission.ts';
 import type { Model, ModelInfer, ModelServer } from '../api/kinds/index.ts';
-import { loopbackKubeConfig } from '../kube/config.ts';
 import { KubeClient } from '../kube/client.ts';
 import { createLogger } from '../kube/log.ts';
-import { startFakeApiServer } from '../kube/testing/fakeapi.ts';
+import { startTestApiServer, type TestApiServer } from '../kube/testing/apiserver.ts';
+import { admissionPlugins } from '../webhooks/plugins.ts';
 import { startControllerManager } from './manager.ts';
 import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODELS, MODEL_INFERS, MODEL_ROUTES, MODEL_SERVERS, PODS } from './resources.ts';
 
 const seed = parse(readFileSync(new URL('../../examples/quickstart.yaml', import.meta.url), 'utf8')) as Model;
 const quiet = createLogger('test', 'silent');
+const crdDir = new URL('../../deploy/crds/', import.meta.url);
+const crds = readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).map((f) => parse(readFileSync(new URL(f, crdDir), 'utf8')) as unknown);
+
+let api: TestApiServer;
+before(async () => {
+  api = await startTestApiServer({ admission: admissionPlugins });
+  await api.installCrds(crds);
+});
+after(async () => {
+  await api?.close();
+});
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -33,9 +45,14 @@ async function markReady(client: KubeClient, name: string, ip: string): Promise<
   });
 }
 
-test('controller manager against the fake API server: fan-out, readiness, rolling update, self-healing, scaling, conflicts', async () => {
-  const api = await startFakeApiServer();
-  const kubeConfig = loopbackKubeConfig(api.url);
+/** Pods are deleted gracefully (deletionTimestamp set); the node agent finishes them off once stopped. */
+async function finishTerminating(client: KubeClient, name: string): Promise<void> {
+  const pod = await client.get(PODS, 'default', name);
+  if (pod?.metadata.deletionTimestamp) await client.delete(PODS, 'default', name, { gracePeriodSeconds: 0 });
+}
+
+test('controller manager: fan-out, readiness, rolling update, self-healing, scaling, conflicts', async () => {
+  const kubeConfig = api.kubeConfig;
   const client = new KubeClient(kubeConfig);
   const manager = await startControllerManager({ kubeConfig, leaderElection: true, retryPeriodMs: 100, renewDeadlineMs: 1000, leaseDurationMs: 1500, logger: quiet });
   try {
@@ -66,8 +83,9 @@ test('controller manager against the fake API server: fan-out, readiness, rollin
     // Model update → new revision → the pod is replaced.
     await client.mergePatch(MODELS, 'default', 'llama-7b', { spec: { runtime: { args: ['--max-model-len', '2048'] } } });
     const replaced = await until('replacement pod', async () => {
+      await finishTerminating(client, 'llama-7b-0-server-0');
       const p = await client.get(PODS, 'default', 'llama-7b-0-server-0');
-      return p && p.metadata.labels?.['workload.matrixinfer.ai/revision'] !== firstRevision ? p : undefined;
+      return p && p.metadata.uid !== pod.metadata.uid && p.metadata.labels?.['workload.matrixinfer.ai/revision'] !== firstRevision ? p : undefined;
     });
     assert.deepEqual(((replaced.spec as any).containers[0].args as string[]).slice(-2), ['--max-model-len', '2048']);
 
@@ -83,7 +101,10 @@ test('controller manager against the fake API server: fan-out, readiness, rollin
     await client.mergePatch(MODELS, 'default', 'llama-7b', { spec: { runtime: { replicas: 2 } } });
     await until('second pod', () => client.get(PODS, 'default', 'llama-7b-1-server-0'));
     await client.mergePatch(MODELS, 'default', 'llama-7b', { spec: { runtime: { replicas: 1 } } });
-    await until('second pod gone', async () => (await client.get(PODS, 'default', 'llama-7b-1-server-0')) === undefined);
+    await until('second pod gone', async () => {
+      await finishTerminating(client, 'llama-7b-1-server-0');
+      return (await client.get(PODS, 'default', 'llama-7b-1-server-0')) === undefined;
+    });
 
     // A name taken by someone else's object: the Model is Failed, with the reason.
     const foreign: KubeObject = { apiVersion: 'networking.matrixinfer.ai/v1alpha1', kind: 'ModelRoute', metadata: { name: 'other', namespace: 'default' }, spec: { modelName: 'x', rules: [{ targetModels: [{ modelServerName: 'x' }] }] } };
@@ -98,6 +119,5 @@ test('controller manager against the fake API server: fan-out, readiness, rollin
     assert.match(failed.status?.conditions?.find((c) => c.type === 'ChildrenSynced')?.message ?? '', /ModelRoute .*already exists/);
   } finally {
     await manager.stop();
-    await api.close();
   }
 });

@@ -1,14 +1,61 @@
-import { test } from 'node:test';
+// The shared informer against the real embedded API server (one per file, in a temp dir): list, watch events,
+// resuming after the server went away and came back, relisting after 410 Gone, retrying while it is unreachable.
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loopbackKubeConfig } from './config.ts';
+import dc from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import { KubeClient, type ResourceType } from './client.ts';
 import { SharedInformer, type EventType } from './informer.ts';
 import { createLogger } from './log.ts';
-import { startFakeApiServer } from './testing/fakeapi.ts';
+import { startTestApiServer, type TestApiServer } from './testing/apiserver.ts';
 
 const THINGS: ResourceType = { group: 'test.matrixinfer.ai', version: 'v1', kind: 'Thing', plural: 'things', namespaced: true };
-const thing = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'test.matrixinfer.ai/v1', kind: 'Thing', metadata: { name, namespace: 'default', labels }, spec: { n: 1 } });
+const THING_CRD = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: 'things.test.matrixinfer.ai' },
+  spec: {
+    group: 'test.matrixinfer.ai',
+    scope: 'Namespaced',
+    names: { plural: 'things', singular: 'thing', kind: 'Thing' },
+    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }],
+  },
+};
+const thing = (name: string, labels: Record<string, string> = {}, namespace = 'default') =>
+  ({ apiVersion: 'test.matrixinfer.ai/v1', kind: 'Thing', metadata: { name, namespace, labels }, spec: { n: 1 } });
 const quiet = createLogger('test', 'silent');
+
+// Every HTTP request client-node makes (node-fetch over node:http), observed, not intercepted.
+const requests: { method: string; path: string; error?: string }[] = [];
+const onStart = (m: unknown) => {
+  const req = (m as { request: ClientRequest }).request;
+  requests.push({ method: req.method, path: req.path });
+};
+const onError = (m: unknown) => {
+  const { request, error } = m as { request: ClientRequest; error: NodeJS.ErrnoException };
+  const r = requests.findLast((x) => x.path === request.path && x.method === request.method);
+  if (r) r.error = error.code ?? error.message;
+};
+const isThings = (r: { path: string }) => /\/things(\?|$)/.test(r.path);
+const lists = () => requests.filter((r) => isThings(r) && r.method === 'GET' && !r.path.includes('watch=true'));
+const watches = () => requests.filter((r) => isThings(r) && r.path.includes('watch=true'));
+
+let api: TestApiServer;
+let client: KubeClient;
+
+before(async () => {
+  dc.subscribe('http.client.request.start', onStart);
+  dc.subscribe('http.client.request.error', onError);
+  api = await startTestApiServer();
+  await api.installCrds([THING_CRD]);
+  client = new KubeClient(api.kubeConfig);
+});
+
+after(async () => {
+  dc.unsubscribe('http.client.request.start', onStart);
+  dc.unsubscribe('http.client.request.error', onError);
+  await api?.close();
+});
 
 async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -19,11 +66,10 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
 }
 
 test('informer: list, watch, reconnect without relisting, relist on 410, restart after errors', async () => {
-  const api = await startFakeApiServer();
-  const client = new KubeClient(loopbackKubeConfig(api.url));
   const informer = new SharedInformer(client, THINGS, { minBackoffMs: 20, maxBackoffMs: 100, logger: quiet });
   const seen: [EventType, string][] = [];
   informer.addHandler((type, o) => seen.push([type, o.metadata.name!]));
+  let late: SharedInformer | undefined;
   try {
     await client.create(THINGS, thing('a'));
     await client.create(THINGS, thing('b'));
@@ -43,57 +89,70 @@ test('informer: list, watch, reconnect without relisting, relist on 410, restart
     assert.deepEqual(seen, [['add', 'c'], ['update', 'c'], ['delete', 'a']]);
     assert.equal((informer.get('default', 'c')?.spec as { n: number }).n, 2);
     assert.ok(c.metadata.uid);
-
-    // The server ends the watch: the informer resumes from its resourceVersion, no second list.
-    const lists = () => api.requests.filter((r) => r.method === 'GET' && !r.path.includes('watch=true')).length;
-    const listsBefore = lists();
-    api.closeWatches();
-    await client.create(THINGS, thing('d'));
-    await until(() => informer.get('default', 'd') !== undefined);
-    assert.equal(lists(), listsBefore, 'no relist after a plain reconnect');
-    const watch = api.requests.filter((r) => r.path.includes('watch=true')).at(-1)!;
+    const watch = watches().at(-1)!;
     assert.match(watch.path, /allowWatchBookmarks=true/);
     assert.match(watch.path, /timeoutSeconds=\d+/);
 
-    // History compacted while disconnected: 410 → relist, and the relist reports the delete it missed.
-    const listsBefore410 = lists();
-    api.compact();
-    seen.length = 0;
-    api.closeWatches();
-    await client.delete(THINGS, 'default', 'b');
-    await until(() => informer.get('default', 'b') === undefined);
-    assert.equal(lists(), listsBefore410 + 1, 'relisted once after 410');
-    assert.ok(seen.some(([t, n]) => t === 'delete' && n === 'b'));
+    // The server goes away and comes back (same port, same data, nothing written meanwhile): the informer's
+    // watches fail while it is down, then it resumes from its resourceVersion — no second list.
+    const listsBefore = lists().length;
+    const watchesBefore = watches().length;
+    await api.down();
+    await until(() => watches().slice(watchesBefore).filter((w) => w.error === 'ECONNREFUSED').length >= 2);
+    await api.up();
+    await client.create(THINGS, thing('d'));
+    await until(() => informer.get('default', 'd') !== undefined);
+    assert.equal(lists().length, listsBefore, 'no relist after a plain reconnect');
+    assert.match(watches().at(-1)!.path, /resourceVersion=\d+/, 'the watch resumed from a resourceVersion');
 
-    // Failing lists and watches: the informer keeps retrying with back-off and recovers.
-    api.failNext(/GET .*things\?watch=true/, 500, 2);
-    api.failNext(/GET .*things(\?(?!watch)|$)/, 500, 2);
-    api.closeWatches();
-    api.compact();
+    // Away again, and this time b is deleted while the informer cannot see it: the restarted server's watch
+    // history begins after that delete, so resuming gets 410 Expired → one relist, which reports the missed delete.
+    const listsBefore410 = lists().length;
+    seen.length = 0;
+    await api.down();
+    await api.whileDown((kubeConfig) => new KubeClient(kubeConfig).delete(THINGS, 'default', 'b'));
+    await api.up();
+    await until(() => informer.get('default', 'b') === undefined);
+    assert.equal(lists().length, listsBefore410 + 1, 'relisted once after 410');
+    assert.deepEqual(seen, [['delete', 'b']]);
+    assert.deepEqual(informer.list().map((o) => o.metadata.name).sort(), ['c', 'd']);
+
+    // Unreachable server: a new informer's list fails, and keeps being retried with back-off, as do the running
+    // informer's watches; both recover once the server is back.
+    const listsBeforeOutage = lists().length;
+    await api.down();
+    late = new SharedInformer(client, THINGS, { minBackoffMs: 20, maxBackoffMs: 100, logger: quiet });
+    late.start();
+    await until(() => lists().slice(listsBeforeOutage).filter((l) => l.error === 'ECONNREFUSED').length >= 2);
+    assert.equal(late.hasSynced, false);
+    await api.up();
+    await late.waitForSync();
     await client.create(THINGS, thing('e'));
-    await until(() => informer.get('default', 'e') !== undefined);
+    await until(() => informer.get('default', 'e') !== undefined && late!.get('default', 'e') !== undefined);
+    assert.deepEqual(late.list().map((o) => o.metadata.name).sort(), ['c', 'd', 'e']);
   } finally {
     informer.stop();
-    await api.close();
+    late?.stop();
+    await api.up();
   }
 });
 
 test('informer: label selectors and namespaces', async () => {
-  const api = await startFakeApiServer();
-  const client = new KubeClient(loopbackKubeConfig(api.url));
   const informer = new SharedInformer(client, THINGS, { labelSelector: 'pick', namespace: 'default', logger: quiet });
   try {
     await client.create(THINGS, thing('yes', { pick: 'x' }));
     await client.create(THINGS, thing('no'));
+    await client.create(THINGS, thing('elsewhere', { pick: 'x' }, 'kube-system'));
     informer.start();
     await informer.waitForSync();
     assert.deepEqual(informer.list().map((o) => o.metadata.name), ['yes']);
-    await client.create(THINGS, thing('later', { pick: 'y' }));
     await client.create(THINGS, thing('never'));
+    await client.create(THINGS, thing('away', { pick: 'y' }, 'kube-system'));
+    await client.create(THINGS, thing('later', { pick: 'y' }));
     await until(() => informer.get('default', 'later') !== undefined);
     assert.equal(informer.get('default', 'never'), undefined);
+    assert.deepEqual(informer.list().map((o) => o.metadata.name).sort(), ['later', 'yes']);
   } finally {
     informer.stop();
-    await api.close();
   }
 });

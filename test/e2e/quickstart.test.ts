@@ -25,8 +25,8 @@ test('README quick start from a clean clone', { timeout: 600_000 }, async () => 
   assert.match(readme, /npm ci && npm start/);
 
   // The user's PATH, with whatever Node the machine has: the project must bring its own Node 24.
-  const env = { ...process.env, MATRIXINFER_HOME: home };
-  env.PATH = (env.PATH ?? '').split(':').filter((dir) => !dir.includes('node_modules')).join(':');
+  const env: NodeJS.ProcessEnv = { ...process.env, MATRIXINFER_HOME: home };
+  env.PATH = (env.PATH ?? '').split(':').filter((dir: string) => !dir.includes('node_modules')).join(':');
   const ci = await new Promise<{ code: number; output: string }>((resolve) => {
     const child = spawn('npm', ['ci', '--no-audit', '--no-fund'], { cwd: clone, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

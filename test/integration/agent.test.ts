@@ -1,16 +1,18 @@
 // The node agent against the embedded API server: node registration, binding, pod IPs, readiness, logs,
 // crash-loop back-off, graceful deletion, agent restart, and the simulated engine behind the seed image.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { type NodeAgent, startNodeAgent } from '../../src/agent/agent.ts';
 import type { Logger } from '../../src/agent/log.ts';
 import { startApiServer } from '../../src/apiserver/server.ts';
-import { loopbackKubeConfig } from '../../src/kube/config.ts';
-import { MAIN, until } from '../support/platform.ts';
+import { loopbackKubeConfig, loopbackKubeconfigYaml } from '../../src/kube/config.ts';
+import { MAIN, REPO, until } from '../support/platform.ts';
 
 const NODE = 'matrixinfer-local';
 const NS = 'default';
@@ -126,7 +128,7 @@ describe('node agent', () => {
     const ip = pod.status?.podIP ?? '';
     assert.match(ip, /^127\.0\.\d+\.\d+$/);
     assert.notEqual(ip, '127.0.0.1');
-    assert.deepEqual(pod.status?.podIPs, [{ ip }]);
+    assert.deepEqual(pod.status?.podIPs?.map((x) => x.ip), [ip]);
     assert.equal(pod.status?.hostIP, '127.0.0.1');
     const cs = pod.status?.containerStatuses?.[0];
     assert.equal(cs?.name, 'web');
@@ -142,6 +144,80 @@ describe('node agent', () => {
     assert.equal(await res.text(), 'hello from web');
     const logFile = join(logsDir, `${NS}_web_web.log`);
     assert.match(readFileSync(logFile, 'utf8'), new RegExp(`listening on ${ip.replaceAll('.', '\\.')}:8000`));
+    // Nothing changes, so nothing is written.
+    const rv = (await getPod('web'))?.metadata?.resourceVersion;
+    await sleep(1500);
+    assert.equal((await getPod('web'))?.metadata?.resourceVersion, rv);
+  });
+
+  it('runs init containers first and passes env, $(VAR) expansion and the working directory', async () => {
+    await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'cfg', namespace: NS }, data: { greeting: 'hi' } } });
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'init', namespace: NS, labels: { app: 'demo' } },
+        spec: {
+          initContainers: [{ name: 'prepare', image: 'busybox', command: ['sh', '-c', 'echo prepared > state.txt'] }],
+          containers: [
+            {
+              name: 'main',
+              image: 'busybox',
+              command: ['sh', '-c'],
+              args: ['echo "$(cat state.txt) $GREETING $MY_IP $APP $(POD_NAME) $NODE_NAME"; exec sleep 30'],
+              env: [
+                { name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'greeting' } } },
+                { name: 'MY_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+                { name: 'MISSING', valueFrom: { secretKeyRef: { name: 'nope', key: 'k', optional: true } } },
+              ],
+            },
+          ],
+        },
+      },
+    });
+    const pod = await until('init pod ready', async () => {
+      const p = await getPod('init');
+      return isReady(p) && p;
+    }, 10_000);
+    assert.equal(pod.status?.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 0);
+    assert.ok(pod.status?.conditions?.some((c) => c.type === 'Initialized' && c.status === 'True'));
+    const out = await until('main output', async () => readFileSync(join(logsDir, `${NS}_init_main.log`), 'utf8') || undefined, 5_000);
+    assert.equal(out.trim(), `prepared hi ${pod.status?.podIP} demo init ${NODE}`);
+    assert.equal(readFileSync(join(logsDir, `${NS}_init_prepare.log`), 'utf8'), '');
+    await core.deleteNamespacedPod({ name: 'init', namespace: NS, gracePeriodSeconds: 1 });
+    await until('init deleted', async () => (await getPod('init')) === undefined, 10_000);
+  });
+
+  it('restarts a container whose liveness probe fails', async () => {
+    const script = `
+const http = require('node:http');
+const t0 = Date.now();
+http.createServer((req, res) => { res.statusCode = Date.now() - t0 > 800 ? 500 : 200; res.end(); }).listen(8000, process.env.POD_IP);`;
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'sick', namespace: NS },
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              image: 'node-web',
+              command: [process.execPath, '-e', script],
+              livenessProbe: { httpGet: { path: '/live', port: 8000 }, periodSeconds: 1, failureThreshold: 1, initialDelaySeconds: 1 },
+            },
+          ],
+          terminationGracePeriodSeconds: 1,
+        },
+      },
+    });
+    const pod = await until('sick restarted', async () => {
+      const p = await getPod('sick');
+      return (p?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p;
+    }, 10_000);
+    const last = pod.status?.containerStatuses?.[0]?.lastState?.terminated;
+    assert.match(last?.message ?? '', /Liveness probe failed: HTTP probe failed with statuscode: 500/);
+    await core.deleteNamespacedPod({ name: 'sick', namespace: NS, gracePeriodSeconds: 0 });
+    await until('sick deleted', async () => (await getPod('sick')) === undefined, 10_000);
   });
 
   it('restarts a crashing container with back-off', async () => {
@@ -214,13 +290,48 @@ describe('node agent', () => {
     assert.equal(await (await fetch(`http://${before.podIP}:8000/health`)).text(), 'ok');
   });
 
+  it('kills what a killed agent left behind and restarts it', async () => {
+    await agent!.stop();
+    agent = undefined;
+    const kubeconfig = join(tmp, 'kubeconfig');
+    writeFileSync(kubeconfig, loopbackKubeconfigYaml(server.url));
+    const code = `
+      import { startNodeAgent } from ${JSON.stringify(join(REPO, 'src/agent/agent.ts'))};
+      import { loadKubeConfig } from ${JSON.stringify(join(REPO, 'src/kube/config.ts'))};
+      await startNodeAgent({ kubeConfig: loadKubeConfig(${JSON.stringify(kubeconfig)}), home: ${JSON.stringify(home)}, nodeName: ${JSON.stringify(NODE)} });
+      console.log('agent up');`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let pid = 0;
+    try {
+      await until('web ready under the child agent', async () => {
+        const p = await getPod('web');
+        return isReady(p) && p.status?.containerStatuses?.[0]?.restartCount === 2;
+      }, 15_000);
+      pid = (JSON.parse(readFileSync(join(home, 'pods', `${NS}_web`, '.agent', 'web.pid.json'), 'utf8')) as { pid: number }).pid;
+      assert.ok(alive(pid));
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+    }
+    assert.ok(alive(pid), 'the container outlives a SIGKILLed agent');
+    agent = await start();
+    assert.equal(alive(pid), false, 'the new agent killed the stale process');
+    await until('web ready again', async () => {
+      const p = await getPod('web');
+      return isReady(p) && p.status?.containerStatuses?.[0]?.restartCount === 3;
+    }, 15_000);
+  });
+
   it('deletes gracefully: SIGTERM, process gone, pod object gone', async () => {
     const { pids, podIP } = agent!.inspect(NS, 'web')!;
     const pid = pids.web!;
     assert.ok(alive(pid));
     await core.deleteNamespacedPod({ name: 'web', namespace: NS });
+    // Graceful: the object stays (with deletionTimestamp) until the agent confirms.
+    const t0 = Date.now();
     await until('web deleted', async () => (await getPod('web')) === undefined, 10_000);
-    await until('web process gone', async () => !alive(pid), 5_000);
+    assert.ok(Date.now() - t0 < 3000, 'the container exits on SIGTERM, so deletion does not wait out the grace period');
+    assert.equal(alive(pid), false);
     await assert.rejects(fetch(`http://${podIP}:8000/health`));
     assert.equal(existsSync(join(logsDir, `${NS}_web_web.log`)), false);
   });
