@@ -48,8 +48,8 @@ export function jsonPatch(doc: unknown, ops: unknown): unknown {
         break;
       case 'replace': {
         if (!('value' in raw)) throw badRequest(`replace operation missing value`);
-        const removed = removeAt(root, path, op.path);
-        root = addAt(removed.doc, path, clone(op.value), 'replace');
+        getAt(root, path, op.path); // must exist
+        root = addAt(root, path, clone(op.value), 'replace');
         break;
       }
       case 'move': {

@@ -70,7 +70,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   const crds = new CrdManager(registry, storage, store.terminatingCrds);
   crds.loadAll();
   store.onCommit((key, type, obj) => {
-    if (key === CRD_KEY) crds.sync(obj.metadata.name!, type === 'DELETED' ? undefined : obj);
+    if (key !== CRD_KEY) return;
+    crds.sync(obj.metadata.name!, type === 'DELETED' ? undefined : obj);
+    if (type === 'DELETED' && isObject(obj.spec) && isObject(obj.spec.names)) hub.closeKey(`${String(obj.spec.group)}/${String(obj.spec.names.plural)}`);
   });
   const collector = new Collector(store, crds);
   store.onCommit(collector.onCommit);

@@ -117,7 +117,8 @@ export class ObjectStore {
     } else {
       delete meta.namespace;
     }
-    if (meta.resourceVersion) throw new ApiError(500, 'InternalError', 'resourceVersion should not be set on objects to be created');
+    // kube-apiserver's storage layer refuses this with a bare 500 (no reason); clients know the message.
+    if (meta.resourceVersion) throw new ApiError(500, undefined, 'resourceVersion should not be set on objects to be created');
     const warnings = this.prune(rt, obj, opts);
     rt.strategy.applyDefaults?.(obj);
 

@@ -21,6 +21,8 @@ export interface Watcher {
   namespace?: string;
   matches(obj: KubeObject): boolean;
   send(type: EventType, obj: KubeObject): void;
+  /** End the stream (the resource stopped being served); clients re-watch and learn it is gone. */
+  close?(): void;
 }
 
 export class WatchHub {
@@ -79,6 +81,12 @@ export class WatchHub {
     const set = this.watchers.get(watcher.key);
     set?.delete(watcher);
     if (set && set.size === 0) this.watchers.delete(watcher.key);
+  }
+
+  /** End every watch of one resource, e.g. when its CRD is deleted. */
+  closeKey(key: string): void {
+    for (const w of [...(this.watchers.get(key) ?? [])]) w.close?.();
+    this.watchers.delete(key);
   }
 
   watcherCount(): number {

@@ -63,6 +63,7 @@ export function serveWatch(
     key: rt.storageKey,
     matches,
     send: (type: EventType, obj: KubeObject) => write(encode(type, obj)),
+    close: () => finish(),
   };
   if (rt.namespaced && namespace !== undefined) watcher.namespace = namespace;
 

@@ -300,13 +300,17 @@ http.createServer((req, res) => { res.statusCode = Date.now() - t0 > 800 ? 500 :
       import { loadKubeConfig } from ${JSON.stringify(join(REPO, 'src/kube/config.ts'))};
       await startNodeAgent({ kubeConfig: loadKubeConfig(${JSON.stringify(kubeconfig)}), home: ${JSON.stringify(home)}, nodeName: ${JSON.stringify(NODE)} });
       console.log('agent up');`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let childLog = '';
+    child.stderr!.on('data', (b: Buffer) => (childLog += b.toString()));
     let pid = 0;
     try {
       await until('web ready under the child agent', async () => {
         const p = await getPod('web');
-        return isReady(p) && p.status?.containerStatuses?.[0]?.restartCount === 2;
-      }, 15_000);
+        return isReady(p) && p?.status?.containerStatuses?.[0]?.restartCount === 2;
+      }, 15_000).catch((err: Error) => {
+        throw new Error(`${err.message}\nchild agent:\n${childLog}`);
+      });
       pid = (JSON.parse(readFileSync(join(home, 'pods', `${NS}_web`, '.agent', 'web.pid.json'), 'utf8')) as { pid: number }).pid;
       assert.ok(alive(pid));
     } finally {
@@ -318,7 +322,7 @@ http.createServer((req, res) => { res.statusCode = Date.now() - t0 > 800 ? 500 :
     assert.equal(alive(pid), false, 'the new agent killed the stale process');
     await until('web ready again', async () => {
       const p = await getPod('web');
-      return isReady(p) && p.status?.containerStatuses?.[0]?.restartCount === 3;
+      return isReady(p) && p?.status?.containerStatuses?.[0]?.restartCount === 3;
     }, 15_000);
   });
 
