@@ -218,8 +218,9 @@ export class PodWorker {
       for (const c of this.mains) if (c.state.waiting?.reason === 'ContainerCreating') c.state = { waiting: { reason: 'PodInitializing' } };
     }
     this.ctx.log.info(`pod ${this.label} (${this.uid}) starting on ${this.ip}`);
+    // Pending (IP, start time, ContainerCreating) goes out before any process starts, as with the kubelet.
     this.markDirty();
-    this.advance();
+    void this.flush().then(() => this.advance());
   }
 
   private adopt(c: ContainerRt, prev: ContainerStatus | undefined): ContainerRt {

@@ -43,12 +43,6 @@ export function base(table: Strategy['table'], more: Partial<Strategy> = {}): St
   };
 }
 
-/** Keep status from the stored object on main-endpoint writes (status subresource semantics). */
-function keepStatus(o: KubeObject, old: KubeObject): void {
-  if (old.status !== undefined) o.status = clone(old.status);
-  else delete o.status;
-}
-
 // ------------------------------------------------------------------------------------------------ namespaces
 
 const namespaceStrategy = base(NAMESPACE_TABLE, {

@@ -430,8 +430,36 @@ describe('embedded API server via client-node', () => {
     await eventually(async () => core.readNamespace({ name: 'doomed' }).then(() => false, (e) => statusOf(e).code === 404), 3000, 'namespace removal');
     await rejects(core.readNamespacedConfigMap({ namespace: 'doomed', name: 'c' }), 404);
     await rejects(core.deleteNamespace({ name: 'default' }), 403);
+    for (const [name, tier] of [['dc-1', 'a'], ['dc-2', 'a'], ['dc-3', 'b']]) {
+      await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name, labels: { dc: tier! } } } });
+    }
+    const removed = await http(t, 'DELETE', '/api/v1/namespaces/default/configmaps?labelSelector=dc%3Da');
+    assert.equal(removed.status, 200);
+    assert.deepEqual(removed.json.items.map((i: Obj) => i.metadata.name), ['dc-1', 'dc-2']);
+    assert.deepEqual((await core.listNamespacedConfigMap({ namespace: 'default', labelSelector: 'dc' })).items.map((c) => c.metadata!.name), ['dc-3']);
     const lease = await http(t, 'POST', '/apis/coordination.k8s.io/v1/namespaces/default/leases', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'leader' }, spec: { holderIdentity: 'me', leaseDurationSeconds: 15 } });
     assert.equal(lease.status, 201);
+  });
+
+  it('serves events through core/v1 and events.k8s.io/v1 alike', async () => {
+    const target = (await custom.createNamespacedCustomObject({ ...w, body: widget('evented') })) as Obj;
+    const created = await http(t, 'POST', '/apis/events.k8s.io/v1/namespaces/default/events', {
+      apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'evented.1' },
+      eventTime: '2025-01-01T00:00:00.000000Z', reportingController: 'test/ctl', reportingInstance: 'ctl-1', action: 'Reconcile', reason: 'Synced', type: 'Normal',
+      note: 'all good', regarding: { apiVersion: `${GROUP}/v1`, kind: 'Widget', name: 'evented', namespace: 'default', uid: target.metadata.uid },
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.json.note, 'all good');
+    const coreEvents = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=evented,involvedObject.kind=Widget,involvedObject.uid=${target.metadata.uid}` });
+    assert.equal(coreEvents.items.length, 1);
+    assert.equal(coreEvents.items[0]!.message, 'all good');
+    assert.equal(coreEvents.items[0]!.reportingComponent, 'test/ctl');
+    const invalid = await http(t, 'POST', '/apis/events.k8s.io/v1/namespaces/default/events', { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'bad' }, type: 'Normal' });
+    assert.equal(invalid.status, 422);
+    assert.match(invalid.json.message, /eventTime: Required value/);
+    await core.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'core.1' }, involvedObject: { kind: 'Widget', name: 'evented', namespace: 'default' }, reason: 'Old', message: 'style', type: 'Warning' } });
+    const viaNew = await http(t, 'GET', '/apis/events.k8s.io/v1/namespaces/default/events/core.1');
+    assert.deepEqual([viaNew.json.apiVersion, viaNew.json.note, viaNew.json.regarding.name], ['events.k8s.io/v1', 'style', 'evented']);
   });
 
   it('serves Tables, the scale subresource and pod logs', async () => {
@@ -487,6 +515,26 @@ describe('embedded API server via client-node', () => {
     assert.ok(pods.items.length > 0);
   });
 
+  it('serves every served version of a CRD from one storage', async () => {
+    const crd = widgetCrd() as Obj;
+    crd.metadata.name = `gizmos.${GROUP}`;
+    crd.spec.names = { plural: 'gizmos', kind: 'Gizmo' };
+    crd.spec.scope = 'Cluster';
+    const v1 = crd.spec.versions[0];
+    crd.spec.versions = [{ ...v1, name: 'v1beta1', storage: false }, { ...v1, name: 'v2alpha1', served: false, storage: false }, v1];
+    assert.equal((await http(t, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status, 201);
+    const group = await http(t, 'GET', `/apis/${GROUP}`);
+    assert.deepEqual(group.json.versions.map((v: Obj) => v.version), ['v1', 'v1beta1']);
+    const made = await http(t, 'POST', `/apis/${GROUP}/v1beta1/gizmos`, { apiVersion: `${GROUP}/v1beta1`, kind: 'Gizmo', metadata: { name: 'gz' }, spec: { size: 'small' } });
+    assert.equal(made.status, 201, made.text);
+    assert.equal(made.json.apiVersion, `${GROUP}/v1beta1`);
+    const asV1 = await custom.getClusterCustomObject({ group: GROUP, version: 'v1', plural: 'gizmos', name: 'gz' }) as Obj;
+    assert.equal(asV1.apiVersion, `${GROUP}/v1`);
+    assert.equal(asV1.metadata.namespace, undefined);
+    assert.equal((await http(t, 'GET', `/apis/${GROUP}/v2alpha1/gizmos`)).status, 404);
+    assert.equal((await http(t, 'GET', `/apis/${GROUP}/v1/namespaces/default/gizmos`)).status, 404);
+  });
+
   it('stops serving a CRD\'s kind and deletes its objects when the CRD is deleted', async () => {
     const ext = t.kc.makeApiClient(ApiextensionsV1Api);
     const crd = widgetCrd() as Obj;
@@ -495,10 +543,16 @@ describe('embedded API server via client-node', () => {
     assert.equal((await http(t, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status, 201);
     const g = { group: GROUP, version: 'v1', namespace: 'default', plural: 'gadgets' };
     await custom.createNamespacedCustomObject({ ...g, body: { apiVersion: `${GROUP}/v1`, kind: 'Gadget', metadata: { name: 'g1' }, spec: { size: 'small' } } });
+    const seen: string[] = [];
+    let ended = false;
+    await new Watch(t.kc).watch(`/apis/${GROUP}/v1/gadgets`, {}, (type, obj) => seen.push(`${type} ${obj.metadata.name}`), () => { ended = true; });
     await ext.deleteCustomResourceDefinition({ name: `gadgets.${GROUP}` });
     await eventually(async () => ext.readCustomResourceDefinition({ name: `gadgets.${GROUP}` }).then(() => false, (e) => statusOf(e).code === 404), 3000, 'CRD removal');
     const res = await http(t, 'GET', `/apis/${GROUP}/v1/namespaces/default/gadgets`);
     assert.equal(res.status, 404);
+    await eventually(() => ended, 2000, 'watch closed with the CRD');
+    assert.deepEqual(seen.filter((e) => e.startsWith('ADDED') || e.startsWith('DELETED')).slice(0, 1), ['ADDED g1']);
+    assert.ok(seen.includes('DELETED g1'), seen.join());
     const discovery = await http(t, 'GET', `/apis/${GROUP}/v1`);
     assert.ok(!discovery.json.resources.some((r: Obj) => r.name === 'gadgets'));
     const invalid = await rejects(ext.createCustomResourceDefinition({ body: { metadata: { name: 'wrong' }, spec: { group: 'x', names: { plural: 'things', kind: 'Thing' }, scope: 'Everywhere', versions: [] } } as never }), 422);

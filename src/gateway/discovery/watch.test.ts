@@ -1,81 +1,19 @@
-// WorldWatcher against a minimal fake Kubernetes API (list + watch, no persistence): the request paths and
-// selectors it uses, sync, events, and recovery after the API server goes away.
+// WorldWatcher against the embedded API server (with the networking CRDs): initial sync, add/update/delete events
+// for routes, servers and pods, the ModelInfer label selector on pods, and recovery after the API server goes away
+// (closed, then restarted on the same port and data directory, so watches must resume or relist).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { startApiServer, type RunningApiServer } from '../../apiserver/server.ts';
 import { loopbackKubeConfig } from '../../kube/config.ts';
 import { WorldWatcher } from './watch.ts';
 import { modelRoute, modelServer, pod, toServers } from '../testing/fixtures.ts';
 
-interface Obj {
-  metadata: { name?: string; namespace?: string; resourceVersion?: string };
-  [k: string]: unknown;
-}
-
-function fakeApi() {
-  let rv = 1;
-  const collections = new Map<string, Obj[]>([
-    ['/apis/networking.matrixinfer.ai/v1alpha1/modelroutes', []],
-    ['/apis/networking.matrixinfer.ai/v1alpha1/modelservers', []],
-    ['/api/v1/pods', []],
-  ]);
-  const watchers = new Map<string, Set<ServerResponse>>();
-  const history: Array<{ path: string; rv: number; line: string }> = [];
-  const queries: string[] = [];
-  let failing = false;
-  const emit = (path: string, line: string) => {
-    history.push({ path, rv, line });
-    for (const r of watchers.get(path) ?? []) r.write(line);
-  };
-  const server = createServer((req, res) => {
-    const u = new URL(req.url ?? '/', 'http://x');
-    queries.push(`${u.pathname}?${u.searchParams.toString()}`);
-    const items = collections.get(u.pathname);
-    if (failing || !items) {
-      res.writeHead(failing ? 503 : 404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: failing ? 503 : 404 }));
-      return;
-    }
-    if (u.searchParams.get('watch') === 'true') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.flushHeaders();
-      const since = Number(u.searchParams.get('resourceVersion') ?? '0');
-      for (const e of history) if (e.path === u.pathname && e.rv > since) res.write(e.line);
-      let set = watchers.get(u.pathname);
-      if (!set) watchers.set(u.pathname, (set = new Set()));
-      set.add(res);
-      res.on('close', () => set.delete(res));
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: String(rv) }, items }));
-  });
-  return {
-    server,
-    queries,
-    setFailing(v: boolean) {
-      failing = v;
-      if (v) for (const set of watchers.values()) for (const r of set) r.destroy();
-    },
-    put(path: string, obj: Obj) {
-      const items = collections.get(path)!;
-      obj.metadata.resourceVersion = String(++rv);
-      const i = items.findIndex((o) => o.metadata.name === obj.metadata.name && o.metadata.namespace === obj.metadata.namespace);
-      const type = i < 0 ? 'ADDED' : 'MODIFIED';
-      if (i < 0) items.push(obj);
-      else items[i] = obj;
-      emit(path, JSON.stringify({ type, object: obj }) + '\n');
-    },
-    remove(path: string, name: string) {
-      const items = collections.get(path)!;
-      const i = items.findIndex((o) => o.metadata.name === name);
-      const [obj] = items.splice(i, 1);
-      obj!.metadata.resourceVersion = String(++rv);
-      emit(path, JSON.stringify({ type: 'DELETED', object: obj }) + '\n');
-    },
-  };
-}
+const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
+const PODS = '/api/v1/namespaces/default/pods';
 
 async function eventually(what: string, fn: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -85,38 +23,77 @@ async function eventually(what: string, fn: () => boolean, ms = 5000): Promise<v
   }
 }
 
-test('lists and watches routes, servers and labelled pods; survives an API outage', async () => {
-  const api = fakeApi();
-  api.put('/apis/networking.matrixinfer.ai/v1alpha1/modelservers', modelServer('s', {}) as unknown as Obj);
-  await new Promise<void>((r) => api.server.listen(0, '127.0.0.1', () => r()));
-  const url = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
+test('lists and watches routes, servers and labelled pods; survives an API server restart', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'matrixinfer-gw-watch-'));
+  let api: RunningApiServer = await startApiServer({ dataDir, port: 0 });
+  const url = api.url;
+  const k = async (method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<void> => {
+    const res = await fetch(url + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': contentType },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  };
+  for (const kind of ['modelroutes', 'modelservers']) {
+    const crd = await readFile(new URL(`../../../deploy/crds/networking.matrixinfer.ai_${kind}.yaml`, import.meta.url), 'utf8');
+    await k('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', parseYaml(crd));
+  }
+  const crdsServed = async () => (await fetch(`${url}${NET}/modelroutes`)).ok && (await fetch(`${url}${NET}/modelservers`)).ok;
+  for (let i = 0; !(await crdsServed()); i++) {
+    if (i > 200) throw new Error('the networking CRDs are not served');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await k('POST', `${NET}/modelservers`, modelServer('s', {}));
+
   let changes = 0;
-  const watcher = new WorldWatcher(loopbackKubeConfig(url), { onChange: () => changes++, retryMs: 50, log: () => {} });
+  const logs: string[] = [];
+  const watcher = new WorldWatcher(loopbackKubeConfig(url), { onChange: () => changes++, retryMs: 50, log: (m) => logs.push(m) });
   try {
     assert.equal(watcher.synced, false);
     watcher.start();
     await watcher.ready;
     assert.equal(watcher.synced, true);
-    assert.equal(watcher.snapshot().servers.length, 1);
-    assert.ok(api.queries.some((q) => q.startsWith('/api/v1/pods?') && q.includes('labelSelector=workload.matrixinfer.ai%2Fmodelinfer-name')));
+    assert.deepEqual(watcher.snapshot().servers.map((s) => s.metadata?.name), ['s']);
 
-    api.put('/apis/networking.matrixinfer.ai/v1alpha1/modelroutes', modelRoute('r', 'm', [toServers('s')]) as unknown as Obj);
-    api.put('/api/v1/pods', pod('p', 's', { ip: '10.0.0.1' }) as unknown as Obj);
+    // Only pods labelled with a ModelInfer name are watched.
+    const unlabelled = pod('plain', 's');
+    unlabelled.metadata.labels = {};
+    await k('POST', PODS, unlabelled);
+    await k('POST', `${NET}/modelroutes`, modelRoute('r', 'm', [toServers('s')]));
+    await k('POST', PODS, pod('p', 's'));
     await eventually('route and pod seen', () => watcher.snapshot().routes.length === 1 && watcher.snapshot().pods.length === 1);
+    assert.deepEqual(watcher.snapshot().pods.map((p) => p.metadata?.name), ['p']);
+
+    await k('PATCH', `${NET}/modelservers/s`, { spec: { model: 'meta-llama/Llama-2-7b' } }, 'application/merge-patch+json');
+    await eventually('server update seen', () => watcher.snapshot().servers[0]?.spec.model === 'meta-llama/Llama-2-7b');
+
     const before = changes;
-    api.remove('/api/v1/pods', 'p');
+    await k('DELETE', `${PODS}/p`);
     await eventually('pod deletion seen', () => watcher.snapshot().pods.length === 0);
     assert.ok(changes > before);
 
-    // Outage: watches drop, relists fail; the watcher keeps retrying and catches up when the API is back.
-    api.setFailing(true);
+    // Outage: the API server goes away (watches cut, relists refused); the watcher keeps retrying and catches up
+    // with the restarted server, whose watch cache starts empty.
+    await api.close();
     await new Promise((r) => setTimeout(r, 200));
-    api.setFailing(false);
-    api.put('/api/v1/pods', pod('q', 's', { ip: '10.0.0.2' }) as unknown as Obj);
-    await eventually('pod after the outage', () => watcher.snapshot().pods.some((p) => p.metadata?.name === 'q'), 8000);
+    api = await startApiServer({ dataDir, port: api.port });
+    assert.equal(api.url, url);
+    await k('POST', PODS, pod('q', 's'));
+    await k('DELETE', `${NET}/modelroutes/r`);
+    await eventually(
+      'changes after the outage',
+      () => watcher.snapshot().pods.some((p) => p.metadata?.name === 'q') && watcher.snapshot().routes.length === 0,
+      8000,
+    );
+    assert.equal(watcher.synced, true);
+    assert.deepEqual(watcher.snapshot().servers.map((s) => s.metadata?.name), ['s']);
+    // The outage was noticed and retried, not slept through.
+    assert.ok(logs.some((m) => /informer: .*retrying in \d+ ms/.test(m)), logs.join('\n'));
   } finally {
     await watcher.stop();
-    api.server.closeAllConnections();
-    await new Promise<void>((r) => api.server.close(() => r()));
+    await api.close();
+    await rm(dataDir, { recursive: true, force: true });
   }
 });

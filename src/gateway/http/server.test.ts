@@ -1,24 +1,76 @@
-// The gateway's HTTP behaviour against fake engines and hand-built worlds (no Kubernetes API).
+// The gateway's HTTP behaviour against simulated vLLM engines and hand-built worlds (no Kubernetes API).
+//
+// Engines (src/engine) on their own loopback "pod IPs": e1 (127.0.0.2) and e2 (127.0.0.3) on one port, fast
+// (1 ms per step); `slow` (127.0.0.4) with a 5 s time to first token, behind a ModelServer with a 200 ms timeout.
+// Engine-side effects are read from the engines' own /metrics (vllm:num_requests_running,
+// vllm:request_success_total{finished_reason}). The one upstream that is not an engine is the broken-stream
+// stand-in below.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { PassThrough } from 'node:stream';
 import { createCore, type TestableCore } from '../gateway.ts';
 import { createGatewayServer } from './server.ts';
-import { startFakeEngine, type FakeEngine } from '../testing/fake-engine.ts';
+import { startEngine, type EngineServer } from '../../engine/server.ts';
+import { parseEngineArgs } from '../../engine/options.ts';
 import { modelRoute, modelServer, pod, toServers } from '../testing/fixtures.ts';
 
-let e1: FakeEngine;
-let e2: FakeEngine;
+const MODEL = 'meta-llama/Llama-2-7b';
+/** Long enough that a stream outlives anything a test does while it runs (1 ms per token). */
+const ENDLESS = 100_000;
+
+let e1: EngineServer;
+let e2: EngineServer;
+let slow: EngineServer;
+let faulty: BrokenStreamStandIn;
 let core: TestableCore;
 let server: Server;
 let url: string;
 const logLines: Record<string, unknown>[] = [];
 
+function engineArgs(ip: string, port: number, ttftMs: number): string[] {
+  return [
+    MODEL, '--served-model-name', MODEL, 'solo', 'm', '--host', ip, '--port', String(port), '--max-model-len', String(ENDLESS + 1000),
+    '--time-to-first-token-ms', String(ttftMs), '--inter-token-latency-ms', '1', '--inter-token-latency-per-seq-ms', '0',
+    '--prefill-time-per-token-ms', '0',
+  ];
+}
+
+// FAULT STAND-IN. The simulated engine has no fault injection yet, so it cannot break a stream half-way. Until its
+// fault modes exist, this minimal upstream does: it records what the gateway sent, answers with an SSE stream,
+// writes one event and destroys the socket. Replace it with an engine fault mode when there is one.
+interface BrokenStreamStandIn {
+  port: number;
+  seen: Array<{ requestId: unknown; model: unknown }>;
+  close(): Promise<void>;
+}
+
+async function startBrokenStreamStandIn(ip: string): Promise<BrokenStreamStandIn> {
+  const seen: BrokenStreamStandIn['seen'] = [];
+  const s = createServer(async (req, res) => {
+    let raw = '';
+    for await (const c of req) raw += String(c);
+    seen.push({ requestId: req.headers['x-request-id'], model: (JSON.parse(raw) as { model?: unknown }).model });
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"}}]}\n\n', () => res.socket?.destroy());
+  });
+  await new Promise<void>((r) => s.listen(0, ip, () => r()));
+  return {
+    port: (s.address() as AddressInfo).port,
+    seen,
+    close: async () => {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    },
+  };
+}
+
 before(async () => {
-  e1 = await startFakeEngine('e1', '127.0.0.2');
-  e2 = await startFakeEngine('e2', '127.0.0.3', e1.port);
+  e1 = await startEngine(parseEngineArgs(engineArgs('127.0.0.2', 0, 1), { warn: () => {} }));
+  e2 = await startEngine(parseEngineArgs(engineArgs('127.0.0.3', e1.port, 1), { warn: () => {} }));
+  slow = await startEngine(parseEngineArgs(engineArgs('127.0.0.4', 0, 5000), { warn: () => {} }));
+  faulty = await startBrokenStreamStandIn('127.0.0.5');
   const log = new PassThrough();
   log.on('data', (d: Buffer) => {
     for (const line of d.toString().split('\n')) if (line) logLines.push(JSON.parse(line));
@@ -27,22 +79,28 @@ before(async () => {
   const port = e1.port;
   core.rebuild({
     servers: [
-      modelServer('llama', { inferName: 'llama', model: 'meta-llama/Llama-2-7b', service: { port: 80, targetPort: port }, routing: { path: '/v1/models/llama-7b', timeout: '300ms' } }),
+      modelServer('llama', { inferName: 'llama', model: MODEL, service: { port: 80, targetPort: port }, routing: { path: '/v1/models/llama-7b', timeout: '10s' } }),
       modelServer('solo', { inferName: 'solo', service: { port } }),
       modelServer('dead', { inferName: 'dead', service: { port: 1 } }),
       modelServer('empty', { inferName: 'nobody', service: { port } }),
+      modelServer('slow', { inferName: 'slow', model: MODEL, service: { port: slow.port }, routing: { timeout: '200ms' } }),
+      modelServer('broken', { inferName: 'broken', model: 'fault-model', service: { port: faulty.port } }),
     ],
     routes: [
       modelRoute('llama', 'llama-7b', [toServers('llama')]),
       modelRoute('solo', 'solo', [toServers('solo')]),
       modelRoute('dead', 'dead', [toServers('dead')]),
       modelRoute('empty', 'empty', [toServers('empty')]),
+      modelRoute('slow', 'slow', [toServers('slow')]),
+      modelRoute('broken', 'broken', [toServers('broken')]),
     ],
     pods: [
       pod('llama-0', 'llama', { ip: '127.0.0.2' }),
       pod('llama-1', 'llama', { ip: '127.0.0.3' }),
       pod('solo-0', 'solo', { ip: '127.0.0.2' }),
       pod('dead-0', 'dead', { ip: '127.0.0.9' }),
+      pod('slow-0', 'slow', { ip: '127.0.0.4' }),
+      pod('broken-0', 'broken', { ip: '127.0.0.5' }),
     ],
   });
   core.synced = true;
@@ -55,12 +113,11 @@ after(async () => {
   server.closeAllConnections();
   await new Promise<void>((r) => server.close(() => r()));
   await core.pools.destroy();
-  await e1.close();
-  await e2.close();
+  await Promise.all([e1.close(), e2.close(), slow.close(), faulty.close()]);
 });
 
-function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url + path, {
+function post(path: string, body: unknown, headers: Record<string, string> = {}, base = url): Promise<Response> {
+  return fetch(base + path, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
@@ -84,24 +141,50 @@ function inflightTotal(): number {
   return n;
 }
 
+/** Sum of an engine metric's samples whose labels contain `labels` (e.g. `finished_reason="abort"`). */
+async function engineMetric(e: EngineServer, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(e.url + '/metrics')).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name + '{')) continue;
+    const close = line.indexOf('} ');
+    if (line.slice(0, close).includes(labels)) sum += Number(line.slice(close + 2));
+  }
+  return sum;
+}
+
+const running = async (...engines: EngineServer[]) => (await Promise.all(engines.map((e) => engineMetric(e, 'vllm:num_requests_running')))).reduce((a, b) => a + b, 0);
+const aborted = async (...engines: EngineServer[]) =>
+  (await Promise.all(engines.map((e) => engineMetric(e, 'vllm:request_success_total', 'finished_reason="abort"')))).reduce((a, b) => a + b, 0);
+/** Requests the engine finished normally (stop or length). */
+const completed = async (e: EngineServer) => (await engineMetric(e, 'vllm:request_success_total')) - (await aborted(e));
+
+async function eventually(what: string, fn: () => Promise<boolean> | boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const chat = (extra: Record<string, unknown> = {}) => ({ model: 'llama-7b', messages: [{ role: 'user', content: 'hi' }], ...extra });
 
 test('chat completion: model rewritten, request id propagated, load shared between pods', async () => {
-  const before1 = e1.requests.length;
-  const before2 = e2.requests.length;
+  const before1 = await completed(e1);
+  const before2 = await completed(e2);
+  // What the engine answers to the rewritten request, asked directly: same request, same text.
+  const direct = (await (await post('/v1/chat/completions', chat({ model: MODEL }), {}, e1.url)).json()) as { choices: Array<{ message: { content: string } }> };
   for (let i = 0; i < 4; i++) {
     const res = await post('/v1/chat/completions', chat(), { 'x-request-id': `rid-${i}` });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-request-id'), `rid-${i}`);
     const body = (await res.json()) as { choices: Array<{ message: { content: string } }>; model: string };
-    assert.equal(body.model, 'meta-llama/Llama-2-7b');
+    // The engine serves MODEL (not `llama-7b`) and echoes the model it was asked for.
+    assert.equal(body.model, MODEL);
+    assert.equal(body.choices[0]!.message.content, direct.choices[0]!.message.content);
   }
-  assert.equal(e1.requests.length - before1, 2);
-  assert.equal(e2.requests.length - before2, 2);
-  const last = e1.requests.at(-1)!;
-  assert.equal(last.body.model, 'meta-llama/Llama-2-7b');
-  assert.deepEqual(last.body.messages, [{ role: 'user', content: 'hi' }]);
-  assert.match(String(last.headers['x-request-id']), /^rid-/);
+  assert.equal((await completed(e1)) - before1, 3); // 2 through the gateway + the direct request
+  assert.equal((await completed(e2)) - before2, 2);
   assert.equal(inflightTotal(), 0);
   const line = logLines.find((l) => l.request_id === 'rid-0')!;
   assert.equal(line.method, 'POST');
@@ -116,25 +199,33 @@ test('chat completion: model rewritten, request id propagated, load shared betwe
 });
 
 test('streaming is relayed chunk by chunk and ends with [DONE]', async () => {
-  const res = await post('/v1/chat/completions', chat({ stream: true }));
+  const tokens = 200;
+  const res = await post('/v1/chat/completions', chat({ stream: true, max_tokens: tokens }));
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type')!, /text\/event-stream/);
   const reader = res.body!.getReader();
   const first = await reader.read();
-  // The first event arrives while the engine is still generating (it waits 30 ms between events).
-  assert.match(Buffer.from(first.value!).toString(), /"Hello"/);
   let text = Buffer.from(first.value!).toString();
+  assert.match(text, /^data: .*"role":"assistant"/);
+  // The first event arrives while the engine is still generating (≥ 1 ms per token).
+  assert.equal(await running(e1, e2), 1);
+  let reads = 1;
   for (;;) {
     const r = await reader.read();
     if (r.done) break;
+    reads++;
     text += Buffer.from(r.value).toString();
   }
+  assert.ok(reads > 2, `${reads} reads`);
+  const events = text.split('\n\n').filter(Boolean);
+  assert.equal(events.length, 1 + tokens + 1); // role, one per token, [DONE]
+  assert.match(text, /"finish_reason":"length"/);
   assert.match(text, /data: \[DONE\]\n\n$/);
   assert.equal(inflightTotal(), 0);
 });
 
 test('broken upstream stream ends the SSE with an error event', async () => {
-  const res = await post('/v1/chat/completions', chat({ stream: true }), { 'x-fake': 'break' });
+  const res = await post('/v1/chat/completions', { model: 'broken', messages: [], stream: true }, { 'x-request-id': 'rid-broken' });
   assert.equal(res.status, 200);
   const text = await res.text();
   const events = text.split('\n\n').filter(Boolean);
@@ -142,43 +233,51 @@ test('broken upstream stream ends the SSE with an error event', async () => {
   assert.match(lastEvent, /^data: /);
   const err = JSON.parse(lastEvent.slice(6)) as { error: { code: string; type: string } };
   assert.equal(err.error.code, 'upstream_error');
-  assert.equal(events.length, 3);
+  assert.equal(events.length, 2); // the stand-in's one event, then the gateway's error event
   assert.equal(inflightTotal(), 0);
+  // What went upstream: the client's request id, the model rewritten to ModelServer.spec.model.
+  assert.deepEqual(faulty.seen.at(-1), { requestId: 'rid-broken', model: 'fault-model' });
 });
 
 test('client abort mid-stream aborts the upstream and frees the in-flight counter', async () => {
-  const abortedBefore = e1.aborted + e2.aborted;
-  const res = await post('/v1/chat/completions', chat({ stream: true }), { 'x-fake': 'hang' });
+  const abortedBefore = await aborted(e1, e2);
+  const res = await post('/v1/chat/completions', chat({ stream: true, max_tokens: ENDLESS }));
   const reader = res.body!.getReader();
   await reader.read();
   assert.equal(inflightTotal(), 1);
+  assert.equal(await running(e1, e2), 1);
   await reader.cancel();
-  const deadline = Date.now() + 2000;
-  while ((inflightTotal() !== 0 || e1.aborted + e2.aborted === abortedBefore) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(inflightTotal(), 0);
-  assert.equal(e1.aborted + e2.aborted, abortedBefore + 1);
+  await eventually('gateway and engine let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
+  assert.equal(await aborted(e1, e2), abortedBefore + 1);
 });
 
 test('least outstanding: a busy pod is avoided', async () => {
-  const res = await post('/v1/chat/completions', chat({ stream: true }), { 'x-fake': 'hang' });
+  const res = await post('/v1/chat/completions', chat({ stream: true, max_tokens: ENDLESS }));
   const reader = res.body!.getReader();
   await reader.read();
   const busy = [...core.endpoints.all()].find((e) => e.inflight === 1)!;
   const busyEngine = busy.ip === '127.0.0.2' ? e1 : e2;
   const otherEngine = busyEngine === e1 ? e2 : e1;
-  const n = otherEngine.requests.length;
+  const nBusy = await completed(busyEngine);
+  const nOther = await completed(otherEngine);
   for (let i = 0; i < 3; i++) assert.equal((await post('/v1/chat/completions', chat())).status, 200);
-  assert.equal(otherEngine.requests.length, n + 3);
+  assert.equal(await completed(otherEngine), nOther + 3);
+  assert.equal(await completed(busyEngine), nBusy);
   await reader.cancel();
+  await eventually('the stream let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
 });
 
 test('other /v1 POSTs are passed through; GET /v1/models and /v1/models/{id}', async () => {
-  const res = await post('/v1/embeddings', { model: 'solo', input: 'x' });
-  assert.equal(res.status, 200);
-  assert.deepEqual(await res.json(), { object: 'list', path: '/v1/embeddings', model: 'solo', from: 'e1' });
+  // The engine has no embeddings: its own 404 (vLLM's shape, numeric code) comes back through the gateway.
+  const res = await post('/v1/embeddings', { model: 'solo', input: 'x' }, { 'x-request-id': 'rid-embed' });
+  assert.equal(res.status, 404);
+  assert.deepEqual(await res.json(), { error: { message: 'Not Found: /v1/embeddings', type: 'NotFoundError', param: null, code: 404 } });
+  const line = logLines.find((l) => l.request_id === 'rid-embed')!;
+  assert.equal(line.pod, 'default/solo-0');
+  assert.equal(line.status, 404);
   const list = (await (await fetch(url + '/v1/models')).json()) as { object: string; data: Array<{ id: string; owned_by: string }> };
   assert.equal(list.object, 'list');
-  assert.deepEqual(list.data.map((m) => m.id), ['dead', 'empty', 'llama-7b', 'solo']);
+  assert.deepEqual(list.data.map((m) => m.id), ['broken', 'dead', 'empty', 'llama-7b', 'slow', 'solo']);
   assert.ok(list.data.every((m) => m.owned_by === 'matrixinfer'));
   const one = (await (await fetch(url + '/v1/models/solo')).json()) as { id: string };
   assert.equal(one.id, 'solo');
@@ -188,24 +287,32 @@ test('other /v1 POSTs are passed through; GET /v1/models and /v1/models/{id}', a
 test('seed infer path and metadata', async () => {
   const res = await post('/v1/models/llama-7b/infer', { inputs: { text: 'Hello world' }, parameters: { max_tokens: 4, temperature: 0 } });
   assert.equal(res.status, 200);
-  const body = (await res.json()) as Record<string, unknown>;
-  assert.equal(body.model_name, 'meta-llama/Llama-2-7b');
-  assert.match(String(body.id), /^e[12]-/);
-  assert.deepEqual(body.usage, { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
-  assert.match((body.outputs as { text: string }).text, /ok from e[12]/);
-  const sent = [...e1.requests, ...e2.requests].find((r) => r.body.prompt === 'Hello world')!;
-  assert.equal(sent.path, '/v1/completions');
-  assert.deepEqual(sent.body, { model: 'meta-llama/Llama-2-7b', prompt: 'Hello world', max_tokens: 4, temperature: 0, stream: false });
+  const body = (await res.json()) as { model_name: string; id: string; outputs: { text: string; finish_reason: string }; usage: Record<string, number> };
+  // The completion request the gateway should have sent, asked of the engine directly: same request, same answer.
+  const direct = (await (await post('/v1/completions', { model: MODEL, prompt: 'Hello world', max_tokens: 4, temperature: 0, stream: false }, {}, e1.url)).json()) as {
+    choices: Array<{ text: string }>;
+    usage: Record<string, number>;
+  };
+  assert.equal(body.model_name, MODEL);
+  assert.match(body.id, /^cmpl-/);
+  assert.deepEqual(body.outputs, { text: direct.choices[0]!.text, finish_reason: 'length' });
+  assert.deepEqual(body.usage, { prompt_tokens: direct.usage.prompt_tokens, completion_tokens: 4, total_tokens: direct.usage.prompt_tokens! + 4 });
   const meta = (await (await fetch(url + '/v1/models/llama-7b')).json()) as Record<string, unknown>;
-  assert.equal(meta.name, 'meta-llama/Llama-2-7b');
+  assert.equal(meta.name, MODEL);
   assert.equal(meta.ready, true);
   assert.equal(meta.endpoints, 2);
   assert.equal(meta.infer, '/v1/models/llama-7b/infer');
   await expectError(await post('/v1/models/llama-7b/infer', { inputs: {} }), 400, 'invalid_request');
   await expectError(await fetch(url + '/v1/models/llama-7b/infer'), 405, 'method_not_allowed');
-  const upstream500 = await post('/v1/models/llama-7b/infer', { inputs: { text: 'x' } }, { 'x-fake': 'status-500' });
-  assert.equal(upstream500.status, 500);
-  assert.equal(((await upstream500.json()) as { error: { code: string } }).error.code, 'boom');
+  // An engine error is passed through unchanged (status and vLLM's body).
+  const engineError = await post('/v1/models/llama-7b/infer', { inputs: { text: 'x' }, parameters: { n: 0 } });
+  assert.equal(engineError.status, 400);
+  assert.deepEqual(((await engineError.json()) as { error: Record<string, unknown> }).error, {
+    message: 'n must be at least 1, got 0.',
+    type: 'BadRequestError',
+    param: 'n',
+    code: 400,
+  });
 });
 
 test('client errors: JSON, model, unknown model/path, method, size', async () => {
@@ -228,10 +335,12 @@ test('upstream errors: no ready pod 503, connect failure 502, timeout 504, engin
   await expectError(r503, 503, 'no_healthy_upstream');
   assert.equal(r503.headers.get('retry-after'), '1');
   await expectError(await post('/v1/chat/completions', { model: 'dead' }), 502, 'upstream_connect_error');
-  await expectError(await post('/v1/chat/completions', chat(), { 'x-fake': 'slow-headers' }), 504, 'upstream_timeout');
-  const r500 = await post('/v1/chat/completions', chat(), { 'x-fake': 'status-500' });
-  assert.equal(r500.status, 500);
-  assert.equal(((await r500.json()) as { error: { code: string } }).error.code, 'boom');
+  // The slow engine is still prefilling when the 200 ms timeout fires; the gateway then lets go of it.
+  await expectError(await post('/v1/chat/completions', chat({ model: 'slow' })), 504, 'upstream_timeout');
+  await eventually('the slow engine dropped the request', async () => (await running(slow)) === 0 && (await aborted(slow)) === 1);
+  const r400 = await post('/v1/chat/completions', chat({ n: 0 }));
+  assert.equal(r400.status, 400);
+  assert.deepEqual(((await r400.json()) as { error: Record<string, unknown> }).error, { message: 'n must be at least 1, got 0.', type: 'BadRequestError', param: 'n', code: 400 });
   assert.equal(inflightTotal(), 0);
 });
 
@@ -246,13 +355,15 @@ test('a refused connection fails over to another pod once', async () => {
   const s = createGatewayServer(c);
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   const u = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  const served = await completed(e1);
   try {
     for (let i = 0; i < 4; i++) {
-      const res = await fetch(u + '/v1/completions', { method: 'POST', body: JSON.stringify({ model: 'm', prompt: 'x' }) });
+      const res = await fetch(u + '/v1/completions', { method: 'POST', body: JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 2 }) });
       assert.equal(res.status, 200);
       await res.arrayBuffer();
     }
     for (const ep of c.endpoints.all()) assert.equal(ep.inflight, 0);
+    assert.equal(await completed(e1), served + 4);
     const metrics = await (await fetch(u + '/metrics')).text();
     assert.match(metrics, /matrixinfer_gateway_upstream_errors_total\{model="m",kind="connect"\} 2/);
   } finally {
@@ -275,7 +386,7 @@ test('health, readiness and metrics', async () => {
   assert.match(text, /matrixinfer_gateway_request_duration_seconds_bucket\{le="0.005",model="llama-7b"\}/);
   assert.match(text, /matrixinfer_gateway_time_to_first_token_seconds_count\{model="llama-7b"\} [1-9]/);
   assert.match(text, /matrixinfer_gateway_inflight_requests\{model="llama-7b"\} 0/);
-  assert.match(text, /matrixinfer_gateway_upstream_errors_total\{model="llama-7b",kind="timeout"\} 1/);
+  assert.match(text, /matrixinfer_gateway_upstream_errors_total\{model="slow",kind="timeout"\} 1/);
   assert.match(text, /matrixinfer_gateway_endpoint_inflight\{namespace="default",pod="llama-0",address="127.0.0.2:\d+"\} 0/);
   assert.match(text, /matrixinfer_gateway_ready_endpoints\{namespace="default",model_server="llama"\} 2/);
 });
@@ -312,4 +423,6 @@ test('garbage never crashes the gateway and never leaks counters', async () => {
   assert.equal((await post('/v1/chat/completions', chat())).status, 200);
   assert.equal(inflightTotal(), 0);
   assert.equal(Number((await (await fetch(url + '/metrics')).text()).match(/matrixinfer_gateway_inflight_requests\{model="llama-7b"\} (\d+)/)![1]), 0);
+  // Nothing the garbage did is still running on the engines.
+  assert.equal(await running(e1, e2), 0);
 });

@@ -1,9 +1,11 @@
 // The real embedded API server (src/apiserver) for tests of the controller runtime: a temp data dir and an
 // ephemeral port, CRD installation, and the outages a client must survive — the server going away and coming back
 // on the same port with the same data, and writes made while it was away (which its watchers never saw).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { startApiServer, type ApiServerOptions, type RunningApiServer } from '../../apiserver/server.ts';
 import { loopbackKubeConfig } from '../config.ts';
@@ -80,4 +82,14 @@ export async function startTestApiServer(options: Omit<ApiServerOptions, 'dataDi
     },
   };
   return t;
+}
+
+const CRD_DIR = fileURLToPath(new URL('../../../deploy/crds/', import.meta.url));
+
+/** The project's generated CRDs (deploy/crds/*.yaml), ready to install. */
+export function projectCrds(): unknown[] {
+  return readdirSync(CRD_DIR)
+    .filter((file) => file.endsWith('.yaml'))
+    .sort()
+    .map((file) => parse(readFileSync(`${CRD_DIR}${file}`, 'utf8')) as unknown);
 }
