@@ -2,7 +2,7 @@
 // 400, never a crash; unknown media types are 415, like kube-apiserver.
 import type { IncomingMessage } from 'node:http';
 import { parse as parseYaml } from 'yaml';
-import { ApiError, badRequest, unsupportedMediaType } from './errors.ts';
+import { ApiError, OBJECT_MEDIA_TYPES, PATCH_MEDIA_TYPES, badRequest, unsupportedMediaType } from './errors.ts';
 import { decodeProtobufObject } from './protobuf.ts';
 import type { PatchType } from './store.ts';
 
@@ -48,7 +48,7 @@ export function decodeObjectBody(req: IncomingMessage, raw: Buffer): unknown {
   if (type === 'application/json' || type === '*/*' || type === '') return decodeJson(text);
   if (type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml') return decodeYaml(text);
   if (type === 'application/vnd.kubernetes.protobuf') return decodeProtobufObject(raw);
-  throw unsupportedMediaType(type);
+  throw unsupportedMediaType(OBJECT_MEDIA_TYPES);
 }
 
 /** Decode a PATCH body and tell which patch format it is. */
@@ -64,9 +64,9 @@ export function decodePatchBody(req: IncomingMessage, raw: Buffer): { type: Patc
       return { type: 'strategic', patch: decodeJson(text) };
     case 'application/apply-patch+yaml':
     case 'application/apply-patch+cbor':
-      if (type.endsWith('cbor')) throw unsupportedMediaType(type);
+      if (type.endsWith('cbor')) throw unsupportedMediaType(PATCH_MEDIA_TYPES);
       return { type: 'apply', patch: decodeYaml(text) };
     default:
-      throw unsupportedMediaType(type);
+      throw unsupportedMediaType(PATCH_MEDIA_TYPES);
   }
 }

@@ -137,8 +137,12 @@ export function notAcceptable(accept: string): ApiError {
   return new ApiError(406, 'NotAcceptable', `only the following media types are accepted: application/json, application/yaml; requested ${accept}`);
 }
 
-export function unsupportedMediaType(contentType: string): ApiError {
-  return new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml; got ${contentType}`);
+export const OBJECT_MEDIA_TYPES = ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'];
+export const PATCH_MEDIA_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml', 'application/strategic-merge-patch+json'];
+
+/** 415 with the media types this endpoint does accept (the real server's wording). */
+export function unsupportedMediaType(accepted: string[]): ApiError {
+  return new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
 }
 
 /** 410 as sent inside a watch ERROR event when the requested resourceVersion fell out of the event history. */

@@ -1,7 +1,7 @@
 // Decoding of Kubernetes protobuf request bodies for the few built-in kinds kubectl's typed clients send that way
 // (`kubectl create namespace|configmap|secret|service` POST `application/vnd.kubernetes.protobuf`). A generic
 // wire-format reader plus field tables from k8s.io/api's generated.proto; anything else stays 415.
-import { badRequest, unsupportedMediaType } from './errors.ts';
+import { OBJECT_MEDIA_TYPES, badRequest, unsupportedMediaType } from './errors.ts';
 import type { JsonObject } from './meta.ts';
 
 type Kind = 'string' | 'bytes' | 'int' | 'bool' | 'msg' | 'mapss' | 'mapsb' | 'time' | 'intstr';
@@ -139,7 +139,7 @@ export function decodeProtobufObject(raw: Buffer): JsonObject {
   const tm = (unknown.typeMeta ?? {}) as JsonObject;
   const key = `${String(tm.apiVersion)}/${String(tm.kind)}`;
   const spec = KINDS[key];
-  if (!spec) throw unsupportedMediaType('application/vnd.kubernetes.protobuf');
+  if (!spec) throw unsupportedMediaType(OBJECT_MEDIA_TYPES.filter((t) => !t.includes('protobuf')));
   const obj = decode(Buffer.from(String(unknown.raw ?? ''), 'base64'), spec);
   return { apiVersion: tm.apiVersion, kind: tm.kind, ...obj };
 }

@@ -3,7 +3,7 @@
 // pruning/defaulting, admission, finalizers and graceful deletion. Nothing is stored until every check passed.
 import type { AdmissionPlugin, AdmissionRequest, FieldError, KubeObject } from '../api/admission.ts';
 import {
-  ApiError, OBJECT_MODIFIED, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, unsupportedMediaType,
+  ApiError, OBJECT_MODIFIED, PATCH_MEDIA_TYPES, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, unsupportedMediaType,
 } from './errors.ts';
 import { clone, deepEqual, generateNameSuffix, isObject, newUid, nowTimestamp, withoutMetadata, type JsonObject } from './meta.ts';
 import { COMMON_MERGE_KEYS, jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
@@ -245,7 +245,7 @@ export class ObjectStore {
   patch(rt: ResourceType, namespace: string | undefined, name: string, type: PatchType, patch: unknown, opts: WriteOptions = {}, subresource?: string): WriteResult & { created?: boolean } {
     const oldStored = this.getStored(rt, namespace, name);
     if (type === 'strategic' && !rt.mergeKeys) {
-      throw unsupportedMediaType('application/strategic-merge-patch+json');
+      throw unsupportedMediaType(PATCH_MEDIA_TYPES.filter((t) => !t.includes('strategic')));
     }
     if (type === 'apply') {
       if (!opts.fieldManager) throw badRequest('PATCH, application/apply-patch+yaml requests must have a fieldManager query parameter');

@@ -58,9 +58,7 @@ test('lists and watches routes, servers and labelled pods; survives an API serve
     assert.deepEqual(watcher.snapshot().servers.map((s) => s.metadata?.name), ['s']);
 
     // Only pods labelled with a ModelInfer name are watched.
-    const unlabelled = pod('plain', 's');
-    unlabelled.metadata.labels = {};
-    await k('POST', PODS, unlabelled);
+    await k('POST', PODS, { ...pod('plain', 's'), metadata: { name: 'plain', namespace: 'default', labels: { app: 'other' } } });
     await k('POST', `${NET}/modelroutes`, modelRoute('r', 'm', [toServers('s')]));
     await k('POST', PODS, pod('p', 's'));
     await eventually('route and pod seen', () => watcher.snapshot().routes.length === 1 && watcher.snapshot().pods.length === 1);

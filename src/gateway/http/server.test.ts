@@ -83,7 +83,7 @@ before(async () => {
       modelServer('solo', { inferName: 'solo', service: { port } }),
       modelServer('dead', { inferName: 'dead', service: { port: 1 } }),
       modelServer('empty', { inferName: 'nobody', service: { port } }),
-      modelServer('slow', { inferName: 'slow', model: MODEL, service: { port: slow.port }, routing: { timeout: '200ms' } }),
+      modelServer('slow', { inferName: 'slow', model: MODEL, service: { port: slow.port }, routing: { path: '/v1/models/slow', timeout: '200ms' } }),
       modelServer('broken', { inferName: 'broken', model: 'fault-model', service: { port: faulty.port } }),
     ],
     routes: [
