@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KubeObject } from '../api/admission.ts';
 import { decodeObjectBody, decodePatchBody, readBody } from './body.ts';
-import { badRequest, conflict, methodNotAllowed, notAcceptable, notFoundPath, successStatus } from './errors.ts';
+import { badRequest, conflict, methodNotAllowed, notAcceptable, notFound, notFoundPath, successStatus } from './errors.ts';
 import { sendJson, warningHeaders } from './http.ts';
 import { clone, isObject, nowTimestamp, type JsonObject } from './meta.ts';
 import { servePodLog } from './podlog.ts';
@@ -210,7 +210,7 @@ function sendObject(res: ServerResponse, rt: ResourceType, obj: KubeObject, targ
 function bind(ctx: HandlerContext, res: ServerResponse, rt: ResourceType, ns: string, name: string, body: unknown): void {
   const ref = ctx.store.ref(rt, ns, name);
   const pod = ctx.store.storage.get(ref);
-  if (!pod) throw ctx.store.get(rt, ns, name); // throws NotFound
+  if (!pod) throw notFound('', 'pods', name);
   const target = isObject(body) && isObject(body.target) ? body.target : undefined;
   if (!target || typeof target.name !== 'string' || !target.name) {
     throw badRequest('Binding "' + name + '" is invalid: target.name: Required value');
