@@ -14,6 +14,7 @@ import { startTestApiServer, type TestApiServer } from '../kube/testing/apiserve
 import { admissionPlugins } from '../webhooks/plugins.ts';
 import { startControllerManager } from './manager.ts';
 import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODELS, MODEL_INFERS, MODEL_ROUTES, MODEL_SERVERS, PODS } from './resources.ts';
+import { until } from '../kube/testing/until.ts';
 
 const seed = parse(readFileSync(new URL('../../examples/quickstart.yaml', import.meta.url), 'utf8')) as Model;
 const quiet = createLogger('test', 'silent');
@@ -29,15 +30,6 @@ after(async () => {
   await api?.close();
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function markReady(client: KubeClient, name: string, ip: string): Promise<void> {
   await client.mergePatchStatus(PODS, 'default', name, {

@@ -8,6 +8,7 @@ import { KubeClient, type ResourceType } from './client.ts';
 import { SharedInformer, type EventType } from './informer.ts';
 import { createLogger } from './log.ts';
 import { startTestApiServer, type TestApiServer } from './testing/apiserver.ts';
+import { until } from './testing/until.ts';
 
 const THINGS: ResourceType = { group: 'test.matrixinfer.ai', version: 'v1', kind: 'Thing', plural: 'things', namespaced: true };
 const THING_CRD = {
@@ -57,13 +58,6 @@ after(async () => {
   await api?.close();
 });
 
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('informer: list, watch, reconnect without relisting, relist on 410, restart after errors', async () => {
   const informer = new SharedInformer(client, THINGS, { minBackoffMs: 20, maxBackoffMs: 100, logger: quiet });
@@ -85,7 +79,7 @@ test('informer: list, watch, reconnect without relisting, relist on 410, restart
     const c = await client.create(THINGS, thing('c'));
     await client.mergePatch(THINGS, 'default', 'c', { spec: { n: 2 } });
     await client.delete(THINGS, 'default', 'a');
-    await until(() => seen.length === 3);
+    await until('condition', () => seen.length === 3);
     assert.deepEqual(seen, [['add', 'c'], ['update', 'c'], ['delete', 'a']]);
     assert.equal((informer.get('default', 'c')?.spec as { n: number }).n, 2);
     assert.ok(c.metadata.uid);
@@ -98,10 +92,10 @@ test('informer: list, watch, reconnect without relisting, relist on 410, restart
     const listsBefore = lists().length;
     const watchesBefore = watches().length;
     await api.down();
-    await until(() => watches().slice(watchesBefore).filter((w) => w.error === 'ECONNREFUSED').length >= 2);
+    await until('condition', () => watches().slice(watchesBefore).filter((w) => w.error === 'ECONNREFUSED').length >= 2);
     await api.up();
     await client.create(THINGS, thing('d'));
-    await until(() => informer.get('default', 'd') !== undefined);
+    await until('condition', () => informer.get('default', 'd') !== undefined);
     assert.equal(lists().length, listsBefore, 'no relist after a plain reconnect');
     assert.match(watches().at(-1)!.path, /resourceVersion=\d+/, 'the watch resumed from a resourceVersion');
 
@@ -112,7 +106,7 @@ test('informer: list, watch, reconnect without relisting, relist on 410, restart
     await api.down();
     await api.whileDown((kubeConfig) => new KubeClient(kubeConfig).delete(THINGS, 'default', 'b'));
     await api.up();
-    await until(() => informer.get('default', 'b') === undefined);
+    await until('condition', () => informer.get('default', 'b') === undefined);
     assert.equal(lists().length, listsBefore410 + 1, 'relisted once after 410');
     assert.deepEqual(seen, [['delete', 'b']]);
     assert.deepEqual(informer.list().map((o) => o.metadata.name).sort(), ['c', 'd']);
@@ -123,12 +117,12 @@ test('informer: list, watch, reconnect without relisting, relist on 410, restart
     await api.down();
     late = new SharedInformer(client, THINGS, { minBackoffMs: 20, maxBackoffMs: 100, logger: quiet });
     late.start();
-    await until(() => lists().slice(listsBeforeOutage).filter((l) => l.error === 'ECONNREFUSED').length >= 2);
+    await until('condition', () => lists().slice(listsBeforeOutage).filter((l) => l.error === 'ECONNREFUSED').length >= 2);
     assert.equal(late.hasSynced, false);
     await api.up();
     await late.waitForSync();
     await client.create(THINGS, thing('e'));
-    await until(() => informer.get('default', 'e') !== undefined && late!.get('default', 'e') !== undefined);
+    await until('condition', () => informer.get('default', 'e') !== undefined && late!.get('default', 'e') !== undefined);
     assert.deepEqual(late.list().map((o) => o.metadata.name).sort(), ['c', 'd', 'e']);
   } finally {
     informer.stop();
@@ -149,7 +143,7 @@ test('informer: label selectors and namespaces', async () => {
     await client.create(THINGS, thing('never'));
     await client.create(THINGS, thing('away', { pick: 'y' }, 'kube-system'));
     await client.create(THINGS, thing('later', { pick: 'y' }));
-    await until(() => informer.get('default', 'later') !== undefined);
+    await until('condition', () => informer.get('default', 'later') !== undefined);
     assert.equal(informer.get('default', 'never'), undefined);
     assert.deepEqual(informer.list().map((o) => o.metadata.name).sort(), ['later', 'yes']);
   } finally {

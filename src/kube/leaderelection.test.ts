@@ -5,16 +5,10 @@ import assert from 'node:assert/strict';
 import { LeaderElector } from './leaderelection.ts';
 import { createLogger } from './log.ts';
 import { startTestApiServer, type TestApiServer } from './testing/apiserver.ts';
+import { until } from './testing/until.ts';
 
 const quiet = createLogger('test', 'silent');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 let api: TestApiServer;
 before(async () => {
@@ -56,7 +50,7 @@ test('leader election: one leader, release hands over at once, a silent leader i
   const c = make('c');
   try {
     a.start();
-    await until(() => a.isLeader);
+    await until('condition', () => a.isLeader);
     b.start();
     await sleep(1800); // longer than the lease: a keeps renewing, b must not take over
     assert.equal(b.isLeader, false);
@@ -67,14 +61,14 @@ test('leader election: one leader, release hands over at once, a silent leader i
     // Graceful stop releases the lease: b takes over without waiting for expiry.
     const stopped = Date.now();
     await a.stop();
-    await until(() => b.isLeader);
+    await until('condition', () => b.isLeader);
     assert.ok(Date.now() - stopped < 1000, 'handover faster than the lease duration');
     assert.equal((await lease()).spec.holderIdentity, 'b');
     assert.equal((await lease()).spec.leaseTransitions, 1);
 
     // b can no longer write the lease (the API server is gone): it steps down after the renew deadline.
     await api.down();
-    await until(() => !b.isLeader, 3000);
+    await until('condition', () => !b.isLeader, 3000);
     await b.stop();
     await api.up();
     assert.deepEqual(log, ['a+', 'a-', 'b+', 'b-']);
@@ -87,7 +81,7 @@ test('leader election: one leader, release hands over at once, a silent leader i
     assert.equal(put.status, 200, await put.clone().text());
     const started = Date.now();
     c.start();
-    await until(() => c.isLeader, 5000);
+    await until('condition', () => c.isLeader, 5000);
     assert.ok(Date.now() - started >= 1400, `c waited for the lease to expire (${Date.now() - started} ms)`);
     assert.equal((await lease()).spec.holderIdentity, 'c');
     assert.equal((await lease()).spec.leaseTransitions, 2);

@@ -27,6 +27,7 @@ import {
   SERVICES,
 } from '../../src/controllers/resources.ts';
 import { admissionPlugins } from '../../src/webhooks/plugins.ts';
+import { until } from '../../src/kube/testing/until.ts';
 
 const REPO = new URL('../../', import.meta.url);
 const NS = 'default';
@@ -38,20 +39,6 @@ let server: Awaited<ReturnType<typeof startApiServer>>;
 let client: KubeClient;
 let manager: ControllerManager;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const get = <T extends KubeObject = KubeObject>(rt: ResourceType, name = NAME) => client.get<T>(rt, NS, name);
 

@@ -2,7 +2,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -43,20 +42,7 @@ export function kubectl(kubeconfig: string, args: string[], options: { input?: s
   return run('kubectl', ['--kubeconfig', kubeconfig, ...args], options);
 }
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(intervalMs);
-  }
-}
+export { until } from '../../src/kube/testing/until.ts';
 
 /** Start `matrixinfer up` as a child; resolves when it prints that it is up. */
 export function startPlatform(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; up: Promise<void> } {
