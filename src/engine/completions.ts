@@ -8,8 +8,9 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { renderChatPrompt } from './chat-template.ts';
-import { badRequest } from './errors.ts';
+import { chatTemplateFor, renderChatPrompt } from './chat-template.ts';
+import { ApiError, badRequest } from './errors.ts';
+import type { LoraRegistry } from './lora.ts';
 import type { GenerationRequest } from './openai.ts';
 import { DEFAULT_MAX_TOKENS, type EngineOptions } from './options.ts';
 import type { FinishReason, Scheduler, Sequence, SequenceListener } from './scheduler.ts';
@@ -20,6 +21,12 @@ export interface GenerationContext {
   options: EngineOptions;
   scheduler: Scheduler;
   tokenizer: Tokenizer;
+  /** LoRA adapters: a request whose `model` names one runs with it. */
+  loras?: LoraRegistry;
+  /** P/D: identifies this engine in kv_transfer_params (remote_engine_id, remote_host, remote_port). */
+  engineId?: string;
+  /** Token id of each generated text piece (prefix caching of generated text); filled on first use. */
+  pieceTokenIds?: number[];
 }
 
 interface PreparedPrompt {
@@ -46,7 +53,8 @@ interface Usage {
   prompt_tokens: number;
   total_tokens: number;
   completion_tokens: number;
-  prompt_tokens_details: null;
+  /** Always reported (vLLM only with --enable-prompt-tokens-details): prompt tokens served from the prefix cache. */
+  prompt_tokens_details: { cached_tokens: number };
 }
 
 const SSE_HEADERS = {
@@ -55,16 +63,27 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
+/** Told of each token a response carries, after it is written (fault injection acts mid-stream through it). */
+export interface TokenTap {
+  onToken(): void;
+}
+
 /** Validates, then runs the request, answering on `res`. Throws ApiError before anything is sent. */
-export function runGeneration(ctx: GenerationContext, req: GenerationRequest, res: ServerResponse): void {
+export function runGeneration(ctx: GenerationContext, req: GenerationRequest, res: ServerResponse, tap?: TokenTap): void {
   const { options, scheduler, tokenizer } = ctx;
   const chat = req.endpoint === 'chat';
   const seedBase = (req.seed ?? options.seed) >>> 0;
 
   // Prompts and their token ids.
-  const inputs = chat ? [{ text: renderChatPrompt(req.messages ?? [], req.tools) }] : req.prompts;
+  const inputs = chat ? [{ text: renderChatPrompt(req.messages ?? [], req.tools, { template: chatTemplateFor(options.model) }) }] : req.prompts;
+  const bos = chat ? undefined : tokenizer.bosTokenId; // vLLM tokenizes completion prompts with add_special_tokens
   const prompts: PreparedPrompt[] = inputs.map((p) => {
-    const ids = 'tokenIds' in p && p.tokenIds ? p.tokenIds : tokenizer.encode(p.text);
+    let ids: number[];
+    if ('tokenIds' in p && p.tokenIds) ids = p.tokenIds;
+    else {
+      ids = tokenizer.encode(p.text);
+      if (bos !== undefined && ids.length > 0 && ids[0] !== bos) ids.unshift(bos);
+    }
     const seedText = p.text !== '' ? p.text : ids.join(',');
     return { text: p.text, ids, seed: hashString(seedText, seedBase ^ 0x811c9dc5) };
   });
@@ -85,6 +104,24 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
       );
     }
   }
+
+  // LoRA adapter, P/D role, and room in the waiting queue: all checked before anything is submitted or sent.
+  const lora = ctx.loras?.has(req.model) ? req.model : null;
+  const remoteDecode = req.kvTransferParams?.do_remote_decode === true;
+  const remotePrefill = !remoteDecode && req.kvTransferParams?.do_remote_prefill === true;
+  if (remoteDecode && req.stream) {
+    throw badRequest('Prefill requests (kv_transfer_params.do_remote_decode) cannot be streamed', 'stream');
+  }
+  const numSeqs = prompts.length * req.n;
+  if (!scheduler.hasRoomFor(numSeqs)) {
+    throw new ApiError(
+      429,
+      `The waiting queue is full (${scheduler.maxWaiting} requests); please retry later.`,
+      null,
+      'RateLimitError',
+    );
+  }
+  const pieceIds = (ctx.pieceTokenIds ??= pieceText.map((t) => tokenizer.encode(t)[0] ?? 0));
 
   const created = Math.floor(Date.now() / 1000);
   const id = (chat ? 'chatcmpl-' : 'cmpl-') + randomUUID().replaceAll('-', '');
@@ -122,11 +159,13 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
   const usage = (): Usage => {
     const promptTokens = prompts.reduce((s, p) => s + p.ids.length, 0);
     const completionTokens = choices.reduce((s, c) => s + (c.seq?.numOutputTokens ?? 0), 0);
+    // Cached tokens per prompt (its first choice), as vLLM counts num_cached_tokens per request.
+    const cachedTokens = choices.reduce((s, c) => s + (c.index % req.n === 0 ? (c.seq?.numCachedTokens ?? 0) : 0), 0);
     return {
       prompt_tokens: promptTokens,
       total_tokens: promptTokens + completionTokens,
       completion_tokens: completionTokens,
-      prompt_tokens_details: null,
+      prompt_tokens_details: { cached_tokens: cachedTokens },
     };
   };
 
@@ -174,16 +213,28 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
             })),
             usage: usage(),
           };
-      const json = JSON.stringify(body);
+      const json = JSON.stringify(remoteDecode ? { ...body, kv_transfer_params: kvTransferParams() } : body);
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
       res.end(json);
     }
     done = true;
   };
 
+  // Prefill side of P/D (vLLM NixlConnector.request_finished): where the decode engine pulls the prompt's KV cache.
+  const kvTransferParams = (): Record<string, unknown> => ({
+    do_remote_prefill: true,
+    do_remote_decode: false,
+    remote_block_ids: choices[0]?.seq?.remoteBlockIds ?? [],
+    remote_engine_id: ctx.engineId ?? 'simulated-engine',
+    remote_host: options.host,
+    remote_port: options.port,
+    tp_size: 1,
+  });
+
   const listenerFor = (c: Choice): SequenceListener => ({
-    onToken(_seq, finishing) {
+    onToken(seq, finishing) {
       const piece = c.stream.next();
+      seq.outputTokenIds.push(pieceIds[piece]!);
       let text = pieceText[piece]!;
       let json: string | undefined = pieceJson[piece];
       let reason: FinishReason | null = finishing;
@@ -227,6 +278,7 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
         res.write(c.head + json + (chat ? '}' : '') + tail);
       }
       c.started = true;
+      tap?.onToken();
       return stopped ? 'stop' : null;
     },
     onFinish(_seq, reason) {
@@ -275,6 +327,10 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
         maxTokens,
         finishReasonAtMax,
         maxTokensParam: req.maxTokens ?? Math.min(defaultMax, room),
+        lora,
+        cacheSalt: options.model,
+        remotePrefill,
+        remoteDecode,
       },
       listenerFor(c),
     );

@@ -5,46 +5,43 @@
 // A step's duration is
 //
 //   step_ms = max(P > 0 ? timeToFirstTokenMs : 0, D > 0 ? interTokenLatencyMs : 0)
-//           + interTokenLatencyPerSeqMs × max(D − 1, 0)
-//           + prefillTimePerTokenMs × P
+//           + interTokenLatencyPerSeqMs × max(D − 1, 0)          per-sequence decode compute, sampling, output
+//           + interTokenLatencyPerKvTokenMs × K                  attention reads the KV cache of every decoding token
+//           + prefillTimePerTokenMs × P                          prefill GEMMs
+//           + prefillAttentionTimeMs × A                         prefill attention (quadratic in context)
 //
-// scaled by (1 + jitter × u), u uniform in [−1, 1], where D is the number of decoding sequences in the step and P the
-// number of prompt tokens it prefills (uncached tokens only, once prefix caching exists). Consequences:
-//   - a lone request sees TTFT = timeToFirstTokenMs + prefillTimePerTokenMs × prompt_tokens and ITL =
-//     interTokenLatencyMs;
-//   - ITL grows linearly with the batch (memory-bound decode reads the weights once per step, plus per-sequence
-//     attention and KV reads);
+// scaled by (1 + jitter × u), u uniform in [−1, 1] from a seeded generator, where D is the number of decoding
+// sequences in the step, K the sum of their context lengths, P the number of (uncached) prompt tokens it prefills and
+// A = Σ over prefill chunks of chunk × (context before the chunk + chunk / 2), the token pairs causal attention
+// computes. Consequences:
+//   - a lone request sees TTFT = timeToFirstTokenMs + prefillTimePerTokenMs × uncached prompt (+ a small quadratic
+//     term for long prompts) and ITL ≈ interTokenLatencyMs;
+//   - ITL grows with the batch and with the batch's context (memory-bound decode reads the weights once per step,
+//     plus every sequence's KV cache);
 //   - a prefill admitted while others decode stretches that step for everybody, as in a real engine (the ITL spikes
 //     that chunked prefill bounds with --max-num-batched-tokens).
-//
-// Defaults model Llama-3.1-8B-Instruct in bf16 on one H100-80GB SXM under vLLM V1 (see README.md for the sources):
-//   interTokenLatencyMs 7       weights (16 GB) / HBM3 bandwidth (3.35 TB/s) ≈ 4.8 ms plus kernel and sampling
-//                               overhead; published single-stream TPOT for this pair is 6-8 ms.
-//   interTokenLatencyPerSeqMs 0.12  published TPOT ≈ 14-15 ms at 64 concurrent streams and ≈ 35-40 ms at 256.
-//   prefillTimePerTokenMs 0.04  2 × 8e9 FLOPs per token at ≈ 40 % of the 989 TFLOPS bf16 peak: ≈ 25k prompt tokens/s.
-//   timeToFirstTokenMs 15       one forward pass plus scheduling, tokenization and detokenization overhead; idle
-//                               TTFT for short prompts is 12-20 ms in public measurements.
+// Values come from a named profile (profiles.ts); every one can be overridden by its flag.
 
 export interface LatencyParams {
   /** Fixed cost (ms) of a step that prefills anything: the TTFT of a tiny prompt on an idle engine. */
   timeToFirstTokenMs: number;
   /** Cost (ms) per prompt token prefilled in a step. */
   prefillTimePerTokenMs: number;
+  /** Cost (ms) per (prefilled token × context token) pair: prefill attention, significant beyond ~10k tokens. */
+  prefillAttentionTimeMs: number;
   /** Duration (ms) of a decode step with one sequence: the ITL of a lone request. */
   interTokenLatencyMs: number;
   /** Extra duration (ms) per additional decoding sequence in the step. */
   interTokenLatencyPerSeqMs: number;
+  /** Extra duration (ms) per context token of the decoding sequences (KV-cache reads). */
+  interTokenLatencyPerKvTokenMs: number;
+  /** Prefill/decode disaggregation: fixed cost (ms) of pulling a prompt's KV cache from the prefill engine. */
+  kvTransferLatencyMs: number;
+  /** ... plus this per transferred prompt token (ms). */
+  kvTransferTimePerTokenMs: number;
   /** Relative step-time noise, 0 (deterministic, the default) to 0.5. */
   jitter: number;
 }
-
-export const DEFAULT_LATENCY: Readonly<LatencyParams> = Object.freeze({
-  timeToFirstTokenMs: 15,
-  prefillTimePerTokenMs: 0.04,
-  interTokenLatencyMs: 7,
-  interTokenLatencyPerSeqMs: 0.12,
-  jitter: 0,
-});
 
 /** What one engine step computes. */
 export interface StepShape {
@@ -52,6 +49,10 @@ export interface StepShape {
   decodeSeqs: number;
   /** Prompt (or recomputed) tokens prefilled in this step. */
   prefillTokens: number;
+  /** Sum of the context lengths of the decoding sequences. */
+  decodeContextTokens?: number;
+  /** Σ chunk × (context before the chunk + chunk / 2) over the prefill chunks of the step. */
+  prefillAttentionPairs?: number;
 }
 
 /** Duration in milliseconds of a step of the given shape; `random` returns uniform [0, 1) for jitter. */
@@ -59,9 +60,24 @@ export function stepDurationMs(params: LatencyParams, shape: StepShape, random?:
   const { decodeSeqs: d, prefillTokens: p } = shape;
   if (d <= 0 && p <= 0) return 0;
   const fixed = Math.max(p > 0 ? params.timeToFirstTokenMs : 0, d > 0 ? params.interTokenLatencyMs : 0);
-  let ms = fixed + params.interTokenLatencyPerSeqMs * Math.max(d - 1, 0) + params.prefillTimePerTokenMs * p;
+  let ms =
+    fixed +
+    params.interTokenLatencyPerSeqMs * Math.max(d - 1, 0) +
+    params.interTokenLatencyPerKvTokenMs * (shape.decodeContextTokens ?? 0) +
+    params.prefillTimePerTokenMs * p +
+    params.prefillAttentionTimeMs * (shape.prefillAttentionPairs ?? 0);
   if (params.jitter > 0 && random) ms *= 1 + params.jitter * (2 * random() - 1);
   return ms > 0 ? ms : 0;
+}
+
+/** Time (ms) to pull `tokens` prompt tokens of KV cache from a prefill engine. */
+export function kvTransferMs(params: LatencyParams, tokens: number): number {
+  return params.kvTransferLatencyMs + params.kvTransferTimePerTokenMs * tokens;
+}
+
+/** Attention pairs of prefilling `chunk` tokens after `context` tokens already in the cache. */
+export function attentionPairs(context: number, chunk: number): number {
+  return chunk * (context + chunk / 2);
 }
 
 /** Small fast seeded PRNG (mulberry32); returns a function yielding uniform [0, 1). */
@@ -75,3 +91,5 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+export { DEFAULT_LATENCY } from './profiles.ts';

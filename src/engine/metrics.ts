@@ -12,6 +12,8 @@ export interface EngineState {
   waiting(): number;
   kvUsage(): number;
   usedTokens(): number;
+  /** LoRA adapters with running and with waiting requests, and --max-loras. */
+  loras(): { max: number; running: readonly string[]; waiting: readonly string[] };
 }
 
 export interface MetricsConfig {
@@ -21,6 +23,8 @@ export interface MetricsConfig {
   blockSize: number;
   numGpuBlocks: number;
   state: EngineState;
+  /** vllm:cache_config_info{enable_prefix_caching}; default true. */
+  prefixCaching?: boolean;
 }
 
 // vLLM v1 (vllm/v1/metrics/loggers.py) bucket boundaries.
@@ -140,7 +144,7 @@ class VllmMetrics implements EngineMetrics {
     const info = {
       block_size: String(c.blockSize),
       cache_dtype: 'auto',
-      enable_prefix_caching: 'False',
+      enable_prefix_caching: c.prefixCaching === false ? 'False' : 'True',
       num_gpu_blocks: String(c.numGpuBlocks),
       num_cpu_blocks: 'None',
       engine: '0',
@@ -151,6 +155,19 @@ class VllmMetrics implements EngineMetrics {
       labelNames: Object.keys(info),
       registers,
     }).set(info, 1);
+
+    // vLLM sets a new label set each time; the value (a timestamp) tells the latest. One current series here.
+    new Gauge({
+      name: 'vllm:lora_requests_info',
+      help: 'Running stats on lora requests.',
+      labelNames: ['max_lora', 'waiting_lora_adapters', 'running_lora_adapters'],
+      registers,
+      collect() {
+        const l = state.loras();
+        this.reset();
+        this.set({ max_lora: String(l.max), waiting_lora_adapters: l.waiting.join(','), running_lora_adapters: l.running.join(',') }, Date.now() / 1000);
+      },
+    });
 
     const counter = (name: string, help: string): Inc => zero(new Counter({ name, help, labelNames, registers }).labels(labels));
     this.promptTokens = counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.');
@@ -232,6 +249,9 @@ class SglangMetrics implements EngineMetrics {
   private readonly generationTokens: Inc;
   private readonly requests: Inc;
   private readonly aborted: Inc;
+  private readonly cachedTokens: Inc;
+  private cacheHits = 0;
+  private cacheQueries = 0;
   private readonly ttft: Observe;
   private readonly itl: Observe;
   private readonly e2e: Observe;
@@ -262,7 +282,7 @@ class SglangMetrics implements EngineMetrics {
     gauge('sglang:token_usage', 'The token usage.', () => state.kvUsage());
     gauge('sglang:num_used_tokens', 'The number of used tokens.', () => state.usedTokens());
     gauge('sglang:max_total_num_tokens', 'Maximum total number of tokens in the KV cache pool.', () => capacity);
-    gauge('sglang:cache_hit_rate', 'The prefix cache hit rate.', () => 0);
+    gauge('sglang:cache_hit_rate', 'The prefix cache hit rate.', () => (this.cacheQueries > 0 ? this.cacheHits / this.cacheQueries : 0));
     gauge('sglang:gen_throughput', 'The generation throughput (token/s).', () => {
       const now = performance.now();
       const elapsed = (now - this.lastScrape) / 1000;
@@ -277,7 +297,7 @@ class SglangMetrics implements EngineMetrics {
     this.generationTokens = counter('sglang:generation_tokens_total', 'Number of generation tokens processed.');
     this.requests = counter('sglang:num_requests_total', 'Number of requests processed.');
     this.aborted = counter('sglang:num_aborted_requests_total', 'Number of requests aborted.');
-    counter('sglang:cached_tokens_total', 'Number of cached prompt tokens.');
+    this.cachedTokens = counter('sglang:cached_tokens_total', 'Number of cached prompt tokens.');
 
     const histogram = (name: string, help: string, buckets: number[]): Observe => {
       const h = new Histogram({ name, help, labelNames, buckets, registers });
@@ -306,6 +326,9 @@ class SglangMetrics implements EngineMetrics {
     if (s.promptTokens) this.promptTokens.inc(s.promptTokens);
     if (s.generationTokens) this.generationTokens.inc(s.generationTokens);
     this.generatedSinceScrape += s.generationTokens;
+    if (s.prefixCacheHits) this.cachedTokens.inc(s.prefixCacheHits);
+    this.cacheHits += s.prefixCacheHits;
+    this.cacheQueries += s.prefixCacheQueries;
   }
 
   onFinish(seq: Sequence, reason: FinishReason): void {

@@ -32,6 +32,14 @@ export interface GenerationRequest {
   stop: string[];
   seed: number | undefined;
   echo: boolean;
+  /** vLLM P/D (NIXL): do_remote_decode on the prefill side, do_remote_prefill on the decode side. */
+  kvTransferParams: KvTransferParams | undefined;
+}
+
+export interface KvTransferParams {
+  do_remote_decode?: boolean;
+  do_remote_prefill?: boolean;
+  [key: string]: unknown;
 }
 
 type Json = Record<string, unknown>;
@@ -76,6 +84,8 @@ export function resolveModel(body: Json, servedModelNames: readonly string[]): s
 }
 
 function common(body: Json, servedModelNames: readonly string[]): Omit<GenerationRequest, 'endpoint' | 'prompts' | 'maxTokens' | 'echo'> {
+  const ktp = body.kv_transfer_params;
+  if (ktp !== undefined && ktp !== null && !isObject(ktp)) throw badRequest('kv_transfer_params must be an object', 'kv_transfer_params');
   const model = resolveModel(body, servedModelNames);
   const n = optionalInt(body, 'n', 1) ?? 1;
   if (n > MAX_N) throw badRequest(`n must be at most ${MAX_N}, got ${n}.`, 'n');
@@ -108,6 +118,7 @@ function common(body: Json, servedModelNames: readonly string[]): Omit<Generatio
     includeUsage,
     stop,
     seed: typeof seedValue === 'number' ? seedValue : undefined,
+    kvTransferParams: isObject(ktp) ? (ktp as KvTransferParams) : undefined,
   };
 }
 

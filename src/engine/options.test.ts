@@ -59,15 +59,48 @@ describe('parseEngineArgs', () => {
     assert.equal(options.maxNumSeqs, 4);
     assert.equal(options.maxNumBatchedTokens, 512);
     assert.equal(options.numGpuBlocks, 1000);
-    assert.deepEqual(options.latency, {
+    const { prefillAttentionTimeMs, interTokenLatencyPerKvTokenMs, kvTransferLatencyMs, kvTransferTimePerTokenMs, ...given } = options.latency;
+    assert.deepEqual(given, {
       timeToFirstTokenMs: 3,
       prefillTimePerTokenMs: 0.1,
       interTokenLatencyMs: 2.5,
       interTokenLatencyPerSeqMs: 0,
       jitter: 0.1,
     });
+    // Terms not given scale with the base figure they share a bottleneck with; the rest keep the profile's values.
+    assert.ok(Math.abs(prefillAttentionTimeMs - DEFAULT_LATENCY.prefillAttentionTimeMs * (0.1 / DEFAULT_LATENCY.prefillTimePerTokenMs)) < 1e-12);
+    assert.ok(Math.abs(interTokenLatencyPerKvTokenMs - DEFAULT_LATENCY.interTokenLatencyPerKvTokenMs * (2.5 / DEFAULT_LATENCY.interTokenLatencyMs)) < 1e-12);
+    assert.equal(kvTransferLatencyMs, DEFAULT_LATENCY.kvTransferLatencyMs);
+    assert.equal(kvTransferTimePerTokenMs, DEFAULT_LATENCY.kvTransferTimePerTokenMs);
+    assert.equal(options.maxModelLen, 16_000, 'not given: capped to what 1000 blocks of 16 hold');
     assert.equal(options.maxTokensDefault, 64);
     assert.equal(options.seed, 7);
+  });
+
+  it('profiles set the latency and KV defaults; LoRA, prefix caching, queue and P/D flags', () => {
+    const big = parse(['--profile', 'llama-3.1-70b-h100-tp4']).options;
+    assert.equal(big.profile, 'llama-3.1-70b-h100-tp4');
+    assert.equal(big.model, 'meta-llama/Llama-3.1-70B-Instruct');
+    assert.ok(big.latency.interTokenLatencyMs > DEFAULT_LATENCY.interTokenLatencyMs);
+    assert.equal(big.maxModelLen, 131_072);
+    const small = parse(['m', '--profile', 'llama-3.1-70b-h100-tp4', '--inter-token-latency-ms', '9']).options;
+    assert.equal(small.latency.interTokenLatencyMs, 9, 'a flag beats the profile');
+    const o = parse([
+      'm', '--enable-lora', '--lora-modules', 'sql=/adapters/sql', '{"name":"chat","path":"/a/chat","base_model_name":"m"}',
+      '--max-loras', '2', '--no-enable-prefix-caching', '--max-waiting-queue-length', '5', '--tokenizer', 'approx',
+      '--kv-transfer-config', '{"kv_connector":"NixlConnector","kv_role":"kv_both"}',
+    ]).options;
+    assert.deepEqual(o.loraModules, [{ name: 'sql', path: '/adapters/sql' }, { name: 'chat', path: '/a/chat', baseModelName: 'm' }]);
+    assert.equal(o.maxLoras, 2);
+    assert.equal(o.enablePrefixCaching, false);
+    assert.equal(o.maxWaitingQueueLength, 5);
+    assert.equal(o.tokenizer, 'approx');
+    assert.deepEqual(o.kvTransferConfig, { kv_connector: 'NixlConnector', kv_role: 'kv_both' });
+    assert.equal(parse(['m', '--enable-prefix-caching']).options.enablePrefixCaching, true);
+    const sg = parse(['--model-path', 'q', '--max-loras-per-batch', '3', '--disable-radix-cache', '--max-queued-requests', '7']).options;
+    assert.equal(sg.maxLoras, 3);
+    assert.equal(sg.enablePrefixCaching, false);
+    assert.equal(sg.maxWaitingQueueLength, 7);
   });
 
   it('does not let an ignored boolean flag swallow the model', () => {
@@ -95,7 +128,10 @@ describe('parseEngineArgs', () => {
     assert.throws(() => parse(['m', '--engine', 'tgi']), /tgi/);
     assert.throws(() => parse(['m', '--inter-token-latency-ms', '-1']), /must be a number >= 0/);
     assert.throws(() => parse(['m', '--max-num-seqs', '512', '--max-num-batched-tokens', '256']), /max-num-batched-tokens/);
-    assert.throws(() => parse(['m', '--num-gpu-blocks', '10']), /KV cache/);
+    assert.throws(() => parse(['m', '--num-gpu-blocks', '10', '--max-model-len', '4096']), /KV cache/);
+    assert.throws(() => parse(['m', '--profile', 'gpt-9-on-abacus']), /gpt-9-on-abacus/);
+    assert.throws(() => parse(['m', '--lora-modules', 'no-path']), /name=path/);
+    assert.throws(() => parse(['m', '--kv-transfer-config', '[1]']), /JSON object/);
     assert.throws(() => parse(['m', '--latency-jitter', '0.9']), /jitter/);
   });
 
@@ -113,7 +149,10 @@ describe('parseEngineArgs', () => {
       '--model', '--served-model-name', '--host', '--port', '--engine', '--max-model-len', '--max-num-seqs',
       '--max-num-batched-tokens', '--block-size', '--num-gpu-blocks', '--seed', '--max-tokens-default',
       '--time-to-first-token-ms', '--prefill-time-per-token-ms', '--inter-token-latency-ms',
-      '--inter-token-latency-per-seq-ms', '--latency-jitter',
+      '--inter-token-latency-per-seq-ms', '--latency-jitter', '--profile', '--max-waiting-queue-length',
+      '--enable-prefix-caching', '--no-enable-prefix-caching', '--lora-modules', '--max-loras', '--enable-lora',
+      '--tokenizer', '--kv-transfer-config', '--prefill-attention-time-ms', '--inter-token-latency-per-kv-token-ms',
+      '--kv-transfer-latency-ms', '--kv-transfer-time-per-token-ms', '--enable-prompt-tokens-details',
     ]) {
       assert.ok(help.includes(flag), flag);
     }

@@ -3,9 +3,19 @@
 // and ignored with a warning, because the node agent passes whatever a vLLM or SGLang pod spec carries.
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_LATENCY, type LatencyParams } from './latency.ts';
+import { addFaultOptions, faultConfigFromFlags, type FaultConfig } from './faults.ts';
+import type { LatencyParams } from './latency.ts';
+import { DEFAULT_PROFILE, getProfile, PROFILES, type EngineProfile } from './profiles.ts';
 
 export type EngineKind = 'vllm' | 'sglang';
+
+/** A LoRA adapter served from the start (--lora-modules). */
+export interface LoraModule {
+  name: string;
+  path: string;
+  /** The base model it applies to (vLLM's base_model_name); the served model when absent. */
+  baseModelName?: string;
+}
 
 export interface EngineOptions {
   /** The model path or id (`vllm serve MODEL`). */
@@ -25,6 +35,21 @@ export interface EngineOptions {
   /** Default max_tokens when a request gives none; undefined means 16 for completions and 32 for chat. */
   maxTokensDefault: number | undefined;
   latency: LatencyParams;
+  /** The named profile the latency and KV-cache defaults came from (profiles.ts). */
+  profile: string;
+  /** Automatic prefix caching (vLLM V1 default on; --no-enable-prefix-caching). */
+  enablePrefixCaching: boolean;
+  /** Most sequences waiting for a slot; beyond it requests get 429 (--max-waiting-queue-length). */
+  maxWaitingQueueLength: number;
+  /** Most distinct LoRA adapters in the running batch (--max-loras). */
+  maxLoras: number;
+  loraModules: LoraModule[];
+  /** Tokenizer: `approx` for the regex approximation, anything else (default) the Llama-3 BPE. */
+  tokenizer: string;
+  /** --kv-transfer-config as given (JSON), for P/D deployments; requests' kv_transfer_params work without it. */
+  kvTransferConfig?: Record<string, unknown>;
+  /** Fault injection for tests (faults.ts, --failure-rate, --fault-mode, …); none when absent. */
+  faults?: FaultConfig;
   /** Arguments that were accepted but ignored. */
   ignoredArgs: string[];
 }
@@ -33,35 +58,59 @@ export const DEFAULT_MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 export const DEFAULT_PORTS: Readonly<Record<EngineKind, number>> = { vllm: 8000, sglang: 30000 };
 /** Completions default like vLLM's (OpenAI's) 16; chat gets a modest answer length. */
 export const DEFAULT_MAX_TOKENS = { completion: 16, chat: 32 } as const;
+/** KV-cache capacity of the default profile (llama-3.1-8b-h100: ≈ 400k tokens in blocks of 16; see profiles.ts). */
+export const DEFAULT_NUM_GPU_BLOCKS = PROFILES[DEFAULT_PROFILE]!.numGpuBlocks;
+/** llm-d-inference-sim's default queue bound; vLLM itself has none. */
+export const DEFAULT_MAX_WAITING_QUEUE_LENGTH = 1000;
+
 /**
- * Llama-3.1-8B bf16 on one H100-80GB at --gpu-memory-utilization 0.9: 72 GB − 16 GB weights − ~3 GB activations and
- * CUDA graphs ≈ 53 GB of KV cache at 128 KiB per token (32 layers × 8 KV heads × 128 dims × 2 (K, V) × 2 bytes)
- * ≈ 400k tokens = 25,000 blocks of 16.
+ * The latency parameters of a profile with some overridden. A dependent term not given explicitly scales with the
+ * base figure it shares a bottleneck with: prefill attention with the per-token prefill cost (compute), the per-KV-token
+ * decode cost with the single-sequence ITL (memory bandwidth). So `--inter-token-latency-ms 1` makes the whole decode
+ * 7× faster, and `--prefill-time-per-token-ms 0` removes prefill cost entirely.
  */
-export const DEFAULT_NUM_GPU_BLOCKS = 25_000;
+export function profileLatency(profile: EngineProfile, overrides: Partial<LatencyParams>): LatencyParams {
+  const base = profile.latency;
+  const l: LatencyParams = { ...base, jitter: 0, ...overrides };
+  if (overrides.prefillAttentionTimeMs === undefined && overrides.prefillTimePerTokenMs !== undefined) {
+    l.prefillAttentionTimeMs = base.prefillTimePerTokenMs > 0 ? (base.prefillAttentionTimeMs * overrides.prefillTimePerTokenMs) / base.prefillTimePerTokenMs : 0;
+  }
+  if (overrides.interTokenLatencyPerKvTokenMs === undefined && overrides.interTokenLatencyMs !== undefined) {
+    l.interTokenLatencyPerKvTokenMs = base.interTokenLatencyMs > 0 ? (base.interTokenLatencyPerKvTokenMs * overrides.interTokenLatencyMs) / base.interTokenLatencyMs : 0;
+  }
+  return l;
+}
 
 /** Options with every default applied; overrides replace fields (latency is merged). */
 export function defaultEngineOptions(overrides: Partial<Omit<EngineOptions, 'latency'>> & { latency?: Partial<LatencyParams> } = {}): EngineOptions {
   const engine = overrides.engine ?? 'vllm';
-  const model = overrides.model ?? DEFAULT_MODEL;
+  const profile = getProfile(overrides.profile ?? DEFAULT_PROFILE);
+  const model = overrides.model ?? profile.model;
   const options: EngineOptions = {
     model,
     servedModelNames: [model],
     host: '127.0.0.1',
     port: DEFAULT_PORTS[engine],
     engine,
-    maxModelLen: 4096,
+    maxModelLen: profile.maxModelLen,
     maxNumSeqs: 256,
     maxNumBatchedTokens: 8192,
-    blockSize: 16,
-    numGpuBlocks: DEFAULT_NUM_GPU_BLOCKS,
+    blockSize: profile.blockSize,
+    numGpuBlocks: profile.numGpuBlocks,
     seed: 0,
     maxTokensDefault: undefined,
+    profile: profile.name,
+    enablePrefixCaching: true,
+    maxWaitingQueueLength: DEFAULT_MAX_WAITING_QUEUE_LENGTH,
+    maxLoras: 1,
+    loraModules: [],
+    tokenizer: 'llama3',
     ignoredArgs: [],
     ...overrides,
-    latency: { ...DEFAULT_LATENCY, ...overrides.latency },
+    latency: profileLatency(profile, overrides.latency ?? {}),
   };
   if (overrides.servedModelNames === undefined) options.servedModelNames = [options.model];
+  if (overrides.maxModelLen === undefined) options.maxModelLen = Math.min(profile.maxModelLen, options.numGpuBlocks * options.blockSize);
   validateEngineOptions(options);
   return options;
 }
@@ -83,6 +132,32 @@ export function validateEngineOptions(o: EngineOptions): void {
     if (!(Number.isFinite(v) && v >= 0)) throw new Error(`latency parameter ${k} must be a non-negative number`);
   }
   if (l.jitter > 0.5) throw new Error('--latency-jitter must be between 0 and 0.5');
+  if (!(o.maxLoras >= 1)) throw new Error('--max-loras must be at least 1');
+  const names = new Set(o.servedModelNames);
+  for (const m of o.loraModules) {
+    if (!m.name || names.has(m.name)) throw new Error(`--lora-modules: invalid or duplicate adapter name ${JSON.stringify(m.name)}`);
+    names.add(m.name);
+  }
+}
+
+/** One --lora-modules value: `name=path` or a JSON object {"name", "path", "base_model_name"}. */
+export function parseLoraModule(v: string): LoraModule {
+  const t = v.trim();
+  if (t.startsWith('{')) {
+    let j: { name?: unknown; path?: unknown; base_model_name?: unknown };
+    try {
+      j = JSON.parse(t) as typeof j;
+    } catch {
+      throw new InvalidArgumentError(`--lora-modules: invalid JSON ${t}`);
+    }
+    if (typeof j.name !== 'string' || !j.name || typeof j.path !== 'string') {
+      throw new InvalidArgumentError('--lora-modules: a JSON module needs string "name" and "path"');
+    }
+    return { name: j.name, path: j.path, ...(typeof j.base_model_name === 'string' ? { baseModelName: j.base_model_name } : {}) };
+  }
+  const eq = t.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`--lora-modules: expected name=path or JSON, got ${JSON.stringify(v)}`);
+  return { name: t.slice(0, eq), path: t.slice(eq + 1) };
 }
 
 /** SGLang (and other) spellings of our flags. */
@@ -93,20 +168,23 @@ const ALIASES: Readonly<Record<string, string>> = {
   '--chunked-prefill-size': '--max-num-batched-tokens',
   '--page-size': '--block-size',
   '--random-seed': '--seed',
+  '--max-loras-per-batch': '--max-loras',
+  '--lora-paths': '--lora-modules',
+  '--disable-radix-cache': '--no-enable-prefix-caching',
+  '--max-queued-requests': '--max-waiting-queue-length',
+  '--tokenizer-path': '--tokenizer',
 };
 
 /** Ignored flags known to take no value, so the next argument is not swallowed as theirs. */
 const IGNORED_BOOLEAN_FLAGS = new Set([
   '--enforce-eager',
   '--trust-remote-code',
-  '--enable-prefix-caching',
-  '--no-enable-prefix-caching',
   '--enable-chunked-prefill',
   '--no-enable-chunked-prefill',
   '--disable-log-requests',
   '--disable-log-stats',
   '--enable-log-requests',
-  '--enable-lora',
+  '--enable-prompt-tokens-details',
   '--enable-auto-tool-choice',
   '--disable-custom-all-reduce',
   '--enable-sleep-mode',
@@ -114,7 +192,6 @@ const IGNORED_BOOLEAN_FLAGS = new Set([
   '--disable-frontend-multiprocessing',
   '--enable-request-id-headers',
   '--enable-metrics',
-  '--disable-radix-cache',
   '--enable-mixed-chunk',
   '--disable-cuda-graph',
   '--enable-torch-compile',
@@ -138,11 +215,14 @@ function nonNegative(name: string): (v: string) => number {
 }
 
 function buildProgram(): Command {
-  const d = DEFAULT_LATENCY;
+  const d = PROFILES[DEFAULT_PROFILE]!;
+  const l = d.latency;
+  const byProfile = (v: number | string): string => `(profile; ${d.name}: ${v})`;
   const p = new Command('matrixinfer engine')
     .description(
-      'Simulated vLLM/SGLang-compatible LLM engine: OpenAI API, Prometheus metrics, continuous batching and a ' +
-        'latency model (defaults: Llama-3.1-8B on one H100). Unknown vLLM/SGLang flags are accepted and ignored.',
+      'Simulated vLLM/SGLang-compatible LLM engine: OpenAI API, Prometheus metrics, continuous batching with a paged ' +
+        'KV cache and prefix caching, LoRA adapters, prefill/decode disaggregation and a latency model from a named ' +
+        'profile (default: Llama-3.1-8B on one H100). Unknown vLLM/SGLang flags are accepted and ignored.',
     )
     .argument('[model]', 'model to serve, as in `vllm serve MODEL` (a leading `serve` is skipped)')
     .option('--model <name>', `model to serve (default ${DEFAULT_MODEL}); alias --model-path`)
@@ -150,27 +230,52 @@ function buildProgram(): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on; 0 picks a free one (default 8000, or 30000 with --engine sglang)', int('--port', 0))
     .addOption(new Option('--engine <kind>', 'engine to impersonate: metric names, default port').choices(['vllm', 'sglang']))
-    .option('--max-model-len <tokens>', 'context length: prompt + completion tokens; alias --context-length', int('--max-model-len', 2), 4096)
+    .addOption(new Option('--profile <name>', `model/GPU profile setting the latency and KV-cache defaults (default ${DEFAULT_PROFILE})`).choices(Object.keys(PROFILES)))
+    .option('--max-model-len <tokens>', `context length: prompt + completion tokens; alias --context-length ${byProfile(d.maxModelLen)}`, int('--max-model-len', 2))
     .option('--max-num-seqs <n>', 'most sequences running at once; the rest wait FIFO; alias --max-running-requests', int('--max-num-seqs', 1), 256)
     .option('--max-num-batched-tokens <n>', 'token budget of one engine step (chunked prefill); alias --chunked-prefill-size', int('--max-num-batched-tokens', 1), 8192)
-    .option('--block-size <tokens>', 'KV-cache block size in tokens; alias --page-size', int('--block-size', 1), 16)
-    .option('--num-gpu-blocks <n>', 'KV-cache capacity in blocks (vllm:kv_cache_usage_perc = used / this)', int('--num-gpu-blocks', 1), DEFAULT_NUM_GPU_BLOCKS)
+    .option('--max-waiting-queue-length <n>', `most requests waiting for a slot; more get 429; alias --max-queued-requests`, int('--max-waiting-queue-length', 0), DEFAULT_MAX_WAITING_QUEUE_LENGTH)
+    .option('--block-size <tokens>', `KV-cache block size in tokens; alias --page-size ${byProfile(d.blockSize)}`, int('--block-size', 1))
+    .option('--num-gpu-blocks <n>', `KV-cache capacity in blocks (vllm:kv_cache_usage_perc = pinned / this) ${byProfile(d.numGpuBlocks)}`, int('--num-gpu-blocks', 1))
+    .option('--enable-prefix-caching', 'automatic prefix caching with chained block hashes (the default)')
+    .option('--no-enable-prefix-caching', 'turn prefix caching off; alias --disable-radix-cache')
+    .option('--enable-prompt-tokens-details', 'accepted; usage.prompt_tokens_details.cached_tokens is always reported')
+    .option('--lora-modules <modules...>', 'LoRA adapters served from the start: name=path or JSON {"name","path","base_model_name"}; alias --lora-paths', (v: string, prev: LoraModule[] | undefined) => [...(prev ?? []), parseLoraModule(v)])
+    .option('--max-loras <n>', 'most distinct LoRA adapters in one batch; requests for others wait; alias --max-loras-per-batch', int('--max-loras', 1), 1)
+    .option('--enable-lora', 'accepted; LoRA is always enabled (POST /v1/load_lora_adapter, /v1/unload_lora_adapter)')
+    .option('--tokenizer <name>', 'tokenizer: `approx` (regex, ≈4 chars/token, little memory) or anything else for the Llama-3 BPE (default)')
+    .option('--kv-transfer-config <json>', 'P/D disaggregation connector config, e.g. {"kv_connector":"NixlConnector","kv_role":"kv_both"}; accepted for compatibility: requests\' kv_transfer_params decide each side', (v: string) => {
+      try {
+        const j = JSON.parse(v) as unknown;
+        if (j && typeof j === 'object' && !Array.isArray(j)) return j as Record<string, unknown>;
+      } catch {
+        /* fall through */
+      }
+      throw new InvalidArgumentError('--kv-transfer-config must be a JSON object');
+    })
     .option('--seed <n>', 'seed of the generated text and latency jitter', int('--seed', 0), 0)
     .option('--max-tokens-default <n>', 'max_tokens when a request gives none (default 16 for completions, 32 for chat)', int('--max-tokens-default', 1))
-    .option('--time-to-first-token-ms <ms>', 'fixed cost of a step that prefills: TTFT of a tiny prompt on an idle engine', nonNegative('--time-to-first-token-ms'), d.timeToFirstTokenMs)
-    .option('--prefill-time-per-token-ms <ms>', 'prefill cost per (uncached) prompt token', nonNegative('--prefill-time-per-token-ms'), d.prefillTimePerTokenMs)
-    .option('--inter-token-latency-ms <ms>', 'decode step time with one running sequence', nonNegative('--inter-token-latency-ms'), d.interTokenLatencyMs)
-    .option('--inter-token-latency-per-seq-ms <ms>', 'extra decode step time per additional running sequence', nonNegative('--inter-token-latency-per-seq-ms'), d.interTokenLatencyPerSeqMs)
-    .option('--latency-jitter <fraction>', 'relative random noise on step times, 0 to 0.5', nonNegative('--latency-jitter'), d.jitter)
+    .option('--time-to-first-token-ms <ms>', `fixed cost of a step that prefills: TTFT of a tiny prompt on an idle engine ${byProfile(l.timeToFirstTokenMs)}`, nonNegative('--time-to-first-token-ms'))
+    .option('--prefill-time-per-token-ms <ms>', `prefill cost per uncached prompt token ${byProfile(l.prefillTimePerTokenMs)}`, nonNegative('--prefill-time-per-token-ms'))
+    .option('--prefill-attention-time-ms <ms>', `prefill cost per (token × context token) pair; scales with --prefill-time-per-token-ms unless given ${byProfile(l.prefillAttentionTimeMs)}`, nonNegative('--prefill-attention-time-ms'))
+    .option('--inter-token-latency-ms <ms>', `decode step time with one running sequence ${byProfile(l.interTokenLatencyMs)}`, nonNegative('--inter-token-latency-ms'))
+    .option('--inter-token-latency-per-seq-ms <ms>', `extra decode step time per additional running sequence ${byProfile(l.interTokenLatencyPerSeqMs)}`, nonNegative('--inter-token-latency-per-seq-ms'))
+    .option('--inter-token-latency-per-kv-token-ms <ms>', `extra decode step time per context token of the decoding sequences; scales with --inter-token-latency-ms unless given ${byProfile(l.interTokenLatencyPerKvTokenMs)}`, nonNegative('--inter-token-latency-per-kv-token-ms'))
+    .option('--kv-transfer-latency-ms <ms>', `P/D decode side: fixed time to pull a prompt's KV cache ${byProfile(l.kvTransferLatencyMs)}`, nonNegative('--kv-transfer-latency-ms'))
+    .option('--kv-transfer-time-per-token-ms <ms>', `P/D decode side: transfer time per uncached prompt token ${byProfile(l.kvTransferTimePerTokenMs)}`, nonNegative('--kv-transfer-time-per-token-ms'))
+    .option('--latency-jitter <fraction>', 'relative random noise on step times, 0 to 0.5, seeded by --seed', nonNegative('--latency-jitter'), 0)
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(true)
     .exitOverride();
+  addFaultOptions(p);
   p.addHelpText(
     'after',
     '\nStep time = max(TTFT fixed cost if prefilling, ITL if decoding) + ITL-per-seq × (decoding seqs − 1)\n' +
-      '            + prefill-per-token × prompt tokens in the step.\n' +
+      '            + ITL-per-kv-token × context of decoding seqs + prefill-per-token × uncached prompt tokens\n' +
+      '            + prefill-attention × token pairs. Profiles: ' + Object.keys(PROFILES).join(', ') + ' (src/engine/README.md).\n' +
       'SGLang spellings accepted: --model-path, --context-length, --max-running-requests, --chunked-prefill-size,\n' +
-      '--page-size, --random-seed (--model-path alone also selects --engine sglang). Underscores in flag names work.\n',
+      '--page-size, --random-seed, --max-loras-per-batch, --lora-paths, --disable-radix-cache, --max-queued-requests,\n' +
+      '--tokenizer-path (--model-path alone also selects --engine sglang). Underscores in flag names work.\n',
   );
   return p;
 }
@@ -253,23 +358,49 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
     host: string;
     port?: number;
     engine?: EngineKind;
-    maxModelLen: number;
+    profile?: string;
+    maxModelLen?: number;
     maxNumSeqs: number;
     maxNumBatchedTokens: number;
-    blockSize: number;
-    numGpuBlocks: number;
+    maxWaitingQueueLength: number;
+    blockSize?: number;
+    numGpuBlocks?: number;
+    enablePrefixCaching?: boolean;
+    loraModules?: LoraModule[];
+    maxLoras: number;
+    tokenizer?: string;
+    kvTransferConfig?: Record<string, unknown>;
     seed: number;
     maxTokensDefault?: number;
-    timeToFirstTokenMs: number;
-    prefillTimePerTokenMs: number;
-    interTokenLatencyMs: number;
-    interTokenLatencyPerSeqMs: number;
+    timeToFirstTokenMs?: number;
+    prefillTimePerTokenMs?: number;
+    prefillAttentionTimeMs?: number;
+    interTokenLatencyMs?: number;
+    interTokenLatencyPerSeqMs?: number;
+    interTokenLatencyPerKvTokenMs?: number;
+    kvTransferLatencyMs?: number;
+    kvTransferTimePerTokenMs?: number;
     latencyJitter: number;
   }>();
+  const profile = getProfile(o.profile ?? DEFAULT_PROFILE);
+  const latencyOverrides: Partial<LatencyParams> = { jitter: o.latencyJitter };
+  for (const k of [
+    'timeToFirstTokenMs',
+    'prefillTimePerTokenMs',
+    'prefillAttentionTimeMs',
+    'interTokenLatencyMs',
+    'interTokenLatencyPerSeqMs',
+    'interTokenLatencyPerKvTokenMs',
+    'kvTransferLatencyMs',
+    'kvTransferTimePerTokenMs',
+  ] as const) {
+    const v = o[k];
+    if (v !== undefined) latencyOverrides[k] = v;
+  }
 
   const positionals = [...program.args];
   if (positionals[0] === 'serve' && (positionals.length > 1 || o.model !== undefined)) positionals.shift();
-  const model = positionals.shift() ?? o.model ?? DEFAULT_MODEL;
+  const model = positionals.shift() ?? o.model ?? profile.model;
   if (positionals.length > 0) ignored.push(...positionals);
   if (ignored.length > 0) warn(`engine: ignoring arguments the simulator does not model: ${ignored.join(' ')}`);
 
@@ -280,21 +411,24 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
     host: o.host,
     port: o.port ?? DEFAULT_PORTS[engine],
     engine,
-    maxModelLen: o.maxModelLen,
+    // Not given: the profile's context, capped to what the KV cache holds (vLLM would refuse to start instead).
+    maxModelLen: o.maxModelLen ?? Math.min(profile.maxModelLen, (o.numGpuBlocks ?? profile.numGpuBlocks) * (o.blockSize ?? profile.blockSize)),
     maxNumSeqs: o.maxNumSeqs,
     maxNumBatchedTokens: o.maxNumBatchedTokens,
-    blockSize: o.blockSize,
-    numGpuBlocks: o.numGpuBlocks,
+    blockSize: o.blockSize ?? profile.blockSize,
+    numGpuBlocks: o.numGpuBlocks ?? profile.numGpuBlocks,
     seed: o.seed,
     maxTokensDefault: o.maxTokensDefault,
-    latency: {
-      timeToFirstTokenMs: o.timeToFirstTokenMs,
-      prefillTimePerTokenMs: o.prefillTimePerTokenMs,
-      interTokenLatencyMs: o.interTokenLatencyMs,
-      interTokenLatencyPerSeqMs: o.interTokenLatencyPerSeqMs,
-      jitter: o.latencyJitter,
-    },
+    latency: profileLatency(profile, latencyOverrides),
+    profile: profile.name,
+    enablePrefixCaching: o.enablePrefixCaching !== false,
+    maxWaitingQueueLength: o.maxWaitingQueueLength,
+    maxLoras: o.maxLoras,
+    loraModules: o.loraModules ?? [],
+    tokenizer: o.tokenizer ?? 'llama3',
+    ...(o.kvTransferConfig ? { kvTransferConfig: o.kvTransferConfig } : {}),
     ignoredArgs: ignored,
+    faults: faultConfigFromFlags(program.opts()),
   };
   validateEngineOptions(options);
   return options;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { BlockCounter } from './kv-cache.ts';
+import { PagedKvCache } from './kv-cache.ts';
 import { stepDurationMs, type LatencyParams } from './latency.ts';
 import { Scheduler, type FinishReason, type SchedulerObserver, type Sequence, type SequenceSpec } from './scheduler.ts';
 
@@ -11,6 +11,10 @@ const LAT: LatencyParams = {
   prefillTimePerTokenMs: 0.5,
   interTokenLatencyMs: 4,
   interTokenLatencyPerSeqMs: 1,
+  prefillAttentionTimeMs: 0,
+  interTokenLatencyPerKvTokenMs: 0,
+  kvTransferLatencyMs: 20,
+  kvTransferTimePerTokenMs: 0.1,
   jitter: 0,
 };
 
@@ -19,14 +23,18 @@ interface Trace {
   finish?: FinishReason;
 }
 
-function setup(opts: { maxNumSeqs?: number; maxNumBatchedTokens?: number; numBlocks?: number; blockSize?: number } = {}) {
-  const kv = new BlockCounter(opts.numBlocks ?? 10_000, opts.blockSize ?? 16);
-  const stats = { preemptions: 0, ttft: [] as number[], steps: 0 };
+function setup(
+  opts: { maxNumSeqs?: number; maxNumBatchedTokens?: number; numBlocks?: number; blockSize?: number; maxLoras?: number; latency?: Partial<LatencyParams> } = {},
+) {
+  const kv = new PagedKvCache({ numBlocks: opts.numBlocks ?? 10_000, blockSize: opts.blockSize ?? 16 });
+  const stats = { preemptions: 0, ttft: [] as number[], steps: 0, hits: 0, queries: 0 };
   const observer: SchedulerObserver = {
     onFirstToken: (_s, t) => stats.ttft.push(t),
     onInterToken: () => {},
     onStep: (s) => {
       stats.preemptions += s.preemptions;
+      stats.hits += s.prefixCacheHits;
+      stats.queries += s.prefixCacheQueries;
       stats.steps++;
     },
     onFinish: () => {},
@@ -34,9 +42,10 @@ function setup(opts: { maxNumSeqs?: number; maxNumBatchedTokens?: number; numBlo
   const sched = new Scheduler({
     maxNumSeqs: opts.maxNumSeqs ?? 4,
     maxNumBatchedTokens: opts.maxNumBatchedTokens ?? 1024,
-    latency: LAT,
+    latency: { ...LAT, ...opts.latency },
     kv,
     observer,
+    maxLoras: opts.maxLoras ?? 1,
     now: () => Date.now(),
   });
   const submit = (spec: Partial<SequenceSpec> & { promptTokens: number; maxTokens: number }) => {
@@ -193,5 +202,123 @@ describe('Scheduler', () => {
     advance(100);
     assert.equal(n, 3);
     assert.equal(reason, 'stop');
+  });
+
+  it('a repeated prompt hits the prefix cache: lower TTFT, cached tokens counted', () => {
+    const { submit, stats } = setup();
+    const ids = Array.from({ length: 200 }, (_, i) => i + 1);
+    const first = submit({ promptTokens: 200, promptTokenIds: ids, maxTokens: 2 });
+    advance(300);
+    const again = submit({ promptTokens: 200, promptTokenIds: ids, maxTokens: 2 });
+    advance(300);
+    assert.equal(first.seq.numCachedTokens, 0);
+    assert.equal(again.seq.numCachedTokens, 192, '12 full blocks of 16; the last prompt token is always computed');
+    assert.equal(first.trace.tokens[0], 10 + 0.5 * 200);
+    assert.equal(again.trace.tokens[0], 10 + 0.5 * 8);
+    assert.equal(stats.hits, 192);
+    assert.equal(stats.queries, 400);
+  });
+
+  it('TTFT grows with the uncached prompt length', () => {
+    const { submit } = setup({ latency: { prefillAttentionTimeMs: 0.001 } });
+    const ttft = (n: number): number => {
+      const r = submit({ promptTokens: n, maxTokens: 1 });
+      advance(2000);
+      return r.trace.tokens[0]!;
+    };
+    const [a, b, c] = [ttft(100), ttft(400), ttft(800)];
+    assert.ok(a < b && b < c);
+    assert.equal(b, 10 + 0.5 * 400 + 0.001 * 400 * 200, 'fixed + per token + attention pairs');
+  });
+
+  it('ITL grows with the context the batch reads', () => {
+    const run = (promptTokens: number): number => {
+      const { submit } = setup({ maxNumBatchedTokens: 4096, latency: { interTokenLatencyPerKvTokenMs: 0.01 } });
+      const r = submit({ promptTokens, maxTokens: 3 });
+      advance(3000);
+      return r.trace.tokens[2]! - r.trace.tokens[1]!;
+    };
+    // Timers fire on whole milliseconds: within 1 ms of the formula.
+    assert.ok(Math.abs(run(100) - (4 + 0.01 * 102)) <= 1);
+    assert.ok(Math.abs(run(1000) - (4 + 0.01 * 1002)) <= 1);
+  });
+
+  it('KV usage is bounded by eviction: many distinct long prompts all finish in a small cache', () => {
+    const { submit, kv, sched } = setup({ maxNumSeqs: 4, numBlocks: 64, blockSize: 16 });
+    const runs = Array.from({ length: 12 }, (_, k) =>
+      submit({ promptTokens: 200, promptTokenIds: Array.from({ length: 200 }, (_, i) => k * 1000 + i), maxTokens: 4 }),
+    );
+    let peak = 0;
+    for (let t = 0; t < 3000; t += 10) {
+      advance(10);
+      peak = Math.max(peak, kv.usage());
+    }
+    assert.ok(runs.every((r) => r.trace.finish === 'length'));
+    assert.ok(peak > 0.5 && peak <= 1, `peak usage ${peak}`);
+    assert.ok(kv.stats.evictions > 0, 'old prompts were evicted to make room');
+    assert.equal(kv.usage(), 0);
+    assert.ok(sched.idle);
+  });
+
+  it('at most --max-loras adapters run at once; requests for another adapter wait, others pass them', () => {
+    const { submit, sched } = setup({ maxNumSeqs: 8, maxLoras: 1 });
+    const a1 = submit({ promptTokens: 8, maxTokens: 20, lora: 'a' });
+    const b1 = submit({ promptTokens: 8, maxTokens: 2, lora: 'b' });
+    const a2 = submit({ promptTokens: 8, maxTokens: 2, lora: 'a' });
+    const base = submit({ promptTokens: 8, maxTokens: 2 });
+    advance(1);
+    assert.deepEqual(sched.runningLoras(), ['a']);
+    assert.deepEqual(sched.waitingLoras(), ['b']);
+    assert.equal(sched.numRunning, 3, 'a2 and the base model request skip past b1');
+    advance(40);
+    assert.equal(a2.trace.finish, 'length');
+    assert.equal(base.trace.finish, 'length');
+    assert.equal(b1.trace.tokens.length, 0, 'b waits while a runs');
+    advance(500);
+    assert.equal(a1.trace.finish, 'length');
+    assert.equal(b1.trace.finish, 'length');
+    assert.ok(b1.trace.tokens[0]! > a1.trace.tokens.at(-1)!, 'b started after a finished');
+  });
+
+  it('a remote prefill (P/D decode side) costs a KV transfer instead of prefill, without blocking the batch', () => {
+    const { submit, sched } = setup({ maxNumBatchedTokens: 4096 });
+    const local = submit({ promptTokens: 1000, maxTokens: 1 });
+    advance(1000);
+    const other = submit({ promptTokens: 4, maxTokens: 30 });
+    const remote = submit({ promptTokens: 1000, maxTokens: 3, remotePrefill: true });
+    advance(1);
+    assert.equal(sched.numWaiting, 1, 'the transferring sequence counts as waiting');
+    advance(1000);
+    assert.equal(local.trace.tokens[0], 10 + 0.5 * 1000);
+    // Transfer 20 + 0.1 × 1000 = 120 ms, then the last prompt token as a decode step.
+    const ttft = remote.trace.tokens[0]!;
+    assert.ok(ttft >= 120 && ttft < 120 + 2 * 8, `remote TTFT ${ttft}`);
+    assert.equal(remote.seq.numCachedTokens, 0);
+    assert.equal(other.trace.finish, 'length');
+    assert.equal(remote.trace.finish, 'length');
+  });
+
+  it('preempted sequences re-use their cached blocks when they come back', () => {
+    const { submit, stats } = setup({ maxNumSeqs: 2, numBlocks: 8, blockSize: 4 });
+    const ids = (k: number) => Array.from({ length: 8 }, (_, i) => k * 100 + i);
+    const a = submit({ promptTokens: 8, promptTokenIds: ids(1), maxTokens: 12 });
+    const b = submit({ promptTokens: 8, promptTokenIds: ids(2), maxTokens: 12 });
+    advance(3000);
+    assert.equal(a.trace.finish, 'length');
+    assert.equal(b.trace.finish, 'length');
+    assert.ok(stats.preemptions > 0);
+  });
+
+  it('hasRoomFor enforces the waiting-queue bound', () => {
+    const kv = new PagedKvCache({ numBlocks: 100, blockSize: 16 });
+    const sched = new Scheduler({ maxNumSeqs: 1, maxNumBatchedTokens: 64, latency: LAT, kv, maxWaiting: 2, now: () => Date.now() });
+    const l = { onToken: () => null, onFinish: () => {} };
+    sched.submit({ promptTokens: 4, maxTokens: 100, finishReasonAtMax: 'length' }, l);
+    advance(1);
+    assert.equal(sched.hasRoomFor(2), true);
+    sched.submit({ promptTokens: 4, maxTokens: 1, finishReasonAtMax: 'length' }, l);
+    sched.submit({ promptTokens: 4, maxTokens: 1, finishReasonAtMax: 'length' }, l);
+    assert.equal(sched.hasRoomFor(1), false);
+    sched.stop();
   });
 });

@@ -1,25 +1,29 @@
 // The engine loop: continuous batching with chunked prefill, after vLLM's V1 scheduler.
 //
 // Sequences wait in a FIFO queue. Each step
+//   0. moves sequences whose KV cache finished arriving from a prefill engine (P/D disaggregation) into the batch;
 //   1. gives every running sequence the tokens it still has to compute (1 when decoding, the rest of its prompt when
 //      prefilling), within the step's token budget (--max-num-batched-tokens), allocating KV blocks; when blocks run
 //      out the most recently admitted running sequence is preempted (blocks freed, recomputed later, back to the head
-//      of the queue);
-//   2. if nothing was preempted, admits waiting sequences while fewer than --max-num-seqs run and budget and blocks
-//      remain;
+//      of the queue; its blocks stay in the prefix cache, so the recomputation mostly hits);
+//   2. if nothing was preempted, admits waiting sequences in order while fewer than --max-num-seqs run and budget and
+//      blocks remain, skipping (leaving in place) a sequence whose LoRA adapter would exceed --max-loras distinct
+//      adapters in the batch. A new sequence first looks up its prompt in the prefix cache; cached tokens are not
+//      prefilled. A sequence carrying a remote prefill's KV cache is not prefilled at all: it holds blocks for its
+//      prompt while the transfer runs (kvTransferMs), then joins at step 0;
 //   3. lasts stepDurationMs() of that work (a timer, never a busy loop), then every sequence whose tokens are all
-//      computed samples one token, which is handed to its listener.
-// When nothing runs or waits the loop stops: no timer is pending until the next submit().
+//      computed samples one token, which is handed to its listener; newly full KV blocks enter the prefix cache.
+// When nothing runs, waits or transfers the loop stops: no timer is pending until the next submit().
 
-import type { KvCache, KvHolder } from './kv-cache.ts';
-import { stepDurationMs, type LatencyParams } from './latency.ts';
+import { emptyKvState, type KvBlock, type KvCache, type KvHolder } from './kv-cache.ts';
+import { attentionPairs, kvTransferMs, stepDurationMs, type LatencyParams } from './latency.ts';
 
 export type FinishReason = 'stop' | 'length' | 'abort';
 
 export interface SequenceSpec {
   /** Prompt length in tokens (the full prompt, cached or not). */
   promptTokens: number;
-  /** Prompt token ids, for prefix caching; may be empty. */
+  /** Prompt token ids, for prefix caching; may be empty (then nothing is cached). */
   promptTokenIds?: readonly number[];
   /** Tokens to generate before finishing with `finishReasonAtMax`. */
   maxTokens: number;
@@ -27,12 +31,21 @@ export interface SequenceSpec {
   finishReasonAtMax: 'length' | 'stop';
   /** The request's max_tokens parameter, for the vllm:request_params_max_tokens histogram. */
   maxTokensParam?: number;
+  /** LoRA adapter the sequence runs with, or none for the base model. */
+  lora?: string | null;
+  /** Mixed into prefix-cache keys (model name; the LoRA adapter is added). */
+  cacheSalt?: string;
+  /** Prefill/decode disaggregation, decode side: the prompt's KV cache comes from a prefill engine. */
+  remotePrefill?: boolean;
+  /** Prefill side: remember the block ids (kv_transfer_params.remote_block_ids) before freeing them. */
+  remoteDecode?: boolean;
 }
 
 export interface SequenceListener {
   /**
    * A token was sampled for `seq` (seq.numOutputTokens already counts it). `finishing` is the reason the sequence ends
-   * with this token, or null. Return a finish reason (e.g. "stop" for a matched stop string) to end it now.
+   * with this token, or null. Return a finish reason (e.g. "stop" for a matched stop string) to end it now. The
+   * listener may push the token's id to seq.outputTokenIds (prefix caching of generated text uses it).
    */
   onToken(seq: Sequence, finishing: FinishReason | null): FinishReason | null | void;
   /** The sequence ended (after its last onToken, or when aborted). Called once. */
@@ -61,7 +74,7 @@ export interface StepStats {
   durationMs: number;
 }
 
-export type SequenceState = 'waiting' | 'running' | 'finished';
+export type SequenceState = 'waiting' | 'transferring' | 'running' | 'finished';
 
 let nextSequenceId = 1;
 
@@ -70,15 +83,26 @@ export class Sequence implements KvHolder {
   readonly spec: SequenceSpec;
   readonly listener: SequenceListener;
   readonly promptTokenIds: readonly number[];
+  readonly outputTokenIds: number[] = [];
+  readonly cacheSalt: string;
+  readonly cacheable: boolean;
+  readonly lora: string | null;
   state: SequenceState = 'waiting';
   /** Prompt plus generated tokens. */
   numTokens: number;
   /** Tokens whose KV entries are computed. */
   numComputedTokens = 0;
   numOutputTokens = 0;
+  /** Prompt tokens found in the prefix cache when first admitted. */
   numCachedTokens = 0;
   numPreemptions = 0;
-  kvBlocks = 0;
+  kvBlocks: KvBlock[];
+  kvCommitted: number;
+  blockHashes: number[];
+  /** Remote prefill: when the KV transfer completes (ms, the scheduler's clock). */
+  kvReadyTime = -1;
+  /** Remote decode: the block ids the sequence held when it finished. */
+  remoteBlockIds: number[] | null = null;
   finishReason: FinishReason | null = null;
   /** Timestamps (ms, the scheduler's clock). */
   readonly arrivalTime: number;
@@ -91,8 +115,15 @@ export class Sequence implements KvHolder {
     this.spec = spec;
     this.listener = listener;
     this.promptTokenIds = spec.promptTokenIds ?? [];
+    this.cacheable = this.promptTokenIds.length === spec.promptTokens;
+    this.lora = spec.lora ?? null;
+    this.cacheSalt = (spec.cacheSalt ?? '') + (this.lora ? '\u0000lora:' + this.lora : '');
     this.numTokens = spec.promptTokens;
     this.arrivalTime = now;
+    const kv = emptyKvState();
+    this.kvBlocks = kv.kvBlocks;
+    this.kvCommitted = kv.kvCommitted;
+    this.blockHashes = kv.blockHashes;
   }
 }
 
@@ -101,6 +132,10 @@ export interface SchedulerOptions {
   maxNumBatchedTokens: number;
   latency: LatencyParams;
   kv: KvCache;
+  /** Most distinct LoRA adapters in the running batch (--max-loras); default 1. */
+  maxLoras?: number;
+  /** Most sequences waiting in the queue (--max-waiting-queue-length); hasRoomFor() checks it. Default unbounded. */
+  maxWaiting?: number;
   observer?: SchedulerObserver;
   /** Clock in milliseconds; performance.now by default. */
   now?: () => number;
@@ -120,6 +155,8 @@ const MAX_CATCH_UP_MS = 5;
 export class Scheduler {
   readonly maxNumSeqs: number;
   readonly maxNumBatchedTokens: number;
+  readonly maxLoras: number;
+  readonly maxWaiting: number;
   readonly latency: LatencyParams;
   readonly kv: KvCache;
   private readonly observer: SchedulerObserver | undefined;
@@ -128,6 +165,9 @@ export class Scheduler {
 
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
+  private readonly transferring: Sequence[] = [];
+  /** Running (and transferring) sequences per LoRA adapter. */
+  private readonly activeLoras = new Map<string, number>();
   private inFlight: Slot[] | null = null;
   private inFlightDurationMs = 0;
   private plannedEnd = -1;
@@ -144,6 +184,8 @@ export class Scheduler {
     }
     this.maxNumSeqs = options.maxNumSeqs;
     this.maxNumBatchedTokens = options.maxNumBatchedTokens;
+    this.maxLoras = options.maxLoras ?? 1;
+    this.maxWaiting = options.maxWaiting ?? Infinity;
     this.latency = options.latency;
     this.kv = options.kv;
     this.observer = options.observer;
@@ -155,8 +197,9 @@ export class Scheduler {
     return this.running.length;
   }
 
+  /** Sequences queued, plus those waiting for a remote KV transfer (vLLM counts both as waiting). */
   get numWaiting(): number {
-    return this.waiting.length;
+    return this.waiting.length + this.transferring.length;
   }
 
   /** Steps run since start. */
@@ -169,11 +212,28 @@ export class Scheduler {
     return this.timer === null && this.immediate === null && this.inFlight === null;
   }
 
+  /** Whether `n` more sequences fit in the waiting queue (--max-waiting-queue-length). */
+  hasRoomFor(n: number): boolean {
+    return this.waiting.length + n <= this.maxWaiting;
+  }
+
   /** Tokens held in the KV cache by running sequences. */
   usedTokens(): number {
     let n = 0;
     for (const s of this.running) n += s.numComputedTokens;
     return n;
+  }
+
+  /** LoRA adapters with running (or transferring) sequences, sorted. */
+  runningLoras(): string[] {
+    return [...this.activeLoras.keys()].sort();
+  }
+
+  /** LoRA adapters with queued sequences, sorted. */
+  waitingLoras(): string[] {
+    const s = new Set<string>();
+    for (const seq of this.waiting) if (seq.lora) s.add(seq.lora);
+    return [...s].sort();
   }
 
   /** Queue a sequence; it is scheduled at the next step boundary. */
@@ -193,6 +253,11 @@ export class Scheduler {
     if (seq.state === 'waiting') {
       const i = this.waiting.indexOf(seq);
       if (i >= 0) this.waiting.splice(i, 1);
+      this.kv.free(seq);
+    } else if (seq.state === 'transferring') {
+      const i = this.transferring.indexOf(seq);
+      if (i >= 0) this.transferring.splice(i, 1);
+      this.release(seq);
     } else {
       this.removeRunning(seq);
     }
@@ -207,7 +272,7 @@ export class Scheduler {
     this.timer = null;
     this.immediate = null;
     this.inFlight = null;
-    for (const seq of [...this.running, ...this.waiting]) this.abort(seq);
+    for (const seq of [...this.running, ...this.transferring, ...this.waiting]) this.abort(seq);
   }
 
   private kick(): void {
@@ -220,15 +285,34 @@ export class Scheduler {
     });
   }
 
+  private addLora(seq: Sequence): void {
+    if (seq.lora) this.activeLoras.set(seq.lora, (this.activeLoras.get(seq.lora) ?? 0) + 1);
+  }
+
+  private loraFits(seq: Sequence): boolean {
+    return !seq.lora || this.activeLoras.has(seq.lora) || this.activeLoras.size < this.maxLoras;
+  }
+
+  /** Free the sequence's blocks and its LoRA slot. */
+  private release(seq: Sequence): void {
+    if (seq.spec.remoteDecode && seq.remoteBlockIds === null) seq.remoteBlockIds = seq.kvBlocks.map((b) => b.id);
+    this.kv.free(seq);
+    if (seq.lora) {
+      const n = (this.activeLoras.get(seq.lora) ?? 1) - 1;
+      if (n > 0) this.activeLoras.set(seq.lora, n);
+      else this.activeLoras.delete(seq.lora);
+    }
+  }
+
   private removeRunning(seq: Sequence): void {
     const i = this.running.indexOf(seq);
     if (i >= 0) this.running.splice(i, 1);
-    this.kv.free(seq);
+    this.release(seq);
   }
 
   private preemptLast(): Sequence {
     const victim = this.running.pop()!;
-    this.kv.free(victim);
+    this.release(victim);
     victim.state = 'waiting';
     victim.numComputedTokens = 0;
     victim.numPreemptions++;
@@ -242,10 +326,26 @@ export class Scheduler {
     const slots: Slot[] = [];
     let budget = this.maxNumBatchedTokens;
     let decodeSeqs = 0;
+    let decodeContextTokens = 0;
     let prefillTokens = 0;
+    let prefillAttentionPairs = 0;
     let preemptions = 0;
     let cacheHits = 0;
     let cacheQueries = 0;
+
+    // 0. Remote prefills whose KV cache has arrived join the batch: only the last prompt token is computed here.
+    for (let i = 0; i < this.transferring.length && this.running.length < this.maxNumSeqs; ) {
+      const seq = this.transferring[i]!;
+      if (seq.kvReadyTime > now) {
+        i++;
+        continue;
+      }
+      this.transferring.splice(i, 1);
+      seq.state = 'running';
+      seq.numComputedTokens = seq.spec.promptTokens - 1;
+      this.kv.commit(seq, seq.numComputedTokens);
+      this.running.push(seq);
+    }
 
     // 1. Running sequences, oldest first.
     for (let i = 0; i < this.running.length && budget > 0; i++) {
@@ -264,40 +364,81 @@ export class Scheduler {
       if (!scheduled) break;
       slots.push({ seq, tokens });
       budget -= tokens;
-      if (tokens === 1 && seq.numOutputTokens > 0 && seq.numComputedTokens === seq.numTokens - 1) decodeSeqs++;
-      else prefillTokens += tokens;
+      // Decoding: one token after the last; a remote prefill's last prompt token is computed like a decode step.
+      if (tokens === 1 && seq.numComputedTokens === seq.numTokens - 1 && (seq.numOutputTokens > 0 || seq.spec.remotePrefill)) {
+        decodeSeqs++;
+        decodeContextTokens += seq.numTokens;
+      } else {
+        prefillTokens += tokens;
+        prefillAttentionPairs += attentionPairs(seq.numComputedTokens, tokens);
+      }
     }
 
-    // 2. Admit waiting sequences (FIFO, head-of-line blocking like vLLM's FCFS policy).
+    // 2. Admit waiting sequences in order (FCFS, head-of-line blocking on budget and blocks like vLLM's FCFS policy;
+    //    a sequence whose LoRA adapter cannot join the batch is skipped and keeps its place).
     if (preemptions === 0) {
-      while (this.waiting.length > 0 && this.running.length < this.maxNumSeqs && budget > 0) {
-        const seq = this.waiting[0]!;
-        if (seq.numComputedTokens === 0 && seq.numPreemptions === 0) {
-          const cached = Math.min(this.kv.cachedPrefixTokens(seq), seq.numTokens - 1);
+      for (let i = 0; i < this.waiting.length && this.running.length < this.maxNumSeqs && budget > 0; ) {
+        const seq = this.waiting[i]!;
+        if (!this.loraFits(seq)) {
+          i++;
+          continue;
+        }
+        const first = seq.numPreemptions === 0 && seq.firstScheduledTime < 0;
+        const lookupTokens = seq.spec.remotePrefill ? seq.spec.promptTokens : seq.numTokens;
+        const cached = this.kv.lookup(seq, lookupTokens);
+        if (first) {
           seq.numCachedTokens = cached;
-          seq.numComputedTokens = cached;
           cacheHits += cached;
           cacheQueries += seq.spec.promptTokens;
         }
+        if (seq.spec.remotePrefill && first) {
+          // The prompt's KV cache is pulled from the prefill engine: hold blocks for it, compute nothing now.
+          if (!this.kv.allocate(seq, seq.spec.promptTokens, cached)) break;
+          this.waiting.splice(i, 1);
+          seq.state = 'transferring';
+          seq.firstScheduledTime = now;
+          seq.kvReadyTime = now + kvTransferMs(this.latency, seq.spec.promptTokens - cached);
+          this.addLora(seq);
+          this.transferring.push(seq);
+          continue;
+        }
+        seq.numComputedTokens = cached;
         const tokens = Math.min(seq.numTokens - seq.numComputedTokens, budget);
-        if (!this.kv.allocate(seq, seq.numComputedTokens + tokens)) break;
-        this.waiting.shift();
+        if (!this.kv.allocate(seq, seq.numComputedTokens + tokens, cached)) {
+          seq.numComputedTokens = 0;
+          break;
+        }
+        this.waiting.splice(i, 1);
         seq.state = 'running';
         if (seq.firstScheduledTime < 0) seq.firstScheduledTime = now;
+        this.addLora(seq);
         this.running.push(seq);
         slots.push({ seq, tokens });
         budget -= tokens;
         prefillTokens += tokens;
+        prefillAttentionPairs += attentionPairs(seq.numComputedTokens, tokens);
       }
     }
 
     if (slots.length === 0) {
-      // Nothing can run: only possible when both queues are empty.
       this.plannedEnd = -1;
+      // Nothing can run: wait for the next KV transfer, if any; otherwise both queues are empty.
+      if (this.transferring.length > 0) {
+        const next = Math.min(...this.transferring.map((s) => s.kvReadyTime));
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.planStep();
+        }, Math.max(0, Math.ceil(next - now)));
+        this.timer.unref();
+      }
       return;
     }
 
-    const duration = stepDurationMs(this.latency, { decodeSeqs, prefillTokens }, this.random);
+    const duration = stepDurationMs(
+      this.latency,
+      { decodeSeqs, prefillTokens, decodeContextTokens, prefillAttentionPairs },
+      this.random,
+    );
     const start = this.plannedEnd >= 0 && now - this.plannedEnd <= MAX_CATCH_UP_MS ? this.plannedEnd : now;
     this.plannedEnd = start + duration;
     this.inFlight = slots;
@@ -337,6 +478,7 @@ export class Scheduler {
       if (seq.state !== 'running') continue;
       seq.numComputedTokens += tokens;
       scheduledTokens += tokens;
+      this.kv.commit(seq, seq.numComputedTokens);
       if (seq.numComputedTokens < seq.numTokens) continue; // chunked prefill continues next step
       // Sample one token.
       seq.numOutputTokens++;
@@ -379,7 +521,7 @@ export class Scheduler {
       durationMs: this.inFlightDurationMs,
     });
 
-    if (this.running.length > 0 || this.waiting.length > 0) this.planStep();
+    if (this.running.length > 0 || this.waiting.length > 0 || this.transferring.length > 0) this.planStep();
     else this.plannedEnd = -1;
   }
 

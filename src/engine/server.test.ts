@@ -126,7 +126,7 @@ describe('engine server: OpenAI API', () => {
     assert.equal(r.object, 'text_completion');
     assert.equal(r.choices[0]!.finish_reason, 'length');
     assert.equal(r.usage!.completion_tokens, 9);
-    assert.equal(r.usage!.prompt_tokens, 4);
+    assert.equal(r.usage!.prompt_tokens, 5, '<|begin_of_text|> + 4 Llama-3 tokens');
 
     const stream = await ai.completions.create({ model: 'sim-model', prompt: 'The quick brown fox', max_tokens: 9, stream: true });
     let text = '';
@@ -179,7 +179,7 @@ describe('engine server: OpenAI API', () => {
     assert.equal(raw.data[0]!.owned_by, 'vllm');
     assert.equal(raw.data[0]!.root, e.options.model);
     assert.equal(raw.data[0]!.parent, null);
-    assert.equal(raw.data[0]!.max_model_len, 4096);
+    assert.equal(raw.data[0]!.max_model_len, 131072);
     const health = await fetch(e.url + '/health');
     assert.equal(health.status, 200);
     assert.equal(await health.text(), '');
@@ -252,10 +252,10 @@ describe('engine server: errors', () => {
       await post(e, '/v1/completions', { prompt: 'short', max_tokens: 300 }),
       400,
       'BadRequestError',
-      /you requested 301 tokens \(1 in the prompt, 300 in the completion\)/,
+      /you requested 302 tokens \(2 in the prompt, 300 in the completion\)/,
     );
-    // Fits exactly.
-    assert.equal((await post(e, '/v1/completions', { prompt: 'short', max_tokens: 255 })).status, 200);
+    // Fits exactly (<|begin_of_text|> + "short").
+    assert.equal((await post(e, '/v1/completions', { prompt: 'short', max_tokens: 254 })).status, 200);
   });
 
   it('unknown routes: 404; wrong method: 405 with Allow', async () => {

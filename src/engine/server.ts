@@ -6,19 +6,26 @@
 //   GET  /version                                  {"version": …}
 //   GET  /metrics                                  Prometheus text
 //   GET  /get_model_info, /health_generate         SGLang only
+//   POST /tokenize, /detokenize                    vLLM's tokenizer endpoints (tokenize.ts)
+//   POST /v1/load_lora_adapter, /v1/unload_lora_adapter   LoRA adapters at run time (lora.ts)
+//   GET|PUT|PATCH|POST|DELETE /admin/faults        fault injection at run time, for tests (admin.ts)
 // Anything else: 404 (unknown path) or 405 (known path, wrong method), in the OpenAI error shape. No request, however
 // malformed, takes the engine down: handler errors become JSON errors, and a broken stream is cut, not thrown.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { faultAdminRoutes } from './admin.ts';
 import { runGeneration, type GenerationContext } from './completions.ts';
 import { ApiError } from './errors.ts';
-import { BlockCounter } from './kv-cache.ts';
+import { FaultInjector } from './fault-injector.ts';
+import { PagedKvCache } from './kv-cache.ts';
 import { seededRandom } from './latency.ts';
+import { LoraRegistry } from './lora.ts';
 import { createEngineMetrics, type EngineMetrics } from './metrics.ts';
 import { parseChatRequest, parseCompletionRequest } from './openai.ts';
 import { validateEngineOptions, type EngineOptions } from './options.ts';
 import { Scheduler } from './scheduler.ts';
+import { detokenize, tokenize, type TokenizeContext } from './tokenize.ts';
 import { createTokenizer } from './tokenizer.ts';
 
 /** The version reported by GET /version: the vLLM (or SGLang) release whose API this simulator follows. */
@@ -90,7 +97,9 @@ function sendEmpty(res: http.ServerResponse): void {
 export async function startEngine(options: EngineOptions): Promise<EngineServer> {
   validateEngineOptions(options);
   const publicName = options.servedModelNames[0]!;
-  const kv = new BlockCounter(options.numGpuBlocks, options.blockSize);
+  const kv = new PagedKvCache({ numBlocks: options.numGpuBlocks, blockSize: options.blockSize, prefixCaching: options.enablePrefixCaching });
+  const loras = new LoraRegistry(options.loraModules, options.servedModelNames);
+  const modelNames = (): string[] => [...options.servedModelNames, ...loras.names()];
   let scheduler: Scheduler | undefined;
   const metrics = createEngineMetrics({
     engine: options.engine,
@@ -103,7 +112,9 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
       waiting: () => scheduler?.numWaiting ?? 0,
       kvUsage: () => kv.usage(),
       usedTokens: () => scheduler?.usedTokens() ?? 0,
+      loras: () => ({ max: options.maxLoras, running: scheduler?.runningLoras() ?? [], waiting: scheduler?.waitingLoras() ?? [] }),
     },
+    prefixCaching: options.enablePrefixCaching,
   });
   scheduler = new Scheduler({
     maxNumSeqs: options.maxNumSeqs,
@@ -112,21 +123,30 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     kv,
     observer: metrics,
     random: seededRandom(options.seed ^ 0x9e3779b9),
+    maxLoras: options.maxLoras,
+    maxWaiting: options.maxWaitingQueueLength,
   });
-  const ctx: GenerationContext = { options, scheduler, tokenizer: createTokenizer(options.model) };
+  // The tokenizer loads its vocabulary here (≈ 0.15 s), before the engine reports ready, as vLLM does.
+  const tokenizer = createTokenizer(options.tokenizer);
+  const ctx: GenerationContext = { options, scheduler, tokenizer, loras, engineId: `${options.host}:${options.port}` };
+  const tokenizeCtx: TokenizeContext = { tokenizer, model: options.model, maxModelLen: options.maxModelLen, modelNames };
+  // Fault injection (faults.ts): decided per request after it validates; changed at run time via /admin/faults.
+  const faults = new FaultInjector({ config: options.faults, seed: options.seed, maxModelLen: options.maxModelLen, registry: metrics.registry });
   const started = Math.floor(Date.now() / 1000);
 
   const generate =
     (parse: typeof parseChatRequest): Handler =>
     async (req, res) => {
       const body = await readJson(req);
-      runGeneration(ctx, parse(body, options.servedModelNames), res);
+      const request = parse(body, modelNames());
+      const fault = faults.intercept(req, res, request.model);
+      if (fault) runGeneration(ctx, request, res, fault.tap);
     };
 
   const models: Handler = (_req, res) => {
     sendJson(res, 200, {
       object: 'list',
-      data: options.servedModelNames.map((id) => ({
+      data: options.servedModelNames.map((id): Record<string, unknown> => ({
         id,
         object: 'model',
         created: started,
@@ -150,14 +170,40 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
             is_blocking: false,
           },
         ],
-      })),
+      })).concat(
+        loras.list().map((m): Record<string, unknown> => ({
+          id: m.name,
+          object: 'model',
+          created: started,
+          owned_by: options.engine,
+          root: m.path,
+          parent: m.baseModelName ?? publicName,
+          max_model_len: null,
+          permission: [],
+        })),
+      ),
     });
   };
+  const json =
+    (fn: (body: unknown) => unknown): Handler =>
+    async (req, res) =>
+      sendJson(res, 200, fn(await readJson(req)));
+  const text =
+    (fn: (body: unknown) => { status: number; text: string }): Handler =>
+    async (req, res) => {
+      const { status, text: t } = fn(await readJson(req));
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(t) });
+      res.end(t);
+    };
 
   const routes: Record<string, Record<string, Handler>> = {
     '/v1/chat/completions': { POST: generate(parseChatRequest) },
     '/v1/completions': { POST: generate(parseCompletionRequest) },
     '/v1/models': { GET: models },
+    '/tokenize': { POST: json((b) => tokenize(tokenizeCtx, b)) },
+    '/detokenize': { POST: json((b) => detokenize(tokenizeCtx, b)) },
+    '/v1/load_lora_adapter': { POST: text((b) => loras.load(b)) },
+    '/v1/unload_lora_adapter': { POST: text((b) => loras.unload(b)) },
     '/health': { GET: (_q, res) => sendEmpty(res) },
     '/ping': { GET: (_q, res) => sendEmpty(res), POST: (_q, res) => sendEmpty(res) },
     '/version': { GET: (_q, res) => sendJson(res, 200, { version: IMPERSONATED_VERSION[options.engine] }) },
@@ -169,6 +215,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
       },
     },
   };
+  routes['/admin/faults'] = faultAdminRoutes(faults);
   if (options.engine === 'sglang') {
     routes['/get_model_info'] = {
       GET: (_q, res) => sendJson(res, 200, { model_path: options.model, tokenizer_path: options.model, is_generation: true }),

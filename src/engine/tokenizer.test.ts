@@ -1,12 +1,101 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { renderChatPrompt } from './chat-template.ts';
+import reference from 'llama3-tokenizer-js';
+import { chatTemplateFor, pyJson, renderChatPrompt } from './chat-template.ts';
 import { naturalLength, pieceText, TextStream } from './textgen.ts';
-import { ApproxTokenizer } from './tokenizer.ts';
+import { ApproxTokenizer, createTokenizer, Llama3Tokenizer } from './tokenizer.ts';
 
 const PROSE =
   'The Kubernetes scheduler assigns pods to nodes based on resource requests, affinity rules and taints. ' +
   'In 2024, clusters with 5,000 nodes were common; operators reported that etcd latency dominated API response times.';
+
+describe('Llama3Tokenizer', () => {
+  const tok = createTokenizer('llama3');
+
+  it('gives exactly the ids of the llama3-tokenizer-js reference encoder on prose, code, JSON and other scripts', () => {
+    const samples = [
+      PROSE,
+      readFileSync(new URL('./scheduler.ts', import.meta.url), 'utf8'),
+      readFileSync(new URL('../../package-lock.json', import.meta.url), 'utf8').slice(0, 30_000),
+      'Ünïcödé 日本語のテキスト、中文文本。Привет мир! 🎉🎉 émojis\t\ttabs   spaces\n\n\n  x',
+      "I'M HERE they'll DON'T  \r\n\r\n 1234567 3.14159 αβγ ' ''s",
+      '<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|> <|not_special|>',
+    ];
+    for (const text of samples) {
+      assert.deepEqual(tok.encode(text), reference.encode(text, { bos: false, eos: false }), text.slice(0, 60));
+    }
+  });
+
+  it('knows the Llama-3 ids, special tokens and vocabulary spelling, and round-trips', () => {
+    assert.deepEqual(tok.encode('Hello, my dog is cute'), [9906, 11, 856, 5679, 374, 19369]);
+    assert.deepEqual(tok.encode('<|begin_of_text|><|eot_id|>'), [128000, 128009]);
+    assert.equal(tok.bosTokenId, 128000);
+    assert.equal(tok.vocabSize, 128_256);
+    assert.equal(tok.idToToken(tok.encode(' hello')[0]!), 'Ġhello');
+    assert.equal(tok.idToToken(128009), '<|eot_id|>');
+    const text = 'Ünïcödé 🎉 <|eot_id|> done\n';
+    assert.equal(tok.decode(tok.encode(text)), text);
+    assert.throws(() => tok.decode([128_256]), RangeError);
+    assert.equal(tok.count(PROSE), tok.encode(PROSE).length);
+  });
+
+  it('caches long prompts without handing out shared arrays', () => {
+    const t = new Llama3Tokenizer();
+    const long = PROSE.repeat(20);
+    const a = t.encode(long);
+    a.push(-1);
+    const b = t.encode(long);
+    assert.notEqual(b.at(-1), -1);
+    assert.deepEqual(b, reference.encode(long, { bos: false, eos: false }));
+    assert.equal(createTokenizer('llama3'), createTokenizer('meta-llama/Llama-3.1-8B-Instruct'), 'one shared instance');
+  });
+});
+
+describe('chat template', () => {
+  it('renders Llama-3.1 Instruct: the dated system turn, trimmed content, generation prompt', () => {
+    const text = renderChatPrompt([
+      { role: 'system', content: '  Be brief. ' },
+      { role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] },
+    ]);
+    assert.equal(
+      text,
+      '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n' +
+        'Today Date: 26 Jul 2024\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\na\nb<|eot_id|>' +
+        '<|start_header_id|>assistant<|end_header_id|>\n\n',
+    );
+    assert.equal(createTokenizer().count(renderChatPrompt([{ role: 'user', content: 'hi' }])), 36);
+  });
+
+  it('puts tools in the first user message and renders tool calls and results', () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+    const text = renderChatPrompt(
+      [
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', content: 'sunny', tool_call_id: 'c1' },
+      ],
+      tools,
+    );
+    assert.ok(text.includes('system<|end_header_id|>\n\nEnvironment: ipython\nCutting Knowledge Date'));
+    assert.ok(text.includes('Given the following functions') && text.includes('"name": "get_weather"') && text.endsWith('<|start_header_id|>assistant<|end_header_id|>\n\n'));
+    assert.ok(text.includes('    "type": "function"'), 'tools as JSON with indent 4');
+    assert.ok(text.includes('{"name": "get_weather", "parameters": {"city": "Paris"}}<|eot_id|>'));
+    assert.ok(text.includes('<|start_header_id|>ipython<|end_header_id|>\n\n"sunny"<|eot_id|>'));
+    assert.equal(pyJson({ a: [1, 'x'], b: {} }), '{"a": [1, "x"], "b": {}}');
+  });
+
+  it('Llama-3.0 models get the plain template; continue_final_message leaves the turn open', () => {
+    assert.equal(chatTemplateFor('meta-llama/Meta-Llama-3-8B-Instruct'), 'llama3');
+    assert.equal(chatTemplateFor('meta-llama/Llama-3.1-8B-Instruct'), 'llama3.1');
+    assert.equal(chatTemplateFor('Qwen/Qwen2.5-7B'), 'llama3.1');
+    const msgs = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'Hel' }];
+    assert.equal(
+      renderChatPrompt(msgs, undefined, { template: 'llama3', continueFinalMessage: true }),
+      '<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHel',
+    );
+  });
+});
 
 describe('ApproxTokenizer', () => {
   const tok = new ApproxTokenizer();

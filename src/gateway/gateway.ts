@@ -7,6 +7,7 @@
 //
 // The routing table is rebuilt from informer caches on every change (coalesced); requests only read it.
 import type { AddressInfo } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { WorldWatcher } from './discovery/watch.ts';
 import { buildRoutingTable, emptyTable, type RoutingTable, type WorldSnapshot } from './routing/table.ts';
@@ -17,6 +18,11 @@ import { GatewayMetrics } from './observability/metrics.ts';
 import { AccessLog } from './observability/access-log.ts';
 import { createGatewayServer } from './http/server.ts';
 import type { GatewayCore } from './http/exchange.ts';
+import { CircuitBreakers } from './proxy/circuit.ts';
+import { MetricsScraper } from './metrics-scrape/scraper.ts';
+import { startDebugServer, type DebugServer } from './observability/debug.ts';
+import { TrafficPolicy } from './policy/traffic.ts';
+import { createTlsServer } from './tls/listener.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
@@ -32,8 +38,22 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** Access log destination (JSON lines); default stderr; false disables it. */
   accessLog?: NodeJS.WritableStream | false;
-  /** Time to response headers when a ModelServer sets no routing.timeout; default 300 s. */
+  /** Time to the first response byte when a ModelServer sets no routing.timeout; default 300 s. */
   defaultTimeoutMs?: number;
+  /** Time allowed to receive a request body (slow or half-sent bodies get 408 and a close); default 30 s. */
+  bodyReadTimeoutMs?: number;
+  /** Debug listener (`/debug/config_dump`) on 127.0.0.1:debugPort; off when unset; 0 picks a free port. */
+  debugPort?: number;
+  /** Engine metrics scrape interval (scheduling/metrics-scrape); default 1000 ms; 0 disables scraping. */
+  scrapeIntervalMs?: number;
+  /**
+   * HTTPS listener on tlsHost (default: host):tlsPort with the certificates of ModelServers with `tls.enabled`
+   * (selected by SNI); off when unset; 0 picks a free port.
+   */
+  tlsPort?: number;
+  tlsHost?: string;
+  /** Watch Secrets (API keys, TLS certificates); default true. Without, apiKey authentication refuses everything. */
+  watchSecrets?: boolean;
   /** Diagnostics (informer failures, routing-table problems); default stderr. */
   log?: (message: string) => void;
 }
@@ -43,6 +63,10 @@ export interface GatewayHandle {
   port: number;
   /** Resolves once routes, servers and pods have been listed and the routing table built. */
   ready: Promise<void>;
+  /** `http://127.0.0.1:<port>` of the debug listener, when `debugPort` was given. */
+  debugUrl: string | undefined;
+  /** `https://<host>:<port>` of the TLS listener, when `tlsPort` was given. */
+  tlsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -54,30 +78,38 @@ export interface TestableCore extends GatewayCore {
 }
 
 export function createCore(
-  options: Partial<Pick<GatewayOptions, 'maxBodyBytes' | 'accessLog' | 'defaultTimeoutMs'>> = {},
+  options: Partial<Pick<GatewayOptions, 'maxBodyBytes' | 'accessLog' | 'defaultTimeoutMs' | 'bodyReadTimeoutMs' | 'log'>> = {},
   endpoints = new EndpointRegistry(),
 ): TestableCore {
   let table = emptyTable();
   const pools = new PoolManager();
+  let metrics: GatewayMetrics | undefined;
+  const breakers = new CircuitBreakers(pools, { onEject: (ep) => metrics?.ejections.labels(ep.namespace, ep.podName).inc() });
   const core: TestableCore = {
     table,
     synced: false,
     scheduler: new Scheduler(),
     pools,
-    metrics: new GatewayMetrics({ endpoints: () => endpoints, table: () => core.table }),
+    metrics: (metrics = new GatewayMetrics({ endpoints: () => endpoints, table: () => core.table })),
     accessLog: new AccessLog(options.accessLog),
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     defaultTimeoutMs: options.defaultTimeoutMs ?? 300_000,
     bodyIdleTimeoutMs: 300_000,
     maxResponseBytes: 64 * 1024 * 1024,
+    bodyReadTimeoutMs: options.bodyReadTimeoutMs ?? 30_000,
+    breakers,
+    policy: new TrafficPolicy({ log: options.log }),
     endpoints,
     rebuild(world: WorldSnapshot): RoutingTable {
       table = buildRoutingTable(world, endpoints);
+      core.policy!.update(world, table.problems);
       core.table = table;
       pools.retain(endpoints.origins());
+      breakers.sweep();
       return table;
     },
   };
+  core.scheduler.observe = (policy, seconds) => core.metrics.observeScheduling(policy, seconds);
   return core;
 }
 
@@ -98,6 +130,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   };
   const watcher = new WorldWatcher(options.kubeConfig, {
     namespace: options.namespace,
+    secrets: options.watchSecrets,
     log,
     onChange: () => {
       if (!pending) {
@@ -120,7 +153,33 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       resolve();
     });
   });
+  let tls: HttpsServer | undefined;
+  let tlsUrl: string | undefined;
+  if (options.tlsPort !== undefined) {
+    const tlsServer = createTlsServer(core, core.policy!.certificates);
+    await new Promise<void>((resolve, reject) => {
+      tlsServer.once('error', reject);
+      tlsServer.listen(options.tlsPort, options.tlsHost ?? options.host ?? '127.0.0.1', () => {
+        tlsServer.off('error', reject);
+        resolve();
+      });
+    });
+    tls = tlsServer;
+    const a = tlsServer.address() as AddressInfo;
+    tlsUrl = `https://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
   watcher.start();
+  const scrapeIntervalMs = options.scrapeIntervalMs ?? 1000;
+  const scraper = scrapeIntervalMs > 0 ? new MetricsScraper(core.endpoints, { intervalMs: scrapeIntervalMs }) : undefined;
+  scraper?.start();
+  let debug: DebugServer | undefined;
+  if (options.debugPort !== undefined) {
+    try {
+      debug = await startDebugServer({ table: () => core.table, endpoints: () => core.endpoints, synced: () => core.synced }, options.debugPort);
+    } catch (err) {
+      log(`gateway: debug listener on 127.0.0.1:${options.debugPort} failed: ${(err as Error).message}`);
+    }
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
@@ -128,13 +187,22 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     url: `http://${host}:${address.port}`,
     port: address.port,
     ready,
+    debugUrl: debug?.url,
+    tlsUrl,
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      const tlsClosed = tls ? new Promise<void>((resolve) => tls!.close(() => resolve())) : undefined;
+      tls?.closeAllConnections();
       await watcher.stop();
+      await scraper?.stop();
       await serverClosed;
+      await tlsClosed;
+      core.policy!.close();
+      await debug?.close();
+      core.breakers.close();
       await core.pools.destroy();
     },
   };

@@ -84,6 +84,22 @@ test('ModelServer: enabled features need their settings', () => {
     'spec.rateLimit.burstSize: Invalid value: 5: must be at least requestsPerSecond (10)',
   ]);
   assert.deepEqual(validate('ModelServer', { ...base, tls: { enabled: false } }), []);
+  assert.deepEqual(
+    validate('ModelServer', {
+      ...base,
+      authentication: { enabled: true, type: 'jwt', config: { audience: 'a', clockSkew: 'soon' } },
+      rateLimit: { enabled: true, requestsPerSecond: 1, global: { redis: { address: 'r:6379' }, timeout: '0s' } },
+    }),
+    [
+      'spec.authentication.config.jwksUri: Required value: jwt needs config.jwksUri or config.issuer (OpenID discovery)',
+      'spec.authentication.config.clockSkew: Invalid value: "soon": must be a duration such as "30s", "1m30s" or "500ms"',
+      'spec.rateLimit.global.timeout: Invalid value: "0s": must be greater than 0',
+    ],
+  );
+  assert.deepEqual(validate('ModelServer', { ...base, authentication: { enabled: true, type: 'apiKey', config: {} } }), [
+    'spec.authentication.config.secretName: Required value: apiKey needs config.secretName or config.secretSelector',
+  ]);
+  assert.deepEqual(validate('ModelServer', { ...base, authentication: { enabled: true, type: 'jwt', config: { issuer: 'https://i' } } }), []);
 });
 
 test('ModelRoute: modelName or loraAdapters, string matches, regexes, weights', () => {

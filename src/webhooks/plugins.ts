@@ -143,6 +143,20 @@ export const validateModelInfer: Validator<ModelInfer> = (mi) => {
   return errors;
 };
 
+/** Scheduling section (ModelServer, ModelRoute): what the schema cannot say. */
+function checkScheduling(errors: FieldError[], path: string, sched: ModelServer['spec']['scheduling']): void {
+  if (sched === undefined) return;
+  const seen = new Set<string>();
+  (sched.scorers ?? []).forEach((sc, i) => {
+    if (seen.has(sc.name)) errors.push({ field: `${path}.scorers[${i}].name`, type: 'Duplicate value', value: sc.name });
+    seen.add(sc.name);
+  });
+  const header = sched.sessionAffinity?.header;
+  if (header !== undefined && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(header)) {
+    errors.push({ field: `${path}.sessionAffinity.header`, type: 'Invalid value', value: header, detail: 'must be an HTTP header name' });
+  }
+}
+
 export const validateModelServer: Validator<ModelServer> = (ms) => {
   const errors: FieldError[] = [];
   const { rateLimit, tls, authentication, routing } = ms.spec;
@@ -158,7 +172,24 @@ export const validateModelServer: Validator<ModelServer> = (ms) => {
   if (authentication?.enabled && !authentication.type) {
     errors.push({ field: 'spec.authentication.type', type: 'Required value', detail: 'required when authentication.enabled is true' });
   }
+  const authConfig = authentication?.config;
+  if (authentication?.enabled && authentication.type === 'jwt' && !authConfig?.issuer && !authConfig?.jwksUri) {
+    errors.push({ field: 'spec.authentication.config.jwksUri', type: 'Required value', detail: 'jwt needs config.jwksUri or config.issuer (OpenID discovery)' });
+  }
+  if (authentication?.enabled && authentication.type === 'apiKey' && !authConfig?.secretName && !authConfig?.secretSelector) {
+    errors.push({ field: 'spec.authentication.config.secretName', type: 'Required value', detail: 'apiKey needs config.secretName or config.secretSelector' });
+  }
+  checkDuration(errors, 'spec.authentication.config.clockSkew', authConfig?.clockSkew);
+  checkDuration(errors, 'spec.authentication.config.jwksCacheDuration', authConfig?.jwksCacheDuration, { positive: true });
+  checkDuration(errors, 'spec.rateLimit.global.timeout', rateLimit?.global?.timeout, { positive: true });
   checkDuration(errors, 'spec.routing.timeout', routing?.timeout, { positive: true });
+  checkDuration(errors, 'spec.routing.circuitBreaker.baseEjectionTime', routing?.circuitBreaker?.baseEjectionTime, { positive: true });
+  checkDuration(errors, 'spec.routing.circuitBreaker.maxEjectionTime', routing?.circuitBreaker?.maxEjectionTime, { positive: true });
+  checkScheduling(errors, 'spec.scheduling', ms.spec.scheduling);
+  const pd = ms.spec.pdDisaggregation;
+  if (pd !== undefined && (pd.prefillRole || 'prefill') === (pd.decodeRole || 'decode')) {
+    errors.push({ field: 'spec.pdDisaggregation.decodeRole', type: 'Invalid value', value: pd.decodeRole, detail: 'must differ from prefillRole' });
+  }
   return errors;
 };
 
@@ -184,6 +215,8 @@ export const validateModelRoute: Validator<ModelRoute> = (route) => {
       errors.push({ field: `${path}.targetModels`, type: 'Invalid value', value: total, detail: 'the total weight of the targets must be greater than 0' });
     }
   });
+  checkDuration(errors, 'spec.rateLimit.global.timeout', route.spec.rateLimit?.global?.timeout, { positive: true });
+  checkScheduling(errors, 'spec.scheduling', route.spec.scheduling);
   return errors;
 };
 

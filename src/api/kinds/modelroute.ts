@@ -1,7 +1,7 @@
 // networking.matrixinfer.ai/v1alpha1 ModelRoute: which ModelServers serve a model name, by ordered rules.
 import { Type, Obj, StringEnum, StringMap, Conditions, Phase, type Static } from '../schema-kit.ts';
 import { AGE_COLUMN, type KindDefinition } from '../kind.ts';
-import { NETWORKING_GROUP } from './modelserver.ts';
+import { NETWORKING_GROUP, GlobalRateLimit, SchedulingSpec } from './modelserver.ts';
 import type { KubeObject } from '../admission.ts';
 
 export const StringMatch = Obj(
@@ -36,11 +36,23 @@ export const ModelRouteSpec = Obj({
   modelName: Type.Optional(Type.String({ description: 'Model name clients request (the body `model` field).' })),
   loraAdapters: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 64, description: 'LoRA adapter names routed by this route.' })),
   rules: Type.Array(RouteRule, { minItems: 1, maxItems: 16, description: 'Ordered rules; the first match wins.' }),
+  scheduling: Type.Optional(SchedulingSpec),
   rateLimit: Type.Optional(
     Obj({
       inputTokensPerUnit: Type.Optional(Type.Integer({ minimum: 1, format: 'int32' })),
       outputTokensPerUnit: Type.Optional(Type.Integer({ minimum: 1, format: 'int32' })),
       unit: Type.Optional(StringEnum(['second', 'minute', 'hour'] as const, { default: 'second' })),
+      perUser: Type.Optional(
+        Obj(
+          {
+            inputTokensPerUnit: Type.Optional(Type.Integer({ minimum: 1, format: 'int32' })),
+            outputTokensPerUnit: Type.Optional(Type.Integer({ minimum: 1, format: 'int32' })),
+            header: Type.Optional(Type.String({ description: 'Header naming the user when the request carries no authenticated identity.' })),
+          },
+          { description: 'Limits for each user (the authenticated identity), per the same unit.' },
+        ),
+      ),
+      global: Type.Optional(GlobalRateLimit),
     }),
   ),
 });

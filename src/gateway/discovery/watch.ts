@@ -6,6 +6,8 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   makeInformer,
+  ListWatch,
+  Watch,
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
@@ -17,6 +19,7 @@ import { NETWORKING_GROUP } from '../../api/kinds/modelserver.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import type { ModelServer } from '../../api/kinds/modelserver.ts';
 import type { PodLike, WorldSnapshot } from '../routing/table.ts';
+import { API_KEYS_LABEL, type SecretLike } from '../auth/apikey.ts';
 
 const VERSION = 'v1alpha1';
 
@@ -28,6 +31,8 @@ export interface WorldWatcherOptions {
   log?: (message: string) => void;
   /** First restart delay, ms (doubles up to 30 s). */
   retryMs?: number;
+  /** Watch the Secrets the traffic policy needs (TLS and API keys); default true. */
+  secrets?: boolean;
 }
 
 type KInformer = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
@@ -53,6 +58,7 @@ export class WorldWatcher {
   readonly #routes: Source;
   readonly #servers: Source;
   readonly #pods: Source;
+  readonly #secrets: Source[] = [];
   #stopped = false;
   #resolveReady!: () => void;
   /** Resolves once every informer has listed once. */
@@ -73,18 +79,17 @@ export class WorldWatcher {
         ? custom.listNamespacedCustomObject({ group: NETWORKING_GROUP, version: VERSION, namespace: ns, plural })
         : custom.listClusterCustomObject({ group: NETWORKING_GROUP, version: VERSION, plural });
 
-    const make = (name: string, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>, labelSelector?: string): Source => {
+    const make = (name: string, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>, labelSelector?: string, fieldSelector?: string): Source => {
       let src: Source;
-      const informer = makeInformer<KubernetesObject>(
-        kc,
-        path,
-        async () => {
-          const result = await list();
-          src.listed = true;
-          return result;
-        },
-        labelSelector,
-      );
+      const listFn = async () => {
+        const result = await list();
+        src.listed = true;
+        return result;
+      };
+      const informer =
+        fieldSelector === undefined
+          ? makeInformer<KubernetesObject>(kc, path, listFn, labelSelector)
+          : new ListWatch<KubernetesObject>(path, new Watch(kc), listFn, false, labelSelector, fieldSelector);
       src = new Source(name, informer, retry);
       informer.on('add', this.#changed);
       informer.on('update', this.#changed);
@@ -105,6 +110,17 @@ export class WorldWatcher {
           : core.listPodForAllNamespaces({ labelSelector: MODELINFER_NAME_LABEL })) as Promise<KubernetesListObject<KubernetesObject>>,
       MODELINFER_NAME_LABEL,
     );
+    if (options.secrets !== false) {
+      // Only the Secrets the traffic policy reads: TLS certificates (by type) and API keys (by label).
+      const secretsPath = ns ? `/api/v1/namespaces/${ns}/secrets` : '/api/v1/secrets';
+      const listSecrets = (selector: { labelSelector?: string; fieldSelector?: string }) => () =>
+        (ns ? core.listNamespacedSecret({ namespace: ns, ...selector }) : core.listSecretForAllNamespaces(selector)) as Promise<
+          KubernetesListObject<KubernetesObject>
+        >;
+      const tls = { fieldSelector: 'type=kubernetes.io/tls' };
+      this.#secrets.push(make('tls-secrets', secretsPath, listSecrets(tls), undefined, tls.fieldSelector));
+      this.#secrets.push(make('api-key-secrets', secretsPath, listSecrets({ labelSelector: API_KEYS_LABEL }), API_KEYS_LABEL));
+    }
   }
 
   get synced(): boolean {
@@ -120,6 +136,7 @@ export class WorldWatcher {
       routes: this.#routes.informer.list() as unknown as ModelRoute[],
       servers: this.#servers.informer.list() as unknown as ModelServer[],
       pods: this.#pods.informer.list() as unknown as PodLike[],
+      secrets: this.#secrets.flatMap((s) => s.informer.list() as unknown as SecretLike[]),
     };
   }
 

@@ -12,6 +12,10 @@ import type { PoolManager } from '../proxy/pools.ts';
 import type { GatewayMetrics, ModelMetrics } from '../observability/metrics.ts';
 import type { AccessLog } from '../observability/access-log.ts';
 import { GatewayError, type ErrorCode } from './errors.ts';
+import { traceContext } from '../observability/trace.ts';
+import type { CircuitBreakers } from '../proxy/circuit.ts';
+import type { Admission, TrafficPolicy } from '../policy/traffic.ts';
+import type { Usage } from '../accounting/usage.ts';
 
 /** Shared state and services; `table` and `synced` change as the watched world changes. */
 export interface GatewayCore {
@@ -28,6 +32,12 @@ export interface GatewayCore {
   bodyIdleTimeoutMs: number;
   /** Bound on buffered upstream responses (the infer path translates whole responses). */
   maxResponseBytes: number;
+  /** Time allowed to receive a request body (408 after it). */
+  bodyReadTimeoutMs: number;
+  /** Per-endpoint circuit breakers (proxy/circuit.ts). */
+  breakers: CircuitBreakers;
+  /** Authentication, rate limits, TLS certificates (policy/traffic.ts); none when unset. */
+  policy?: TrafficPolicy;
 }
 
 /** What an upstream attempt must offer the exchange. */
@@ -58,6 +68,9 @@ export class Exchange implements SchedulingRequest {
   readonly res: ServerResponse;
   readonly start: number;
   readonly requestId: string;
+  /** W3C trace id (the client's, or a new one) and the traceparent sent upstream. */
+  readonly traceId: string;
+  readonly traceparent: string;
   readonly method: string;
   /** Path without the query string. */
   readonly path: string;
@@ -73,6 +86,8 @@ export class Exchange implements SchedulingRequest {
     return this.req.headers;
   }
   exclude: Endpoint | undefined = undefined;
+  /** The model name is a LoRA adapter (scheduling: LoRA affinity). */
+  lora = false;
 
   // Body reading.
   bodyKind: BodyKind = 'openai';
@@ -89,7 +104,22 @@ export class Exchange implements SchedulingRequest {
   holdsModel = false;
   upstream: UpstreamCall | null = null;
   attempts = 0;
+  /** Endpoints already tried by this request (retries go elsewhere); null before the first retry. */
+  tried: Endpoint[] | null = null;
+  /** Body-read deadline (http/server.ts). */
+  bodyTimer: NodeJS.Timeout | null = null;
   upstreamStatus = 0;
+  /** The request went out to an engine (a connection took it): rate-limit quota is consumed. */
+  reached = false;
+  // Traffic policy and token accounting (policy/, accounting/).
+  /** The authenticated user (JWT claim or API-key name), or null. */
+  user: string | null = null;
+  /** Token counts reported by the engine, or null. */
+  usage: Usage | null = null;
+  /** The gateway added stream_options.include_usage (the usage-only event is not relayed). */
+  usageInjected = false;
+  /** Limits taken by this request, settled in finish(). */
+  traffic: Admission | null = null;
   /** ms from arrival to the first upstream body byte; -1 before. */
   ttfb = -1;
   errorCode: string | null = null;
@@ -108,6 +138,9 @@ export class Exchange implements SchedulingRequest {
     const q = url.indexOf('?');
     this.path = q < 0 ? url : url.slice(0, q);
     this.requestId = requestIdFrom(req.headers);
+    const tc = traceContext(req.headers.traceparent);
+    this.traceId = tc.traceId;
+    this.traceparent = tc.traceparent;
     this.modelMetrics = core.metrics.forModel('');
     (req as Carrier)[kExchange] = this;
     (res as Carrier)[kExchange] = this;
@@ -150,15 +183,27 @@ export class Exchange implements SchedulingRequest {
     }
     this.upstream = null;
     this.chunks = null;
+    if (this.traffic !== null) this.traffic.settle();
+    if (this.bodyTimer !== null) {
+      clearTimeout(this.bodyTimer);
+      this.bodyTimer = null;
+    }
     if (!this.accounted) return;
     const duration = this.elapsed();
     mm.request(status);
     mm.duration.observe(duration / 1000);
+    const tokens = this.usage;
+    if (tokens !== null) {
+      if (tokens.prompt > 0) mm.promptTokens.inc(tokens.prompt);
+      if (tokens.completion > 0) mm.completionTokens.inc(tokens.completion);
+    }
     const log = this.core.accessLog;
     if (log.enabled) {
       log.write({
         time: new Date().toISOString(),
         request_id: this.requestId,
+        trace_id: this.traceId,
+        user: this.user,
         method: this.method,
         path: this.path,
         model: this.model || null,
@@ -169,6 +214,9 @@ export class Exchange implements SchedulingRequest {
         duration_ms: Math.round(duration * 100) / 100,
         ttfb_ms: this.ttfb < 0 ? null : Math.round(this.ttfb * 100) / 100,
         upstream_status: this.upstreamStatus || null,
+        attempts: this.attempts,
+        prompt_tokens: tokens?.prompt ?? null,
+        completion_tokens: tokens?.completion ?? null,
         error,
       });
     }
@@ -199,7 +247,7 @@ export class Exchange implements SchedulingRequest {
     const extra: Record<string, string> = {};
     if (err.retryAfter !== undefined) extra['retry-after'] = String(err.retryAfter);
     if (err.allow !== undefined) extra['allow'] = err.allow;
-    if (err.status === 413) extra['connection'] = 'close';
+    if (err.status === 413 || err.status === 408) extra['connection'] = 'close';
     this.sendJson(err.status, JSON.stringify(err.body()), extra);
   }
 

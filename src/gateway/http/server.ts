@@ -129,6 +129,16 @@ function readBody(ex: Exchange, kind: BodyKind): void {
   req.on('data', onRequestData);
   req.on('end', onRequestEnd);
   req.on('error', onRequestError);
+  const timeout = ex.core.bodyReadTimeoutMs;
+  if (timeout > 0) ex.bodyTimer = setTimeout(onBodyTimeout, timeout, ex);
+}
+
+/** The body did not arrive in time (slow or half-sent): 408 and the connection is closed. */
+function onBodyTimeout(ex: Exchange): void {
+  ex.bodyTimer = null;
+  if (ex.done || ex.chunks === null) return;
+  ex.chunks = null;
+  ex.fail('request_timeout', `The request body was not received within ${ex.core.bodyReadTimeoutMs} ms.`);
 }
 
 function tooLarge(ex: Exchange): void {
@@ -152,6 +162,10 @@ function onRequestEnd(this: IncomingMessage): void {
   if (ex === undefined || ex.done || ex.chunks === null) return;
   const chunks = ex.chunks;
   ex.chunks = null;
+  if (ex.bodyTimer !== null) {
+    clearTimeout(ex.bodyTimer);
+    ex.bodyTimer = null;
+  }
   const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, ex.received);
   try {
     if (ex.bodyKind === 'infer') {

@@ -1,12 +1,17 @@
 // One JSON line per request:
-//   {"time","request_id","method","path","model","route","server","pod","status","duration_ms","ttfb_ms",
-//    "upstream_status","error"}
-// `route`/`server`/`pod` are namespace/name; `ttfb_ms` is arrival → first upstream response body byte (null when
-// nothing came back); `error` is the gateway's error code (or upstream failure kind), null on success.
+//   {"time","request_id","trace_id","user","method","path","model","route","server","pod","status","duration_ms","ttfb_ms",
+//    "upstream_status","attempts","prompt_tokens","completion_tokens","error"}
+// `route`/`server`/`pod` are namespace/name (`pod`: the last attempt's); `ttfb_ms` is arrival → first upstream
+// response body byte (null when nothing came back); `attempts` counts upstream attempts (retries included);
+// tokens come from the engine's usage (null when it reported none); `error` is the gateway's error code (or
+// upstream failure kind), null on success.
 
 export interface AccessLogRecord {
   time: string;
   request_id: string;
+  trace_id: string;
+  /** The authenticated user (policy/traffic.ts), null when the ModelServer has no authentication. */
+  user: string | null;
   method: string;
   path: string;
   model: string | null;
@@ -17,6 +22,9 @@ export interface AccessLogRecord {
   duration_ms: number;
   ttfb_ms: number | null;
   upstream_status: number | null;
+  attempts: number;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
   error: string | null;
 }
 

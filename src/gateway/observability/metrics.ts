@@ -4,7 +4,13 @@
 //   matrixinfer_gateway_request_duration_seconds{model}        arrival → response end
 //   matrixinfer_gateway_time_to_first_token_seconds{model}     arrival → first upstream body byte, streaming only
 //   matrixinfer_gateway_inflight_requests{model}               requests being served
-//   matrixinfer_gateway_upstream_errors_total{model,kind}      connect | timeout | reset | stream
+//   matrixinfer_gateway_upstream_errors_total{model,kind}      connect | timeout | reset | stream | status
+//   matrixinfer_gateway_upstream_attempts_total{model,outcome} every upstream attempt (retries included):
+//                                                              success | connect | timeout | status (5xx) | reset | stream
+//   matrixinfer_gateway_tokens_total{model,type}               prompt | completion, from the engine's usage
+//   matrixinfer_gateway_rate_limited_total{model,limit}        requests rejected by a rate limit (429)
+//   matrixinfer_gateway_circuit_ejections_total{namespace,pod} endpoints ejected by the circuit breaker
+//   matrixinfer_gateway_endpoint_ejected{namespace,pod,address}  1 while the endpoint's circuit is open, at scrape time
 //   matrixinfer_gateway_endpoint_inflight{namespace,pod,address}        per endpoint, read at scrape time
 //   matrixinfer_gateway_endpoint_requests_total{namespace,pod,address}  per endpoint, read at scrape time
 //   matrixinfer_gateway_ready_endpoints{namespace,model_server}         from the routing table, at scrape time
@@ -19,6 +25,7 @@ type GaugeChild = { inc(value?: number): void; dec(value?: number): void };
 type Observe = { observe(value: number): void };
 
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'stream' | 'status';
+export type AttemptOutcome = 'success' | 'cancelled' | UpstreamErrorKind;
 
 /** Metric children bound to one model label, cached so the request path does no label hashing. */
 export class ModelMetrics {
@@ -29,6 +36,10 @@ export class ModelMetrics {
   readonly #metrics: GatewayMetrics;
   readonly #codes = new Map<number, Inc>();
   readonly #errors = new Map<string, Inc>();
+  readonly #attempts = new Map<string, Inc>();
+  readonly #limited = new Map<string, Inc>();
+  readonly promptTokens: Inc;
+  readonly completionTokens: Inc;
 
   constructor(metrics: GatewayMetrics, model: string) {
     this.#metrics = metrics;
@@ -36,6 +47,21 @@ export class ModelMetrics {
     this.inflight = metrics.inflight.labels(model);
     this.duration = metrics.duration.labels(model);
     this.ttft = metrics.ttft.labels(model);
+    this.promptTokens = metrics.tokens.labels(model, 'prompt');
+    this.completionTokens = metrics.tokens.labels(model, 'completion');
+  }
+
+  attempt(outcome: AttemptOutcome): void {
+    let c = this.#attempts.get(outcome);
+    if (c === undefined) this.#attempts.set(outcome, (c = this.#metrics.attempts.labels(this.model, outcome)));
+    c.inc();
+  }
+
+  /** A request rejected by a rate limit (`limit` names which: requests, input_tokens, output_tokens, ...). */
+  rateLimited(limit: string): void {
+    let c = this.#limited.get(limit);
+    if (c === undefined) this.#limited.set(limit, (c = this.#metrics.rateLimited.labels(this.model, limit)));
+    c.inc();
   }
 
   request(code: number): void {
@@ -58,6 +84,13 @@ export class GatewayMetrics {
   readonly ttft: Histogram<'model'>;
   readonly inflight: Gauge<'model'>;
   readonly upstreamErrors: Counter<'model' | 'kind'>;
+  readonly attempts: Counter<'model' | 'outcome'>;
+  readonly tokens: Counter<'model' | 'type'>;
+  readonly rateLimited: Counter<'model' | 'limit'>;
+  readonly ejections: Counter<'namespace' | 'pod'>;
+  /** Scheduling decisions and their duration, by policy (scheduling/scheduler.ts calls `observeScheduling`). */
+  readonly schedulingDuration: Histogram<'policy'>;
+  readonly #byPolicy = new Map<string, Observe>();
   readonly #byModel = new Map<string, ModelMetrics>();
 
   constructor(sources: { endpoints: () => EndpointRegistry; table: () => RoutingTable }) {
@@ -94,6 +127,62 @@ export class GatewayMetrics {
       labelNames: ['model', 'kind'],
       registers,
     });
+    this.attempts = new Counter({
+      name: 'matrixinfer_gateway_upstream_attempts_total',
+      help: 'Upstream attempts (a retried request counts each), by outcome: success, connect, timeout, status (5xx), reset, stream.',
+      labelNames: ['model', 'outcome'],
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'matrixinfer_gateway_tokens_total',
+      help: "Tokens by type (prompt, completion), from the engines' usage reports.",
+      labelNames: ['model', 'type'],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'matrixinfer_gateway_rate_limited_total',
+      help: 'Requests rejected by a rate limit, by limit.',
+      labelNames: ['model', 'limit'],
+      registers,
+    });
+    this.ejections = new Counter({
+      name: 'matrixinfer_gateway_circuit_ejections_total',
+      help: 'Engine endpoints ejected by the circuit breaker.',
+      labelNames: ['namespace', 'pod'],
+      registers,
+    });
+    this.schedulingDuration = new Histogram({
+      name: 'matrixinfer_gateway_scheduling_duration_seconds',
+      help: 'Time to choose an engine pod (filters, scorers, pick), by scheduling policy; the count is the number of decisions.',
+      labelNames: ['policy'],
+      buckets: [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01],
+      registers,
+    });
+    new Gauge({
+      name: 'matrixinfer_gateway_endpoint_score',
+      help: 'Total score of the endpoint in the last scheduling decision it took part in (scheduling/).',
+      labelNames: ['namespace', 'pod', 'address'],
+      registers,
+      collect() {
+        this.reset();
+        for (const ep of sources.endpoints().all()) {
+          if (ep.lastScoredAt > 0) this.set({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, ep.lastScore);
+        }
+      },
+    });
+    new Gauge({
+      name: 'matrixinfer_gateway_endpoint_ejected',
+      help: "1 while the endpoint's circuit is open (ejected), 0.5 half-open, 0 closed.",
+      labelNames: ['namespace', 'pod', 'address'],
+      registers,
+      collect() {
+        this.reset();
+        for (const ep of sources.endpoints().all()) {
+          const st = ep.breaker?.state ?? 'closed';
+          this.set({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, st === 'open' ? 1 : st === 'half-open' ? 0.5 : 0);
+        }
+      },
+    });
     new Gauge({
       name: 'matrixinfer_gateway_endpoint_inflight',
       help: "The gateway's outstanding requests per engine endpoint.",
@@ -124,6 +213,12 @@ export class GatewayMetrics {
         for (const s of sources.table().servers.values()) this.set({ namespace: s.namespace, model_server: s.name }, s.endpoints.length);
       },
     });
+  }
+
+  observeScheduling(policy: string, seconds: number): void {
+    let h = this.#byPolicy.get(policy);
+    if (h === undefined) this.#byPolicy.set(policy, (h = this.schedulingDuration.labels(policy)));
+    h.observe(seconds);
   }
 
   forModel(model: string): ModelMetrics {

@@ -15,6 +15,7 @@ import type { Exchange } from '../http/exchange.ts';
 import { GatewayError } from '../http/errors.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import { proxyRequest, type BufferedResponse } from '../proxy/upstream.ts';
+import { admit, authenticate } from '../policy/traffic.ts';
 import { parseJsonObject } from './openai.ts';
 
 export interface InferResponse {
@@ -100,7 +101,12 @@ export function handleInferBody(ex: Exchange, raw: Buffer, server: ServerEntry):
   ex.modelMetrics = ex.core.metrics.forModel(server.inferModel);
   ex.body = completion;
   ex.server = server;
-  proxyRequest(ex, server, '/v1/completions', Buffer.from(JSON.stringify(completion)), onInferResponse);
+  // The ModelServer's authentication and request limit (policy/traffic.ts), then forwardInfer.
+  admit(ex, server, '/v1/completions', Buffer.from(JSON.stringify(completion)), forwardInfer);
+}
+
+function forwardInfer(ex: Exchange, server: ServerEntry, path: string, payload: Buffer): void {
+  proxyRequest(ex, server, path, payload, onInferResponse);
 }
 
 function onInferResponse(ex: Exchange, response: BufferedResponse): void {
@@ -125,9 +131,15 @@ function onInferResponse(ex: Exchange, response: BufferedResponse): void {
     ex.fail('upstream_error', 'The engine did not answer with a completion.');
     return;
   }
+  ex.usage = { prompt: out.usage.prompt_tokens, completion: out.usage.completion_tokens };
   ex.sendJson(200, JSON.stringify(out));
 }
 
+/** GET P: the ModelServer's authentication applies (no limits). */
 export function handleInferMetadata(ex: Exchange, server: ServerEntry): void {
+  authenticate(ex, server, sendInferMetadata);
+}
+
+function sendInferMetadata(ex: Exchange, server: ServerEntry): void {
   ex.sendJson(200, JSON.stringify(inferMetadata(server)));
 }

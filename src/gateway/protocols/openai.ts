@@ -3,7 +3,10 @@
 import type { Exchange } from '../http/exchange.ts';
 import { selectRoute } from '../routing/select.ts';
 import { proxyRequest } from '../proxy/upstream.ts';
-import type { ModelEntry } from '../routing/table.ts';
+import { proxyPrefillDecode } from '../scheduling/pd.ts';
+import type { ModelEntry, ServerEntry } from '../routing/table.ts';
+import { admit } from '../policy/traffic.ts';
+import { requestUsage } from '../accounting/usage.ts';
 
 /** A client-supplied name for an error message, bounded in length. */
 export function shown(name: string): string {
@@ -46,6 +49,7 @@ export function handleOpenAIBody(ex: Exchange, raw: Buffer): void {
     return;
   }
   ex.model = model;
+  ex.lora = entry.lora;
   ex.modelMetrics = core.metrics.forModel(model);
   const sel = selectRoute(entry, ex.req.headers, ex.path);
   if (sel === 'no_rule') {
@@ -64,7 +68,18 @@ export function handleOpenAIBody(ex: Exchange, raw: Buffer): void {
     body.model = server.model;
     payload = Buffer.from(JSON.stringify(body));
   }
-  proxyRequest(ex, server, ex.url, payload);
+  // Token accounting: ask a streaming engine for usage even when the client did not (accounting/usage.ts).
+  payload = requestUsage(ex, body, payload);
+  // Authentication and rate limits of the ModelServer and route (policy/traffic.ts), then forwardOpenAI.
+  admit(ex, server, ex.url, payload, forwardOpenAI);
+}
+
+function forwardOpenAI(ex: Exchange, server: ServerEntry, path: string, payload: Buffer): void {
+  if (server.scheduling.pd !== null) {
+    const body = ex.body!;
+    if (ex.usageInjected) body.stream_options = { ...(body.stream_options as object | undefined), include_usage: true };
+    proxyPrefillDecode(ex, server, path, body, payload);
+  } else proxyRequest(ex, server, path, payload);
 }
 
 function modelObject(m: ModelEntry): { id: string; object: 'model'; created: number; owned_by: 'matrixinfer' } {

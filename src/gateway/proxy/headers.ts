@@ -29,11 +29,15 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   return out;
 }
 
-/** Request headers for the upstream: end-to-end client headers, plus the body length and the request id. */
+/**
+ * Request headers for the upstream: end-to-end client headers, plus the body length, the request id and (when
+ * given) the gateway's W3C `traceparent` in place of the client's.
+ */
 export function upstreamRequestHeaders(
   client: IncomingHttpHeaders,
   requestId: string,
   contentLength: number,
+  traceparent?: string,
 ): Record<string, string | string[]> {
   const extra = connectionTokens(client.connection);
   const out: Record<string, string | string[]> = {};
@@ -45,6 +49,7 @@ export function upstreamRequestHeaders(
   out['content-type'] = 'application/json';
   out['content-length'] = String(contentLength);
   out['x-request-id'] = requestId;
+  if (traceparent !== undefined) out['traceparent'] = traceparent;
   return out;
 }
 

@@ -1,22 +1,32 @@
-// Proxying one request to an engine endpoint through its undici pool. The call object is the undici dispatch
-// handler: the response is either relayed to the client chunk by chunk as it arrives (OpenAI API, SSE included;
-// the client connection's backpressure pauses the upstream), or buffered for translation (seed infer path).
+// Proxying one request to an engine endpoint through its undici pool. Each attempt is a ProxyCall, the undici
+// dispatch handler: the response is either relayed to the client chunk by chunk as it arrives (OpenAI API, SSE
+// included; the client connection's backpressure pauses the upstream), or buffered for translation (seed infer
+// path).
 //
-// Failure handling:
-// - nothing was written upstream yet (connect refused/timed out, pool closed): one more attempt on another
-//   endpoint of the same ModelServer; then 502 `upstream_connect_error`;
-// - no response headers within the server's `routing.timeout`: 504 `upstream_timeout`;
-// - other failures before the response started: 502 `upstream_error`;
-// - the upstream breaks after response headers were relayed: an SSE stream ends with an error event
-//   (`data: {"error": {...}}`) and closes; any other body is cut (the client connection is destroyed);
-// - the client disconnects: the exchange is accounted (499) and the upstream request aborted.
+// Attempts, retries and timeouts (per ModelServer):
+// - `routing.timeout` bounds the time to the first response body byte (our own timer per attempt, cleared on the
+//   first byte; undici's coarse headersTimeout is off). Streams may then run as long as they like (body idle limit
+//   `bodyIdleTimeoutMs`).
+// - The client's response headers are written with the first body byte, so until then nothing has been sent and a
+//   failed attempt — connect error, first-byte timeout, 5xx status, reset — is retried on another pod, up to
+//   `routing.retries` times (default 1), never on a pod this request already tried. Out of retries or pods: the
+//   last failure is answered (502 `upstream_connect_error`, 504 `upstream_timeout`, 502 `upstream_error`; a 5xx
+//   from the engine is relayed as it is).
+// - The upstream breaks after bytes were relayed: an SSE stream ends with an error event (`data: {"error": {...}}`)
+//   and closes; any other body is cut (the client connection is destroyed).
+// - The client disconnects: the exchange is accounted (499) and the upstream request aborted.
+// Every attempt's outcome feeds the endpoint's circuit breaker (proxy/circuit.ts) and
+// `matrixinfer_gateway_upstream_attempts_total{outcome}`.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Exchange } from '../http/exchange.ts';
 import { exchangeOf } from '../http/exchange.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import type { Endpoint } from '../scheduling/endpoint.ts';
+import { schedulableEndpoints } from '../scheduling/filters/circuit.ts';
+import type { UpstreamErrorKind } from '../observability/metrics.ts';
 import { errorBody } from '../http/errors.ts';
+import { UsageMeter } from '../accounting/usage.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 
 export interface BufferedResponse {
@@ -28,13 +38,19 @@ export interface BufferedResponse {
 /** Receives a complete upstream response (buffer mode); must answer the client and finish the exchange. */
 export type BufferedResponseHandler = (ex: Exchange, response: BufferedResponse) => void;
 
-const MAX_ATTEMPTS = 2;
 const LF = 10;
 
 class ClientGoneError extends Error {
   constructor() {
     super('client disconnected');
     this.name = 'ClientGoneError';
+  }
+}
+
+class AttemptAbandonedError extends Error {
+  constructor(kind: string) {
+    super(`attempt abandoned (${kind})`);
+    this.name = 'AttemptAbandonedError';
   }
 }
 
@@ -54,15 +70,29 @@ function onClientDrain(this: ServerResponse): void {
   exchangeOf(this)?.upstream?.resume();
 }
 
+function onFirstByteTimeout(call: ProxyCall): void {
+  call.onTimeout();
+}
+
 /**
  * Send the exchange's request (`payload` to `path`) to an endpoint of `server`, chosen by the scheduler.
  * With `onBuffered` the response is collected and handed over; without, it is relayed to the client.
  */
 export function proxyRequest(ex: Exchange, server: ServerEntry, path: string, payload: Buffer, onBuffered?: BufferedResponseHandler): void {
+  attempt(ex, server, path, payload, onBuffered, null);
+}
+
+interface Failure {
+  kind: UpstreamErrorKind;
+  message: string;
+}
+
+function attempt(ex: Exchange, server: ServerEntry, path: string, payload: Buffer, onBuffered: BufferedResponseHandler | undefined, last: Failure | null): void {
   const core = ex.core;
-  const ep = core.scheduler.schedule(ex, server.endpoints, server);
+  const candidates = schedulableEndpoints(server.endpoints, ex.tried);
+  const ep = candidates.length === 0 ? undefined : core.scheduler.schedule(ex, candidates, server);
   if (ep === undefined) {
-    if (ex.attempts > 0) ex.fail('upstream_connect_error', `Could not connect to any engine of ModelServer ${server.key}.`);
+    if (last !== null) answerFailure(ex, last);
     else ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready endpoint.`, { retryAfter: 1 });
     return;
   }
@@ -70,7 +100,10 @@ export function proxyRequest(ex: Exchange, server: ServerEntry, path: string, pa
   ex.acquire(ep);
   const call = new ProxyCall(ex, ep, server, path, payload, onBuffered);
   ex.upstream = call;
-  const headers = upstreamRequestHeaders(ex.req.headers, ex.requestId, payload.length);
+  const timeoutMs = server.timeoutMs ?? core.defaultTimeoutMs;
+  call.timeoutMs = timeoutMs;
+  if (timeoutMs > 0) call.timer = setTimeout(onFirstByteTimeout, timeoutMs, call);
+  const headers = upstreamRequestHeaders(ex.req.headers, ex.requestId, payload.length, ex.traceparent);
   // A response the gateway parses must come back uncompressed.
   if (onBuffered !== undefined) headers['accept-encoding'] = 'identity';
   try {
@@ -80,7 +113,8 @@ export function proxyRequest(ex: Exchange, server: ServerEntry, path: string, pa
         method: 'POST',
         headers,
         body: payload,
-        headersTimeout: server.timeoutMs ?? core.defaultTimeoutMs,
+        // The first-byte deadline is our own timer (undici's fires late: its timers are coarse).
+        headersTimeout: 0,
         bodyTimeout: core.bodyIdleTimeoutMs,
         blocking: true,
       },
@@ -91,6 +125,22 @@ export function proxyRequest(ex: Exchange, server: ServerEntry, path: string, pa
   }
 }
 
+function answerFailure(ex: Exchange, f: Failure): void {
+  if (f.kind === 'connect') ex.fail('upstream_connect_error', f.message);
+  else if (f.kind === 'timeout') ex.fail('upstream_timeout', f.message);
+  else ex.fail('upstream_error', f.message);
+}
+
+/** Another pod this request has not tried yet exists. */
+function anotherPod(server: ServerEntry, tried: readonly Endpoint[] | null, current: Endpoint): boolean {
+  const eps = server.endpoints;
+  for (let i = 0; i < eps.length; i++) {
+    const e = eps[i]!;
+    if (e !== current && (tried === null || !tried.includes(e))) return true;
+  }
+  return false;
+}
+
 export class ProxyCall implements Dispatcher.DispatchHandler {
   readonly ex: Exchange;
   readonly endpoint: Endpoint;
@@ -99,12 +149,16 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   readonly payload: Buffer;
   readonly onBuffered: BufferedResponseHandler | undefined;
   controller: Dispatcher.DispatchController | null = null;
+  /** First-byte deadline; null once the first byte came (or the attempt ended). */
+  timer: NodeJS.Timeout | null = null;
+  timeoutMs = 0;
   /** The request started going out on a connection. */
   started = false;
   clientAborted = false;
   status = 0;
   headers: IncomingHttpHeaders | null = null;
   sse = false;
+  meter: UsageMeter | null = null;
   chunks: Buffer[] | null = null;
   size = 0;
   /** Last two bytes relayed (to terminate a partial SSE event before an error event). */
@@ -120,8 +174,22 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     this.onBuffered = onBuffered;
   }
 
+  /** This attempt is the exchange's current one (not replaced by a retry, not ended). */
+  get current(): boolean {
+    return this.ex.upstream === this && !this.ex.done;
+  }
+
+  clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
   abortByClient(): void {
     this.clientAborted = true;
+    this.clearTimer();
+    this.ex.modelMetrics.attempt('cancelled');
     this.controller?.abort(new ClientGoneError());
   }
 
@@ -130,34 +198,83 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     if (c !== null && c.paused) c.resume();
   }
 
+  /** No first byte within the ModelServer's timeout. */
+  onTimeout(): void {
+    this.timer = null;
+    if (!this.current) return;
+    this.failed('timeout', `The engine ${this.endpoint.podKey} did not respond within ${this.timeoutMs} ms.`);
+  }
+
+  /**
+   * This attempt failed: feed the circuit breaker, then retry on another pod while nothing was sent to the client
+   * and retries remain, else answer the failure. The attempt is detached first, so its late callbacks are ignored.
+   */
+  failed(kind: UpstreamErrorKind, message: string): void {
+    const ex = this.ex;
+    this.clearTimer();
+    ex.upstream = null;
+    const c = this.controller;
+    if (c !== null && !c.aborted) c.abort(new AttemptAbandonedError(kind));
+    const mm = ex.modelMetrics;
+    mm.upstreamError(kind);
+    mm.attempt(kind);
+    ex.core.breakers.failure(this.endpoint, this.server.circuit, message);
+    if (ex.done) return;
+    if (ex.res.headersSent) {
+      // Unreachable for relays (headers go out with the first byte); kept as a guard.
+      ex.res.destroy();
+      ex.finish(this.status || 502, kind);
+      return;
+    }
+    if (ex.attempts <= this.server.retries && anotherPod(this.server, ex.tried, this.endpoint)) {
+      ex.releaseEndpoint();
+      (ex.tried ??= []).push(this.endpoint);
+      attempt(ex, this.server, this.path, this.payload, this.onBuffered, { kind, message });
+      return;
+    }
+    answerFailure(ex, { kind, message });
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     this.started = true;
-    if (this.clientAborted || this.ex.done) controller.abort(new ClientGoneError());
+    if (this.clientAborted || !this.current) controller.abort(new ClientGoneError());
+    else this.ex.reached = true;
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    const ex = this.ex;
-    if (ex.done) return;
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (!this.current) return;
     if (statusCode < 200) return;
+    const ex = this.ex;
     this.status = statusCode;
     ex.upstreamStatus = statusCode;
+    if (statusCode >= 500 && ex.attempts <= this.server.retries && anotherPod(this.server, ex.tried, this.endpoint)) {
+      this.controller = controller;
+      this.failed('status', `The engine ${this.endpoint.podKey} answered HTTP ${statusCode}.`);
+      return;
+    }
+    this.headers = headers;
     if (this.onBuffered !== undefined) {
-      this.headers = headers;
       this.chunks = [];
       return;
     }
     const ct = headers['content-type'];
     this.sse = typeof ct === 'string' && ct.startsWith('text/event-stream');
-    const res = ex.res;
+    // Token accounting (accounting/usage.ts): usage read from successful responses.
+    this.meter = statusCode < 300 ? new UsageMeter(ex, this.sse) : null;
+  }
+
+  /** The client's response starts with the first upstream byte (until then a failed attempt can be retried). */
+  startClientResponse(): void {
+    const res = this.ex.res;
     res.on('drain', onClientDrain);
-    res.writeHead(statusCode, clientResponseHeaders(headers, ex.requestId));
-    if (this.sse) res.flushHeaders();
+    res.writeHead(this.status, clientResponseHeaders(this.headers ?? {}, this.ex.requestId));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.current) return;
     const ex = this.ex;
-    if (ex.done) return;
+    if (this.timer !== null) this.clearTimer();
     if (ex.ttfb < 0) {
       ex.ttfb = ex.elapsed();
       if (this.sse) ex.modelMetrics.ttft.observe(ex.ttfb / 1000);
@@ -174,15 +291,33 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       this.chunks.push(chunk);
       return;
     }
-    this.prev = n > 1 ? chunk[n - 2]! : this.last;
-    this.last = chunk[n - 1]!;
-    if (!ex.res.write(chunk)) controller.pause();
+    const res = ex.res;
+    if (!res.headersSent) this.startClientResponse();
+    let out = chunk;
+    if (this.meter !== null) {
+      const m = this.meter.relay(chunk);
+      if (m === null || m.length === 0) return;
+      out = m;
+    }
+    const k = out.length;
+    this.prev = k > 1 ? out[k - 2]! : this.last;
+    this.last = out[k - 1]!;
+    if (!res.write(out)) controller.pause();
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController): void {
+    if (!this.current) return;
     const ex = this.ex;
-    if (ex.done) return;
+    this.clearTimer();
     ex.upstream = null;
+    const mm = ex.modelMetrics;
+    if (this.status >= 500) {
+      mm.attempt('status');
+      ex.core.breakers.failure(this.endpoint, this.server.circuit, `HTTP ${this.status}`);
+    } else {
+      mm.attempt('success');
+      ex.core.breakers.success(this.endpoint);
+    }
     if (this.onBuffered !== undefined) {
       const chunks = this.chunks ?? [];
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size);
@@ -193,19 +328,33 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       }
       return;
     }
-    ex.res.end();
+    const res = ex.res;
+    if (!res.headersSent) this.startClientResponse();
+    const tail = this.meter !== null ? this.meter.end() : null;
+    if (tail !== null) res.end(tail);
+    else res.end();
     ex.finish(this.status);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    if (!this.current) return;
     const ex = this.ex;
-    if (ex.done) return;
-    ex.upstream = null;
     const res = ex.res;
     const mm = ex.modelMetrics;
+    if (err instanceof ResponseTooLargeError) {
+      this.clearTimer();
+      ex.upstream = null;
+      mm.attempt('reset');
+      ex.fail('upstream_error', `The engine response is too large: ${err.message}.`);
+      return;
+    }
     if (this.onBuffered === undefined && res.headersSent) {
       // Broken after the response started.
+      this.clearTimer();
+      ex.upstream = null;
       mm.upstreamError('stream');
+      mm.attempt('stream');
+      ex.core.breakers.failure(this.endpoint, this.server.circuit, `stream broke: ${err.message}`);
       ex.errorCode = 'upstream_stream_error';
       if (this.sse && !res.destroyed) {
         const sep = this.last === LF ? (this.prev === LF ? '' : '\n') : '\n\n';
@@ -218,24 +367,10 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       return;
     }
     const code = errCode(err);
-    if (!this.started) {
-      mm.upstreamError('connect');
-      if (ex.attempts < MAX_ATTEMPTS && this.server.endpoints.length > 1) {
-        // Nothing reached the engine: try another endpoint once.
-        ex.releaseEndpoint();
-        ex.exclude = this.endpoint;
-        proxyRequest(ex, this.server, this.path, this.payload, this.onBuffered);
-        return;
-      }
-      ex.fail('upstream_connect_error', `Could not connect to the engine ${this.endpoint.podKey} (${this.endpoint.ip}:${this.endpoint.port}): ${code || err.message}.`);
+    if (!this.started || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED') {
+      this.failed('connect', `Could not connect to the engine ${this.endpoint.podKey} (${this.endpoint.ip}:${this.endpoint.port}): ${code || err.message}.`);
       return;
     }
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-      mm.upstreamError('timeout');
-      ex.fail('upstream_timeout', `The engine ${this.endpoint.podKey} did not respond within ${this.server.timeoutMs ?? ex.core.defaultTimeoutMs} ms.`);
-      return;
-    }
-    mm.upstreamError('reset');
-    ex.fail('upstream_error', `The request to the engine ${this.endpoint.podKey} failed: ${err.message}.`);
+    this.failed('reset', `The request to the engine ${this.endpoint.podKey} failed: ${err.message}.`);
   }
 }

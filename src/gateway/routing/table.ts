@@ -13,12 +13,19 @@
 //   in `modelInferRef.namespace ?? server namespace` that are ready (no deletionTimestamp, podIP set, condition
 //   Ready=True), on port `service.targetPort ?? service.port`.
 // - `routing.path` P gives `POST P/infer` and `GET P` (first server by age wins a duplicated path).
-import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
+import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, ROLE_LABEL } from '../../api/labels.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import type { ModelServer } from '../../api/kinds/modelserver.ts';
+import type { SecretLike } from '../auth/apikey.ts';
 import { compileModelMatch, type CompiledModelMatch, type CompileProblem } from './match.ts';
 import { parseDurationMs } from './duration.ts';
 import { EndpointRegistry, type Endpoint } from '../scheduling/endpoint.ts';
+import type { SchedulingProfile, ServerScheduling } from '../scheduling/scheduler.ts';
+import { buildServerScheduling, profileFor } from '../scheduling/profiles.ts';
+import { DEFAULT_CIRCUIT, type CircuitConfig } from '../proxy/circuit.ts';
+
+/** Retries on another pod when a ModelServer sets no `routing.retries`. */
+export const DEFAULT_RETRIES = 1;
 
 /** The parts of a Pod the gateway reads. */
 export interface PodLike {
@@ -44,8 +51,12 @@ export interface ServerEntry {
   /** Model name the seed infer path sends: spec.model ?? the oldest route's model name ?? last path segment. */
   inferModel: string;
   engine: string | undefined;
-  /** `spec.routing.timeout` in ms (time to response headers). */
+  /** `spec.routing.timeout` in ms (time to the first response byte). */
   timeoutMs: number | undefined;
+  /** `spec.routing.retries` ?? DEFAULT_RETRIES: further attempts on other pods. */
+  retries: number;
+  /** `spec.routing.circuitBreaker` with defaults. */
+  circuit: CircuitConfig;
   /** Normalised `spec.routing.path`. */
   path: string | undefined;
   port: number;
@@ -55,6 +66,8 @@ export interface ServerEntry {
   rr: number;
   /** Model names of routes that send traffic here. */
   routeModels: string[];
+  /** Scheduling profile and prefill/decode state (scheduling/profiles.ts); `endpoints` are the decode pods under P/D. */
+  scheduling: ServerScheduling;
 }
 
 export interface RuleEntry {
@@ -77,6 +90,8 @@ export interface RouteEntry {
   modelName: string | undefined;
   rules: RuleEntry[];
   created: number;
+  /** `spec.scheduling`: overrides the target ModelServers' profiles for requests matched by this route. */
+  scheduling?: SchedulingProfile;
 }
 
 export interface ModelEntry {
@@ -106,6 +121,8 @@ export interface WorldSnapshot {
   routes: readonly ModelRoute[];
   servers: readonly ModelServer[];
   pods: readonly PodLike[];
+  /** API-key and TLS Secrets (policy/traffic.ts); the routing table does not read them. */
+  secrets?: readonly SecretLike[];
 }
 
 export function emptyTable(): RoutingTable {
@@ -154,6 +171,31 @@ function byAge<T extends { metadata: { creationTimestamp?: unknown; namespace?: 
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+function circuitConfig(
+  cb: { consecutiveFailures?: number; baseEjectionTime?: string; maxEjectionTime?: string } | undefined,
+  key: string,
+  problems: string[],
+): CircuitConfig {
+  if (cb === undefined || cb === null) return DEFAULT_CIRCUIT;
+  const duration = (field: string, v: string | undefined, dflt: number): number => {
+    if (v === undefined) return dflt;
+    const ms = parseDurationMs(v);
+    if (ms === undefined || ms <= 0) {
+      problems.push(`ModelServer ${key}: invalid routing.circuitBreaker.${field} ${JSON.stringify(v)}`);
+      return dflt;
+    }
+    return ms;
+  };
+  const base = duration('baseEjectionTime', cb.baseEjectionTime, DEFAULT_CIRCUIT.baseEjectionMs);
+  const max = duration('maxEjectionTime', cb.maxEjectionTime, Math.max(DEFAULT_CIRCUIT.maxEjectionMs, base));
+  const n = cb.consecutiveFailures;
+  return {
+    consecutiveFailures: typeof n === 'number' && n >= 1 ? Math.floor(n) : DEFAULT_CIRCUIT.consecutiveFailures,
+    baseEjectionMs: base,
+    maxEjectionMs: Math.max(max, base),
+  };
+}
+
 export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegistry = new EndpointRegistry()): RoutingTable {
   const table = emptyTable();
   const problems = table.problems;
@@ -184,6 +226,10 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
       const pods = podsByInfer.get(`${inferNs}\0${inferName}`) ?? [];
       for (const pod of pods) {
         const ep = registry.obtain(pod.metadata!.namespace ?? inferNs, pod.metadata!.name ?? '', pod.status!.podIP!, port);
+        const labels = pod.metadata!.labels!;
+        ep.engine = spec.inferenceEngine === 'SGLang' ? 'sglang' : 'vllm';
+        ep.role = labels[ROLE_LABEL] ?? '';
+        ep.group = labels[spec.pdDisaggregation?.groupLabel || GROUP_INDEX_LABEL] ?? '';
         endpoints.push(ep);
         table.endpoints.add(ep);
       }
@@ -199,7 +245,10 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
         timeoutMs = undefined;
       }
     }
+    const retries = typeof spec.routing?.retries === 'number' && spec.routing.retries >= 0 ? Math.floor(spec.routing.retries) : DEFAULT_RETRIES;
+    const circuit = circuitConfig(spec.routing?.circuitBreaker, key, problems);
     const path = typeof spec.routing?.path === 'string' && spec.routing.path.startsWith('/') ? normalizePath(spec.routing.path) : undefined;
+    const sched = buildServerScheduling(spec, endpoints, problems, key);
     table.servers.set(key, {
       namespace,
       name,
@@ -208,11 +257,14 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
       inferModel: '',
       engine: spec.inferenceEngine,
       timeoutMs,
+      retries,
+      circuit,
       path,
       port: typeof port === 'number' ? port : 0,
-      endpoints,
+      endpoints: sched.endpoints,
       rr: 0,
       routeModels: [],
+      scheduling: sched.scheduling,
     });
   }
 
@@ -247,6 +299,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
       rules.push(entry);
     });
     const route: RouteEntry = { namespace, name, key, modelName, rules, created };
+    if (mr.spec.scheduling !== undefined) route.scheduling = profileFor(mr.spec.scheduling);
     const names: Array<[string, boolean]> = [];
     if (modelName) names.push([modelName, false]);
     for (const lora of mr.spec.loraAdapters ?? []) if (lora && lora !== modelName) names.push([lora, true]);

@@ -2,6 +2,34 @@
 // registry hands back the same object for the same pod and address), so the gateway's own per-pod counters
 // survive changes elsewhere in the world; an endpoint that leaves the table while requests are still running on
 // it is kept (inactive) until they finish, so its counter is never reset under them.
+//
+// Scheduling state lives here too, read by scorers without lookups: the engine metrics last scraped
+// (metrics-scrape/), the pod's prefill/decode role and group, the prefix-cache index of what the gateway sent it
+// (purged when the pod leaves the table), and its last score for observability.
+import type { PrefixLru } from './prefix.ts';
+
+/** Engine metrics of one pod, as last scraped (vLLM or SGLang names mapped to these fields). */
+export interface EngineMetrics {
+  /** Requests waiting in the engine's queue. */
+  waiting: number;
+  /** Requests running in the engine's batch. */
+  running: number;
+  /** KV-cache usage 0..1, NaN when the engine does not report it. */
+  kvUsage: number;
+  /** KV-cache capacity in tokens (blocks × block size), 0 when unknown. */
+  cacheTokens: number;
+  /** LoRA adapters running or waiting on the pod (vllm:lora_requests_info). */
+  loras: ReadonlySet<string>;
+  /** max_lora from vllm:lora_requests_info, 0 when unknown. */
+  maxLoras: number;
+  /** performance.now() of the scrape. */
+  at: number;
+  /** The gateway's in-flight count for this pod when the scrape answered (scorers add what was sent since). */
+  inflightAtScrape: number;
+}
+
+export type EngineKind = 'vllm' | 'sglang';
+import type { BreakerState } from '../proxy/circuit.ts';
 
 export class Endpoint {
   /** `namespace/pod@ip:port`. */
@@ -20,6 +48,41 @@ export class Endpoint {
   served = 0;
   /** Present in the current routing table. */
   active = true;
+
+  // Scheduling state.
+  /** Metric names to read when scraping (from the ModelServer's inferenceEngine). */
+  engine: EngineKind = 'vllm';
+  /** `workload.matrixinfer.ai/role` label ('' when absent). */
+  role = '';
+  /** `workload.matrixinfer.ai/group-index` label ('' when absent). */
+  group = '';
+  /** Last successful scrape, or null. */
+  metrics: EngineMetrics | null = null;
+  /** `metrics` is recent enough to use (maintained by the scraper); scorers fall back to in-flight counts otherwise. */
+  fresh = false;
+  /** Consecutive failed scrapes and the last error (for the debug view). */
+  scrapeFailures = 0;
+  scrapeError = '';
+  /** A scrape of this pod is under way. */
+  scraping = false;
+  /** Prefix blocks the gateway has sent here (LRU), created on first use. */
+  prefix: PrefixLru | null = null;
+  /** Last total score this pod got as a candidate, and when (performance.now()); last time it was picked. */
+  lastScore = 0;
+  lastScoredAt = 0;
+  lastPickedAt = 0;
+  /** Times the scheduler picked it. */
+  picks = 0;
+
+  /** Requests on the pod as best known now: scraped waiting + running corrected by what the gateway sent since, or in-flight. */
+  load(): number {
+    const m = this.metrics;
+    if (m === null || !this.fresh) return this.inflight;
+    const est = m.waiting + m.running + this.inflight - m.inflightAtScrape;
+    return est > this.inflight ? est : this.inflight;
+  }
+  /** Circuit-breaker state (proxy/circuit.ts); null until the endpoint first fails. */
+  breaker: BreakerState | null = null;
 
   constructor(namespace: string, podName: string, ip: string, port: number) {
     this.namespace = namespace;
@@ -56,6 +119,12 @@ export class EndpointRegistry {
       if (live.has(ep)) {
         ep.active = true;
       } else {
+        if (ep.active) {
+          // Gone from the table: whatever we knew about its cache and load no longer holds.
+          ep.prefix = null;
+          ep.metrics = null;
+          ep.fresh = false;
+        }
         ep.active = false;
         if (ep.inflight === 0) this.#byKey.delete(key);
       }

@@ -5,7 +5,7 @@ import type { Endpoint } from './endpoint.ts';
 import type { Scorer, SchedulingRequest } from './types.ts';
 
 export class LeastOutstandingScorer implements Scorer {
-  readonly name = 'least-outstanding';
+  readonly name = 'least-request';
   readonly weight: number;
 
   constructor(weight = 1) {

@@ -1,4 +1,11 @@
 // filters → scorers (weighted sum) → picker, over a ModelServer's ready endpoints.
+//
+// Which filters, scorers and picker run is a `SchedulingProfile`, compiled from the ModelServer's (or the matched
+// ModelRoute's) `scheduling` section when the routing table is built (profiles.ts). The scheduler itself keeps
+// only scratch buffers, so a decision is synchronous arithmetic over in-memory state with no allocation on the
+// common path. Each decision's duration goes to `observe` (the metrics hook), and each candidate's total score and
+// the pick are recorded on the endpoints for the debug view and per-pod score metrics.
+import { performance } from 'node:perf_hooks';
 import type { Endpoint } from './endpoint.ts';
 import type { Filter, Picker, Scorer, SchedulingRequest } from './types.ts';
 import { LeastOutstandingScorer } from './least-outstanding.ts';
@@ -10,47 +17,159 @@ export interface SchedulerConfig {
   picker?: Picker;
 }
 
-export class Scheduler {
+/** A compiled scheduling policy. */
+export interface SchedulingProfile {
+  /** Policy name (a metric label). */
+  readonly policy: string;
   readonly filters: readonly Filter[];
   readonly scorers: readonly Scorer[];
   readonly picker: Picker;
+  /** Scorers with a `prepare` / `picked` hook. */
+  readonly preparing: readonly Scorer[];
+  readonly recording: readonly Scorer[];
+}
+
+export function makeProfile(policy: string, config: SchedulerConfig): SchedulingProfile {
+  const scorers: Scorer[] = (config.scorers ?? [new LeastOutstandingScorer()]).filter((s) => s.weight > 0);
+  return {
+    policy,
+    filters: config.filters ?? [],
+    scorers,
+    picker: config.picker ?? new MaxScoreRoundRobinPicker(),
+    preparing: scorers.filter((s) => typeof s.prepare === 'function'),
+    recording: scorers.filter((s) => typeof s.picked === 'function'),
+  };
+}
+
+/** Per-ModelServer scheduling state, built with the routing table. */
+export interface ServerScheduling {
+  /** The ModelServer's profile (a matched route's profile overrides it). */
+  profile: SchedulingProfile;
+  /** All schedulable endpoints of the server (decode pods under P/D), the base of consistent-hash rings. */
+  endpoints: readonly Endpoint[];
+  /** Prefill/decode disaggregation, or null. */
+  pd: PdState | null;
+}
+
+/** Prefill pods of a P/D ModelServer, by group label value. */
+export interface PdState {
+  prefillRole: string;
+  decodeRole: string;
+  groupLabel: string;
+  prefillByGroup: Map<string, Endpoint[]>;
+  /** Round-robin cursor for prefill picks. */
+  prefillCursor: { rr: number };
+}
+
+/** Round-robin state of a ModelServer (its table entry), with its scheduling state when the table built one. */
+export interface ScheduleCursor {
+  rr: number;
+  scheduling?: ServerScheduling;
+}
+
+export class Scheduler {
+  /** Used when neither the route nor the server brings a profile. */
+  readonly defaultProfile: SchedulingProfile;
+  /** Called with every decision's policy and duration in seconds. */
+  observe: ((policy: string, seconds: number) => void) | null = null;
   // Scratch buffers reused by every call (scheduling is synchronous, so one set is enough).
   #total = new Float64Array(64);
   #one = new Float64Array(64);
+  // Endpoints pinned for a request's next decision (the decode pod of a prefill/decode pair).
+  readonly #pinned = new WeakMap<object, Endpoint>();
+  #pins = 0;
 
-  constructor(config: SchedulerConfig = {}) {
-    this.filters = config.filters ?? [];
-    this.scorers = config.scorers ?? [new LeastOutstandingScorer()];
-    this.picker = config.picker ?? new MaxScoreRoundRobinPicker();
+  constructor(config: SchedulerConfig | SchedulingProfile = {}) {
+    this.defaultProfile = 'policy' in config ? config : makeProfile('least-request', config);
+  }
+
+  get filters(): readonly Filter[] {
+    return this.defaultProfile.filters;
+  }
+  get scorers(): readonly Scorer[] {
+    return this.defaultProfile.scorers;
+  }
+
+  /** The next `schedule` for this request returns `ep` (unless excluded or gone). */
+  pin(req: SchedulingRequest, ep: Endpoint): void {
+    if (!this.#pinned.has(req)) this.#pins++;
+    this.#pinned.set(req, ep);
+  }
+
+  /** The profile for this request: the matched route's, else the server's, else the default. */
+  profileFor(req: SchedulingRequest, cursor: ScheduleCursor): SchedulingProfile {
+    const routeProfile = req.route?.scheduling as SchedulingProfile | undefined;
+    return routeProfile ?? cursor.scheduling?.profile ?? this.defaultProfile;
   }
 
   /** The chosen endpoint, or undefined when none is left. */
-  schedule(req: SchedulingRequest, endpoints: readonly Endpoint[], cursor: { rr: number }): Endpoint | undefined {
-    let candidates = endpoints;
-    if (req.exclude !== undefined) candidates = candidates.filter((e) => e !== req.exclude);
-    for (let i = 0; i < this.filters.length && candidates.length > 0; i++) candidates = this.filters[i]!.filter(req, candidates);
-    const n = candidates.length;
-    if (n === 0) return undefined;
-    if (n === 1) return candidates[0];
-    if (this.#total.length < n) {
-      this.#total = new Float64Array(n * 2);
-      this.#one = new Float64Array(n * 2);
-    }
-    const total = this.#total;
-    const one = this.#one;
-    total.fill(0, 0, n);
-    const scorers = this.scorers;
-    if (scorers.length === 1 && scorers[0]!.weight === 1) {
-      scorers[0]!.score(req, candidates, total);
-    } else {
-      for (let s = 0; s < scorers.length; s++) {
-        const scorer = scorers[s]!;
-        if (!(scorer.weight > 0)) continue;
-        scorer.score(req, candidates, one);
-        const w = scorer.weight;
-        for (let i = 0; i < n; i++) total[i] = total[i]! + w * one[i]!;
+  schedule(req: SchedulingRequest, endpoints: readonly Endpoint[], cursor: ScheduleCursor, profile?: SchedulingProfile): Endpoint | undefined {
+    if (this.#pins > 0) {
+      const p = this.#pinned.get(req);
+      if (p !== undefined) {
+        this.#pinned.delete(req);
+        this.#pins--;
+        if (p !== req.exclude && p.active && endpoints.includes(p)) return p;
       }
     }
-    return this.picker.pick(candidates, total, cursor);
+    const t0 = performance.now();
+    const prof = profile ?? this.profileFor(req, cursor);
+    const all = cursor.scheduling?.endpoints ?? endpoints;
+    let candidates = endpoints;
+    if (req.exclude !== undefined) candidates = candidates.filter((e) => e !== req.exclude);
+    const filters = prof.filters;
+    for (let i = 0; i < filters.length && candidates.length > 0; i++) candidates = filters[i]!.filter(req, candidates);
+    const n = candidates.length;
+    let chosen: Endpoint | undefined;
+    if (n === 0) {
+      chosen = undefined;
+    } else if (n === 1) {
+      chosen = candidates[0]!;
+      const rec = prof.recording;
+      if (rec.length > 0) {
+        const prep = prof.preparing;
+        for (let s = 0; s < prep.length; s++) prep[s]!.prepare!(req);
+        for (let s = 0; s < rec.length; s++) rec[s]!.picked!(req, chosen);
+      }
+      chosen.lastScoredAt = t0;
+    } else {
+      if (this.#total.length < n) {
+        this.#total = new Float64Array(n * 2);
+        this.#one = new Float64Array(n * 2);
+      }
+      const total = this.#total;
+      const one = this.#one;
+      total.fill(0, 0, n);
+      const prep = prof.preparing;
+      for (let s = 0; s < prep.length; s++) prep[s]!.prepare!(req);
+      const scorers = prof.scorers;
+      if (scorers.length === 1 && scorers[0]!.weight === 1) {
+        scorers[0]!.score(req, candidates, total, all);
+      } else {
+        for (let s = 0; s < scorers.length; s++) {
+          const scorer = scorers[s]!;
+          scorer.score(req, candidates, one, all);
+          const w = scorer.weight;
+          for (let i = 0; i < n; i++) total[i] = total[i]! + w * one[i]!;
+        }
+      }
+      chosen = prof.picker.pick(candidates, total, cursor);
+      for (let i = 0; i < n; i++) {
+        const ep = candidates[i]!;
+        ep.lastScore = total[i]!;
+        ep.lastScoredAt = t0;
+      }
+      if (chosen !== undefined) {
+        const rec = prof.recording;
+        for (let s = 0; s < rec.length; s++) rec[s]!.picked!(req, chosen);
+      }
+    }
+    if (chosen !== undefined) {
+      chosen.picks++;
+      chosen.lastPickedAt = t0;
+    }
+    const observe = this.observe;
+    if (observe !== null) observe(prof.policy, (performance.now() - t0) / 1000);
+    return chosen;
   }
 }

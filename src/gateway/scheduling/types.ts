@@ -8,11 +8,15 @@ import type { Endpoint } from './endpoint.ts';
 export interface SchedulingRequest {
   /** Model name as requested. */
   model: string;
+  /** The model name is a LoRA adapter (kept as requested, not rewritten to the base model). */
+  lora?: boolean;
   /** Parsed request body (prompt-aware scorers read it). */
   body: Record<string, unknown> | undefined;
   headers: IncomingHttpHeaders;
   /** Endpoint to avoid (a failed first attempt). */
   exclude: Endpoint | undefined;
+  /** The matched route; its `scheduling` profile, when set, overrides the ModelServer's. */
+  route?: { readonly scheduling?: unknown } | null;
 }
 
 export interface Filter {
@@ -25,7 +29,11 @@ export interface Scorer {
   readonly name: string;
   readonly weight: number;
   /** Writes a score in [0, 100] for each candidate into `out` (same indexes), higher is better. */
-  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void;
+  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array, all?: readonly Endpoint[]): void;
+  /** Called once per decision before scoring (e.g. to hash the prompt). */
+  prepare?(req: SchedulingRequest): void;
+  /** Called with the chosen endpoint (e.g. to record the prompt's prefix there). */
+  picked?(req: SchedulingRequest, ep: Endpoint): void;
 }
 
 export interface Picker {

@@ -1,0 +1,36 @@
+// `npm run bench -- <name> [args]`: runs one benchmark. Each is a module exporting `run(argv)` that prints a table;
+// add a line to BENCHMARKS for a new one. Without a name (or with --help) this lists them.
+//
+//   npm run bench -- engine [--smoke]      simulated engine: TTFT/ITL at 1-128 concurrent vs the profile's figures
+//   npm run bench -- overhead [--smoke]    gateway overhead vs direct and nginx
+//   npm run bench -- routing [--smoke]     routing quality on shared-prefix workloads
+
+interface Benchmark {
+  description: string;
+  load: () => Promise<{ run(argv: string[]): Promise<void> }>;
+}
+
+const BENCHMARKS: Record<string, Benchmark> = {
+  engine: {
+    description: 'simulated engine: TTFT and ITL at 1, 8, 32, 128 concurrent requests vs the profile, CPU per token, tokenizer speed',
+    load: () => import('./engine.ts'),
+  },
+  overhead: { description: 'latency the gateway adds over direct and nginx', load: () => import('./overhead.ts') },
+  routing: { description: 'routing quality (TTFT, prefix-cache hits) per scheduling policy', load: () => import('./routing.ts') },
+};
+
+const [name, ...rest] = process.argv.slice(2);
+const bench = name !== undefined ? BENCHMARKS[name] : undefined;
+if (!bench) {
+  const out = name === undefined || name === '--help' || name === '-h' ? process.stdout : process.stderr;
+  if (name !== undefined && name !== '--help' && name !== '-h') out.write(`unknown benchmark ${JSON.stringify(name)}\n`);
+  out.write('usage: npm run bench -- <name> [--smoke] [options]\n\n');
+  for (const [n, b] of Object.entries(BENCHMARKS)) out.write(`  ${n.padEnd(10)} ${b.description}\n`);
+  process.exit(out === process.stdout ? 0 : 2);
+}
+try {
+  await (await bench.load()).run(rest);
+} catch (err) {
+  console.error(err);
+  process.exit(1);
+}

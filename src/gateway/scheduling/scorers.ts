@@ -1,0 +1,212 @@
+// Load, cache and affinity scorers. Each writes a score in [0, 100] per candidate, higher is better.
+//
+// Engine-metric scorers read what the scraper last saw (`Endpoint.metrics`), corrected by the requests the gateway
+// sent or finished since that scrape (`inflight − inflightAtScrape`), so a burst between scrapes does not herd onto
+// the pod that looked idle a second ago. When any candidate's metrics are stale (or missing), they score every
+// candidate on the gateway's own in-flight counts instead, so one silent pod never looks idle.
+import type { Endpoint } from './endpoint.ts';
+import type { Scorer, SchedulingRequest } from './types.ts';
+import { LeastOutstandingScorer } from './least-outstanding.ts';
+
+function allFresh(candidates: readonly Endpoint[]): boolean {
+  for (let i = 0; i < candidates.length; i++) if (!candidates[i]!.fresh) return false;
+  return true;
+}
+
+/** Min–max normalise `out[0..n)` so that the lowest value scores 100 and the highest 0; all equal → 100. */
+function lowerIsBetter(out: Float64Array, n: number): void {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = out[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (!(max > min)) {
+    out.fill(100, 0, n);
+    return;
+  }
+  const span = max - min;
+  for (let i = 0; i < n; i++) out[i] = ((max - out[i]!) / span) * 100;
+}
+
+const inflightFallback = new LeastOutstandingScorer();
+
+/** Engine waiting queue (vllm:num_requests_waiting / sglang:num_queue_reqs), min–max normalised. */
+export class QueueScorer implements Scorer {
+  readonly name = 'queue';
+  readonly weight: number;
+  constructor(weight = 1) {
+    this.weight = weight;
+  }
+  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
+    const n = candidates.length;
+    if (!allFresh(candidates)) return inflightFallback.score(req, candidates, out);
+    for (let i = 0; i < n; i++) {
+      const ep = candidates[i]!;
+      const m = ep.metrics!;
+      const q = m.waiting + ep.inflight - m.inflightAtScrape;
+      out[i] = q > 0 ? q : 0;
+    }
+    lowerIsBetter(out, n);
+  }
+}
+
+/** Engine running batch (vllm:num_requests_running / sglang:num_running_reqs), min–max normalised. */
+export class RunningScorer implements Scorer {
+  readonly name = 'running';
+  readonly weight: number;
+  constructor(weight = 1) {
+    this.weight = weight;
+  }
+  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
+    const n = candidates.length;
+    if (!allFresh(candidates)) return inflightFallback.score(req, candidates, out);
+    for (let i = 0; i < n; i++) {
+      const ep = candidates[i]!;
+      const m = ep.metrics!;
+      const r = m.running + ep.inflight - m.inflightAtScrape;
+      out[i] = r > 0 ? r : 0;
+    }
+    lowerIsBetter(out, n);
+  }
+}
+
+/** Free KV cache: (1 − usage) × 100 (vllm:kv_cache_usage_perc, formerly gpu_cache_usage_perc / sglang:token_usage). */
+export class KvCacheScorer implements Scorer {
+  readonly name = 'kv-cache';
+  readonly weight: number;
+  constructor(weight = 1) {
+    this.weight = weight;
+  }
+  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
+    const n = candidates.length;
+    for (let i = 0; i < n; i++) {
+      const ep = candidates[i]!;
+      if (!ep.fresh || Number.isNaN(ep.metrics!.kvUsage)) return inflightFallback.score(req, candidates, out);
+    }
+    for (let i = 0; i < n; i++) {
+      const u = candidates[i]!.metrics!.kvUsage;
+      out[i] = (1 - (u < 0 ? 0 : u > 1 ? 1 : u)) * 100;
+    }
+  }
+}
+
+/**
+ * LoRA affinity for adapter requests: 100 where the adapter is running or waiting (vllm:lora_requests_info), 50
+ * where the pod has a free adapter slot, 0 elsewhere. Base-model requests, and pods that report nothing, score 100.
+ */
+export class LoraAffinityScorer implements Scorer {
+  readonly name = 'lora-affinity';
+  readonly weight: number;
+  constructor(weight = 1) {
+    this.weight = weight;
+  }
+  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
+    const n = candidates.length;
+    if (req.lora !== true) {
+      out.fill(100, 0, n);
+      return;
+    }
+    const model = req.model;
+    for (let i = 0; i < n; i++) {
+      const ep = candidates[i]!;
+      const m = ep.metrics;
+      if (m === null || (m.maxLoras === 0 && m.loras.size === 0)) out[i] = 100;
+      else if (m.loras.has(model)) out[i] = 100;
+      else if (m.maxLoras > m.loras.size) out[i] = 50;
+      else out[i] = 0;
+    }
+  }
+}
+
+function hash32(s: string, seed: number): number {
+  let h = seed | 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const VNODES = 100;
+
+/** A consistent-hash ring over endpoints (100 virtual nodes each, placed by pod name). */
+export class HashRing {
+  readonly points: Uint32Array;
+  readonly owners: Endpoint[];
+
+  constructor(endpoints: readonly Endpoint[]) {
+    const pts: Array<[number, Endpoint]> = [];
+    for (const ep of endpoints) for (let v = 0; v < VNODES; v++) pts.push([hash32(`${ep.podKey}#${v}`, 0x2f1b), ep]);
+    pts.sort((a, b) => a[0] - b[0]);
+    this.points = Uint32Array.from(pts, (p) => p[0]);
+    this.owners = pts.map((p) => p[1]);
+  }
+
+  /** Index of the first point clockwise from `h`. */
+  locate(h: number): number {
+    const pts = this.points;
+    let lo = 0;
+    let hi = pts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (pts[mid]! < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === pts.length ? 0 : lo;
+  }
+
+  /** Owner of key `h`: the first endpoint clockwise that `accept` allows. */
+  owner(h: number, accept: (ep: Endpoint) => boolean): Endpoint | undefined {
+    const n = this.owners.length;
+    if (n === 0) return undefined;
+    const start = this.locate(h);
+    for (let k = 0; k < n; k++) {
+      const ep = this.owners[(start + k) % n]!;
+      if (accept(ep)) return ep;
+    }
+    return undefined;
+  }
+}
+
+const rings = new WeakMap<readonly Endpoint[], HashRing>();
+
+/** The ring for an endpoint list (cached by list identity: lists are rebuilt, never mutated, with the table). */
+export function ringFor(endpoints: readonly Endpoint[]): HashRing {
+  let r = rings.get(endpoints);
+  if (r === undefined) rings.set(endpoints, (r = new HashRing(endpoints)));
+  return r;
+}
+
+/**
+ * Session affinity: consistent hashing of a header's value (e.g. x-session-id, x-user-id) onto the ModelServer's
+ * pods; the owner scores 100, the rest 0. Pods joining or leaving move only their share of sessions. Requests
+ * without the header score 0 everywhere (other scorers decide).
+ */
+export class SessionAffinityScorer implements Scorer {
+  readonly name = 'session-affinity';
+  readonly weight: number;
+  readonly header: string;
+  #candidates: readonly Endpoint[] = [];
+  readonly #accept = (ep: Endpoint): boolean => this.#candidates.includes(ep);
+
+  constructor(weight: number, header: string) {
+    this.weight = weight;
+    this.header = header.toLowerCase();
+  }
+
+  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array, all?: readonly Endpoint[]): void {
+    const n = candidates.length;
+    out.fill(0, 0, n);
+    let v = req.headers[this.header];
+    if (Array.isArray(v)) v = v[0];
+    if (typeof v !== 'string' || v === '') return;
+    this.#candidates = candidates;
+    const owner = ringFor(all ?? candidates).owner(hash32(v, 0x51ed), this.#accept);
+    this.#candidates = [];
+    if (owner === undefined) return;
+    out[candidates.indexOf(owner)] = 100;
+  }
+}

@@ -1,0 +1,301 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { Endpoint, EndpointRegistry, type EngineMetrics } from './endpoint.ts';
+import { Scheduler } from './scheduler.ts';
+import { BlockHasher, PrefixLru, PrefixCacheScorer, DEFAULT_PREFIX_CONFIG, capacityFor } from './prefix.ts';
+import { HashRing, KvCacheScorer, LoraAffinityScorer, QueueScorer, SessionAffinityScorer } from './scorers.ts';
+import { compileProfile } from './profiles.ts';
+import type { SchedulingRequest } from './types.ts';
+
+function eps(n: number): Endpoint[] {
+  return Array.from({ length: n }, (_, i) => new Endpoint('default', `p${i}`, `10.0.0.${i + 1}`, 8000));
+}
+function req(body: Record<string, unknown> | undefined, headers: Record<string, string> = {}, extra: Partial<SchedulingRequest> = {}): SchedulingRequest {
+  return { model: 'm', body, headers, exclude: undefined, ...extra };
+}
+function metrics(m: Partial<EngineMetrics>): EngineMetrics {
+  return { waiting: 0, running: 0, kvUsage: NaN, cacheTokens: 0, loras: new Set(), maxLoras: 0, at: performance.now(), inflightAtScrape: 0, ...m };
+}
+const text = (seed: string, chars: number): string => {
+  let s = '';
+  let i = 0;
+  while (s.length < chars) s += `${seed} sentence ${i++} of the shared system prompt. `;
+  return s.slice(0, chars);
+};
+
+test('block hashes are chained: same prefix → same leading hashes, a change alters every later block', () => {
+  const h = new BlockHasher(64, 64);
+  const a = text('alpha', 64 * 10);
+  h.hashBody('m', { prompt: a });
+  const first = Array.from(h.hashes.subarray(0, h.n));
+  assert.equal(first.length, 10);
+  assert.equal(new Set(first).size, 10);
+  // Same first 5 blocks, different after.
+  const b = a.slice(0, 64 * 5) + text('beta', 64 * 5);
+  h.hashBody('m', { prompt: b });
+  const second = Array.from(h.hashes.subarray(0, h.n));
+  assert.deepEqual(second.slice(0, 5), first.slice(0, 5));
+  for (let i = 5; i < 10; i++) assert.notEqual(second[i], first[i]);
+  // Changing block 2 changes blocks 3.. even though they are identical text.
+  const c = a.slice(0, 128) + 'X' + a.slice(129);
+  h.hashBody('m', { prompt: c });
+  assert.equal(h.hashes[1], first[1]);
+  for (let i = 2; i < 10; i++) assert.notEqual(h.hashes[i], first[i]);
+  // Another model name: nothing shared.
+  h.hashBody('other', { prompt: a });
+  assert.notEqual(h.hashes[0], first[0]);
+  // Partial trailing block dropped; maxBlocks bounds the work.
+  h.hashBody('m', { prompt: a.slice(0, 64 * 3 + 10) });
+  assert.equal(h.n, 3);
+  const small = new BlockHasher(64, 4);
+  small.hashBody('m', { prompt: a });
+  assert.equal(small.n, 4);
+  assert.deepEqual(Array.from(small.hashes), first.slice(0, 4));
+});
+
+test('chat messages hash like one text; text parts count; prompt lists use the first', () => {
+  const h = new BlockHasher(16, 64);
+  const sys = text('sys', 200);
+  h.hashBody('m', { messages: [{ role: 'system', content: sys }, { role: 'user', content: 'question one' }] });
+  const a = Array.from(h.hashes.subarray(0, h.n));
+  h.hashBody('m', { messages: [{ role: 'system', content: [{ type: 'text', text: sys }] }, { role: 'user', content: 'another question entirely' }] });
+  const b = Array.from(h.hashes.subarray(0, h.n));
+  const shared = Math.floor(('system\n'.length + 200) / 16);
+  assert.deepEqual(a.slice(0, shared), b.slice(0, shared));
+  h.hashBody('m', { prompt: [sys, 'x'] });
+  assert.equal(h.n, Math.floor(200 / 16));
+  assert.equal(h.hashBody('m', { prompt: 42 }), 0);
+  assert.equal(h.hashBody('m', undefined), 0);
+});
+
+test('prefix LRU: bounded, prefix-closed matching, oldest prefixes evicted first', () => {
+  const lru = new PrefixLru(8);
+  const a = Float64Array.from([1, 2, 3, 4, 5]);
+  lru.add(a, 5);
+  assert.equal(lru.matched(a, 5), 5);
+  assert.equal(lru.matched(Float64Array.from([1, 2, 3, 9, 9]), 5), 3);
+  assert.equal(lru.matched(Float64Array.from([7, 2]), 2), 0);
+  const b = Float64Array.from([11, 12, 13, 14, 15]);
+  lru.add(b, 5);
+  assert.ok(lru.size <= 8, 'capacity holds');
+  // a's tail went first (a was stamped last block first, so its head is the most recent part of a).
+  assert.equal(lru.matched(a, 5), 2);
+  assert.equal(lru.matched(b, 5), 5);
+  // Touching a's head again keeps it over b's tail.
+  lru.add(a, 2);
+  for (let i = 0; i < 3; i++) lru.add(Float64Array.from([100 + i]), 1);
+  assert.equal(lru.matched(a, 5), 2);
+  // Long prompts: exact to 16 blocks, then to within 8.
+  const long = Float64Array.from({ length: 100 }, (_, i) => 1000 + i);
+  const big = new PrefixLru(1000);
+  big.add(long, 100);
+  assert.equal(big.size, 16 + 10);
+  assert.equal(big.matched(long, 100), 96);
+  const other = Float64Array.from(long);
+  other[40] = -1;
+  for (let i = 41; i < 100; i++) other[i] = -i;
+  assert.equal(big.matched(other, 100), 40);
+  assert.equal(big.matched(long.subarray(0, 12), 12), 12);
+});
+
+test('prefix affinity: requests sharing a prefix follow it; the load guard spreads a hot prefix', () => {
+  const e = eps(4);
+  const scorer = new PrefixCacheScorer(3, { ...DEFAULT_PREFIX_CONFIG, blockChars: 64, guardAbsolute: 2, guardRelative: 0 });
+  const s = new Scheduler(compileProfile({ scorers: [{ name: 'prefix-cache', weight: 3 }, { name: 'least-request', weight: 1 }] }));
+  void scorer;
+  const cursor = { rr: 0 };
+  const groups = ['g0', 'g1', 'g2', 'g3', 'g4', 'g5'].map((g) => text(g, 1024));
+  const home = new Map<string, Endpoint>();
+  // Sequential traffic (nothing in flight): each group settles on one pod and stays there.
+  for (let round = 0; round < 5; round++) {
+    for (const g of groups) {
+      const ep = s.schedule(req({ prompt: g + ` question ${round}` }), e, cursor)!;
+      if (round === 0) home.set(g, ep);
+      else assert.equal(ep, home.get(g), `group stays on its pod (round ${round})`);
+    }
+  }
+  // The first six land on distinct-as-possible pods (ties → round-robin): every pod got a group.
+  assert.equal(new Set(home.values()).size, 4);
+
+  // A hot prefix under load: requests stay in flight; the guard (2 over the least loaded) moves some elsewhere.
+  const hot = text('hot', 2048);
+  const counts = new Map<Endpoint, number>();
+  for (let i = 0; i < 40; i++) {
+    const ep = s.schedule(req({ prompt: hot + ` q${i}` }), e, cursor)!;
+    ep.inflight++;
+    counts.set(ep, (counts.get(ep) ?? 0) + 1);
+  }
+  const loads = e.map((x) => x.inflight);
+  assert.ok(Math.max(...loads) - Math.min(...loads) <= 3, `balanced within the guard: ${loads}`);
+  assert.ok(counts.size === 4, 'the hot prefix spread over every pod');
+
+  // Without the guard the hot prefix piles onto one pod.
+  const e2 = eps(4);
+  const noGuard = new Scheduler(
+    compileProfile({ scorers: [{ name: 'prefix-cache', weight: 3 }, { name: 'least-request', weight: 1 }], prefixCache: { loadGuard: { enabled: false } } }),
+  );
+  for (let i = 0; i < 40; i++) noGuard.schedule(req({ prompt: hot + ` q${i}` }), e2, cursor)!.inflight++;
+  assert.equal(Math.max(...e2.map((x) => x.inflight)), 40);
+});
+
+test('prefix index is bounded by the engine KV capacity and purged when the pod leaves', () => {
+  const reg = new EndpointRegistry();
+  const ep = reg.obtain('default', 'p0', '10.0.0.1', 8000);
+  assert.equal(capacityFor(ep, DEFAULT_PREFIX_CONFIG), 16384);
+  ep.metrics = metrics({ cacheTokens: 64 * 16 });
+  // 1024 tokens × 4 chars / 128 chars per block = 32 → clamped to the minimum of 64.
+  assert.equal(capacityFor(ep, DEFAULT_PREFIX_CONFIG), 64);
+  ep.metrics = metrics({ cacheTokens: 25_000 * 16 });
+  assert.equal(capacityFor(ep, DEFAULT_PREFIX_CONFIG), 12500);
+  assert.equal(capacityFor(ep, { ...DEFAULT_PREFIX_CONFIG, capacityBlocks: 99 }), 99);
+
+  const s = new Scheduler(compileProfile({ policy: 'prefix-affinity' }));
+  s.schedule(req({ prompt: text('x', 4096) }), [ep], { rr: 0 });
+  assert.equal(ep.prefix?.size, 18, '32 blocks: the first 16 and every 8th after');
+  // Memory stays bounded however many distinct prompts pass.
+  ep.metrics = metrics({ cacheTokens: 64 * 16 });
+  for (let i = 0; i < 50; i++) s.schedule(req({ prompt: text(`p${i}`, 4096) }), [ep], { rr: 0 });
+  assert.ok(ep.prefix!.size <= 64 && ep.prefix!.size >= 18, `bounded: ${ep.prefix!.size}`);
+  reg.retain(new Set());
+  assert.equal(ep.prefix, null, 'purged with the pod');
+});
+
+test('session affinity: consistent hashing on a header; only the leaving pod’s sessions move', () => {
+  const e = eps(5);
+  const s = new Scheduler(compileProfile({ policy: 'session-affinity', sessionAffinity: { header: 'X-User-Id' } }));
+  const owner = new Map<string, Endpoint>();
+  for (let i = 0; i < 200; i++) {
+    const id = `user-${i}`;
+    const a = s.schedule(req(undefined, { 'x-user-id': id }), e, { rr: 0 })!;
+    const b = s.schedule(req(undefined, { 'x-user-id': id }), e, { rr: 7 })!;
+    assert.equal(a, b);
+    owner.set(id, a);
+  }
+  const perPod = e.map((x) => [...owner.values()].filter((o) => o === x).length);
+  assert.ok(Math.min(...perPod) >= 15, `sessions spread: ${perPod}`);
+  const fewer = e.slice(0, 4);
+  let moved = 0;
+  for (const [id, was] of owner) {
+    const now = s.schedule(req(undefined, { 'x-user-id': id }), fewer, { rr: 0 })!;
+    if (was !== e[4]) assert.equal(now, was, 'sessions of remaining pods stay');
+    else moved++;
+  }
+  assert.equal(moved, perPod[4]);
+  // No header: least-request decides.
+  e[0]!.inflight = 3;
+  assert.notEqual(s.schedule(req(undefined), e.slice(0, 2), { rr: 0 }), e[0]);
+  const ring = new HashRing(e);
+  assert.equal(ring.points.length, 500);
+  const sc = new SessionAffinityScorer(1, 'x-session-id');
+  const out = new Float64Array(5);
+  sc.score(req(undefined, { 'x-session-id': 'abc' }), e, out);
+  assert.deepEqual([...out].filter((x) => x === 100).length, 1);
+});
+
+test('engine-metric scorers use fresh scraped values corrected by in-flight, and fall back when stale', () => {
+  const e = eps(3);
+  const out = new Float64Array(3);
+  const q = new QueueScorer();
+  e[0]!.metrics = metrics({ waiting: 10 });
+  e[1]!.metrics = metrics({ waiting: 0 });
+  e[2]!.metrics = metrics({ waiting: 5 });
+  for (const x of e) x.fresh = true;
+  q.score(req(undefined), e, out);
+  assert.deepEqual([...out], [0, 100, 50]);
+  // Sent 10 to p1 since the scrape: now it looks like p0.
+  e[1]!.inflight = 10;
+  q.score(req(undefined), e, out);
+  assert.deepEqual([...out], [0, 0, 100]);
+  // One stale pod: in-flight counts for everyone.
+  e[2]!.fresh = false;
+  q.score(req(undefined), e, out);
+  assert.deepEqual([...out], [100, 0, 100]);
+
+  const kv = new KvCacheScorer();
+  for (const x of e) x.fresh = true;
+  e[0]!.metrics!.kvUsage = 0.9;
+  e[1]!.metrics!.kvUsage = 0.2;
+  e[2]!.metrics!.kvUsage = 0.5;
+  kv.score(req(undefined), e, out);
+  assert.deepEqual([...out].map(Math.round), [10, 80, 50]);
+  e[1]!.fresh = false;
+  kv.score(req(undefined), e, out);
+  assert.deepEqual([...out], [100, 0, 100], 'falls back to in-flight');
+});
+
+test('LoRA affinity prefers pods running the adapter, then free slots; neutral for base models', () => {
+  const e = eps(3);
+  e[0]!.metrics = metrics({ loras: new Set(['sql']), maxLoras: 1 });
+  e[1]!.metrics = metrics({ loras: new Set(), maxLoras: 2 });
+  e[2]!.metrics = metrics({ loras: new Set(['chat']), maxLoras: 1 });
+  const out = new Float64Array(3);
+  const l = new LoraAffinityScorer();
+  l.score(req(undefined, {}, { model: 'sql', lora: true }), e, out);
+  assert.deepEqual([...out], [100, 50, 0]);
+  l.score(req(undefined, {}, { model: 'base' }), e, out);
+  assert.deepEqual([...out], [100, 100, 100]);
+  const s = new Scheduler(compileProfile(undefined));
+  for (const x of e) x.fresh = true;
+  assert.equal(s.schedule(req(undefined, {}, { model: 'chat', lora: true }), e, { rr: 0 }), e[2]);
+});
+
+test('baselines: round-robin rotates, random spreads, least-request follows in-flight', () => {
+  const e = eps(4);
+  const rr = new Scheduler(compileProfile({ policy: 'round-robin' }));
+  e[0]!.inflight = 50;
+  const cursor = { rr: 0 };
+  assert.deepEqual(
+    Array.from({ length: 8 }, () => rr.schedule(req(undefined), e, cursor)!.podName),
+    ['p0', 'p1', 'p2', 'p3', 'p0', 'p1', 'p2', 'p3'],
+  );
+  const rnd = new Scheduler(compileProfile({ policy: 'random' }));
+  const seen = new Map<string, number>();
+  for (let i = 0; i < 400; i++) {
+    const p = rnd.schedule(req(undefined), e, cursor)!.podName;
+    seen.set(p, (seen.get(p) ?? 0) + 1);
+  }
+  assert.equal(seen.size, 4);
+  for (const c of seen.values()) assert.ok(c > 40, `random spreads: ${[...seen.values()]}`);
+  const lr = new Scheduler(compileProfile({ policy: 'least-request' }));
+  e[1]!.inflight = 2;
+  e[2]!.inflight = 1;
+  e[3]!.inflight = 3;
+  assert.equal(lr.schedule(req(undefined), e, cursor), e[2]);
+});
+
+test('profiles: scorer lists, weights and the default mix; route override wins over the server', () => {
+  const d = compileProfile(undefined);
+  assert.equal(d.policy, 'default');
+  assert.deepEqual(d.scorers.map((x) => `${x.name}:${x.weight}`), ['prefix-cache:3', 'queue:1', 'kv-cache:1', 'least-request:1', 'lora-affinity:2']);
+  const ds = compileProfile({ sessionAffinity: { header: 'x-user-id' } });
+  assert.equal(ds.scorers[0]!.name, 'session-affinity');
+  const custom = compileProfile({ policy: 'random', scorers: [{ name: 'kv-cache', weight: 2 }, { name: 'queue', weight: 0 }] });
+  assert.deepEqual(custom.scorers.map((x) => x.name), ['kv-cache']);
+  assert.equal(custom.picker.name, 'random');
+
+  const s = new Scheduler();
+  const server = { rr: 0, scheduling: { profile: compileProfile({ policy: 'round-robin' }), endpoints: [], pd: null } };
+  const routeProfile = compileProfile({ policy: 'least-request' });
+  assert.equal(s.profileFor(req(undefined), server).policy, 'round-robin');
+  assert.equal(s.profileFor(req(undefined, {}, { route: { scheduling: routeProfile } }), server).policy, 'least-request');
+  assert.equal(s.profileFor(req(undefined), { rr: 0 }).policy, 'least-request');
+});
+
+test('decisions are timed and recorded per pod', () => {
+  const e = eps(3);
+  const s = new Scheduler(compileProfile(undefined));
+  const seen: Array<[string, number]> = [];
+  s.observe = (p, sec) => seen.push([p, sec]);
+  const ep = s.schedule(req({ prompt: text('a', 1000) }), e, { rr: 0 })!;
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]![0], 'default');
+  assert.ok(seen[0]![1] >= 0 && seen[0]![1] < 1);
+  assert.equal(ep.picks, 1);
+  assert.ok(e.every((x) => x.lastScoredAt > 0));
+  assert.ok(ep.lastPickedAt > 0);
+  // A pinned endpoint is returned once, then normal scheduling resumes.
+  const r = req(undefined);
+  s.pin(r, e[2]!);
+  assert.equal(s.schedule(r, e, { rr: 0 }), e[2]);
+});

@@ -1,0 +1,54 @@
+// What scheduling knows about each endpoint, for the debug endpoint and tests (slice C's observability reads it).
+import { performance } from 'node:perf_hooks';
+import type { Endpoint } from './endpoint.ts';
+
+export interface EndpointSchedulingView {
+  pod: string;
+  role: string;
+  group: string;
+  engine: string;
+  inflight: number;
+  /** Load as the scorers see it (scraped waiting + running corrected by in-flight, or in-flight when stale). */
+  load: number;
+  fresh: boolean;
+  metrics: { waiting: number; running: number; kvUsage: number | null; cacheTokens: number; loras: string[]; maxLoras: number; ageMs: number } | null;
+  scrapeFailures: number;
+  scrapeError: string | null;
+  prefixBlocks: number;
+  lastScore: number | null;
+  lastScoredMsAgo: number | null;
+  lastPickedMsAgo: number | null;
+  picks: number;
+}
+
+export function schedulingView(ep: Endpoint, now = performance.now()): EndpointSchedulingView {
+  const m = ep.metrics;
+  return {
+    pod: ep.podKey,
+    role: ep.role,
+    group: ep.group,
+    engine: ep.engine,
+    inflight: ep.inflight,
+    load: ep.load(),
+    fresh: ep.fresh,
+    metrics:
+      m === null
+        ? null
+        : {
+            waiting: m.waiting,
+            running: m.running,
+            kvUsage: Number.isNaN(m.kvUsage) ? null : m.kvUsage,
+            cacheTokens: m.cacheTokens,
+            loras: [...m.loras],
+            maxLoras: m.maxLoras,
+            ageMs: Math.round(now - m.at),
+          },
+    scrapeFailures: ep.scrapeFailures,
+    scrapeError: ep.scrapeError || null,
+    prefixBlocks: ep.prefix?.size ?? 0,
+    lastScore: ep.lastScoredAt > 0 ? ep.lastScore : null,
+    lastScoredMsAgo: ep.lastScoredAt > 0 ? Math.round(now - ep.lastScoredAt) : null,
+    lastPickedMsAgo: ep.lastPickedAt > 0 ? Math.round(now - ep.lastPickedAt) : null,
+    picks: ep.picks,
+  };
+}
