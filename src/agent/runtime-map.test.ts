@@ -88,13 +88,13 @@ describe('the seed image', () => {
     const p = plan({
       name: 'runtime',
       image: 'matrixinfer/pytorch-runtime:latest',
-      args: ['--model', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--port', '8000'],
+      args: ['meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '8000'],
     });
     assert.deepEqual(p, {
       runnable: true,
       kind: 'simulated',
       command: '/usr/bin/node',
-      args: ['/repo/src/cli/main.ts', 'engine', '--model', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--port', '8000', '--host', IP],
+      args: ['/repo/src/cli/main.ts', 'engine', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '8000', '--host', IP],
     });
   });
 });

@@ -35,15 +35,54 @@ export async function runApiServer(options: { dataDir?: string; host?: string; p
   stopOnSignal(() => server.close());
 }
 
-export async function runControllerManager(options: { kubeconfig?: string; leaderElect: boolean; namespace?: string }): Promise<void> {
+export interface ControllerManagerCommandOptions {
+  kubeconfig?: string;
+  leaderElect: boolean;
+  namespace?: string;
+  leaseNamespace?: string;
+  identity?: string;
+  /** Serve the admission webhooks on this port (off when undefined). */
+  webhookPort?: number;
+  webhookHost?: string;
+  webhookService?: string;
+  webhookNamespace?: string;
+  webhookUrl?: string;
+  webhookCertDir?: string;
+  /** Serve /healthz and /readyz (the pod's probes) on this port (off when undefined). */
+  healthPort?: number;
+}
+
+export async function runControllerManager(options: ControllerManagerCommandOptions): Promise<void> {
   const { startControllerManager } = await import('../controllers/manager.ts');
+  const { startHealthServer } = await import('../kube/health.ts');
+  let started = false;
+  // Probes answer while the manager starts; ready once started (as leader or standby).
+  const health = options.healthPort !== undefined ? await startHealthServer({ port: options.healthPort, ready: () => started }) : undefined;
   const manager = await startControllerManager({
     kubeConfig: loadKubeConfig(options.kubeconfig),
     leaderElection: options.leaderElect,
     ...(options.namespace ? { namespace: options.namespace } : {}),
+    ...(options.leaseNamespace ? { leaseNamespace: options.leaseNamespace } : {}),
+    ...(options.identity ? { identity: options.identity } : {}),
+    ...(options.webhookPort !== undefined
+      ? {
+          webhook: {
+            port: options.webhookPort,
+            ...(options.webhookHost ? { host: options.webhookHost } : {}),
+            ...(options.webhookService ? { serviceName: options.webhookService } : {}),
+            ...(options.webhookNamespace ? { namespace: options.webhookNamespace } : {}),
+            ...(options.webhookUrl ? { url: options.webhookUrl } : {}),
+            ...(options.webhookCertDir ? { certDir: options.webhookCertDir } : {}),
+          },
+        }
+      : {}),
   });
-  process.stderr.write('controller manager started\n');
-  stopOnSignal(() => manager.stop());
+  started = true;
+  process.stderr.write(`controller manager started${manager.webhook ? ` (webhooks on ${manager.webhook.url})` : ''}\n`);
+  stopOnSignal(async () => {
+    await manager.stop();
+    await health?.close();
+  });
 }
 
 export async function runAgent(options: { kubeconfig?: string; nodeName?: string }): Promise<void> {
@@ -53,13 +92,14 @@ export async function runAgent(options: { kubeconfig?: string; nodeName?: string
   stopOnSignal(() => agent.stop());
 }
 
-export async function runGateway(options: { kubeconfig?: string; host?: string; port: number; namespace?: string }): Promise<void> {
+export async function runGateway(options: { kubeconfig?: string; host?: string; port: number; namespace?: string; watchSecrets?: boolean }): Promise<void> {
   const { startGateway } = await import('../gateway/gateway.ts');
   const gateway = await startGateway({
     kubeConfig: loadKubeConfig(options.kubeconfig),
     host: options.host ?? '127.0.0.1',
     port: options.port,
     ...(options.namespace ? { namespace: options.namespace } : {}),
+    ...(options.watchSecrets === false ? { watchSecrets: false } : {}),
   });
   process.stderr.write(`gateway listening on ${gateway.url}\n`);
   stopOnSignal(() => gateway.close());

@@ -74,9 +74,18 @@ async function main(): Promise<void> {
     .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster or $KUBECONFIG)')
     .option('--namespace <name>', 'watch one namespace only')
     .option('--no-leader-elect', 'run without leader election')
-    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean }) => {
+    .option('--lease-namespace <name>', 'namespace of the leader election Lease (default: --namespace, $POD_NAMESPACE, default)')
+    .option('--identity <id>', 'leader election identity (default: <hostname>_<random>)')
+    .option('--webhook-port <port>', 'serve the admission webhooks over TLS on this port (e.g. 9443); off when not given')
+    .option('--webhook-host <address>', 'webhook listen address', '0.0.0.0')
+    .option('--webhook-service <name>', 'Service in front of the webhooks (certificate names, webhook configurations)', 'matrixinfer-webhook')
+    .option('--webhook-namespace <name>', 'namespace of that Service and of the certificate Secret (default: the Lease namespace)')
+    .option('--webhook-url <url>', 'call the webhooks at this URL instead of the Service, e.g. https://127.0.0.1:{port} (API servers without Service routing)')
+    .option('--webhook-cert-dir <dir>', 'also write the serving certificate, key and CA bundle here')
+    .option('--health-port <port>', 'serve /healthz and /readyz on this port (off when not given)')
+    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string }) => {
       const { runControllerManager } = await import('./components.ts');
-      await runControllerManager({ ...opts });
+      await runControllerManager({ ...opts, webhookPort: opts.webhookPort === undefined ? undefined : Number(opts.webhookPort), healthPort: opts.healthPort === undefined ? undefined : Number(opts.healthPort) });
     });
 
   program
@@ -96,7 +105,8 @@ async function main(): Promise<void> {
     .option('--host <address>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'listen port', '8080')
     .option('--namespace <name>', 'serve one namespace only')
-    .action(async (opts: { kubeconfig?: string; host: string; port: string; namespace?: string }) => {
+    .option('--no-watch-secrets', 'do not watch Secrets (TLS certificates, API keys); API-key authentication then refuses all')
+    .action(async (opts: { kubeconfig?: string; host: string; port: string; namespace?: string; watchSecrets: boolean }) => {
       const { runGateway } = await import('./components.ts');
       await runGateway({ ...opts, port: Number(opts.port) });
     });

@@ -10,6 +10,7 @@ import { createLogger, errorMessage, type Logger } from '../kube/log.ts';
 import { createModelController } from './model/controller.ts';
 import { createModelInferController } from './modelinfer/controller.ts';
 import { createModelRouteController, createModelServerController } from './networking/controller.ts';
+import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from '../webhooks/server.ts';
 
 export const CONTROLLER_MANAGER_NAME = 'matrixinfer-controller-manager';
 
@@ -30,9 +31,16 @@ export interface ControllerManagerOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   logger?: Logger;
+  /**
+   * Serve the admission webhooks over TLS (every replica, leader or not; see src/webhooks/server.ts). The namespace
+   * defaults to the Lease namespace.
+   */
+  webhook?: Omit<WebhookServerOptions, 'kubeConfig' | 'namespace' | 'logger'> & { namespace?: string };
 }
 
 export interface ControllerManager {
+  /** The webhook server, when `webhook` was given. */
+  webhook?: WebhookServer;
   stop(): Promise<void>;
 }
 
@@ -64,13 +72,19 @@ export async function startControllerManager(options: ControllerManagerOptions):
   const log = options.logger ?? createLogger('controller-manager');
   const client = new KubeClient(options.kubeConfig);
   let stopRun: (() => Promise<void>) | undefined;
+  const leaseNamespace = options.leaseNamespace ?? options.namespace ?? process.env.POD_NAMESPACE ?? 'default';
+  const webhook = options.webhook
+    ? await startWebhookServer({ ...options.webhook, kubeConfig: options.kubeConfig, namespace: options.webhook.namespace ?? leaseNamespace, logger: log.child('webhook') })
+    : undefined;
 
   if (options.leaderElection === false) {
     stopRun = await runControllers(options, client, log);
     return {
+      ...(webhook ? { webhook } : {}),
       async stop() {
         await stopRun?.();
         stopRun = undefined;
+        await webhook?.close();
       },
     };
   }
@@ -79,7 +93,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
   let transition = Promise.resolve();
   const elector = new LeaderElector({
     kubeConfig: options.kubeConfig,
-    namespace: options.leaseNamespace ?? options.namespace ?? process.env.POD_NAMESPACE ?? 'default',
+    namespace: leaseNamespace,
     name: options.leaseName ?? CONTROLLER_MANAGER_NAME,
     identity: options.identity,
     leaseDurationMs: options.leaseDurationMs,
@@ -104,12 +118,14 @@ export async function startControllerManager(options: ControllerManagerOptions):
   });
   elector.start();
   return {
+    ...(webhook ? { webhook } : {}),
     async stop() {
       await elector.stop();
       await transition;
       const stop = stopRun;
       stopRun = undefined;
       await stop?.();
+      await webhook?.close();
     },
   };
 }

@@ -16,14 +16,28 @@ import {
   type MetricTarget,
 } from '../api/kinds/index.ts';
 import { parseDuration, parseQuantity } from '../kube/units.ts';
+import { MODEL_NAME_LABEL, ROLE_LABEL } from '../api/labels.ts';
 
 type Validator<T> = (object: T, request: AdmissionRequest) => FieldError[];
+/** Fills in defaults on `object` in place. Must be idempotent: it runs on every CREATE and UPDATE. */
+type Defaulter<T> = (object: T, request: AdmissionRequest) => void;
 
-/** Wrap a validator: only main-resource CREATE/UPDATE requests with an object are checked. */
-function plugin<T extends KubeObject>(group: string, kind: string, validate: Validator<T>): AdmissionPlugin {
+/** Wrap a validator (and defaulter): only main-resource CREATE/UPDATE requests with an object are handled. */
+function plugin<T extends KubeObject>(group: string, kind: string, validate: Validator<T>, defaults?: Defaulter<T>): AdmissionPlugin {
   return {
     group,
     kind,
+    ...(defaults
+      ? {
+          mutate(request: AdmissionRequest): KubeObject {
+            const object = request.object!;
+            if (request.operation === 'DELETE' || request.subResource || !object) return object;
+            if (!object.spec || typeof object.spec !== 'object') return object;
+            defaults(object as T, request);
+            return object;
+          },
+        }
+      : {}),
     validate(request) {
       if (request.operation === 'DELETE' || request.subResource || !request.object) return [];
       const object = request.object as T;
@@ -240,11 +254,34 @@ export const validateAutoscalingPolicyBinding: Validator<AutoscalingPolicyBindin
   return errors;
 };
 
+// ---------- defaults the schema cannot express (cross-field), applied by the mutating webhook / inline ----------
+
+/** ModelServer: `service.targetPort` from `service.port`, `modelInferRef.namespace` from the object's namespace, `rateLimit.burstSize` from `requestsPerSecond`. */
+export const defaultModelServer: Defaulter<ModelServer> = (ms, request) => {
+  const spec = ms.spec;
+  if (spec.service && spec.service.targetPort === undefined && typeof spec.service.port === 'number') spec.service.targetPort = spec.service.port;
+  const namespace = ms.metadata.namespace ?? request.namespace;
+  if (spec.modelInferRef && !spec.modelInferRef.namespace && namespace) spec.modelInferRef.namespace = namespace;
+  if (spec.rateLimit && spec.rateLimit.requestsPerSecond !== undefined && spec.rateLimit.burstSize === undefined) spec.rateLimit.burstSize = spec.rateLimit.requestsPerSecond;
+};
+
+/** ModelInfer: each role's pod template carries its role label; `modelName` from the owning Model's label. */
+export const defaultModelInfer: Defaulter<ModelInfer> = (mi) => {
+  const modelLabel = mi.metadata.labels?.[MODEL_NAME_LABEL];
+  if (!mi.spec.modelName && modelLabel) mi.spec.modelName = modelLabel;
+  for (const role of mi.spec.roles ?? []) {
+    if (!role || typeof role !== 'object' || typeof role.name !== 'string' || !role.template || typeof role.template !== 'object') continue;
+    const metadata = (role.template.metadata ??= {});
+    const labels = (metadata.labels ??= {});
+    labels[ROLE_LABEL] ??= role.name;
+  }
+};
+
 export const admissionPlugins: AdmissionPlugin[] = [
   plugin<Model>(REGISTRY_GROUP, 'Model', validateModel),
   plugin<AutoscalingPolicy>(REGISTRY_GROUP, 'AutoscalingPolicy', validateAutoscalingPolicy),
   plugin<AutoscalingPolicyBinding>(REGISTRY_GROUP, 'AutoscalingPolicyBinding', validateAutoscalingPolicyBinding),
-  plugin<ModelInfer>(WORKLOAD_GROUP, 'ModelInfer', validateModelInfer),
-  plugin<ModelServer>(NETWORKING_GROUP, 'ModelServer', validateModelServer),
+  plugin<ModelInfer>(WORKLOAD_GROUP, 'ModelInfer', validateModelInfer, defaultModelInfer),
+  plugin<ModelServer>(NETWORKING_GROUP, 'ModelServer', validateModelServer, defaultModelServer),
   plugin<ModelRoute>(NETWORKING_GROUP, 'ModelRoute', validateModelRoute),
 ];

@@ -114,7 +114,7 @@ test('the seed Model becomes five owned, labelled children and an engine pod; re
   const engine = spec.containers[0];
   assert.equal(engine.name, 'engine');
   assert.equal(engine.image, 'matrixinfer/pytorch-runtime:latest');
-  assert.deepEqual(engine.args, ['--model', 'meta-llama/Llama-2-7b-hf', '--served-model-name', NAME, '--port', '8000']);
+  assert.deepEqual(engine.args, ['meta-llama/Llama-2-7b-hf', '--served-model-name', NAME, '--host', '0.0.0.0', '--port', '8000']);
   assert.deepEqual(engine.ports, [{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
   assert.deepEqual(engine.resources, { requests: { memory: '8Gi', cpu: '2' }, limits: { memory: '16Gi', cpu: '4' } });
   assert.equal(engine.readinessProbe.httpGet.path, '/health');

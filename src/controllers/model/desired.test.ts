@@ -48,7 +48,7 @@ test('the seed Model maps to a vLLM ModelInfer with the expected pod template', 
   assert.equal(c.name, 'engine');
   assert.equal(c.image, 'matrixinfer/pytorch-runtime:latest');
   assert.equal(c.command, undefined, 'vLLM images have `vllm serve` as entrypoint');
-  assert.deepEqual(c.args, ['--model', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--port', '8000']);
+  assert.deepEqual(c.args, ['meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '8000']);
   assert.deepEqual(c.ports, [{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
   assert.deepEqual(c.resources, { requests: { memory: '8Gi', cpu: '2' }, limits: { memory: '16Gi', cpu: '4' } });
   assert.deepEqual(c.readinessProbe, { httpGet: { path: '/health', port: 8000 }, initialDelaySeconds: 0, periodSeconds: 2, failureThreshold: 3 });

@@ -45,20 +45,46 @@ export function enginePort(model: Model): number {
   return model.spec.runtime.port ?? DEFAULT_ENGINE_PORT;
 }
 
-/** Engine command line: vLLM images have `vllm serve` as entrypoint (args only); SGLang needs its launcher. */
+export const GPU_RESOURCE = 'nvidia.com/gpu';
+
+/** GPUs per engine pod: `nvidia.com/gpu` from the runtime's limits, else its requests; undefined when none. */
+export function gpuCount(runtime: Runtime): number | undefined {
+  const value = runtime.resources?.limits?.[GPU_RESOURCE] ?? runtime.resources?.requests?.[GPU_RESOURCE];
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** Whether the user's extra args already set one of these flags (`--flag v` or `--flag=v`). */
+function hasFlag(args: string[], flags: string[]): boolean {
+  return args.some((a) => flags.some((f) => a === f || a.startsWith(`${f}=`)));
+}
+
+/**
+ * Engine command line, as the engines document it:
+ * - vLLM: the `vllm/vllm-openai` images have `ENTRYPOINT ["vllm", "serve"]`, so only args are given, the model as the
+ *   positional `model_tag` (`vllm serve` rejects `--model`): `MODEL --served-model-name N --host 0.0.0.0 --port P
+ *   [--tensor-parallel-size G]`.
+ * - SGLang: `python3 -m sglang.launch_server --model-path MODEL --served-model-name N --host 0.0.0.0 --port P [--tp G]`.
+ * The tensor-parallel size is the pod's GPU count (when given and not set in `runtime.args`); `runtime.args` (for
+ * example `--max-model-len 4096`) come last.
+ */
 export function engineCommand(model: Model): { command?: string[]; args: string[] } {
   const name = model.metadata.name!;
   const runtime = model.spec.runtime;
   const path = modelPath(model.spec.modelSpec.source.uri);
   const port = String(enginePort(model));
   const extra = runtime.args ?? [];
+  const gpus = gpuCount(runtime);
   if (engineOf(runtime) === 'SGLang') {
+    const tp = gpus && !hasFlag(extra, ['--tp', '--tp-size', '--tensor-parallel-size']) ? ['--tp', String(gpus)] : [];
     return {
       command: ['python3', '-m', 'sglang.launch_server'],
-      args: ['--model-path', path, '--served-model-name', name, '--host', '0.0.0.0', '--port', port, ...extra],
+      args: ['--model-path', path, '--served-model-name', name, '--host', '0.0.0.0', '--port', port, ...tp, ...extra],
     };
   }
-  return { args: ['--model', path, '--served-model-name', name, '--port', port, ...extra] };
+  const tp = gpus && !hasFlag(extra, ['--tensor-parallel-size', '-tp']) ? ['--tensor-parallel-size', String(gpus)] : [];
+  return { args: [path, '--served-model-name', name, '--host', '0.0.0.0', '--port', port, ...tp, ...extra] };
 }
 
 export function childLabels(model: Model): Record<string, string> {
@@ -98,18 +124,26 @@ export function initialReplicas(model: Model): number {
   return Math.min(max, Math.max(min, replicas ?? min));
 }
 
+/**
+ * The engine container's resources: the runtime's, with `nvidia.com/gpu` in both requests and limits (Kubernetes
+ * requires an extended resource's request to equal its limit, and rejects a request without a limit).
+ */
+export function engineResources(runtime: Runtime): { requests?: Record<string, string>; limits?: Record<string, string> } | undefined {
+  const res = runtime.resources;
+  if (!res || (!res.requests && !res.limits)) return undefined;
+  const requests = quantities(res.requests);
+  const limits = quantities(res.limits);
+  const gpu = limits?.[GPU_RESOURCE] ?? requests?.[GPU_RESOURCE];
+  if (gpu === undefined) return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
+  return { requests: { ...requests, [GPU_RESOURCE]: gpu }, limits: { ...limits, [GPU_RESOURCE]: gpu } };
+}
+
 export function desiredModelInfer(model: Model): ModelInfer {
   const name = model.metadata.name!;
   const runtime = model.spec.runtime;
   const port = enginePort(model);
   const { command, args } = engineCommand(model);
-  const resources =
-    runtime.resources && (runtime.resources.requests || runtime.resources.limits)
-      ? {
-          ...(runtime.resources.requests ? { requests: quantities(runtime.resources.requests) } : {}),
-          ...(runtime.resources.limits ? { limits: quantities(runtime.resources.limits) } : {}),
-        }
-      : undefined;
+  const resources = engineResources(runtime);
   const container: Record<string, unknown> = {
     name: ENGINE_CONTAINER,
     image: runtime.image,

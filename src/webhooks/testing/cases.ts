@@ -1,0 +1,137 @@
+// Admission cases shared by the webhook tests on the embedded API server (npm test) and on the real kube-apiserver
+// (test/cluster/webhooks.test.ts): objects that pass the CRD schemas but break a rule only the admission plugins
+// know, and objects the mutating defaults fill in. Both servers must answer them the same way.
+import type { KubeObject } from '../../api/admission.ts';
+import { MODEL_NAME_LABEL, ROLE_LABEL } from '../../api/labels.ts';
+
+export interface InvalidCase {
+  title: string;
+  group: string;
+  plural: string;
+  object: KubeObject;
+  /** Text the embedded server's message must contain (the full message is compared between the servers). */
+  expect: string;
+}
+
+const model = (name: string, spec: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'registry.matrixinfer.ai/v1alpha1',
+  kind: 'Model',
+  metadata: { name },
+  spec: {
+    modelSpec: { modelId: 'llama', framework: 'pytorch', version: '1', source: { uri: 'huggingface://meta-llama/Llama-2-7b-hf' } },
+    runtime: { image: 'matrixinfer/pytorch-runtime:latest' },
+    ...spec,
+  },
+});
+
+const container = { name: 'engine', image: 'vllm/vllm-openai:latest' };
+
+export function invalidCases(): InvalidCase[] {
+  return [
+    {
+      title: 'Model: minReplicas above maxReplicas and a timeout that is no duration (two errors)',
+      group: 'registry.matrixinfer.ai',
+      plural: 'models',
+      object: model('bad-model', { autoscaling: { minReplicas: 5, maxReplicas: 3 }, serving: { timeout: 'soon' } }),
+      expect: 'Model.registry.matrixinfer.ai "bad-model" is invalid: [spec.autoscaling.minReplicas: Invalid value: 5: must be less than or equal to maxReplicas (3), spec.serving.timeout: Invalid value: "soon"',
+    },
+    {
+      title: 'ModelInfer: two roles with one name',
+      group: 'workload.matrixinfer.ai',
+      plural: 'modelinfers',
+      object: {
+        apiVersion: 'workload.matrixinfer.ai/v1alpha1',
+        kind: 'ModelInfer',
+        metadata: { name: 'bad-infer' },
+        spec: { roles: [{ name: 'server', template: { spec: { containers: [container] } } }, { name: 'server', template: { spec: { containers: [container] } } }] },
+      },
+      expect: 'ModelInfer.workload.matrixinfer.ai "bad-infer" is invalid: spec.roles[1].name: Duplicate value: "server"',
+    },
+    {
+      title: 'ModelServer: rate limit enabled without a rate',
+      group: 'networking.matrixinfer.ai',
+      plural: 'modelservers',
+      object: {
+        apiVersion: 'networking.matrixinfer.ai/v1alpha1',
+        kind: 'ModelServer',
+        metadata: { name: 'bad-server' },
+        spec: { modelInferRef: { name: 'x' }, service: { port: 8080 }, rateLimit: { enabled: true } },
+      },
+      expect: 'ModelServer.networking.matrixinfer.ai "bad-server" is invalid: spec.rateLimit.requestsPerSecond: Required value: required when rateLimit.enabled is true',
+    },
+    {
+      title: 'ModelRoute: neither modelName nor loraAdapters',
+      group: 'networking.matrixinfer.ai',
+      plural: 'modelroutes',
+      object: {
+        apiVersion: 'networking.matrixinfer.ai/v1alpha1',
+        kind: 'ModelRoute',
+        metadata: { name: 'bad-route' },
+        spec: { rules: [{ name: 'r', targetModels: [{ modelServerName: 's' }] }] },
+      },
+      expect: 'ModelRoute.networking.matrixinfer.ai "bad-route" is invalid: spec.modelName: Required value: one of modelName or loraAdapters must be set',
+    },
+  ];
+}
+
+export interface DefaultingCase {
+  title: string;
+  group: string;
+  plural: string;
+  object: KubeObject;
+  /**
+   * Checks the object; returns a problem, or undefined when the defaults are there. `stored`: it came back from an
+   * API server (so the CRD schema defaults must be there as well), not just from applying the webhook's patch.
+   */
+  check(object: KubeObject, stored: boolean): string | undefined;
+}
+
+export function defaultingCases(namespace: string): DefaultingCase[] {
+  return [
+    {
+      title: 'ModelServer: targetPort from port, modelInferRef.namespace, burstSize from requestsPerSecond',
+      group: 'networking.matrixinfer.ai',
+      plural: 'modelservers',
+      object: {
+        apiVersion: 'networking.matrixinfer.ai/v1alpha1',
+        kind: 'ModelServer',
+        metadata: { name: 'defaulted-server' },
+        spec: { modelInferRef: { name: 'llama' }, service: { port: 8080 }, rateLimit: { enabled: true, requestsPerSecond: 20 } },
+      },
+      check(object) {
+        const spec = object.spec as { service: { targetPort?: number }; modelInferRef: { namespace?: string }; rateLimit: { burstSize?: number } };
+        if (spec.service.targetPort !== 8080) return `service.targetPort is ${spec.service.targetPort}, want 8080`;
+        if (spec.modelInferRef.namespace !== namespace) return `modelInferRef.namespace is ${spec.modelInferRef.namespace}, want ${namespace}`;
+        if (spec.rateLimit.burstSize !== 20) return `rateLimit.burstSize is ${spec.rateLimit.burstSize}, want 20`;
+        return undefined;
+      },
+    },
+    {
+      title: 'ModelInfer: role label on each pod template, modelName from the model label',
+      group: 'workload.matrixinfer.ai',
+      plural: 'modelinfers',
+      object: {
+        apiVersion: 'workload.matrixinfer.ai/v1alpha1',
+        kind: 'ModelInfer',
+        metadata: { name: 'defaulted-infer', labels: { [MODEL_NAME_LABEL]: 'llama' } },
+        spec: {
+          replicas: 0,
+          roles: [
+            { name: 'prefill', template: { spec: { containers: [container] } } },
+            { name: 'decode', template: { metadata: { labels: { team: 'a' } }, spec: { containers: [container] } } },
+          ],
+        },
+      },
+      check(object, stored) {
+        const spec = object.spec as { modelName?: string; roles: { name: string; replicas?: number; template: { metadata?: { labels?: Record<string, string> } } }[] };
+        if (spec.modelName !== 'llama') return `modelName is ${spec.modelName}, want llama`;
+        for (const role of spec.roles) {
+          if (role.template.metadata?.labels?.[ROLE_LABEL] !== role.name) return `role ${role.name}: template labels ${JSON.stringify(role.template.metadata?.labels)}`;
+          if (stored && role.replicas !== 1) return `role ${role.name}: replicas ${role.replicas} (schema default 1 lost)`;
+        }
+        if (spec.roles[1]!.template.metadata!.labels!.team !== 'a') return 'user label lost';
+        return undefined;
+      },
+    },
+  ];
+}

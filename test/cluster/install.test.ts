@@ -1,0 +1,239 @@
+// The cluster install, on a real kube-apiserver: the Helm chart rendered by the real `helm template` equals the
+// committed plain manifests; those pass a server-side dry run and then apply for real (kubectl --server-side); the
+// controller manager and the gateway then run exactly as their Deployments say (same args), each authenticated only
+// by a token minted through the TokenRequest API for its own ServiceAccount, and do their jobs without a single 403;
+// and what they were not granted is really forbidden.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { startRealCluster, type RealCluster } from './harness.ts';
+import { helmBinary, helmTemplate, MANIFESTS_FILE, NAMESPACE, renderManifests, REPO, CHART_DIR } from '../../scripts/render-manifests.ts';
+import { until } from '../../src/kube/testing/until.ts';
+
+const run = promisify(execFile);
+const MANAGER = 'matrixinfer-controller-manager';
+const GATEWAY = 'matrixinfer-gateway';
+
+interface Doc {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: any;
+  [k: string]: any;
+}
+
+const docsOf = (yaml: string): Doc[] =>
+  parseAllDocuments(yaml)
+    .map((d) => d.toJS() as Doc | null)
+    .filter((d): d is Doc => d !== null);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A component started as a process, with the args of its Deployment's container. */
+class Component {
+  readonly child: ChildProcess;
+  output = '';
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(REPO, 'src/cli/main.ts'), ...args], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
+    this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
+  }
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', { timeout: 900_000 }, () => {
+  let helm: string;
+  let cluster: RealCluster;
+  const components: Component[] = [];
+  let manifests: Doc[];
+
+  const kubectl = (args: string[], token?: string) => {
+    const kubeconfig = token ? cluster.kubeConfigFor(token).path : cluster.kubeconfigPath;
+    return run('kubectl', ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 << 20 });
+  };
+  const json = async (path: string, init: Parameters<RealCluster['fetch']>[1] = {}) => {
+    const res = await cluster.fetch(path, init);
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as any) : undefined };
+  };
+  /** A token for the ServiceAccount, minted with the TokenRequest API (as the kubelet would project it). */
+  const serviceAccountToken = async (name: string) => {
+    const res = await json(`/api/v1/namespaces/${NAMESPACE}/serviceaccounts/${name}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } }),
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body.status.token as string;
+  };
+  const containerOf = (deployment: string) => manifests.find((d) => d.kind === 'Deployment' && d.metadata.name === deployment)!.spec.template.spec.containers[0];
+
+  before(async () => {
+    helm = helmBinary();
+    cluster = await startRealCluster({ crds: false });
+  });
+
+  after(async () => {
+    for (const c of components) await c.stop();
+    await cluster?.stop();
+  });
+
+  it('helm lint passes and `helm template` renders exactly the committed manifests', async () => {
+    await run(helm, ['lint', CHART_DIR, '--strict']);
+    const rendered = renderManifests(helm);
+    assert.equal(rendered, readFileSync(MANIFESTS_FILE, 'utf8'), 'deploy/manifests/matrixinfer.yaml is stale: run npm run render');
+    manifests = docsOf(rendered);
+    // Options render too: one namespace (Roles instead of ClusterRoles), no Secrets, ServiceMonitor.
+    const variant = docsOf(helmTemplate(helm, ['--set', 'watchNamespace=team-a,gateway.watchSecrets=false,serviceMonitor.enabled=true']));
+    assert.ok(!variant.some((d) => d.kind.startsWith('Cluster')));
+    assert.ok(variant.some((d) => d.kind === 'ServiceMonitor'));
+    const gwRole = variant.find((d) => d.kind === 'Role' && d.metadata.name === GATEWAY)!;
+    assert.equal(gwRole.metadata.namespace, 'team-a');
+    assert.ok(!gwRole.rules.some((r: { resources: string[] }) => r.resources.includes('secrets')));
+    assert.ok(variant.find((d) => d.kind === 'Deployment' && d.metadata.name === GATEWAY)!.spec.template.spec.containers[0].args.includes('--no-watch-secrets'));
+  });
+
+  it('the manifests pass a server-side dry run, then apply for real', async () => {
+    const file = join(cluster.dir, 'matrixinfer.yaml');
+    writeFileSync(file, readFileSync(MANIFESTS_FILE, 'utf8'));
+    // Cluster-scoped objects first (namespaced ones cannot be dry-run before their namespace exists): nothing stays.
+    const clusterScoped = join(cluster.dir, 'cluster-scoped.yaml');
+    const isClusterScoped = (d: Doc) => d.kind === 'CustomResourceDefinition' || d.kind === 'Namespace' || d.kind.startsWith('Cluster');
+    writeFileSync(clusterScoped, manifests.filter(isClusterScoped).map((d) => JSON.stringify(d)).join('\n---\n'));
+    const dry1 = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', clusterScoped]);
+    assert.match(dry1.stdout, /customresourcedefinition.apiextensions.k8s.io\/models.registry.matrixinfer.ai serverside-applied \(server dry run\)/);
+    assert.equal((await json('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/models.registry.matrixinfer.ai')).status, 404, 'dry run persisted nothing');
+    assert.equal((await json(`/api/v1/namespaces/${NAMESPACE}`)).status, 404);
+    // With the namespace in place, the whole file dry-runs clean.
+    await kubectl(['create', 'namespace', NAMESPACE]);
+    const dry2 = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', file]);
+    assert.equal(dry2.stdout.trim().split('\n').length, manifests.length, dry2.stdout);
+    assert.equal((await json(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments`)).body.items.length, 0, 'dry run persisted nothing');
+
+    const applied = await kubectl(['apply', '--server-side', '-f', file]);
+    assert.equal(applied.stdout.trim().split('\n').length, manifests.length, applied.stdout);
+    for (const d of manifests) {
+      const args = ['get', d.kind.toLowerCase(), d.metadata.name, '-o', 'name', ...(d.metadata.namespace ? ['-n', d.metadata.namespace] : [])];
+      assert.ok((await kubectl(args)).stdout.trim(), `${d.kind} ${d.metadata.name} exists`);
+    }
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...manifests.filter((d) => d.kind === 'CustomResourceDefinition').map((d) => `crd/${d.metadata.name}`)]);
+    // Re-applying is a no-op (the chart renders stable objects).
+    const again = await kubectl(['apply', '--server-side', '-f', file]);
+    assert.equal(again.stdout.trim().split('\n').length, manifests.length);
+  });
+
+  it('the controller manager, with only its ServiceAccount token, deploys a Model: children, pods, status, events, Lease', async () => {
+    const token = await serviceAccountToken(MANAGER);
+    const { path } = cluster.kubeConfigFor(token);
+    const healthPort = await freePort();
+    const args = (containerOf(MANAGER).args as string[]).map((a) => (a.startsWith('--health-port=') ? `--health-port=${healthPort}` : a));
+    assert.ok(args.includes(`--lease-namespace=${NAMESPACE}`), 'leader election is on, Lease in the release namespace');
+    const manager = new Component([...args, `--kubeconfig=${path}`], { POD_NAMESPACE: NAMESPACE });
+    components.push(manager);
+    await until('manager /readyz', async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.status === 200, 60_000, 250);
+    assert.equal((await fetch(`http://127.0.0.1:${healthPort}/healthz`)).status, 200);
+    const lease = await until('manager holds the Lease', async () => {
+      const res = await json(`/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/${MANAGER}`);
+      return res.status === 200 && res.body.spec?.holderIdentity ? res.body : undefined;
+    }, 60_000, 250);
+    assert.ok(lease.spec.holderIdentity);
+
+    await kubectl(['apply', '-f', join(REPO, 'examples/quickstart.yaml')]);
+    const children = [
+      '/apis/workload.matrixinfer.ai/v1alpha1/namespaces/default/modelinfers/llama-7b',
+      '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default/modelservers/llama-7b',
+      '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default/modelroutes/llama-7b',
+      '/apis/registry.matrixinfer.ai/v1alpha1/namespaces/default/autoscalingpolicies/llama-7b',
+      '/apis/registry.matrixinfer.ai/v1alpha1/namespaces/default/autoscalingpolicybindings/llama-7b',
+      '/api/v1/namespaces/default/pods/llama-7b-0-server-0',
+      '/api/v1/namespaces/default/services/llama-7b',
+    ];
+    for (const child of children) await until(child, async () => (await json(child)).status === 200, 60_000, 250);
+    const pod = (await json('/api/v1/namespaces/default/pods/llama-7b-0-server-0')).body;
+    assert.deepEqual(pod.spec.containers[0].args, ['meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '8000']);
+    // Status subresources are patched (the Model's and the children's).
+    await until('Model status', async () => (await json('/apis/registry.matrixinfer.ai/v1alpha1/namespaces/default/models/llama-7b')).body?.status?.observedGeneration === 1, 60_000, 250);
+    await until('ModelServer status', async () => (await json(children[1]!)).body?.status?.observedGeneration !== undefined, 60_000, 250);
+    await until('ModelInfer status', async () => (await json(children[0]!)).body?.status?.observedGeneration !== undefined, 60_000, 250);
+    // The ModelInfer controller deletes pods too: a pod deleted by hand is recreated (uid changes).
+    const uid = pod.metadata.uid;
+    await kubectl(['delete', 'pod', 'llama-7b-0-server-0', '--grace-period=0', '--force', '--wait=false']);
+    await until('pod recreated', async () => {
+      const p = await json('/api/v1/namespaces/default/pods/llama-7b-0-server-0');
+      return p.status === 200 && p.body.metadata.uid !== uid && !p.body.metadata.deletionTimestamp;
+    }, 60_000, 250);
+    assert.ok(manager.running, manager.output);
+    assert.doesNotMatch(manager.output, /\b403\b|forbidden/i, `no authorization failure in the manager's log:\n${manager.output}`);
+  });
+
+  it('the gateway, with only its ServiceAccount token, watches routes, servers, pods and secrets', async () => {
+    const token = await serviceAccountToken(GATEWAY);
+    const { path } = cluster.kubeConfigFor(token);
+    const port = await freePort();
+    const args = (containerOf(GATEWAY).args as string[]).map((a) =>
+      a.startsWith('--port=') ? `--port=${port}` : a.startsWith('--host=') ? '--host=127.0.0.1' : a,
+    );
+    const gateway = new Component([...args, `--kubeconfig=${path}`]);
+    components.push(gateway);
+    // /ready is 503 until every informer (routes, servers, pods, TLS and API-key secrets) has listed.
+    await until('gateway /ready', async () => (await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined))?.status === 200, 60_000, 250);
+    await until('llama-7b in /v1/models', async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/models`);
+      const body = (await res.json()) as { data?: Array<{ id: string }> };
+      return body.data?.some((m) => m.id === 'llama-7b');
+    }, 60_000, 250);
+    assert.ok(gateway.running, gateway.output);
+    assert.doesNotMatch(gateway.output, /\b403\b|forbidden/i, `no authorization failure in the gateway's log:\n${gateway.output}`);
+  });
+
+  it('what the ServiceAccounts were not granted is forbidden', async () => {
+    const manager = await serviceAccountToken(MANAGER);
+    const gateway = await serviceAccountToken(GATEWAY);
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'intruder', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } };
+    const post = (path: string, token: string, body: unknown) =>
+      json(path, { method: 'POST', token, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const cases: Array<[string, Promise<{ status: number }>, number]> = [
+      ['gateway creates a pod', post('/api/v1/namespaces/default/pods', gateway, pod), 403],
+      ['gateway reads a secret by name', json('/api/v1/namespaces/default/secrets/x', { token: gateway }), 403],
+      ['gateway lists models', json('/apis/registry.matrixinfer.ai/v1alpha1/models', { token: gateway }), 403],
+      ['gateway writes a route status', json('/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default/modelroutes/llama-7b/status', { method: 'PATCH', token: gateway, headers: { 'content-type': 'application/merge-patch+json' }, body: '{"status":{}}' }), 403],
+      ['gateway lists secrets (granted: TLS and API keys)', json('/api/v1/secrets', { token: gateway }), 200],
+      ['manager lists secrets', json('/api/v1/secrets', { token: manager }), 403],
+      ['manager lists nodes', json('/api/v1/nodes', { token: manager }), 403],
+      ['manager deletes a service', json('/api/v1/namespaces/default/services/llama-7b', { method: 'DELETE', token: manager }), 403],
+      ['manager updates a Model spec', json('/apis/registry.matrixinfer.ai/v1alpha1/namespaces/default/models/llama-7b', { method: 'PATCH', token: manager, headers: { 'content-type': 'application/merge-patch+json' }, body: '{"spec":{"runtime":{"replicas":3}}}' }), 403],
+      ['manager creates a Deployment', post('/apis/apps/v1/namespaces/default/deployments', manager, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' } }), 403],
+      ['manager creates a Lease in another namespace', post('/apis/coordination.k8s.io/v1/namespaces/default/leases', manager, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'x' } }), 403],
+      ['manager updates another Lease', json(`/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/other`, { method: 'PUT', token: manager, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'other' } }) }), 403],
+      ['manager edits its own RBAC', json(`/apis/rbac.authorization.k8s.io/v1/clusterroles/${MANAGER}`, { method: 'PATCH', token: manager, headers: { 'content-type': 'application/merge-patch+json' }, body: '{"rules":[]}' }), 403],
+    ];
+    for (const [what, response, want] of cases) assert.equal((await response).status, want, what);
+  });
+});

@@ -1,0 +1,188 @@
+// The admission webhooks on the real kube-apiserver: the controller manager serves them over TLS with a
+// certificate it generated (Secret) and patched into the Validating/MutatingWebhookConfigurations (failurePolicy
+// Fail). Invalid objects are rejected with the embedded API server's own message (prefixed by kube-apiserver with
+// the webhook's name), defaults are the same as the embedded server's, a webhook that is down fails closed, and a
+// certificate rotation (CA included) re-patches the CA bundle without a single failed admission.
+//
+// kube-apiserver reaches webhooks by Service (needs kube-proxy/endpoints: not here) or by URL: these tests use
+// `url: https://127.0.0.1:<port>/...`; on clusters the chart uses the Service form (deploy/WEBHOOKS.md).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { KubeObject } from '../../src/api/admission.ts';
+import { ALL_KINDS } from '../../src/api/kinds/index.ts';
+import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
+import { createLogger } from '../../src/kube/log.ts';
+import { projectCrds, startTestApiServer, type TestApiServer } from '../../src/kube/testing/apiserver.ts';
+import { until } from '../../src/kube/testing/until.ts';
+import { certificatesFromSecretData, splitPem } from '../../src/webhooks/certs.ts';
+import { deleteWebhookConfigurations, MUTATING_CONFIGURATION_NAME, VALIDATING_CONFIGURATION_NAME } from '../../src/webhooks/configurations.ts';
+import { admissionPlugins } from '../../src/webhooks/plugins.ts';
+import { defaultingCases, invalidCases } from '../../src/webhooks/testing/cases.ts';
+import { startRealCluster, type RealCluster } from './harness.ts';
+
+const quiet = createLogger('test', 'silent');
+const NS = 'webhooks';
+
+let cluster: RealCluster;
+let embedded: TestApiServer;
+let manager: ControllerManager | undefined;
+
+function startManager(extra: Record<string, unknown> = {}): Promise<ControllerManager> {
+  return startControllerManager({
+    kubeConfig: cluster.kubeConfig,
+    leaderElection: false,
+    namespace: NS,
+    logger: quiet,
+    webhook: { port: 0, host: '127.0.0.1', url: 'https://127.0.0.1:{port}', checkIntervalMs: 1_000, ...extra },
+  });
+}
+
+before(async () => {
+  [cluster, embedded] = await Promise.all([startRealCluster(), startTestApiServer({ admission: admissionPlugins })]);
+  await embedded.installCrds(projectCrds());
+  const ns = await cluster.fetch('/api/v1/namespaces', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }) });
+  assert.equal(ns.status, 201, await ns.text());
+  manager = await startManager();
+  // The API server picks the configurations up asynchronously: wait until an invalid object is denied by the webhook.
+  const probe = invalidCases()[0]!;
+  await until('the validating webhook to be in force', async () => {
+    const res = await createOn('real', probe.group, probe.plural, probe.object, true);
+    return res.status === 422 && String(res.body.message).includes('admission webhook');
+  }, 60_000, 250);
+}, { timeout: 180_000 });
+
+after(async () => {
+  await manager?.stop();
+  await cluster?.stop();
+  await embedded?.close();
+});
+
+async function createOn(server: 'real' | 'embedded', group: string, plural: string, object: KubeObject, dryRun = false): Promise<{ status: number; body: Record<string, unknown> }> {
+  const kind = ALL_KINDS.find((k) => k.group === group && k.plural === plural)!;
+  const path = `/apis/${group}/${kind.version}/namespaces/${NS}/${plural}${dryRun ? '?dryRun=All' : ''}`;
+  const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(object) };
+  if (server === 'real') {
+    const res = await cluster.fetch(path, init);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+  if (!(await fetch(`${embedded.url}/api/v1/namespaces/${NS}`)).ok) {
+    await fetch(`${embedded.url}/api/v1/namespaces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }) });
+  }
+  const res = await fetch(embedded.url + path, init);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+test('the manager created the certificate Secret and both configurations: Fail, None, v1, its CA bundle', async () => {
+  const secret = await cluster.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'matrixinfer-webhook-cert', namespace: NS });
+  const certs = certificatesFromSecretData(secret.data)!;
+  assert.ok(certs, 'certificate Secret');
+  assert.equal(secret.type, 'kubernetes.io/tls');
+  const api = cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const validating = await api.readValidatingWebhookConfiguration({ name: VALIDATING_CONFIGURATION_NAME });
+  const mutating = await api.readMutatingWebhookConfiguration({ name: MUTATING_CONFIGURATION_NAME });
+  assert.deepEqual(validating.webhooks!.map((w) => w.name), ['validate.networking.matrixinfer.ai', 'validate.registry.matrixinfer.ai', 'validate.workload.matrixinfer.ai']);
+  assert.deepEqual(mutating.webhooks!.map((w) => w.name), ['default.networking.matrixinfer.ai', 'default.workload.matrixinfer.ai']);
+  for (const w of [...validating.webhooks!, ...mutating.webhooks!]) {
+    assert.equal(w.failurePolicy, 'Fail');
+    assert.equal(w.sideEffects, 'None');
+    assert.deepEqual(w.admissionReviewVersions, ['v1']);
+    assert.equal(Buffer.from(w.clientConfig.caBundle!, 'base64').toString(), certs.caBundle);
+    assert.match(w.clientConfig.url!, /^https:\/\/127\.0\.0\.1:\d+\/(validate|mutate)$/);
+  }
+});
+
+for (const c of invalidCases()) {
+  test(`rejected on the real server with the embedded server's message: ${c.title}`, async () => {
+    const inline = await createOn('embedded', c.group, c.plural, c.object);
+    assert.equal(inline.status, 422);
+    assert.ok(String(inline.body.message).startsWith(c.expect), String(inline.body.message));
+    const real = await createOn('real', c.group, c.plural, c.object);
+    assert.equal(real.status, 422, JSON.stringify(real.body));
+    assert.equal(real.body.reason, 'Invalid');
+    assert.equal(real.body.message, `admission webhook "validate.${c.group}" denied the request: ${inline.body.message}`);
+    assert.deepEqual(real.body.details, inline.body.details);
+  });
+}
+
+for (const c of defaultingCases(NS)) {
+  test(`defaulted on the real server exactly as inline: ${c.title}`, async () => {
+    const real = await createOn('real', c.group, c.plural, c.object);
+    assert.equal(real.status, 201, JSON.stringify(real.body));
+    assert.equal(c.check(real.body as unknown as KubeObject, true), undefined);
+    const inline = await createOn('embedded', c.group, c.plural, c.object);
+    assert.equal(inline.status, 201, JSON.stringify(inline.body));
+    assert.deepEqual(real.body.spec, inline.body.spec);
+  });
+}
+
+test('kubectl shows the denial', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const c = invalidCases()[2]!;
+  let stderr = '';
+  try {
+    execFileSync('kubectl', ['--kubeconfig', cluster.kubeconfigPath, '-n', NS, 'apply', '-f', '-'], { input: JSON.stringify(c.object), stdio: ['pipe', 'pipe', 'pipe'] });
+    assert.fail('kubectl apply should have failed');
+  } catch (err) {
+    stderr = String((err as { stderr?: Buffer }).stderr ?? '');
+  }
+  assert.match(stderr, /admission webhook "validate\.networking\.matrixinfer\.ai" denied the request: ModelServer\.networking\.matrixinfer\.ai "bad-server" is invalid: spec\.rateLimit\.requestsPerSecond: Required value/);
+});
+
+test('failurePolicy Fail: with the webhook down nothing of ours is admitted; back up, it is', async () => {
+  const valid = { ...defaultingCases(NS)[0]!.object, metadata: { name: 'while-down' } };
+  await manager!.stop();
+  manager = undefined;
+  const down = await createOn('real', 'networking.matrixinfer.ai', 'modelservers', valid);
+  assert.equal(down.status, 500, JSON.stringify(down.body));
+  assert.match(String(down.body.message), /failed calling webhook "default\.networking\.matrixinfer\.ai"/);
+  // Kinds the webhooks don't cover are unaffected.
+  const cm = await cluster.fetch(`/api/v1/namespaces/${NS}/configmaps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unaffected' } }) });
+  assert.equal(cm.status, 201);
+  // A new manager (another port) reuses the Secret's certificate and re-points the configurations.
+  const secretBefore = await cluster.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'matrixinfer-webhook-cert', namespace: NS });
+  manager = await startManager();
+  assert.equal(manager.webhook!.certificates().serving.cert, certificatesFromSecretData(secretBefore.data)!.serving.cert);
+  const res = await until('admission through the restarted webhook', async () => {
+    const r = await createOn('real', 'networking.matrixinfer.ai', 'modelservers', valid);
+    return r.status === 201 ? r : undefined;
+  }, 30_000, 250);
+  assert.equal((res.body.spec as { service: { targetPort: number } }).service.targetPort, 8080);
+});
+
+test('rotation: serving certificate and CA renewed before expiry, CA bundle re-patched, no admission fails meanwhile', async () => {
+  // A manager whose certificates live seconds: serving 10 s, CA 24 s, both renewed with a third left (serving at
+  // about 7 s and 13 s, CA and serving at 16 s).
+  await manager!.stop();
+  manager = undefined;
+  await deleteWebhookConfigurations(cluster.kubeConfig);
+  manager = await startManager({ secretName: 'short-lived-cert', validityMs: 10_000, caValidityMs: 24_000, caPropagationDelayMs: 1_500 });
+  const api = cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const bundle = async () => Buffer.from((await api.readValidatingWebhookConfiguration({ name: VALIDATING_CONFIGURATION_NAME })).webhooks![0]!.clientConfig.caBundle!, 'base64').toString();
+  const first = manager.webhook!.certificates();
+  assert.equal(await bundle(), first.caBundle);
+  const probe = invalidCases()[3]!;
+  const servingSeen = new Set<string>([first.serving.cert]);
+  const bundlesSeen = new Set<string>([first.caBundle]);
+  let admissions = 0;
+  const deadline = Date.now() + 26_000;
+  while (Date.now() < deadline) {
+    const res = await createOn('real', probe.group, probe.plural, probe.object, true);
+    assert.equal(res.status, 422, `admission failed during rotation: ${JSON.stringify(res.body)}`);
+    assert.match(String(res.body.message), /^admission webhook "validate\.networking\.matrixinfer\.ai" denied the request/);
+    admissions++;
+    servingSeen.add(manager.webhook!.certificates().serving.cert);
+    bundlesSeen.add(await bundle());
+    await sleep(200);
+  }
+  const last = manager.webhook!.certificates();
+  assert.ok(servingSeen.size >= 3, `serving certificate renewed (${servingSeen.size - 1} times)`);
+  assert.notEqual(last.ca.cert, first.ca.cert, 'CA renewed');
+  assert.ok(bundlesSeen.size >= 2, 'CA bundle re-patched');
+  assert.equal(await bundle(), last.caBundle, 'configuration carries the current bundle');
+  assert.ok(splitPem(last.caBundle).some((pem) => pem.trim() === last.ca.cert.trim()));
+  const secret = await cluster.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'short-lived-cert', namespace: NS });
+  assert.equal(certificatesFromSecretData(secret.data)!.serving.cert, last.serving.cert);
+  assert.ok(admissions > 20);
+});
