@@ -1,6 +1,7 @@
 // Request decoding: resource URL parsing (k8s.io/apiserver's RequestInfoFactory), query options, and content
 // negotiation of the Accept header (JSON, YAML, Table, PartialObjectMetadata, aggregated discovery).
-import { badRequest } from './errors.ts';
+import type { FieldError } from '../api/admission.ts';
+import { badRequest, invalid } from './errors.ts';
 import type { DeleteOptions, FieldValidation } from './store.ts';
 
 export interface ResourceRequest {
@@ -159,7 +160,31 @@ export function listOptions(q: URLSearchParams): ListOptions {
   if (limit !== undefined && limit > 0) opts.limit = limit;
   const cont = q.get('continue');
   if (cont) opts.continueToken = cont;
+  validateListOptions(opts, q.get('resourceVersionMatch') ?? '', q.has('sendInitialEvents'));
   return opts;
+}
+
+/** kube-apiserver's ValidateListOptions (apimachinery internalversion/validation): 422 on ListOptions. */
+function validateListOptions(opts: ListOptions, match: string, sendInitialEventsSet: boolean): void {
+  const errs: FieldError[] = [];
+  const forbid = (field: string, detail: string) => errs.push({ field, type: 'Forbidden', detail });
+  if (opts.watch) {
+    if (sendInitialEventsSet && match !== 'NotOlderThan') forbid('resourceVersionMatch', 'sendInitialEvents requires setting resourceVersionMatch to NotOlderThan');
+    if (match) {
+      if (!sendInitialEventsSet) forbid('resourceVersionMatch', 'resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided');
+      if (match !== 'NotOlderThan') errs.push({ field: 'resourceVersionMatch', type: 'Unsupported value', value: match, detail: 'supported values: "NotOlderThan"' });
+      if (opts.continueToken) forbid('resourceVersionMatch', 'resourceVersionMatch is forbidden when continue is provided');
+    }
+  } else {
+    if (match) {
+      if (!opts.resourceVersion) forbid('resourceVersionMatch', 'resourceVersionMatch is forbidden unless resourceVersion is provided');
+      if (opts.continueToken) forbid('resourceVersionMatch', 'resourceVersionMatch is forbidden when continue is provided');
+      if (match !== 'Exact' && match !== 'NotOlderThan') errs.push({ field: 'resourceVersionMatch', type: 'Unsupported value', value: match, detail: 'supported values: "Exact", "NotOlderThan", ""' });
+      if (match === 'Exact' && opts.resourceVersion === '0') forbid('resourceVersionMatch', 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
+    }
+    if (sendInitialEventsSet) forbid('sendInitialEvents', 'sendInitialEvents is forbidden for list');
+  }
+  if (errs.length) throw invalid('meta.k8s.io', 'ListOptions', '', errs);
 }
 
 export interface WriteQuery {

@@ -185,7 +185,8 @@ export class ObjectStore {
     const rv = next.metadata.resourceVersion;
     if (!rv) {
       if (!rt.strategy.allowUnconditionalUpdate && !isPatch) {
-        throw invalid(rt.group, rt.kind, name, [{ field: 'metadata.resourceVersion', type: 'Invalid value', value: 0, detail: 'must be specified for an update' }]);
+        // kube-apiserver qualifies this one error by resource (`modelroutes.group`), not by kind (store.go Update).
+        throw invalid(rt.group, rt.plural, name, [{ field: 'metadata.resourceVersion', type: 'Invalid value', value: 0, detail: 'must be specified for an update' }]);
       }
     } else if (rv !== old.metadata.resourceVersion) {
       throw conflict(rt.group, rt.plural, name, OBJECT_MODIFIED);
@@ -299,10 +300,11 @@ export class ObjectStore {
     if (!stored) throw notFound(rt.group, rt.plural, name);
     const pre = opts.preconditions;
     if (pre?.uid && pre.uid !== stored.metadata.uid) {
-      throw conflict(rt.group, rt.plural, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${stored.metadata.uid}`);
+      // Worded (and qualified by kind) as kube-apiserver's rest.BeforeDelete does.
+      throw conflict(rt.group, rt.kind, name, `the UID in the precondition (${pre.uid}) does not match the UID in record (${stored.metadata.uid}). The object might have been deleted and then recreated`);
     }
     if (pre?.resourceVersion && pre.resourceVersion !== stored.metadata.resourceVersion) {
-      throw conflict(rt.group, rt.plural, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${stored.metadata.resourceVersion}`);
+      throw conflict(rt.group, rt.kind, name, `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${stored.metadata.resourceVersion}). The object might have been modified`);
     }
     if (rt.storageKey === NAMESPACES_KEY && SYSTEM_NAMESPACES.has(name)) {
       throw forbidden('', 'namespaces', name, 'this namespace may not be deleted');
@@ -346,8 +348,12 @@ export class ObjectStore {
       if (deepEqual(next, stored)) return { object: this.out(rt, stored), deleted: false };
       return { object: this.out(rt, this.commitPut(ref, next, stored)), deleted: false };
     }
-    if (!m.deletionTimestamp) m.deletionTimestamp = nowTimestamp();
-    m.deletionGracePeriodSeconds = 0;
+    // Only kinds with graceful deletion (pods) carry a deletionTimestamp into an immediate delete; other objects'
+    // final state (the DELETE response, the DELETED event) is as stored, unless finalizers had marked it already.
+    if (rt.storageKey === 'core/pods') {
+      if (!m.deletionTimestamp) m.deletionTimestamp = nowTimestamp();
+      m.deletionGracePeriodSeconds = 0;
+    }
     const final = this.commitRemove(ref, next, stored);
     return { object: this.out(rt, final), deleted: true };
   }

@@ -110,5 +110,6 @@ function deliver(w: Watcher, ev: StoredEvent): void {
   const before = ev.prev ? w.matches(ev.prev) : now;
   if (before && now) w.send('MODIFIED', ev.object);
   else if (!before && now) w.send('ADDED', ev.object);
-  else if (before && !now) w.send('DELETED', ev.object);
+  // Leaving the selection: kube-apiserver's watch cache sends the previous content at the event's resourceVersion.
+  else if (before && !now) w.send('DELETED', ev.prev ? { ...ev.prev, metadata: { ...ev.prev.metadata, resourceVersion: String(ev.rv) } } : ev.object);
 }

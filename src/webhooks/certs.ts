@@ -31,6 +31,11 @@ export interface CertificateOptions {
 }
 
 const YEAR = 365 * 24 * 3600 * 1000;
+/**
+ * Names are UTF8String: forge's default, PrintableString, cannot hold every character and Go's x509 (kube-apiserver)
+ * rejects a certificate whose PrintableString holds one it does not allow.
+ */
+const UTF8 = forge.asn1.Type.UTF8 as unknown as forge.asn1.Class;
 /** Certificates are valid from a minute before they are made, for clock skew between replicas and the API server. */
 const BACKDATE_MS = 60_000;
 
@@ -59,7 +64,7 @@ export function generateCA(commonName: string, lifetimeMs = 5 * YEAR, now = Date
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serial();
   validity(cert, now, lifetimeMs);
-  const subject = [{ name: 'commonName', value: commonName }];
+  const subject = [{ name: 'commonName', value: commonName, valueTagClass: UTF8 }];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -79,7 +84,7 @@ export function issueServingCertificate(ca: KeyPair, dnsNames: string[], ipAddre
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serial();
   validity(cert, now, lifetimeMs);
-  cert.setSubject([{ name: 'commonName', value: dnsNames[0] ?? ipAddresses[0] ?? 'webhook' }]);
+  cert.setSubject([{ name: 'commonName', value: dnsNames[0] ?? ipAddresses[0] ?? 'webhook', valueTagClass: UTF8 }]);
   cert.setIssuer(caCert.subject.attributes);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
@@ -136,7 +141,7 @@ export function renewCertificates(current: WebhookCertificates | undefined, opti
   const verdict = assess(current, options, now);
   if (verdict === 'ok' && current) return { certs: current, changed: false };
   const caLifetime = options.caValidityMs ?? 5 * YEAR;
-  const ca = verdict === 'all' || !current ? generateCA(`matrixinfer-webhook-ca@${Math.floor(now / 1000)}`, caLifetime, now) : current.ca;
+  const ca = verdict === 'all' || !current ? generateCA(`matrixinfer-webhook-ca-${Math.floor(now / 1000)}`, caLifetime, now) : current.ca;
   // The serving certificate never outlives the CA that signed it.
   const caExpiry = parse(ca.cert) ? Date.parse(parse(ca.cert)!.validTo) : now + caLifetime;
   const lifetime = Math.min(options.validityMs ?? YEAR, caExpiry - now);

@@ -256,12 +256,10 @@ export const validateAutoscalingPolicyBinding: Validator<AutoscalingPolicyBindin
 
 // ---------- defaults the schema cannot express (cross-field), applied by the mutating webhook / inline ----------
 
-/** ModelServer: `service.targetPort` from `service.port`, `modelInferRef.namespace` from the object's namespace, `rateLimit.burstSize` from `requestsPerSecond`. */
-export const defaultModelServer: Defaulter<ModelServer> = (ms, request) => {
+/** ModelServer: `service.targetPort` from `service.port`, `rateLimit.burstSize` from `requestsPerSecond` (as the gateway would). */
+export const defaultModelServer: Defaulter<ModelServer> = (ms) => {
   const spec = ms.spec;
   if (spec.service && spec.service.targetPort === undefined && typeof spec.service.port === 'number') spec.service.targetPort = spec.service.port;
-  const namespace = ms.metadata.namespace ?? request.namespace;
-  if (spec.modelInferRef && !spec.modelInferRef.namespace && namespace) spec.modelInferRef.namespace = namespace;
   if (spec.rateLimit && spec.rateLimit.requestsPerSecond !== undefined && spec.rateLimit.burstSize === undefined) spec.rateLimit.burstSize = spec.rateLimit.requestsPerSecond;
 };
 

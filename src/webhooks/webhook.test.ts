@@ -188,7 +188,7 @@ for (const c of invalidCases()) {
   });
 }
 
-for (const c of defaultingCases('default')) {
+for (const c of defaultingCases()) {
   test(`defaulted the same inline and by the webhook: ${c.title}`, async () => {
     const inline = await createInline(c.group, c.plural, c.object);
     assert.equal(inline.status, 201, JSON.stringify(inline.body));

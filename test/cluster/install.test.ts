@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { startRealCluster, type RealCluster } from './harness.ts';
 import { helmBinary, helmTemplate, MANIFESTS_FILE, NAMESPACE, renderManifests, REPO, CHART_DIR } from '../../scripts/render-manifests.ts';
 import { until } from '../../src/kube/testing/until.ts';
@@ -126,13 +126,15 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     // Cluster-scoped objects first (namespaced ones cannot be dry-run before their namespace exists): nothing stays.
     const clusterScoped = join(cluster.dir, 'cluster-scoped.yaml');
     const isClusterScoped = (d: Doc) => d.kind === 'CustomResourceDefinition' || d.kind === 'Namespace' || d.kind.startsWith('Cluster');
-    writeFileSync(clusterScoped, manifests.filter(isClusterScoped).map((d) => JSON.stringify(d)).join('\n---\n'));
+    writeFileSync(clusterScoped, manifests.filter(isClusterScoped).map((d) => stringify(d)).join('---\n'));
     const dry1 = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', clusterScoped]);
     assert.match(dry1.stdout, /customresourcedefinition.apiextensions.k8s.io\/models.registry.matrixinfer.ai serverside-applied \(server dry run\)/);
     assert.equal((await json('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/models.registry.matrixinfer.ai')).status, 404, 'dry run persisted nothing');
     assert.equal((await json(`/api/v1/namespaces/${NAMESPACE}`)).status, 404);
-    // With the namespace in place, the whole file dry-runs clean.
-    await kubectl(['create', 'namespace', NAMESPACE]);
+    // With the manifests' Namespace in place, the whole file dry-runs clean.
+    const namespaceFile = join(cluster.dir, 'namespace.yaml');
+    writeFileSync(namespaceFile, stringify(manifests.find((d) => d.kind === 'Namespace')));
+    await kubectl(['apply', '--server-side', '-f', namespaceFile]);
     const dry2 = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', file]);
     assert.equal(dry2.stdout.trim().split('\n').length, manifests.length, dry2.stdout);
     assert.equal((await json(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments`)).body.items.length, 0, 'dry run persisted nothing');
@@ -150,6 +152,10 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
   });
 
   it('the controller manager, with only its ServiceAccount token, deploys a Model: children, pods, status, events, Lease', async () => {
+    await withLogOnFailure(() => managerScenario());
+  });
+
+  const managerScenario = async () => {
     const token = await serviceAccountToken(MANAGER);
     const { path } = cluster.kubeConfigFor(token);
     const healthPort = await freePort();
@@ -189,11 +195,27 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
       const p = await json('/api/v1/namespaces/default/pods/llama-7b-0-server-0');
       return p.status === 200 && p.body.metadata.uid !== uid && !p.body.metadata.deletionTimestamp;
     }, 60_000, 250);
+    // Events are recorded (and counted up: create, then patch) by the manager.
+    await until('Model events', async () => {
+      const events = (await json('/api/v1/namespaces/default/events')).body.items as Array<{ involvedObject: { kind: string; name: string }; reportingComponent?: string; reason: string }>;
+      return events.some((e) => e.involvedObject.kind === 'Model' && e.reason === 'Created' && e.reportingComponent === MANAGER);
+    }, 60_000, 250);
     assert.ok(manager.running, manager.output);
     assert.doesNotMatch(manager.output, /\b403\b|forbidden/i, `no authorization failure in the manager's log:\n${manager.output}`);
-  });
+  };
 
-  it('the gateway, with only its ServiceAccount token, watches routes, servers, pods and secrets', async () => {
+  /** On failure, show the output of the components started so far. */
+  const withLogOnFailure = async (fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (error) {
+      const logs = components.map((c) => c.output.split('\n').slice(-40).join('\n')).join('\n---\n');
+      if (error instanceof Error) error.message += `\ncomponent logs (last lines):\n${logs}`;
+      throw error;
+    }
+  };
+
+  it('the gateway, with only its ServiceAccount token, watches routes, servers, pods and secrets', () => withLogOnFailure(async () => {
     const token = await serviceAccountToken(GATEWAY);
     const { path } = cluster.kubeConfigFor(token);
     const port = await freePort();
@@ -211,7 +233,7 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     }, 60_000, 250);
     assert.ok(gateway.running, gateway.output);
     assert.doesNotMatch(gateway.output, /\b403\b|forbidden/i, `no authorization failure in the gateway's log:\n${gateway.output}`);
-  });
+  }));
 
   it('what the ServiceAccounts were not granted is forbidden', async () => {
     const manager = await serviceAccountToken(MANAGER);

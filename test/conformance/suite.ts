@@ -70,7 +70,7 @@ export function conformance(backend: Backend): void {
     const mrs = `/apis/${NET}/namespaces/${ns}/modelroutes`;
 
     before(async () => {
-      c = await startTestCluster(backend);
+      c = await startTestCluster(backend, { watchCacheSize: 50 });
       const res = await c.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
       assert.equal(res.status, 201, res.text);
     });
@@ -112,9 +112,11 @@ export function conformance(backend: Backend): void {
 
       const deleted = await c.request('DELETE', `${mrs}/crud`);
       assert.equal(deleted.status, 200, deleted.text);
-      console.log('DELETE-BODY', deleted.text);
-      assert.equal(deleted.body.kind, 'ModelRoute');
-      assert.equal(deleted.body.metadata.name, 'crud');
+      // An immediate delete of a kind without graceful deletion answers with a Success Status.
+      assert.deepEqual(deleted.body, {
+        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success',
+        details: { name: 'crud', group: 'networking.matrixinfer.ai', kind: 'modelroutes', uid: obj.metadata.uid },
+      });
       const gone = await c.request('GET', `${mrs}/crud`);
       assert.equal(gone.status, 404);
       assert.deepEqual(gone.body, {
@@ -285,6 +287,9 @@ export function conformance(backend: Backend): void {
       const { status, events } = await watching;
       assert.equal(status, 200);
       assert.deepEqual(events.map((e) => [e.type, e.object.metadata.name]), [['ADDED', 'w1'], ['MODIFIED', 'w1'], ['DELETED', 'w1']]);
+      // An immediate delete: the last state, without a deletionTimestamp, at the deletion's resourceVersion.
+      assert.equal(events[2]!.object.metadata.deletionTimestamp, undefined);
+      assert.equal(events[2]!.object.spec.modelName, 'w');
       const rvs = events.map((e) => BigInt(e.object.metadata.resourceVersion));
       assert.ok(rvs[0]! > BigInt(rv) && rvs[1]! > rvs[0]! && rvs[2]! > rvs[1]!, `increasing resourceVersions ${rvs.join(',')}`);
       assert.equal(events[0]!.object.kind, 'ModelRoute');
@@ -330,16 +335,29 @@ export function conformance(backend: Backend): void {
       assert.deepEqual(bookmark.metadata.annotations, { 'k8s.io/initial-events-end': 'true' });
       assert.ok(BigInt(bookmark.metadata.resourceVersion) >= BigInt(events[0]!.object.metadata.resourceVersion));
 
-      const wrong = await c.request('GET', `${mrs}?watch=1&sendInitialEvents=true`);
+      const wrong = await c.request('GET', `${mrs}?watch=1&sendInitialEvents=true`, undefined, { signal: AbortSignal.timeout(10_000) });
       assert.equal(wrong.status, 422, wrong.text);
-      assert.equal(wrong.body.reason, 'Invalid');
+      assert.deepEqual(wrong.body, {
+        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
+        message: 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan',
+        reason: 'Invalid',
+        details: { group: 'meta.k8s.io', kind: 'ListOptions', causes: [{ reason: 'FieldValueForbidden', message: 'Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan', field: 'resourceVersionMatch' }] },
+        code: 422,
+      });
+      const matchOnly = await c.request('GET', `${mrs}?watch=1&resourceVersionMatch=NotOlderThan`, undefined, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(matchOnly.status, 422);
+      assert.equal(matchOnly.body.message, 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided');
+      const onList = await c.request('GET', `${mrs}?sendInitialEvents=true&resourceVersionMatch=NotOlderThan`);
+      assert.equal(onList.status, 422);
+      assert.equal(onList.body.message, 'ListOptions.meta.k8s.io "" is invalid: [resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided, sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list]');
     });
 
     it('watch: a too-old resourceVersion is 410 Expired; a malformed one is 400', async () => {
-      // Etcd compaction/watch-cache windows differ, but a resourceVersion from before the resource existed is
-      // outside every window: resourceVersion 1.
+      // The windows differ (the real watch cache of a resource starts when the resource is first served, the
+      // embedded server keeps the last N events; the embedded conformance server keeps 50), so first push
+      // resourceVersion 1 out of both.
+      for (let i = 0; i < 60; i++) await c.request('PATCH', `${cms}/dup`, { data: { i: String(i) } }, { contentType: 'application/merge-patch+json' });
       const old = await watch(c, `${mrs}?watch=1&resourceVersion=1`, (e) => e.length >= 1, 10_000);
-      console.log('OLD', JSON.stringify(old));
       const expired = old.status === 410 ? old.events[0]!.object : old.events.find((e) => e.type === 'ERROR')?.object;
       assert.ok(expired, `an expiry, got ${JSON.stringify(old)}`);
       assert.equal(old.status, 200, 'the expiry comes as an ERROR event on an open watch');
@@ -431,7 +449,7 @@ export function conformance(backend: Backend): void {
       const strict = await c.request('POST', `${mrs}?fieldValidation=Strict`, { ...obj, metadata: { name: 'unknown2' } });
       assert.equal(strict.status, 400);
       assert.equal(strict.body.reason, 'BadRequest');
-      assert.equal(strict.body.message, '.spec.color: field not declared in schema');
+      assert.equal(strict.body.message, 'ModelRoute in version "v1alpha1" cannot be handled as a ModelRoute: strict decoding error: unknown field "spec.color"');
     });
 
     it('cascading deletion: background, foreground and orphan', async () => {
@@ -482,6 +500,23 @@ export function conformance(backend: Backend): void {
       assert.equal(res.status, 409);
       assert.equal(res.body.reason, 'Conflict');
       assert.match(res.body.message, /^Operation cannot be fulfilled on ConfigMap "pre": the UID in the precondition \(00000000-0000-0000-0000-000000000000\) does not match the UID in record \([0-9a-f-]{36}\)\. The object might have been deleted and then recreated$/);
+      assert.deepEqual(res.body.details, { name: 'pre', kind: 'ConfigMap' });
+      const rv = await c.request('DELETE', `${cms}/pre`, { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { resourceVersion: '1' } });
+      assert.equal(rv.status, 409);
+      assert.match(rv.body.message, /^Operation cannot be fulfilled on ConfigMap "pre": the ResourceVersion in the precondition \(1\) does not match the ResourceVersion in record \(\d+\)\. The object might have been modified$/);
+      await c.request('POST', mrs, route('pre'));
+      const cr = await c.request('DELETE', `${mrs}/pre`, { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: 'u' } });
+      assert.equal(cr.status, 409);
+      assert.match(cr.body.message, /^Operation cannot be fulfilled on ModelRoute\.networking\.matrixinfer\.ai "pre": the UID in the precondition \(u\)/);
+      assert.deepEqual(cr.body.details, { name: 'pre', group: 'networking.matrixinfer.ai', kind: 'ModelRoute' });
+      // An unscheduled pod is deleted at once, and the response is the pod (with a deletionTimestamp): pods delete gracefully.
+      await c.request('POST', `/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'a', image: 'b' }] } });
+      const pod = await c.request('DELETE', `/api/v1/namespaces/${ns}/pods/p`);
+      assert.equal(pod.status, 200);
+      assert.equal(pod.body.kind, 'Pod');
+      assert.ok(pod.body.metadata.deletionTimestamp);
+      assert.equal(pod.body.metadata.deletionGracePeriodSeconds, 0);
+      assert.equal((await c.request('GET', `/api/v1/namespaces/${ns}/pods/p`)).status, 404);
     });
   });
 }

@@ -44,6 +44,8 @@ export function testBackend(): Backend {
 export interface StartOptions {
   /** Admission plugins run inline by the embedded server (ignored by the real one, where webhooks do this). */
   admission?: AdmissionPlugin[];
+  /** The embedded server's watch history (events); the real one sizes its watch cache itself. */
+  watchCacheSize?: number;
 }
 
 export async function startTestCluster(backend: Backend = testBackend(), options: StartOptions = {}): Promise<TestCluster> {
@@ -52,7 +54,7 @@ export async function startTestCluster(backend: Backend = testBackend(), options
 
 async function startEmbedded(options: StartOptions): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'matrixinfer-testcluster-'));
-  const server = await startApiServer({ dataDir: join(dir, 'data'), port: 0, admission: options.admission });
+  const server = await startApiServer({ dataDir: join(dir, 'data'), port: 0, admission: options.admission, ...(options.watchCacheSize ? { watchCacheSize: options.watchCacheSize } : {}) });
   const kubeconfigPath = join(dir, 'kubeconfig');
   writeFileSync(kubeconfigPath, loopbackKubeconfigYaml(server.url));
   const raw = (method: string, path: string, init: { signal?: AbortSignal; headers?: Record<string, string>; body?: string } = {}) =>

@@ -86,10 +86,10 @@ export interface DefaultingCase {
   check(object: KubeObject, stored: boolean): string | undefined;
 }
 
-export function defaultingCases(namespace: string): DefaultingCase[] {
+export function defaultingCases(): DefaultingCase[] {
   return [
     {
-      title: 'ModelServer: targetPort from port, modelInferRef.namespace, burstSize from requestsPerSecond',
+      title: 'ModelServer: targetPort from port, burstSize from requestsPerSecond',
       group: 'networking.matrixinfer.ai',
       plural: 'modelservers',
       object: {
@@ -99,9 +99,8 @@ export function defaultingCases(namespace: string): DefaultingCase[] {
         spec: { modelInferRef: { name: 'llama' }, service: { port: 8080 }, rateLimit: { enabled: true, requestsPerSecond: 20 } },
       },
       check(object) {
-        const spec = object.spec as { service: { targetPort?: number }; modelInferRef: { namespace?: string }; rateLimit: { burstSize?: number } };
+        const spec = object.spec as { service: { targetPort?: number }; rateLimit: { burstSize?: number } };
         if (spec.service.targetPort !== 8080) return `service.targetPort is ${spec.service.targetPort}, want 8080`;
-        if (spec.modelInferRef.namespace !== namespace) return `modelInferRef.namespace is ${spec.modelInferRef.namespace}, want ${namespace}`;
         if (spec.rateLimit.burstSize !== 20) return `rateLimit.burstSize is ${spec.rateLimit.burstSize}, want 20`;
         return undefined;
       },
