@@ -61,9 +61,9 @@ const rulesOf = (kind: string, name: string): Rule[] => find(kind, name).rules;
 const allows = (rules: Rule[], group: string, resource: string, verb: string) =>
   rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
 
-test('RBAC: no wildcards, the gateway only reads, the controller manager never touches Secrets', () => {
+test('RBAC: no wildcards, the gateway only reads, the controller manager only touches its webhook certificate Secret', () => {
   const rbac = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role');
-  assert.equal(rbac.length, 3);
+  assert.equal(rbac.length, 5);
   for (const role of rbac) {
     for (const rule of role.rules as Rule[]) {
       for (const list of [rule.apiGroups, rule.resources, rule.verbs]) assert.ok(!list.includes('*'), `${role.metadata.name}: no wildcard`);
@@ -77,6 +77,12 @@ test('RBAC: no wildcards, the gateway only reads, the controller manager never t
   assert.ok(!allows(gateway, '', 'pods', 'create'));
   const manager = rulesOf('ClusterRole', 'matrixinfer-controller-manager');
   assert.ok(!manager.some((r) => r.resources.includes('secrets')));
+  // Webhooks: the certificate Secret and the two configurations, read and replaced by name only.
+  const webhookSecrets = rulesOf('Role', 'matrixinfer-controller-manager-webhook');
+  for (const rule of webhookSecrets) assert.ok(rule.verbs.includes('create') ? !rule.resourceNames : rule.resourceNames?.join() === 'matrixinfer-webhook-cert');
+  const webhookConfigs = rulesOf('ClusterRole', 'matrixinfer-controller-manager-webhook');
+  for (const rule of webhookConfigs) assert.ok(rule.verbs.includes('create') ? rule.verbs.length === 1 : rule.resourceNames?.length === 1);
+  assert.ok(!allows(webhookConfigs, 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', 'delete'));
   assert.ok(allows(manager, '', 'pods', 'create') && allows(manager, '', 'pods', 'delete'));
   assert.ok(!allows(manager, '', 'services', 'delete'), 'children go by garbage collection');
   assert.ok(allows(manager, 'registry.matrixinfer.ai', 'models/status', 'patch'));
@@ -88,7 +94,7 @@ test('RBAC: no wildcards, the gateway only reads, the controller manager never t
     assert.equal(binding.subjects.length, 1);
     assert.equal(binding.subjects[0].kind, 'ServiceAccount');
     assert.equal(binding.subjects[0].namespace, NAMESPACE);
-    assert.equal(binding.subjects[0].name, binding.metadata.name.replace(/-leader-election$/, ''));
+    assert.equal(binding.subjects[0].name, binding.metadata.name.replace(/-(leader-election|webhook)$/, ''));
   }
 });
 
@@ -124,6 +130,14 @@ test('Deployments: own ServiceAccounts, hardened, probed, with resource requests
   assert.deepEqual(svc.spec.selector, find('Deployment', 'matrixinfer-gateway').spec.selector.matchLabels);
   assert.equal(svc.spec.ports[0].targetPort, 'http');
   assert.ok(!docs.some((d) => d.kind === 'ServiceMonitor'), 'ServiceMonitor is off by default');
+  // The webhook Service reaches every manager replica on its HTTPS webhook port, which is also its readiness probe.
+  const manager = find('Deployment', 'matrixinfer-controller-manager');
+  const webhookSvc = find('Service', 'matrixinfer-webhook');
+  assert.deepEqual(webhookSvc.spec.selector, manager.spec.selector.matchLabels);
+  assert.deepEqual(webhookSvc.spec.ports, [{ name: 'webhook', port: 443, targetPort: 'webhook', protocol: 'TCP' }]);
+  const mc = manager.spec.template.spec.containers[0];
+  assert.ok(mc.args.includes('--webhook-service=matrixinfer-webhook') && mc.args.includes(`--webhook-namespace=${NAMESPACE}`));
+  assert.deepEqual(mc.readinessProbe.httpGet, { path: '/readyz', port: 'webhook', scheme: 'HTTPS' });
 });
 
 test('Dockerfile: multi-stage, non-root, one target per chart image, entrypoints the CLI has', () => {

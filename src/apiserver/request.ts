@@ -153,7 +153,11 @@ export function listOptions(q: URLSearchParams): ListOptions {
     includeObject: include as ListOptions['includeObject'],
   };
   const rv = q.get('resourceVersion');
-  if (rv !== null && rv !== '') opts.resourceVersion = rv;
+  if (rv !== null && rv !== '') {
+    // Worded as kube-apiserver's list does (its watch says the same with a 500; 400 here for both).
+    if (!/^\d+$/.test(rv)) throw badRequest(`invalid resource version: resourceVersion: Invalid value: ${JSON.stringify(rv)}: strconv.ParseUint: parsing ${JSON.stringify(rv)}: invalid syntax`);
+    opts.resourceVersion = rv;
+  }
   const timeout = intParam(q, 'timeoutSeconds');
   if (timeout !== undefined) opts.timeoutSeconds = timeout;
   const limit = intParam(q, 'limit');

@@ -29,7 +29,8 @@ export function serveWatch(
   const rv = opts.resourceVersion;
   const initialEvents = opts.sendInitialEvents || rv === undefined || rv === '0';
   if (rv !== undefined && rv !== '0') {
-    if (!/^\d+$/.test(rv)) throw badRequest(`invalid resource version: ${JSON.stringify(rv)}`);
+    // kube-apiserver words it so (and, on a watch, answers 500 from its storage layer; 400 here, as on its lists).
+    if (!/^\d+$/.test(rv)) throw badRequest(`invalid resource version: resourceVersion: Invalid value: ${JSON.stringify(rv)}: strconv.ParseUint: parsing ${JSON.stringify(rv)}: invalid syntax`);
     fromRV = Number(rv);
   }
 

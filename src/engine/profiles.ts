@@ -76,7 +76,7 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
       // = 35.3 GB per GPU, / 3.35 TB/s = 10.5 ms, plus two all-reduces per layer × 80 layers.
       interTokenLatencyMs: 20,
       // FIT (see above).
-      interTokenLatencyPerSeqMs: 0.05,
+      interTokenLatencyPerSeqMs: 0.08,
       // ROOFLINE: 80 layers × 8 KV heads × 128 × 2 × 2 B = 320 KiB per token, spread over 4 GPUs (4 × 2.68 TB/s).
       interTokenLatencyPerKvTokenMs: 0.00003,
       // ROOFLINE: 2 × 70.6 GFLOP per token at ≈ 45 % of 4 × 989 TFLOPS, TP communication included: ≈ 11k tokens/s.

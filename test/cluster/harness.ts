@@ -38,6 +38,10 @@ export interface RealCluster {
   kubeConfigFor(token: string): { kubeConfig: KubeConfig; path: string };
   /** fetch() against the API server with TLS trust set up; `token` defaults to the admin token. */
   fetch(path: string, init?: UndiciRequestInit & { token?: string }): ReturnType<typeof undiciFetch>;
+  /** Stop kube-apiserver (etcd keeps the data); open watches end, connections drop. */
+  apiserverDown(): Promise<void>;
+  /** Start kube-apiserver again on the same port, data and certificates; resolves when ready. */
+  apiserverUp(): Promise<void>;
   /** Directory with the processes' logs (kept while running). */
   readonly dir: string;
   /** Kill every process and remove the temp dirs. Idempotent. */
@@ -206,7 +210,7 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
     const certDir = join(dir, 'certs');
     mkdirSync(certDir);
     const url = `https://127.0.0.1:${apiPort}`;
-    const apiserver = startProcess('kube-apiserver', join(binDir, 'kube-apiserver'), [
+    const apiserverArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       '--bind-address=127.0.0.1',
       `--secure-port=${apiPort}`,
@@ -225,11 +229,12 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
       '--authentication-token-webhook-cache-ttl=30s',
       '--endpoint-reconciler-type=none',
       ...(options.apiserverArgs ?? []),
-    ], dir);
-    children.push(apiserver.child);
+    ];
     let caData = '';
     let agent: Agent | undefined;
-    await waitFor('kube-apiserver /readyz', 90_000, apiserver, async () => {
+    let apiserver = startProcess('kube-apiserver', join(binDir, 'kube-apiserver'), apiserverArgs, dir);
+    children.push(apiserver.child);
+    const apiserverReady = () => waitFor('kube-apiserver /readyz', 90_000, apiserver, async () => {
       const crt = join(certDir, 'apiserver.crt');
       if (!existsSync(crt)) return false;
       if (!agent) {
@@ -242,6 +247,7 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
       await res.text();
       return res.ok;
     });
+    await apiserverReady();
 
     const dispatcher = agent!;
     const clusterFetch = (path: string, init: UndiciRequestInit & { token?: string } = {}) => {
@@ -288,6 +294,15 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
       tokenFor,
       kubeConfigFor,
       fetch: clusterFetch,
+      async apiserverDown() {
+        await stopProcess(apiserver.child);
+      },
+      async apiserverUp() {
+        if (apiserver.child.exitCode === null && apiserver.child.signalCode === null) return;
+        apiserver = startProcess('kube-apiserver', join(binDir, 'kube-apiserver'), apiserverArgs, dir);
+        children.splice(1, 0, apiserver.child);
+        await apiserverReady();
+      },
       dir,
       stop,
     };

@@ -112,7 +112,10 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     manifests = docsOf(rendered);
     // Options render too: one namespace (Roles instead of ClusterRoles), no Secrets, ServiceMonitor.
     const variant = docsOf(helmTemplate(helm, ['--set', 'watchNamespace=team-a,gateway.watchSecrets=false,serviceMonitor.enabled=true']));
-    assert.ok(!variant.some((d) => d.kind.startsWith('Cluster')));
+    // Cluster-wide, only the webhook configurations (cluster-scoped objects) remain.
+    const clusterRoles = variant.filter((d) => d.kind === 'ClusterRole');
+    assert.deepEqual(clusterRoles.map((d) => d.metadata.name), [`${MANAGER}-webhook`]);
+    assert.ok(clusterRoles[0]!.rules.every((r: { apiGroups: string[] }) => r.apiGroups.join() === 'admissionregistration.k8s.io'));
     assert.ok(variant.some((d) => d.kind === 'ServiceMonitor'));
     const gwRole = variant.find((d) => d.kind === 'Role' && d.metadata.name === GATEWAY)!;
     assert.equal(gwRole.metadata.namespace, 'team-a');
@@ -158,8 +161,13 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
   const managerScenario = async () => {
     const token = await serviceAccountToken(MANAGER);
     const { path } = cluster.kubeConfigFor(token);
-    const healthPort = await freePort();
-    const args = (containerOf(MANAGER).args as string[]).map((a) => (a.startsWith('--health-port=') ? `--health-port=${healthPort}` : a));
+    const [healthPort, webhookPort] = [await freePort(), await freePort()];
+    // As the Deployment runs it, but on loopback ports; this bare kube-apiserver cannot reach Services, so the
+    // webhook configurations point at the URL instead (--webhook-url), the rest is the chart's.
+    const args = (containerOf(MANAGER).args as string[]).map((a) =>
+      a.startsWith('--health-port=') ? `--health-port=${healthPort}` : a.startsWith('--webhook-port=') ? `--webhook-port=${webhookPort}` : a,
+    );
+    args.push('--webhook-host=127.0.0.1', `--webhook-url=https://127.0.0.1:{port}`);
     assert.ok(args.includes(`--lease-namespace=${NAMESPACE}`), 'leader election is on, Lease in the release namespace');
     const manager = new Component([...args, `--kubeconfig=${path}`], { POD_NAMESPACE: NAMESPACE });
     components.push(manager);
@@ -170,6 +178,13 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
       return res.status === 200 && res.body.spec?.holderIdentity ? res.body : undefined;
     }, 60_000, 250);
     assert.ok(lease.spec.holderIdentity);
+    // The webhook certificate Secret and both configurations, with the CA bundle, written under the SA's RBAC.
+    await until('webhook configurations with CA bundle', async () => {
+      const v = await json('/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/matrixinfer-validating-webhook');
+      const m = await json('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/matrixinfer-mutating-webhook');
+      return v.status === 200 && m.status === 200 && v.body.webhooks?.[0]?.clientConfig?.caBundle && m.body.webhooks?.[0]?.clientConfig?.caBundle;
+    }, 60_000, 250);
+    assert.equal((await json(`/api/v1/namespaces/${NAMESPACE}/secrets/matrixinfer-webhook-cert`)).status, 200);
 
     await kubectl(['apply', '-f', join(REPO, 'examples/quickstart.yaml')]);
     const children = [
@@ -248,6 +263,8 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
       ['gateway writes a route status', json('/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default/modelroutes/llama-7b/status', { method: 'PATCH', token: gateway, headers: { 'content-type': 'application/merge-patch+json' }, body: '{"status":{}}' }), 403],
       ['gateway lists secrets (granted: TLS and API keys)', json('/api/v1/secrets', { token: gateway }), 200],
       ['manager lists secrets', json('/api/v1/secrets', { token: manager }), 403],
+      ['manager reads another secret in its namespace', json(`/api/v1/namespaces/${NAMESPACE}/secrets/other`, { token: manager }), 403],
+      ['manager deletes a webhook configuration', json('/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/matrixinfer-validating-webhook', { method: 'DELETE', token: manager }), 403],
       ['manager lists nodes', json('/api/v1/nodes', { token: manager }), 403],
       ['manager deletes a service', json('/api/v1/namespaces/default/services/llama-7b', { method: 'DELETE', token: manager }), 403],
       ['manager updates a Model spec', json('/apis/registry.matrixinfer.ai/v1alpha1/namespaces/default/models/llama-7b', { method: 'PATCH', token: manager, headers: { 'content-type': 'application/merge-patch+json' }, body: '{"spec":{"runtime":{"replicas":3}}}' }), 403],

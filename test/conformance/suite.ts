@@ -372,7 +372,11 @@ export function conformance(backend: Backend): void {
       assert.ok(bad.status >= 400, bad.text);
       assert.equal(bad.body.kind, 'Status');
       assert.equal(bad.body.status, 'Failure');
-      assert.match(bad.body.message, /resourceVersion: Invalid value: "abc"/);
+      assert.match(bad.body.message, /resourceVersion: Invalid value: "abc": strconv.ParseUint: parsing "abc": invalid syntax$/);
+      const badList = await c.request('GET', `${mrs}?resourceVersion=abc`);
+      assert.equal(badList.status, 400);
+      assert.equal(badList.body.reason, 'BadRequest');
+      assert.equal(badList.body.message, 'invalid resource version: resourceVersion: Invalid value: "abc": strconv.ParseUint: parsing "abc": invalid syntax');
     });
 
     it('finalizers hold a deleted object until they are removed; no new ones once deleting', async () => {

@@ -1,28 +1,23 @@
-// The gateway end to end on loopback: the embedded API server (with the CRDs), two simulated engines on their
+// The gateway end to end on loopback: the embedded API server (with the CRDs; or a real kube-apiserver with
+// MATRIXINFER_TEST_APISERVER=real, as `npm run test:cluster` runs it), two simulated engines on their
 // own loopback "pod IPs", ModelServer/ModelRoute/Pod objects written through the API (pod status written by the
 // test, standing in for the node agent), and the gateway watching it all. Clients: the `openai` SDK and fetch.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import OpenAI from 'openai';
-import { parse as parseYaml } from 'yaml';
-import { startApiServer } from '../../src/apiserver/server.ts';
 import { startEngine, type EngineServer } from '../../src/engine/server.ts';
 import { parseEngineArgs } from '../../src/engine/options.ts';
-import { loopbackKubeConfig } from '../../src/kube/config.ts';
 import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
 import { MODELINFER_NAME_LABEL } from '../../src/api/labels.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 
 const ENGINE_MODEL = 'meta-llama/Llama-2-7b-hf';
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const IP_A = '127.0.0.31';
 const IP_B = '127.0.0.32';
 
-let dataDir: string;
-let api: { url: string; close(): Promise<void> };
+let api: TestCluster;
 let engineA: EngineServer;
 let engineB: EngineServer;
 let gw: GatewayHandle;
@@ -30,14 +25,9 @@ let client: OpenAI;
 const accessLog: Array<Record<string, unknown>> = [];
 
 async function k(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> {
-  const res = await fetch(api.url + path, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': contentType },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  const res = await api.request(method, path, body, { contentType });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${res.text}`);
+  return (res.body as Record<string, unknown> | undefined) ?? {};
 }
 
 async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
@@ -100,14 +90,7 @@ async function endpointRequests(ip: string): Promise<number> {
 }
 
 before(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'matrixinfer-gw-'));
-  api = await startApiServer({ dataDir, port: 0 });
-  const crdDir = new URL('../../deploy/crds/', import.meta.url);
-  for (const file of await readdir(crdDir)) {
-    if (!file.endsWith('.yaml')) continue;
-    await k('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', parseYaml(await readFile(new URL(file, crdDir), 'utf8')));
-  }
-  await eventually('the networking CRDs', async () => (await fetch(api.url + `${NET}/modelroutes`)).ok);
+  api = await startTestCluster(); // with the project CRDs
 
   engineA = await startEngine(parseEngineArgs(engineArgs(IP_A, 0), { warn: () => {} }));
   engineB = await startEngine(parseEngineArgs(engineArgs(IP_B, engineA.port), { warn: () => {} }));
@@ -117,7 +100,7 @@ before(async () => {
   log.on('data', (d: Buffer) => {
     for (const line of d.toString().split('\n')) if (line) accessLog.push(JSON.parse(line) as Record<string, unknown>);
   });
-  gw = await startGateway({ kubeConfig: loopbackKubeConfig(api.url), port: 0, accessLog: log, log: () => {} });
+  gw = await startGateway({ kubeConfig: api.kubeConfig, port: 0, accessLog: log, log: () => {} });
   await gw.ready;
   client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 
@@ -163,8 +146,7 @@ after(async () => {
   await gw?.close();
   await engineA?.close();
   await engineB?.close();
-  await api?.close();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await api?.stop();
 });
 
 test('readiness and health', async () => {
@@ -309,12 +291,11 @@ test('access log lines carry request id, route, server, pod, status and timings'
 });
 
 test('the gateway rides out an API server restart and keeps following changes', async () => {
-  const port = new URL(api.url).port;
-  await api.close();
+  await api.down();
   // Requests keep being served from the routing table while the API is away.
   const during = await client.completions.create({ model: 'llama-7b', prompt: 'API down', max_tokens: 2 });
   assert.equal(during.model, ENGINE_MODEL);
-  api = await startApiServer({ dataDir, port: Number(port) });
+  await api.up();
   await k('POST', `${NET}/modelroutes`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelRoute',
@@ -327,7 +308,7 @@ test('the gateway rides out an API server restart and keeps following changes', 
       const res = await fetch(gw.url + '/v1/models/llama-alias');
       return res.status === 200;
     },
-    15_000,
+    60_000,
   );
   const res = await client.completions.create({ model: 'llama-alias', prompt: 'after restart', max_tokens: 2 });
   assert.equal(res.model, ENGINE_MODEL);

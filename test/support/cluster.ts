@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { AdmissionPlugin } from '../../src/api/admission.ts';
-import { startApiServer } from '../../src/apiserver/server.ts';
+import { startApiServer, type RunningApiServer } from '../../src/apiserver/server.ts';
 import { loopbackKubeConfig, loopbackKubeconfigYaml } from '../../src/kube/config.ts';
 import { projectCrds } from '../../src/kube/testing/apiserver.ts';
 
@@ -31,7 +31,10 @@ export interface TestCluster {
   request(method: string, path: string, body?: unknown, options?: { contentType?: string; headers?: Record<string, string>; signal?: AbortSignal }): Promise<ApiResponse>;
   /** The raw response (for streaming watches). */
   raw(method: string, path: string, options?: { signal?: AbortSignal; headers?: Record<string, string> }): Promise<Response>;
-  /** Where ownerReferences cascade on this backend: the API server itself (embedded) or kube-controller-manager. */
+  /** Stop the API server (the data stays); clients are disconnected. */
+  down(): Promise<void>;
+  /** Serve again at the same URL with the same data. */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,20 +57,29 @@ export async function startTestCluster(backend: Backend = testBackend(), options
 
 async function startEmbedded(options: StartOptions): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'matrixinfer-testcluster-'));
-  const server = await startApiServer({ dataDir: join(dir, 'data'), port: 0, admission: options.admission, ...(options.watchCacheSize ? { watchCacheSize: options.watchCacheSize } : {}) });
+  const serverOptions = { dataDir: join(dir, 'data'), admission: options.admission, ...(options.watchCacheSize ? { watchCacheSize: options.watchCacheSize } : {}) };
+  let server: RunningApiServer | undefined = await startApiServer({ ...serverOptions, port: 0 });
+  const { url, port } = server;
   const kubeconfigPath = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfigPath, loopbackKubeconfigYaml(server.url));
+  writeFileSync(kubeconfigPath, loopbackKubeconfigYaml(url));
   const raw = (method: string, path: string, init: { signal?: AbortSignal; headers?: Record<string, string>; body?: string } = {}) =>
-    fetch(server.url + path, { method, headers: init.headers, body: init.body, signal: init.signal });
+    fetch(url + path, { method, headers: init.headers, body: init.body, signal: init.signal });
   const cluster: TestCluster = {
     backend: 'embedded',
-    url: server.url,
-    kubeConfig: loopbackKubeConfig(server.url),
+    url,
+    kubeConfig: loopbackKubeConfig(url),
     kubeconfigPath,
     request: (method, path, body, opts) => request(raw, method, path, body, opts),
     raw: (method, path, opts) => raw(method, path, opts),
+    async down() {
+      await server?.close();
+      server = undefined;
+    },
+    async up() {
+      server ??= await startApiServer({ ...serverOptions, port });
+    },
     async stop() {
-      await server.close();
+      await server?.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -103,6 +115,8 @@ async function startReal(): Promise<TestCluster> {
     kubeconfigPath: real.kubeconfigPath,
     request: (method, path, body, opts) => request(raw, method, path, body, opts),
     raw: (method, path, opts) => raw(method, path, opts),
+    down: () => real.apiserverDown(),
+    up: () => real.apiserverUp(),
     stop: () => real.stop(),
   };
 }

@@ -54,6 +54,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) -}}
 {{- end -}}
 
+{{- define "matrixinfer.webhook.serviceName" -}}
+{{- printf "%s-webhook" (include "matrixinfer.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* Pod and container security: non-root, read-only root filesystem, no privilege escalation, no capabilities. */}}
 {{- define "matrixinfer.podSecurityContext" -}}
 runAsNonRoot: true

@@ -1,0 +1,3 @@
+// test/integration/controllers.test.ts against a real kube-apiserver (etcd + kube-apiserver + the garbage collector).
+process.env.MATRIXINFER_TEST_APISERVER = 'real';
+await import('../integration/controllers.test.ts');
