@@ -1,7 +1,7 @@
 // `npm run bench -- <name> [args]`: runs one benchmark. Each is a module exporting `run(argv)` that prints a table;
 // add a line to BENCHMARKS for a new one. Without a name (or with --help) this lists them.
 //
-//   npm run bench -- engine [--smoke]      simulated engine: TTFT/ITL at 1-128 concurrent vs the profile's figures
+//   npm run bench -- engine [--smoke]      simulated engine: TTFT/ITL vs the published figures the profile was fitted to
 //   npm run bench -- overhead [--smoke]    gateway overhead vs direct and nginx
 //   npm run bench -- routing [--smoke]     routing quality on shared-prefix workloads
 
@@ -12,7 +12,7 @@ interface Benchmark {
 
 const BENCHMARKS: Record<string, Benchmark> = {
   engine: {
-    description: 'simulated engine: TTFT and ITL at 1, 8, 32, 128 concurrent requests vs the profile, CPU per token, tokenizer speed',
+    description: 'simulated engine: TTFT and ITL vs published vLLM figures for the profile (same workload), CPU per token, tokenizer speed',
     load: () => import('./engine.ts'),
   },
   overhead: { description: 'latency the gateway adds over direct and nginx', load: () => import('./overhead.ts') },

@@ -31,8 +31,8 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
     model: 'meta-llama/Llama-3.1-8B-Instruct',
     latency: {
       // FIT to the published single-stream TPOT, 6.48 ms (InferenceBench, vLLM 0.21.0, H100 SXM; bench/reference/
-      // llama-3.1-8b-h100.ts), less the ~0.35 ms per token our HTTP/SSE path adds. Roofline check: one decode step
-      // reads the 16.06 GB of weights, 16.06 GB / 3.35 TB/s = 4.8 ms, so 6.1 ms is 79 % of peak bandwidth.
+      // llama-3.1-8b-h100.ts); the simulator measures ITL + ~0.05 ms (KV reads, timers). Roofline check: one decode
+      // step reads the 16.06 GB of weights, 16.06 GB / 3.35 TB/s = 4.8 ms, so 6.4 ms is 75 % of peak bandwidth.
       interTokenLatencyMs: 6.4,
       // FIT to the published TPOT rise from 1 to 4 concurrent streams: (6.59 − 6.48) / 3 ≈ 0.04 ms per extra sequence.
       // Roofline check: 2 × 8.03 GFLOP / (989 TFLOPS × 50 %) ≈ 0.03 ms of GEMM per sequence.
@@ -45,8 +45,8 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
       prefillTimePerTokenMs: 0.03,
       // ROOFLINE: 4 × 4096 (hidden) × 32 layers FLOPs per token pair at the same efficiency ≈ 1.0e-6 ms.
       prefillAttentionTimeMs: 0.000001,
-      // FIT (least squares) to the published p50 TTFT at 1 and 4 concurrent streams, 13.98 and 22.75 ms, less our
-      // ~2–3 ms of HTTP overhead and the prefill of the uncached prompt tokens.
+      // FIT (least squares on relative error) to the published p50 TTFT at 1 and 4 concurrent streams, 13.98 and
+      // 22.75 ms, less our ~2–4 ms of HTTP/template/timer overhead and the prefill of the uncached prompt tokens.
       timeToFirstTokenMs: 12,
       // ESTIMATE (no published P/D figure): NIXL over a 400 Gb/s RDMA NIC, 128 KiB / 50 GB/s = 2.6 µs per token,
       // plus ~5 ms of handshake.
@@ -72,8 +72,9 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
     model: 'meta-llama/Llama-3.1-70B-Instruct',
     latency: {
       // FIT with the next value to the published median TPOT at 4 and 8 req/s, 23.58 and 29.15 ms (SGLang's vLLM 0.6.0
-      // benchmark, 4x H100, ShareGPT; bench/reference/llama-3.1-70b-h100-tp4.ts). Roofline check: 141.1 GB / 4 GPUs
-      // = 35.3 GB per GPU, / 3.35 TB/s = 10.5 ms, plus two all-reduces per layer × 80 layers.
+      // benchmark, 4x H100, ShareGPT; bench/reference/llama-3.1-70b-h100-tp4.ts). Two loaded points fix the sum more
+      // than the split: 20 ms at one stream is above the roofline, 141.1 GB / 4 GPUs = 35.3 GB per GPU / 3.35 TB/s =
+      // 10.5 ms plus two all-reduces per layer × 80 layers (~2–4 ms).
       interTokenLatencyMs: 20,
       // FIT (see above).
       interTokenLatencyPerSeqMs: 0.08,
@@ -83,8 +84,9 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
       prefillTimePerTokenMs: 0.09,
       // ROOFLINE: 4 × 8192 (hidden) × 80 layers FLOPs per token pair on 4 GPUs at the same efficiency ≈ 1.5e-6 ms.
       prefillAttentionTimeMs: 0.0000015,
-      // ESTIMATE: not fitted. The published TTFT (179 / 207 ms) is dominated by vLLM 0.6.0's multi-step scheduling,
-      // which the simulator does not model (README.md); this is one forward pass plus scheduling.
+      // ESTIMATE, not fitted: the published TTFT (179 / 207 ms) is dominated by vLLM 0.6.0's multi-step scheduling,
+      // which the simulator does not model (README.md). Set to one decode step, so a prefill stretches the running
+      // decodes by about its own compute (prefill-time-per-token × prompt) rather than by a fixed extra pass.
       timeToFirstTokenMs: 20,
       // ESTIMATE: 320 KiB per token over four 400 Gb/s NICs (200 GB/s): 1.6 µs per token, plus ~5 ms.
       kvTransferLatencyMs: 5,

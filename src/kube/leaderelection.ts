@@ -44,6 +44,8 @@ export class LeaderElector {
   private wake: (() => void) | undefined;
   private observedRecord = '';
   private observedTime = 0;
+  /** After a failed campaign attempt: time until the holder's lease runs out (Infinity when unknown). */
+  private untilExpiryMs = Number.POSITIVE_INFINITY;
   private lastLeader = '';
 
   constructor(options: LeaderElectionOptions) {
@@ -78,7 +80,11 @@ export class LeaderElector {
   private async run(): Promise<void> {
     while (!this.stopped) {
       // Campaign.
-      while (!this.stopped && !(await this.tryAcquireOrRenew())) await this.sleep(jitter(this.retryPeriodMs));
+      while (!this.stopped && !(await this.tryAcquireOrRenew())) {
+        // Poll, but wake right when the current lease expires so a takeover doesn't wait for the next poll.
+        await this.sleep(Math.min(jitter(this.retryPeriodMs), this.untilExpiryMs + 25));
+        this.untilExpiryMs = Number.POSITIVE_INFINITY;
+      }
       if (this.stopped) break;
       this.leading = true;
       this.log.info('became leader', { lease: `${this.options.namespace}/${this.options.name}`, identity: this.identity });
@@ -160,7 +166,17 @@ export class LeaderElector {
       }
       this.noteLeader(holder);
       const durationMs = (spec.leaseDurationSeconds ?? Math.ceil(this.leaseDurationMs / 1000)) * 1000;
-      if (holder && holder !== this.identity && this.observedTime + durationMs > now.getTime()) return false;
+      // The lease runs from the holder's last renewal. Its recorded renewTime is used when it is not later than
+      // when we saw it (so a skewed-ahead holder clock cannot extend it); this lets a successor take over within
+      // leaseDuration of the last renewal instead of up to one poll later. A holder clock behind ours by s makes
+      // us early by s: the holder has stopped acting by then unless s > leaseDuration - renewDeadline.
+      const recordedRenewal = spec.renewTime ? new Date(spec.renewTime).getTime() : Number.NaN;
+      const renewedAt = Number.isNaN(recordedRenewal) ? this.observedTime : Math.min(this.observedTime, recordedRenewal);
+      const expiresAt = renewedAt + durationMs;
+      if (holder && holder !== this.identity && expiresAt > now.getTime()) {
+        this.untilExpiryMs = expiresAt - now.getTime();
+        return false;
+      }
       const takeover = holder !== this.identity;
       const body: V1Lease = {
         ...lease,

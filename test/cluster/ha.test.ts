@@ -146,10 +146,12 @@ test('leader election: the leader SIGKILLed, the other manager takes over within
   );
   assert.equal(lease.spec.leaseDurationSeconds, LEASE_DURATION_MS / 1000);
   assert.ok(lease.spec.leaseTransitions >= 1);
-  // Never before the lease expired (no two leaders), and promptly after: the follower notices the last renewal
-  // within a retry period and takes over at the first retry after leaseDuration from then (client-go's algorithm).
+  // Never before the lease expired (no two leaders), and right after: the follower wakes when the lease runs out
+  // (leaseDuration from the last renewal), so the takeover lands within the lease duration of the kill plus the
+  // time for one API round trip on a loaded machine.
   assert.ok(acquiredAfterRenewalMs >= LEASE_DURATION_MS, `taken ${acquiredAfterRenewalMs} ms after the last renewal: before the lease expired`);
-  assert.ok(acquiredAfterRenewalMs <= LEASE_DURATION_MS + 2 * RETRY_PERIOD_MS + 2_000, `taken ${acquiredAfterRenewalMs} ms after the last renewal`);
+  assert.ok(acquiredAfterRenewalMs <= LEASE_DURATION_MS + 1_000, `taken ${acquiredAfterRenewalMs} ms after the last renewal`);
+  assert.ok(takeoverMs <= LEASE_DURATION_MS + 1_000, `taken over ${takeoverMs} ms after the kill`);
 
   await until('beta and alpha reconciled by the new leader', async () => {
     const alpha = await get(`${modelsPath}/alpha`);
