@@ -4,6 +4,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type ProbeOutcome, ProbeRunner, ProbeTracker, resolvePort, runProbe } from './probe.ts';
 import type { Probe } from './types.ts';
+import { until } from '../kube/testing/until.ts';
 
 const HOST = '127.0.0.1';
 let server: http.Server;
@@ -120,14 +121,6 @@ describe('ProbeTracker', () => {
 });
 
 describe('ProbeRunner', () => {
-  const waitFor = async (cond: () => boolean, ms: number) => {
-    const end = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > end) throw new Error('timed out');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-
   it('readiness polls every 0.5 s until the first success, even with a long period', async () => {
     healthy = false;
     const results: boolean[] = [];
@@ -141,7 +134,7 @@ describe('ProbeRunner', () => {
     r.start();
     setTimeout(() => (healthy = true), 700);
     const t0 = Date.now();
-    await waitFor(() => results.length > 0, 3000);
+    await until('a probe result', () => results.length > 0, 3000, 20);
     r.stop();
     assert.deepEqual(results, [true]);
     assert.ok(Date.now() - t0 < 2000);
@@ -157,7 +150,7 @@ describe('ProbeRunner', () => {
     r.start();
     await new Promise((res) => setTimeout(res, 600));
     assert.equal(calls, 0);
-    await waitFor(() => calls > 0, 1500);
+    await until('a probe call', () => calls > 0, 1500, 20);
     r.stop();
   });
 
@@ -172,7 +165,7 @@ describe('ProbeRunner', () => {
     const r = new ProbeRunner({ kind: 'liveness', probe, ctx: { podIP: HOST }, startedAtMs: Date.now(), onResult: (ok, m) => !ok && failures.push(m), run });
     const t0 = Date.now();
     r.start();
-    await waitFor(() => failures.length > 0, 4000);
+    await until('a probe failure', () => failures.length > 0, 4000, 20);
     r.stop();
     // success at 0 s, failures at 1 s and 2 s
     assert.equal(calls, 3);
@@ -199,7 +192,7 @@ describe('ProbeRunner', () => {
       run,
     });
     r.start();
-    await waitFor(() => failedAt > 0, 4000);
+    await until('the failure time', () => failedAt > 0, 4000, 20);
     r.stop();
     assert.ok(failedAt - t0 >= 900, `failed after ${failedAt - t0} ms`);
     assert.ok(calls >= 3, `polled ${calls} times`);

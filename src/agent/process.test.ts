@@ -5,17 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { exitCodeOf, findExecutable, groupAlive, killStaleProcesses, pidFilePath, procStartTime, startProcess } from './process.ts';
+import { until } from '../kube/testing/until.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'agent-proc-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-const waitFor = async (cond: () => boolean, ms: number) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('container processes', () => {
   it('append output to the log, record and clear the pid file, report the exit code', async () => {
@@ -58,7 +51,7 @@ describe('container processes', () => {
     const e = await p.stop(300);
     assert.ok(Date.now() - t0 >= 250);
     assert.equal(e.exitCode, 137);
-    await waitFor(() => !groupAlive(p.pid!), 2000);
+    await until('the process group gone', () => !groupAlive(p.pid!), 2000, 20);
   });
 
   it('a missing executable reports a start error', async () => {
@@ -90,7 +83,7 @@ describe('container processes', () => {
     assert.ok(groupAlive(pid));
     const n = await killStaleProcesses(podsDir, 'n', 1000);
     assert.equal(n, 1);
-    await waitFor(() => !groupAlive(pid), 2000);
+    await until('the process group gone', () => !groupAlive(pid), 2000, 20);
     assert.ok(!existsSync(pidFilePath(podDir, 'c')));
     assert.ok(existsSync(pidFilePath(podDir, 'other')));
   });

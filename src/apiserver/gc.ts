@@ -133,12 +133,7 @@ export class Collector {
       if (dep && dep.metadata.ownerReferences?.some((r) => r.uid === uid && r.blockOwnerDeletion)) blocking++;
     }
     if (blocking > 0) return;
-    const current = this.store.storage.get(ref);
-    if (!current) return;
-    const next = clone(current);
-    next.metadata.finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== FOREGROUND_FINALIZER);
-    if (next.metadata.finalizers.length === 0) delete next.metadata.finalizers;
-    this.safely(() => this.store.writeSystem(ref, next, current));
+    this.removeFinalizer(ref, FOREGROUND_FINALIZER);
   }
 
   /** Namespace controller: delete everything in the namespace, then the namespace itself. */
@@ -171,10 +166,15 @@ export class Collector {
     const objects = this.store.storage.list(key);
     for (const obj of objects) if (!obj.metadata.deletionTimestamp) this.deleteObject(refOf(key, obj), 'Background');
     if (this.store.storage.list(key).length > 0) return;
+    this.removeFinalizer(ref, CRD_CLEANUP_FINALIZER);
+  }
+
+  /** Write the object back without `finalizer` (and without an empty finalizers list). */
+  private removeFinalizer(ref: ObjectRef, finalizer: string): void {
     const current = this.store.storage.get(ref);
     if (!current) return;
     const next = clone(current);
-    next.metadata.finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== CRD_CLEANUP_FINALIZER);
+    next.metadata.finalizers = (next.metadata.finalizers ?? []).filter((f) => f !== finalizer);
     if (next.metadata.finalizers.length === 0) delete next.metadata.finalizers;
     this.safely(() => this.store.writeSystem(ref, next, current));
   }

@@ -6,18 +6,21 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { GROUP, eventually, http, kubectl, sleep, startTestServer, widget, widgetCrd, type TestServer } from './testkit.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startTestApiServer, type TestApiServer } from '../kube/testing/apiserver.ts';
+import { until } from '../kube/testing/until.ts';
+import { GROUP, http, kubectl, widget, widgetCrd } from './testkit.ts';
 
 describe('kubectl against the embedded API server', () => {
-  let t: TestServer;
+  let t: TestApiServer;
   const file = (name: string) => join(t.dir, name);
 
   before(async () => {
-    t = await startTestServer();
+    t = await startTestApiServer();
     await writeFile(file('crd.yaml'), stringify(widgetCrd()));
     await writeFile(file('w1.yaml'), stringify(widget('w1', { size: 'small', replicas: 2 })));
   });
-  after(() => t.stop());
+  after(() => t.close());
 
   it('applies a CRD and a custom resource, then gets it as a table and as YAML', async () => {
     const crd = await kubectl(t, ['apply', '-f', file('crd.yaml')]);
@@ -109,9 +112,9 @@ describe('kubectl against the embedded API server', () => {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     try {
-      await eventually(() => out.includes('w1'), 5000, 'initial listing');
+      await until('initial listing', () => out.includes('w1'), 5000);
       await http(t, 'POST', `/apis/${GROUP}/v1/namespaces/default/widgets`, widget('watched', { size: 'large', replicas: 4 }));
-      await eventually(() => /watched\s+large\s+4/.test(out), 5000, 'watch event printed');
+      await until('watch event printed', () => /watched\s+large\s+4/.test(out), 5000);
       await sleep(100);
       assert.equal(out.match(/NAME\s+SIZE/g)?.length, 1, out); // header printed once
     } finally {

@@ -10,7 +10,10 @@ import {
   type KubernetesObject, type V1Pod,
 } from '@kubernetes/client-node';
 import type { AdmissionPlugin } from '../api/admission.ts';
-import { GROUP, eventually, http, sleep, startTestServer, statusOf, widget, widgetCrd, type TestServer } from './testkit.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startTestApiServer, type TestApiServer } from '../kube/testing/apiserver.ts';
+import { until } from '../kube/testing/until.ts';
+import { GROUP, http, statusOf, widget, widgetCrd } from './testkit.ts';
 
 type Obj = Record<string, any>;
 
@@ -40,7 +43,7 @@ const admission: AdmissionPlugin[] = [{
 }];
 
 describe('embedded API server via client-node', () => {
-  let t: TestServer;
+  let t: TestApiServer;
   let custom: CustomObjectsApi;
   let core: CoreV1Api;
   const w = { group: GROUP, version: 'v1', namespace: 'default', plural: 'widgets' };
@@ -49,17 +52,17 @@ describe('embedded API server via client-node', () => {
   const smp = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
   before(async () => {
-    t = await startTestServer({ admission, bookmarkIntervalMs: 200 });
-    custom = t.kc.makeApiClient(CustomObjectsApi);
-    core = t.kc.makeApiClient(CoreV1Api);
+    t = await startTestApiServer({ admission, bookmarkIntervalMs: 200 });
+    custom = t.kubeConfig.makeApiClient(CustomObjectsApi);
+    core = t.kubeConfig.makeApiClient(CoreV1Api);
     // Raw POST: client-node's typed serializer drops `default` and x-kubernetes-* keys from plain objects.
     assert.equal((await http(t, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', widgetCrd())).status, 201);
-    const crd = await t.kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: `widgets.${GROUP}` });
+    const crd = await t.kubeConfig.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: `widgets.${GROUP}` });
     const conds = Object.fromEntries((crd.status?.conditions ?? []).map((c) => [c.type, c.status]));
     assert.deepEqual(conds, { NamesAccepted: 'True', Established: 'True' });
     assert.equal(crd.status?.acceptedNames?.kind, 'Widget');
   });
-  after(() => t.stop());
+  after(() => t.close());
 
   it('serves discovery for built-ins and the CRD', async () => {
     const version = await http(t, 'GET', '/version');
@@ -247,14 +250,14 @@ describe('embedded API server via client-node', () => {
 
     // A watch with a selector sees objects enter (ADDED) and leave (DELETED) the selection.
     const events: string[] = [];
-    const watch = new Watch(t.kc);
+    const watch = new Watch(t.kubeConfig);
     const list = await core.listNamespacedPod({ namespace: 'default' });
     const req = await watch.watch('/api/v1/namespaces/default/pods', { labelSelector: 'app=x', resourceVersion: list.metadata!.resourceVersion }, (type, obj) => events.push(`${type} ${obj.metadata.name}`), () => {});
     await core.patchNamespacedPod({ namespace: 'default', name: 'sel-b', body: { metadata: { labels: { app: 'x' } } } }, merge);
     await core.patchNamespacedPod({ namespace: 'default', name: 'sel-a', body: { metadata: { labels: { app: 'q' } } } }, merge);
     await core.patchNamespacedPod({ namespace: 'default', name: 'sel-c', body: { metadata: { labels: { other: '1' } } } }, merge);
     await core.patchNamespacedPod({ namespace: 'default', name: 'sel-b', body: { metadata: { labels: { more: '1' } } } }, merge);
-    await eventually(() => events.length >= 3, 2000, 'selector watch events');
+    await until('selector watch events', () => events.length >= 3, 2000);
     await sleep(50);
     req.abort();
     assert.deepEqual(events, ['ADDED sel-b', 'DELETED sel-a', 'MODIFIED sel-b']);
@@ -268,22 +271,22 @@ describe('embedded API server via client-node', () => {
     await custom.deleteNamespacedCustomObject({ ...w, name: 'watch-2' });
     const events: string[] = [];
     let bookmarks = 0;
-    const watch = new Watch(t.kc);
+    const watch = new Watch(t.kubeConfig);
     const req = await watch.watch(`/apis/${GROUP}/v1/namespaces/default/widgets`, { resourceVersion: rv, allowWatchBookmarks: true }, (type, obj) => {
       if (type === 'BOOKMARK') bookmarks++;
       else if (obj.metadata.name.startsWith('watch-')) events.push(`${type} ${obj.metadata.name}${type === 'MODIFIED' ? ` ${obj.spec.replicas}` : ''}`);
     }, () => {});
-    await eventually(() => events.length >= 3, 2000, 'replayed events');
+    await until('replayed events', () => events.length >= 3, 2000);
     assert.deepEqual(events, ['ADDED watch-2', 'MODIFIED watch-1 5', 'DELETED watch-2']);
     await custom.createNamespacedCustomObject({ ...w, body: widget('watch-3') });
-    await eventually(() => events.includes('ADDED watch-3'), 2000, 'live event');
-    await eventually(() => bookmarks > 0, 2000, 'a bookmark');
+    await until('live event', () => events.includes('ADDED watch-3'), 2000);
+    await until('a bookmark', () => bookmarks > 0, 2000);
     req.abort();
 
     // No resourceVersion: synthetic ADDED events for what exists, then live events.
     const initial: string[] = [];
     const req2 = await watch.watch(`/apis/${GROUP}/v1/namespaces/default/widgets`, { fieldSelector: 'metadata.name=watch-1' }, (type, obj) => initial.push(`${type} ${obj.metadata.name}`), () => {});
-    await eventually(() => initial.length >= 1, 2000, 'initial event');
+    await until('initial event', () => initial.length >= 1, 2000);
     req2.abort();
     assert.deepEqual(initial, ['ADDED watch-1']);
 
@@ -296,7 +299,7 @@ describe('embedded API server via client-node', () => {
   });
 
   it('keeps an informer (makeInformer) in sync', async () => {
-    const informer = makeInformer<KubernetesObject>(t.kc, `/apis/${GROUP}/v1/namespaces/default/widgets`,
+    const informer = makeInformer<KubernetesObject>(t.kubeConfig, `/apis/${GROUP}/v1/namespaces/default/widgets`,
       () => custom.listNamespacedCustomObject({ ...w, labelSelector: 'inf=1' }) as never, 'inf=1');
     const seen: string[] = [];
     informer.on('add', (o) => seen.push(`add ${o.metadata!.name}`));
@@ -307,7 +310,7 @@ describe('embedded API server via client-node', () => {
     await custom.createNamespacedCustomObject({ ...w, body: widget('inf-b', { size: 'small' }, { labels: { inf: '1' } }) });
     await custom.patchNamespacedCustomObject({ ...w, name: 'inf-a', body: { spec: { replicas: 3 } } }, merge);
     await custom.deleteNamespacedCustomObject({ ...w, name: 'inf-b' });
-    await eventually(() => seen.length >= 4, 3000, 'informer events');
+    await until('informer events', () => seen.length >= 4, 3000);
     await informer.stop();
     assert.deepEqual(seen, ['add inf-a', 'add inf-b', 'update inf-a', 'delete inf-b']);
     assert.deepEqual(informer.list().map((o) => o.metadata!.name), ['inf-a']);
@@ -335,7 +338,7 @@ describe('embedded API server via client-node', () => {
     const bg = await owner('own-bg');
     await cm('dep-bg', ref(bg));
     await custom.deleteNamespacedCustomObject({ ...w, name: 'own-bg', propagationPolicy: 'Background' });
-    await eventually(async () => !(await exists('dep-bg')), 3000, 'background cascade');
+    await until('background cascade', async () => !(await exists('dep-bg')), 3000);
 
     const fg = await owner('own-fg');
     await cm('dep-fg', ref(fg, true), ['test.matrixinfer.ai/slow']);
@@ -343,14 +346,14 @@ describe('embedded API server via client-node', () => {
     const waiting = (await custom.getNamespacedCustomObject({ ...w, name: 'own-fg' })) as Obj;
     assert.ok(waiting.metadata.deletionTimestamp);
     assert.deepEqual(waiting.metadata.finalizers, ['foregroundDeletion']);
-    const dep = await eventually(async () => {
+    const dep = await until('dependent marked for deletion', async () => {
       const d = await core.readNamespacedConfigMap({ namespace: 'default', name: 'dep-fg' });
       return d.metadata!.deletionTimestamp ? d : undefined;
-    }, 3000, 'dependent marked for deletion');
+    }, 3000);
     await sleep(50);
     assert.ok(await custom.getNamespacedCustomObject({ ...w, name: 'own-fg' })); // owner waits for the blocking dependent
     await core.patchNamespacedConfigMap({ namespace: 'default', name: 'dep-fg', body: { metadata: { finalizers: null, resourceVersion: dep.metadata!.resourceVersion } } }, merge);
-    await eventually(async () => custom.getNamespacedCustomObject({ ...w, name: 'own-fg' }).then(() => false, (e) => statusOf(e).code === 404), 3000, 'owner gone after dependent');
+    await until('owner gone after dependent', async () => custom.getNamespacedCustomObject({ ...w, name: 'own-fg' }).then(() => false, (e) => statusOf(e).code === 404), 3000);
 
     const or = await owner('own-or');
     await cm('dep-or', ref(or));
@@ -364,10 +367,10 @@ describe('embedded API server via client-node', () => {
     const b = await owner('own-b');
     await cm('dep-ab', [...ref(a), { ...ref(b)[0], controller: false }]);
     await custom.deleteNamespacedCustomObject({ ...w, name: 'own-a' });
-    const survivor = await eventually(async () => {
+    const survivor = await until('dangling reference removed', async () => {
       const d = await core.readNamespacedConfigMap({ namespace: 'default', name: 'dep-ab' });
       return d.metadata!.ownerReferences!.length === 1 ? d : undefined;
-    }, 3000, 'dangling reference removed');
+    }, 3000);
     assert.equal(survivor.metadata!.ownerReferences![0]!.uid, b.metadata.uid);
   });
 
@@ -427,7 +430,7 @@ describe('embedded API server via client-node', () => {
     await core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'c' } } });
     const ns = await core.deleteNamespace({ name: 'doomed' }) as Obj;
     assert.equal(ns.status.phase, 'Terminating');
-    await eventually(async () => core.readNamespace({ name: 'doomed' }).then(() => false, (e) => statusOf(e).code === 404), 3000, 'namespace removal');
+    await until('namespace removal', async () => core.readNamespace({ name: 'doomed' }).then(() => false, (e) => statusOf(e).code === 404), 3000);
     await rejects(core.readNamespacedConfigMap({ namespace: 'doomed', name: 'c' }), 404);
     await rejects(core.deleteNamespace({ name: 'default' }), 403);
     for (const [name, tier] of [['dc-1', 'a'], ['dc-2', 'a'], ['dc-3', 'b']]) {
@@ -490,7 +493,7 @@ describe('embedded API server via client-node', () => {
     const noContainer = await http(t, 'GET', '/api/v1/namespaces/default/pods/logger/log');
     assert.equal(noContainer.status, 400);
     assert.match(noContainer.json.message, /a container name must be specified for pod logger, choose one of: \[main side\]/);
-    const res = await fetch(`${t.server.url}/api/v1/namespaces/default/pods/logger/log?container=main&follow=true&tailLines=1`);
+    const res = await fetch(`${t.url}/api/v1/namespaces/default/pods/logger/log?container=main&follow=true&tailLines=1`);
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let text = decoder.decode((await reader.read()).value);
@@ -502,7 +505,7 @@ describe('embedded API server via client-node', () => {
   });
 
   it('applies objects through KubernetesObjectApi (server-side apply approximation included)', async () => {
-    const api = KubernetesObjectApi.makeApiClient(t.kc);
+    const api = KubernetesObjectApi.makeApiClient(t.kubeConfig);
     const created = await api.create(widget('koa', { size: 'small' }) as KubernetesObject) as Obj;
     assert.equal(created.spec.color, 'blue');
     const read = await api.read({ apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name: 'koa', namespace: 'default' } }) as Obj;
@@ -536,7 +539,7 @@ describe('embedded API server via client-node', () => {
   });
 
   it('stops serving a CRD\'s kind and deletes its objects when the CRD is deleted', async () => {
-    const ext = t.kc.makeApiClient(ApiextensionsV1Api);
+    const ext = t.kubeConfig.makeApiClient(ApiextensionsV1Api);
     const crd = widgetCrd() as Obj;
     crd.metadata.name = `gadgets.${GROUP}`;
     crd.spec.names = { plural: 'gadgets', kind: 'Gadget' };
@@ -545,12 +548,12 @@ describe('embedded API server via client-node', () => {
     await custom.createNamespacedCustomObject({ ...g, body: { apiVersion: `${GROUP}/v1`, kind: 'Gadget', metadata: { name: 'g1' }, spec: { size: 'small' } } });
     const seen: string[] = [];
     let ended = false;
-    await new Watch(t.kc).watch(`/apis/${GROUP}/v1/gadgets`, {}, (type, obj) => seen.push(`${type} ${obj.metadata.name}`), () => { ended = true; });
+    await new Watch(t.kubeConfig).watch(`/apis/${GROUP}/v1/gadgets`, {}, (type, obj) => seen.push(`${type} ${obj.metadata.name}`), () => { ended = true; });
     await ext.deleteCustomResourceDefinition({ name: `gadgets.${GROUP}` });
-    await eventually(async () => ext.readCustomResourceDefinition({ name: `gadgets.${GROUP}` }).then(() => false, (e) => statusOf(e).code === 404), 3000, 'CRD removal');
+    await until('CRD removal', async () => ext.readCustomResourceDefinition({ name: `gadgets.${GROUP}` }).then(() => false, (e) => statusOf(e).code === 404), 3000);
     const res = await http(t, 'GET', `/apis/${GROUP}/v1/namespaces/default/gadgets`);
     assert.equal(res.status, 404);
-    await eventually(() => ended, 2000, 'watch closed with the CRD');
+    await until('watch closed with the CRD', () => ended, 2000);
     assert.deepEqual(seen.filter((e) => e.startsWith('ADDED') || e.startsWith('DELETED')).slice(0, 1), ['ADDED g1']);
     assert.ok(seen.includes('DELETED g1'), seen.join());
     const discovery = await http(t, 'GET', `/apis/${GROUP}/v1`);
@@ -563,15 +566,15 @@ describe('embedded API server via client-node', () => {
 
 describe('persistence and watch history', () => {
   it('keeps objects and the resourceVersion counter across restarts, and collects orphans on start', async () => {
-    const t = await startTestServer();
+    const t = await startTestApiServer();
     try {
       assert.equal((await http(t, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', widgetCrd())).status, 201);
-      let custom = t.kc.makeApiClient(CustomObjectsApi);
+      let custom = t.kubeConfig.makeApiClient(CustomObjectsApi);
       const w = { group: GROUP, version: 'v1', namespace: 'default', plural: 'widgets' };
       const created = await custom.createNamespacedCustomObject({ ...w, body: widget('durable', { size: 'large', replicas: 3 }) }) as Obj;
-      const core = t.kc.makeApiClient(CoreV1Api);
+      const core = t.kubeConfig.makeApiClient(CoreV1Api);
       const pod: V1Pod = await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'i' }] } } });
-      await t.server.close();
+      await t.down();
 
       // While the server is down, plant a dependent whose owner never existed: the collector must find it on start.
       const db = new DatabaseSync(join(t.dataDir, 'state.db'));
@@ -579,33 +582,33 @@ describe('persistence and watch history', () => {
       db.prepare('INSERT INTO objects (resource, namespace, name, rv, data) VALUES (?, ?, ?, ?, ?)').run('core/configmaps', 'default', 'orphan', 1, JSON.stringify(orphan));
       db.close();
 
-      await t.restart();
-      custom = t.kc.makeApiClient(CustomObjectsApi);
+      await t.up();
+      custom = t.kubeConfig.makeApiClient(CustomObjectsApi);
       const read = await custom.getNamespacedCustomObject({ ...w, name: 'durable' }) as Obj;
       assert.deepEqual(read, created);
-      const pod2 = await t.kc.makeApiClient(CoreV1Api).readNamespacedPod({ namespace: 'default', name: 'p' });
+      const pod2 = await t.kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ namespace: 'default', name: 'p' });
       assert.equal(pod2.metadata!.uid, pod.metadata!.uid);
       const next = await custom.createNamespacedCustomObject({ ...w, body: widget('after') }) as Obj;
       assert.ok(Number(next.metadata.resourceVersion) > Number(pod.metadata!.resourceVersion));
-      await eventually(async () => (await http(t, 'GET', '/api/v1/namespaces/default/configmaps/orphan')).status === 404, 3000, 'orphan collected');
+      await until('orphan collected', async () => (await http(t, 'GET', '/api/v1/namespaces/default/configmaps/orphan')).status === 404, 3000);
       // Watch history starts empty after a restart: resuming from before it is 410.
       const old = await http(t, 'GET', `/apis/${GROUP}/v1/namespaces/default/widgets?watch=1&resourceVersion=${created.metadata.resourceVersion}`);
       assert.equal(JSON.parse(old.text.trim()).object.code, 410);
     } finally {
-      await t.stop();
+      await t.close();
     }
   });
 
   it('answers a watch from a compacted resourceVersion with 410 Expired', async () => {
-    const t = await startTestServer({ watchCacheSize: 5 });
+    const t = await startTestApiServer({ watchCacheSize: 5 });
     try {
-      const core = t.kc.makeApiClient(CoreV1Api);
+      const core = t.kubeConfig.makeApiClient(CoreV1Api);
       const first = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'cm-0' } } });
       for (let i = 1; i < 10; i++) await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: `cm-${i}` } } });
       const events: Obj[] = [];
       let doneErr: unknown = 'not called';
-      await new Watch(t.kc).watch('/api/v1/namespaces/default/configmaps', { resourceVersion: first.metadata!.resourceVersion }, (type, obj) => events.push({ type, obj }), (err) => { doneErr = err; });
-      await eventually(() => doneErr !== 'not called', 2000, 'watch end');
+      await new Watch(t.kubeConfig).watch('/api/v1/namespaces/default/configmaps', { resourceVersion: first.metadata!.resourceVersion }, (type, obj) => events.push({ type, obj }), (err) => { doneErr = err; });
+      await until('watch end', () => doneErr !== 'not called', 2000);
       assert.equal(events.length, 1);
       assert.equal(events[0]!.type, 'ERROR');
       assert.equal(events[0]!.obj.code, 410);
@@ -614,13 +617,13 @@ describe('persistence and watch history', () => {
       // A recent resourceVersion still resumes.
       const list = await core.listNamespacedConfigMap({ namespace: 'default' });
       const live: string[] = [];
-      const req = await new Watch(t.kc).watch('/api/v1/namespaces/default/configmaps', { resourceVersion: list.metadata!.resourceVersion }, (type, obj) => live.push(`${type} ${obj.metadata.name}`), () => {});
+      const req = await new Watch(t.kubeConfig).watch('/api/v1/namespaces/default/configmaps', { resourceVersion: list.metadata!.resourceVersion }, (type, obj) => live.push(`${type} ${obj.metadata.name}`), () => {});
       await core.deleteNamespacedConfigMap({ namespace: 'default', name: 'cm-3' });
-      await eventually(() => live.length === 1, 2000, 'live event');
+      await until('live event', () => live.length === 1, 2000);
       req.abort();
       assert.deepEqual(live, ['DELETED cm-3']);
     } finally {
-      await t.stop();
+      await t.close();
     }
   });
 });

@@ -1,60 +1,8 @@
-// Shared helpers for the API server's tests: a server on an ephemeral port in a temp dir, a client-node
-// KubeConfig and a kubeconfig file for kubectl pointing at it, and a small test CRD (Widget).
+// Fixtures for the API server's own tests, on top of the shared embedded-server kit (src/kube/testing/apiserver.ts,
+// startTestApiServer): kubectl and raw HTTP against it, and a small test CRD (Widget).
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
-import { startApiServer, type ApiServerOptions, type RunningApiServer } from './server.ts';
-
-export interface TestServer {
-  server: RunningApiServer;
-  dir: string;
-  dataDir: string;
-  kc: KubeConfig;
-  kubeconfigPath: string;
-  /** Restart on the same data directory (persistence tests). */
-  restart(extra?: Partial<ApiServerOptions>): Promise<void>;
-  stop(): Promise<void>;
-}
-
-export async function startTestServer(extra: Partial<ApiServerOptions> = {}): Promise<TestServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'mi-apiserver-'));
-  const dataDir = join(dir, 'data');
-  const t: TestServer = {
-    server: await startApiServer({ dataDir, port: 0, ...extra }),
-    dir,
-    dataDir,
-    kc: new KubeConfig(),
-    kubeconfigPath: join(dir, 'kubeconfig'),
-    async restart(more = {}) {
-      await t.server.close();
-      t.server = await startApiServer({ dataDir, port: 0, ...extra, ...more });
-      await configure();
-    },
-    async stop() {
-      await t.server.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-  const configure = async () => {
-    t.kc = new KubeConfig();
-    t.kc.loadFromOptions({
-      clusters: [{ name: 'local', server: t.server.url, skipTLSVerify: true }],
-      users: [{ name: 'local' }],
-      contexts: [{ name: 'local', cluster: 'local', user: 'local', namespace: 'default' }],
-      currentContext: 'local',
-    });
-    await writeFile(t.kubeconfigPath, [
-      'apiVersion: v1', 'kind: Config',
-      'clusters:', '- name: local', '  cluster:', `    server: ${t.server.url}`,
-      'contexts:', '- name: local', '  context: {cluster: local, user: local, namespace: default}',
-      'current-context: local', 'users:', '- name: local', '  user: {}', '',
-    ].join('\n'));
-  };
-  await configure();
-  return t;
-}
+import type { TestApiServer } from '../kube/testing/apiserver.ts';
 
 export interface KubectlResult {
   code: number;
@@ -63,7 +11,7 @@ export interface KubectlResult {
 }
 
 /** Run the real kubectl against the test server (own discovery cache dir, so runs never share state). */
-export function kubectl(t: TestServer, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
+export function kubectl(t: TestApiServer, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<KubectlResult> {
   return new Promise((resolve) => {
     const child = execFile('kubectl', ['--kubeconfig', t.kubeconfigPath, '--cache-dir', join(t.dir, 'kcache'), ...args], {
       timeout: opts.timeoutMs ?? 20000,
@@ -76,14 +24,14 @@ export function kubectl(t: TestServer, args: string[], opts: { input?: string; t
   });
 }
 
-/** Raw HTTP against the server (exact status codes and headers). */
-export async function http(t: TestServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string; headers: Headers }> {
+/** Raw HTTP against the server (exact status codes and headers; unlike `t.request`, no default Accept header). */
+export async function http(t: TestApiServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string; headers: Headers }> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)['Content-Type'] ??= 'application/json';
   }
-  const res = await fetch(t.server.url + path, init);
+  const res = await fetch(t.url + path, init);
   const text = await res.text();
   let json: unknown;
   try {
@@ -165,22 +113,4 @@ export function widgetCrd(overrides: { scope?: 'Namespaced' | 'Cluster' } = {}):
 
 export function widget(name: string, spec: Record<string, unknown> = { size: 'small' }, metadata: Record<string, unknown> = {}): Record<string, unknown> {
   return { apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name, ...metadata }, spec };
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Poll until fn returns a truthy value (or throw after timeoutMs). */
-export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 3000, what = 'condition'): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(20);
-  }
 }

@@ -8,7 +8,8 @@ import { jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
 import { decodeProtobufObject } from './protobuf.ts';
 import { StructuralSchema } from './schema.ts';
 import { matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
-import { GROUP, http, startTestServer, widget, widgetCrd } from './testkit.ts';
+import { startTestApiServer } from '../kube/testing/apiserver.ts';
+import { GROUP, http, widget, widgetCrd } from './testkit.ts';
 
 describe('selectors', () => {
   it('parses and matches label selectors like apimachinery', () => {
@@ -119,7 +120,7 @@ describe('protobuf bodies', () => {
 
 describe('robustness', () => {
   it('answers hostile requests with 4xx Status objects', async () => {
-    const t = await startTestServer();
+    const t = await startTestApiServer();
     try {
       assert.equal((await http(t, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', widgetCrd())).status, 201);
       const base = `/apis/${GROUP}/v1/namespaces/default/widgets`;
@@ -176,7 +177,7 @@ describe('robustness', () => {
         assert.ok(res.status >= 400 && res.status < 500, `${type} ${patch} -> ${res.status} ${res.text}`);
       }
     } finally {
-      await t.stop();
+      await t.close();
     }
   });
 });

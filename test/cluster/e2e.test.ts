@@ -14,7 +14,7 @@ import type { Logger } from '../../src/agent/log.ts';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
 import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
 import { createLogger } from '../../src/kube/log.ts';
-import { kubectl, until } from '../support/platform.ts';
+import { kubectl, memoryLogger, until } from '../support/platform.ts';
 import { startRealCluster, type RealCluster } from './harness.ts';
 
 const NODE = 'e2e-node';
@@ -24,12 +24,7 @@ let agent: NodeAgent | undefined;
 let gateway: GatewayHandle | undefined;
 const home = mkdtempSync(join(tmpdir(), 'matrixinfer-e2e-agent-'));
 const agentLog: string[] = [];
-const log: Logger = {
-  info: (m) => agentLog.push(`INFO ${m}`),
-  warn: (m) => agentLog.push(`WARN ${m}`),
-  error: (m) => agentLog.push(`ERROR ${m}`),
-  debug: () => {},
-};
+const log: Logger = memoryLogger(agentLog);
 
 before(async () => {
   cluster = await startRealCluster();

@@ -9,15 +9,16 @@
 // users (e.g. `system:serviceaccount:ns:name` for RBAC checks) at any time, synchronously.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHmac, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from 'undici';
-import { parse } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
+import { projectCrds } from '../../src/kube/testing/apiserver.ts';
+import { freePort, stopProcess } from '../support/platform.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const KUBE_VERSION = 'v1.34.4';
@@ -67,17 +68,6 @@ export function kubeBinaries(): string {
   return cachedBinDir;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -101,15 +91,6 @@ function startProcess(name: string, bin: string, args: string[], logDir: string)
       }
     },
   };
-}
-
-async function stopProcess(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function kubeconfigYaml(url: string, caData: string, token: string): string {
@@ -147,7 +128,7 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    for (const child of children.reverse()) await stopProcess(child);
+    for (const child of children.reverse()) await stopProcess(child, 10_000);
     await new Promise<void>((resolve) => (webhook ? webhook.close(() => resolve()) : resolve()));
     webhook?.closeAllConnections();
     rmSync(dir, { recursive: true, force: true });
@@ -295,7 +276,7 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
       kubeConfigFor,
       fetch: clusterFetch,
       async apiserverDown() {
-        await stopProcess(apiserver.child);
+        await stopProcess(apiserver.child, 10_000);
       },
       async apiserverUp() {
         if (apiserver.child.exitCode === null && apiserver.child.signalCode === null) return;
@@ -324,16 +305,6 @@ async function waitFor(what: string, timeoutMs: number, proc: { child: ChildProc
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}:\n${proc.log()}`);
     await sleep(250);
   }
-}
-
-const CRD_DIR = join(REPO, 'deploy/crds');
-
-/** The project's generated CRDs (deploy/crds/*.yaml). */
-export function projectCrds(): Array<{ metadata: { name: string } }> {
-  return readdirSync(CRD_DIR)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()
-    .map((f) => parse(readFileSync(join(CRD_DIR, f), 'utf8')) as { metadata: { name: string } });
 }
 
 async function installCrds(clusterFetch: RealCluster['fetch']): Promise<void> {

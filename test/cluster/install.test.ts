@@ -7,13 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
 import { startRealCluster, type RealCluster } from './harness.ts';
 import { helmBinary, helmTemplate, MANIFESTS_FILE, NAMESPACE, renderManifests, REPO, CHART_DIR } from '../../scripts/render-manifests.ts';
 import { until } from '../../src/kube/testing/until.ts';
+import { freePort } from '../support/platform.ts';
 
 const run = promisify(execFile);
 const MANAGER = 'matrixinfer-controller-manager';
@@ -30,17 +30,6 @@ const docsOf = (yaml: string): Doc[] =>
   parseAllDocuments(yaml)
     .map((d) => d.toJS() as Doc | null)
     .filter((d): d is Doc => d !== null);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A component started as a process, with the args of its Deployment's container. */
 class Component {

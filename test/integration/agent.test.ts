@@ -10,9 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { type NodeAgent, startNodeAgent } from '../../src/agent/agent.ts';
 import type { Logger } from '../../src/agent/log.ts';
-import { startApiServer } from '../../src/apiserver/server.ts';
-import { loopbackKubeConfig, loopbackKubeconfigYaml } from '../../src/kube/config.ts';
-import { MAIN, REPO, until } from '../support/platform.ts';
+import { startTestApiServer, type TestApiServer } from '../../src/kube/testing/apiserver.ts';
+import { MAIN, REPO, memoryLogger, until } from '../support/platform.ts';
 
 const NODE = 'matrixinfer-local';
 const NS = 'default';
@@ -20,17 +19,12 @@ const NS = 'default';
 const tmp = mkdtempSync(join(tmpdir(), 'agent-it-'));
 const home = join(tmp, 'home');
 const logsDir = join(home, 'logs', 'pods');
-let server: { url: string; close(): Promise<void> };
+let server: TestApiServer;
 let kc: KubeConfig;
 let core: CoreV1Api;
 let agent: NodeAgent | undefined;
 const agentLog: string[] = [];
-const log: Logger = {
-  info: (m) => agentLog.push(`INFO ${m}`),
-  warn: (m) => agentLog.push(`WARN ${m}`),
-  error: (m) => agentLog.push(`ERROR ${m}`),
-  debug: () => {},
-};
+const log: Logger = memoryLogger(agentLog);
 
 function start(): Promise<NodeAgent> {
   return startNodeAgent({ kubeConfig: kc, home, nodeName: NODE, maxGracePeriodSeconds: 3, log });
@@ -86,8 +80,8 @@ function alive(pid: number): boolean {
 }
 
 before(async () => {
-  server = await startApiServer({ dataDir: join(tmp, 'data'), port: 0, podLogDir: logsDir });
-  kc = loopbackKubeConfig(server.url);
+  server = await startTestApiServer({ podLogDir: logsDir });
+  kc = server.kubeConfig;
   core = kc.makeApiClient(CoreV1Api);
   try {
     await core.createNamespace({ body: { metadata: { name: NS } } });
@@ -293,8 +287,7 @@ http.createServer((req, res) => { res.statusCode = Date.now() - t0 > 800 ? 500 :
   it('kills what a killed agent left behind and restarts it', async () => {
     await agent!.stop();
     agent = undefined;
-    const kubeconfig = join(tmp, 'kubeconfig');
-    writeFileSync(kubeconfig, loopbackKubeconfigYaml(server.url));
+    const kubeconfig = server.kubeconfigPath;
     const code = `
       import { startNodeAgent } from ${JSON.stringify(join(REPO, 'src/agent/agent.ts'))};
       import { loadKubeConfig } from ${JSON.stringify(join(REPO, 'src/kube/config.ts'))};

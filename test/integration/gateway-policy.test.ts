@@ -20,8 +20,9 @@ import { startTestApiServer, projectCrds, type TestApiServer } from '../../src/k
 import { startEngine, type EngineServer } from '../../src/engine/server.ts';
 import { parseEngineArgs } from '../../src/engine/options.ts';
 import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
-import { MODELINFER_NAME_LABEL } from '../../src/api/labels.ts';
+import { until } from '../../src/kube/testing/until.ts';
 import { API_KEYS_LABEL } from '../../src/gateway/auth/apikey.ts';
+import { readyPod } from '../support/pods.ts';
 
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const ENGINE_IP = '127.0.0.51';
@@ -46,49 +47,8 @@ let key2: KeyPair;
 let jwk1: JWK;
 let jwk2: JWK;
 
-async function k(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> {
-  const res = await fetch(api.url + path, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': contentType },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function pod(name: string, inferName: string, ip: string): Promise<void> {
-  await k('POST', '/api/v1/namespaces/default/pods', {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, labels: { [MODELINFER_NAME_LABEL]: inferName } },
-    spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:latest' }] },
-  });
-  await k(
-    'PATCH',
-    `/api/v1/namespaces/default/pods/${name}/status`,
-    { status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }] } },
-    'application/merge-patch+json',
-  );
-}
-
 async function server(name: string, spec: Record<string, unknown>, inferName = 'sim'): Promise<void> {
-  await k('POST', `${NET}/modelservers`, {
+  await api.call('POST', `${NET}/modelservers`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelServer',
     metadata: { name },
@@ -97,7 +57,7 @@ async function server(name: string, spec: Record<string, unknown>, inferName = '
 }
 
 async function route(name: string, model: string, serverName: string, rateLimit?: Record<string, unknown>): Promise<void> {
-  await k('POST', `${NET}/modelroutes`, {
+  await api.call('POST', `${NET}/modelroutes`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelRoute',
     metadata: { name },
@@ -182,15 +142,15 @@ before(async () => {
   gw = await startGateway({ kubeConfig: api.kubeConfig, port: 0, tlsPort: 0, accessLog: log, log: () => {}, scrapeIntervalMs: 0 });
   await gw.ready;
 
-  await pod('sim-0', 'sim', ENGINE_IP);
-  await pod('dead-0', 'dead', DEAD_IP);
-  await k('POST', '/api/v1/namespaces/default/secrets', {
+  await readyPod(api, 'sim-0', 'sim', ENGINE_IP);
+  await readyPod(api, 'dead-0', 'dead', DEAD_IP);
+  await api.call('POST', '/api/v1/namespaces/default/secrets', {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name: 'llm-keys', labels: { [API_KEYS_LABEL]: 'true' } },
     data: { alice: b64('sk-alice-123'), bob: b64(`sha256:${createHash('sha256').update('sk-bob-456').digest('hex')}`) },
   });
-  await k('POST', '/api/v1/namespaces/default/secrets', {
+  await api.call('POST', '/api/v1/namespaces/default/secrets', {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name: 'gw-tls' },
@@ -219,12 +179,12 @@ before(async () => {
   await route('tokens', 'tokens-model', 'open-server', { inputTokensPerUnit: 200, outputTokensPerUnit: 30, unit: 'hour' });
   await server('dead-server', { rateLimit: { enabled: true, requestsPerSecond: 1, burstSize: 2 }, routing: { path: '/v1/models/dead', retries: 0 } }, 'dead');
   await route('dead', 'dead-model', 'dead-server', { inputTokensPerUnit: 10, unit: 'hour' });
-  await eventually('every route served', async () => {
+  await until('every route served', async () => {
     const res = await fetch(`${gw.url}/v1/models`);
     const ids = ((await res.json()) as { data: { id: string }[] }).data.map((m) => m.id);
     return ['open-model', 'oidc-model', 'jwt-model', 'key-model', 'per-user-model', 'rps-model', 'tokens-model', 'dead-model'].every((m) => ids.includes(m));
   });
-  await eventually('the open model answering', async () => { const r = await chat('open-model'); const t = await r.text(); if (r.status !== 200) throw new Error(`${r.status} ${t}`); return true; });
+  await until('the open model answering', async () => { const r = await chat('open-model'); const t = await r.text(); if (r.status !== 200) throw new Error(`${r.status} ${t}`); return true; });
 });
 
 after(async () => {
@@ -242,7 +202,7 @@ test('jwt: a valid token passes and names the user in the access log', async () 
   const res = await chat('jwt-model', { authorization: `Bearer ${t}`, 'x-request-id': 'jwt-ok' });
   assert.equal(res.status, 200, await res.clone().text());
   await res.arrayBuffer();
-  const line = await eventually('the access log line', async () => accessLog.find((l) => l.request_id === 'jwt-ok'));
+  const line = await until('the access log line', async () => accessLog.find((l) => l.request_id === 'jwt-ok'));
   assert.equal(line.user, 'alice@example.com');
   // The seed path of the same ModelServer is protected too.
   const meta = await fetch(`${gw.url}/v1/models/secure`);
@@ -280,7 +240,7 @@ test('jwt: a rotated key (new kid) is accepted once the JWKS serves it', async (
   assert.equal(await status(await chat('jwt-model', { authorization: `Bearer ${t2}` })), 401, 'unknown kid before rotation');
   const fetchesBefore = jwksFetches;
   served = { keys: [jwk2] };
-  await eventually(
+  await until(
     'the new key accepted',
     async () => (await status(await chat('jwt-model', { authorization: `Bearer ${t2}` }))) === 200,
     10_000,
@@ -288,7 +248,7 @@ test('jwt: a rotated key (new kid) is accepted once the JWKS serves it', async (
   assert.ok(jwksFetches > fetchesBefore, 'the JWKS was fetched again');
   // The old key is gone from the JWKS: once the cache refreshes, its tokens fail.
   const t1 = await token(key1, 'k1');
-  await eventually('the removed key refused', async () => (await status(await chat('jwt-model', { authorization: `Bearer ${t1}` }))) === 401);
+  await until('the removed key refused', async () => (await status(await chat('jwt-model', { authorization: `Bearer ${t1}` }))) === 401);
 });
 
 test('jwt: keys found through OpenID discovery when only the issuer is configured', async () => {
@@ -306,7 +266,7 @@ test('api keys from a Secret: plain and sha256 entries, wrong and missing keys r
   const ok = await chat('key-model', { authorization: 'Bearer sk-alice-123', 'x-request-id': 'key-alice' });
   assert.equal(await status(ok), 200);
   assert.equal(await status(await chat('key-model', { authorization: 'Bearer sk-bob-456' })), 200);
-  const line = await eventually('the access log line', async () => accessLog.find((l) => l.request_id === 'key-alice'));
+  const line = await until('the access log line', async () => accessLog.find((l) => l.request_id === 'key-alice'));
   assert.equal(line.user, 'alice');
   // The seed path of the server (POST P/infer) needs the key too.
   const infer = (headers: Record<string, string>) =>
@@ -314,11 +274,11 @@ test('api keys from a Secret: plain and sha256 entries, wrong and missing keys r
   assert.equal(await status(await infer({})), 401);
   assert.equal(await status(await infer({ authorization: 'Bearer sk-bob-456' })), 200);
   // Alice's key is removed from the Secret: refused without a restart.
-  await k('PATCH', '/api/v1/namespaces/default/secrets/llm-keys', { data: { alice: null } }, 'application/merge-patch+json');
-  await eventually('alice refused', async () => (await status(await chat('key-model', { authorization: 'Bearer sk-alice-123' }))) === 401);
+  await api.call('PATCH', '/api/v1/namespaces/default/secrets/llm-keys', { data: { alice: null } }, 'application/merge-patch+json');
+  await until('alice refused', async () => (await status(await chat('key-model', { authorization: 'Bearer sk-alice-123' }))) === 401);
   assert.equal(await status(await chat('key-model', { authorization: 'Bearer sk-bob-456' })), 200);
-  await k('PATCH', '/api/v1/namespaces/default/secrets/llm-keys', { data: { alice: b64('sk-alice-123') } }, 'application/merge-patch+json');
-  await eventually('alice back', async () => (await status(await chat('key-model', { authorization: 'Bearer sk-alice-123' }))) === 200);
+  await api.call('PATCH', '/api/v1/namespaces/default/secrets/llm-keys', { data: { alice: b64('sk-alice-123') } }, 'application/merge-patch+json');
+  await until('alice back', async () => (await status(await chat('key-model', { authorization: 'Bearer sk-alice-123' }))) === 200);
 });
 
 // ---- limits ------------------------------------------------------------------------------------------------
@@ -410,7 +370,7 @@ test('stream accounting: the client receives exactly what the engine would send 
   const r = await streamText('open-model', { 'x-request-id': 'acct-stream' }, { messages: body.messages, max_tokens: 6 });
   assert.equal(r.status, 200);
   assert.equal(normalize(r.text), normalize(direct));
-  const line = await eventually('the access log line', async () => accessLog.find((l) => l.request_id === 'acct-stream'));
+  const line = await until('the access log line', async () => accessLog.find((l) => l.request_id === 'acct-stream'));
   assert.equal(line.completion_tokens, 6);
   assert.ok((line.prompt_tokens as number) > 0);
   // A client that asks for usage gets the usage event.
@@ -453,7 +413,7 @@ test('TLS listener: the certificate from the ModelServer Secret, by SNI and by d
   assert.ok(gw.tlsUrl?.startsWith('https://'));
   const fp1 = new X509Certificate(cert1.cert).fingerprint256;
   const fp2 = new X509Certificate(cert2.cert).fingerprint256;
-  const bySni = await eventually('TLS served', () => httpsChat('one.gw.test', cert1.cert));
+  const bySni = await until('TLS served', () => httpsChat('one.gw.test', cert1.cert));
   assert.equal(bySni.status, 200, bySni.body);
   assert.equal(bySni.fingerprint, fp1);
   // No SNI (an IP address): the default certificate; its SAN has the IP, so verification passes.
@@ -462,14 +422,14 @@ test('TLS listener: the certificate from the ModelServer Secret, by SNI and by d
   // A client that does not trust the certificate fails the handshake.
   await assert.rejects(httpsChat('one.gw.test', cert2.cert));
   // Rotate the Secret: new connections get the new certificate.
-  await k('PUT', '/api/v1/namespaces/default/secrets/gw-tls', {
+  await api.call('PUT', '/api/v1/namespaces/default/secrets/gw-tls', {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name: 'gw-tls' },
     type: 'kubernetes.io/tls',
     data: { 'tls.crt': b64(cert2.cert), 'tls.key': b64(cert2.key) },
   });
-  const rotated = await eventually('the rotated certificate', async () => {
+  const rotated = await until('the rotated certificate', async () => {
     const r = await httpsChat('two.gw.test', cert2.cert).catch(() => undefined);
     return r?.fingerprint === fp2 ? r : undefined;
   });

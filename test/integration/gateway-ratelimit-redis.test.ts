@@ -5,7 +5,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -13,7 +12,9 @@ import { startTestApiServer, projectCrds, type TestApiServer } from '../../src/k
 import { startEngine, type EngineServer } from '../../src/engine/server.ts';
 import { parseEngineArgs } from '../../src/engine/options.ts';
 import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
-import { MODELINFER_NAME_LABEL } from '../../src/api/labels.ts';
+import { until } from '../../src/kube/testing/until.ts';
+import { freePort } from '../support/platform.ts';
+import { createEnginePod } from '../support/pods.ts';
 
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const ENGINE_IP = '127.0.0.61';
@@ -27,29 +28,6 @@ let redis: ChildProcess | undefined;
 let redisPort: number;
 let tmp: string;
 
-async function k(method: string, path: string, body?: unknown): Promise<void> {
-  const res = await fetch(api.url + path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 async function startRedis(): Promise<void> {
   const p = spawn(REDIS_BIN, ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp], { stdio: 'ignore' });
   redis = p;
@@ -58,7 +36,7 @@ async function startRedis(): Promise<void> {
   const probe = new Redis({ port: redisPort, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 20, maxRetriesPerRequest: 0 });
   probe.on('error', () => {});
   try {
-    await eventually('redis-server', async () => {
+    await until('redis-server', async () => {
       if (spawnError) throw spawnError;
       return (await probe.ping().catch(() => '')) === 'PONG';
     });
@@ -87,13 +65,13 @@ async function chat(gw: GatewayHandle, model: string, maxTokens = 2): Promise<nu
 }
 
 async function serverAndRoute(name: string, rateLimit: Record<string, unknown> | undefined, routeLimit?: Record<string, unknown>): Promise<void> {
-  await k('POST', `${NET}/modelservers`, {
+  await api.call('POST', `${NET}/modelservers`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelServer',
     metadata: { name },
     spec: { modelInferRef: { name: 'sim' }, model: 'sim-model', service: { port: engine.port }, ...(rateLimit ? { rateLimit } : {}) },
   });
-  await k('POST', `${NET}/modelroutes`, {
+  await api.call('POST', `${NET}/modelroutes`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelRoute',
     metadata: { name },
@@ -110,17 +88,13 @@ before(async () => {
   engine = await startEngine(
     parseEngineArgs(['sim-model', '--host', ENGINE_IP, '--port', '0', '--time-to-first-token-ms', '1', '--inter-token-latency-ms', '1', '--inter-token-latency-per-seq-ms', '0'], { warn: () => {} }),
   );
-  await k('POST', '/api/v1/namespaces/default/pods', {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'sim-0', labels: { [MODELINFER_NAME_LABEL]: 'sim' } },
-    spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:latest' }] },
-  });
-  const res = await fetch(`${api.url}/api/v1/namespaces/default/pods/sim-0/status`, {
-    method: 'PATCH',
-    headers: { 'content-type': 'application/merge-patch+json' },
-    body: JSON.stringify({ status: { phase: 'Running', podIP: ENGINE_IP, conditions: [{ type: 'Ready', status: 'True' }] } }),
-  });
+  await createEnginePod(api, 'sim-0', 'sim');
+  const res = await api.request(
+    'PATCH',
+    '/api/v1/namespaces/default/pods/sim-0/status',
+    { status: { phase: 'Running', podIP: ENGINE_IP, conditions: [{ type: 'Ready', status: 'True' }] } },
+    { contentType: 'application/merge-patch+json' },
+  );
   assert.equal(res.status, 200);
   const address = `127.0.0.1:${redisPort}`;
   // Shared request bucket: burst 4, 1 per second.
@@ -133,7 +107,7 @@ before(async () => {
   gw1 = await startGateway(opts);
   gw2 = await startGateway(opts);
   await Promise.all([gw1.ready, gw2.ready]);
-  for (const gw of [gw1, gw2]) await eventually('routes and Redis ready', async () => (await chat(gw, 'fail-closed')) === 200);
+  for (const gw of [gw1, gw2]) await until('routes and Redis ready', async () => (await chat(gw, 'fail-closed')) === 200);
 });
 
 after(async () => {
@@ -176,7 +150,7 @@ test('output tokens counted across replicas', async () => {
 
 test('Redis gone: fail open keeps serving, fail closed answers 503; both recover', async () => {
   await killRedis();
-  await eventually('fail-closed refusing', async () => (await chat(gw1, 'fail-closed')) === 503);
+  await until('fail-closed refusing', async () => (await chat(gw1, 'fail-closed')) === 503);
   const res = await fetch(`${gw2.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -187,5 +161,5 @@ test('Redis gone: fail open keeps serving, fail closed answers 503; both recover
   assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'rate_limiter_unavailable');
   for (let i = 0; i < 5; i++) assert.equal(await chat(i % 2 ? gw1 : gw2, 'fail-open'), 200);
   await startRedis();
-  for (const gw of [gw1, gw2]) await eventually('fail-closed serving again', async () => (await chat(gw, 'fail-closed')) === 200);
+  for (const gw of [gw1, gw2]) await until('fail-closed serving again', async () => (await chat(gw, 'fail-closed')) === 200);
 });

@@ -8,7 +8,8 @@ import { startTestApiServer, projectCrds, type TestApiServer } from '../../src/k
 import { startEngine, type EngineServer } from '../../src/engine/server.ts';
 import { parseEngineArgs } from '../../src/engine/options.ts';
 import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
-import { MODELINFER_NAME_LABEL } from '../../src/api/labels.ts';
+import { until } from '../../src/kube/testing/until.ts';
+import { readyPod } from '../support/pods.ts';
 
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const GOOD = '127.0.0.81';
@@ -19,40 +20,8 @@ let good: EngineServer;
 let bad: EngineServer;
 let gw: GatewayHandle;
 
-async function k(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> {
-  const res = await fetch(api.url + path, { method, headers: body === undefined ? {} : { 'content-type': contentType }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 function engineArgs(ip: string, port: number): string[] {
   return ['llama', '--host', ip, '--port', String(port), '--time-to-first-token-ms', '1', '--inter-token-latency-ms', '1', '--inter-token-latency-per-seq-ms', '0', '--prefill-time-per-token-ms', '0'];
-}
-
-async function pod(name: string, ip: string): Promise<void> {
-  await k('POST', '/api/v1/namespaces/default/pods', {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, labels: { [MODELINFER_NAME_LABEL]: 'llama-infer' } },
-    spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:latest' }] },
-  });
-  await k(
-    'PATCH',
-    `/api/v1/namespaces/default/pods/${name}/status`,
-    { status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }] } },
-    'application/merge-patch+json',
-  );
 }
 
 interface DebugServer {
@@ -84,21 +53,21 @@ before(async () => {
   bad = await startEngine(parseEngineArgs(engineArgs(BAD, good.port), { warn: () => {} }));
   gw = await startGateway({ kubeConfig: api.kubeConfig, port: 0, debugPort: 0, accessLog: false, log: () => {} });
   await gw.ready;
-  await k('POST', `${NET}/modelservers`, {
+  await api.call('POST', `${NET}/modelservers`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelServer',
     metadata: { name: 'llama-server' },
     spec: { modelInferRef: { name: 'llama-infer' }, service: { port: good.port }, routing: { retries: 0 } },
   });
-  await k('POST', `${NET}/modelroutes`, {
+  await api.call('POST', `${NET}/modelroutes`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelRoute',
     metadata: { name: 'llama' },
     spec: { modelName: 'llama', rules: [{ targetModels: [{ modelServerName: 'llama-server' }] }] },
   });
-  await pod('llama-0', GOOD);
-  await pod('llama-1', BAD);
-  await eventually('two endpoints', async () => (await debugServers())[0]?.endpoints.length === 2);
+  await readyPod(api, 'llama-0', 'llama-infer', GOOD);
+  await readyPod(api, 'llama-1', 'llama-infer', BAD);
+  await until('two endpoints', async () => (await debugServers())[0]?.endpoints.length === 2);
 });
 
 after(async () => {
@@ -123,8 +92,8 @@ test('routing.retries and circuitBreaker edits take effect without a restart', a
   for (let i = 0; i < 4; i++) statuses.push((await complete()).status);
   assert.ok(statuses.includes(503) && statuses.includes(200), statuses.join(','));
 
-  await k('PATCH', `${NET}/modelservers/llama-server`, { spec: { routing: { retries: 2, timeout: '5s', circuitBreaker: { consecutiveFailures: 2, baseEjectionTime: '30s' } } } }, 'application/merge-patch+json');
-  await eventually('the edit in the gateway', async () => (await debugServers())[0]?.retries === 2);
+  await api.call('PATCH', `${NET}/modelservers/llama-server`, { spec: { routing: { retries: 2, timeout: '5s', circuitBreaker: { consecutiveFailures: 2, baseEjectionTime: '30s' } } } }, 'application/merge-patch+json');
+  await until('the edit in the gateway', async () => (await debugServers())[0]?.retries === 2);
   const [s] = await debugServers();
   assert.equal(s!.timeoutMs, 5000);
   assert.deepEqual([s!.circuitBreaker.consecutiveFailures, s!.circuitBreaker.baseEjectionMs], [2, 30_000]);

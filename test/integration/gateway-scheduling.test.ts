@@ -8,7 +8,9 @@ import { startTestApiServer, projectCrds, type TestApiServer } from '../../src/k
 import { startEngine, type EngineServer } from '../../src/engine/server.ts';
 import { parseEngineArgs } from '../../src/engine/options.ts';
 import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
-import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, ROLE_LABEL } from '../../src/api/labels.ts';
+import { until } from '../../src/kube/testing/until.ts';
+import { GROUP_INDEX_LABEL, ROLE_LABEL } from '../../src/api/labels.ts';
+import { readyPod } from '../support/pods.ts';
 
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const IPS = ['127.0.0.81', '127.0.0.82', '127.0.0.83'];
@@ -18,47 +20,6 @@ let api: TestApiServer;
 let gw: GatewayHandle;
 const engines: EngineServer[] = [];
 const accessLog: Array<Record<string, unknown>> = [];
-
-async function k(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> {
-  const res = await fetch(api.url + path, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': contentType },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function readyPod(name: string, inferName: string, ip: string, labels: Record<string, string> = {}): Promise<void> {
-  await k('POST', '/api/v1/namespaces/default/pods', {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, labels: { [MODELINFER_NAME_LABEL]: inferName, ...labels } },
-    spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:latest' }] },
-  });
-  await k(
-    'PATCH',
-    `/api/v1/namespaces/default/pods/${name}/status`,
-    { status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString() }] } },
-    'application/merge-patch+json',
-  );
-}
 
 async function readyEndpoints(server: string): Promise<number> {
   const text = await (await fetch(gw.url + '/metrics')).text();
@@ -76,7 +37,7 @@ async function complete(model: string, prompt: string, headers: Record<string, s
   });
   const body = await res.text();
   assert.equal(res.status, 200, body);
-  const line = await eventually('the access log line', async () => accessLog.find((l) => l.request_id === id));
+  const line = await until('the access log line', async () => accessLog.find((l) => l.request_id === id));
   return String(line.pod);
 }
 
@@ -88,7 +49,7 @@ async function engineCounter(e: EngineServer, name: string): Promise<number> {
 }
 
 async function patchServer(name: string, spec: Record<string, unknown>): Promise<void> {
-  await k('PATCH', `${NET}/modelservers/${name}`, { spec }, 'application/merge-patch+json');
+  await api.call('PATCH', `${NET}/modelservers/${name}`, { spec }, 'application/merge-patch+json');
 }
 
 const longText = (seed: string, chars = 2000): string => {
@@ -109,13 +70,13 @@ before(async () => {
   gw = await startGateway({ kubeConfig: api.kubeConfig, port: 0, accessLog: log, log: () => {}, scrapeIntervalMs: 100 });
   await gw.ready;
 
-  await k('POST', `${NET}/modelservers`, {
+  await api.call('POST', `${NET}/modelservers`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelServer',
     metadata: { name: 'sched' },
     spec: { modelInferRef: { name: 'sched-infer' }, model: 'm', service: { port: engines[0]!.port } },
   });
-  await k('POST', `${NET}/modelroutes`, {
+  await api.call('POST', `${NET}/modelroutes`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelRoute',
     metadata: { name: 'sched' },
@@ -147,8 +108,8 @@ async function onSharedPort(indexes: number[]): Promise<number> {
 
 test('policies change with the ModelServer, without a restart', async () => {
   await onSharedPort([0, 1, 2]);
-  for (let i = 0; i < 3; i++) await readyPod(`sched-${i}`, 'sched-infer', IPS[i]!);
-  await eventually('three endpoints', async () => (await readyEndpoints('sched')) === 3);
+  for (let i = 0; i < 3; i++) await readyPod(api, `sched-${i}`, 'sched-infer', IPS[i]!);
+  await until('three endpoints', async () => (await readyEndpoints('sched')) === 3);
 
   // Default policy: each group's long shared prompt keeps going to the same pod.
   const groups = ['alpha', 'beta', 'gamma', 'delta'].map((g) => longText(g));
@@ -164,7 +125,7 @@ test('policies change with the ModelServer, without a restart', async () => {
 
   // Round-robin: the same prompt cycles over all three pods.
   await patchServer('sched', { scheduling: { policy: 'round-robin' } });
-  await eventually('round-robin in effect', async () => {
+  await until('round-robin in effect', async () => {
     const pods = new Set<string>();
     for (let i = 0; i < 3; i++) pods.add(await complete('sched-model', groups[0]!));
     return pods.size === 3;
@@ -172,7 +133,7 @@ test('policies change with the ModelServer, without a restart', async () => {
 
   // Session affinity on x-user-id.
   await patchServer('sched', { scheduling: { policy: 'session-affinity', sessionAffinity: { header: 'x-user-id' } } });
-  await eventually('session affinity in effect', async () => {
+  await until('session affinity in effect', async () => {
     const first = await complete('sched-model', 'hello', { 'x-user-id': 'alice' });
     for (let i = 0; i < 5; i++) if ((await complete('sched-model', `hello ${i}`, { 'x-user-id': 'alice' })) !== first) return false;
     return true;
@@ -182,13 +143,13 @@ test('policies change with the ModelServer, without a restart', async () => {
   assert.equal(users.size, 3, 'users spread over the pods');
 
   // A route override wins over the server's policy.
-  await k('PATCH', `${NET}/modelroutes/sched`, { spec: { scheduling: { policy: 'round-robin' } } }, 'application/merge-patch+json');
-  await eventually('route override in effect', async () => {
+  await api.call('PATCH', `${NET}/modelroutes/sched`, { spec: { scheduling: { policy: 'round-robin' } } }, 'application/merge-patch+json');
+  await until('route override in effect', async () => {
     const pods = new Set<string>();
     for (let i = 0; i < 3; i++) pods.add(await complete('sched-model', 'x', { 'x-user-id': 'alice' }));
     return pods.size === 3;
   });
-  await k('PATCH', `${NET}/modelroutes/sched`, { spec: { scheduling: null } }, 'application/merge-patch+json');
+  await api.call('PATCH', `${NET}/modelroutes/sched`, { spec: { scheduling: null } }, 'application/merge-patch+json');
 
   // Scheduling is measured, engines are scraped.
   const metrics = await (await fetch(gw.url + '/metrics')).text();
@@ -202,24 +163,24 @@ test('policies change with the ModelServer, without a restart', async () => {
 test('prefill/decode: a prefill pod of the decode pod’s group runs the prompt with max_tokens 1, the decode pod the rest', async () => {
   const idx = [3, 4, 5, 6];
   const port = await onSharedPort(idx);
-  await k('POST', `${NET}/modelservers`, {
+  await api.call('POST', `${NET}/modelservers`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelServer',
     metadata: { name: 'pd' },
     spec: { modelInferRef: { name: 'pd-infer' }, model: 'm', service: { port }, pdDisaggregation: {}, scheduling: { policy: 'round-robin' } },
   });
-  await k('POST', `${NET}/modelroutes`, {
+  await api.call('POST', `${NET}/modelroutes`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelRoute',
     metadata: { name: 'pd' },
     spec: { modelName: 'pd-model', rules: [{ targetModels: [{ modelServerName: 'pd' }] }] },
   });
   // Group 0: prefill .84, decode .85; group 1: prefill .86, decode .87.
-  await readyPod('pd-prefill-0', 'pd-infer', PD_IPS[0]!, { [ROLE_LABEL]: 'prefill', [GROUP_INDEX_LABEL]: '0' });
-  await readyPod('pd-decode-0', 'pd-infer', PD_IPS[1]!, { [ROLE_LABEL]: 'decode', [GROUP_INDEX_LABEL]: '0' });
-  await readyPod('pd-prefill-1', 'pd-infer', PD_IPS[2]!, { [ROLE_LABEL]: 'prefill', [GROUP_INDEX_LABEL]: '1' });
-  await readyPod('pd-decode-1', 'pd-infer', PD_IPS[3]!, { [ROLE_LABEL]: 'decode', [GROUP_INDEX_LABEL]: '1' });
-  await eventually('two decode endpoints', async () => (await readyEndpoints('pd')) === 2);
+  await readyPod(api, 'pd-prefill-0', 'pd-infer', PD_IPS[0]!, { [ROLE_LABEL]: 'prefill', [GROUP_INDEX_LABEL]: '0' });
+  await readyPod(api, 'pd-decode-0', 'pd-infer', PD_IPS[1]!, { [ROLE_LABEL]: 'decode', [GROUP_INDEX_LABEL]: '0' });
+  await readyPod(api, 'pd-prefill-1', 'pd-infer', PD_IPS[2]!, { [ROLE_LABEL]: 'prefill', [GROUP_INDEX_LABEL]: '1' });
+  await readyPod(api, 'pd-decode-1', 'pd-infer', PD_IPS[3]!, { [ROLE_LABEL]: 'decode', [GROUP_INDEX_LABEL]: '1' });
+  await until('two decode endpoints', async () => (await readyEndpoints('pd')) === 2);
   const before = await Promise.all(idx.map((i) => engineCounter(engines[i]!, 'vllm:generation_tokens_total')));
   const served = new Map<string, number>();
   for (let i = 0; i < 6; i++) {

@@ -9,8 +9,9 @@ import OpenAI from 'openai';
 import { startEngine, type EngineServer } from '../../src/engine/server.ts';
 import { parseEngineArgs } from '../../src/engine/options.ts';
 import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
-import { MODELINFER_NAME_LABEL } from '../../src/api/labels.ts';
+import { until } from '../../src/kube/testing/until.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { createEnginePod, setPodStatus } from '../support/pods.ts';
 
 const ENGINE_MODEL = 'meta-llama/Llama-2-7b-hf';
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
@@ -24,53 +25,8 @@ let gw: GatewayHandle;
 let client: OpenAI;
 const accessLog: Array<Record<string, unknown>> = [];
 
-async function k(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> {
-  const res = await api.request(method, path, body, { contentType });
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${res.text}`);
-  return (res.body as Record<string, unknown> | undefined) ?? {};
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 function engineArgs(ip: string, port: number): string[] {
   return [ENGINE_MODEL, '--host', ip, '--port', String(port), '--time-to-first-token-ms', '2', '--inter-token-latency-ms', '2', '--inter-token-latency-per-seq-ms', '0'];
-}
-
-async function createPod(name: string, inferName: string): Promise<void> {
-  await k('POST', '/api/v1/namespaces/default/pods', {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, labels: { [MODELINFER_NAME_LABEL]: inferName } },
-    spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:latest' }] },
-  });
-}
-
-async function setPodStatus(name: string, ip: string | undefined, ready: boolean): Promise<void> {
-  await k(
-    'PATCH',
-    `/api/v1/namespaces/default/pods/${name}/status`,
-    {
-      status: {
-        phase: 'Running',
-        podIP: ip ?? null,
-        conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date().toISOString() }],
-      },
-    },
-    'application/merge-patch+json',
-  );
 }
 
 async function meta(path: string): Promise<{ endpoints: number; ready: boolean; name: string }> {
@@ -104,7 +60,7 @@ before(async () => {
   await gw.ready;
   client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 
-  await k('POST', `${NET}/modelservers`, {
+  await api.call('POST', `${NET}/modelservers`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelServer',
     metadata: { name: 'llama-server' },
@@ -115,31 +71,31 @@ before(async () => {
       routing: { path: '/v1/models/llama-7b', timeout: '30s' },
     },
   });
-  await k('POST', `${NET}/modelroutes`, {
+  await api.call('POST', `${NET}/modelroutes`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelRoute',
     metadata: { name: 'llama' },
     spec: { modelName: 'llama-7b', rules: [{ targetModels: [{ modelServerName: 'llama-server' }] }] },
   });
-  await k('POST', `${NET}/modelservers`, {
+  await api.call('POST', `${NET}/modelservers`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelServer',
     metadata: { name: 'idle-server' },
     spec: { modelInferRef: { name: 'idle-infer' }, service: { port } },
   });
-  await k('POST', `${NET}/modelroutes`, {
+  await api.call('POST', `${NET}/modelroutes`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelRoute',
     metadata: { name: 'idle' },
     spec: { modelName: 'idle-model', rules: [{ targetModels: [{ modelServerName: 'idle-server' }] }] },
   });
-  await createPod('llama-0', 'llama-7b-infer');
-  await createPod('llama-1', 'llama-7b-infer');
-  await createPod('idle-0', 'idle-infer');
-  await setPodStatus('llama-0', IP_A, true);
-  await setPodStatus('llama-1', IP_B, true);
-  await setPodStatus('idle-0', '127.0.0.33', false);
-  await eventually('two ready endpoints in the gateway', async () => (await meta('/v1/models/llama-7b')).endpoints === 2);
+  await createEnginePod(api, 'llama-0', 'llama-7b-infer');
+  await createEnginePod(api, 'llama-1', 'llama-7b-infer');
+  await createEnginePod(api, 'idle-0', 'idle-infer');
+  await setPodStatus(api, 'llama-0', IP_A, true);
+  await setPodStatus(api, 'llama-1', IP_B, true);
+  await setPodStatus(api, 'idle-0', '127.0.0.33', false);
+  await until('two ready endpoints in the gateway', async () => (await meta('/v1/models/llama-7b')).endpoints === 2);
 });
 
 after(async () => {
@@ -243,10 +199,10 @@ test('client abort mid-stream aborts the engine request and frees the in-flight 
     assert.ok(err instanceof OpenAI.APIUserAbortError || (err as Error).name === 'AbortError', String(err));
   }
   assert.ok(got >= 2 && got < 200, `stopped after ${got} chunks`);
-  await eventually('in-flight counters back to 0', async () => (await gatewayMetric(/matrixinfer_gateway_inflight_requests\{model="llama-7b"\} (\d+)/)) === 0);
+  await until('in-flight counters back to 0', async () => (await gatewayMetric(/matrixinfer_gateway_inflight_requests\{model="llama-7b"\} (\d+)/)) === 0);
   const perEndpoint = await gatewayMetric(/matrixinfer_gateway_endpoint_inflight\{[^}]*\} ([1-9]\d*)/);
   assert.equal(perEndpoint, undefined, 'no endpoint has outstanding requests');
-  await eventually('the engine dropped the request', async () => engineA.scheduler.numRunning + engineB.scheduler.numRunning === 0, 3000);
+  await until('the engine dropped the request', async () => engineA.scheduler.numRunning + engineB.scheduler.numRunning === 0, 3000);
   const line = accessLog.find((l) => l.status === 499);
   assert.ok(line, 'the abort is in the access log as 499');
 });
@@ -262,15 +218,15 @@ test('two engines share the load; a pod that turns unready stops receiving traff
   assert.equal(a1 - a0 + (b1 - b0), 10);
   assert.ok(a1 - a0 >= 4 && b1 - b0 >= 4, `split ${a1 - a0}/${b1 - b0}`);
 
-  await setPodStatus('llama-1', IP_B, false);
-  await eventually('one endpoint left', async () => (await meta('/v1/models/llama-7b')).endpoints === 1);
+  await setPodStatus(api, 'llama-1', IP_B, false);
+  await until('one endpoint left', async () => (await meta('/v1/models/llama-7b')).endpoints === 1);
   for (let i = 0; i < 4; i++) await client.completions.create({ model: 'llama-7b', prompt: 'Only A', max_tokens: 2 });
   assert.equal(await endpointRequests(IP_A), a1 + 4);
 
-  await setPodStatus('llama-1', IP_B, true);
-  await eventually('two endpoints again', async () => (await meta('/v1/models/llama-7b')).endpoints === 2);
-  await k('DELETE', '/api/v1/namespaces/default/pods/llama-0');
-  await eventually('deleted pod gone', async () => (await meta('/v1/models/llama-7b')).endpoints === 1);
+  await setPodStatus(api, 'llama-1', IP_B, true);
+  await until('two endpoints again', async () => (await meta('/v1/models/llama-7b')).endpoints === 2);
+  await api.call('DELETE', '/api/v1/namespaces/default/pods/llama-0');
+  await until('deleted pod gone', async () => (await meta('/v1/models/llama-7b')).endpoints === 1);
   const res = await client.completions.create({ model: 'llama-7b', prompt: 'Only B', max_tokens: 2 });
   assert.equal(res.model, ENGINE_MODEL);
 });
@@ -281,7 +237,7 @@ test('access log lines carry request id, route, server, pod, status and timings'
     headers: { 'content-type': 'application/json', 'x-request-id': 'it-req-1' },
     body: JSON.stringify({ model: 'llama-7b', prompt: 'log me', max_tokens: 2 }),
   }).then((r) => r.arrayBuffer());
-  const line = await eventually('the access log line', async () => accessLog.find((l) => l.request_id === 'it-req-1'));
+  const line = await until('the access log line', async () => accessLog.find((l) => l.request_id === 'it-req-1'));
   assert.equal(line.route, 'default/llama');
   assert.equal(line.server, 'default/llama-server');
   assert.match(String(line.pod), /^default\/llama-[01]$/);
@@ -296,13 +252,13 @@ test('the gateway rides out an API server restart and keeps following changes', 
   const during = await client.completions.create({ model: 'llama-7b', prompt: 'API down', max_tokens: 2 });
   assert.equal(during.model, ENGINE_MODEL);
   await api.up();
-  await k('POST', `${NET}/modelroutes`, {
+  await api.call('POST', `${NET}/modelroutes`, {
     apiVersion: 'networking.matrixinfer.ai/v1alpha1',
     kind: 'ModelRoute',
     metadata: { name: 'alias' },
     spec: { modelName: 'llama-alias', rules: [{ targetModels: [{ modelServerName: 'llama-server' }] }] },
   });
-  await eventually(
+  await until(
     'the new route',
     async () => {
       const res = await fetch(gw.url + '/v1/models/llama-alias');

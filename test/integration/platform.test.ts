@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { freePort, kubectl, matrixinfer, startPlatform, stopPlatform, until } from '../support/platform.ts';
+import { freePort, kubectl, matrixinfer, startPlatform, stopProcess, until } from '../support/platform.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'matrixinfer-platform-'));
 const kubeconfig = join(home, 'kubeconfig');
@@ -42,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (platform) await stopPlatform(platform.child);
+  if (platform) await stopProcess(platform.child);
   rmSync(home, { recursive: true, force: true });
 });
 
@@ -172,7 +172,7 @@ test('the matrixinfer CLI gets, describes and shows logs', async () => {
 
 test('stopping and starting again keeps every object and serves again; deleting the Model removes what it created', async () => {
   const before = await kubectl(kubeconfig, ['get', 'modelinfer', 'llama-7b', '-o', 'jsonpath={.metadata.uid}']);
-  await stopPlatform(platform.child);
+  await stopProcess(platform.child);
   platform = startPlatform(upArgs(), env);
   await platform.up;
   const after = await kubectl(kubeconfig, ['get', 'modelinfer', 'llama-7b', '-o', 'jsonpath={.metadata.uid}']);

@@ -13,11 +13,6 @@ const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 const PLURALS: Record<string, string> = { Model: 'models', ModelServer: 'modelservers', ModelInfer: 'modelinfers', ModelRoute: 'modelroutes' };
 let api: TestApiServer;
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(api.url + path, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  return { status: response.status, body: await response.json() };
-}
-
 before(async () => {
   api = await startTestApiServer({ admission: admissionPlugins });
   await api.installCrds(projectCrds());
@@ -30,9 +25,9 @@ for (const file of files) {
   test(`accepted unchanged: ${file.slice(EXAMPLES.length)}`, async () => {
     for (const { object } of readManifests([file])) {
       const namespace = object.metadata.namespace ?? 'default';
-      if (namespace !== 'default') await call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+      if (namespace !== 'default') await api.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
       const path = `/apis/${object.apiVersion}/namespaces/${namespace}/${PLURALS[object.kind]}?fieldValidation=Strict`;
-      const created = await call('POST', path, object);
+      const created = await api.request('POST', path, object);
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.deepEqual(created.body.spec.modelSpec ?? created.body.spec.modelInferRef, (object as any).spec.modelSpec ?? (object as any).spec.modelInferRef, 'content kept as written');
     }
@@ -40,7 +35,7 @@ for (const file of files) {
 }
 
 test('the seeds\' Model gets the documented defaults', async () => {
-  const stored = await call('GET', '/apis/registry.matrixinfer.ai/v1alpha1/namespaces/default/models/llama-7b');
+  const stored = await api.request('GET', '/apis/registry.matrixinfer.ai/v1alpha1/namespaces/default/models/llama-7b');
   assert.equal(stored.body.spec.runtime.replicas, 1);
   assert.equal(stored.body.spec.runtime.port, 8000);
 });

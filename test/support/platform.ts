@@ -1,7 +1,8 @@
-// Test helpers: free ports, the `matrixinfer` CLI and kubectl as child processes, polling.
+// Test helpers: free ports, the `matrixinfer` CLI and kubectl as child processes, polling, an in-memory agent log.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../src/agent/log.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -44,6 +45,16 @@ export function kubectl(kubeconfig: string, args: string[], options: { input?: s
 
 export { until } from '../../src/kube/testing/until.ts';
 
+/** A node-agent Logger that appends `LEVEL message` lines to `lines` (debug messages dropped). */
+export function memoryLogger(lines: string[]): Logger {
+  return {
+    info: (m) => lines.push(`INFO ${m}`),
+    warn: (m) => lines.push(`WARN ${m}`),
+    error: (m) => lines.push(`ERROR ${m}`),
+    debug: () => {},
+  };
+}
+
 /** Start `matrixinfer up` as a child; resolves when it prints that it is up. */
 export function startPlatform(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; up: Promise<void> } {
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', MAIN, 'up', ...args], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -60,11 +71,12 @@ export function startPlatform(args: string[], env: NodeJS.ProcessEnv): { child: 
   return { child, output: () => output, up };
 }
 
-export async function stopPlatform(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+/** SIGTERM a child process (a no-op when it is gone) and wait for it to exit; SIGKILL after `killAfterMs`. */
+export async function stopProcess(child: ChildProcess | undefined, killAfterMs = 30_000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
   await exited;
   clearTimeout(timer);
 }
