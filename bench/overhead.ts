@@ -4,7 +4,7 @@
 // Prints req/s, p50/p99 latency, the latency each proxy adds over going direct, and gateway/nginx throughput.
 //
 //   node bench/overhead.ts [--smoke] [--duration S] [--workloads small,stream,32k,220k] [--concurrency 1,64,512]
-//                          [--engines 2] [--targets direct,gateway,nginx] [--json FILE]
+//                          [--engines 2] [--targets direct,gateway,nginx] [--gateway-workers N] [--json FILE]
 //
 // Every part runs in its own process on loopback: two engines (near-zero latency model, so what is measured is
 // transport and proxy cost), the gateway (createCore over a hand-built world: the informers don't matter for the
@@ -12,7 +12,7 @@
 // gateway adds < 1 ms at p50 for small requests at 64 concurrent and sustains ≥ 0.5× nginx's req/s.
 // On a 2-core machine all of them share the cores, so absolute figures are modest; the comparison is what counts.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
@@ -123,16 +123,19 @@ async function startEngines(n: number, port: number): Promise<string[]> {
   return urls;
 }
 
-async function startGatewayProcess(enginePort: number, n: number): Promise<string> {
+async function startGatewayProcess(enginePort: number, n: number, workers: number): Promise<{ url: string; pid: number | undefined }> {
   const port = await freePort();
   const extra = process.env.OVERHEAD_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  node([...extra, SELF, '--role', 'gateway', '--port', String(port), '--engine-port', String(enginePort), '--engines', String(n)], 'gateway');
+  const child = node(
+    [...extra, SELF, '--role', 'gateway', '--port', String(port), '--engine-port', String(enginePort), '--engines', String(n), '--gateway-workers', String(workers)],
+    'gateway',
+  );
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(url + '/ready');
-  return url;
+  return { url, pid: child.pid };
 }
 
-async function startNginx(engineUrls: string[], dir: string): Promise<string> {
+async function startNginx(engineUrls: string[], dir: string): Promise<{ url: string; pid: number | undefined }> {
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
@@ -171,16 +174,47 @@ ${engineUrls.map((u) => `    server ${u.slice(7)};`).join('\n')}
 `,
   );
   chmodSync(dir, 0o755);
-  start(NGINX, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], 'nginx');
+  const child = start(NGINX, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], 'nginx');
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(url + '/health');
-  return url;
+  return { url, pid: child.pid };
+}
+
+// ---- CPU time of the proxy processes (Linux /proc; NaN elsewhere) --------------------------------------------
+
+/** User + system CPU seconds of `pid` and its child processes (nginx: the master and its worker). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined || !existsSync('/proc/self/stat')) return NaN;
+  const ticks = (p: number): number => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return Number(rest[11]) + Number(rest[12]); // utime, stime
+    } catch {
+      return 0;
+    }
+  };
+  let total = ticks(pid);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]) === pid) total += ticks(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return total / 100; // USER_HZ
 }
 
 // ---- load generation (its own process) --------------------------------------------------------------------------
 
 interface LoadResult {
   requests: number;
+  /** Responses completed, warm-up included (for CPU per request). */
+  total: number;
+  /** CPU µs the proxy process spent per request (gateway, nginx), from /proc. */
+  cpuUs?: number;
   errors: number;
   non2xx: number;
   seconds: number;
@@ -208,6 +242,7 @@ async function generateLoad(urls: string[], connections: number, seconds: number
   let n = 0;
   let errors = 0;
   let non2xx = 0;
+  let total = 0;
   const t0 = performance.now();
   const measureFrom = t0 + warmup * 1000;
   const end = measureFrom + seconds * 1000;
@@ -220,6 +255,7 @@ async function generateLoad(urls: string[], connections: number, seconds: number
         const res = await pool.request({ path: '/v1/completions', method: 'POST', headers, body });
         for await (const _ of res.body);
         const e = performance.now();
+        total++;
         if (s >= measureFrom) {
           if (e > last) last = e;
           if (res.statusCode >= 300) non2xx++;
@@ -240,10 +276,11 @@ async function generateLoad(urls: string[], connections: number, seconds: number
   await Promise.all(pools.map((p) => p.destroy()));
   const sorted = lat.slice(0, n).sort();
   const elapsed = Math.max(end, last) - measureFrom;
-  return { requests: n, errors, non2xx, seconds: elapsed / 1000, rps: n / (elapsed / 1000), p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+  return { requests: n, total, errors, non2xx, seconds: elapsed / 1000, rps: n / (elapsed / 1000), p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
 }
 
-async function runLoad(urls: string[], connections: number, seconds: number, warmup: number, body: Buffer, dir: string): Promise<LoadResult> {
+async function runLoad(urls: string[], connections: number, seconds: number, warmup: number, body: Buffer, dir: string, proxyPid?: number): Promise<LoadResult> {
+  const cpu0 = cpuSeconds(proxyPid);
   const bodyFile = join(dir, `body-${body.length}.json`);
   if (!existsSync(bodyFile)) writeFileSync(bodyFile, body);
   const child = node([SELF, '--role', 'load', '--urls', urls.join(','), '--connections', String(connections), '--duration', String(seconds), '--warmup', String(warmup), '--body-file', bodyFile], 'load');
@@ -251,12 +288,28 @@ async function runLoad(urls: string[], connections: number, seconds: number, war
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   if (code !== 0) throw new Error(`load generator exited ${code}`);
-  return JSON.parse(out) as LoadResult;
+  const r = JSON.parse(out) as LoadResult;
+  if (proxyPid !== undefined) r.cpuUs = ((cpuSeconds(proxyPid) - cpu0) * 1e6) / r.total;
+  return r;
 }
 
 // ---- roles ------------------------------------------------------------------------------------------------------
 
 async function gatewayRole(args: Map<string, string>): Promise<void> {
+  // --gateway-workers N: N gateway processes sharing the port (node:cluster; the primary only accepts and hands
+  // connections round-robin to the workers).
+  const workers = Number(args.get('gateway-workers') ?? 1);
+  if (workers > 1) {
+    const cluster = (await import('node:cluster')).default;
+    if (cluster.isPrimary) {
+      for (let i = 0; i < workers; i++) cluster.fork();
+      process.on('SIGTERM', () => {
+        for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
+        process.exit(0);
+      });
+      return;
+    }
+  }
   const { createCore } = await import('../src/gateway/gateway.ts');
   const { createGatewayServer } = await import('../src/gateway/http/server.ts');
   const { modelRoute, modelServer, pod, toServers } = await import('../src/gateway/testing/fixtures.ts');
@@ -322,26 +375,27 @@ export async function run(argv: string[]): Promise<void> {
   try {
     const enginePort = await freePort(ENGINE_IPS[0]);
     const engines = await startEngines(nEngines, enginePort);
-    const gateway = await startGatewayProcess(enginePort, nEngines);
+    const gateway = await startGatewayProcess(enginePort, nEngines, Number(args.get('gateway-workers') ?? 1));
     const nginx = hasNginx ? await startNginx(engines, dir) : undefined;
     if (!hasNginx) process.stderr.write(`overhead: ${NGINX} not found; nginx columns left empty\n`);
     process.stdout.write(
       `overhead: ${nEngines} engines, ${seconds} s per cell (+${warmup} s warm-up), closed loop; latency in ms; "+p50/+p99" = added over direct\n\n`,
     );
-    const header = '| workload | conc | direct req/s | p50 | p99 | gateway req/s | +p50 | +p99 | nginx req/s | +p50 | +p99 | gw/nginx req/s |';
+    const header =
+      '| workload | conc | direct req/s | p50 | p99 | gateway req/s | +p50 | +p99 | nginx req/s | +p50 | +p99 | gw/nginx req/s | gw CPU µs/req | nginx CPU µs/req |';
     process.stdout.write(header + '\n' + header.replace(/[^|]/g, '-') + '\n');
     const rows: Array<Record<string, unknown>> = [];
     for (const w of wl) {
       for (const c of conc) {
-        const skipped: LoadResult = { requests: 0, errors: 0, non2xx: 0, seconds: 0, rps: NaN, p50: NaN, p99: NaN };
+        const skipped: LoadResult = { requests: 0, total: 0, errors: 0, non2xx: 0, seconds: 0, rps: NaN, p50: NaN, p99: NaN };
         const direct = targets.has('direct') ? await runLoad(engines, c, seconds, warmup, w.body, dir) : skipped;
-        const gw = targets.has('gateway') ? await runLoad([gateway], c, seconds, warmup, w.body, dir) : skipped;
-        const ng = nginx && targets.has('nginx') ? await runLoad([nginx], c, seconds, warmup, w.body, dir) : undefined;
+        const gw = targets.has('gateway') ? await runLoad([gateway.url], c, seconds, warmup, w.body, dir, gateway.pid) : skipped;
+        const ng = nginx && targets.has('nginx') ? await runLoad([nginx.url], c, seconds, warmup, w.body, dir, nginx.pid) : undefined;
         const bad = [direct, gw, ng].some((r) => r && (r.errors > 0 || r.non2xx > 0));
         rows.push({ workload: w.name, concurrency: c, direct, gateway: gw, nginx: ng ?? null });
         process.stdout.write(
           `| ${w.name} | ${c} | ${fmt(direct.rps, 0)} | ${fmt(direct.p50)} | ${fmt(direct.p99)} | ${fmt(gw.rps, 0)} | ${fmt(gw.p50 - direct.p50)} | ${fmt(gw.p99 - direct.p99)} | ` +
-            `${ng ? fmt(ng.rps, 0) : '—'} | ${ng ? fmt(ng.p50 - direct.p50) : '—'} | ${ng ? fmt(ng.p99 - direct.p99) : '—'} | ${ng ? fmt(gw.rps / ng.rps) : '—'} |` +
+            `${ng ? fmt(ng.rps, 0) : '—'} | ${ng ? fmt(ng.p50 - direct.p50) : '—'} | ${ng ? fmt(ng.p99 - direct.p99) : '—'} | ${ng ? fmt(gw.rps / ng.rps) : '—'} | ${fmt(gw.cpuUs ?? NaN, 0)} | ${ng ? fmt(ng.cpuUs ?? NaN, 0) : '—'} |` +
             (bad ? ` errors: direct ${direct.errors}/${direct.non2xx}, gw ${gw.errors}/${gw.non2xx}${ng ? `, nginx ${ng.errors}/${ng.non2xx}` : ''}` : '') +
             '\n',
         );

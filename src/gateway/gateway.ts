@@ -204,6 +204,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       await debug?.close();
       core.breakers.close();
       await core.pools.destroy();
+      core.accessLog.flush();
     },
   };
 }

@@ -16,6 +16,7 @@ import { traceContext } from '../observability/trace.ts';
 import type { CircuitBreakers } from '../proxy/circuit.ts';
 import type { Admission, TrafficPolicy } from '../policy/traffic.ts';
 import type { Usage } from '../accounting/usage.ts';
+import type { Deadline } from './deadlines.ts';
 
 /** Shared state and services; `table` and `synced` change as the watched world changes. */
 export interface GatewayCore {
@@ -107,7 +108,7 @@ export class Exchange implements SchedulingRequest {
   /** Endpoints already tried by this request (retries go elsewhere); null before the first retry. */
   tried: Endpoint[] | null = null;
   /** Body-read deadline (http/server.ts). */
-  bodyTimer: NodeJS.Timeout | null = null;
+  bodyTimer: Deadline<Exchange> | null = null;
   upstreamStatus = 0;
   /** The request went out to an engine (a connection took it): rate-limit quota is consumed. */
   reached = false;
@@ -185,7 +186,7 @@ export class Exchange implements SchedulingRequest {
     this.chunks = null;
     if (this.traffic !== null) this.traffic.settle();
     if (this.bodyTimer !== null) {
-      clearTimeout(this.bodyTimer);
+      this.bodyTimer.cancel();
       this.bodyTimer = null;
     }
     if (!this.accounted) return;

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Exchange, exchangeOf, methodNotAllowed, type BodyKind, type GatewayCore } from './exchange.ts';
 import { handleListModels, handleOpenAIBody, handleRetrieveModel, shown } from '../protocols/openai.ts';
 import { handleInferBody, handleInferMetadata } from '../protocols/infer.ts';
+import { deadline } from './deadlines.ts';
 
 const HEALTH_BODY = Buffer.from('{"status":"ok"}');
 const READY_BODY = Buffer.from('{"status":"ready"}');
@@ -130,7 +131,7 @@ function readBody(ex: Exchange, kind: BodyKind): void {
   req.on('end', onRequestEnd);
   req.on('error', onRequestError);
   const timeout = ex.core.bodyReadTimeoutMs;
-  if (timeout > 0) ex.bodyTimer = setTimeout(onBodyTimeout, timeout, ex);
+  if (timeout > 0) ex.bodyTimer = deadline(timeout, onBodyTimeout, ex);
 }
 
 /** The body did not arrive in time (slow or half-sent): 408 and the connection is closed. */
@@ -163,7 +164,7 @@ function onRequestEnd(this: IncomingMessage): void {
   const chunks = ex.chunks;
   ex.chunks = null;
   if (ex.bodyTimer !== null) {
-    clearTimeout(ex.bodyTimer);
+    ex.bodyTimer.cancel();
     ex.bodyTimer = null;
   }
   const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, ex.received);

@@ -19,6 +19,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EndpointRegistry } from '../scheduling/endpoint.ts';
 import type { RoutingTable } from '../routing/table.ts';
+import { counterChild, gaugeChild, histogramChild } from './fast-children.ts';
 
 type Inc = { inc(value?: number): void };
 type GaugeChild = { inc(value?: number): void; dec(value?: number): void };
@@ -44,35 +45,35 @@ export class ModelMetrics {
   constructor(metrics: GatewayMetrics, model: string) {
     this.#metrics = metrics;
     this.model = model;
-    this.inflight = metrics.inflight.labels(model);
-    this.duration = metrics.duration.labels(model);
-    this.ttft = metrics.ttft.labels(model);
-    this.promptTokens = metrics.tokens.labels(model, 'prompt');
-    this.completionTokens = metrics.tokens.labels(model, 'completion');
+    this.inflight = gaugeChild(metrics.inflight, model);
+    this.duration = histogramChild(metrics.duration, model);
+    this.ttft = histogramChild(metrics.ttft, model);
+    this.promptTokens = counterChild(metrics.tokens, model, 'prompt');
+    this.completionTokens = counterChild(metrics.tokens, model, 'completion');
   }
 
   attempt(outcome: AttemptOutcome): void {
     let c = this.#attempts.get(outcome);
-    if (c === undefined) this.#attempts.set(outcome, (c = this.#metrics.attempts.labels(this.model, outcome)));
+    if (c === undefined) this.#attempts.set(outcome, (c = counterChild(this.#metrics.attempts, this.model, outcome)));
     c.inc();
   }
 
   /** A request rejected by a rate limit (`limit` names which: requests, input_tokens, output_tokens, ...). */
   rateLimited(limit: string): void {
     let c = this.#limited.get(limit);
-    if (c === undefined) this.#limited.set(limit, (c = this.#metrics.rateLimited.labels(this.model, limit)));
+    if (c === undefined) this.#limited.set(limit, (c = counterChild(this.#metrics.rateLimited, this.model, limit)));
     c.inc();
   }
 
   request(code: number): void {
     let c = this.#codes.get(code);
-    if (c === undefined) this.#codes.set(code, (c = this.#metrics.requests.labels(this.model, String(code))));
+    if (c === undefined) this.#codes.set(code, (c = counterChild(this.#metrics.requests, this.model, String(code))));
     c.inc();
   }
 
   upstreamError(kind: UpstreamErrorKind): void {
     let c = this.#errors.get(kind);
-    if (c === undefined) this.#errors.set(kind, (c = this.#metrics.upstreamErrors.labels(this.model, kind)));
+    if (c === undefined) this.#errors.set(kind, (c = counterChild(this.#metrics.upstreamErrors, this.model, kind)));
     c.inc();
   }
 }
@@ -217,7 +218,7 @@ export class GatewayMetrics {
 
   observeScheduling(policy: string, seconds: number): void {
     let h = this.#byPolicy.get(policy);
-    if (h === undefined) this.#byPolicy.set(policy, (h = this.schedulingDuration.labels(policy)));
+    if (h === undefined) this.#byPolicy.set(policy, (h = histogramChild(this.schedulingDuration, policy)));
     h.observe(seconds);
   }
 

@@ -28,6 +28,7 @@ import type { UpstreamErrorKind } from '../observability/metrics.ts';
 import { errorBody } from '../http/errors.ts';
 import { UsageMeter } from '../accounting/usage.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { deadline, type Deadline } from '../http/deadlines.ts';
 
 export interface BufferedResponse {
   status: number;
@@ -102,7 +103,7 @@ function attempt(ex: Exchange, server: ServerEntry, path: string, payload: Buffe
   ex.upstream = call;
   const timeoutMs = server.timeoutMs ?? core.defaultTimeoutMs;
   call.timeoutMs = timeoutMs;
-  if (timeoutMs > 0) call.timer = setTimeout(onFirstByteTimeout, timeoutMs, call);
+  if (timeoutMs > 0) call.timer = deadline(timeoutMs, onFirstByteTimeout, call);
   const headers = upstreamRequestHeaders(ex.req.headers, ex.requestId, payload.length, ex.traceparent);
   // A response the gateway parses must come back uncompressed.
   if (onBuffered !== undefined) headers['accept-encoding'] = 'identity';
@@ -150,7 +151,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   readonly onBuffered: BufferedResponseHandler | undefined;
   controller: Dispatcher.DispatchController | null = null;
   /** First-byte deadline; null once the first byte came (or the attempt ended). */
-  timer: NodeJS.Timeout | null = null;
+  timer: Deadline<ProxyCall> | null = null;
   timeoutMs = 0;
   /** The request started going out on a connection. */
   started = false;
@@ -181,7 +182,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
 
   clearTimer(): void {
     if (this.timer !== null) {
-      clearTimeout(this.timer);
+      this.timer.cancel();
       this.timer = null;
     }
   }
