@@ -12,7 +12,7 @@ interface Benchmark {
 
 const BENCHMARKS: Record<string, Benchmark> = {
   engine: {
-    description: 'simulated engine: TTFT and ITL vs published vLLM figures for the profile (same workload), CPU per token, tokenizer speed',
+    description: 'simulated engine: TTFT and ITL vs published vLLM figures for the profile (same workload), CPU per token, a fleet of 64 engines, tokenizer speed',
     load: () => import('./engine.ts'),
   },
   overhead: { description: 'latency the gateway adds over direct and nginx', load: () => import('./overhead.ts') },

@@ -8,13 +8,14 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { chatTemplateFor, renderChatPrompt } from './chat-template.ts';
 import { ApiError, badRequest } from './errors.ts';
 import type { LoraRegistry } from './lora.ts';
 import type { GenerationRequest } from './openai.ts';
 import { DEFAULT_MAX_TOKENS, type EngineOptions } from './options.ts';
 import type { FinishReason, Scheduler, Sequence, SequenceListener } from './scheduler.ts';
-import { hashString, naturalLength, pieceJson, pieceText, TextStream } from './textgen.ts';
+import { hashString, naturalLength, pieceJson, pieceJsonBytes, pieceText, TextStream } from './textgen.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 export interface GenerationContext {
@@ -45,8 +46,9 @@ interface Choice {
   started: boolean;
   finishReason: FinishReason | null;
   stopReason: string | null;
-  /** SSE chunk text before the content JSON (streaming). */
+  /** SSE event text before the content JSON (streaming), and its UTF-8 length. */
   head: string;
+  headBytes: number;
 }
 
 interface Usage {
@@ -62,6 +64,24 @@ const SSE_HEADERS = {
   'cache-control': 'no-cache',
   'x-accel-buffering': 'no',
 };
+
+/** SSE event text after a token's content JSON when it does not finish the choice. */
+const CHAT_TOKEN_TAIL = '},"logprobs":null,"finish_reason":null}]}\n\n';
+const COMPLETION_TOKEN_TAIL = ',"logprobs":null,"finish_reason":null,"stop_reason":null}]}\n\n';
+const CHAT_TOKEN_TAIL_BYTES = Buffer.byteLength(CHAT_TOKEN_TAIL);
+const COMPLETION_TOKEN_TAIL_BYTES = Buffer.byteLength(COMPLETION_TOKEN_TAIL);
+
+/**
+ * The socket to write a streamed response's events to directly, framed as HTTP/1.1 chunks by us, or null to go
+ * through res.write. Direct writes are what Node's res.write would send (one chunk per event), minus its per-write
+ * work (corking, a three-buffer writev, the uncork tick): taken only once the chunked headers are on this socket and
+ * nobody wraps res.write (fault injection does).
+ */
+function directSocket(res: ServerResponse): Socket | null {
+  const sock = res.socket;
+  if (sock === null || sock.destroyed || !res.headersSent || !res.chunkedEncoding || Object.hasOwn(res, 'write')) return null;
+  return sock;
+}
 
 /** Told of each token a response carries, after it is written (fault injection acts mid-stream through it). */
 export interface TokenTap {
@@ -134,6 +154,7 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
   for (const [pi, prompt] of prompts.entries()) {
     for (let j = 0; j < req.n; j++) {
       const index = pi * req.n + j;
+      const head = chunkHead + index + (chat ? ',"delta":{"content":' : ',"text":');
       choices.push({
         index,
         prompt,
@@ -143,7 +164,8 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
         started: false,
         finishReason: null,
         stopReason: null,
-        head: chunkHead + index + (chat ? ',"delta":{"content":' : ',"text":'),
+        head,
+        headBytes: Buffer.byteLength(head),
       });
     }
   }
@@ -231,6 +253,28 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
     tp_size: 1,
   });
 
+  // Streaming writes: one SSE event per token and choice. `cork` batches what one step writes to this response (the
+  // role event with the first token, several choices) into one socket write, uncorked after the step.
+  const multi = choices.length > 1;
+  let corked: Socket | null = null;
+  const uncork = (): void => {
+    corked?.uncork();
+    corked = null;
+  };
+  const sendEvent = (event: string, bytes: number, cork: boolean): void => {
+    const sock = directSocket(res);
+    if (sock === null) {
+      res.write(event);
+      return;
+    }
+    if (cork && corked === null) {
+      corked = sock;
+      sock.cork();
+      process.nextTick(uncork);
+    }
+    sock.write((bytes >= 0 ? bytes : Buffer.byteLength(event)).toString(16) + '\r\n' + event + '\r\n');
+  };
+
   const listenerFor = (c: Choice): SequenceListener => ({
     onToken(seq, finishing) {
       const piece = c.stream.next();
@@ -263,19 +307,25 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
       }
       if (req.stream && writable()) {
         if (!c.started) {
-          if (chat) res.write(chunkHead + c.index + ',"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n');
+          if (chat) sendEvent(chunkHead + c.index + ',"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n', -1, true);
           if (req.echo && c.prompt.text !== '') {
             text = c.prompt.text + text;
             json = undefined;
           }
         }
-        json ??= JSON.stringify(text);
-        const tail = reason
-          ? `,"logprobs":null,"finish_reason":"${reason}","stop_reason":${JSON.stringify(c.stopReason)}}]}\n\n`
-          : chat
-            ? ',"logprobs":null,"finish_reason":null}]}\n\n'
-            : ',"logprobs":null,"finish_reason":null,"stop_reason":null}]}\n\n';
-        res.write(c.head + json + (chat ? '}' : '') + tail);
+        if (json !== undefined && reason === null) {
+          // The common case: a precomputed piece, not the last token. Prefix and suffix are constants of the choice.
+          if (chat) sendEvent(c.head + json + CHAT_TOKEN_TAIL, c.headBytes + pieceJsonBytes[piece]! + CHAT_TOKEN_TAIL_BYTES, !c.started || multi);
+          else sendEvent(c.head + json + COMPLETION_TOKEN_TAIL, c.headBytes + pieceJsonBytes[piece]! + COMPLETION_TOKEN_TAIL_BYTES, !c.started || multi);
+        } else {
+          json ??= JSON.stringify(text);
+          const tail = reason
+            ? `${chat ? '}' : ''},"logprobs":null,"finish_reason":"${reason}","stop_reason":${JSON.stringify(c.stopReason)}}]}\n\n`
+            : chat
+              ? CHAT_TOKEN_TAIL
+              : COMPLETION_TOKEN_TAIL;
+          sendEvent(c.head + json + tail, -1, !c.started || multi);
+        }
       }
       c.started = true;
       tap?.onToken();

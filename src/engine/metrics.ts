@@ -84,6 +84,58 @@ function zero(c: Inc): Inc {
   return c;
 }
 
+/**
+ * A counter child bound to one label set, at 0 from the first scrape, incrementing prom-client's series for those
+ * labels without per-call label hashing (the loop counts tokens every step); falls back to the library's labels()
+ * child should that internal layout change.
+ */
+export function boundCounter(c: Counter, labels: Record<string, string>): Inc {
+  const child = zero(c.labels(labels));
+  const series = Object.values((c as unknown as { hashMap?: Record<string, unknown> }).hashMap ?? {}) as { value?: number }[];
+  const s = series.length === 1 ? series[0]! : undefined;
+  if (!s || typeof s.value !== 'number') return child;
+  return {
+    inc(v = 1): void {
+      if (!Number.isFinite(v) || v < 0) return child.inc(v); // the library's errors
+      s.value! += v;
+    },
+  };
+}
+
+/**
+ * A histogram child bound to one label set, observing without prom-client's per-call label validation and hashing
+ * (the engine observes the inter-token latency once per generated token). It updates the series prom-client keeps
+ * for those labels (created at 0 by zero()), so the exposition is prom-client's own; should that internal layout
+ * ever change, it falls back to the library's labels() child.
+ */
+export function boundHistogram(h: Histogram, labels: Record<string, string>): Observe {
+  h.zero(labels);
+  const series = Object.values((h as unknown as { hashMap?: Record<string, unknown> }).hashMap ?? {}) as {
+    labels?: unknown;
+    bucketValues?: Record<string, number>;
+    sum?: number;
+    count?: number;
+  }[];
+  const s = series.length === 1 ? series[0]! : undefined;
+  const bounds = (h as unknown as { upperBounds?: readonly number[] }).upperBounds;
+  if (!s || !s.bucketValues || typeof s.sum !== 'number' || typeof s.count !== 'number' || !Array.isArray(bounds)) return h.labels(labels);
+  const values = s.bucketValues;
+  const n = bounds.length;
+  return {
+    observe(v: number): void {
+      if (!Number.isFinite(v)) throw new TypeError(`Value is not a valid number: ${v}`);
+      s.sum! += v;
+      s.count!++;
+      for (let i = 0; i < n; i++) {
+        if (v <= bounds[i]!) {
+          values[bounds[i]!]!++;
+          return;
+        }
+      }
+    },
+  };
+}
+
 const secondsBetween = (from: number, to: number): number => (from >= 0 && to >= from ? (to - from) / 1000 : 0);
 
 class VllmMetrics implements EngineMetrics {
@@ -169,7 +221,7 @@ class VllmMetrics implements EngineMetrics {
       },
     });
 
-    const counter = (name: string, help: string): Inc => zero(new Counter({ name, help, labelNames, registers }).labels(labels));
+    const counter = (name: string, help: string): Inc => boundCounter(new Counter({ name, help, labelNames, registers }), labels);
     this.promptTokens = counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.');
     this.generationTokens = counter('vllm:generation_tokens_total', 'Number of generation tokens processed.');
     this.preemptions = counter('vllm:num_preemptions_total', 'Cumulative number of preemption from the engine.');
@@ -188,9 +240,7 @@ class VllmMetrics implements EngineMetrics {
     };
 
     const histogram = (name: string, help: string, buckets: number[]): Observe => {
-      const h = new Histogram({ name, help, labelNames, buckets, registers });
-      h.zero(labels);
-      return h.labels(labels);
+      return boundHistogram(new Histogram({ name, help, labelNames, buckets, registers }), labels);
     };
     const tokenBuckets = buckets125(c.maxModelLen);
     this.promptTokensRequest = histogram('vllm:request_prompt_tokens', 'Number of prefill tokens processed.', tokenBuckets);
@@ -292,7 +342,7 @@ class SglangMetrics implements EngineMetrics {
       return rate;
     });
 
-    const counter = (name: string, help: string): Inc => zero(new Counter({ name, help, labelNames, registers }).labels(labels));
+    const counter = (name: string, help: string): Inc => boundCounter(new Counter({ name, help, labelNames, registers }), labels);
     this.promptTokens = counter('sglang:prompt_tokens_total', 'Number of prefill tokens processed.');
     this.generationTokens = counter('sglang:generation_tokens_total', 'Number of generation tokens processed.');
     this.requests = counter('sglang:num_requests_total', 'Number of requests processed.');
@@ -300,9 +350,7 @@ class SglangMetrics implements EngineMetrics {
     this.cachedTokens = counter('sglang:cached_tokens_total', 'Number of cached prompt tokens.');
 
     const histogram = (name: string, help: string, buckets: number[]): Observe => {
-      const h = new Histogram({ name, help, labelNames, buckets, registers });
-      h.zero(labels);
-      return h.labels(labels);
+      return boundHistogram(new Histogram({ name, help, labelNames, buckets, registers }), labels);
     };
     this.ttft = histogram('sglang:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', SGLANG_TTFT_BUCKETS);
     this.itl = histogram('sglang:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', SGLANG_ITL_BUCKETS);

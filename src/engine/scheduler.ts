@@ -143,12 +143,6 @@ export interface SchedulerOptions {
   random?: () => number;
 }
 
-/** A running sequence and the tokens one step computes for it. */
-interface Slot {
-  seq: Sequence;
-  tokens: number;
-}
-
 /** How far (ms) the loop may run behind its planned step boundaries and still catch up instead of re-basing. */
 const MAX_CATCH_UP_MS = 5;
 
@@ -168,7 +162,14 @@ export class Scheduler {
   private readonly transferring: Sequence[] = [];
   /** Running (and transferring) sequences per LoRA adapter. */
   private readonly activeLoras = new Map<string, number>();
-  private inFlight: Slot[] | null = null;
+  /**
+   * The step in flight: slotSeqs[i] computes slotTokens[i] tokens, for i < numSlots. Reused from step to step (the
+   * loop allocates nothing per step or per token).
+   */
+  private inFlight = false;
+  private readonly slotSeqs: Sequence[] = [];
+  private readonly slotTokens: number[] = [];
+  private numSlots = 0;
   private inFlightDurationMs = 0;
   private plannedEnd = -1;
   private timer: NodeJS.Timeout | null = null;
@@ -191,7 +192,18 @@ export class Scheduler {
     this.observer = options.observer;
     this.now = options.now ?? (() => performance.now());
     this.random = options.random;
+    this.onStepTimer = () => {
+      this.timer = null;
+      this.completeStep();
+    };
+    this.onStepImmediate = () => {
+      this.immediate = null;
+      this.completeStep();
+    };
   }
+
+  private readonly onStepTimer: () => void;
+  private readonly onStepImmediate: () => void;
 
   get numRunning(): number {
     return this.running.length;
@@ -209,7 +221,7 @@ export class Scheduler {
 
   /** True when no step is planned or running and no timer is pending. */
   get idle(): boolean {
-    return this.timer === null && this.immediate === null && this.inFlight === null;
+    return this.timer === null && this.immediate === null && !this.inFlight;
   }
 
   /** Whether `n` more sequences fit in the waiting queue (--max-waiting-queue-length). */
@@ -271,7 +283,8 @@ export class Scheduler {
     if (this.immediate) clearImmediate(this.immediate);
     this.timer = null;
     this.immediate = null;
-    this.inFlight = null;
+    this.inFlight = false;
+    this.clearSlots();
     for (const seq of [...this.running, ...this.transferring, ...this.waiting]) this.abort(seq);
   }
 
@@ -323,7 +336,7 @@ export class Scheduler {
   private planStep(): void {
     if (this.stopped) return;
     const now = this.now();
-    const slots: Slot[] = [];
+    this.clearSlots();
     let budget = this.maxNumBatchedTokens;
     let decodeSeqs = 0;
     let decodeContextTokens = 0;
@@ -362,7 +375,7 @@ export class Scheduler {
         }
       }
       if (!scheduled) break;
-      slots.push({ seq, tokens });
+      this.addSlot(seq, tokens);
       budget -= tokens;
       // Decoding: one token after the last; a remote prefill's last prompt token is computed like a decode step.
       if (tokens === 1 && seq.numComputedTokens === seq.numTokens - 1 && (seq.numOutputTokens > 0 || seq.spec.remotePrefill)) {
@@ -413,14 +426,14 @@ export class Scheduler {
         if (seq.firstScheduledTime < 0) seq.firstScheduledTime = now;
         this.addLora(seq);
         this.running.push(seq);
-        slots.push({ seq, tokens });
+        this.addSlot(seq, tokens);
         budget -= tokens;
         prefillTokens += tokens;
         prefillAttentionPairs += attentionPairs(seq.numComputedTokens, tokens);
       }
     }
 
-    if (slots.length === 0) {
+    if (this.numSlots === 0) {
       this.plannedEnd = -1;
       // Nothing can run: wait for the next KV transfer, if any; otherwise both queues are empty.
       if (this.transferring.length > 0) {
@@ -434,46 +447,67 @@ export class Scheduler {
       return;
     }
 
-    const duration = stepDurationMs(
-      this.latency,
-      { decodeSeqs, prefillTokens, decodeContextTokens, prefillAttentionPairs },
-      this.random,
-    );
+    const shape = this.stepShape;
+    shape.decodeSeqs = decodeSeqs;
+    shape.prefillTokens = prefillTokens;
+    shape.decodeContextTokens = decodeContextTokens;
+    shape.prefillAttentionPairs = prefillAttentionPairs;
+    const duration = stepDurationMs(this.latency, shape, this.random);
     const start = this.plannedEnd >= 0 && now - this.plannedEnd <= MAX_CATCH_UP_MS ? this.plannedEnd : now;
     this.plannedEnd = start + duration;
-    this.inFlight = slots;
+    this.inFlight = true;
     this.inFlightDurationMs = duration;
     this.pendingStats.preemptions = preemptions;
     this.pendingStats.prefixCacheHits = cacheHits;
     this.pendingStats.prefixCacheQueries = cacheQueries;
     const delay = this.plannedEnd - now;
     if (delay < 1) {
-      this.immediate = setImmediate(() => {
-        this.immediate = null;
-        this.completeStep();
-      });
+      this.immediate = setImmediate(this.onStepImmediate);
     } else {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.completeStep();
-      }, Math.round(delay));
+      this.timer = setTimeout(this.onStepTimer, Math.round(delay));
       this.timer.unref();
     }
   }
 
+  private readonly stepShape = { decodeSeqs: 0, prefillTokens: 0, decodeContextTokens: 0, prefillAttentionPairs: 0 };
   private readonly pendingStats = { preemptions: 0, prefixCacheHits: 0, prefixCacheQueries: 0 };
+  /** Handed to the observer after each step; reused (observers read it during the call only). */
+  private readonly stepStats: StepStats = {
+    promptTokens: 0,
+    generationTokens: 0,
+    scheduledTokens: 0,
+    preemptions: 0,
+    prefixCacheHits: 0,
+    prefixCacheQueries: 0,
+    durationMs: 0,
+  };
+
+  private addSlot(seq: Sequence, tokens: number): void {
+    this.slotSeqs[this.numSlots] = seq;
+    this.slotTokens[this.numSlots] = tokens;
+    this.numSlots++;
+  }
+
+  /** Forget the last step's slots (dropping the references, so finished sequences can be collected). */
+  private clearSlots(): void {
+    for (let i = 0; i < this.numSlots; i++) this.slotSeqs[i] = undefined as unknown as Sequence;
+    this.numSlots = 0;
+  }
 
   private completeStep(): void {
-    const slots = this.inFlight;
-    this.inFlight = null;
-    if (!slots || this.stopped) return;
+    const wasInFlight = this.inFlight;
+    this.inFlight = false;
+    if (!wasInFlight || this.stopped) return;
     this.stepCount++;
     const now = this.now();
     let promptTokens = 0;
     let generationTokens = 0;
     let scheduledTokens = 0;
 
-    for (const { seq, tokens } of slots) {
+    const n = this.numSlots;
+    for (let i = 0; i < n; i++) {
+      const seq = this.slotSeqs[i]!;
+      const tokens = this.slotTokens[i]!;
       // Aborted or preempted while the step ran: its work is discarded.
       if (seq.state !== 'running') continue;
       seq.numComputedTokens += tokens;
@@ -511,15 +545,17 @@ export class Scheduler {
       }
     }
 
-    this.observer?.onStep({
-      promptTokens,
-      generationTokens,
-      scheduledTokens,
-      preemptions: this.pendingStats.preemptions,
-      prefixCacheHits: this.pendingStats.prefixCacheHits,
-      prefixCacheQueries: this.pendingStats.prefixCacheQueries,
-      durationMs: this.inFlightDurationMs,
-    });
+    if (this.observer) {
+      const stats = this.stepStats;
+      stats.promptTokens = promptTokens;
+      stats.generationTokens = generationTokens;
+      stats.scheduledTokens = scheduledTokens;
+      stats.preemptions = this.pendingStats.preemptions;
+      stats.prefixCacheHits = this.pendingStats.prefixCacheHits;
+      stats.prefixCacheQueries = this.pendingStats.prefixCacheQueries;
+      stats.durationMs = this.inFlightDurationMs;
+      this.observer.onStep(stats);
+    }
 
     if (this.running.length > 0 || this.waiting.length > 0 || this.transferring.length > 0) this.planStep();
     else this.plannedEnd = -1;

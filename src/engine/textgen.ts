@@ -29,6 +29,8 @@ const PERIOD = 3 * N;
 export const pieceText: readonly string[] = PIECES;
 /** JSON string literal of each piece index (quotes included). */
 export const pieceJson: readonly string[] = PIECES.map((p) => JSON.stringify(p));
+/** UTF-8 length of each pieceJson entry (HTTP chunk sizes without measuring every event). */
+export const pieceJsonBytes: readonly number[] = pieceJson.map((j) => Buffer.byteLength(j));
 
 /** 32-bit FNV-1a of a string, for seeding. */
 export function hashString(s: string, seed = 0x811c9dc5): number {
