@@ -32,11 +32,17 @@ function lowerIsBetter(out: Float64Array, n: number): void {
 
 const inflightFallback = new LeastOutstandingScorer();
 
-/** Engine waiting queue (vllm:num_requests_waiting / sglang:num_queue_reqs), min–max normalised. */
-export class QueueScorer implements Scorer {
-  readonly name = 'queue';
+/**
+ * An engine load gauge, min–max normalised (lower is better), corrected by the requests this gateway has sent the
+ * endpoint since the scrape; falls back to in-flight counts while any candidate's metrics are stale.
+ */
+class EngineLoadScorer implements Scorer {
+  readonly name: string;
   readonly weight: number;
-  constructor(weight = 1) {
+  readonly #gauge: (metrics: NonNullable<Endpoint['metrics']>) => number;
+  constructor(name: string, gauge: (metrics: NonNullable<Endpoint['metrics']>) => number, weight: number) {
+    this.name = name;
+    this.#gauge = gauge;
     this.weight = weight;
   }
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
@@ -45,30 +51,24 @@ export class QueueScorer implements Scorer {
     for (let i = 0; i < n; i++) {
       const ep = candidates[i]!;
       const m = ep.metrics!;
-      const q = m.waiting + ep.inflight - m.inflightAtScrape;
-      out[i] = q > 0 ? q : 0;
+      const load = this.#gauge(m) + ep.inflight - m.inflightAtScrape;
+      out[i] = load > 0 ? load : 0;
     }
     lowerIsBetter(out, n);
   }
 }
 
-/** Engine running batch (vllm:num_requests_running / sglang:num_running_reqs), min–max normalised. */
-export class RunningScorer implements Scorer {
-  readonly name = 'running';
-  readonly weight: number;
+/** Engine waiting queue (vllm:num_requests_waiting / sglang:num_queue_reqs). */
+export class QueueScorer extends EngineLoadScorer {
   constructor(weight = 1) {
-    this.weight = weight;
+    super('queue', (m) => m.waiting, weight);
   }
-  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
-    const n = candidates.length;
-    if (!allFresh(candidates)) return inflightFallback.score(req, candidates, out);
-    for (let i = 0; i < n; i++) {
-      const ep = candidates[i]!;
-      const m = ep.metrics!;
-      const r = m.running + ep.inflight - m.inflightAtScrape;
-      out[i] = r > 0 ? r : 0;
-    }
-    lowerIsBetter(out, n);
+}
+
+/** Engine running batch (vllm:num_requests_running / sglang:num_running_reqs). */
+export class RunningScorer extends EngineLoadScorer {
+  constructor(weight = 1) {
+    super('running', (m) => m.running, weight);
   }
 }
 
