@@ -10,9 +10,26 @@
 // whether that admits (failure mode open) or refuses (closed) the request.
 import { Redis } from 'ioredis';
 
-const TAKE = `
+// Shared by both scripts: the server clock in ms, a bucket's level refilled up to now, and storing a level with the
+// TTL after which the bucket would be full again.
+const COMMON = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function refilled(key, cap, rate)
+  local v = redis.call('HMGET', key, 'l', 't')
+  local level = tonumber(v[1])
+  local ts = tonumber(v[2])
+  if level == nil or ts == nil then return cap end
+  if now > ts then return math.min(cap, level + (now - ts) * rate) end
+  return level
+end
+local function store(key, level, cap, rate)
+  redis.call('HSET', key, 'l', tostring(level), 't', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil((cap - level) / rate) + 1000)
+end
+`;
+
+const TAKE = COMMON + `
 local n = #KEYS
 local levels = {}
 local wait = 0
@@ -22,14 +39,7 @@ for i = 1, n do
   local cap = tonumber(ARGV[b + 1])
   local rate = tonumber(ARGV[b + 2])
   local need = math.min(tonumber(ARGV[b + 3]), cap)
-  local v = redis.call('HMGET', KEYS[i], 'l', 't')
-  local level = tonumber(v[1])
-  local ts = tonumber(v[2])
-  if level == nil or ts == nil then
-    level = cap
-  elseif now > ts then
-    level = math.min(cap, level + (now - ts) * rate)
-  end
+  local level = refilled(KEYS[i], cap, rate)
   levels[i] = level
   if level < need then
     local w = math.ceil((need - level) / rate)
@@ -44,34 +54,21 @@ for i = 1, n do
   local b = (i - 1) * 4
   local cap = tonumber(ARGV[b + 1])
   local rate = tonumber(ARGV[b + 2])
-  local level = levels[i] - tonumber(ARGV[b + 4])
-  redis.call('HSET', KEYS[i], 'l', tostring(level), 't', tostring(now))
-  redis.call('PEXPIRE', KEYS[i], math.ceil((cap - level) / rate) + 1000)
+  store(KEYS[i], levels[i] - tonumber(ARGV[b + 4]), cap, rate)
 end
 return {0, -1}
 `;
 
-const ADJUST = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+const ADJUST = COMMON + `
 for i = 1, #KEYS do
   local b = (i - 1) * 3
   local cap = tonumber(ARGV[b + 1])
   local rate = tonumber(ARGV[b + 2])
-  local v = redis.call('HMGET', KEYS[i], 'l', 't')
-  local level = tonumber(v[1])
-  local ts = tonumber(v[2])
-  if level == nil or ts == nil then
-    level = cap
-  elseif now > ts then
-    level = math.min(cap, level + (now - ts) * rate)
-  end
-  level = math.min(cap, level + tonumber(ARGV[b + 3]))
+  local level = math.min(cap, refilled(KEYS[i], cap, rate) + tonumber(ARGV[b + 3]))
   if level >= cap then
     redis.call('DEL', KEYS[i])
   else
-    redis.call('HSET', KEYS[i], 'l', tostring(level), 't', tostring(now))
-    redis.call('PEXPIRE', KEYS[i], math.ceil((cap - level) / rate) + 1000)
+    store(KEYS[i], level, cap, rate)
   end
 end
 return 0

@@ -2,34 +2,45 @@
 import type { Endpoint } from './endpoint.ts';
 import type { Picker } from './types.ts';
 
+/** The highest score and how many candidates share it. */
+function best(scores: Float64Array, n: number): { top: number; ties: number } {
+  let top = -Infinity;
+  let ties = 0;
+  for (let i = 0; i < n; i++) {
+    const s = scores[i]!;
+    if (s > top) {
+      top = s;
+      ties = 1;
+    } else if (s === top) {
+      ties++;
+    }
+  }
+  return { top, ties };
+}
+
+/** The k-th (0-based) candidate among those scored `top`. */
+function nthWithScore(candidates: readonly Endpoint[], scores: Float64Array, top: number, k: number): Endpoint | undefined {
+  const n = candidates.length;
+  let seen = 0;
+  for (let i = 0; i < n; i++) {
+    if (scores[i] === top) {
+      if (seen === k) return candidates[i];
+      seen++;
+    }
+  }
+  return candidates[n - 1];
+}
+
 /** Highest score; ties are broken round-robin (the cursor advances on every pick). */
 export class MaxScoreRoundRobinPicker implements Picker {
   readonly name = 'max-score-round-robin';
 
   pick(candidates: readonly Endpoint[], scores: Float64Array, cursor: { rr: number }): Endpoint | undefined {
-    const n = candidates.length;
-    if (n === 0) return undefined;
-    let best = -Infinity;
-    let ties = 0;
-    for (let i = 0; i < n; i++) {
-      const s = scores[i]!;
-      if (s > best) {
-        best = s;
-        ties = 1;
-      } else if (s === best) {
-        ties++;
-      }
-    }
+    if (candidates.length === 0) return undefined;
+    const { top, ties } = best(scores, candidates.length);
     const k = cursor.rr++ % ties;
     if (cursor.rr >= 0x3fffffff) cursor.rr = 0;
-    let seen = 0;
-    for (let i = 0; i < n; i++) {
-      if (scores[i] === best) {
-        if (seen === k) return candidates[i];
-        seen++;
-      }
-    }
-    return candidates[n - 1];
+    return nthWithScore(candidates, scores, top, k);
   }
 }
 
@@ -43,27 +54,8 @@ export class RandomPicker implements Picker {
   }
 
   pick(candidates: readonly Endpoint[], scores: Float64Array, _cursor: { rr: number }): Endpoint | undefined {
-    const n = candidates.length;
-    if (n === 0) return undefined;
-    let best = -Infinity;
-    let ties = 0;
-    for (let i = 0; i < n; i++) {
-      const s = scores[i]!;
-      if (s > best) {
-        best = s;
-        ties = 1;
-      } else if (s === best) {
-        ties++;
-      }
-    }
-    const k = Math.floor(this.random() * ties);
-    let seen = 0;
-    for (let i = 0; i < n; i++) {
-      if (scores[i] === best) {
-        if (seen === k) return candidates[i];
-        seen++;
-      }
-    }
-    return candidates[n - 1];
+    if (candidates.length === 0) return undefined;
+    const { top, ties } = best(scores, candidates.length);
+    return nthWithScore(candidates, scores, top, Math.floor(this.random() * ties));
   }
 }
