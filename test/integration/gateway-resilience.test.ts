@@ -10,6 +10,7 @@ import { parseEngineArgs } from '../../src/engine/options.ts';
 import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
 import { until } from '../../src/kube/testing/until.ts';
 import { readyPod } from '../support/pods.ts';
+import { fastEngineArgs } from '../support/engines.ts';
 
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const GOOD = '127.0.0.81';
@@ -21,7 +22,7 @@ let bad: EngineServer;
 let gw: GatewayHandle;
 
 function engineArgs(ip: string, port: number): string[] {
-  return ['llama', '--host', ip, '--port', String(port), '--time-to-first-token-ms', '1', '--inter-token-latency-ms', '1', '--inter-token-latency-per-seq-ms', '0', '--prefill-time-per-token-ms', '0'];
+  return fastEngineArgs('llama', ip, port);
 }
 
 interface DebugServer {

@@ -11,17 +11,11 @@ import { startApiServer, type RunningApiServer } from '../../apiserver/server.ts
 import { loopbackKubeConfig } from '../../kube/config.ts';
 import { WorldWatcher } from './watch.ts';
 import { modelRoute, modelServer, pod, toServers } from '../testing/fixtures.ts';
+import { until } from '../../kube/testing/until.ts';
 
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const PODS = '/api/v1/namespaces/default/pods';
 
-async function eventually(what: string, fn: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('lists and watches routes, servers and labelled pods; survives an API server restart', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'matrixinfer-gw-watch-'));
@@ -61,15 +55,15 @@ test('lists and watches routes, servers and labelled pods; survives an API serve
     await k('POST', PODS, { ...pod('plain', 's'), metadata: { name: 'plain', namespace: 'default', labels: { app: 'other' } } });
     await k('POST', `${NET}/modelroutes`, modelRoute('r', 'm', [toServers('s')]));
     await k('POST', PODS, pod('p', 's'));
-    await eventually('route and pod seen', () => watcher.snapshot().routes.length === 1 && watcher.snapshot().pods.length === 1);
+    await until('route and pod seen', () => watcher.snapshot().routes.length === 1 && watcher.snapshot().pods.length === 1);
     assert.deepEqual(watcher.snapshot().pods.map((p) => p.metadata?.name), ['p']);
 
     await k('PATCH', `${NET}/modelservers/s`, { spec: { model: 'meta-llama/Llama-2-7b' } }, 'application/merge-patch+json');
-    await eventually('server update seen', () => watcher.snapshot().servers[0]?.spec.model === 'meta-llama/Llama-2-7b');
+    await until('server update seen', () => watcher.snapshot().servers[0]?.spec.model === 'meta-llama/Llama-2-7b');
 
     const before = changes;
     await k('DELETE', `${PODS}/p`);
-    await eventually('pod deletion seen', () => watcher.snapshot().pods.length === 0);
+    await until('pod deletion seen', () => watcher.snapshot().pods.length === 0);
     assert.ok(changes > before);
 
     // Outage: the API server goes away (watches cut, relists refused); the watcher keeps retrying and catches up
@@ -80,7 +74,7 @@ test('lists and watches routes, servers and labelled pods; survives an API serve
     assert.equal(api.url, url);
     await k('POST', PODS, pod('q', 's'));
     await k('DELETE', `${NET}/modelroutes/r`);
-    await eventually(
+    await until(
       'changes after the outage',
       () => watcher.snapshot().pods.some((p) => p.metadata?.name === 'q') && watcher.snapshot().routes.length === 0,
       8000,

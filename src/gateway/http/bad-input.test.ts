@@ -12,6 +12,8 @@ import { createGatewayServer } from './server.ts';
 import { startEngine, type EngineServer } from '../../engine/server.ts';
 import { parseEngineArgs } from '../../engine/options.ts';
 import { modelRoute, modelServer, pod, toServers } from '../testing/fixtures.ts';
+import { until } from '../../kube/testing/until.ts';
+import { fastEngineArgs } from '../../../test/support/engines.ts';
 
 const FAST = '127.0.0.51';
 const HANG = '127.0.0.52';
@@ -26,7 +28,7 @@ let port: number;
 const log: Array<Record<string, unknown>> = [];
 
 function engineArgs(ip: string, p: number): string[] {
-  return ['m', '--host', ip, '--port', String(p), '--time-to-first-token-ms', '1', '--inter-token-latency-ms', '2', '--inter-token-latency-per-seq-ms', '0', '--prefill-time-per-token-ms', '0', '--max-model-len', '200000'];
+  return fastEngineArgs('m', ip, p, ['--inter-token-latency-ms', '2', '--max-model-len', '200000']);
 }
 
 before(async () => {
@@ -82,13 +84,6 @@ function errorOf(raw: string): { status: number; code: string; type: string; con
   return { status, code: body.error.code, type: body.error.type, connection: /\r\nconnection: (\w+)/i.exec(raw)?.[1]?.toLowerCase() };
 }
 
-async function eventually(what: string, fn: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function running(e: EngineServer): Promise<number> {
   const text = await (await fetch(e.url + '/metrics')).text();
@@ -97,7 +92,7 @@ async function running(e: EngineServer): Promise<number> {
 
 /** Everything the gateway holds for requests is back to zero. */
 async function nothingLeaked(): Promise<void> {
-  await eventually('counters and upstream requests back to zero', async () => {
+  await until('counters and upstream requests back to zero', async () => {
     let inflight = 0;
     for (const ep of core.endpoints.all()) inflight += ep.inflight;
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -179,7 +174,7 @@ test('malformed JSON, missing or non-string model: OpenAI-style 400 on a connect
   for (const [body, code] of cases) {
     const before = c.text().length;
     c.sock.write(head(Buffer.from(body)) + body);
-    await eventually('the answer', () => c.text().length > before && c.text().slice(before).includes('}}'));
+    await until('the answer', () => c.text().length > before && c.text().slice(before).includes('}}'));
     const e = errorOf(c.text().slice(before));
     assert.deepEqual([e.status, e.code, e.type], [400, code, 'invalid_request_error'], body);
   }
@@ -191,7 +186,7 @@ test('a client that vanishes mid-stream: the engine request is aborted and every
   const body = JSON.stringify({ model: 'm', prompt: 'tell me a long story', max_tokens: 100_000, stream: true });
   const c = open();
   c.sock.write(head(Buffer.from(body), 'x-request-id: vanish-1\r\n') + body);
-  await eventually('a few events relayed', () => (c.text().match(/data: /g)?.length ?? 0) >= 3);
+  await until('a few events relayed', () => (c.text().match(/data: /g)?.length ?? 0) >= 3);
   assert.equal(await running(fast), 1);
   c.sock.destroy();
   await nothingLeaked();
@@ -205,7 +200,7 @@ test('a client that vanishes while the engine has not answered yet: upstream abo
   const c = open();
   c.sock.write(head(Buffer.from(body), 'x-request-id: vanish-2\r\n') + body);
   const hangPool = core.pools.get(`http://${HANG}:${hang.port}`);
-  await eventually('the request is at the engine', () => hangPool.stats.running === 1);
+  await until('the request is at the engine', () => hangPool.stats.running === 1);
   c.sock.destroy();
   await nothingLeaked();
   assert.equal(log.filter((l) => l.request_id === 'vanish-2').length, 1);

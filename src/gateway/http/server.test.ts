@@ -15,6 +15,8 @@ import { createGatewayServer } from './server.ts';
 import { startEngine, type EngineServer } from '../../engine/server.ts';
 import { parseEngineArgs } from '../../engine/options.ts';
 import { modelRoute, modelServer, pod, toServers } from '../testing/fixtures.ts';
+import { until } from '../../kube/testing/until.ts';
+import { engineMetric } from '../../../test/support/engines.ts';
 
 const MODEL = 'meta-llama/Llama-2-7b';
 /** Long enough that a stream outlives anything a test does while it runs (1 ms per token). */
@@ -141,31 +143,13 @@ function inflightTotal(): number {
   return n;
 }
 
-/** Sum of an engine metric's samples whose labels contain `labels` (e.g. `finished_reason="abort"`). */
-async function engineMetric(e: EngineServer, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(e.url + '/metrics')).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name + '{')) continue;
-    const close = line.indexOf('} ');
-    if (line.slice(0, close).includes(labels)) sum += Number(line.slice(close + 2));
-  }
-  return sum;
-}
 
-const running = async (...engines: EngineServer[]) => (await Promise.all(engines.map((e) => engineMetric(e, 'vllm:num_requests_running')))).reduce((a, b) => a + b, 0);
+const running = async (...engines: EngineServer[]) => (await Promise.all(engines.map((e) => engineMetric(e.url, 'vllm:num_requests_running')))).reduce((a, b) => a + b, 0);
 const aborted = async (...engines: EngineServer[]) =>
-  (await Promise.all(engines.map((e) => engineMetric(e, 'vllm:request_success_total', 'finished_reason="abort"')))).reduce((a, b) => a + b, 0);
+  (await Promise.all(engines.map((e) => engineMetric(e.url, 'vllm:request_success_total', 'finished_reason="abort"')))).reduce((a, b) => a + b, 0);
 /** Requests the engine finished normally (stop or length). */
-const completed = async (e: EngineServer) => (await engineMetric(e, 'vllm:request_success_total')) - (await aborted(e));
+const completed = async (e: EngineServer) => (await engineMetric(e.url, 'vllm:request_success_total')) - (await aborted(e));
 
-async function eventually(what: string, fn: () => Promise<boolean> | boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const chat = (extra: Record<string, unknown> = {}) => ({ model: 'llama-7b', messages: [{ role: 'user', content: 'hi' }], ...extra });
 
@@ -247,7 +231,7 @@ test('client abort mid-stream aborts the upstream and frees the in-flight counte
   assert.equal(inflightTotal(), 1);
   assert.equal(await running(e1, e2), 1);
   await reader.cancel();
-  await eventually('gateway and engine let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
+  await until('gateway and engine let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
   assert.equal(await aborted(e1, e2), abortedBefore + 1);
 });
 
@@ -264,7 +248,7 @@ test('least outstanding: a busy pod is avoided', async () => {
   assert.equal(await completed(otherEngine), nOther + 3);
   assert.equal(await completed(busyEngine), nBusy);
   await reader.cancel();
-  await eventually('the stream let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
+  await until('the stream let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
 });
 
 test('other /v1 POSTs are passed through; GET /v1/models and /v1/models/{id}', async () => {
@@ -337,7 +321,7 @@ test('upstream errors: no ready pod 503, connect failure 502, timeout 504, engin
   await expectError(await post('/v1/chat/completions', { model: 'dead' }), 502, 'upstream_connect_error');
   // The slow engine is still prefilling when the 200 ms timeout fires; the gateway then lets go of it.
   await expectError(await post('/v1/chat/completions', chat({ model: 'slow' })), 504, 'upstream_timeout');
-  await eventually('the slow engine dropped the request', async () => (await running(slow)) === 0 && (await aborted(slow)) === 1);
+  await until('the slow engine dropped the request', async () => (await running(slow)) === 0 && (await aborted(slow)) === 1);
   const r400 = await post('/v1/chat/completions', chat({ n: 0 }));
   assert.equal(r400.status, 400);
   assert.deepEqual(((await r400.json()) as { error: Record<string, unknown> }).error, { message: 'n must be at least 1, got 0.', type: 'BadRequestError', param: 'n', code: 400 });

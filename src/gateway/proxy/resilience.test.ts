@@ -14,6 +14,8 @@ import { parseEngineArgs } from '../../engine/options.ts';
 import { modelRoute, modelServer, pod, toServers } from '../testing/fixtures.ts';
 import type { ModelServerSpec } from '../../api/kinds/modelserver.ts';
 import { startDebugServer, type DebugServer } from '../observability/debug.ts';
+import { until } from '../../kube/testing/until.ts';
+import { engineMetric, fastEngineArgs } from '../../../test/support/engines.ts';
 
 const MODEL = 'm';
 const FAST = '127.0.0.41';
@@ -30,7 +32,7 @@ let recorder: HeaderRecorder;
 let port: number;
 
 function engineArgs(ip: string, p: number): string[] {
-  return [MODEL, '--host', ip, '--port', String(p), '--time-to-first-token-ms', '1', '--inter-token-latency-ms', '1', '--inter-token-latency-per-seq-ms', '0', '--prefill-time-per-token-ms', '0', '--max-model-len', '200000'];
+  return fastEngineArgs(MODEL, ip, p, ['--max-model-len', '200000']);
 }
 
 /** Replace an engine's fault config (the engine's admin endpoint); {} clears it. */
@@ -138,24 +140,7 @@ function inflight(gw: Gw): number {
   return n;
 }
 
-async function engineMetric(e: EngineServer, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(e.url + '/metrics')).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name + '{')) continue;
-    const close = line.indexOf('} ');
-    if (line.slice(0, close).includes(labels)) sum += Number(line.slice(close + 2));
-  }
-  return sum;
-}
 
-async function eventually(what: string, fn: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('first-byte timeout is our own timer: 504 close to routing.timeout, the engine request let go', async () => {
   const gw = await gateway([HANG], { timeout: '250ms', retries: 0 });
@@ -297,14 +282,14 @@ test('circuit breaker: a failing pod is ejected, probed with /health after the b
     assert.equal(await metric(gw, /matrixinfer_gateway_endpoint_ejected\{[^}]*address="127\.0\.0\.43:\d+"\} (\S+)/), 1);
     assert.equal(await metric(gw, /matrixinfer_gateway_circuit_ejections_total\{namespace="default",pod="s-0"\} (\d+)/), 1);
     // Back-off over → GET /health answers → half-open: one request goes there; it fails → ejected again, longer.
-    await eventually('half-open after the probe', () => ep.breaker?.state === 'half-open', 3000);
+    await until('half-open after the probe', () => ep.breaker?.state === 'half-open', 3000);
     for (let i = 0; i < 4; i++) assert.equal((await complete(gw)).status, 200);
     assert.equal((await engineRequests(bad)) - hits0, 3, 'one request in the half-open state');
     assert.equal(ep.breaker?.state, 'open');
     assert.equal(ep.breaker?.ejections, 2);
     // Recovery: the pod heals; after the (doubled) back-off it is probed, tried once, and closed again.
     await faults(bad, {});
-    await eventually('half-open again', () => ep.breaker?.state === 'half-open', 4000);
+    await until('half-open again', () => ep.breaker?.state === 'half-open', 4000);
     for (let i = 0; i < 4; i++) await (await complete(gw)).arrayBuffer();
     assert.equal(ep.breaker?.state, 'closed');
     assert.equal(ep.breaker?.ejections, 0);
@@ -323,7 +308,7 @@ test('a dead pod stays ejected while its /health probe fails (back-off doubles)'
     assert.equal((await complete(gw)).status, 200);
     assert.equal((await complete(gw)).status, 200);
     const ep = [...gw.core.endpoints.all()].find((e) => e.ip === DEAD1)!;
-    await eventually('probed and re-ejected twice', () => (ep.breaker?.ejections ?? 0) >= 3, 4000);
+    await until('probed and re-ejected twice', () => (ep.breaker?.ejections ?? 0) >= 3, 4000);
     assert.equal(ep.breaker?.state, 'open');
     assert.match(ep.breaker!.lastError, /health probe: ECONNREFUSED/);
     for (let i = 0; i < 4; i++) assert.equal((await complete(gw)).status, 200);
