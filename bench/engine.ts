@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_PROFILE, getProfile, type EngineProfile } from '../src/engine/profiles.ts';
 import { createTokenizer, Llama3Tokenizer } from '../src/engine/tokenizer.ts';
 import { referenceFor, type ClosedLoopWorkload, type PoissonWorkload, type Reference, type ReferencePoint } from './reference/index.ts';
+import { seededRandom } from '../src/engine/latency.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLK_TCK = 100; // Linux USER_HZ
@@ -274,21 +275,10 @@ async function closedLoop(e: Engine, w: ClosedLoopWorkload, concurrency: number,
   return { level: concurrency, samples, cpuMsPerToken: (e.cpuMs() - cpu0) / tokens, tokensPerSecond: tokens / (elapsed / 1000), meanInFlight: busyMs / elapsed };
 }
 
-/** Seeded uniform [0, 1) (mulberry32), so every run sends the same arrival pattern. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Open loop: `count` requests with exponential gaps at `rate` per second; the first tenth (ramp-up) is not counted. */
 async function poisson(e: Engine, w: PoissonWorkload, rate: number, count: number, outputTokens: number, promptTokens: number): Promise<Level> {
-  const random = rng(42 + rate);
+  const random = seededRandom(42 + rate);
   const all: Promise<{ s: Sample; ms: number }>[] = [];
   const cpu0 = e.cpuMs();
   const t0 = performance.now();
@@ -462,7 +452,7 @@ function requestJson(url: string, body: RequestBody): Promise<number> {
  * every 4th request non-streaming, until `seconds` have passed; each client's first request is not counted.
  */
 async function fleetClient(load: FleetLoad): Promise<ClientResult> {
-  const random = rng(7);
+  const random = seededRandom(7);
   const deadline = performance.now() + load.seconds * 1000;
   const perEngine = load.urls.map(() => ({ ttft: [] as number[], tpot: [] as number[], requests: 0, tokens: 0 }));
   let errors = 0;

@@ -26,6 +26,7 @@ import { Endpoint } from '../src/gateway/scheduling/endpoint.ts';
 import { Scheduler } from '../src/gateway/scheduling/scheduler.ts';
 import { compileProfile } from '../src/gateway/scheduling/profiles.ts';
 import { DEFAULT_PROFILE, PROFILES } from '../src/engine/profiles.ts';
+import { seededRandom } from '../src/engine/latency.ts';
 
 type Policy = 'random' | 'round-robin' | 'least-request' | 'prefix-affinity' | 'default';
 type WorkloadName = 'shared' | 'control';
@@ -76,16 +77,6 @@ function parseOptions(argv: string[]): Options {
 
 // ---- deterministic workload --------------------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS =
   'the model answers questions about routing caching engines tokens latency queues batches prompts groups users systems policy rules context memory blocks schedule decode prefill cluster gateway kernel tensor weight layer attention vector matrix stream request response metric label pod node service route server adapter session header value budget quota limit'.split(
@@ -104,8 +95,8 @@ interface Arrival {
 }
 
 function schedule(o: Options, workload: WorkloadName): Arrival[] {
-  const rng = mulberry32(o.seed * 7919 + (workload === 'shared' ? 1 : 2));
-  const systems = Array.from({ length: o.groups }, (_, g) => `System prompt of group ${g}. ` + words(mulberry32(o.seed * 31 + g), o.sysChars));
+  const rng = seededRandom(o.seed * 7919 + (workload === 'shared' ? 1 : 2));
+  const systems = Array.from({ length: o.groups }, (_, g) => `System prompt of group ${g}. ` + words(seededRandom(o.seed * 31 + g), o.sysChars));
   const out: Arrival[] = [];
   let t = 0;
   o.rates.forEach((rate, step) => {
@@ -362,7 +353,7 @@ export function schedulerCost(): Array<{ prompt: string; policy: string; us: num
     e.inflight = i % 4;
     return e;
   });
-  const rng = mulberry32(5);
+  const rng = seededRandom(5);
   // Flat strings, as JSON.parse gives them (a concatenated string would be slower to read).
   const big = JSON.parse(JSON.stringify(words(rng, 220 * 1024))) as string;
   const small = JSON.parse(JSON.stringify(words(rng, 200))) as string;
@@ -371,7 +362,7 @@ export function schedulerCost(): Array<{ prompt: string; policy: string; us: num
     const s = new Scheduler(compileProfile({ policy }));
     const cursor = { rr: 0 };
     // Populate the prefix index with 64 other prompts.
-    for (let g = 0; g < 64; g++) s.schedule({ model: 'm', body: { prompt: JSON.parse(JSON.stringify(words(mulberry32(g), 20_000))) as string }, headers: {}, exclude: undefined }, eps, cursor);
+    for (let g = 0; g < 64; g++) s.schedule({ model: 'm', body: { prompt: JSON.parse(JSON.stringify(words(seededRandom(g), 20_000))) as string }, headers: {}, exclude: undefined }, eps, cursor);
     for (const [name, prompt] of [
       ['200 B', small],
       ['220 KB', big],
