@@ -7,7 +7,7 @@
 //
 // The routing table is rebuilt from informer caches on every change (coalesced); requests only read it.
 import type { AddressInfo } from 'node:net';
-import type { Server as HttpsServer } from 'node:https';
+import type { Https1Server } from './http1/server.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { WorldWatcher } from './discovery/watch.ts';
 import { buildRoutingTable, emptyTable, type RoutingTable, type WorldSnapshot } from './routing/table.ts';
@@ -153,7 +153,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       resolve();
     });
   });
-  let tls: HttpsServer | undefined;
+  let tls: Https1Server | undefined;
   let tlsUrl: string | undefined;
   if (options.tlsPort !== undefined) {
     const tlsServer = createTlsServer(core, core.policy!.certificates);

@@ -5,7 +5,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { createCore, type TestableCore } from '../gateway.ts';
 import { createGatewayServer } from './server.ts';
@@ -23,7 +22,7 @@ const BODY_TIMEOUT_MS = 400;
 let fast: EngineServer;
 let hang: EngineServer;
 let core: TestableCore;
-let server: Server;
+let server: ReturnType<typeof createGatewayServer>;
 let port: number;
 const log: Array<Record<string, unknown>> = [];
 

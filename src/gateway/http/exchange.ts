@@ -1,7 +1,8 @@
 // One client request and everything the gateway learns while serving it: request id, timings, the chosen
 // route/server/endpoint, and the accounting done exactly once when it ends (endpoint and model in-flight
 // counters, metrics, access log) — on every exit path: response sent, error, upstream failure, client gone.
-import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Http1Stream, StreamSink } from '../http1/server.ts';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { RoutingTable, RouteEntry, ServerEntry } from '../routing/table.ts';
@@ -49,24 +50,18 @@ export interface UpstreamCall {
   resume(): void;
 }
 
-export type BodyKind = 'openai' | 'infer';
-
-const kExchange = Symbol('matrixinfer.exchange');
-type Carrier = { [kExchange]?: Exchange };
-
-export function exchangeOf(emitter: IncomingMessage | ServerResponse): Exchange | undefined {
-  return (emitter as Carrier)[kExchange];
-}
+/** Receives a request body read whole (set by the dispatcher when the request has one). */
+export type BodyHandler = (ex: Exchange, body: Buffer) => void;
 
 function requestIdFrom(headers: IncomingHttpHeaders): string {
   const v = headers['x-request-id'];
   return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : randomUUID();
 }
 
-export class Exchange implements SchedulingRequest {
+export class Exchange implements SchedulingRequest, StreamSink {
   readonly core: GatewayCore;
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  /** The client's request and the response to it (http1/server.ts). */
+  readonly http: Http1Stream;
   readonly start: number;
   readonly requestId: string;
   /** W3C trace id (the client's, or a new one) and the traceparent sent upstream. */
@@ -84,14 +79,14 @@ export class Exchange implements SchedulingRequest {
   model = '';
   body: Record<string, unknown> | undefined = undefined;
   get headers(): IncomingHttpHeaders {
-    return this.req.headers;
+    return this.http.headers;
   }
   exclude: Endpoint | undefined = undefined;
   /** The model name is a LoRA adapter (scheduling: LoRA affinity). */
   lora = false;
 
-  // Body reading.
-  bodyKind: BodyKind = 'openai';
+  // Body reading: chunks collect while a body is expected (null otherwise), then go to bodyHandler.
+  bodyHandler: BodyHandler | null = null;
   chunks: Buffer[] | null = null;
   received = 0;
 
@@ -128,24 +123,64 @@ export class Exchange implements SchedulingRequest {
   done = false;
   clientGone = false;
 
-  constructor(core: GatewayCore, req: IncomingMessage, res: ServerResponse) {
+  constructor(core: GatewayCore, http: Http1Stream) {
     this.core = core;
-    this.req = req;
-    this.res = res;
+    this.http = http;
     this.start = performance.now();
-    this.method = req.method ?? 'GET';
-    const url = req.url ?? '/';
+    this.method = http.method;
+    const url = http.url;
     this.url = url;
     const q = url.indexOf('?');
     this.path = q < 0 ? url : url.slice(0, q);
-    this.requestId = requestIdFrom(req.headers);
-    const tc = traceContext(req.headers.traceparent);
+    const headers = http.headers;
+    this.requestId = requestIdFrom(headers);
+    const tc = traceContext(headers.traceparent);
     this.traceId = tc.traceId;
     this.traceparent = tc.traceparent;
     this.modelMetrics = core.metrics.forModel('');
-    (req as Carrier)[kExchange] = this;
-    (res as Carrier)[kExchange] = this;
-    res.on('close', onResponseClose);
+    http.sink = this;
+  }
+
+  // ---- StreamSink: the request body and the client connection --------------------------------------------
+
+  onBodyData(chunk: Buffer): void {
+    if (this.done || this.chunks === null) return;
+    this.received += chunk.length;
+    if (this.received > this.core.maxBodyBytes) {
+      this.chunks = null;
+      this.failTooLarge();
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  onBodyEnd(): void {
+    const chunks = this.chunks;
+    const handler = this.bodyHandler;
+    if (this.done || chunks === null || handler === null) return;
+    this.chunks = null;
+    if (this.bodyTimer !== null) {
+      this.bodyTimer.cancel();
+      this.bodyTimer = null;
+    }
+    const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.received);
+    try {
+      handler(this, raw);
+    } catch (err) {
+      if (!this.done) this.fail('internal_error', `Internal gateway error: ${(err as Error).message}`);
+    }
+  }
+
+  onClientGone(): void {
+    this.onClientClose();
+  }
+
+  onWritable(): void {
+    this.upstream?.resume();
+  }
+
+  failTooLarge(): void {
+    this.fail('request_too_large', `The request body exceeds ${this.core.maxBodyBytes} bytes.`);
   }
 
   /** Take the endpoint for this attempt: its in-flight counter goes up until `releaseEndpoint` or `finish`. */
@@ -226,7 +261,7 @@ export class Exchange implements SchedulingRequest {
   /** A complete JSON response. */
   sendJson(status: number, body: string | Buffer, extra?: Record<string, string>): void {
     if (this.done) return;
-    const res = this.res;
+    const res = this.http;
     if (res.headersSent) {
       res.destroy();
       this.finish(status);
@@ -273,7 +308,3 @@ export function methodNotAllowed(ex: Exchange, allow: string): void {
   ex.fail('method_not_allowed', `Method ${ex.method} is not allowed on ${ex.path}; use ${allow}.`, { allow });
 }
 
-function onResponseClose(this: ServerResponse): void {
-  const ex = exchangeOf(this);
-  if (ex !== undefined && !ex.done) ex.onClientClose();
-}

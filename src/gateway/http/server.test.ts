@@ -27,7 +27,7 @@ let e2: EngineServer;
 let slow: EngineServer;
 let faulty: BrokenStreamStandIn;
 let core: TestableCore;
-let server: Server;
+let server: ReturnType<typeof createGatewayServer>;
 let url: string;
 const logLines: Record<string, unknown>[] = [];
 

@@ -272,7 +272,7 @@ export class Admission {
       this.limit();
       return;
     }
-    const r = auth.authenticate(this.ex.req.headers);
+    const r = auth.authenticate(this.ex.headers);
     if (typeof r === 'string') this.authenticated(r);
     else if (r instanceof Promise) {
       r.then(
@@ -312,7 +312,7 @@ export class Admission {
     }
     let user = ex.user;
     if (user === null && rp?.userHeader !== undefined) {
-      const h = ex.req.headers[rp.userHeader];
+      const h = ex.headers[rp.userHeader];
       user = typeof h === 'string' ? h : null;
     }
     const u = user ?? '';

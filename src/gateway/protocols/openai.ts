@@ -51,7 +51,7 @@ export function handleOpenAIBody(ex: Exchange, raw: Buffer): void {
   ex.model = model;
   ex.lora = entry.lora;
   ex.modelMetrics = core.metrics.forModel(model);
-  const sel = selectRoute(entry, ex.req.headers, ex.path);
+  const sel = selectRoute(entry, ex.headers, ex.path);
   if (sel === 'no_rule') {
     ex.fail('route_not_found', `No rule of the routes for model '${shown(model)}' matches this request.`, { param: 'model' });
     return;

@@ -139,15 +139,9 @@ export class CircuitBreakers {
     }
     let alive = false;
     try {
-      const res = await this.#pools.get(ep.origin).request({
-        path: '/health',
-        method: 'GET',
-        headersTimeout: this.#probeTimeoutMs,
-        bodyTimeout: this.#probeTimeoutMs,
-      });
-      await res.body.dump();
-      alive = res.statusCode < 500;
-      if (!alive) b.lastError = `health probe: HTTP ${res.statusCode}`;
+      const res = await this.#pools.get(ep.origin).request({ path: '/health', method: 'GET', timeoutMs: this.#probeTimeoutMs, maxBytes: 64 * 1024 });
+      alive = res.status < 500;
+      if (!alive) b.lastError = `health probe: HTTP ${res.status}`;
     } catch (err) {
       b.lastError = `health probe: ${(err as { code?: string }).code ?? (err as Error).message}`;
     }

@@ -1,18 +1,18 @@
 // One keep-alive connection pool per upstream origin (engine pod ip:port). Pools of origins that left the routing
 // table are closed gracefully: requests already running on them finish first.
-import { Pool } from 'undici';
+import { UpstreamPool } from '../http1/client.ts';
 
 export interface PoolOptions {
   /** TCP connect timeout, ms. */
   connectTimeoutMs?: number;
-  /** Idle keep-alive time of upstream connections, ms (capped by what the server announces). */
+  /** Idle keep-alive time of upstream connections, ms (shortened to what the server announces). */
   keepAliveTimeoutMs?: number;
   /** Max connections per origin; unlimited by default (each in-flight request holds one). */
   connections?: number | null;
 }
 
 export class PoolManager {
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, UpstreamPool>();
   readonly #options: PoolOptions;
   #closed = false;
 
@@ -20,16 +20,14 @@ export class PoolManager {
     this.#options = options;
   }
 
-  get(origin: string): Pool {
+  get(origin: string): UpstreamPool {
     let pool = this.#pools.get(origin);
     if (pool === undefined) {
       if (this.#closed) throw new Error('pool manager closed');
-      pool = new Pool(origin, {
+      pool = new UpstreamPool(origin, {
         connections: this.#options.connections ?? null,
-        pipelining: 1,
-        keepAliveTimeout: this.#options.keepAliveTimeoutMs ?? 4_000,
-        keepAliveMaxTimeout: 600_000,
-        connect: { timeout: this.#options.connectTimeoutMs ?? 5_000 },
+        keepAliveTimeoutMs: this.#options.keepAliveTimeoutMs ?? 4_000,
+        connectTimeoutMs: this.#options.connectTimeoutMs ?? 5_000,
       });
       this.#pools.set(origin, pool);
     }

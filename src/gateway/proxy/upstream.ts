@@ -1,11 +1,11 @@
-// Proxying one request to an engine endpoint through its undici pool. Each attempt is a ProxyCall, the undici
-// dispatch handler: the response is either relayed to the client chunk by chunk as it arrives (OpenAI API, SSE
+// Proxying one request to an engine endpoint through its connection pool (http1/client.ts). Each attempt is a
+// ProxyCall, the pool's request handler: the response is either relayed to the client chunk by chunk as it arrives (OpenAI API, SSE
 // included; the client connection's backpressure pauses the upstream), or buffered for translation (seed infer
 // path).
 //
 // Attempts, retries and timeouts (per ModelServer):
 // - `routing.timeout` bounds the time to the first response body byte (our own timer per attempt, cleared on the
-//   first byte; undici's coarse headersTimeout is off). Streams may then run as long as they like (body idle limit
+//   first byte). Streams may then run as long as they like (body idle limit
 //   `bodyIdleTimeoutMs`).
 // - The client's response headers are written with the first body byte, so until then nothing has been sent and a
 //   failed attempt — connect error, first-byte timeout, 5xx status, reset — is retried on another pod, up to
@@ -17,10 +17,9 @@
 // - The client disconnects: the exchange is accounted (499) and the upstream request aborted.
 // Every attempt's outcome feeds the endpoint's circuit breaker (proxy/circuit.ts) and
 // `matrixinfer_gateway_upstream_attempts_total{outcome}`.
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Exchange } from '../http/exchange.ts';
-import { exchangeOf } from '../http/exchange.ts';
+import { CONNECT_TIMEOUT, type UpstreamController, type UpstreamHandler } from '../http1/client.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import type { Endpoint } from '../scheduling/endpoint.ts';
 import { schedulableEndpoints } from '../scheduling/filters/circuit.ts';
@@ -67,10 +66,6 @@ function errCode(err: unknown): string {
   return typeof c === 'string' ? c : '';
 }
 
-function onClientDrain(this: ServerResponse): void {
-  exchangeOf(this)?.upstream?.resume();
-}
-
 function onFirstByteTimeout(call: ProxyCall): void {
   call.onTimeout();
 }
@@ -104,23 +99,11 @@ function attempt(ex: Exchange, server: ServerEntry, path: string, payload: Buffe
   const timeoutMs = server.timeoutMs ?? core.defaultTimeoutMs;
   call.timeoutMs = timeoutMs;
   if (timeoutMs > 0) call.timer = deadline(timeoutMs, onFirstByteTimeout, call);
-  const headers = upstreamRequestHeaders(ex.req.headers, ex.requestId, payload.length, ex.traceparent);
+  const headers = upstreamRequestHeaders(ex.headers, ex.requestId, payload.length, ex.traceparent);
   // A response the gateway parses must come back uncompressed.
   if (onBuffered !== undefined) headers['accept-encoding'] = 'identity';
   try {
-    core.pools.get(ep.origin).dispatch(
-      {
-        path,
-        method: 'POST',
-        headers,
-        body: payload,
-        // The first-byte deadline is our own timer (undici's fires late: its timers are coarse).
-        headersTimeout: 0,
-        bodyTimeout: core.bodyIdleTimeoutMs,
-        blocking: true,
-      },
-      call,
-    );
+    core.pools.get(ep.origin).dispatch({ path, method: 'POST', headers, body: payload, bodyTimeoutMs: core.bodyIdleTimeoutMs }, call);
   } catch (err) {
     call.onResponseError(null, err as Error);
   }
@@ -142,14 +125,14 @@ function anotherPod(server: ServerEntry, tried: readonly Endpoint[] | null, curr
   return false;
 }
 
-export class ProxyCall implements Dispatcher.DispatchHandler {
+export class ProxyCall implements UpstreamHandler {
   readonly ex: Exchange;
   readonly endpoint: Endpoint;
   readonly server: ServerEntry;
   readonly path: string;
   readonly payload: Buffer;
   readonly onBuffered: BufferedResponseHandler | undefined;
-  controller: Dispatcher.DispatchController | null = null;
+  controller: UpstreamController | null = null;
   /** First-byte deadline; null once the first byte came (or the attempt ended). */
   timer: Deadline<ProxyCall> | null = null;
   timeoutMs = 0;
@@ -221,9 +204,9 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     mm.attempt(kind);
     ex.core.breakers.failure(this.endpoint, this.server.circuit, message);
     if (ex.done) return;
-    if (ex.res.headersSent) {
+    if (ex.http.headersSent) {
       // Unreachable for relays (headers go out with the first byte); kept as a guard.
-      ex.res.destroy();
+      ex.http.destroy();
       ex.finish(this.status || 502, kind);
       return;
     }
@@ -236,14 +219,14 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     answerFailure(ex, { kind, message });
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: UpstreamController): void {
     this.controller = controller;
     this.started = true;
     if (this.clientAborted || !this.current) controller.abort(new ClientGoneError());
     else this.ex.reached = true;
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(controller: UpstreamController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (!this.current) return;
     if (statusCode < 200) return;
     const ex = this.ex;
@@ -267,12 +250,10 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
 
   /** The client's response starts with the first upstream byte (until then a failed attempt can be retried). */
   startClientResponse(): void {
-    const res = this.ex.res;
-    res.on('drain', onClientDrain);
-    res.writeHead(this.status, clientResponseHeaders(this.headers ?? {}, this.ex.requestId));
+    this.ex.http.writeHead(this.status, clientResponseHeaders(this.headers ?? {}, this.ex.requestId));
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: UpstreamController, chunk: Buffer): void {
     if (!this.current) return;
     const ex = this.ex;
     if (this.timer !== null) this.clearTimer();
@@ -292,7 +273,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       this.chunks.push(chunk);
       return;
     }
-    const res = ex.res;
+    const res = ex.http;
     if (!res.headersSent) this.startClientResponse();
     let out = chunk;
     if (this.meter !== null) {
@@ -306,7 +287,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     if (!res.write(out)) controller.pause();
   }
 
-  onResponseEnd(_controller: Dispatcher.DispatchController): void {
+  onResponseEnd(_controller: UpstreamController): void {
     if (!this.current) return;
     const ex = this.ex;
     this.clearTimer();
@@ -329,7 +310,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       }
       return;
     }
-    const res = ex.res;
+    const res = ex.http;
     if (!res.headersSent) this.startClientResponse();
     const tail = this.meter !== null ? this.meter.end() : null;
     if (tail !== null) res.end(tail);
@@ -337,10 +318,10 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     ex.finish(this.status);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+  onResponseError(_controller: UpstreamController | null, err: Error): void {
     if (!this.current) return;
     const ex = this.ex;
-    const res = ex.res;
+    const res = ex.http;
     const mm = ex.modelMetrics;
     if (err instanceof ResponseTooLargeError) {
       this.clearTimer();
@@ -368,7 +349,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       return;
     }
     const code = errCode(err);
-    if (!this.started || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED') {
+    if (!this.started || code === CONNECT_TIMEOUT || code === 'ECONNREFUSED') {
       this.failed('connect', `Could not connect to the engine ${this.endpoint.podKey} (${this.endpoint.ip}:${this.endpoint.port}): ${code || err.message}.`);
       return;
     }

@@ -23,7 +23,7 @@ const seen: Seen[] = [];
 const recorders: Server[] = [];
 let port = 0;
 let core: TestableCore;
-let gw: Server;
+let gw: ReturnType<typeof createGatewayServer>;
 let url: string;
 
 async function recorder(name: string, ip: string): Promise<void> {

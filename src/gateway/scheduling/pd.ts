@@ -17,6 +17,7 @@ import type { Exchange, UpstreamCall } from '../http/exchange.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import { proxyRequest } from '../proxy/upstream.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
+import { BODY_TIMEOUT, CONNECT_TIMEOUT } from '../http1/client.ts';
 import type { Endpoint } from './endpoint.ts';
 import { schedulableEndpoints } from './filters/circuit.ts';
 
@@ -82,7 +83,7 @@ export function proxyPrefillDecode(ex: Exchange, server: ServerEntry, path: stri
     return;
   }
   const raw = Buffer.from(JSON.stringify(prefillBody(body)));
-  const headers = upstreamRequestHeaders(ex.req.headers, ex.requestId, raw.length, ex.traceparent);
+  const headers = upstreamRequestHeaders(ex.headers, ex.requestId, raw.length, ex.traceparent);
   headers['accept-encoding'] = 'identity';
   const call = new PrefillCall();
   ex.upstream = call;
@@ -98,15 +99,15 @@ export function proxyPrefillDecode(ex: Exchange, server: ServerEntry, path: stri
   const timeoutMs = server.timeoutMs ?? core.defaultTimeoutMs;
   core.pools
     .get(prefill.origin)
-    .request({ path, method: 'POST', headers, body: raw, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: call.ac.signal })
-    .then(async (res) => {
-      const text = await res.body.text();
+    .request({ path, method: 'POST', headers, body: raw, timeoutMs, signal: call.ac.signal, maxBytes: core.maxResponseBytes })
+    .then((res) => {
+      const text = res.body.toString('utf8');
       release();
       if (ex.done || ex.upstream !== call) return;
       ex.upstream = null;
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        ex.upstreamStatus = res.statusCode;
-        ex.sendJson(res.statusCode, text);
+      if (res.status < 200 || res.status >= 300) {
+        ex.upstreamStatus = res.status;
+        ex.sendJson(res.status, text);
         return;
       }
       let kv: unknown;
@@ -125,8 +126,8 @@ export function proxyPrefillDecode(ex: Exchange, server: ServerEntry, path: stri
       ex.upstream = null;
       const code = (err as { code?: string }).code ?? '';
       const message = `The prefill request to ${prefill.podKey} failed: ${code || (err as Error).message}.`;
-      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') ex.fail('upstream_timeout', message);
-      else if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT') ex.fail('upstream_connect_error', message);
+      if (code === BODY_TIMEOUT) ex.fail('upstream_timeout', message);
+      else if (code === 'ECONNREFUSED' || code === CONNECT_TIMEOUT) ex.fail('upstream_connect_error', message);
       else ex.fail('upstream_error', message);
     });
 }
