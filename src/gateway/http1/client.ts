@@ -36,7 +36,8 @@ export class UpstreamError extends Error {
 export interface UpstreamRequest {
   method: string;
   path: string;
-  headers: Record<string, string | string[]>;
+  /** Header fields, or already serialised lines ("name: value\r\n" each); `host` is added by the pool. */
+  headers: Record<string, string | string[]> | string;
   body: Buffer | null;
   /** Longest wait for the next response byte while the request runs, ms; 0 = none. */
   bodyTimeoutMs?: number;
@@ -73,6 +74,8 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 const MAX_RESPONSE_FIELDS = 500;
 const SWEEP_MS = 1000;
 const COALESCE_BYTES = 16 * 1024;
+/** Every upstream socket reads into this buffer; the callback copies what arrived before anything else runs. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 // ---- one request -----------------------------------------------------------------------------------------
 
@@ -153,11 +156,16 @@ class UpstreamConnection implements ChunkSink {
   constructor(pool: UpstreamPool) {
     this.pool = pool;
     this.idleLimitMs = pool.options.keepAliveTimeoutMs;
-    const socket = connect({ host: pool.host, port: pool.port, noDelay: true });
+    // Reads land in one shared buffer and are copied out (onread): no readable-stream machinery per read.
+    const socket = connect({
+      host: pool.host,
+      port: pool.port,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.#onRead(n, buf) },
+    });
     this.socket = socket;
     this.connectDeadline = deadline<UpstreamConnection>(pool.options.connectTimeoutMs, onConnectTimeout, this);
     socket.on('connect', () => this.#onConnect());
-    socket.on('data', (d: Buffer) => this.#onData(d));
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: Error) => {
       this.#error = err;
@@ -192,10 +200,14 @@ class UpstreamConnection implements ChunkSink {
     const req = call.request;
     let head = `${req.method} ${req.path} HTTP/1.1\r\nhost: ${this.pool.hostHeader}\r\n`;
     const headers = req.headers;
-    for (const name in headers) {
-      const v = headers[name]!;
-      if (typeof v === 'string') head += `${name}: ${v}\r\n`;
-      else for (const item of v) head += `${name}: ${item}\r\n`;
+    if (typeof headers === 'string') {
+      head += headers;
+    } else {
+      for (const name in headers) {
+        const v = headers[name]!;
+        if (typeof v === 'string') head += `${name}: ${v}\r\n`;
+        else for (const item of v) head += `${name}: ${item}\r\n`;
+      }
     }
     head += '\r\n';
     const body = req.body;
@@ -213,6 +225,11 @@ class UpstreamConnection implements ChunkSink {
       socket.write(body);
       socket.uncork();
     }
+  }
+
+  #onRead(n: number, buf: Uint8Array): boolean {
+    this.#onData(Buffer.from(buf.subarray(0, n)));
+    return true;
   }
 
   #onData(d: Buffer): void {
@@ -248,7 +265,14 @@ class UpstreamConnection implements ChunkSink {
         this.#buf = rest === buf.length ? null : buf.subarray(rest);
         if (head.status < 200) continue; // 100 Continue, 103 Early Hints
         if (head.close) this.#reusable = false;
-        if (head.keepAliveSeconds > 0) this.idleLimitMs = Math.min(this.pool.options.keepAliveTimeoutMs, head.keepAliveSeconds * 1000 - 1000);
+        if (head.keepAliveSeconds >= 0) {
+          // The sweep sees idleness only to the second, so the margin before the server's timeout is 1 s plus one
+          // sweep; a connection the server keeps for no longer than that is not reused (undici does the same with
+          // its 2 s threshold). With just 1 s, a `timeout=1` connection outlived the server's timer every time.
+          const ms = head.keepAliveSeconds * 1000 - 1000 - SWEEP_MS;
+          if (ms <= 0) this.#reusable = false;
+          else this.idleLimitMs = Math.min(this.pool.options.keepAliveTimeoutMs, ms);
+        }
         const framing = responseFraming(call.request.method, head);
         this.#framing = framing;
         this.state = ConnState.Body;
@@ -395,7 +419,7 @@ export interface BufferedUpstreamResponse {
 export interface BufferedUpstreamRequest {
   method: string;
   path: string;
-  headers?: Record<string, string | string[]>;
+  headers?: Record<string, string | string[]> | string;
   body?: Buffer | null;
   /** Whole-exchange limit, ms (0 = none): rejects with BODY_TIMEOUT. */
   timeoutMs?: number;
@@ -501,25 +525,30 @@ export class UpstreamPool {
     this.options = options;
   }
 
-  dispatch(request: UpstreamRequest, handler: UpstreamHandler): void {
+  /**
+   * Start a request. The returned controller is the one the handler will see; aborting it before onRequestStart
+   * (queued or connecting) drops the request without sending it.
+   */
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): UpstreamController {
     const call = new UpstreamCall(this, request, handler);
     if (this.#closing) {
       call.fail(new UpstreamError(POOL_CLOSED, 'the connection pool is closed'));
-      return;
+      return call;
     }
     this.#running++;
     const idle = this.#idle.pop();
     if (idle !== undefined) {
       idle.start(call);
-      return;
+      return call;
     }
     const limit = this.options.connections;
     if (limit !== null && this.#all.size >= limit) {
       this.#running--;
       this.#queue.push(call);
-      return;
+      return call;
     }
     this.#open().start(call);
+    return call;
   }
 
   /** One request, its whole response collected (not for the proxy's hot path: it buffers). */
@@ -533,9 +562,12 @@ export class UpstreamPool {
       const timeout = r.timeoutMs ?? 0;
       if (timeout > 0) collector.timer = deadline(timeout, onCollectorTimeout, collector);
       const body = r.body ?? null;
-      const headers = r.headers ?? {};
-      if (body !== null && headers['content-length'] === undefined) headers['content-length'] = String(body.length);
-      this.dispatch({ method: r.method, path: r.path, headers, body, bodyTimeoutMs: timeout }, collector);
+      let headers = r.headers ?? {};
+      if (body !== null && typeof headers !== 'string' && headers['content-length'] === undefined) headers = { ...headers, 'content-length': String(body.length) };
+      // Held from the start (not only from onRequestStart): an abort or timeout while the request is still queued
+      // or connecting must drop it, not reject the promise and leave the request to be sent later anyway.
+      const controller = this.dispatch({ method: r.method, path: r.path, headers, body, bodyTimeoutMs: timeout }, collector);
+      collector.controller ??= controller;
     });
   }
 

@@ -6,13 +6,15 @@
 // Content-Length, and Transfer-Encoding and Content-Length never together. Everything it rejects gets a reason.
 //
 // A head is decoded once as latin1 (every byte maps to one char, so obs-text survives and offsets are byte
-// offsets) and then cut with indexOf: no per-character loop in JavaScript.
+// offsets) and then cut with indexOf: no per-character loop in JavaScript. Header objects have no prototype, so
+// a field named `constructor` or `toString` is just a field. Validated field names are remembered (bounded), so
+// the common ones cost a map lookup instead of a regex and a lowercase copy.
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** Field names are tokens (RFC 9110 §5.1). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** NUL and other controls except HTAB, DEL, and a CR or LF that is not part of a CRLF are never valid in a head. */
-const FORBIDDEN = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+/** NUL and other controls except HTAB (CR and LF are checked line by line: only CRLF may end a line). */
+const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 const REQUEST_TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 const DIGITS = /^\d{1,15}$/;
 
@@ -82,9 +84,27 @@ export interface ResponseHead {
   keepAliveSeconds: number;
 }
 
-/**
- * Header fields from `text` (the head without its final CRLFCRLF), starting at `from`, into `headers`.
- */
+const nameCache = new Map<string, string>();
+const NAME_CACHE_LIMIT = 1024;
+
+/** The lowercase name of a raw field name, or a HeadError when it is not a token. */
+function fieldName(raw: string): string {
+  const cached = nameCache.get(raw);
+  if (cached !== undefined) return cached;
+  if (!TOKEN.test(raw)) throw new HeadError(400, raw.length === 0 ? 'an empty header name' : `invalid header name ${JSON.stringify(raw.slice(0, 64))}`);
+  const name = raw.toLowerCase();
+  if (nameCache.size < NAME_CACHE_LIMIT) nameCache.set(raw, name);
+  return name;
+}
+
+/** `text[from..eol)` holds no CR or LF (only the CRLF at `eol` ends the line). */
+function plainLine(text: string, from: number, eol: number): boolean {
+  const lf = text.indexOf('\n', from);
+  const cr = text.indexOf('\r', from);
+  return (lf < 0 || lf >= eol) && (cr < 0 || cr >= eol);
+}
+
+/** Header fields from `text` (the head without its final CRLFCRLF), starting at `from`, into `headers`. */
 function parseFields(text: string, from: number, headers: IncomingHttpHeaders, maxFields: number): void {
   const end = text.length;
   let count = 0;
@@ -92,29 +112,31 @@ function parseFields(text: string, from: number, headers: IncomingHttpHeaders, m
   while (pos < end) {
     let eol = text.indexOf('\r\n', pos);
     if (eol < 0) eol = end;
+    if (!plainLine(text, pos, eol)) throw new HeadError(400, 'a bare CR or LF in a header line');
     const colon = text.indexOf(':', pos);
     if (colon < 0 || colon > eol) {
       if (text.charCodeAt(pos) === 32 || text.charCodeAt(pos) === 9) throw new HeadError(400, 'obsolete line folding in a header field');
       throw new HeadError(400, 'a header line without a colon');
     }
-    const rawName = text.slice(pos, colon);
-    if (!TOKEN.test(rawName)) {
-      throw new HeadError(400, rawName.length === 0 ? 'an empty header name' : `invalid header name ${JSON.stringify(rawName.slice(0, 64))}`);
-    }
+    const name = fieldName(text.slice(pos, colon));
     if (++count > maxFields) throw new HeadError(431, `more than ${maxFields} header fields`);
     // Optional whitespace around the value.
     let vs = colon + 1;
     while (vs < eol && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
     let ve = eol;
     while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
-    const value = text.slice(vs, ve);
-    addField(headers, rawName.toLowerCase(), value);
+    addField(headers, name, text.slice(vs, ve));
     pos = eol + 2;
   }
 }
 
+/** A header object without a prototype (see above). */
+function newHeaders(): IncomingHttpHeaders {
+  return Object.create(null) as IncomingHttpHeaders;
+}
+
 function addField(headers: IncomingHttpHeaders, name: string, value: string): void {
-  // A field named like an Object.prototype member must not touch the prototype (headers is a plain object).
+  // Never a field: spread into a plain object elsewhere, it could reach the prototype.
   if (name === '__proto__') return;
   const prev = headers[name];
   if (prev === undefined) {
@@ -140,9 +162,10 @@ function versionOf(text: string, at: number): 0 | 1 {
 /** `connection` lists the token (case-insensitive, comma separated). */
 export function hasToken(value: string | string[] | undefined, token: string): boolean {
   if (value === undefined) return false;
-  const text = typeof value === 'string' ? value : value.join(',');
-  if (text.length === token.length) return text.toLowerCase() === token;
-  for (const t of text.split(',')) if (t.trim().toLowerCase() === token) return true;
+  const text = (typeof value === 'string' ? value : value.join(',')).toLowerCase();
+  if (text === token) return true;
+  if (text.indexOf(token) < 0) return false;
+  for (const t of text.split(',')) if (t.trim() === token) return true;
   return false;
 }
 
@@ -163,9 +186,10 @@ function chunkedLast(te: string): boolean {
  * Throws HeadError with the status to answer.
  */
 export function parseRequestHead(text: string, maxFields: number): RequestHead {
-  if (FORBIDDEN.test(text)) throw new HeadError(400, 'a control character or bare CR/LF in the request head');
+  if (CONTROL.test(text)) throw new HeadError(400, 'a control character in the request head');
   let eol = text.indexOf('\r\n');
   if (eol < 0) eol = text.length;
+  if (!plainLine(text, 0, eol)) throw new HeadError(400, 'a bare CR or LF in the request line');
   const sp1 = text.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : text.indexOf(' ', sp1 + 1);
   if (sp1 <= 0 || sp2 < 0 || sp2 > eol || eol - sp2 !== 9) throw new HeadError(400, 'malformed request line');
@@ -174,7 +198,7 @@ export function parseRequestHead(text: string, maxFields: number): RequestHead {
   const url = text.slice(sp1 + 1, sp2);
   if (!REQUEST_TARGET.test(url)) throw new HeadError(400, 'malformed request target');
   const minor = versionOf(text, sp2 + 1);
-  const headers: IncomingHttpHeaders = {};
+  const headers = newHeaders();
   parseFields(text, eol + 2, headers, maxFields);
   if (minor === 1 && headers.host === undefined) throw new HeadError(400, 'missing Host header');
 
@@ -203,14 +227,15 @@ const KEEP_ALIVE_TIMEOUT = /timeout=(\d+)/i;
 
 /** Parse a response head (status line and fields); `text` as for parseRequestHead. */
 export function parseResponseHead(text: string, maxFields: number): ResponseHead {
-  if (FORBIDDEN.test(text)) throw new HeadError(400, 'a control character or bare CR/LF in the response head');
+  if (CONTROL.test(text)) throw new HeadError(400, 'a control character in the response head');
   let eol = text.indexOf('\r\n');
   if (eol < 0) eol = text.length;
+  if (!plainLine(text, 0, eol)) throw new HeadError(400, 'a bare CR or LF in the status line');
   const minor = versionOf(text, 0);
   if (text.charCodeAt(8) !== 32 || eol < 12) throw new HeadError(400, 'malformed status line');
   const code = text.slice(9, 12);
   if (!/^[1-5]\d\d$/.test(code) || (eol > 12 && text.charCodeAt(12) !== 32)) throw new HeadError(400, 'malformed status code');
-  const headers: IncomingHttpHeaders = {};
+  const headers = newHeaders();
   parseFields(text, eol + 2, headers, maxFields);
   const connection = headers.connection;
   const close = minor === 1 ? hasToken(connection, 'close') : !hasToken(connection, 'keep-alive');

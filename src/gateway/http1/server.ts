@@ -111,9 +111,7 @@ export class Http1Stream {
    * the body length, otherwise the body is chunked (or ends with the connection for HTTP/1.0 clients).
    */
   writeHead(status: number, headers: OutgoingHttpHeaders): void {
-    if (this.headersSent || this.finished) return;
-    this.headersSent = true;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    let lines = '';
     let length = -1;
     for (const name in headers) {
       const v = headers[name];
@@ -128,13 +126,23 @@ export class Http1Stream {
         case 'date':
           continue;
       }
-      if (typeof v === 'object') for (const item of v) head += `${name}: ${item}\r\n`;
-      else head += `${name}: ${v}\r\n`;
+      if (typeof v === 'object') for (const item of v) lines += `${name}: ${item}\r\n`;
+      else lines += `${name}: ${v}\r\n`;
     }
-    head += dateHeader();
+    this.writeHeadLines(status, lines, length);
+  }
+
+  /**
+   * writeHead with the header lines already serialised ("name: value\r\n" each, no framing or connection
+   * fields) and the body length (-1: unknown).
+   */
+  writeHeadLines(status: number, lines: string, contentLength: number): void {
+    if (this.headersSent || this.finished) return;
+    this.headersSent = true;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n` + lines + dateHeader();
     const conn = this.#conn;
-    if (length >= 0 || status === 204 || status === 304) {
-      if (length >= 0) head += `content-length: ${length}\r\n`;
+    if (contentLength >= 0 || status === 204 || status === 304) {
+      if (contentLength >= 0) head += 'content-length: ' + contentLength + '\r\n';
       this.#mode = BodyMode.Length;
     } else if (this.#head.minor === 1) {
       head += 'transfer-encoding: chunked\r\n';
@@ -144,7 +152,8 @@ export class Http1Stream {
       conn.closeAfterResponse = true;
     }
     // The connection carries no further request if the client said so or its request body was not read whole.
-    if (!this.#head.keepAlive || conn.state === ConnState.Body) conn.closeAfterResponse = true;
+    // ...nor after the server started closing (close() waits for this connection).
+    if (!this.#head.keepAlive || conn.state === ConnState.Body || conn.serverClosing) conn.closeAfterResponse = true;
     head += conn.closeAfterResponse ? 'connection: close\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
     this.#pendingHead = head;
   }
@@ -261,6 +270,11 @@ export class Connection implements ChunkSink {
     return this.state === ConnState.Head && this.#buf === null;
   }
 
+  /** The server's close() was called: responses from now on close their connection. */
+  get serverClosing(): boolean {
+    return this.#owner.closing;
+  }
+
   destroy(): void {
     if (this.state === ConnState.Closed) return;
     this.socket.destroy();
@@ -325,7 +339,8 @@ export class Connection implements ChunkSink {
         while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
         const end = buf.indexOf(CRLFCRLF, start);
         if (end < 0) {
-          if (buf.length - start > this.limits.maxHeadBytes) throw new HeadError(431, `request head larger than ${this.limits.maxHeadBytes} bytes`);
+          // Leading blank lines count too: skipped but still buffered, they must not grow the buffer unbounded.
+          if (buf.length > this.limits.maxHeadBytes) throw new HeadError(431, `request head larger than ${this.limits.maxHeadBytes} bytes`);
           if (this.headDeadline === null) this.headDeadline = deadline<Connection>(this.limits.headersTimeoutMs, onHeadTimeout, this);
           return false;
         }
@@ -410,7 +425,8 @@ export class Connection implements ChunkSink {
 
   #afterResponse(): void {
     this.stream = null;
-    if (this.closeAfterResponse) {
+    // A server closing: busy connections close after their response (a head sent before close() said keep-alive).
+    if (this.closeAfterResponse || this.#owner.closing) {
       this.#clearDeadlines();
       this.state = ConnState.Closed;
       this.socket.end();
@@ -477,6 +493,12 @@ export class Connection implements ChunkSink {
 // ---- listeners ---------------------------------------------------------------------------------------------
 
 class ConnectionSet extends Set<Connection> {
+  /** The server's close() was called. */
+  closing = false;
+  shutdown(): void {
+    this.closing = true;
+    this.closeIdle();
+  }
   closeAll(): void {
     for (const c of this) c.destroy();
   }
@@ -502,7 +524,7 @@ export class Http1Server extends NetServer {
   /** Stop accepting; idle keep-alive connections close now, busy ones after their response. */
   override close(callback?: (err?: Error) => void): this {
     super.close(callback);
-    this.#connections.closeIdle();
+    this.#connections.shutdown();
     return this;
   }
 
@@ -530,7 +552,7 @@ export class Https1Server extends TlsServer {
 
   override close(callback?: (err?: Error) => void): this {
     super.close(callback);
-    this.#connections.closeIdle();
+    this.#connections.shutdown();
     return this;
   }
 
