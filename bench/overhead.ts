@@ -4,7 +4,7 @@
 // Prints req/s, p50/p99 latency, the latency each proxy adds over going direct, and gateway/nginx throughput.
 //
 //   node bench/overhead.ts [--smoke] [--duration S] [--workloads small,stream,32k,220k] [--concurrency 1,64,512]
-//                          [--engines 2] [--targets direct,gateway,nginx] [--gateway-workers N] [--json FILE]
+//                          [--engines 2] [--targets direct,gateway,nginx] [--gateway-workers N] [--policy P] [--json FILE]
 //
 // Every part runs in its own process on loopback: two engines (near-zero latency model, so what is measured is
 // transport and proxy cost), the gateway (createCore over a hand-built world: the informers don't matter for the
@@ -123,11 +123,11 @@ async function startEngines(n: number, port: number): Promise<string[]> {
   return urls;
 }
 
-async function startGatewayProcess(enginePort: number, n: number, workers: number): Promise<{ url: string; pid: number | undefined }> {
+async function startGatewayProcess(enginePort: number, n: number, workers: number, policy: string | undefined): Promise<{ url: string; pid: number | undefined }> {
   const port = await freePort();
   const extra = process.env.OVERHEAD_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = node(
-    [...extra, SELF, '--role', 'gateway', '--port', String(port), '--engine-port', String(enginePort), '--engines', String(n), '--gateway-workers', String(workers)],
+    [...extra, SELF, '--role', 'gateway', '--port', String(port), '--engine-port', String(enginePort), '--engines', String(n), '--gateway-workers', String(workers), ...(policy ? ['--policy', policy] : [])],
     'gateway',
   );
   const url = `http://127.0.0.1:${port}`;
@@ -182,29 +182,36 @@ ${engineUrls.map((u) => `    server ${u.slice(7)};`).join('\n')}
 
 // ---- CPU time of the proxy processes (Linux /proc; NaN elsewhere) --------------------------------------------
 
-/** User + system CPU seconds of `pid` and its child processes (nginx: the master and its worker). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined || !existsSync('/proc/self/stat')) return NaN;
-  const ticks = (p: number): number => {
+interface CpuTime {
+  user: number;
+  system: number;
+}
+
+/** User and system CPU seconds of `pid` and its child processes (nginx: the master and its worker). */
+function cpuSeconds(pid: number | undefined): CpuTime {
+  if (pid === undefined || !existsSync('/proc/self/stat')) return { user: NaN, system: NaN };
+  const total: CpuTime = { user: 0, system: 0 };
+  const add = (p: number): void => {
     try {
       const f = readFileSync(`/proc/${p}/stat`, 'utf8');
       const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      return Number(rest[11]) + Number(rest[12]); // utime, stime
+      total.user += Number(rest[11]) / 100; // utime, USER_HZ
+      total.system += Number(rest[12]) / 100; // stime
     } catch {
-      return 0;
+      // gone
     }
   };
-  let total = ticks(pid);
+  add(pid);
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const f = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]) === pid) total += ticks(Number(d));
+      if (Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]) === pid) add(Number(d));
     } catch {
       // gone
     }
   }
-  return total / 100; // USER_HZ
+  return total;
 }
 
 // ---- load generation (its own process) --------------------------------------------------------------------------
@@ -213,8 +220,9 @@ interface LoadResult {
   requests: number;
   /** Responses completed, warm-up included (for CPU per request). */
   total: number;
-  /** CPU µs the proxy process spent per request (gateway, nginx), from /proc. */
+  /** CPU µs the proxy process spent per request (gateway, nginx), from /proc: user + system, and system alone. */
   cpuUs?: number;
+  sysUs?: number;
   errors: number;
   non2xx: number;
   seconds: number;
@@ -289,7 +297,11 @@ async function runLoad(urls: string[], connections: number, seconds: number, war
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   if (code !== 0) throw new Error(`load generator exited ${code}`);
   const r = JSON.parse(out) as LoadResult;
-  if (proxyPid !== undefined) r.cpuUs = ((cpuSeconds(proxyPid) - cpu0) * 1e6) / r.total;
+  if (proxyPid !== undefined) {
+    const cpu1 = cpuSeconds(proxyPid);
+    r.cpuUs = ((cpu1.user + cpu1.system - cpu0.user - cpu0.system) * 1e6) / r.total;
+    r.sysUs = ((cpu1.system - cpu0.system) * 1e6) / r.total;
+  }
   return r;
 }
 
@@ -316,7 +328,7 @@ async function gatewayRole(args: Map<string, string>): Promise<void> {
   const n = Number(args.get('engines'));
   const core = createCore({ accessLog: false, maxBodyBytes: 16 * 1024 * 1024 });
   core.rebuild({
-    servers: [modelServer('bench', { inferName: 'bench', service: { port: Number(args.get('engine-port')) } })],
+    servers: [modelServer('bench', { inferName: 'bench', service: { port: Number(args.get('engine-port')) }, ...(args.has('policy') ? { scheduling: { policy: args.get('policy') } } : {}) } as never)],
     routes: [modelRoute('bench', MODEL, [toServers('bench')])],
     pods: ENGINE_IPS.slice(0, n).map((ip, i) => pod(`bench-${i}`, 'bench', { ip })),
   });
@@ -356,6 +368,7 @@ function parseArgs(argv: string[]): Map<string, string> {
 }
 
 const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '—');
+const cpu = (r: LoadResult): string => `${fmt(r.cpuUs ?? NaN, 0)} (${fmt(r.sysUs ?? NaN, 0)})`;
 
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
@@ -375,14 +388,14 @@ export async function run(argv: string[]): Promise<void> {
   try {
     const enginePort = await freePort(ENGINE_IPS[0]);
     const engines = await startEngines(nEngines, enginePort);
-    const gateway = await startGatewayProcess(enginePort, nEngines, Number(args.get('gateway-workers') ?? 1));
+    const gateway = await startGatewayProcess(enginePort, nEngines, Number(args.get('gateway-workers') ?? 1), args.get('policy'));
     const nginx = hasNginx ? await startNginx(engines, dir) : undefined;
     if (!hasNginx) process.stderr.write(`overhead: ${NGINX} not found; nginx columns left empty\n`);
     process.stdout.write(
       `overhead: ${nEngines} engines, ${seconds} s per cell (+${warmup} s warm-up), closed loop; latency in ms; "+p50/+p99" = added over direct\n\n`,
     );
     const header =
-      '| workload | conc | direct req/s | p50 | p99 | gateway req/s | +p50 | +p99 | nginx req/s | +p50 | +p99 | gw/nginx req/s | gw CPU µs/req | nginx CPU µs/req |';
+      '| workload | conc | direct req/s | p50 | p99 | gateway req/s | +p50 | +p99 | nginx req/s | +p50 | +p99 | gw/nginx req/s | gw CPU µs/req (sys) | nginx CPU µs/req (sys) |';
     process.stdout.write(header + '\n' + header.replace(/[^|]/g, '-') + '\n');
     const rows: Array<Record<string, unknown>> = [];
     for (const w of wl) {
@@ -395,7 +408,7 @@ export async function run(argv: string[]): Promise<void> {
         rows.push({ workload: w.name, concurrency: c, direct, gateway: gw, nginx: ng ?? null });
         process.stdout.write(
           `| ${w.name} | ${c} | ${fmt(direct.rps, 0)} | ${fmt(direct.p50)} | ${fmt(direct.p99)} | ${fmt(gw.rps, 0)} | ${fmt(gw.p50 - direct.p50)} | ${fmt(gw.p99 - direct.p99)} | ` +
-            `${ng ? fmt(ng.rps, 0) : '—'} | ${ng ? fmt(ng.p50 - direct.p50) : '—'} | ${ng ? fmt(ng.p99 - direct.p99) : '—'} | ${ng ? fmt(gw.rps / ng.rps) : '—'} | ${fmt(gw.cpuUs ?? NaN, 0)} | ${ng ? fmt(ng.cpuUs ?? NaN, 0) : '—'} |` +
+            `${ng ? fmt(ng.rps, 0) : '—'} | ${ng ? fmt(ng.p50 - direct.p50) : '—'} | ${ng ? fmt(ng.p99 - direct.p99) : '—'} | ${ng ? fmt(gw.rps / ng.rps) : '—'} | ${cpu(gw)} | ${ng ? cpu(ng) : '—'} |` +
             (bad ? ` errors: direct ${direct.errors}/${direct.non2xx}, gw ${gw.errors}/${gw.non2xx}${ng ? `, nginx ${ng.errors}/${ng.non2xx}` : ''}` : '') +
             '\n',
         );

@@ -120,6 +120,8 @@ class HistogramChild implements FastObserve {
   readonly #slow: { observe(value: number): void };
   readonly #labels: Record<string, string>;
   readonly #bounds: number[] | undefined;
+  /** The bounds as the property names of `bucketValues` (a number key would be converted on every access). */
+  readonly #boundKeys: string[];
   #key: string | undefined = undefined;
 
   constructor(metric: Histogram<string>, names: readonly string[], values: readonly string[]) {
@@ -128,6 +130,7 @@ class HistogramChild implements FastObserve {
     this.#labels = labelObject(names, values);
     const b = this.#metric.upperBounds;
     this.#bounds = Array.isArray(b) ? b : undefined;
+    this.#boundKeys = (this.#bounds ?? []).map(String);
   }
 
   observe(value: number): void {
@@ -139,10 +142,10 @@ class HistogramChild implements FastObserve {
         e.sum += value;
         e.count += 1;
         for (let i = 0; i < bounds.length; i++) {
-          const bound = bounds[i]!;
-          if (value <= bound) {
+          if (value <= bounds[i]!) {
             const bv = e.bucketValues;
-            if (bv[bound] !== undefined) bv[bound] += 1;
+            const k = this.#boundKeys[i]!;
+            if (bv[k] !== undefined) bv[k] += 1;
             break;
           }
         }

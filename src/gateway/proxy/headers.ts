@@ -1,6 +1,6 @@
 // Header handling between client and upstream: hop-by-hop headers (RFC 9110 §7.6.1) and the ones the proxy
 // recomputes are not forwarded in either direction.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -29,39 +29,55 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   return out;
 }
 
-/**
- * Request headers for the upstream: end-to-end client headers, plus the body length, the request id and (when
- * given) the gateway's W3C `traceparent` in place of the client's.
- */
-export function upstreamRequestHeaders(
-  client: IncomingHttpHeaders,
-  requestId: string,
-  contentLength: number,
-  traceparent?: string,
-): Record<string, string | string[]> {
-  const extra = connectionTokens(client.connection);
-  const out: Record<string, string | string[]> = {};
-  for (const name in client) {
-    if (HOP_BY_HOP.has(name) || (extra !== undefined && extra.has(name))) continue;
-    const v = client[name];
-    if (v !== undefined) out[name] = v;
-  }
-  out['content-type'] = 'application/json';
-  out['content-length'] = String(contentLength);
-  out['x-request-id'] = requestId;
-  if (traceparent !== undefined) out['traceparent'] = traceparent;
+/** Names the gateway sets itself on upstream requests: the client's values are replaced. */
+const SET_UPSTREAM = new Set(['content-type', 'x-request-id', 'traceparent']);
+
+function appendLines(out: string, name: string, v: string | string[]): string {
+  if (typeof v === 'string') return out + name + ': ' + v + '\r\n';
+  for (const item of v) out += name + ': ' + item + '\r\n';
   return out;
 }
 
-/** Response headers for the client. `content-length` is kept: the body is relayed byte for byte. */
-export function clientResponseHeaders(upstream: IncomingHttpHeaders, requestId: string): OutgoingHttpHeaders {
-  const extra = connectionTokens(upstream.connection);
-  const out: OutgoingHttpHeaders = {};
-  for (const name in upstream) {
-    if (name !== 'content-length' && (HOP_BY_HOP.has(name) || (extra !== undefined && extra.has(name)))) continue;
-    const v = upstream[name];
-    if (v !== undefined) out[name] = v;
+/**
+ * Request header lines for the upstream ("name: value\r\n" each; values passed the server's strict parser, so
+ * they hold no CR/LF): end-to-end client headers, plus the body length, the request id, the gateway's W3C
+ * `traceparent` in place of the client's, and `accept-encoding: identity` when the gateway must read the body.
+ */
+export function upstreamRequestLines(
+  client: IncomingHttpHeaders,
+  requestId: string,
+  contentLength: number,
+  traceparent: string | undefined,
+  identity = false,
+): string {
+  const extra = connectionTokens(client.connection);
+  let out = '';
+  for (const name in client) {
+    if (HOP_BY_HOP.has(name) || SET_UPSTREAM.has(name) || (extra !== undefined && extra.has(name))) continue;
+    if (identity && name === 'accept-encoding') continue;
+    const v = client[name];
+    if (v !== undefined) out = appendLines(out, name, v);
   }
-  out['x-request-id'] = requestId;
+  out += 'content-type: application/json\r\ncontent-length: ' + contentLength + '\r\nx-request-id: ' + requestId + '\r\n';
+  if (traceparent !== undefined) out += 'traceparent: ' + traceparent + '\r\n';
+  if (identity) out += 'accept-encoding: identity\r\n';
   return out;
+}
+
+/** Response header lines for the client (framing headers excluded: the server writes them), with the request id. */
+export function clientResponseLines(upstream: IncomingHttpHeaders, requestId: string): string {
+  const extra = connectionTokens(upstream.connection);
+  let out = '';
+  for (const name in upstream) {
+    if (HOP_BY_HOP.has(name) || name === 'x-request-id' || name === 'date' || (extra !== undefined && extra.has(name))) continue;
+    const v = upstream[name];
+    if (v !== undefined) out = appendLines(out, name, v);
+  }
+  return out + 'x-request-id: ' + requestId + '\r\n';
+}
+
+/** The upstream's Content-Length, or -1 (the body is then relayed chunked). */
+export function contentLengthOf(headers: IncomingHttpHeaders): number {
+  const v = headers['content-length'];
+  return v === undefined ? -1 : Number(v);
 }

@@ -26,7 +26,7 @@ import { schedulableEndpoints } from '../scheduling/filters/circuit.ts';
 import type { UpstreamErrorKind } from '../observability/metrics.ts';
 import { errorBody } from '../http/errors.ts';
 import { UsageMeter } from '../accounting/usage.ts';
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { clientResponseLines, contentLengthOf, upstreamRequestLines } from './headers.ts';
 import { deadline, type Deadline } from '../http/deadlines.ts';
 
 export interface BufferedResponse {
@@ -99,9 +99,8 @@ function attempt(ex: Exchange, server: ServerEntry, path: string, payload: Buffe
   const timeoutMs = server.timeoutMs ?? core.defaultTimeoutMs;
   call.timeoutMs = timeoutMs;
   if (timeoutMs > 0) call.timer = deadline(timeoutMs, onFirstByteTimeout, call);
-  const headers = upstreamRequestHeaders(ex.headers, ex.requestId, payload.length, ex.traceparent);
   // A response the gateway parses must come back uncompressed.
-  if (onBuffered !== undefined) headers['accept-encoding'] = 'identity';
+  const headers = upstreamRequestLines(ex.headers, ex.requestId, payload.length, ex.traceparent, onBuffered !== undefined);
   try {
     core.pools.get(ep.origin).dispatch({ path, method: 'POST', headers, body: payload, bodyTimeoutMs: core.bodyIdleTimeoutMs }, call);
   } catch (err) {
@@ -250,7 +249,9 @@ export class ProxyCall implements UpstreamHandler {
 
   /** The client's response starts with the first upstream byte (until then a failed attempt can be retried). */
   startClientResponse(): void {
-    this.ex.http.writeHead(this.status, clientResponseHeaders(this.headers ?? {}, this.ex.requestId));
+    const headers = this.headers;
+    if (headers === null) this.ex.http.writeHeadLines(this.status, `x-request-id: ${this.ex.requestId}\r\n`, -1);
+    else this.ex.http.writeHeadLines(this.status, clientResponseLines(headers, this.ex.requestId), contentLengthOf(headers));
   }
 
   onResponseData(controller: UpstreamController, chunk: Buffer): void {

@@ -16,7 +16,7 @@
 import type { Exchange, UpstreamCall } from '../http/exchange.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import { proxyRequest } from '../proxy/upstream.ts';
-import { upstreamRequestHeaders } from '../proxy/headers.ts';
+import { upstreamRequestLines } from '../proxy/headers.ts';
 import { BODY_TIMEOUT, CONNECT_TIMEOUT } from '../http1/client.ts';
 import type { Endpoint } from './endpoint.ts';
 import { schedulableEndpoints } from './filters/circuit.ts';
@@ -83,8 +83,7 @@ export function proxyPrefillDecode(ex: Exchange, server: ServerEntry, path: stri
     return;
   }
   const raw = Buffer.from(JSON.stringify(prefillBody(body)));
-  const headers = upstreamRequestHeaders(ex.headers, ex.requestId, raw.length, ex.traceparent);
-  headers['accept-encoding'] = 'identity';
+  const headers = upstreamRequestLines(ex.headers, ex.requestId, raw.length, ex.traceparent, true);
   const call = new PrefillCall();
   ex.upstream = call;
   prefill.inflight++;
