@@ -4,7 +4,7 @@
 // Prints req/s, p50/p99 latency, the latency each proxy adds over going direct, and gateway/nginx throughput.
 //
 //   node bench/overhead.ts [--smoke] [--duration S] [--workloads small,stream,32k,220k] [--concurrency 1,64,512]
-//                          [--engines 2] [--targets direct,gateway,nginx] [--gateway-workers N] [--policy P] [--json FILE]
+//                          [--engines 2] [--targets direct,gateway,nginx] [--gateway-workers N] [--policy P] [--pin] [--json FILE]
 //
 // Every part runs in its own process on loopback: two engines (near-zero latency model, so what is measured is
 // transport and proxy cost), the gateway (createCore over a hand-built world: the informers don't matter for the
@@ -13,7 +13,7 @@
 // On a 2-core machine all of them share the cores, so absolute figures are modest; the comparison is what counts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -55,8 +55,17 @@ function workloads(names: string[]): Workload[] {
 
 const children: ChildProcess[] = [];
 
-function start(cmd: string, args: string[], name: string): ChildProcess {
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * --pin: the proxy under test (gateway or nginx) runs alone on CPU 0 and everything else (engines, load generator)
+ * on the other CPUs, for every target including direct — as in production, where the gateway does not share its
+ * cores with the engines and the clients. Without it, every process shares every core.
+ */
+type Role = 'proxy' | 'rest';
+let pinning: Record<Role, string> | null = null;
+
+function start(cmd: string, args: string[], name: string, role: Role = 'rest'): ChildProcess {
+  const [file, argv] = pinning === null ? [cmd, args] : ['taskset', ['-c', pinning[role], cmd, ...args]];
+  const child = spawn(file, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-4000);
@@ -100,8 +109,8 @@ async function waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
   }
 }
 
-function node(args: string[], name: string): ChildProcess {
-  return start(process.execPath, ['--disable-warning=ExperimentalWarning', ...args], name);
+function node(args: string[], name: string, role: Role = 'rest'): ChildProcess {
+  return start(process.execPath, ['--disable-warning=ExperimentalWarning', ...args], name, role);
 }
 
 async function startEngines(n: number, port: number): Promise<string[]> {
@@ -129,6 +138,7 @@ async function startGatewayProcess(enginePort: number, n: number, workers: numbe
   const child = node(
     [...extra, SELF, '--role', 'gateway', '--port', String(port), '--engine-port', String(enginePort), '--engines', String(n), '--gateway-workers', String(workers), ...(policy ? ['--policy', policy] : [])],
     'gateway',
+    'proxy',
   );
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(url + '/ready');
@@ -174,7 +184,7 @@ ${engineUrls.map((u) => `    server ${u.slice(7)};`).join('\n')}
 `,
   );
   chmodSync(dir, 0o755);
-  const child = start(NGINX, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], 'nginx');
+  const child = start(NGINX, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], 'nginx', 'proxy');
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(url + '/health');
   return { url, pid: child.pid };
@@ -382,6 +392,11 @@ export async function run(argv: string[]): Promise<void> {
   const nEngines = Math.min(ENGINE_IPS.length, Number(args.get('engines') ?? 2));
   const hasNginx = existsSync(NGINX);
   const targets = new Set((args.get('targets') ?? 'direct,gateway,nginx').split(','));
+  if (args.has('pin')) {
+    const cpus = availableParallelism();
+    if (cpus < 2) throw new Error('--pin needs at least 2 CPUs');
+    pinning = { proxy: '0', rest: cpus === 2 ? '1' : `1-${cpus - 1}` };
+  }
   const dir = mkdtempSync(join(tmpdir(), 'matrixinfer-overhead-'));
   process.on('exit', stopAll);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
@@ -392,7 +407,8 @@ export async function run(argv: string[]): Promise<void> {
     const nginx = hasNginx ? await startNginx(engines, dir) : undefined;
     if (!hasNginx) process.stderr.write(`overhead: ${NGINX} not found; nginx columns left empty\n`);
     process.stdout.write(
-      `overhead: ${nEngines} engines, ${seconds} s per cell (+${warmup} s warm-up), closed loop; latency in ms; "+p50/+p99" = added over direct\n\n`,
+      `overhead: ${nEngines} engines, ${seconds} s per cell (+${warmup} s warm-up), closed loop; latency in ms; "+p50/+p99" = added over direct; ` +
+        `${pinning === null ? 'all processes share all CPUs' : `proxy pinned to CPU ${pinning.proxy}, engines and load generator to CPU ${pinning.rest}`}\n\n`,
     );
     const header =
       '| workload | conc | direct req/s | p50 | p99 | gateway req/s | +p50 | +p99 | nginx req/s | +p50 | +p99 | gw/nginx req/s | gw CPU µs/req (sys) | nginx CPU µs/req (sys) |';

@@ -108,8 +108,9 @@ function readBody(ex: Exchange, kind: 'openai' | 'infer'): void {
   ex.bodyHandler = kind === 'infer' ? onInferBody : handleOpenAIBody;
   ex.chunks = [];
   ex.received = 0;
+  // A body that came with the head is read in this same turn: no deadline needed.
   const timeout = ex.core.bodyReadTimeoutMs;
-  if (timeout > 0) ex.bodyTimer = deadline(timeout, onBodyTimeout, ex);
+  if (timeout > 0 && !ex.http.bodyBuffered) ex.bodyTimer = deadline(timeout, onBodyTimeout, ex);
 }
 
 /** The body did not arrive in time (slow or half-sent): 408 and the connection is closed. */

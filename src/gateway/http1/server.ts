@@ -84,6 +84,8 @@ export class Http1Stream {
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
   sink: StreamSink | null = null;
+  /** The whole request body had already arrived with the head (it is delivered before any timer could fire). */
+  bodyBuffered = false;
   /** The response head was committed (writeHead called); it goes out with the first body bytes. */
   headersSent = false;
   /** The response is complete (end() called) or abandoned. */
@@ -364,6 +366,7 @@ export class Connection implements ChunkSink {
           if (framing.kind === 'length') {
             this.#remaining = framing.length;
             this.#decoder = null;
+            stream.bodyBuffered = this.#buf !== null && this.#buf.length >= framing.length;
           } else {
             this.#decoder = new ChunkedDecoder(this);
           }

@@ -18,8 +18,13 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+/** Extra hop-by-hop names listed in `Connection` (besides close/keep-alive), or undefined: the common case. */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  if (typeof value === 'string' && value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return undefined;
+  }
   const text = Array.isArray(value) ? value.join(',') : value;
   let out: Set<string> | undefined;
   for (const t of text.split(',')) {
