@@ -8,7 +8,9 @@
 //
 // Prints time to first token p50/p90/p99 (client side, through the gateway, streaming), output tokens/s, the
 // engines' prefix-cache hit rate (vllm:prefix_cache_hits_total / queries_total), the largest waiting queue seen on
-// any engine (polled), and the scheduler's own per-decision cost for a small and a 220 KB prompt.
+// any engine (polled), and the scheduler's own per-decision cost for a small and a 220 KB prompt; then TTFT p50/p90
+// per rate step with the mean spread between the longest and shortest engine queue (how evenly load went out), and
+// the round-robin / default and least-request / default TTFT ratios.
 //
 // Time scale: engine latencies are the README's H100/8B defaults multiplied by --scale (default 4) and arrival rates
 // are divided by it, so the queueing behaviour is the same while the CPU needed to simulate it is 4× smaller.
@@ -92,6 +94,8 @@ function words(rng: () => number, chars: number): string {
 interface Arrival {
   at: number;
   prompt: string;
+  /** Index of the rate step it arrives in. */
+  step: number;
 }
 
 function schedule(o: Options, workload: WorkloadName): Arrival[] {
@@ -113,7 +117,7 @@ function schedule(o: Options, workload: WorkloadName): Arrival[] {
         workload === 'shared'
           ? `${systems[Math.floor(rng() * o.groups)]}\nQuestion: ${question}`
           : `Request ${out.length}: ${words(rng, o.sysChars)}\nQuestion: ${question}`;
-      out.push({ at: t * 1000, prompt });
+      out.push({ at: t * 1000, prompt, step });
     }
   });
   return out;
@@ -221,6 +225,10 @@ interface RunResult {
   seconds: number;
   hitRate: number | null;
   maxQueue: number;
+  /** Mean over the polls of (longest − shortest) waiting queue across the engines: how unevenly load is spread. */
+  queueSpread: number;
+  /** Rate step of each request (same indexes as ttfts). */
+  steps: number[];
 }
 
 function sum(text: string, name: string): number {
@@ -254,22 +262,36 @@ async function runLoad(gw: GatewayHandle, o: Options, arrivals: Arrival[], engin
   const agent = new Agent({ connections: null, keepAliveTimeout: 30_000, pipelining: 1 });
   const metricsAgent = new Agent({ connections: 1 });
   const origin = gw.url;
-  const ttfts: number[] = [];
+  // By arrival, so that each rate step can be reported on its own.
+  const ttfts: number[] = new Array<number>(arrivals.length).fill(Infinity);
   let ok = 0;
   let failed = 0;
   let outputTokens = 0;
   let maxQueue = 0;
+  let spreadSum = 0;
+  let polls = 0;
   let lastDone = 0;
   const controllers = new Set<AbortController>();
   const pending = new Set<Promise<void>>();
   const poll = setInterval(() => {
     void engineMetrics(metricsAgent, engineUrls).then((texts) => {
-      for (const t of texts) maxQueue = Math.max(maxQueue, sum(t, 'vllm:num_requests_waiting'));
+      let lo = Infinity;
+      let hi = 0;
+      for (const t of texts) {
+        const w = sum(t, 'vllm:num_requests_waiting');
+        if (w > hi) hi = w;
+        if (w < lo) lo = w;
+      }
+      maxQueue = Math.max(maxQueue, hi);
+      if (hi > 0) {
+        spreadSum += hi - lo;
+        polls++;
+      }
     });
   }, 500);
   const t0 = performance.now();
 
-  const send = (prompt: string): Promise<void> => {
+  const send = (idx: number, prompt: string): Promise<void> => {
     const ac = new AbortController();
     controllers.add(ac);
     const start = performance.now();
@@ -286,24 +308,23 @@ async function runLoad(gw: GatewayHandle, o: Options, arrivals: Arrival[], engin
         if (res.statusCode === 200 && tail.includes('[DONE]')) {
           ok++;
           outputTokens += o.outTokens;
-          ttfts.push(first);
+          ttfts[idx] = first;
           lastDone = performance.now();
         } else {
           failed++;
-          ttfts.push(Infinity);
         }
       })
       .catch(() => {
         failed++;
-        ttfts.push(Infinity);
       })
       .finally(() => controllers.delete(ac));
   };
 
-  for (const a of arrivals) {
+  for (let i = 0; i < arrivals.length; i++) {
+    const a = arrivals[i]!;
     const wait = t0 + a.at - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const p = send(a.prompt);
+    const p = send(i, a.prompt);
     pending.add(p);
     void p.finally(() => pending.delete(p));
   }
@@ -330,6 +351,8 @@ async function runLoad(gw: GatewayHandle, o: Options, arrivals: Arrival[], engin
     seconds: ((lastDone || performance.now()) - t0) / 1000,
     hitRate: queries > 0 ? hits / queries : null,
     maxQueue,
+    queueSpread: polls > 0 ? spreadSum / polls : 0,
+    steps: arrivals.map((a) => a.step),
   };
 }
 
@@ -467,17 +490,35 @@ export async function run(argv: string[]): Promise<void> {
         `${r.hitRate === null ? 'n/a' : (r.hitRate * 100).toFixed(1) + '%'} | ${r.maxQueue} |`,
     );
   }
-  const p90 = (w: WorkloadName, p: Policy): number | undefined => {
+  console.log('');
+  console.log('By rate step (req/s): TTFT p50 / p90 ms; queue spread = mean (longest − shortest) engine waiting queue over the polls with a queue');
+  console.log(`| workload | policy | ${o.rates.map((r) => `${(r / o.scale).toFixed(1)} req/s`).join(' | ')} | queue spread |`);
+  console.log(`|---|---|${o.rates.map(() => '---|').join('')}---|`);
+  for (const { workload, policy, r } of rows) {
+    const cells = o.rates.map((_, step) => {
+      const s = r.ttfts.filter((_, i) => r.steps[i] === step).sort((a, b) => a - b);
+      return `${ms(pct(s, 50))} / ${ms(pct(s, 90))}`;
+    });
+    console.log(`| ${workload} | ${policy} | ${cells.join(' | ')} | ${r.queueSpread.toFixed(1)} |`);
+  }
+  const pcts = (w: WorkloadName, p: Policy): number[] | undefined => {
     const row = rows.find((x) => x.workload === w && x.policy === p);
-    return row ? pct([...row.r.ttfts].sort((a, b) => a - b), 90) : undefined;
+    if (row === undefined) return undefined;
+    const s = [...row.r.ttfts].sort((a, b) => a - b);
+    return [pct(s, 50), pct(s, 90), pct(s, 99)];
+  };
+  const ratio = (a: number, b: number): string => {
+    const r = a / b;
+    return Number.isFinite(r) ? `${r.toFixed(2)}×` : '∞';
   };
   for (const w of o.workloads) {
-    const rr = p90(w, 'round-robin');
-    const d = p90(w, 'default');
-    if (rr !== undefined && d !== undefined) {
-      const ratio = rr / d;
-      const target = w === 'shared' ? 'target ≥ 3×' : 'target ≥ 1× (no loss)';
-      console.log(`${w}: round-robin TTFT p90 / default TTFT p90 = ${Number.isFinite(ratio) ? ratio.toFixed(2) : '∞'}× (${target})`);
+    const d = pcts(w, 'default');
+    if (d === undefined) continue;
+    for (const base of ['round-robin', 'least-request'] as const) {
+      const b = pcts(w, base);
+      if (b === undefined) continue;
+      const target = base === 'round-robin' ? (w === 'shared' ? ' (target: p90 ≥ 3×)' : ' (target: ≥ 1×, no loss)') : '';
+      console.log(`${w}: ${base} TTFT / default TTFT = p50 ${ratio(b[0]!, d[0]!)}, p90 ${ratio(b[1]!, d[1]!)}, p99 ${ratio(b[2]!, d[2]!)}${target}`);
     }
   }
 }

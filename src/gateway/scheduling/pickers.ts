@@ -31,16 +31,29 @@ function nthWithScore(candidates: readonly Endpoint[], scores: Float64Array, top
   return candidates[n - 1];
 }
 
-/** Highest score; ties are broken round-robin (the cursor advances on every pick). */
+/**
+ * Highest score; ties go to the candidate picked least recently (`Endpoint.pickSeq`), so with no scorers, or equal
+ * scores, picks rotate over the candidates like round-robin, and a pod that was just sent a request (still busy
+ * with it) is the last choice among equals.
+ */
 export class MaxScoreRoundRobinPicker implements Picker {
   readonly name = 'max-score-round-robin';
 
-  pick(candidates: readonly Endpoint[], scores: Float64Array, cursor: { rr: number }): Endpoint | undefined {
-    if (candidates.length === 0) return undefined;
-    const { top, ties } = best(scores, candidates.length);
-    const k = cursor.rr++ % ties;
-    if (cursor.rr >= 0x3fffffff) cursor.rr = 0;
-    return nthWithScore(candidates, scores, top, k);
+  pick(candidates: readonly Endpoint[], scores: Float64Array, _cursor: { rr: number }): Endpoint | undefined {
+    const n = candidates.length;
+    let chosen: Endpoint | undefined;
+    let top = -Infinity;
+    let seq = Infinity;
+    for (let i = 0; i < n; i++) {
+      const s = scores[i]!;
+      const ep = candidates[i]!;
+      if (s > top || (s === top && ep.pickSeq < seq)) {
+        top = s;
+        seq = ep.pickSeq;
+        chosen = ep;
+      }
+    }
+    return chosen;
   }
 }
 

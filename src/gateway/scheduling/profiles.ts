@@ -1,12 +1,15 @@
 // `scheduling` sections (ModelServer, ModelRoute override) compiled into profiles when the routing table is built.
 //
 // Policies and their scorers (weight):
-//   default           prefix-cache 3 (load guard), queue 1, kv-cache 1, least-request 1, lora-affinity 2
-//                     (+ session-affinity 10 when `sessionAffinity` is set); highest score, round-robin ties
+//   default           prefix-cache 3 (load guard), queue 1, lora-affinity 2 (+ session-affinity 10 when
+//                     `sessionAffinity` is set); highest score, ties to the least recently picked pod.
+//                     No kv-cache or least-request: among pods with as many requests awaiting their first token,
+//                     fewer requests in flight or less KV in use mostly means the pod's pending request arrived
+//                     last, i.e. has the most prefill left, so those scorers lengthened time to first token (README).
 //   prefix-affinity   prefix-cache 3 (load guard), least-request 1
 //   session-affinity  session-affinity 10 (header default x-session-id), least-request 1
 //   least-request     least-request 1 (the gateway's in-flight count per pod)
-//   round-robin       none (every pod ties; the picker rotates)
+//   round-robin       none (every pod ties; the picker takes the least recently picked: a rotation)
 //   random            none, random picker
 // `scorers` replaces the policy's list. Identical sections compile to the same profile object, so prefix
 // statistics and scratch buffers survive table rebuilds.
@@ -29,8 +32,6 @@ const POLICY_SCORERS: Record<PolicyName, Array<[ScorerName, number]>> = {
   default: [
     ['prefix-cache', 3],
     ['queue', 1],
-    ['kv-cache', 1],
-    ['least-request', 1],
     ['lora-affinity', 2],
   ],
   'prefix-affinity': [

@@ -67,6 +67,9 @@ export interface ScheduleCursor {
   scheduling?: ServerScheduling;
 }
 
+/** Picks so far, process-wide: `Endpoint.pickSeq` orders pods by how recently they were picked. */
+let pickSeq = 0;
+
 export class Scheduler {
   /** Used when neither the route nor the server brings a profile. */
   readonly defaultProfile: SchedulingProfile;
@@ -109,7 +112,10 @@ export class Scheduler {
       if (p !== undefined) {
         this.#pinned.delete(req);
         this.#pins--;
-        if (p !== req.exclude && p.active && endpoints.includes(p)) return p;
+        if (p !== req.exclude && p.active && endpoints.includes(p)) {
+          p.sent(req, ++pickSeq);
+          return p;
+        }
       }
     }
     const t0 = performance.now();
@@ -165,7 +171,7 @@ export class Scheduler {
       }
     }
     if (chosen !== undefined) {
-      chosen.picks++;
+      chosen.sent(req, ++pickSeq);
       chosen.lastPickedAt = t0;
     }
     const observe = this.observe;

@@ -1,9 +1,10 @@
 // Load, cache and affinity scorers. Each writes a score in [0, 100] per candidate, higher is better.
 //
-// Engine-metric scorers read what the scraper last saw (`Endpoint.metrics`), corrected by the requests the gateway
-// sent or finished since that scrape (`inflight − inflightAtScrape`), so a burst between scrapes does not herd onto
-// the pod that looked idle a second ago. When any candidate's metrics are stale (or missing), they score every
-// candidate on the gateway's own in-flight counts instead, so one silent pod never looks idle.
+// Scraped engine metrics (`Endpoint.metrics`) are up to a scrape interval (1 s) old: a burst scored on them alone
+// piles onto the pod that looked idle a second ago. So every load scorer combines them with what the gateway itself
+// knows now: the requests it sent or finished since the scrape (`inflight − inflightAtScrape`), or, for the queue,
+// its own requests still awaiting their first byte. When any candidate's metrics are stale (or missing), they score
+// every candidate on the gateway's own counts instead, so one silent pod never looks idle.
 import type { Endpoint } from './endpoint.ts';
 import type { Scorer, SchedulingRequest } from './types.ts';
 import { LeastOutstandingScorer } from './least-outstanding.ts';
@@ -33,16 +34,38 @@ function lowerIsBetter(out: Float64Array, n: number): void {
 const inflightFallback = new LeastOutstandingScorer();
 
 /**
- * An engine load gauge, min–max normalised (lower is better), corrected by the requests this gateway has sent the
- * endpoint since the scrape; falls back to in-flight counts while any candidate's metrics are stale.
+ * Requests ahead of a new one's first token (`Endpoint.queued()`): the gateway's own requests on the pod that have
+ * had no response byte yet — queued or prefilling, fresh — plus other senders' requests in the engine's waiting queue
+ * (vllm:num_requests_waiting / sglang:num_queue_reqs) as last scraped. Min–max normalised, fewest = 100. While any
+ * candidate's metrics are stale, the gateway's own count alone, for every candidate.
+ *
+ * Not the raw in-flight count: a request streaming its tokens holds a slot but delays a new request's first token
+ * little, while one still prefilling delays it by its whole prefill; counting both alike sent requests to pods busy
+ * prefilling. Not the scraped queue alone: up to a scrape interval old, so a burst piles onto the pod that looked
+ * idle.
  */
-class EngineLoadScorer implements Scorer {
-  readonly name: string;
+export class QueueScorer implements Scorer {
+  readonly name = 'queue';
   readonly weight: number;
-  readonly #gauge: (metrics: NonNullable<Endpoint['metrics']>) => number;
-  constructor(name: string, gauge: (metrics: NonNullable<Endpoint['metrics']>) => number, weight: number) {
-    this.name = name;
-    this.#gauge = gauge;
+  constructor(weight = 1) {
+    this.weight = weight;
+  }
+  score(_req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
+    const n = candidates.length;
+    if (allFresh(candidates)) for (let i = 0; i < n; i++) out[i] = candidates[i]!.queued();
+    else for (let i = 0; i < n; i++) out[i] = candidates[i]!.awaitingFirstByte();
+    lowerIsBetter(out, n);
+  }
+}
+
+/**
+ * Engine running batch (vllm:num_requests_running / sglang:num_running_reqs) corrected by the requests the gateway
+ * sent or finished since the scrape, min–max normalised (fewest = 100); in-flight counts while any candidate is stale.
+ */
+export class RunningScorer implements Scorer {
+  readonly name = 'running';
+  readonly weight: number;
+  constructor(weight = 1) {
     this.weight = weight;
   }
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
@@ -51,28 +74,20 @@ class EngineLoadScorer implements Scorer {
     for (let i = 0; i < n; i++) {
       const ep = candidates[i]!;
       const m = ep.metrics!;
-      const load = this.#gauge(m) + ep.inflight - m.inflightAtScrape;
+      const load = m.running + ep.inflight - m.inflightAtScrape;
       out[i] = load > 0 ? load : 0;
     }
     lowerIsBetter(out, n);
   }
 }
 
-/** Engine waiting queue (vllm:num_requests_waiting / sglang:num_queue_reqs). */
-export class QueueScorer extends EngineLoadScorer {
-  constructor(weight = 1) {
-    super('queue', (m) => m.waiting, weight);
-  }
-}
-
-/** Engine running batch (vllm:num_requests_running / sglang:num_running_reqs). */
-export class RunningScorer extends EngineLoadScorer {
-  constructor(weight = 1) {
-    super('running', (m) => m.running, weight);
-  }
-}
-
-/** Free KV cache: (1 − usage) × 100 (vllm:kv_cache_usage_perc, formerly gpu_cache_usage_perc / sglang:token_usage). */
+/**
+ * Free KV cache: (1 − usage) × 100 (vllm:kv_cache_usage_perc, formerly gpu_cache_usage_perc / sglang:token_usage), the
+ * usage corrected for the requests the gateway sent or finished since the scrape (`inflight − inflightAtScrape`) at
+ * the KV share of one running request on that pod (usage / running; the candidates' mean share where none runs), so
+ * a burst between scrapes does not all go to the pod that had the most free cache a second ago. Falls back to
+ * in-flight counts while any candidate's metrics are stale or lack KV usage.
+ */
 export class KvCacheScorer implements Scorer {
   readonly name = 'kv-cache';
   readonly weight: number;
@@ -81,15 +96,30 @@ export class KvCacheScorer implements Scorer {
   }
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
+    let shares = 0;
+    let sharing = 0;
     for (let i = 0; i < n; i++) {
       const ep = candidates[i]!;
       if (!ep.fresh || Number.isNaN(ep.metrics!.kvUsage)) return inflightFallback.score(req, candidates, out);
+      const m = ep.metrics!;
+      if (m.running > 0) {
+        shares += clamp01(m.kvUsage) / m.running;
+        sharing++;
+      }
     }
+    const meanShare = sharing > 0 ? shares / sharing : 0;
     for (let i = 0; i < n; i++) {
-      const u = candidates[i]!.metrics!.kvUsage;
-      out[i] = (1 - (u < 0 ? 0 : u > 1 ? 1 : u)) * 100;
+      const ep = candidates[i]!;
+      const m = ep.metrics!;
+      const u = clamp01(m.kvUsage);
+      const share = m.running > 0 ? u / m.running : meanShare;
+      out[i] = (1 - clamp01(u + (ep.inflight - m.inflightAtScrape) * share)) * 100;
     }
   }
+}
+
+function clamp01(u: number): number {
+  return u < 0 ? 0 : u > 1 ? 1 : u;
 }
 
 /**

@@ -4,9 +4,10 @@ import { performance } from 'node:perf_hooks';
 import { Endpoint, EndpointRegistry, type EngineMetrics } from './endpoint.ts';
 import { Scheduler } from './scheduler.ts';
 import { BlockHasher, PrefixLru, PrefixCacheScorer, DEFAULT_PREFIX_CONFIG, capacityFor } from './prefix.ts';
-import { HashRing, KvCacheScorer, LoraAffinityScorer, QueueScorer, SessionAffinityScorer } from './scorers.ts';
+import { HashRing, KvCacheScorer, LoraAffinityScorer, QueueScorer, RunningScorer, SessionAffinityScorer } from './scorers.ts';
 import { compileProfile } from './profiles.ts';
 import type { SchedulingRequest } from './types.ts';
+import type { Exchange } from '../http/exchange.ts';
 
 function eps(n: number): Endpoint[] {
   return Array.from({ length: n }, (_, i) => new Endpoint('default', `p${i}`, `10.0.0.${i + 1}`, 8000));
@@ -193,32 +194,137 @@ test('session affinity: consistent hashing on a header; only the leaving pod’s
   assert.deepEqual([...out].filter((x) => x === 100).length, 1);
 });
 
-test('engine-metric scorers use fresh scraped values corrected by in-flight, and fall back when stale', () => {
+// The gateway's Exchange must keep exposing what `Endpoint.awaitingFirstByte` reads (the fields are optional in
+// SchedulingRequest, so a rename would otherwise silently turn the tracking off): `npm run typecheck` fails here.
+const exchangeTracksFirstByte: Exchange extends Required<Pick<SchedulingRequest, 'ttfb' | 'endpoint' | 'done'>> ? true : false = true;
+void exchangeTracksFirstByte;
+
+/** A request as the gateway's Exchange tracks it: first byte (ttfb ≥ 0), current endpoint, finished. */
+interface Tracked extends SchedulingRequest {
+  ttfb: number;
+  endpoint: Endpoint | null;
+  done: boolean;
+}
+function tracked(body?: Record<string, unknown>): Tracked {
+  return { model: 'm', body, headers: {}, exclude: undefined, ttfb: -1, endpoint: null, done: false };
+}
+/** Schedule and send like the proxy does: the exchange takes the endpoint, its in-flight count goes up. */
+function send(s: Scheduler, e: Endpoint[], r: Tracked = tracked()): Tracked {
+  const ep = s.schedule(r, e, { rr: 0 })!;
+  r.endpoint = ep;
+  ep.inflight++;
+  return r;
+}
+
+test('awaiting first byte: tracked from the pick until the first byte, the end, or a move to another pod', () => {
+  const e = eps(2);
+  const s = new Scheduler(compileProfile({ policy: 'round-robin' }));
+  const a = send(s, e);
+  const b = send(s, e);
+  const c = send(s, e);
+  assert.equal(a.endpoint, e[0]);
+  assert.equal(c.endpoint, e[0]);
+  assert.deepEqual(e.map((x) => x.awaitingFirstByte()), [2, 1]);
+  a.ttfb = 12; // first byte
+  assert.deepEqual(e.map((x) => x.awaitingFirstByte()), [1, 1]);
+  b.endpoint = e[0]!; // retried elsewhere
+  c.done = true; // finished without a byte
+  assert.deepEqual(e.map((x) => x.awaitingFirstByte()), [0, 0]);
+  // Requests that do not expose ttfb are not tracked.
+  s.schedule(req(undefined), e, { rr: 0 });
+  assert.deepEqual(e.map((x) => x.awaitingFirstByte()), [0, 0]);
+  // A policy that never looks still keeps the list bounded.
+  for (let i = 0; i < 1000; i++) send(s, e).ttfb = 5;
+  assert.equal(e[0]!.awaitingFirstByte(), 0);
+});
+
+test('queue: the gateway’s requests awaiting their first byte, plus others’ waiting requests as scraped', () => {
   const e = eps(3);
   const out = new Float64Array(3);
   const q = new QueueScorer();
-  e[0]!.metrics = metrics({ waiting: 10 });
-  e[1]!.metrics = metrics({ waiting: 0 });
-  e[2]!.metrics = metrics({ waiting: 5 });
+  const s = new Scheduler(compileProfile({ policy: 'round-robin' }));
+  // p0 is streaming 3 requests (first bytes in), p1 has 1 still prefilling, p2 is idle.
+  const rs = Array.from({ length: 7 }, () => send(s, e));
+  for (const r of rs) if (r.endpoint === e[0] || r.endpoint === e[2]) r.ttfb = 10;
+  rs[4]!.ttfb = 10; // p1 keeps one of its two
+  assert.deepEqual(e.map((x) => [x.inflight, x.awaitingFirstByte()]), [[3, 0], [2, 1], [2, 0]]);
+  for (const r of rs) if (r.endpoint === e[2]) r.done = true;
+  e[2]!.inflight = 0;
+  // Stale metrics: the gateway's own counts. In-flight would rank p0 last; what delays a first token is p1's prefill.
+  q.score(req(undefined), e, out);
+  assert.deepEqual([...out], [100, 0, 100]);
+  // Fresh metrics: the scrape shows p0 with 4 waiting that are not ours (another gateway replica's), p1 with just ours.
+  e[0]!.metrics = metrics({ waiting: 4 });
+  e[1]!.metrics = metrics({ waiting: 1 });
+  e[2]!.metrics = metrics({ waiting: 0 });
   for (const x of e) x.fresh = true;
   q.score(req(undefined), e, out);
+  assert.deepEqual([...out], [0, 75, 100]);
+  assert.deepEqual(e.map((x) => x.queued()), [4, 1, 0]);
+  // Our own sends since the scrape count at once, without waiting for the next scrape.
+  for (const x of e) send(s, [x]);
+  assert.deepEqual(e.map((x) => x.queued()), [5, 2, 1]);
+  // The next scrape: p1's first request got its first byte meanwhile; the engine reports the other one waiting.
+  rs[1]!.ttfb = 10;
+  e[1]!.metrics = metrics({ waiting: 1, at: performance.now() + 1 });
+  assert.equal(e[1]!.queued(), 1, 'our own waiting requests are not counted twice');
+});
+
+test('default policy: a pod streaming tokens beats a pod with fewer requests that is still prefilling', () => {
+  const e = eps(2);
+  const rr = new Scheduler(compileProfile({ policy: 'round-robin' }));
+  // p0: 3 requests, all streaming tokens. p1: 1 request, sent just now, no first token yet.
+  const rs = [send(rr, e), send(rr, e), send(rr, e), send(rr, e)];
+  for (const r of rs) if (r.endpoint === e[0]) r.ttfb = 10;
+  send(rr, [e[0]!]).ttfb = 10;
+  assert.deepEqual(e.map((x) => [x.inflight, x.awaitingFirstByte()]), [[3, 0], [2, 2]]);
+  rs[1]!.done = true;
+  e[1]!.inflight = 1;
+  for (const x of e) {
+    x.metrics = metrics({ waiting: 0, running: x.inflight, kvUsage: 0.1 * x.inflight });
+    x.fresh = true;
+  }
+  const d = new Scheduler(compileProfile(undefined));
+  const lr = new Scheduler(compileProfile({ policy: 'least-request' }));
+  assert.equal(lr.schedule(tracked({ prompt: 'x' }), e, { rr: 0 }), e[1], 'least-request sees 3 vs 1 in flight');
+  assert.equal(d.schedule(tracked({ prompt: 'y' }), e, { rr: 0 }), e[0], 'default: nothing ahead of the first token on p0');
+});
+
+test('running and kv-cache scorers: scraped values corrected by what the gateway sent since; in-flight when stale', () => {
+  const e = eps(3);
+  const out = new Float64Array(3);
+  const r = new RunningScorer();
+  e[0]!.metrics = metrics({ running: 10 });
+  e[1]!.metrics = metrics({ running: 0 });
+  e[2]!.metrics = metrics({ running: 5 });
+  for (const x of e) x.fresh = true;
+  r.score(req(undefined), e, out);
   assert.deepEqual([...out], [0, 100, 50]);
   // Sent 10 to p1 since the scrape: now it looks like p0.
   e[1]!.inflight = 10;
-  q.score(req(undefined), e, out);
+  r.score(req(undefined), e, out);
   assert.deepEqual([...out], [0, 0, 100]);
   // One stale pod: in-flight counts for everyone.
   e[2]!.fresh = false;
-  q.score(req(undefined), e, out);
+  r.score(req(undefined), e, out);
   assert.deepEqual([...out], [100, 0, 100]);
 
   const kv = new KvCacheScorer();
-  for (const x of e) x.fresh = true;
-  e[0]!.metrics!.kvUsage = 0.9;
-  e[1]!.metrics!.kvUsage = 0.2;
-  e[2]!.metrics!.kvUsage = 0.5;
+  for (const x of e) {
+    x.fresh = true;
+    x.inflight = 0;
+  }
+  e[0]!.metrics = metrics({ kvUsage: 0.9, running: 9 });
+  e[1]!.metrics = metrics({ kvUsage: 0.2, running: 2 });
+  e[2]!.metrics = metrics({ kvUsage: 0.5, running: 0 });
   kv.score(req(undefined), e, out);
   assert.deepEqual([...out].map(Math.round), [10, 80, 50]);
+  // 4 sent to p1 since the scrape, at 0.1 of KV per running request there: 0.6 used, no longer the emptiest.
+  // p2 runs nothing: the mean share (0.1) applies; one finished there since the scrape.
+  e[1]!.inflight = 4;
+  e[2]!.metrics.inflightAtScrape = 1;
+  kv.score(req(undefined), e, out);
+  assert.deepEqual([...out].map(Math.round), [10, 40, 60]);
   e[1]!.fresh = false;
   kv.score(req(undefined), e, out);
   assert.deepEqual([...out], [100, 0, 100], 'falls back to in-flight');
@@ -267,7 +373,7 @@ test('baselines: round-robin rotates, random spreads, least-request follows in-f
 test('profiles: scorer lists, weights and the default mix; route override wins over the server', () => {
   const d = compileProfile(undefined);
   assert.equal(d.policy, 'default');
-  assert.deepEqual(d.scorers.map((x) => `${x.name}:${x.weight}`), ['prefix-cache:3', 'queue:1', 'kv-cache:1', 'least-request:1', 'lora-affinity:2']);
+  assert.deepEqual(d.scorers.map((x) => `${x.name}:${x.weight}`), ['prefix-cache:3', 'queue:1', 'lora-affinity:2']);
   const ds = compileProfile({ sessionAffinity: { header: 'x-user-id' } });
   assert.equal(ds.scorers[0]!.name, 'session-affinity');
   const custom = compileProfile({ policy: 'random', scorers: [{ name: 'kv-cache', weight: 2 }, { name: 'queue', weight: 0 }] });

@@ -8,8 +8,11 @@ export interface EndpointSchedulingView {
   group: string;
   engine: string;
   inflight: number;
-  /** Load as the scorers see it (scraped waiting + running corrected by in-flight, or in-flight when stale). */
+  /** Load as the prefix load guard sees it (scraped waiting + running corrected by in-flight, or in-flight when stale). */
   load: number;
+  /** The gateway's requests here with no response byte yet (queued or prefilling), and the queue scorer's estimate. */
+  awaitingFirstByte: number;
+  queued: number;
   fresh: boolean;
   metrics: { waiting: number; running: number; kvUsage: number | null; cacheTokens: number; loras: string[]; maxLoras: number; ageMs: number } | null;
   scrapeFailures: number;
@@ -30,6 +33,8 @@ export function schedulingView(ep: Endpoint, now = performance.now()): EndpointS
     engine: ep.engine,
     inflight: ep.inflight,
     load: ep.load(),
+    awaitingFirstByte: ep.awaitingFirstByte(),
+    queued: ep.queued(),
     fresh: ep.fresh,
     metrics:
       m === null
