@@ -1,9 +1,9 @@
 // The MatrixInfer inference gateway (data plane): OpenAI-compatible API and the seed's per-ModelServer paths in
 // front of the engine pods, routed by ModelRoutes and ModelServers read from the Kubernetes API.
 //
-//   request → parse (bounded JSON body) → match route (routing/) → schedule (scheduling/: filters → scorers →
-//   pick; least outstanding requests now) → proxy (proxy/: undici pool per endpoint, streamed relay, abort on
-//   client disconnect) → account (observability/: metrics, access log)
+//   request (http1/: the gateway's own HTTP/1.1 server) → parse (bounded JSON body) → match route (routing/) →
+//   schedule (scheduling/: filters → scorers → pick) → proxy (proxy/ over http1/client.ts pools per endpoint,
+//   streamed relay, abort on client disconnect) → account (observability/: metrics, access log)
 //
 // The routing table is rebuilt from informer caches on every change (coalesced); requests only read it.
 import type { AddressInfo } from 'node:net';

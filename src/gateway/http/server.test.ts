@@ -235,10 +235,16 @@ test('client abort mid-stream aborts the upstream and frees the in-flight counte
   assert.equal(await aborted(e1, e2), abortedBefore + 1);
 });
 
-test('least outstanding: a busy pod is avoided', async () => {
-  const res = await post('/v1/chat/completions', chat({ stream: true, max_tokens: ENDLESS }));
-  const reader = res.body!.getReader();
-  await reader.read();
+test('queue: a pod with a request still waiting for its first byte is avoided', async () => {
+  // A non-streaming request sends nothing back until it completes: it waits on its pod all along.
+  const ac = new AbortController();
+  const pending = fetch(url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(chat({ max_tokens: ENDLESS })),
+    signal: ac.signal,
+  }).catch(() => undefined);
+  await until('the request is at an engine', () => inflightTotal() === 1);
   const busy = [...core.endpoints.all()].find((e) => e.inflight === 1)!;
   const busyEngine = busy.ip === '127.0.0.2' ? e1 : e2;
   const otherEngine = busyEngine === e1 ? e2 : e1;
@@ -247,8 +253,9 @@ test('least outstanding: a busy pod is avoided', async () => {
   for (let i = 0; i < 3; i++) assert.equal((await post('/v1/chat/completions', chat())).status, 200);
   assert.equal(await completed(otherEngine), nOther + 3);
   assert.equal(await completed(busyEngine), nBusy);
-  await reader.cancel();
-  await until('the stream let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
+  ac.abort();
+  await pending;
+  await until('the waiting request let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
 });
 
 test('other /v1 POSTs are passed through; GET /v1/models and /v1/models/{id}', async () => {

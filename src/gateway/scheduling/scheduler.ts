@@ -171,7 +171,10 @@ export class Scheduler {
       }
     }
     if (chosen !== undefined) {
-      chosen.sent(req, ++pickSeq);
+      // A retry does not count as the pod's turn: otherwise a pod failing fast would be the least recently
+      // picked one again at once (its good neighbour just took the retry) and get every first attempt.
+      const retry = (req.attempts ?? 0) > 0;
+      chosen.sent(req, retry && chosen.pickSeq > 0 ? chosen.pickSeq : ++pickSeq);
       chosen.lastPickedAt = t0;
     }
     const observe = this.observe;

@@ -25,6 +25,8 @@ export interface SchedulingRequest {
   readonly ttfb?: number;
   readonly endpoint?: Endpoint | null;
   readonly done?: boolean;
+  /** Attempts already made for this request (retries are scheduled with attempts > 0). */
+  readonly attempts?: number;
 }
 
 export interface Filter {
