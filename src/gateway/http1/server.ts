@@ -515,55 +515,47 @@ function accept(socket: Socket, limits: ServerLimits, handler: StreamHandler, se
   set.add(new Connection(socket, limits, handler, set));
 }
 
-/** HTTP/1.1 over TCP. */
-export class Http1Server extends NetServer {
-  readonly #connections = new ConnectionSet();
+type NetServerClass = abstract new (...args: any[]) => NetServer;
 
+/** What both listeners add to their base server: the connections they hold, and closing them. */
+function withConnections<B extends NetServerClass>(Base: B) {
+  abstract class Listener extends Base {
+    readonly http1Connections = new ConnectionSet();
+
+    /** Stop accepting; idle keep-alive connections close now, busy ones after their response. */
+    override close(callback?: (err?: Error) => void): this {
+      super.close(callback);
+      this.http1Connections.shutdown();
+      return this;
+    }
+
+    closeAllConnections(): void {
+      this.http1Connections.closeAll();
+    }
+
+    closeIdleConnections(): void {
+      this.http1Connections.closeIdle();
+    }
+
+    get connectionCount(): number {
+      return this.http1Connections.size;
+    }
+  }
+  return Listener;
+}
+
+/** HTTP/1.1 over TCP. */
+export class Http1Server extends withConnections(NetServer) {
   constructor(handler: StreamHandler, limits: Partial<ServerLimits> = {}) {
     const all = { ...DEFAULT_LIMITS, ...limits };
-    super((socket: Socket) => accept(socket, all, handler, this.#connections));
-  }
-
-  /** Stop accepting; idle keep-alive connections close now, busy ones after their response. */
-  override close(callback?: (err?: Error) => void): this {
-    super.close(callback);
-    this.#connections.shutdown();
-    return this;
-  }
-
-  closeAllConnections(): void {
-    this.#connections.closeAll();
-  }
-
-  closeIdleConnections(): void {
-    this.#connections.closeIdle();
-  }
-
-  get connectionCount(): number {
-    return this.#connections.size;
+    super((socket: Socket) => accept(socket, all, handler, this.http1Connections));
   }
 }
 
 /** HTTP/1.1 over TLS (ALPN offers http/1.1 only). */
-export class Https1Server extends TlsServer {
-  readonly #connections = new ConnectionSet();
-
+export class Https1Server extends withConnections(TlsServer) {
   constructor(options: TlsOptions, handler: StreamHandler, limits: Partial<ServerLimits> = {}) {
     const all = { ...DEFAULT_LIMITS, ...limits };
-    super({ ...options, ALPNProtocols: ['http/1.1'] }, (socket: TLSSocket) => accept(socket, all, handler, this.#connections));
-  }
-
-  override close(callback?: (err?: Error) => void): this {
-    super.close(callback);
-    this.#connections.shutdown();
-    return this;
-  }
-
-  closeAllConnections(): void {
-    this.#connections.closeAll();
-  }
-
-  closeIdleConnections(): void {
-    this.#connections.closeIdle();
+    super({ ...options, ALPNProtocols: ['http/1.1'] }, (socket: TLSSocket) => accept(socket, all, handler, this.http1Connections));
   }
 }
