@@ -93,7 +93,8 @@ async function running(e: EngineServer): Promise<number> {
 async function nothingLeaked(): Promise<void> {
   await until('counters and upstream requests back to zero', async () => {
     let inflight = 0;
-    for (const ep of core.endpoints.all()) inflight += ep.inflight;
+    // In flight and awaiting a first byte: both counters are held per request and must all be given back.
+    for (const ep of core.endpoints.all()) inflight += ep.inflight + ep.awaiting;
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const modelInflight = [...metrics.matchAll(/^matrixinfer_gateway_inflight_requests\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
     const pools = [FAST, HANG].map((ip, i) => core.pools.get(`http://${ip}:${i === 0 ? fast.port : hang.port}`).stats);

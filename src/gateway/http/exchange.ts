@@ -97,6 +97,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
   endpoint: Endpoint | null = null;
   /** The endpoint's in-flight counter is held by this exchange. */
   holdsEndpoint = false;
+  /** The endpoint's awaiting-first-byte counter is held (from acquire to the first response byte). */
+  holdsAwaiting = false;
   holdsModel = false;
   upstream: UpstreamCall | null = null;
   attempts = 0;
@@ -189,6 +191,10 @@ export class Exchange implements SchedulingRequest, StreamSink {
     this.endpoint = ep;
     this.holdsEndpoint = true;
     ep.inflight++;
+    if (this.ttfb < 0) {
+      this.holdsAwaiting = true;
+      ep.awaiting++;
+    }
     ep.served++;
     if (!this.holdsModel) {
       this.holdsModel = true;
@@ -196,7 +202,20 @@ export class Exchange implements SchedulingRequest, StreamSink {
     }
   }
 
+  /** The first response byte arrived: time to first byte, and the pod no longer has this request ahead of others. */
+  firstByte(): void {
+    this.ttfb = this.elapsed();
+    if (this.holdsAwaiting) {
+      this.holdsAwaiting = false;
+      this.endpoint!.awaiting--;
+    }
+  }
+
   releaseEndpoint(): void {
+    if (this.holdsAwaiting) {
+      this.holdsAwaiting = false;
+      this.endpoint!.awaiting--;
+    }
     if (this.holdsEndpoint) {
       this.holdsEndpoint = false;
       this.endpoint!.inflight--;

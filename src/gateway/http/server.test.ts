@@ -143,6 +143,12 @@ function inflightTotal(): number {
   return n;
 }
 
+function awaitingTotal(): number {
+  let n = 0;
+  for (const ep of core.endpoints.all()) n += ep.awaiting;
+  return n;
+}
+
 
 const running = async (...engines: EngineServer[]) => (await Promise.all(engines.map((e) => engineMetric(e.url, 'vllm:num_requests_running')))).reduce((a, b) => a + b, 0);
 const aborted = async (...engines: EngineServer[]) =>
@@ -229,6 +235,7 @@ test('client abort mid-stream aborts the upstream and frees the in-flight counte
   const reader = res.body!.getReader();
   await reader.read();
   assert.equal(inflightTotal(), 1);
+  assert.equal(awaitingTotal(), 0, 'streaming: the first byte is back, the request no longer waits ahead of others');
   assert.equal(await running(e1, e2), 1);
   await reader.cancel();
   await until('gateway and engine let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
@@ -246,6 +253,7 @@ test('queue: a pod with a request still waiting for its first byte is avoided', 
   }).catch(() => undefined);
   await until('the request is at an engine', () => inflightTotal() === 1);
   const busy = [...core.endpoints.all()].find((e) => e.inflight === 1)!;
+  assert.equal(busy.awaiting, 1, 'no byte back yet: the request stands ahead of new ones on its pod');
   const busyEngine = busy.ip === '127.0.0.2' ? e1 : e2;
   const otherEngine = busyEngine === e1 ? e2 : e1;
   const nBusy = await completed(busyEngine);
@@ -255,7 +263,7 @@ test('queue: a pod with a request still waiting for its first byte is avoided', 
   assert.equal(await completed(busyEngine), nBusy);
   ac.abort();
   await pending;
-  await until('the waiting request let go', async () => inflightTotal() === 0 && (await running(e1, e2)) === 0);
+  await until('the waiting request let go', async () => inflightTotal() === 0 && awaitingTotal() === 0 && (await running(e1, e2)) === 0);
 });
 
 test('other /v1 POSTs are passed through; GET /v1/models and /v1/models/{id}', async () => {

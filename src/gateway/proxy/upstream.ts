@@ -259,7 +259,7 @@ export class ProxyCall implements UpstreamHandler {
     const ex = this.ex;
     if (this.timer !== null) this.clearTimer();
     if (ex.ttfb < 0) {
-      ex.ttfb = ex.elapsed();
+      ex.firstByte();
       if (this.sse) ex.modelMetrics.ttft.observe(ex.ttfb / 1000);
     }
     const n = chunk.length;

@@ -77,49 +77,31 @@ export class Endpoint {
   picks = 0;
   /** Process-wide sequence number of its last pick (0 = never): among equal scores, the least recently picked wins. */
   pickSeq = 0;
-  // Requests sent here that had no first response byte yet when last looked at (pruned on every look).
-  readonly #awaiting: SchedulingRequest[] = [];
-  #pruneAt = 32;
+  /**
+   * Requests the gateway sent here that have had no response byte yet: for streaming requests, those queued or
+   * prefilling on the engine — the work standing between a new request and its first token (requests already
+   * streaming tokens delay a new one little). A non-streaming request counts until its body arrives. Kept by
+   * whoever holds the request, like `inflight` (http/exchange.ts, the P/D prefill phase).
+   */
+  awaiting = 0;
   // The scrape `queued()` last saw, and the gateway's own awaiting count when it first saw it.
   #scrapeSeen = -1;
   #awaitingAtScrape = 0;
 
-  /** The scheduler sent `req` here (`seq`: the pick's sequence number). */
-  sent(req: SchedulingRequest, seq: number): void {
+  /** The scheduler picked this pod (`seq`: the pick's sequence number). */
+  sent(seq: number): void {
     this.picks++;
     this.pickSeq = seq;
-    if (typeof req.ttfb !== 'number') return;
-    const list = this.#awaiting;
-    list.push(req);
-    // Pruned whenever a scorer looks; bounded here too for policies that never do.
-    if (list.length > this.#pruneAt) this.#pruneAt = Math.max(32, 2 * this.awaitingFirstByte());
   }
 
   /**
-   * Requests the gateway sent here that have had no response byte yet: for streaming requests, those queued or
-   * prefilling on the engine — the work standing between a new request and its first token (requests already
-   * streaming tokens delay a new one little). A non-streaming request counts until its body arrives. Fresh: the
-   * gateway's own bookkeeping. Only requests exposing `ttfb` (the gateway's exchanges) are tracked.
-   */
-  awaitingFirstByte(): number {
-    const list = this.#awaiting;
-    let j = 0;
-    for (let i = 0; i < list.length; i++) {
-      const r = list[i]!;
-      if (r.done !== true && r.ttfb! < 0 && r.endpoint === this) list[j++] = r;
-    }
-    list.length = j;
-    return j;
-  }
-
-  /**
-   * Requests ahead of a new one's first token, as best known now: the gateway's own `awaitingFirstByte()` (fresh),
+   * Requests ahead of a new one's first token, as best known now: the gateway's own `awaiting` (fresh),
    * plus what the last fresh scrape shows waiting beyond the gateway's own requests of that moment (other gateway
    * replicas' traffic; stale by up to a scrape interval, but nothing fresher exists). The gateway's count at the
    * scrape is taken the first time a scorer sees that scrape, before the next request is sent.
    */
   queued(): number {
-    const own = this.awaitingFirstByte();
+    const own = this.awaiting;
     const m = this.metrics;
     if (m === null || !this.fresh) return own;
     if (m.at !== this.#scrapeSeen) {

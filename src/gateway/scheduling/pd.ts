@@ -87,12 +87,14 @@ export function proxyPrefillDecode(ex: Exchange, server: ServerEntry, path: stri
   const call = new PrefillCall();
   ex.upstream = call;
   prefill.inflight++;
+  prefill.awaiting++;
   prefill.served++;
   let held = true;
   const release = (): void => {
     if (held) {
       held = false;
       prefill.inflight--;
+      prefill.awaiting--;
     }
   };
   const timeoutMs = server.timeoutMs ?? core.defaultTimeoutMs;

@@ -113,7 +113,7 @@ export class Scheduler {
         this.#pinned.delete(req);
         this.#pins--;
         if (p !== req.exclude && p.active && endpoints.includes(p)) {
-          p.sent(req, ++pickSeq);
+          p.sent(++pickSeq);
           return p;
         }
       }
@@ -174,7 +174,7 @@ export class Scheduler {
       // A retry does not count as the pod's turn: otherwise a pod failing fast would be the least recently
       // picked one again at once (its good neighbour just took the retry) and get every first attempt.
       const retry = (req.attempts ?? 0) > 0;
-      chosen.sent(req, retry && chosen.pickSeq > 0 ? chosen.pickSeq : ++pickSeq);
+      chosen.sent(retry && chosen.pickSeq > 0 ? chosen.pickSeq : ++pickSeq);
       chosen.lastPickedAt = t0;
     }
     const observe = this.observe;

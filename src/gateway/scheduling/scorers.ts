@@ -53,7 +53,7 @@ export class QueueScorer implements Scorer {
   score(_req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
     if (allFresh(candidates)) for (let i = 0; i < n; i++) out[i] = candidates[i]!.queued();
-    else for (let i = 0; i < n; i++) out[i] = candidates[i]!.awaitingFirstByte();
+    else for (let i = 0; i < n; i++) out[i] = candidates[i]!.awaiting;
     lowerIsBetter(out, n);
   }
 }

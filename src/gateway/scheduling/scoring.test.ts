@@ -7,7 +7,6 @@ import { BlockHasher, PrefixLru, PrefixCacheScorer, DEFAULT_PREFIX_CONFIG, capac
 import { HashRing, KvCacheScorer, LoraAffinityScorer, QueueScorer, RunningScorer, SessionAffinityScorer } from './scorers.ts';
 import { compileProfile } from './profiles.ts';
 import type { SchedulingRequest } from './types.ts';
-import type { Exchange } from '../http/exchange.ts';
 
 function eps(n: number): Endpoint[] {
   return Array.from({ length: n }, (_, i) => new Endpoint('default', `p${i}`, `10.0.0.${i + 1}`, 8000));
@@ -194,49 +193,29 @@ test('session affinity: consistent hashing on a header; only the leaving pod’s
   assert.deepEqual([...out].filter((x) => x === 100).length, 1);
 });
 
-// The gateway's Exchange must keep exposing what `Endpoint.awaitingFirstByte` reads (the fields are optional in
-// SchedulingRequest, so a rename would otherwise silently turn the tracking off): `npm run typecheck` fails here.
-const exchangeTracksFirstByte: Exchange extends Required<Pick<SchedulingRequest, 'ttfb' | 'endpoint' | 'done'>> ? true : false = true;
-void exchangeTracksFirstByte;
-
-/** A request as the gateway's Exchange tracks it: first byte (ttfb ≥ 0), current endpoint, finished. */
-interface Tracked extends SchedulingRequest {
-  ttfb: number;
-  endpoint: Endpoint | null;
-  done: boolean;
+/** A request as the proxy holds it: its pod's in-flight and awaiting-first-byte counts are up until released. */
+interface Tracked {
+  req: SchedulingRequest;
+  endpoint: Endpoint;
+  awaiting: boolean;
 }
-function tracked(body?: Record<string, unknown>): Tracked {
-  return { model: 'm', body, headers: {}, exclude: undefined, ttfb: -1, endpoint: null, done: false };
-}
-/** Schedule and send like the proxy does: the exchange takes the endpoint, its in-flight count goes up. */
-function send(s: Scheduler, e: Endpoint[], r: Tracked = tracked()): Tracked {
+function send(s: Scheduler, e: Endpoint[], body?: Record<string, unknown>): Tracked {
+  const r: SchedulingRequest = { model: 'm', body, headers: {}, exclude: undefined };
   const ep = s.schedule(r, e, { rr: 0 })!;
-  r.endpoint = ep;
   ep.inflight++;
-  return r;
+  ep.awaiting++;
+  return { req: r, endpoint: ep, awaiting: true };
 }
-
-test('awaiting first byte: tracked from the pick until the first byte, the end, or a move to another pod', () => {
-  const e = eps(2);
-  const s = new Scheduler(compileProfile({ policy: 'round-robin' }));
-  const a = send(s, e);
-  const b = send(s, e);
-  const c = send(s, e);
-  assert.equal(a.endpoint, e[0]);
-  assert.equal(c.endpoint, e[0]);
-  assert.deepEqual(e.map((x) => x.awaitingFirstByte()), [2, 1]);
-  a.ttfb = 12; // first byte
-  assert.deepEqual(e.map((x) => x.awaitingFirstByte()), [1, 1]);
-  b.endpoint = e[0]!; // retried elsewhere
-  c.done = true; // finished without a byte
-  assert.deepEqual(e.map((x) => x.awaitingFirstByte()), [0, 0]);
-  // Requests that do not expose ttfb are not tracked.
-  s.schedule(req(undefined), e, { rr: 0 });
-  assert.deepEqual(e.map((x) => x.awaitingFirstByte()), [0, 0]);
-  // A policy that never looks still keeps the list bounded.
-  for (let i = 0; i < 1000; i++) send(s, e).ttfb = 5;
-  assert.equal(e[0]!.awaitingFirstByte(), 0);
-});
+/** The first response byte: the request no longer stands ahead of a new one's first token. */
+function firstByte(t: Tracked): void {
+  if (t.awaiting) t.endpoint.awaiting--;
+  t.awaiting = false;
+}
+/** The request ended (with or without a byte). */
+function end(t: Tracked): void {
+  firstByte(t);
+  t.endpoint.inflight--;
+}
 
 test('queue: the gateway’s requests awaiting their first byte, plus others’ waiting requests as scraped', () => {
   const e = eps(3);
@@ -245,11 +224,10 @@ test('queue: the gateway’s requests awaiting their first byte, plus others’ 
   const s = new Scheduler(compileProfile({ policy: 'round-robin' }));
   // p0 is streaming 3 requests (first bytes in), p1 has 1 still prefilling, p2 is idle.
   const rs = Array.from({ length: 7 }, () => send(s, e));
-  for (const r of rs) if (r.endpoint === e[0] || r.endpoint === e[2]) r.ttfb = 10;
-  rs[4]!.ttfb = 10; // p1 keeps one of its two
-  assert.deepEqual(e.map((x) => [x.inflight, x.awaitingFirstByte()]), [[3, 0], [2, 1], [2, 0]]);
-  for (const r of rs) if (r.endpoint === e[2]) r.done = true;
-  e[2]!.inflight = 0;
+  for (const r of rs) if (r.endpoint === e[0] || r.endpoint === e[2]) firstByte(r);
+  firstByte(rs[4]!); // p1 keeps one of its two
+  assert.deepEqual(e.map((x) => [x.inflight, x.awaiting]), [[3, 0], [2, 1], [2, 0]]);
+  for (const r of rs) if (r.endpoint === e[2]) end(r);
   // Stale metrics: the gateway's own counts. In-flight would rank p0 last; what delays a first token is p1's prefill.
   q.score(req(undefined), e, out);
   assert.deepEqual([...out], [100, 0, 100]);
@@ -265,7 +243,7 @@ test('queue: the gateway’s requests awaiting their first byte, plus others’ 
   for (const x of e) send(s, [x]);
   assert.deepEqual(e.map((x) => x.queued()), [5, 2, 1]);
   // The next scrape: p1's first request got its first byte meanwhile; the engine reports the other one waiting.
-  rs[1]!.ttfb = 10;
+  firstByte(rs[1]!);
   e[1]!.metrics = metrics({ waiting: 1, at: performance.now() + 1 });
   assert.equal(e[1]!.queued(), 1, 'our own waiting requests are not counted twice');
 });
@@ -275,19 +253,18 @@ test('default policy: a pod streaming tokens beats a pod with fewer requests tha
   const rr = new Scheduler(compileProfile({ policy: 'round-robin' }));
   // p0: 3 requests, all streaming tokens. p1: 1 request, sent just now, no first token yet.
   const rs = [send(rr, e), send(rr, e), send(rr, e), send(rr, e)];
-  for (const r of rs) if (r.endpoint === e[0]) r.ttfb = 10;
-  send(rr, [e[0]!]).ttfb = 10;
-  assert.deepEqual(e.map((x) => [x.inflight, x.awaitingFirstByte()]), [[3, 0], [2, 2]]);
-  rs[1]!.done = true;
-  e[1]!.inflight = 1;
+  for (const r of rs) if (r.endpoint === e[0]) firstByte(r);
+  firstByte(send(rr, [e[0]!]));
+  assert.deepEqual(e.map((x) => [x.inflight, x.awaiting]), [[3, 0], [2, 2]]);
+  end(rs[1]!);
   for (const x of e) {
     x.metrics = metrics({ waiting: 0, running: x.inflight, kvUsage: 0.1 * x.inflight });
     x.fresh = true;
   }
   const d = new Scheduler(compileProfile(undefined));
   const lr = new Scheduler(compileProfile({ policy: 'least-request' }));
-  assert.equal(lr.schedule(tracked({ prompt: 'x' }), e, { rr: 0 }), e[1], 'least-request sees 3 vs 1 in flight');
-  assert.equal(d.schedule(tracked({ prompt: 'y' }), e, { rr: 0 }), e[0], 'default: nothing ahead of the first token on p0');
+  assert.equal(lr.schedule(req({ prompt: 'x' }), e, { rr: 0 }), e[1], 'least-request sees 3 vs 1 in flight');
+  assert.equal(d.schedule(req({ prompt: 'y' }), e, { rr: 0 }), e[0], 'default: nothing ahead of the first token on p0');
 });
 
 test('running and kv-cache scorers: scraped values corrected by what the gateway sent since; in-flight when stale', () => {

@@ -17,14 +17,6 @@ export interface SchedulingRequest {
   exclude: Endpoint | undefined;
   /** The matched route; its `scheduling` profile, when set, overrides the ModelServer's. */
   route?: { readonly scheduling?: unknown } | null;
-  /**
-   * Progress of the request once sent (the gateway's Exchange has these): ms from arrival to the first upstream
-   * response byte (−1 before), the endpoint of the current attempt, and whether the request has finished. Requests
-   * with a `ttfb` are counted on their endpoint until the first byte (`Endpoint.awaitingFirstByte`).
-   */
-  readonly ttfb?: number;
-  readonly endpoint?: Endpoint | null;
-  readonly done?: boolean;
   /** Attempts already made for this request (retries are scheduled with attempts > 0). */
   readonly attempts?: number;
 }

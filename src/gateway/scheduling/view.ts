@@ -33,7 +33,7 @@ export function schedulingView(ep: Endpoint, now = performance.now()): EndpointS
     engine: ep.engine,
     inflight: ep.inflight,
     load: ep.load(),
-    awaitingFirstByte: ep.awaitingFirstByte(),
+    awaitingFirstByte: ep.awaiting,
     queued: ep.queued(),
     fresh: ep.fresh,
     metrics:
