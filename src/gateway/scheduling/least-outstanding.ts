@@ -2,15 +2,10 @@
 // sent, decremented exactly once when it ends, however it ends). Score = (max − inflight) / max · 100, so the
 // least loaded endpoints score 100; with nothing in flight every endpoint scores 100.
 import type { Endpoint } from './endpoint.ts';
-import type { Scorer, SchedulingRequest } from './types.ts';
+import { WeightedScorer, type SchedulingRequest } from './types.ts';
 
-export class LeastOutstandingScorer implements Scorer {
+export class LeastOutstandingScorer extends WeightedScorer {
   readonly name = 'least-request';
-  readonly weight: number;
-
-  constructor(weight = 1) {
-    this.weight = weight;
-  }
 
   score(_req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;

@@ -12,7 +12,7 @@
 // first so that a prefix's first blocks are the last to be evicted and the set stays prefix-closed. A pod's match
 // is found by binary search over the request's chain; the LRU goes away with the pod.
 import type { Endpoint } from './endpoint.ts';
-import type { Scorer, SchedulingRequest } from './types.ts';
+import { WeightedScorer, type SchedulingRequest } from './types.ts';
 
 export interface PrefixConfig {
   /** Characters per block. */
@@ -252,9 +252,8 @@ export function capacityFor(ep: Endpoint, config: PrefixConfig): number {
  * Score = matched blocks / hashed blocks × 100, 0 for pods over the load guard. After the pick the chosen pod is
  * recorded as holding every hashed block.
  */
-export class PrefixCacheScorer implements Scorer {
+export class PrefixCacheScorer extends WeightedScorer {
   readonly name = 'prefix-cache';
-  readonly weight: number;
   readonly config: PrefixConfig;
   readonly hasher: BlockHasher;
   /** Blocks hashed for the request being scheduled. */
@@ -264,7 +263,7 @@ export class PrefixCacheScorer implements Scorer {
   #guarded = 0;
 
   constructor(weight: number, config: PrefixConfig = DEFAULT_PREFIX_CONFIG) {
-    this.weight = weight;
+    super(weight);
     this.config = config;
     this.hasher = new BlockHasher(config.blockChars, config.maxBlocks);
   }

@@ -6,7 +6,7 @@
 // its own requests still awaiting their first byte. When any candidate's metrics are stale (or missing), they score
 // every candidate on the gateway's own counts instead, so one silent pod never looks idle.
 import type { Endpoint } from './endpoint.ts';
-import type { Scorer, SchedulingRequest } from './types.ts';
+import { WeightedScorer, type SchedulingRequest } from './types.ts';
 import { LeastOutstandingScorer } from './least-outstanding.ts';
 
 function allFresh(candidates: readonly Endpoint[]): boolean {
@@ -44,12 +44,8 @@ const inflightFallback = new LeastOutstandingScorer();
  * prefilling. Not the scraped queue alone: up to a scrape interval old, so a burst piles onto the pod that looked
  * idle.
  */
-export class QueueScorer implements Scorer {
+export class QueueScorer extends WeightedScorer {
   readonly name = 'queue';
-  readonly weight: number;
-  constructor(weight = 1) {
-    this.weight = weight;
-  }
   score(_req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
     if (allFresh(candidates)) for (let i = 0; i < n; i++) out[i] = candidates[i]!.queued();
@@ -62,12 +58,8 @@ export class QueueScorer implements Scorer {
  * Engine running batch (vllm:num_requests_running / sglang:num_running_reqs) corrected by the requests the gateway
  * sent or finished since the scrape, min–max normalised (fewest = 100); in-flight counts while any candidate is stale.
  */
-export class RunningScorer implements Scorer {
+export class RunningScorer extends WeightedScorer {
   readonly name = 'running';
-  readonly weight: number;
-  constructor(weight = 1) {
-    this.weight = weight;
-  }
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
     if (!allFresh(candidates)) return inflightFallback.score(req, candidates, out);
@@ -88,12 +80,8 @@ export class RunningScorer implements Scorer {
  * a burst between scrapes does not all go to the pod that had the most free cache a second ago. Falls back to
  * in-flight counts while any candidate's metrics are stale or lack KV usage.
  */
-export class KvCacheScorer implements Scorer {
+export class KvCacheScorer extends WeightedScorer {
   readonly name = 'kv-cache';
-  readonly weight: number;
-  constructor(weight = 1) {
-    this.weight = weight;
-  }
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
     let shares = 0;
@@ -126,12 +114,8 @@ function clamp01(u: number): number {
  * LoRA affinity for adapter requests: 100 where the adapter is running or waiting (vllm:lora_requests_info), 50
  * where the pod has a free adapter slot, 0 elsewhere. Base-model requests, and pods that report nothing, score 100.
  */
-export class LoraAffinityScorer implements Scorer {
+export class LoraAffinityScorer extends WeightedScorer {
   readonly name = 'lora-affinity';
-  readonly weight: number;
-  constructor(weight = 1) {
-    this.weight = weight;
-  }
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
     if (req.lora !== true) {
@@ -215,15 +199,14 @@ export function ringFor(endpoints: readonly Endpoint[]): HashRing {
  * pods; the owner scores 100, the rest 0. Pods joining or leaving move only their share of sessions. Requests
  * without the header score 0 everywhere (other scorers decide).
  */
-export class SessionAffinityScorer implements Scorer {
+export class SessionAffinityScorer extends WeightedScorer {
   readonly name = 'session-affinity';
-  readonly weight: number;
   readonly header: string;
   #candidates: readonly Endpoint[] = [];
   readonly #accept = (ep: Endpoint): boolean => this.#candidates.includes(ep);
 
   constructor(weight: number, header: string) {
-    this.weight = weight;
+    super(weight);
     this.header = header.toLowerCase();
   }
 

@@ -38,6 +38,16 @@ export interface Scorer {
   picked?(req: SchedulingRequest, ep: Endpoint): void;
 }
 
+/** The weight every scorer carries (a scorer's `score` is multiplied by it); default 1. */
+export abstract class WeightedScorer implements Scorer {
+  abstract readonly name: string;
+  readonly weight: number;
+  constructor(weight = 1) {
+    this.weight = weight;
+  }
+  abstract score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array, all?: readonly Endpoint[]): void;
+}
+
 export interface Picker {
   readonly name: string;
   /** Chooses among candidates by their total scores; `cursor` carries round-robin state between calls. */
