@@ -138,17 +138,69 @@ export function boundHistogram(h: Histogram, labels: Record<string, string>): Ob
 
 const secondsBetween = (from: number, to: number): number => (from >= 0 && to >= from ? (to - from) / 1000 : 0);
 
-class VllmMetrics implements EngineMetrics {
+/**
+ * What both engines' metrics share: a private registry, series bound to this engine's labels (gauges read at
+ * scrape time, counters and histograms updated in place), and the TTFT / inter-token histograms the token events feed.
+ */
+abstract class EngineRegistry implements EngineMetrics {
   readonly registry = new Registry();
-  readonly contentType: string;
+  readonly contentType = this.registry.contentType;
+  protected abstract readonly ttft: Observe;
+  protected abstract readonly itl: Observe;
+  readonly #labelNames: string[];
+  readonly #labels: Record<string, string>;
+
+  constructor(labels: Record<string, string>) {
+    this.#labels = labels;
+    this.#labelNames = Object.keys(labels);
+  }
+
+  protected gauge(name: string, help: string, read: () => number): void {
+    const labels = this.#labels;
+    new Gauge({
+      name,
+      help,
+      labelNames: this.#labelNames,
+      registers: [this.registry],
+      collect() {
+        this.set(labels, read());
+      },
+    });
+  }
+
+  protected counter(name: string, help: string): Inc {
+    return boundCounter(new Counter({ name, help, labelNames: this.#labelNames, registers: [this.registry] }), this.#labels);
+  }
+
+  protected histogram(name: string, help: string, buckets: number[]): Observe {
+    return boundHistogram(new Histogram({ name, help, labelNames: this.#labelNames, buckets, registers: [this.registry] }), this.#labels);
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  onFirstToken(_seq: Sequence, ttftSeconds: number): void {
+    this.ttft.observe(ttftSeconds);
+  }
+
+  onInterToken(seconds: number): void {
+    this.itl.observe(seconds);
+  }
+
+  abstract onStep(s: StepStats): void;
+  abstract onFinish(seq: Sequence, reason: FinishReason): void;
+}
+
+class VllmMetrics extends EngineRegistry {
   private readonly promptTokens: Inc;
   private readonly generationTokens: Inc;
   private readonly preemptions: Inc;
   private readonly prefixQueries: Inc;
   private readonly prefixHits: Inc;
   private readonly success: Record<FinishReason, Inc>;
-  private readonly ttft: Observe;
-  private readonly itl: Observe;
+  protected readonly ttft: Observe;
+  protected readonly itl: Observe;
   private readonly e2e: Observe;
   private readonly queue: Observe;
   private readonly inference: Observe;
@@ -160,39 +212,15 @@ class VllmMetrics implements EngineMetrics {
   private readonly iterationTokens: Observe;
 
   constructor(c: MetricsConfig) {
-    const registers = [this.registry];
-    this.contentType = this.registry.contentType;
-    const labelNames = ['model_name', 'engine'] as const;
     const labels = { model_name: c.modelName, engine: '0' };
+    super(labels);
+    const labelNames = Object.keys(labels);
+    const registers = [this.registry];
     const { state } = c;
 
-    new Gauge({
-      name: 'vllm:num_requests_running',
-      help: 'Number of requests in model execution batches.',
-      labelNames,
-      registers,
-      collect() {
-        this.set(labels, state.running());
-      },
-    });
-    new Gauge({
-      name: 'vllm:num_requests_waiting',
-      help: 'Number of requests waiting to be processed.',
-      labelNames,
-      registers,
-      collect() {
-        this.set(labels, state.waiting());
-      },
-    });
-    new Gauge({
-      name: 'vllm:kv_cache_usage_perc',
-      help: 'KV-cache usage. 1 means 100 percent usage.',
-      labelNames,
-      registers,
-      collect() {
-        this.set(labels, state.kvUsage());
-      },
-    });
+    this.gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', () => state.running());
+    this.gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', () => state.waiting());
+    this.gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', () => state.kvUsage());
     const info = {
       block_size: String(c.blockSize),
       cache_dtype: 'auto',
@@ -221,12 +249,11 @@ class VllmMetrics implements EngineMetrics {
       },
     });
 
-    const counter = (name: string, help: string): Inc => boundCounter(new Counter({ name, help, labelNames, registers }), labels);
-    this.promptTokens = counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.');
-    this.generationTokens = counter('vllm:generation_tokens_total', 'Number of generation tokens processed.');
-    this.preemptions = counter('vllm:num_preemptions_total', 'Cumulative number of preemption from the engine.');
-    this.prefixQueries = counter('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.');
-    this.prefixHits = counter('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.');
+    this.promptTokens = this.counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.');
+    this.generationTokens = this.counter('vllm:generation_tokens_total', 'Number of generation tokens processed.');
+    this.preemptions = this.counter('vllm:num_preemptions_total', 'Cumulative number of preemption from the engine.');
+    this.prefixQueries = this.counter('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.');
+    this.prefixHits = this.counter('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.');
     const success = new Counter({
       name: 'vllm:request_success_total',
       help: 'Count of successfully processed requests.',
@@ -239,33 +266,18 @@ class VllmMetrics implements EngineMetrics {
       abort: zero(success.labels({ ...labels, finished_reason: 'abort' })),
     };
 
-    const histogram = (name: string, help: string, buckets: number[]): Observe => {
-      return boundHistogram(new Histogram({ name, help, labelNames, buckets, registers }), labels);
-    };
     const tokenBuckets = buckets125(c.maxModelLen);
-    this.promptTokensRequest = histogram('vllm:request_prompt_tokens', 'Number of prefill tokens processed.', tokenBuckets);
-    this.generationTokensRequest = histogram('vllm:request_generation_tokens', 'Number of generation tokens processed.', tokenBuckets);
-    this.maxTokensParam = histogram('vllm:request_params_max_tokens', 'Histogram of the max_tokens request parameter.', tokenBuckets);
-    this.iterationTokens = histogram('vllm:iteration_tokens_total', 'Histogram of number of tokens per engine_step.', VLLM_ITERATION_TOKEN_BUCKETS);
-    this.ttft = histogram('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', VLLM_TTFT_BUCKETS);
-    this.itl = histogram('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', VLLM_ITL_BUCKETS);
-    this.e2e = histogram('vllm:e2e_request_latency_seconds', 'Histogram of e2e request latency in seconds.', VLLM_REQUEST_LATENCY_BUCKETS);
-    this.queue = histogram('vllm:request_queue_time_seconds', 'Histogram of time spent in WAITING phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
-    this.inference = histogram('vllm:request_inference_time_seconds', 'Histogram of time spent in RUNNING phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
-    this.prefill = histogram('vllm:request_prefill_time_seconds', 'Histogram of time spent in PREFILL phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
-    this.decode = histogram('vllm:request_decode_time_seconds', 'Histogram of time spent in DECODE phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
-  }
-
-  render(): Promise<string> {
-    return this.registry.metrics();
-  }
-
-  onFirstToken(_seq: Sequence, ttftSeconds: number): void {
-    this.ttft.observe(ttftSeconds);
-  }
-
-  onInterToken(seconds: number): void {
-    this.itl.observe(seconds);
+    this.promptTokensRequest = this.histogram('vllm:request_prompt_tokens', 'Number of prefill tokens processed.', tokenBuckets);
+    this.generationTokensRequest = this.histogram('vllm:request_generation_tokens', 'Number of generation tokens processed.', tokenBuckets);
+    this.maxTokensParam = this.histogram('vllm:request_params_max_tokens', 'Histogram of the max_tokens request parameter.', tokenBuckets);
+    this.iterationTokens = this.histogram('vllm:iteration_tokens_total', 'Histogram of number of tokens per engine_step.', VLLM_ITERATION_TOKEN_BUCKETS);
+    this.ttft = this.histogram('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', VLLM_TTFT_BUCKETS);
+    this.itl = this.histogram('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', VLLM_ITL_BUCKETS);
+    this.e2e = this.histogram('vllm:e2e_request_latency_seconds', 'Histogram of e2e request latency in seconds.', VLLM_REQUEST_LATENCY_BUCKETS);
+    this.queue = this.histogram('vllm:request_queue_time_seconds', 'Histogram of time spent in WAITING phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
+    this.inference = this.histogram('vllm:request_inference_time_seconds', 'Histogram of time spent in RUNNING phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
+    this.prefill = this.histogram('vllm:request_prefill_time_seconds', 'Histogram of time spent in PREFILL phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
+    this.decode = this.histogram('vllm:request_decode_time_seconds', 'Histogram of time spent in DECODE phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
   }
 
   onStep(s: StepStats): void {
@@ -292,9 +304,7 @@ class VllmMetrics implements EngineMetrics {
   }
 }
 
-class SglangMetrics implements EngineMetrics {
-  readonly registry = new Registry();
-  readonly contentType: string;
+class SglangMetrics extends EngineRegistry {
   private readonly promptTokens: Inc;
   private readonly generationTokens: Inc;
   private readonly requests: Inc;
@@ -302,38 +312,24 @@ class SglangMetrics implements EngineMetrics {
   private readonly cachedTokens: Inc;
   private cacheHits = 0;
   private cacheQueries = 0;
-  private readonly ttft: Observe;
-  private readonly itl: Observe;
+  protected readonly ttft: Observe;
+  protected readonly itl: Observe;
   private readonly e2e: Observe;
   private readonly queue: Observe;
   private generatedSinceScrape = 0;
   private lastScrape = performance.now();
 
   constructor(c: MetricsConfig) {
-    const registers = [this.registry];
-    this.contentType = this.registry.contentType;
-    const labelNames = ['model_name'] as const;
-    const labels = { model_name: c.modelName };
+    super({ model_name: c.modelName });
     const { state } = c;
     const capacity = c.numGpuBlocks * c.blockSize;
-    const gauge = (name: string, help: string, read: () => number): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.set(labels, read());
-        },
-      });
-    };
-    gauge('sglang:num_running_reqs', 'The number of running requests.', () => state.running());
-    gauge('sglang:num_queue_reqs', 'The number of requests in the waiting queue.', () => state.waiting());
-    gauge('sglang:token_usage', 'The token usage.', () => state.kvUsage());
-    gauge('sglang:num_used_tokens', 'The number of used tokens.', () => state.usedTokens());
-    gauge('sglang:max_total_num_tokens', 'Maximum total number of tokens in the KV cache pool.', () => capacity);
-    gauge('sglang:cache_hit_rate', 'The prefix cache hit rate.', () => (this.cacheQueries > 0 ? this.cacheHits / this.cacheQueries : 0));
-    gauge('sglang:gen_throughput', 'The generation throughput (token/s).', () => {
+    this.gauge('sglang:num_running_reqs', 'The number of running requests.', () => state.running());
+    this.gauge('sglang:num_queue_reqs', 'The number of requests in the waiting queue.', () => state.waiting());
+    this.gauge('sglang:token_usage', 'The token usage.', () => state.kvUsage());
+    this.gauge('sglang:num_used_tokens', 'The number of used tokens.', () => state.usedTokens());
+    this.gauge('sglang:max_total_num_tokens', 'Maximum total number of tokens in the KV cache pool.', () => capacity);
+    this.gauge('sglang:cache_hit_rate', 'The prefix cache hit rate.', () => (this.cacheQueries > 0 ? this.cacheHits / this.cacheQueries : 0));
+    this.gauge('sglang:gen_throughput', 'The generation throughput (token/s).', () => {
       const now = performance.now();
       const elapsed = (now - this.lastScrape) / 1000;
       const rate = elapsed > 0 ? this.generatedSinceScrape / elapsed : 0;
@@ -342,32 +338,16 @@ class SglangMetrics implements EngineMetrics {
       return rate;
     });
 
-    const counter = (name: string, help: string): Inc => boundCounter(new Counter({ name, help, labelNames, registers }), labels);
-    this.promptTokens = counter('sglang:prompt_tokens_total', 'Number of prefill tokens processed.');
-    this.generationTokens = counter('sglang:generation_tokens_total', 'Number of generation tokens processed.');
-    this.requests = counter('sglang:num_requests_total', 'Number of requests processed.');
-    this.aborted = counter('sglang:num_aborted_requests_total', 'Number of requests aborted.');
-    this.cachedTokens = counter('sglang:cached_tokens_total', 'Number of cached prompt tokens.');
+    this.promptTokens = this.counter('sglang:prompt_tokens_total', 'Number of prefill tokens processed.');
+    this.generationTokens = this.counter('sglang:generation_tokens_total', 'Number of generation tokens processed.');
+    this.requests = this.counter('sglang:num_requests_total', 'Number of requests processed.');
+    this.aborted = this.counter('sglang:num_aborted_requests_total', 'Number of requests aborted.');
+    this.cachedTokens = this.counter('sglang:cached_tokens_total', 'Number of cached prompt tokens.');
 
-    const histogram = (name: string, help: string, buckets: number[]): Observe => {
-      return boundHistogram(new Histogram({ name, help, labelNames, buckets, registers }), labels);
-    };
-    this.ttft = histogram('sglang:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', SGLANG_TTFT_BUCKETS);
-    this.itl = histogram('sglang:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', SGLANG_ITL_BUCKETS);
-    this.e2e = histogram('sglang:e2e_request_latency_seconds', 'Histogram of End-to-end request latency in seconds', SGLANG_E2E_BUCKETS);
-    this.queue = histogram('sglang:queue_time_seconds', 'Histogram of queueing time in seconds.', SGLANG_E2E_BUCKETS);
-  }
-
-  render(): Promise<string> {
-    return this.registry.metrics();
-  }
-
-  onFirstToken(_seq: Sequence, ttftSeconds: number): void {
-    this.ttft.observe(ttftSeconds);
-  }
-
-  onInterToken(seconds: number): void {
-    this.itl.observe(seconds);
+    this.ttft = this.histogram('sglang:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', SGLANG_TTFT_BUCKETS);
+    this.itl = this.histogram('sglang:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', SGLANG_ITL_BUCKETS);
+    this.e2e = this.histogram('sglang:e2e_request_latency_seconds', 'Histogram of End-to-end request latency in seconds', SGLANG_E2E_BUCKETS);
+    this.queue = this.histogram('sglang:queue_time_seconds', 'Histogram of queueing time in seconds.', SGLANG_E2E_BUCKETS);
   }
 
   onStep(s: StepStats): void {
