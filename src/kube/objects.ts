@@ -130,9 +130,15 @@ export function setCondition(conditions: readonly Condition[] | undefined, input
 }
 
 /** Apply several condition inputs in order. */
-export function setConditions(conditions: readonly Condition[] | undefined, inputs: readonly ConditionInput[], now: string = nowTime()): Condition[] {
+/** Set each input condition; `observedGeneration`, when given, is stamped on every input (the object's generation). */
+export function setConditions(
+  conditions: readonly Condition[] | undefined,
+  inputs: readonly ConditionInput[],
+  now: string = nowTime(),
+  observedGeneration?: number,
+): Condition[] {
   let list = [...(conditions ?? [])];
-  for (const input of inputs) list = setCondition(list, input, now);
+  for (const input of inputs) list = setCondition(list, observedGeneration === undefined ? input : { ...input, observedGeneration }, now);
   return list;
 }
 

@@ -64,11 +64,7 @@ export function computeModelStatus(model: Model, observed: ModelObservation, now
     };
   }
 
-  const conditions = setConditions(
-    model.status?.conditions,
-    [synced, ready].map((c) => ({ ...c, observedGeneration: generation })),
-    now,
-  );
+  const conditions = setConditions(model.status?.conditions, [synced, ready], now, generation);
   return {
     phase,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),

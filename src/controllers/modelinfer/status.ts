@@ -92,11 +92,7 @@ export function computeModelInferStatus(input: StatusInput, now: string = nowTim
         }
       : { type: 'ReplicaFailure', status: 'False', reason: 'NoFailures', message: '' };
 
-  const conditions = setConditions(
-    input.previous?.conditions,
-    [available, progressing, failure].map((c) => ({ ...c, observedGeneration: input.generation })),
-    now,
-  );
+  const conditions = setConditions(input.previous?.conditions, [available, progressing, failure], now, input.generation);
   return {
     ...(input.generation !== undefined ? { observedGeneration: input.generation } : {}),
     replicas: existingGroups.size,

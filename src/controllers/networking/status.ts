@@ -62,11 +62,7 @@ export function computeModelServerStatus(ms: ModelServer, observed: ModelServerO
   const service: ConditionInput = observed.serviceError
     ? { type: 'ServiceSynced', status: 'False', reason: 'ServiceSyncFailed', message: observed.serviceError }
     : { type: 'ServiceSynced', status: 'True', reason: 'Synced', message: `Service ${ms.metadata.name}` };
-  const conditions = setConditions(
-    ms.status?.conditions,
-    [ready, service].map((c) => ({ ...c, observedGeneration: generation })),
-    now,
-  );
+  const conditions = setConditions(ms.status?.conditions, [ready, service], now, generation);
   return {
     phase,
     serviceEndpoint: serviceEndpoint(ms),
@@ -109,6 +105,6 @@ export function computeModelRouteStatus(
   return {
     phase,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
-    conditions: setConditions(route.status?.conditions, [{ ...ready, observedGeneration: generation }], now),
+    conditions: setConditions(route.status?.conditions, [ready], now, generation),
   };
 }
