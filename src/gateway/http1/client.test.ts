@@ -437,6 +437,7 @@ test('connection refused: ECONNREFUSED, the request never started, the pool is e
   const out = await send(pool).done;
   // onRequestStart was never called: the handler knows the request cannot have reached the engine.
   assert.deepEqual(out.events, ['error']);
+  assert.equal(out.errorController, null);
   assert.equal(code(out.error), 'ECONNREFUSED');
   assert.deepEqual(pool.stats, { running: 0, pending: 0, connected: 0, free: 0 });
 });

@@ -58,7 +58,10 @@ export interface UpstreamHandler {
   onResponseStart(controller: UpstreamController, status: number, headers: IncomingHttpHeaders): void;
   onResponseData(controller: UpstreamController, chunk: Buffer): void;
   onResponseEnd(controller: UpstreamController): void;
-  /** Connect failure, reset, timeout, protocol error, or abort(reason). `controller` is null if never started. */
+  /**
+   * Connect failure, reset, timeout, protocol error, or abort(reason). `controller` is null when onRequestStart was
+   * never called (queued, connecting, refused): the request cannot have reached the engine.
+   */
   onResponseError(controller: UpstreamController | null, err: Error): void;
 }
 
@@ -86,6 +89,8 @@ class UpstreamCall implements UpstreamController {
   conn: UpstreamConnection | null = null;
   aborted = false;
   paused = false;
+  /** onRequestStart was called: from here on the request may have reached the engine. */
+  started = false;
   /** onResponseEnd or onResponseError was called. */
   settled = false;
 
@@ -102,7 +107,7 @@ class UpstreamCall implements UpstreamController {
     if (conn !== null) conn.detach(this, false);
     else this.pool.unqueue(this);
     this.settled = true;
-    this.handler.onResponseError(conn === null ? null : this, reason);
+    this.handler.onResponseError(this.started ? this : null, reason);
   }
 
   pause(): void {
@@ -120,7 +125,7 @@ class UpstreamCall implements UpstreamController {
   fail(err: Error): void {
     if (this.settled) return;
     this.settled = true;
-    this.handler.onResponseError(this.conn === null ? null : this, err);
+    this.handler.onResponseError(this.started ? this : null, err);
   }
 }
 
@@ -195,6 +200,7 @@ class UpstreamConnection implements ChunkSink {
   #send(call: UpstreamCall): void {
     this.state = ConnState.Head;
     this.#framing = null;
+    call.started = true;
     call.handler.onRequestStart(call);
     if (call.aborted || this.call !== call) return;
     const req = call.request;

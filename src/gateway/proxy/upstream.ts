@@ -135,8 +135,6 @@ export class ProxyCall implements UpstreamHandler {
   /** First-byte deadline; null once the first byte came (or the attempt ended). */
   timer: Deadline<ProxyCall> | null = null;
   timeoutMs = 0;
-  /** The request started going out on a connection. */
-  started = false;
   clientAborted = false;
   status = 0;
   headers: IncomingHttpHeaders | null = null;
@@ -220,7 +218,6 @@ export class ProxyCall implements UpstreamHandler {
 
   onRequestStart(controller: UpstreamController): void {
     this.controller = controller;
-    this.started = true;
     if (this.clientAborted || !this.current) controller.abort(new ClientGoneError());
     else this.ex.reached = true;
   }
@@ -319,7 +316,8 @@ export class ProxyCall implements UpstreamHandler {
     ex.finish(this.status);
   }
 
-  onResponseError(_controller: UpstreamController | null, err: Error): void {
+  /** `controller` is null when the request never went out on a connection (the pool's contract). */
+  onResponseError(controller: UpstreamController | null, err: Error): void {
     if (!this.current) return;
     const ex = this.ex;
     const res = ex.http;
@@ -350,7 +348,7 @@ export class ProxyCall implements UpstreamHandler {
       return;
     }
     const code = errCode(err);
-    if (!this.started || code === CONNECT_TIMEOUT || code === 'ECONNREFUSED') {
+    if (controller === null || code === CONNECT_TIMEOUT || code === 'ECONNREFUSED') {
       this.failed('connect', `Could not connect to the engine ${this.endpoint.podKey} (${this.endpoint.ip}:${this.endpoint.port}): ${code || err.message}.`);
       return;
     }
