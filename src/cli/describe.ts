@@ -7,17 +7,37 @@ import type { ClientContext } from './context.ts';
 import { resolveResources } from './get.ts';
 import { alignColumns, humanAge } from './table.ts';
 
-interface CoreEvent {
+export interface CoreEvent {
   type?: string;
   reason?: string;
   message?: string;
   lastTimestamp?: string;
   eventTime?: string;
   firstTimestamp?: string;
+  series?: { lastObservedTime?: string };
   source?: { component?: string };
   reportingComponent?: string;
   involvedObject?: { uid?: string; name?: string; kind?: string };
   metadata: { creationTimestamp?: string };
+}
+
+/** When an event last happened, as kubectl sorts them (its SortableEvents); then firstTimestamp, then the creation time. */
+function eventTime(e: CoreEvent): string | undefined {
+  return e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp;
+}
+
+/** The Events section: oldest first, whatever order the server listed them in. */
+export function eventsText(events: CoreEvent[], now = Date.now()): string {
+  if (events.length === 0) return 'Events:  <none>';
+  const at = (e: CoreEvent): number => Date.parse(eventTime(e) ?? '') || 0;
+  const sorted = [...events].sort((a, b) => at(a) - at(b));
+  return 'Events:\n' + alignColumns([
+    ['  TYPE', 'REASON', 'AGE', 'FROM', 'MESSAGE'],
+    ...sorted.map((e) => {
+      const when = eventTime(e);
+      return ['  ' + (e.type ?? ''), e.reason ?? '', when ? humanAge(when, now) : '', e.source?.component ?? e.reportingComponent ?? '', e.message ?? ''];
+    }),
+  ]);
 }
 
 export async function describe(ctx: ClientContext, words: string, names: string[], out: (text: string) => void): Promise<void> {
@@ -39,18 +59,7 @@ export async function describe(ctx: ClientContext, words: string, names: string[
     } catch {
       // events are best-effort, as in kubectl
     }
-    const eventText =
-      events.length === 0
-        ? 'Events:  <none>'
-        : 'Events:\n' +
-          alignColumns([
-            ['  TYPE', 'REASON', 'AGE', 'FROM', 'MESSAGE'],
-            ...events.map((e) => {
-              const when = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp;
-              return ['  ' + (e.type ?? ''), e.reason ?? '', when ? humanAge(when) : '', e.source?.component ?? e.reportingComponent ?? '', e.message ?? ''];
-            }),
-          ]);
-    sections.push(`${body}\n${eventText}`);
+    sections.push(`${body}\n${eventsText(events)}`);
   }
   out(sections.join('\n\n---\n'));
 }

@@ -31,3 +31,11 @@ test('missing cells print as <none>', () => {
   const rows = renderTable({ columnDefinitions: [{ name: 'Name', type: 'string' }, { name: 'Ready', type: 'integer' }], rows: [{ cells: ['a', undefined] }] }, { wide: false, withNamespace: false });
   assert.deepEqual(rows[1], ['a', '<none>']);
 });
+
+test('cells are printed as the server wrote them: a date printer column already reads as an age', () => {
+  const table = {
+    columnDefinitions: [{ name: 'Name', type: 'string' }, { name: 'Age', type: 'date' }, { name: 'Created At', type: 'date' }],
+    rows: [{ cells: ['llama-7b', '5m', '2026-01-01T00:00:00Z'] }],
+  };
+  assert.deepEqual(renderTable(table, { wide: false, withNamespace: false })[1], ['llama-7b', '5m', '2026-01-01T00:00:00Z']);
+});

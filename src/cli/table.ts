@@ -1,5 +1,6 @@
-// Printing a server-side meta.k8s.io/v1 Table the way kubectl does: upper-case headers, aligned columns,
-// relative ages.
+// Printing a server-side meta.k8s.io/v1 Table the way kubectl does: upper-case headers, aligned columns, cells as
+// the server wrote them (a server already turns `date` printer columns into ages such as `5m`, and prints the
+// timestamp itself in its default `Created At` column). `humanAge` is for what the client words itself (events).
 
 export interface Table {
   columnDefinitions: { name: string; type: string; format?: string; priority?: number }[];
@@ -16,9 +17,8 @@ export function humanAge(timestamp: string, now = Date.now()): string {
   return `${Math.floor(hours / 24)}d`;
 }
 
-function cellText(value: unknown, column: Table['columnDefinitions'][number]): string {
+function cellText(value: unknown): string {
   if (value === null || value === undefined || value === '') return '<none>';
-  if (column.type === 'date' || column.format === 'date') return typeof value === 'string' ? humanAge(value) : String(value);
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
@@ -27,7 +27,7 @@ export function renderTable(table: Table, options: { wide: boolean; withNamespac
   const columns = table.columnDefinitions.map((c, i) => ({ c, i })).filter(({ c }) => options.wide || !c.priority);
   const header = [...(options.withNamespace ? ['NAMESPACE'] : []), ...columns.map(({ c }) => c.name.toUpperCase())];
   const rows = table.rows.map((row) => {
-    const cells = columns.map(({ c, i }) => cellText(row.cells[i], c));
+    const cells = columns.map(({ c, i }) => cellText(row.cells[i]));
     if (options.prefix && cells.length > 0) cells[0] = `${options.prefix}/${cells[0]}`;
     return [...(options.withNamespace ? [row.object?.metadata?.namespace ?? ''] : []), ...cells];
   });

@@ -162,6 +162,7 @@ test('the matrixinfer CLI gets, describes and shows logs', async () => {
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, /llama-7b/);
   assert.match(list.stdout, /llama-7b-0-server-0/);
+  assert.doesNotMatch(list.stdout, /NaN/, 'AGE cells are printed as the server wrote them');
   const described = await matrixinfer(['describe', 'model', 'llama-7b'], { env });
   assert.equal(described.code, 0, described.stderr);
   assert.match(described.stdout, /modelId: llama-7b-v1/);
