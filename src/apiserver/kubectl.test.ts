@@ -5,13 +5,14 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { needs } from '../../test/support/system.ts';
 import { stringify } from 'yaml';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestApiServer, type TestApiServer } from '../kube/testing/apiserver.ts';
 import { until } from '../kube/testing/until.ts';
 import { GROUP, http, kubectl, widget, widgetCrd } from './testkit.ts';
 
-describe('kubectl against the embedded API server', () => {
+describe('kubectl against the embedded API server', { skip: needs('kubectl') }, () => {
   let t: TestApiServer;
   const file = (name: string) => join(t.dir, name);
 
@@ -69,6 +70,18 @@ describe('kubectl against the embedded API server', () => {
     assert.match(invalid.stderr, /\n\* spec\.replicas: Invalid value: -1: spec\.replicas in body should be greater than or equal to 0\n/);
     const none = await kubectl(t, ['get', 'wd', 'w2', 'w3', '--ignore-not-found', '-o', 'name']);
     assert.equal(none.stdout, '');
+  });
+
+  it('an unknown kind is "no matches for kind", with client-side validation reading /openapi/v2 as protobuf', async () => {
+    // kubectl (--validate=strict) finds no fieldValidation support for an unknown kind in /openapi/v3, so it falls back
+    // to validating against /openapi/v2 and parses that response's Content-Type with Go's mime package first.
+    await writeFile(file('unknown-kind.yaml'), stringify({ apiVersion: `${GROUP}/v1`, kind: 'Widgit', metadata: { name: 'x', namespace: 'default' } }));
+    const r = await kubectl(t, ['apply', '-f', file('unknown-kind.yaml')]);
+    assert.notEqual(r.code, 0);
+    assert.doesNotMatch(r.stderr, /mime/);
+    assert.match(r.stderr, new RegExp(`no matches for kind "Widgit" in version "${GROUP.replace(/\./g, '\\.')}/v1"\nensure CRDs are installed first`));
+    const v2 = await http(t, 'GET', '/openapi/v2', undefined, { accept: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' });
+    assert.equal(v2.headers.get('content-type'), 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf');
   });
 
   it('creates built-ins with typed (protobuf) clients and prints them with -A', async () => {

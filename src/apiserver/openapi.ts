@@ -2,8 +2,10 @@
 // - /openapi/v3 (+ one document per group version): kubectl checks here that PATCH/POST accept `fieldValidation`
 //   (then `apply` validates server-side), whether strategic merge is accepted, and `explain` reads the schemas
 //   (custom resources: the CRD's openAPIV3Schema).
-// - /openapi/v2: kubectl's default `--validate=strict` loads it (as protobuf) before anything else, so it must
-//   parse; since fieldValidation is verified through v3, an empty document is enough.
+// - /openapi/v2: kubectl's default `--validate=strict` loads it (as protobuf) for any kind /openapi/v3 does not list
+//   (an unknown kind, before it answers "no matches for kind"), so it must parse: its Content-Type is the one the real
+//   server returns, `...spec.v2.v1.0+protobuf` (the requested `...spec.v2@v1.0+protobuf` is no valid media type for
+//   Go's mime parser); since fieldValidation is verified through v3, an empty document is enough.
 import { createHash } from 'node:crypto';
 import type { Registry, ResourceType } from './registry.ts';
 import type { SchemaProps } from './schema.ts';

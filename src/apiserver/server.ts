@@ -120,7 +120,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
         const accept = req.headers.accept ?? '';
         if (accept.includes('protobuf')) {
           const body = openapi.v2Protobuf();
-          res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf', 'Content-Length': body.length });
+          res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'Content-Length': body.length });
           res.end(body);
           return;
         }

@@ -7,9 +7,10 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { startTestCluster, type Backend, type TestCluster } from '../support/cluster.ts';
 import { kubectl, REPO, until } from '../support/platform.ts';
+import { needs } from '../support/system.ts';
 
 export function kubectlSuite(backend: Backend): void {
-  describe(`kubectl against the ${backend} API server`, () => {
+  describe(`kubectl against the ${backend} API server`, { skip: needs('kubectl') }, () => {
     let c: TestCluster;
     const k = (args: string[], input?: string) => kubectl(c.kubeconfigPath, args, input === undefined ? {} : { input });
     const quickstart = readFileSync(`${REPO}examples/quickstart.yaml`, 'utf8');
@@ -34,6 +35,12 @@ export function kubectlSuite(backend: Backend): void {
       const bad = await k(['apply', '-f', '-'], quickstart.replace('framework: "pytorch"', 'framework: "pytorch"\n    color: blue'));
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /unknown field "spec\.modelSpec\.color"/);
+    });
+
+    it('apply of an unknown kind: no matches for kind', async () => {
+      const r = await k(['apply', '-f', '-'], 'apiVersion: registry.matrixinfer.ai/v1alpha1\nkind: Modle\nmetadata:\n  name: x\n  namespace: default\n');
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /no matches for kind "Modle" in version "registry\.matrixinfer\.ai\/v1alpha1"\nensure CRDs are installed first/);
     });
 
     it('get prints our printer columns; -o wide adds the priority ones; short names and categories work', async () => {
