@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { missingReason, requireAll } from '../test/support/system.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
@@ -390,8 +391,10 @@ export async function run(argv: string[]): Promise<void> {
   const wl = workloads((args.get('workloads') ?? (smoke ? 'small,stream' : 'small,stream,32k,220k')).split(','));
   const conc = (args.get('concurrency') ?? (smoke ? '1,8' : '1,64,512')).split(',').map(Number);
   const nEngines = Math.min(ENGINE_IPS.length, Number(args.get('engines') ?? 2));
-  const hasNginx = existsSync(NGINX);
   const targets = new Set((args.get('targets') ?? 'direct,gateway,nginx').split(','));
+  const nginxMissing = targets.has('nginx') ? missingReason('nginx', NGINX) : undefined;
+  if (nginxMissing !== undefined && requireAll()) throw new Error(`MATRIXINFER_REQUIRE_ALL=1: the overhead benchmark ${nginxMissing}`);
+  const withNginx = nginxMissing === undefined && targets.has('nginx');
   if (args.has('pin')) {
     const cpus = availableParallelism();
     if (cpus < 2) throw new Error('--pin needs at least 2 CPUs');
@@ -404,14 +407,16 @@ export async function run(argv: string[]): Promise<void> {
     const enginePort = await freePort(ENGINE_IPS[0]);
     const engines = await startEngines(nEngines, enginePort);
     const gateway = await startGatewayProcess(enginePort, nEngines, Number(args.get('gateway-workers') ?? 1), args.get('policy'));
-    const nginx = hasNginx ? await startNginx(engines, dir) : undefined;
-    if (!hasNginx) process.stderr.write(`overhead: ${NGINX} not found; nginx columns left empty\n`);
+    const nginx = withNginx ? await startNginx(engines, dir) : undefined;
     process.stdout.write(
       `overhead: ${nEngines} engines, ${seconds} s per cell (+${warmup} s warm-up), closed loop; latency in ms; "+p50/+p99" = added over direct; ` +
-        `${pinning === null ? 'all processes share all CPUs' : `proxy pinned to CPU ${pinning.proxy}, engines and load generator to CPU ${pinning.rest}`}\n\n`,
+        `${pinning === null ? 'all processes share all CPUs' : `proxy pinned to CPU ${pinning.proxy}, engines and load generator to CPU ${pinning.rest}`}\n` +
+        (nginxMissing !== undefined ? `no nginx columns: the comparison ${nginxMissing}\n` : '') +
+        '\n',
     );
-    const header =
-      '| workload | conc | direct req/s | p50 | p99 | gateway req/s | +p50 | +p99 | nginx req/s | +p50 | +p99 | gw/nginx req/s | gw CPU µs/req (sys) | nginx CPU µs/req (sys) |';
+    const header = withNginx
+      ? '| workload | conc | direct req/s | p50 | p99 | gateway req/s | +p50 | +p99 | nginx req/s | +p50 | +p99 | gw/nginx req/s | gw CPU µs/req (sys) | nginx CPU µs/req (sys) |'
+      : '| workload | conc | direct req/s | p50 | p99 | gateway req/s | +p50 | +p99 | gw CPU µs/req (sys) |';
     process.stdout.write(header + '\n' + header.replace(/[^|]/g, '-') + '\n');
     const rows: Array<Record<string, unknown>> = [];
     for (const w of wl) {
@@ -422,9 +427,12 @@ export async function run(argv: string[]): Promise<void> {
         const ng = nginx && targets.has('nginx') ? await runLoad([nginx.url], c, seconds, warmup, w.body, dir, nginx.pid) : undefined;
         const bad = [direct, gw, ng].some((r) => r && (r.errors > 0 || r.non2xx > 0));
         rows.push({ workload: w.name, concurrency: c, direct, gateway: gw, nginx: ng ?? null });
+        const nginxCells = withNginx
+          ? `${ng ? fmt(ng.rps, 0) : '—'} | ${ng ? fmt(ng.p50 - direct.p50) : '—'} | ${ng ? fmt(ng.p99 - direct.p99) : '—'} | ${ng ? fmt(gw.rps / ng.rps) : '—'} | `
+          : '';
         process.stdout.write(
           `| ${w.name} | ${c} | ${fmt(direct.rps, 0)} | ${fmt(direct.p50)} | ${fmt(direct.p99)} | ${fmt(gw.rps, 0)} | ${fmt(gw.p50 - direct.p50)} | ${fmt(gw.p99 - direct.p99)} | ` +
-            `${ng ? fmt(ng.rps, 0) : '—'} | ${ng ? fmt(ng.p50 - direct.p50) : '—'} | ${ng ? fmt(ng.p99 - direct.p99) : '—'} | ${ng ? fmt(gw.rps / ng.rps) : '—'} | ${cpu(gw)} | ${ng ? cpu(ng) : '—'} |` +
+            `${nginxCells}${cpu(gw)} |${withNginx ? ` ${ng ? cpu(ng) : '—'} |` : ''}` +
             (bad ? ` errors: direct ${direct.errors}/${direct.non2xx}, gw ${gw.errors}/${gw.non2xx}${ng ? `, nginx ${ng.errors}/${ng.non2xx}` : ''}` : '') +
             '\n',
         );

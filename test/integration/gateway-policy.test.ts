@@ -7,11 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -23,6 +19,7 @@ import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
 import { until } from '../../src/kube/testing/until.ts';
 import { API_KEYS_LABEL } from '../../src/gateway/auth/apikey.ts';
 import { readyPod } from '../support/pods.ts';
+import { generateCA, issueServingCertificate } from '../../src/webhooks/certs.ts';
 
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const ENGINE_IP = '127.0.0.51';
@@ -38,7 +35,6 @@ let jwksUrl: string;
 let idpBase: string;
 let served: { keys: JWK[] } = { keys: [] };
 let jwksFetches = 0;
-let tmp: string;
 const accessLog: Array<Record<string, unknown>> = [];
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
@@ -89,21 +85,16 @@ function token(key: KeyPair, kid: string, claims: Record<string, unknown> = {}, 
   return jwt.sign(key.privateKey);
 }
 
-function openssl(dir: string, name: string, cn: string): { cert: string; key: string } {
-  const keyFile = join(dir, `${name}.key`);
-  const certFile = join(dir, `${name}.crt`);
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-keyout', keyFile, '-out', certFile, '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn},DNS:gw.test,IP:127.0.0.1`,
-  ], { stdio: 'ignore' });
-  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+/** A serving certificate for `cn` (and gw.test, 127.0.0.1) from a CA of its own; `ca` is what a client trusts. */
+function servingCertificate(cn: string): { cert: string; key: string; ca: string } {
+  const ca = generateCA(`${cn} CA`);
+  return { ...issueServingCertificate(ca, [cn, 'gw.test'], ['127.0.0.1']), ca: ca.cert };
 }
 
-let cert1: { cert: string; key: string };
-let cert2: { cert: string; key: string };
+let cert1: { cert: string; key: string; ca: string };
+let cert2: { cert: string; key: string; ca: string };
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'matrixinfer-policy-'));
   api = await startTestApiServer();
   await api.installCrds(projectCrds());
   engine = await startEngine(
@@ -132,8 +123,8 @@ before(async () => {
   idpBase = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}`;
   jwksUrl = `${idpBase}/jwks.json`;
 
-  cert1 = openssl(tmp, 'one', 'one.gw.test');
-  cert2 = openssl(tmp, 'two', 'two.gw.test');
+  cert1 = servingCertificate('one.gw.test');
+  cert2 = servingCertificate('two.gw.test');
 
   const log = new PassThrough();
   log.on('data', (d: Buffer) => {
@@ -192,7 +183,6 @@ after(async () => {
   await engine?.close();
   await new Promise<void>((r) => (jwks ? jwks.close(() => r()) : r()));
   await api?.close();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 // ---- JWT -------------------------------------------------------------------------------------------------------
@@ -413,14 +403,14 @@ test('TLS listener: the certificate from the ModelServer Secret, by SNI and by d
   assert.ok(gw.tlsUrl?.startsWith('https://'));
   const fp1 = new X509Certificate(cert1.cert).fingerprint256;
   const fp2 = new X509Certificate(cert2.cert).fingerprint256;
-  const bySni = await until('TLS served', () => httpsChat('one.gw.test', cert1.cert));
+  const bySni = await until('TLS served', () => httpsChat('one.gw.test', cert1.ca));
   assert.equal(bySni.status, 200, bySni.body);
   assert.equal(bySni.fingerprint, fp1);
   // No SNI (an IP address): the default certificate; its SAN has the IP, so verification passes.
-  const byIp = await httpsChat(undefined, cert1.cert);
+  const byIp = await httpsChat(undefined, cert1.ca);
   assert.equal(byIp.fingerprint, fp1);
   // A client that does not trust the certificate fails the handshake.
-  await assert.rejects(httpsChat('one.gw.test', cert2.cert));
+  await assert.rejects(httpsChat('one.gw.test', cert2.ca));
   // Rotate the Secret: new connections get the new certificate.
   await api.call('PUT', '/api/v1/namespaces/default/secrets/gw-tls', {
     apiVersion: 'v1',
@@ -430,9 +420,9 @@ test('TLS listener: the certificate from the ModelServer Secret, by SNI and by d
     data: { 'tls.crt': b64(cert2.cert), 'tls.key': b64(cert2.key) },
   });
   const rotated = await until('the rotated certificate', async () => {
-    const r = await httpsChat('two.gw.test', cert2.cert).catch(() => undefined);
+    const r = await httpsChat('two.gw.test', cert2.ca).catch(() => undefined);
     return r?.fingerprint === fp2 ? r : undefined;
   });
   assert.equal(rotated.status, 200);
-  assert.equal((await httpsChat(undefined, cert2.cert)).fingerprint, fp2, 'the default follows the rotation');
+  assert.equal((await httpsChat(undefined, cert2.ca)).fingerprint, fp2, 'the default follows the rotation');
 });

@@ -1,6 +1,7 @@
 // The whole platform from the quickstart, as a new user meets it: `matrixinfer up -f examples/quickstart.yaml`,
 // then the openai SDK, plain HTTP, kubectl and the matrixinfer CLI as clients.
 import { test, before, after } from 'node:test';
+import { needs } from '../support/system.ts';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,7 +116,7 @@ test('bad requests get OpenAI-style errors', async () => {
   }
 });
 
-test('kubectl lists what the Model fanned out into', async () => {
+test('kubectl lists what the Model fanned out into', { skip: needs('kubectl') }, async () => {
   const result = await kubectl(kubeconfig, ['get', 'models,modelinfers,modelservers,modelroutes,autoscalingpolicies,autoscalingpolicybindings,pods', '-A']);
   assert.equal(result.code, 0, result.stderr);
   for (const expected of ['model.registry.matrixinfer.ai/llama-7b', 'modelinfer.workload.matrixinfer.ai/llama-7b', 'modelserver.networking.matrixinfer.ai/llama-7b', 'modelroute.networking.matrixinfer.ai/llama-7b', 'autoscalingpolicy.registry.matrixinfer.ai/llama-7b', 'autoscalingpolicybinding.registry.matrixinfer.ai/llama-7b', 'pod/llama-7b-0-server-0']) {
@@ -127,7 +128,7 @@ test('kubectl lists what the Model fanned out into', async () => {
   assert.equal(phase.stdout, 'Ready');
 });
 
-test('kubectl apply, get -o yaml, get -w and delete work for our kinds; invalid manifests are rejected by kubectl and matrixinfer', async () => {
+test('kubectl apply, get -o yaml, get -w and delete work for our kinds; invalid manifests are rejected by kubectl and matrixinfer', { skip: needs('kubectl') }, async () => {
   const manifest = join(home, 'extra-route.yaml');
   writeFileSync(manifest, ['apiVersion: networking.matrixinfer.ai/v1alpha1', 'kind: ModelRoute', 'metadata:', '  name: extra', 'spec:', '  modelName: extra', '  rules:', '  - targetModels:', '    - modelServerName: llama-7b', ''].join('\n'));
   const watcher = kubectl(kubeconfig, ['get', 'modelroutes', '-w', '--request-timeout=6s']);

@@ -1,0 +1,66 @@
+// System programs that some tests and benchmarks need and a machine with only Node.js and npm lacks (redis-server,
+// curl, kubectl, nginx). Rules:
+// - Where one is missing, the test is skipped with one visible line naming the program and what installs it;
+//   never failed, never skipped silently.
+// - Under MATRIXINFER_REQUIRE_ALL=1 (set by .ci/run, which installs them all) a missing program is an error, so CI
+//   always runs everything.
+import { accessSync, constants } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+
+/** The programs, each with the command that brings it on Debian (what .ci/run installs). */
+export const SYSTEM_PROGRAMS = {
+  'redis-server': 'apt-get install redis-server',
+  curl: 'apt-get install curl',
+  kubectl: 'apt-get install kubernetes-client',
+  nginx: 'apt-get install nginx',
+} as const;
+export type SystemProgram = keyof typeof SYSTEM_PROGRAMS;
+
+/** Where a program may live outside PATH (Debian's nginx sits in /usr/sbin, often not on a user's PATH). */
+const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin', '/sbin'];
+
+const found = new Map<string, string | undefined>();
+
+/** The absolute path of `program` (PATH first, then the sbin directories), or undefined. */
+export function findProgram(program: string): string | undefined {
+  if (found.has(program)) return found.get(program);
+  const candidates = isAbsolute(program)
+    ? [program]
+    : [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS].map((dir) => join(dir, program));
+  let path: string | undefined;
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      path = candidate;
+      break;
+    } catch {
+      // not here
+    }
+  }
+  found.set(program, path);
+  return path;
+}
+
+export const requireAll = (): boolean => process.env.MATRIXINFER_REQUIRE_ALL === '1';
+
+/** Why a test that needs `program` cannot run here, or undefined when it can. */
+export function missingReason(program: SystemProgram, binary: string = program): string | undefined {
+  if (findProgram(binary) !== undefined) return undefined;
+  return `needs ${program}, not found on this machine (${SYSTEM_PROGRAMS[program]} enables it)`;
+}
+
+/**
+ * The `skip` option for a node:test `test`/`describe` that needs `programs`: false when all are there, else the
+ * reason, which the runner prints on the skipped line. Throws under MATRIXINFER_REQUIRE_ALL=1 instead of skipping.
+ * `binary` overrides where to look for one (e.g. `REDIS_SERVER=/opt/redis/bin/redis-server`).
+ */
+export function needs(...programs: Array<SystemProgram | [SystemProgram, string]>): string | false {
+  for (const entry of programs) {
+    const [program, binary] = Array.isArray(entry) ? entry : [entry, entry];
+    const reason = missingReason(program, binary);
+    if (reason === undefined) continue;
+    if (requireAll()) throw new Error(`MATRIXINFER_REQUIRE_ALL=1: a test ${reason}`);
+    return reason;
+  }
+  return false;
+}
