@@ -4,6 +4,7 @@
 //   npm run bench -- engine [--smoke]      simulated engine: TTFT/ITL vs the published figures the profile was fitted to
 //   npm run bench -- overhead [--smoke]    gateway overhead vs direct and nginx
 //   npm run bench -- routing [--smoke]     routing quality on shared-prefix workloads
+//   npm run bench -- footprint [--smoke]   resident memory of the quickstart's process tree, with one and more engines
 
 interface Benchmark {
   description: string;
@@ -17,6 +18,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   },
   overhead: { description: 'latency the gateway adds over direct and nginx', load: () => import('./overhead.ts') },
   routing: { description: 'routing quality (TTFT, prefix-cache hits) per scheduling policy', load: () => import('./routing.ts') },
+  footprint: { description: 'resident memory (RSS) per process of the quickstart, with one engine and scaled up, vs the targets', load: () => import('./footprint.ts') },
 };
 
 const [name, ...rest] = process.argv.slice(2);
