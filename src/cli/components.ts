@@ -50,6 +50,16 @@ export interface ControllerManagerCommandOptions {
   webhookCertDir?: string;
   /** Serve /healthz and /readyz (the pod's probes) on this port (off when undefined). */
   healthPort?: number;
+  /** Where ModelServer Services lead: gateway pods (namespace, selector) or fixed addresses; its ports. */
+  gatewayNamespace?: string;
+  gatewaySelector?: string;
+  gatewayAddress?: string[];
+  gatewayPort?: number;
+  gatewayTlsPort?: number;
+  /** A NetworkPolicy per ModelInfer: engine ports only from the gateway (and Prometheus, when given). */
+  engineNetworkPolicy?: boolean;
+  prometheusNamespace?: string;
+  prometheusSelector?: string;
 }
 
 export async function runControllerManager(options: ControllerManagerCommandOptions): Promise<void> {
@@ -58,8 +68,20 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
   let started = false;
   // Probes answer while the manager starts; ready once started (as leader or standby).
   const health = options.healthPort !== undefined ? await startHealthServer({ port: options.healthPort, ready: () => started }) : undefined;
+  const { defaultGatewayLocation } = await import('../controllers/networking/controller.ts');
+  const gatewayDefaults = defaultGatewayLocation();
   const manager = await startControllerManager({
     kubeConfig: loadKubeConfig(options.kubeconfig),
+    gateway: {
+      namespace: options.gatewayNamespace ?? gatewayDefaults.namespace,
+      selector: options.gatewaySelector ?? gatewayDefaults.selector,
+      ...(options.gatewayAddress?.length ? { addresses: options.gatewayAddress } : {}),
+      port: options.gatewayPort ?? gatewayDefaults.port,
+      tlsPort: options.gatewayTlsPort ?? gatewayDefaults.tlsPort,
+    },
+    ...(options.engineNetworkPolicy
+      ? { enginePolicy: { ...(options.prometheusNamespace ? { prometheusNamespace: options.prometheusNamespace } : {}), ...(options.prometheusSelector ? { prometheusSelector: options.prometheusSelector } : {}) } }
+      : {}),
     leaderElection: options.leaderElect,
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.leaseNamespace ? { leaseNamespace: options.leaseNamespace } : {}),
@@ -92,16 +114,17 @@ export async function runAgent(options: { kubeconfig?: string; nodeName?: string
   stopOnSignal(() => agent.stop());
 }
 
-export async function runGateway(options: { kubeconfig?: string; host?: string; port: number; namespace?: string; watchSecrets?: boolean }): Promise<void> {
+export async function runGateway(options: { kubeconfig?: string; host?: string; port: number; tlsPort?: number; namespace?: string; watchSecrets?: boolean }): Promise<void> {
   const { startGateway } = await import('../gateway/gateway.ts');
   const gateway = await startGateway({
     kubeConfig: loadKubeConfig(options.kubeconfig),
     host: options.host ?? '127.0.0.1',
     port: options.port,
+    ...(options.tlsPort !== undefined ? { tlsPort: options.tlsPort } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.watchSecrets === false ? { watchSecrets: false } : {}),
   });
-  process.stderr.write(`gateway listening on ${gateway.url}\n`);
+  process.stderr.write(`gateway listening on ${gateway.url}${gateway.tlsUrl ? ` and ${gateway.tlsUrl}` : ''}\n`);
   stopOnSignal(() => gateway.close());
 }
 
@@ -110,5 +133,6 @@ export async function runEngine(argv: string[]): Promise<void> {
   const { startEngine } = await import('../engine/server.ts');
   const engine = await startEngine(parseEngineArgs(argv));
   process.stderr.write(`engine listening on ${engine.url}\n`);
-  stopOnSignal(() => engine.close());
+  // SIGTERM drains as vLLM does: running requests finish; the agent's SIGKILL after the grace period bounds it.
+  stopOnSignal(() => engine.drain());
 }

@@ -11,6 +11,11 @@
 //   GET|PUT|PATCH|POST|DELETE /admin/faults        fault injection at run time, for tests (admin.ts)
 // Anything else: 404 (unknown path) or 405 (known path, wrong method), in the OpenAI error shape. No request, however
 // malformed, takes the engine down: handler errors become JSON errors, and a broken stream is cut, not thrown.
+//
+// Shutdown: `drain()` is what SIGTERM does, as vLLM's uvicorn does it: the listener closes (new connections are
+// refused, so the readiness probe fails), idle keep-alive connections close, requests already accepted run to
+// completion (answered with `connection: close`, and their connection closes as soon as it is idle), then the
+// engine stops. The node agent's SIGKILL at the end of the grace period bounds it; `close()` cuts everything at once.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,7 +41,10 @@ export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 export interface EngineServer {
   url: string;
   port: number;
+  /** Stop at once: open connections and running requests are cut. */
   close(): Promise<void>;
+  /** Stop accepting, finish the requests already accepted (at most `timeoutMs`, then cut them), stop. */
+  drain(timeoutMs?: number): Promise<void>;
   readonly options: EngineOptions;
   readonly scheduler: Scheduler;
   readonly metrics: EngineMetrics;
@@ -223,7 +231,20 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     routes['/health_generate'] = { GET: (_q, res) => sendEmpty(res) };
   }
 
+  // Responses not yet finished, so that a drain can tell those without a head to close their connection after.
+  const inflight = new Set<http.ServerResponse>();
+  let draining = false;
+  let drainStep: (() => void) | undefined;
+  function responseClosed(this: http.ServerResponse): void {
+    inflight.delete(this);
+    drainStep?.();
+  }
+
   const server = http.createServer(async (req, res) => {
+    inflight.add(res);
+    res.on('close', responseClosed);
+    // A request that raced the drain on an open connection is served, and its connection closes after.
+    if (draining) res.shouldKeepAlive = false;
     try {
       const path = (req.url ?? '/').split('?', 1)[0]!;
       const route = routes[path];
@@ -263,20 +284,35 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
   const port = (server.address() as AddressInfo).port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
 
+  const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
   let closing: Promise<void> | undefined;
-  return {
-    url: `http://${host}:${port}`,
-    port,
-    options,
-    scheduler,
-    metrics,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        scheduler!.stop();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+  const close = (): Promise<void> => {
+    closing ??= (() => {
+      scheduler!.stop();
+      if (server.listening) server.close();
+      server.closeAllConnections();
+      return serverClosed;
+    })();
+    return closing;
   };
+  let drained: Promise<void> | undefined;
+  const drain = (timeoutMs = Infinity): Promise<void> => {
+    drained ??= new Promise<void>((resolve) => {
+      draining = true;
+      server.close(); // stops listening and closes the idle keep-alive connections
+      for (const res of inflight) if (!res.headersSent) res.shouldKeepAlive = false;
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => void close().then(resolve), timeoutMs) : undefined;
+      drainStep = () => {
+        // A stream whose head went out with keep-alive leaves an idle connection behind when it ends.
+        server.closeIdleConnections();
+        if (inflight.size > 0) return;
+        drainStep = undefined;
+        clearTimeout(timer);
+        void close().then(resolve);
+      };
+      drainStep();
+    });
+    return drained;
+  };
+  return { url: `http://${host}:${port}`, port, options, scheduler, metrics, close, drain };
 }
