@@ -5,7 +5,7 @@ import { badRequest } from './errors.ts';
 import { clone, deepEqual, isObject, type JsonObject } from './meta.ts';
 import type { MergeKeys } from './patch.ts';
 import {
-  CONFIGMAP_TABLE, EVENT_TABLE, LEASE_TABLE, NAMESPACE_TABLE, NODE_TABLE, POD_TABLE, SECRET_TABLE, SERVICE_TABLE,
+  CONFIGMAP_TABLE, ENDPOINTSLICE_TABLE, EVENT_TABLE, LEASE_TABLE, NAMESPACE_TABLE, NODE_TABLE, POD_TABLE, SECRET_TABLE, SERVICE_TABLE,
 } from './printers.ts';
 import { ALL_VERBS, type Registry, type ResourceType, type Strategy } from './registry.ts';
 import {
@@ -498,6 +498,49 @@ const leaseStrategy = base(LEASE_TABLE, {
   },
 });
 
+// ------------------------------------------------------------------------------------------------ endpointslices
+
+// discovery.k8s.io/v1 EndpointSlice (pkg/apis/discovery/validation): what the ModelServer controller writes for its
+// selector-less Services. One deliberate difference: loopback addresses are accepted, because locally the gateway
+// and every pod live on 127.0.0.0/8 (the real server refuses them; there, pod IPs are never loopback).
+const ADDRESS_TYPES = ['IPv4', 'IPv6', 'FQDN'];
+const PROTOCOLS = ['TCP', 'UDP', 'SCTP'];
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+const endpointSliceStrategy = base(ENDPOINTSLICE_TABLE, {
+  validate(o) {
+    const errs: FieldError[] = [];
+    const type = o.addressType;
+    if (type === undefined || type === '') errs.push({ field: 'addressType', type: 'Required value', detail: '' });
+    else if (!ADDRESS_TYPES.includes(String(type))) errs.push({ field: 'addressType', type: 'Unsupported value', value: type, detail: `supported values: ${ADDRESS_TYPES.map((t) => `"${t}"`).join(', ')}` });
+    arr(o.endpoints).forEach((e, i) => {
+      const addresses = arr(obj(e).addresses);
+      if (addresses.length === 0) errs.push({ field: `endpoints[${i}].addresses`, type: 'Required value', detail: 'must contain at least 1 address' });
+      addresses.forEach((a, j) => {
+        if (type === 'IPv4' && !IPV4.test(String(a))) errs.push({ field: `endpoints[${i}].addresses[${j}]`, type: 'Invalid value', value: a, detail: 'must be a valid IP address' });
+      });
+    });
+    const names = new Set<string>();
+    arr(o.ports).forEach((p, i) => {
+      const port = obj(p);
+      const name = str(port.name) ?? '';
+      if (name && !isDNS1123Label(name)) errs.push({ field: `ports[${i}].name`, type: 'Invalid value', value: name, detail: "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character" });
+      if (names.has(name)) errs.push({ field: `ports[${i}].name`, type: 'Duplicate value', value: name });
+      names.add(name);
+      if (port.protocol === undefined) errs.push({ field: `ports[${i}].protocol`, type: 'Required value', detail: '' });
+      else if (!PROTOCOLS.includes(String(port.protocol))) errs.push({ field: `ports[${i}].protocol`, type: 'Unsupported value', value: port.protocol, detail: `supported values: ${PROTOCOLS.map((t) => `"${t}"`).join(', ')}` });
+    });
+    return errs;
+  },
+  validateUpdate(o, old) {
+    return o.addressType === old.addressType ? [] : [{ field: 'addressType', type: 'Invalid value', value: o.addressType, detail: 'field is immutable' }];
+  },
+  applyDefaults(o) {
+    // The API defaults a port's protocol to TCP (discovery/v1 defaults.go).
+    for (const p of arr(o.ports)) if (isObject(p) && p.protocol === undefined) p.protocol = 'TCP';
+  },
+});
+
 // ------------------------------------------------------------------------------------------------ registration
 
 export interface Allocators {
@@ -528,6 +571,7 @@ export function registerBuiltins(registry: Registry, allocate: Allocators): void
   add(builtin({ group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'], mergeKeys: {}, strategy: configMapStrategy }));
   add(builtin({ group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, mergeKeys: {}, strategy: secretStrategy }));
   add(builtin({ group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'], mergeKeys: {}, strategy: coreEventStrategy }));
+  add(builtin({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true, mergeKeys: {}, strategy: endpointSliceStrategy }));
   add(builtin({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true, mergeKeys: {}, strategy: leaseStrategy }));
   add(builtin({
     group: 'events.k8s.io', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, mergeKeys: {},

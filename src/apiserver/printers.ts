@@ -162,6 +162,22 @@ export const SECRET_TABLE: TableSpec = {
   cells: (o, now) => [o.metadata.name, o.type ?? 'Opaque', Object.keys(obj(o.data)).length, ageOf(o, now)],
 };
 
+export const ENDPOINTSLICE_TABLE: TableSpec = {
+  columns: [
+    NAME_COLUMN,
+    column('AddressType', 'string', 'The IP protocol for this slice'),
+    column('Ports', 'string', 'The ports contained in this slice'),
+    column('Endpoints', 'string', 'Endpoints contained in this slice'),
+    AGE_COLUMN,
+  ],
+  cells(o, now) {
+    const ports = arr(o.ports).map(obj).map((p) => (p.port === undefined || p.port === null ? '<unset>' : String(p.port)));
+    const addresses = arr(o.endpoints).flatMap((e) => arr(obj(e).addresses).map(String));
+    const shown = addresses.length > 3 ? `${addresses.slice(0, 3).join(',')} + ${addresses.length - 3} more...` : addresses.join(',');
+    return [o.metadata.name, o.addressType ?? '', ports.length ? ports.join(',') : '<unset>', shown || '<none>', ageOf(o, now)];
+  },
+};
+
 export const LEASE_TABLE: TableSpec = {
   columns: [NAME_COLUMN, column('Holder', 'string', 'holderIdentity contains the identity of the holder of a current lease.'), AGE_COLUMN],
   cells: (o, now) => [o.metadata.name, obj(o.spec).holderIdentity ?? '', ageOf(o, now)],

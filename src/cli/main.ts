@@ -28,16 +28,17 @@ async function main(): Promise<void> {
     .option('-f, --filename <path...>', 'manifests to apply once the platform is up', [])
     .option('--home <dir>', 'state, logs and kubeconfig directory (default $MATRIXINFER_HOME or ~/.matrixinfer)')
     .option('--gateway-port <port>', 'gateway port', '8080')
+    .option('--gateway-tls-port <port>', 'gateway HTTPS port (ModelServers with tls.enabled)', '8443')
     .option('--apiserver-port <port>', 'embedded API server port', '6443')
-    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; apiserverPort: string }) => {
+    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; apiserverPort: string }) => {
       const { up } = await import('./up.ts');
       const started = Date.now();
-      const platform = await up({ files: opts.filename, ...(opts.home ? { home: opts.home } : {}), gatewayPort: Number(opts.gatewayPort), apiserverPort: Number(opts.apiserverPort) });
+      const platform = await up({ files: opts.filename, ...(opts.home ? { home: opts.home } : {}), gatewayPort: Number(opts.gatewayPort), gatewayTlsPort: Number(opts.gatewayTlsPort), apiserverPort: Number(opts.apiserverPort) });
       out(
         [
           '',
           `MatrixInfer is up (${((Date.now() - started) / 1000).toFixed(1)} s).`,
-          `  gateway:     ${platform.gatewayUrl}`,
+          `  gateway:     ${platform.gatewayUrl}  (HTTPS: ${platform.gatewayTlsUrl})`,
           `  kubeconfig:  ${platform.kubeconfig}`,
           `  state, logs: ${platform.home}`,
           '',
@@ -83,9 +84,23 @@ async function main(): Promise<void> {
     .option('--webhook-url <url>', 'call the webhooks at this URL instead of the Service, e.g. https://127.0.0.1:{port} (API servers without Service routing)')
     .option('--webhook-cert-dir <dir>', 'also write the serving certificate, key and CA bundle here')
     .option('--health-port <port>', 'serve /healthz and /readyz on this port (off when not given)')
-    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string }) => {
+    .option('--gateway-namespace <name>', 'namespace of the gateway pods that ModelServer Services lead to (default: $POD_NAMESPACE)')
+    .option('--gateway-selector <selector>', 'label selector (key=value,...) of the gateway pods', 'app.kubernetes.io/name=matrixinfer,app.kubernetes.io/component=gateway')
+    .option('--gateway-address <ip...>', 'fixed gateway addresses instead of pods (matrixinfer up: 127.0.0.1)')
+    .option('--gateway-port <port>', "the gateway's HTTP port", '8080')
+    .option('--gateway-tls-port <port>', "the gateway's HTTPS port (ModelServers with tls.enabled)", '8443')
+    .option('--engine-network-policy', 'a NetworkPolicy per ModelInfer: engine ports reachable only from the gateway (and Prometheus)')
+    .option('--prometheus-namespace <name>', 'with --engine-network-policy: namespace of the Prometheus pods allowed to scrape engines')
+    .option('--prometheus-selector <selector>', 'label selector (key=value,...) of those Prometheus pods', '')
+    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string; gatewayNamespace?: string; gatewaySelector?: string; gatewayAddress?: string[]; gatewayPort: string; gatewayTlsPort: string; engineNetworkPolicy?: boolean; prometheusNamespace?: string; prometheusSelector?: string }) => {
       const { runControllerManager } = await import('./components.ts');
-      await runControllerManager({ ...opts, webhookPort: opts.webhookPort === undefined ? undefined : Number(opts.webhookPort), healthPort: opts.healthPort === undefined ? undefined : Number(opts.healthPort) });
+      await runControllerManager({
+        ...opts,
+        webhookPort: opts.webhookPort === undefined ? undefined : Number(opts.webhookPort),
+        healthPort: opts.healthPort === undefined ? undefined : Number(opts.healthPort),
+        gatewayPort: Number(opts.gatewayPort),
+        gatewayTlsPort: Number(opts.gatewayTlsPort),
+      });
     });
 
   program
@@ -104,11 +119,12 @@ async function main(): Promise<void> {
     .option('--kubeconfig <path>', 'kubeconfig file')
     .option('--host <address>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'listen port', '8080')
+    .option('--tls-port <port>', 'HTTPS listen port for ModelServers with tls.enabled (certificate by SNI from tls.secretName); off when not given')
     .option('--namespace <name>', 'serve one namespace only')
     .option('--no-watch-secrets', 'do not watch Secrets (TLS certificates, API keys); API-key authentication then refuses all')
-    .action(async (opts: { kubeconfig?: string; host: string; port: string; namespace?: string; watchSecrets: boolean }) => {
+    .action(async (opts: { kubeconfig?: string; host: string; port: string; tlsPort?: string; namespace?: string; watchSecrets: boolean }) => {
       const { runGateway } = await import('./components.ts');
-      await runGateway({ ...opts, port: Number(opts.port) });
+      await runGateway({ ...opts, port: Number(opts.port), tlsPort: opts.tlsPort === undefined ? undefined : Number(opts.tlsPort) });
     });
 
   program.command('engine').description('Run the simulated vLLM-compatible engine (see `matrixinfer engine --help`)');

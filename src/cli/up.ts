@@ -17,6 +17,8 @@ export interface UpOptions {
   files: string[];
   home?: string;
   gatewayPort: number;
+  /** The gateway's HTTPS listener (ModelServers with tls.enabled); default 8443. */
+  gatewayTlsPort?: number;
   apiserverPort: number;
   /** Return once the platform is up instead of running until a signal (used by tests). */
   log?: (line: string) => void;
@@ -54,6 +56,7 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<void> {
 
 export interface RunningPlatform {
   gatewayUrl: string;
+  gatewayTlsUrl: string;
   kubeconfig: string;
   home: string;
   stop(): Promise<void>;
@@ -64,8 +67,10 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
   const home = options.home ?? matrixinferHome();
   const logDir = join(home, 'logs');
   mkdirSync(logDir, { recursive: true });
-  for (const [port, what] of [[options.apiserverPort, 'API server'], [options.gatewayPort, 'gateway']] as const) {
-    if (!(await portFree(port))) throw new Error(`port ${port} for the ${what} is in use: is MatrixInfer already running? (choose another with --${what === 'gateway' ? 'gateway' : 'apiserver'}-port)`);
+  const gatewayTlsPort = options.gatewayTlsPort ?? 8443;
+  const ports = [[options.apiserverPort, 'API server', 'apiserver-port'], [options.gatewayPort, 'gateway', 'gateway-port'], [gatewayTlsPort, 'gateway (HTTPS)', 'gateway-tls-port']] as const;
+  for (const [port, what, flag] of ports) {
+    if (!(await portFree(port))) throw new Error(`port ${port} for the ${what} is in use: is MatrixInfer already running? (choose another with --${flag})`);
   }
   const apiUrl = `http://127.0.0.1:${options.apiserverPort}`;
   const kubeconfig = localKubeconfigPath(home);
@@ -73,9 +78,15 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
 
   const components: Component[] = [
     { name: 'apiserver', args: ['apiserver', '--data-dir', join(home, 'data'), '--port', String(options.apiserverPort)], restarts: 0, stopping: false },
-    { name: 'controller-manager', args: ['controller-manager', '--kubeconfig', kubeconfig], restarts: 0, stopping: false },
+    // The gateway is a process here, not a pod: ModelServer Services lead to its loopback address.
+    {
+      name: 'controller-manager',
+      args: ['controller-manager', '--kubeconfig', kubeconfig, '--gateway-address', '127.0.0.1', '--gateway-port', String(options.gatewayPort), '--gateway-tls-port', String(gatewayTlsPort)],
+      restarts: 0,
+      stopping: false,
+    },
     { name: 'agent', args: ['agent', '--kubeconfig', kubeconfig], restarts: 0, stopping: false },
-    { name: 'gateway', args: ['gateway', '--kubeconfig', kubeconfig, '--port', String(options.gatewayPort)], restarts: 0, stopping: false },
+    { name: 'gateway', args: ['gateway', '--kubeconfig', kubeconfig, '--port', String(options.gatewayPort), '--tls-port', String(gatewayTlsPort)], restarts: 0, stopping: false },
   ];
 
   const start = (component: Component): void => {
@@ -122,5 +133,5 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     await stop();
     throw error;
   }
-  return { gatewayUrl: `http://127.0.0.1:${options.gatewayPort}`, kubeconfig, home, stop };
+  return { gatewayUrl: `http://127.0.0.1:${options.gatewayPort}`, gatewayTlsUrl: `https://127.0.0.1:${gatewayTlsPort}`, kubeconfig, home, stop };
 }

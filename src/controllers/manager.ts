@@ -9,7 +9,9 @@ import { LeaderElector } from '../kube/leaderelection.ts';
 import { createLogger, errorMessage, type Logger } from '../kube/log.ts';
 import { createModelController } from './model/controller.ts';
 import { createModelInferController } from './modelinfer/controller.ts';
-import { createModelRouteController, createModelServerController } from './networking/controller.ts';
+import { createModelRouteController, createModelServerController, defaultGatewayLocation } from './networking/controller.ts';
+import { createEnginePolicyController, type EnginePolicyOptions } from './networking/engine-policy.ts';
+import type { GatewayLocation } from './networking/service.ts';
 import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from '../webhooks/server.ts';
 
 export const CONTROLLER_MANAGER_NAME = 'matrixinfer-controller-manager';
@@ -36,6 +38,10 @@ export interface ControllerManagerOptions {
    * defaults to the Lease namespace.
    */
   webhook?: Omit<WebhookServerOptions, 'kubeConfig' | 'namespace' | 'logger'> & { namespace?: string };
+  /** Where ModelServer Services lead (networking/service.ts); default: the chart's gateway pods in $POD_NAMESPACE. */
+  gateway?: GatewayLocation;
+  /** Guard engine pods with a NetworkPolicy per ModelInfer (networking/engine-policy.ts); off when unset. */
+  enginePolicy?: Omit<EnginePolicyOptions, 'gatewayNamespace' | 'gatewaySelector'>;
 }
 
 export interface ControllerManager {
@@ -52,9 +58,14 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
   const controllers: Controller[] = [
     createModelController({ ...deps, logger: log.child('model') }),
     createModelInferController({ ...deps, logger: log.child('modelinfer') }),
-    createModelServerController({ ...deps, logger: log.child('modelserver') }),
+    createModelServerController({ ...deps, logger: log.child('modelserver'), ...(options.gateway ? { gateway: options.gateway } : {}) }),
     createModelRouteController({ ...deps, logger: log.child('modelroute') }),
   ];
+  if (options.enginePolicy) {
+    const gateway = options.gateway ?? defaultGatewayLocation();
+    const policy = { ...options.enginePolicy, gatewayNamespace: gateway.namespace, gatewaySelector: gateway.selector };
+    controllers.push(createEnginePolicyController({ client, informers, options: policy, workers: options.workers, logger: log.child('engine-network-policy') }));
+  }
   informers.start();
   for (const controller of controllers) {
     controller.start().catch((err: unknown) => log.error('controller failed to start', { controller: controller.name, error: errorMessage(err) }));

@@ -39,7 +39,7 @@ test('README quick start from a clean clone', { timeout: 600_000 }, async () => 
   // A port other than 8080 only if something on this machine already holds 8080.
   const gatewayPort = await portOrDefault(8080);
   const started = Date.now();
-  const args = gatewayPort === 8080 ? ['start'] : ['start', '--', '--gateway-port', String(gatewayPort), '--apiserver-port', String(await freePort())];
+  const args = gatewayPort === 8080 ? ['start'] : ['start', '--', '--gateway-port', String(gatewayPort), '--gateway-tls-port', String(await freePort()), '--apiserver-port', String(await freePort())];
   const child = spawn('npm', args, { cwd: clone, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));

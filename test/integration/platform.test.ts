@@ -13,6 +13,7 @@ const home = mkdtempSync(join(tmpdir(), 'matrixinfer-platform-'));
 const kubeconfig = join(home, 'kubeconfig');
 const env = { ...process.env, MATRIXINFER_HOME: home };
 let gatewayPort = 0;
+let gatewayTlsPort = 0;
 let apiserverPort = 0;
 let platform: ReturnType<typeof startPlatform>;
 let gateway = '';
@@ -27,11 +28,12 @@ async function chat(): Promise<Response> {
 }
 
 function upArgs(): string[] {
-  return ['-f', 'examples/quickstart.yaml', '--gateway-port', String(gatewayPort), '--apiserver-port', String(apiserverPort)];
+  return ['-f', 'examples/quickstart.yaml', '--gateway-port', String(gatewayPort), '--gateway-tls-port', String(gatewayTlsPort), '--apiserver-port', String(apiserverPort)];
 }
 
 before(async () => {
   gatewayPort = await freePort();
+  gatewayTlsPort = await freePort();
   apiserverPort = await freePort();
   gateway = `http://127.0.0.1:${gatewayPort}`;
   const started = Date.now();

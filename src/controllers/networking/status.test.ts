@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import type { KubeObject } from '../../api/admission.ts';
 import type { ModelInfer, ModelRoute, ModelServer } from '../../api/kinds/index.ts';
 import { computeModelRouteStatus, computeModelServerStatus, readyEndpoints, serviceEndpoint } from './status.ts';
-import { desiredService } from './controller.ts';
 
 const ms: ModelServer = {
   apiVersion: 'networking.matrixinfer.ai/v1alpha1',
@@ -59,14 +58,6 @@ test('ModelServer phases', () => {
   assert.equal(s.conditions?.find((c) => c.type === 'ServiceSynced')?.status, 'True');
   s = computeModelServerStatus(ms, { modelInfer: mi, pods: [], serviceError: 'boom' }, 't');
   assert.equal(s.conditions?.find((c) => c.type === 'ServiceSynced')?.message, 'boom');
-});
-
-test('the Service selects the ModelInfer pods and maps port → targetPort', () => {
-  assert.deepEqual(desiredService(ms).spec, {
-    type: 'ClusterIP',
-    selector: { 'workload.matrixinfer.ai/modelinfer-name': 'llama-mi' },
-    ports: [{ name: 'http', protocol: 'TCP', port: 8080, targetPort: 8000 }],
-  });
 });
 
 test('ModelRoute phases name the missing servers', () => {

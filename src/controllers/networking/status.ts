@@ -3,8 +3,9 @@
 // ModelServer: `readyEndpoints` = ready, non-terminating pods with a podIP of the referenced ModelInfer;
 // phase Failed when that ModelInfer does not exist, Ready with at least one ready endpoint, Pending otherwise.
 // `serviceEndpoint` is the in-cluster address of the ModelServer's Service (created by this controller, named
-// after the ModelServer): `http://<name>.<namespace>.svc:<service.port><routing.path>`. Clients outside the
-// cluster go through the gateway instead, whose address the controllers do not know.
+// after the ModelServer, leading to the gateway: service.ts): `http[s]://<name>.<namespace>.svc:<service.port>
+// <routing.path>`, https when `tls.enabled` (the gateway's TLS port is behind it). The ServiceSynced condition
+// says how many gateway endpoints the Service has: with none, the Service answers nothing.
 //
 // ModelRoute: phase Ready when every target ModelServer exists, Pending while some are missing (they may be
 // created later; the Ready condition names them), Failed when every target ModelServer exists but all are
@@ -19,7 +20,7 @@ export function modelInferNamespace(ms: ModelServer): string {
 }
 
 export function serviceEndpoint(ms: ModelServer): string {
-  return `http://${ms.metadata.name}.${ms.metadata.namespace ?? 'default'}.svc:${ms.spec.service.port}${ms.spec.routing?.path ?? ''}`;
+  return `${ms.spec.tls?.enabled ? 'https' : 'http'}://${ms.metadata.name}.${ms.metadata.namespace ?? 'default'}.svc:${ms.spec.service.port}${ms.spec.routing?.path ?? ''}`;
 }
 
 /** Pods that can take traffic for this ModelServer. */
@@ -39,8 +40,10 @@ export function readyEndpoints(ms: ModelServer, pods: readonly KubeObject[]): Ku
 export interface ModelServerObservation {
   modelInfer: ModelInfer | undefined;
   pods: readonly KubeObject[];
-  /** Error creating or updating the Service, if any. */
+  /** Error creating or updating the Service or its EndpointSlice, if any. */
   serviceError?: string;
+  /** Gateway addresses in the Service's EndpointSlice (undefined: not known, e.g. in tests of phases). */
+  gatewayEndpoints?: number;
 }
 
 export function computeModelServerStatus(ms: ModelServer, observed: ModelServerObservation, now: string = nowTime()): ModelServerStatus {
@@ -61,7 +64,12 @@ export function computeModelServerStatus(ms: ModelServer, observed: ModelServerO
   }
   const service: ConditionInput = observed.serviceError
     ? { type: 'ServiceSynced', status: 'False', reason: 'ServiceSyncFailed', message: observed.serviceError }
-    : { type: 'ServiceSynced', status: 'True', reason: 'Synced', message: `Service ${ms.metadata.name}` };
+    : {
+        type: 'ServiceSynced',
+        status: 'True',
+        reason: 'Synced',
+        message: `Service ${ms.metadata.name}${observed.gatewayEndpoints === undefined ? '' : ` → ${observed.gatewayEndpoints} gateway endpoint${observed.gatewayEndpoints === 1 ? '' : 's'}`}`,
+      };
   const conditions = setConditions(ms.status?.conditions, [ready, service], now, generation);
   return {
     phase,
