@@ -8,6 +8,8 @@ import {
   CONFIGMAP_TABLE, ENDPOINTSLICE_TABLE, EVENT_TABLE, LEASE_TABLE, NAMESPACE_TABLE, NODE_TABLE, POD_TABLE, SECRET_TABLE, SERVICE_TABLE,
 } from './printers.ts';
 import { ALL_VERBS, type Registry, type ResourceType, type Strategy } from './registry.ts';
+import { validatePodSpecResources } from '../kube/resources.ts';
+import { readQuantity } from '../kube/units.ts';
 import {
   PORT_RANGE_MSG, isDNS1123Label, isValidPortName, isValidPortNum, nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain,
   validateLabels,
@@ -187,6 +189,22 @@ const podStrategy = base(POD_TABLE, {
     'status.podIP': (o) => str(obj(o.status).podIP),
     'status.nominatedNodeName': (o) => str(obj(o.status).nominatedNodeName),
   },
+  decode(o) {
+    // Quantities are resource.Quantity on the wire: one that does not parse fails decoding (400), like the real server.
+    for (const list of ['containers', 'initContainers']) {
+      for (const c of arr(obj(o.spec)[list])) {
+        const res = obj(obj(c).resources);
+        for (const value of [...Object.values(obj(res.requests)), ...Object.values(obj(res.limits))]) {
+          try {
+            readQuantity(typeof value === 'number' ? value : String(value));
+          } catch (err) {
+            throw badRequest(`Pod in version "v1" cannot be handled as a Pod: ${(err as Error).message}`);
+          }
+        }
+      }
+    }
+    return [];
+  },
   applyDefaults(o) {
     if (!isObject(o.spec)) return;
     const s = o.spec;
@@ -210,6 +228,7 @@ const podStrategy = base(POD_TABLE, {
     const s = o.spec;
     errs.push(...validateContainers(s.containers, 'spec.containers', true));
     errs.push(...validateContainers(s.initContainers, 'spec.initContainers', false));
+    errs.push(...validatePodSpecResources(s, 'spec'));
     if (!['Always', 'OnFailure', 'Never'].includes(String(s.restartPolicy))) {
       errs.push({ field: 'spec.restartPolicy', type: 'Unsupported value', value: s.restartPolicy, detail: 'supported values: "Always", "OnFailure", "Never"' });
     }

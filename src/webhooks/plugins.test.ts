@@ -153,3 +153,32 @@ test('DELETE and status updates are not validated', () => {
   assert.deepEqual(plugin.validate!({ ...base, operation: 'UPDATE', subResource: 'status', object }), []);
   assert.deepEqual(plugin.validate!({ ...base, operation: 'DELETE', oldObject: object }), []);
 });
+
+test('Model and ModelInfer: resource quantities must parse, requests stay within limits, as for Pods', () => {
+  const resources = (r: Record<string, unknown>) => model({}, { resources: r });
+  assert.deepEqual(validate('Model', resources({ requests: { cpu: '2', memory: '8Gi', 'nvidia.com/gpu': 1 }, limits: { cpu: 4, memory: '16Gi' } })), []);
+  assert.deepEqual(validate('Model', resources({ requests: { cpu: 'lots' } })), [
+    `spec.runtime.resources.requests[cpu]: Invalid value: "lots": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`,
+  ]);
+  assert.deepEqual(validate('Model', resources({ requests: { cpu: '2' }, limits: { cpu: '1', memory: '1K' } })), [
+    "spec.runtime.resources.limits[memory]: Invalid value: \"1K\": unable to parse quantity's suffix",
+    'spec.runtime.resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1',
+  ]);
+  assert.deepEqual(validate('Model', resources({ requests: { 'nvidia.com/gpu': '2' }, limits: { 'nvidia.com/gpu': '1', gpu: '1' } })), [
+    'spec.runtime.resources.limits[gpu]: Invalid value: "gpu": must be a standard resource for containers',
+    'spec.runtime.resources.requests: Invalid value: "2": must be equal to nvidia.com/gpu limit of 1',
+  ]);
+  assert.deepEqual(validate('Model', resources({ requests: { 'nvidia.com/gpu': '0.5', memory: '-1' } })), [
+    'spec.runtime.resources.requests[nvidia.com/gpu]: Invalid value: "500m": must be an integer',
+    'spec.runtime.resources.requests[memory]: Invalid value: "-1": must be greater than or equal to 0',
+  ]);
+  const infer = (res: Record<string, unknown>) => ({ roles: [{ name: 'server', template: { spec: { containers: [{ ...container, resources: res }] } } }] });
+  assert.deepEqual(validate('ModelInfer', infer({ requests: { cpu: '500m' }, limits: { cpu: '1' } })), []);
+  assert.deepEqual(validate('ModelInfer', infer({ requests: { cpu: '2' }, limits: { cpu: '1' } })), [
+    'spec.roles[0].template.spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1',
+  ]);
+  // A pod template becomes the Pod as it is: an extended resource needs its limit there.
+  assert.deepEqual(validate('ModelInfer', infer({ requests: { 'nvidia.com/gpu': '1' } })), [
+    'spec.roles[0].template.spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources',
+  ]);
+});

@@ -16,6 +16,7 @@ import {
   type MetricTarget,
 } from '../api/kinds/index.ts';
 import { parseDuration, parseQuantity } from '../kube/units.ts';
+import { validatePodSpecResources, validateResourceRequirements } from '../kube/resources.ts';
 import { MODEL_NAME_LABEL, ROLE_LABEL } from '../api/labels.ts';
 
 type Validator<T> = (object: T, request: AdmissionRequest) => FieldError[];
@@ -120,6 +121,8 @@ export const validateModel: Validator<Model> = (model) => {
     names.add(env.name);
   });
   checkDuration(errors, 'spec.serving.timeout', serving?.timeout, { positive: true });
+  // The engine container gets these resources, an extended resource's limit filled in from its request.
+  errors.push(...validateResourceRequirements(runtime?.resources, 'spec.runtime.resources', { limitsFromRequests: true }));
   return errors;
 };
 
@@ -134,6 +137,7 @@ export const validateModelInfer: Validator<ModelInfer> = (mi) => {
     if (!Array.isArray(containers) || containers.length === 0) {
       errors.push({ field: `spec.roles[${i}].template.spec.containers`, type: 'Required value', detail: 'at least one container is required' });
     }
+    errors.push(...validatePodSpecResources(role.template?.spec, `spec.roles[${i}].template.spec`));
     // The longest pod name this workload will generate must be a valid object name.
     const longest = `${mi.metadata.name ?? ''}-${Math.max(0, replicas - 1)}-${role.name}-${Math.max(0, (role.replicas ?? 1) - 1)}`;
     if (mi.metadata.name && (longest.length > 253 || !DNS_SUBDOMAIN.test(longest))) {

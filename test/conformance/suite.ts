@@ -443,6 +443,22 @@ export function conformance(backend: Backend): void {
       );
     });
 
+    it('Pod resources: a quantity that does not parse is a 400, a request above its limit a 422', async () => {
+      const pods = `/api/v1/namespaces/${ns}/pods`;
+      const pod = (name: string, resources: Record<string, unknown>) => ({
+        apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'c', image: 'busybox', resources }] },
+      });
+      const lots = await c.request('POST', pods, pod('lots', { requests: { cpu: 'lots' } }));
+      assert.equal(lots.status, 400, lots.text);
+      assert.equal(lots.body.message, `Pod in version "v1" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`);
+      const above = await c.request('POST', pods, pod('above', { requests: { cpu: '2000m', memory: '1Gi' }, limits: { cpu: '1', memory: '1024Mi' } }));
+      assert.equal(above.status, 422, above.text);
+      assert.equal(above.body.message, 'Pod "above" is invalid: spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1');
+      const gpu = await c.request('POST', pods, pod('gpu', { requests: { 'nvidia.com/gpu': '1' } }));
+      assert.equal(gpu.status, 422, gpu.text);
+      assert.equal(gpu.body.message, 'Pod "gpu" is invalid: spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources');
+    });
+
     it('unknown fields: dropped with a warning by default, rejected with fieldValidation=Strict', async () => {
       const obj = route('unknown');
       (obj.spec as any).color = 'blue';

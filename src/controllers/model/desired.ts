@@ -4,6 +4,7 @@
 // reference and the desired-state hash (src/kube/apply.ts).
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MODEL_NAME_LABEL } from '../../api/labels.ts';
 import { apiVersionOf } from '../../api/kind.ts';
+import { isOvercommitAllowed } from '../../kube/resources.ts';
 import {
   modelInferKind,
   modelServerKind,
@@ -125,17 +126,19 @@ export function initialReplicas(model: Model): number {
 }
 
 /**
- * The engine container's resources: the runtime's, with `nvidia.com/gpu` in both requests and limits (Kubernetes
- * requires an extended resource's request to equal its limit, and rejects a request without a limit).
+ * The engine container's resources: the runtime's, with each resource that cannot be overcommitted (`nvidia.com/gpu`
+ * and other extended resources, huge pages) in both requests and limits (Kubernetes requires such a request to equal
+ * its limit, and rejects a request without a limit; admission has refused requests that differ from their limits).
  */
 export function engineResources(runtime: Runtime): { requests?: Record<string, string>; limits?: Record<string, string> } | undefined {
   const res = runtime.resources;
   if (!res || (!res.requests && !res.limits)) return undefined;
   const requests = quantities(res.requests);
   const limits = quantities(res.limits);
-  const gpu = limits?.[GPU_RESOURCE] ?? requests?.[GPU_RESOURCE];
-  if (gpu === undefined) return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
-  return { requests: { ...requests, [GPU_RESOURCE]: gpu }, limits: { ...limits, [GPU_RESOURCE]: gpu } };
+  const names = new Set([...Object.keys(requests ?? {}), ...Object.keys(limits ?? {})]);
+  const fixed = Object.fromEntries([...names].filter((name) => !isOvercommitAllowed(name)).map((name) => [name, limits?.[name] ?? requests![name]!]));
+  if (Object.keys(fixed).length === 0) return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
+  return { requests: { ...requests, ...fixed }, limits: { ...limits, ...fixed } };
 }
 
 export function desiredModelInfer(model: Model): ModelInfer {

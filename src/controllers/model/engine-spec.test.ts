@@ -188,3 +188,11 @@ test('the node agent runs the same containers: real engines get the documented c
   assert.equal(o.host, IP);
   assert.equal(o.engine, 'sglang');
 });
+
+test('every resource that cannot be overcommitted gets its limit from its request, not only nvidia.com/gpu', () => {
+  const { container } = podOf(model({ resources: { requests: { cpu: '2', 'amd.com/gpu': '1', 'hugepages-2Mi': '1Gi' }, limits: { memory: '8Gi' } } }));
+  assert.deepEqual(container.resources, {
+    requests: { cpu: '2', 'amd.com/gpu': '1', 'hugepages-2Mi': '1Gi' },
+    limits: { memory: '8Gi', 'amd.com/gpu': '1', 'hugepages-2Mi': '1Gi' },
+  });
+});

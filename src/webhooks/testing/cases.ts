@@ -71,6 +71,25 @@ export function invalidCases(): InvalidCase[] {
       },
       expect: 'ModelRoute.networking.matrixinfer.ai "bad-route" is invalid: spec.modelName: Required value: one of modelName or loraAdapters must be set',
     },
+    {
+      title: 'Model: a cpu request that is no quantity, a memory request above its limit',
+      group: 'registry.matrixinfer.ai',
+      plural: 'models',
+      object: model('bad-resources', { runtime: { image: 'matrixinfer/pytorch-runtime:latest', resources: { requests: { cpu: 'lots', memory: '32Gi' }, limits: { memory: '16Gi' } } } }),
+      expect: `Model.registry.matrixinfer.ai "bad-resources" is invalid: [spec.runtime.resources.requests[cpu]: Invalid value: "lots": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$', spec.runtime.resources.requests: Invalid value: "32Gi": must be less than or equal to memory limit of 16Gi]`,
+    },
+    {
+      title: 'ModelInfer: a pod template whose container requests more cpu than its limit',
+      group: 'workload.matrixinfer.ai',
+      plural: 'modelinfers',
+      object: {
+        apiVersion: 'workload.matrixinfer.ai/v1alpha1',
+        kind: 'ModelInfer',
+        metadata: { name: 'bad-infer-resources' },
+        spec: { roles: [{ name: 'server', template: { spec: { containers: [{ ...container, resources: { requests: { cpu: '2' }, limits: { cpu: '1' } } }] } } }] },
+      },
+      expect: 'ModelInfer.workload.matrixinfer.ai "bad-infer-resources" is invalid: spec.roles[0].template.spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1',
+    },
   ];
 }
 
