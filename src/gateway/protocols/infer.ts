@@ -10,11 +10,12 @@
 //
 // M = ModelServer.spec.model ?? the model name of the oldest ModelRoute targeting the server ?? the last segment
 // of P. `inputs` may also be a bare string. `parameters` are copied into the completion request except `model`,
-// `prompt`, `stream` and `stream_options`. Engine errors (non-2xx) are passed through unchanged.
+// `prompt`, `stream` and `stream_options`. Engine errors (non-2xx) keep their status, in the OpenAI shape (proxy/engine-errors.ts).
 import type { Exchange } from '../http/exchange.ts';
 import { GatewayError } from '../http/errors.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import { proxyRequest, type BufferedResponse } from '../proxy/upstream.ts';
+import { engineErrorBody } from '../proxy/engine-errors.ts';
 import { admit, authenticate } from '../policy/traffic.ts';
 import { parseJsonObject } from './openai.ts';
 
@@ -111,12 +112,8 @@ function forwardInfer(ex: Exchange, server: ServerEntry, path: string, payload: 
 
 function onInferResponse(ex: Exchange, response: BufferedResponse): void {
   if (response.status < 200 || response.status >= 300) {
-    // Engine errors are already OpenAI-shaped: pass them through.
-    const ct = response.headers['content-type'];
-    const extra: Record<string, string> = {};
-    if (typeof ct === 'string') extra['content-type'] = ct;
     ex.errorCode = 'upstream_status';
-    ex.sendJson(response.status, response.body, extra);
+    ex.sendJson(response.status, engineErrorBody(response.status, response.body));
     return;
   }
   let parsed: unknown;

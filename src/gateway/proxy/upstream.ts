@@ -11,7 +11,15 @@
 //   failed attempt — connect error, first-byte timeout, 5xx status, reset — is retried on another pod, up to
 //   `routing.retries` times (default 1), never on a pod this request already tried. Out of retries or pods: the
 //   last failure is answered (502 `upstream_connect_error`, 504 `upstream_timeout`, 502 `upstream_error`; a 5xx
-//   from the engine is relayed as it is).
+//   from the engine is relayed in the OpenAI shape).
+// - Retries choose among the pods the routing table has now, not those of the attempt's start: a rolling update
+//   replaces pods while requests run, and the pod that just went away may have been the only one then.
+// - Nothing came back (refused, or the connection closed or reset before a response head): the engine never
+//   answered, so one attempt more than `routing.retries` is allowed — a keep-alive connection the engine closed
+//   while idle, or a drain's race, must not cost a request — and a reset is retried on the same pod when it is
+//   the only one left (a fresh connection), once.
+// - Engine errors (non-2xx, not SSE) are collected and answered in the OpenAI shape with the engine's status and
+//   message (engine-errors.ts); a 2xx response is relayed untouched.
 // - The upstream breaks after bytes were relayed: an SSE stream ends with an error event (`data: {"error": {...}}`)
 //   and closes; any other body is cut (the client connection is destroyed).
 // - The client disconnects: the exchange is accounted (499) and the upstream request aborted.
@@ -25,6 +33,8 @@ import type { Endpoint } from '../scheduling/endpoint.ts';
 import { schedulableEndpoints } from '../scheduling/filters/circuit.ts';
 import type { UpstreamErrorKind } from '../observability/metrics.ts';
 import { errorBody } from '../http/errors.ts';
+import type { GatewayCore } from '../http/exchange.ts';
+import { engineErrorBody } from './engine-errors.ts';
 import { UsageMeter } from '../accounting/usage.ts';
 import { clientResponseLines, contentLengthOf, upstreamRequestLines } from './headers.ts';
 import { deadline, type Deadline } from '../http/deadlines.ts';
@@ -112,6 +122,11 @@ function answerFailure(ex: Exchange, f: Failure): void {
   if (f.kind === 'connect') ex.fail('upstream_connect_error', f.message);
   else if (f.kind === 'timeout') ex.fail('upstream_timeout', f.message);
   else ex.fail('upstream_error', f.message);
+}
+
+/** `server` as the routing table has it now (the same object unless the table was rebuilt since). */
+function currentServer(core: GatewayCore, server: ServerEntry): ServerEntry {
+  return core.table.servers.get(server.key) ?? server;
 }
 
 /** Another pod this request has not tried yet exists. */
@@ -207,11 +222,21 @@ export class ProxyCall implements UpstreamHandler {
       ex.finish(this.status || 502, kind);
       return;
     }
-    if (ex.attempts <= this.server.retries && anotherPod(this.server, ex.tried, this.endpoint)) {
-      ex.releaseEndpoint();
-      (ex.tried ??= []).push(this.endpoint);
-      attempt(ex, this.server, this.path, this.payload, this.onBuffered, { kind, message });
-      return;
+    const server = currentServer(ex.core, this.server);
+    const nothingBack = this.status === 0 && (kind === 'reset' || kind === 'connect');
+    if (ex.attempts <= (nothingBack ? server.retries + 1 : server.retries)) {
+      if (anotherPod(server, ex.tried, this.endpoint)) {
+        ex.releaseEndpoint();
+        (ex.tried ??= []).push(this.endpoint);
+        attempt(ex, server, this.path, this.payload, this.onBuffered, { kind, message });
+        return;
+      }
+      if (kind === 'reset' && nothingBack && ex.attempts === 1 && server.endpoints.includes(this.endpoint)) {
+        // The only pod left, still serving: the connection, not the pod, failed; try once more on a new one.
+        ex.releaseEndpoint();
+        attempt(ex, server, this.path, this.payload, this.onBuffered, { kind, message });
+        return;
+      }
     }
     answerFailure(ex, { kind, message });
   }
@@ -228,10 +253,13 @@ export class ProxyCall implements UpstreamHandler {
     const ex = this.ex;
     this.status = statusCode;
     ex.upstreamStatus = statusCode;
-    if (statusCode >= 500 && ex.attempts <= this.server.retries && anotherPod(this.server, ex.tried, this.endpoint)) {
-      this.controller = controller;
-      this.failed('status', `The engine ${this.endpoint.podKey} answered HTTP ${statusCode}.`);
-      return;
+    if (statusCode >= 500) {
+      const server = currentServer(ex.core, this.server);
+      if (ex.attempts <= server.retries && anotherPod(server, ex.tried, this.endpoint)) {
+        this.controller = controller;
+        this.failed('status', `The engine ${this.endpoint.podKey} answered HTTP ${statusCode}.`);
+        return;
+      }
     }
     this.headers = headers;
     if (this.onBuffered !== undefined) {
@@ -240,6 +268,11 @@ export class ProxyCall implements UpstreamHandler {
     }
     const ct = headers['content-type'];
     this.sse = typeof ct === 'string' && ct.startsWith('text/event-stream');
+    if (statusCode >= 300 && !this.sse && headers['content-encoding'] === undefined) {
+      // An engine error: collected, then answered in the OpenAI shape (answerEngineError).
+      this.chunks = [];
+      return;
+    }
     // Token accounting (accounting/usage.ts): usage read from successful responses.
     this.meter = statusCode < 300 ? new UsageMeter(ex, this.sse) : null;
   }
@@ -308,11 +341,26 @@ export class ProxyCall implements UpstreamHandler {
       }
       return;
     }
+    if (this.chunks !== null) {
+      this.answerEngineError();
+      return;
+    }
     const res = ex.http;
     if (!res.headersSent) this.startClientResponse();
     const tail = this.meter !== null ? this.meter.end() : null;
     if (tail !== null) res.end(tail);
     else res.end();
+    ex.finish(this.status);
+  }
+
+  /** A collected engine error, answered in the OpenAI shape with the engine's status and end-to-end headers. */
+  answerEngineError(): void {
+    const ex = this.ex;
+    const chunks = this.chunks!;
+    const body = engineErrorBody(this.status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size));
+    const { 'content-type': _engineType, ...headers } = this.headers!;
+    ex.http.writeHeadLines(this.status, 'content-type: application/json\r\n' + clientResponseLines(headers, ex.requestId), body.length);
+    ex.http.end(body);
     ex.finish(this.status);
   }
 
