@@ -272,3 +272,23 @@ test('deleting the Model garbage-collects its children and pods', async () => {
   });
   await until('Service gone', async () => (await get(SERVICES)) === undefined);
 });
+
+test('a second ModelServer with the same routing.path reports the conflict, naming the first; it clears when the first goes', async () => {
+  const server = (name: string): ModelServer => ({
+    apiVersion: 'networking.matrixinfer.ai/v1alpha1',
+    kind: 'ModelServer',
+    metadata: { name, namespace: NS },
+    spec: { modelInferRef: { name: 'nothing' }, service: { port: 8080 }, routing: { path: '/v1/models/shared' } },
+  });
+  // Created in this order (and, within one second, "path-first" sorts first): the first owns the path.
+  await client.create(MODEL_SERVERS, server('path-first'));
+  await client.create(MODEL_SERVERS, server('path-second'));
+  const conflict = async (name: string) => (await get<ModelServer>(MODEL_SERVERS, name))?.status?.conditions?.find((c) => c.type === 'PathConflict');
+  const lost = await until('PathConflict on the second', async () => ((await conflict('path-second'))?.status === 'True' ? conflict('path-second') : undefined));
+  assert.equal(lost?.reason, 'PathInUse');
+  assert.match(lost?.message ?? '', /already used by the older ModelServer default\/path-first/);
+  assert.equal((await until('first reconciled', () => conflict('path-first')))?.status, 'False');
+  await client.delete(MODEL_SERVERS, NS, 'path-first');
+  await until('the second owns the path', async () => (await conflict('path-second'))?.status === 'False');
+  await client.delete(MODEL_SERVERS, NS, 'path-second');
+});

@@ -167,6 +167,30 @@ export interface ModelServer extends KubeObject {
   status?: ModelServerStatus;
 }
 
+/**
+ * The gateway's key for `routing.path` (trailing slashes dropped), undefined when unset. The oldest ModelServer
+ * with a path owns it (servesPathBefore); the gateway gives the others' seed paths no route.
+ */
+export function routingPath(spec: Pick<ModelServerSpec, 'routing'> | undefined): string | undefined {
+  const path = spec?.routing?.path;
+  if (typeof path !== 'string' || !path.startsWith('/')) return undefined;
+  let out = path;
+  while (out.length > 1 && out.endsWith('/')) out = out.slice(0, -1);
+  return out;
+}
+
+type Aged = { metadata: { creationTimestamp?: unknown; namespace?: string; name?: string } };
+
+/** Age order, as the gateway builds its table (ModelServers, ModelRoutes): creationTimestamp, then namespace/name. */
+export function olderFirst(a: Aged, b: Aged): number {
+  const millis = ({ metadata: { creationTimestamp: t } }: Aged) => (t instanceof Date ? t.getTime() : typeof t === 'string' ? Date.parse(t) || 0 : 0);
+  const d = millis(a) - millis(b);
+  if (d !== 0) return d;
+  const ka = `${a.metadata.namespace ?? ''}/${a.metadata.name ?? ''}`;
+  const kb = `${b.metadata.namespace ?? ''}/${b.metadata.name ?? ''}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
 export const modelServerKind: KindDefinition = {
   group: NETWORKING_GROUP,
   version: 'v1alpha1',

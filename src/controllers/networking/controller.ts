@@ -2,7 +2,7 @@
 // service.ts —, ready endpoints, phase, service endpoint) and ModelRoute (are its target ModelServers there).
 // The data plane itself is the gateway's; these controllers make it reachable by name and visible to `kubectl get`.
 import type { KubeObject } from '../../api/admission.ts';
-import { NETWORKING_GROUP, type ModelInfer, type ModelRoute, type ModelServer } from '../../api/kinds/index.ts';
+import { NETWORKING_GROUP, routingPath, type ModelInfer, type ModelRoute, type ModelServer } from '../../api/kinds/index.ts';
 import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
 import { ensureChild, patchStatus } from '../../kube/apply.ts';
 import { isPermanent, type KubeClient, type ResourceType } from '../../kube/client.ts';
@@ -17,7 +17,7 @@ import {
   DEFAULT_GATEWAY_SELECTOR, MODELSERVER_NAME_LABEL, SLICE_MANAGED_BY, SLICE_MANAGED_BY_LABEL, desiredEndpointSlice, desiredService,
   endpointSliceName, gatewayEndpoints, keepAllocated, type GatewayLocation,
 } from './service.ts';
-import { computeModelRouteStatus, computeModelServerStatus, modelInferNamespace, routeTargets } from './status.ts';
+import { computeModelRouteStatus, computeModelServerStatus, modelInferNamespace, pathOwner, routeTargets } from './status.ts';
 
 export { MODELSERVER_NAME_LABEL } from './service.ts';
 
@@ -89,6 +89,7 @@ export function createModelServerController(deps: NetworkingControllerDeps): Con
       pods: pods.list(miNamespace),
       gatewayEndpoints: endpoints.length,
       ...(serviceError ? { serviceError } : {}),
+      pathOwner: pathOwner(ms, servers.list()),
     });
     await patchStatus(client, MODEL_SERVERS, ms, status as Record<string, unknown>);
     return serviceError ? { requeueAfterMs: SERVICE_RETRY_MS } : undefined;
@@ -96,6 +97,13 @@ export function createModelServerController(deps: NetworkingControllerDeps): Con
 
   const controller = new Controller({ name: 'modelserver', reconcile, workers: deps.workers, logger: deps.logger });
   controller.watchPrimary(servers);
+  // A routing.path changing hands: the servers setting it, and those that lost theirs to another (PathConflict).
+  controller.watch(servers, (changed) =>
+    servers
+      .list()
+      .filter((ms) => (routingPath(ms.spec) !== undefined && routingPath(ms.spec) === routingPath(changed.spec)) || ms.status?.conditions?.some((c) => c.type === 'PathConflict' && c.status === 'True'))
+      .map((ms) => objectKey(ms)),
+  );
   controller.watch(modelInfers, (mi) => serversOf(mi.metadata.namespace, mi.metadata.name));
   controller.watch(pods, (pod) => serversOf(pod.metadata.namespace, pod.metadata.labels?.[MODELINFER_NAME_LABEL]));
   controller.watch(services, toController('ModelServer', NETWORKING_GROUP));

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../api/admission.ts';
 import type { ModelInfer, ModelRoute, ModelServer } from '../../api/kinds/index.ts';
-import { computeModelRouteStatus, computeModelServerStatus, readyEndpoints, serviceEndpoint } from './status.ts';
+import { computeModelRouteStatus, computeModelServerStatus, pathOwner, readyEndpoints, serviceEndpoint } from './status.ts';
 
 const ms: ModelServer = {
   apiVersion: 'networking.matrixinfer.ai/v1alpha1',
@@ -77,4 +77,28 @@ test('ModelRoute phases name the missing servers', () => {
   assert.equal(s.observedGeneration, 1);
   s = computeModelRouteStatus(route, new Map([server('a', 'Failed'), server('b', 'Failed')]), 't');
   assert.equal(s.phase, 'Failed');
+});
+
+test('PathConflict: a ModelServer whose routing.path an older one already sets names that one', () => {
+  const at = (name: string, created: string, path = '/v1/models/llama', namespace = 'ns'): ModelServer => ({
+    ...ms,
+    metadata: { ...ms.metadata, name, namespace, creationTimestamp: created },
+    spec: { ...ms.spec, routing: { path } },
+  });
+  const first = at('first', '2025-01-01T00:00:00Z');
+  const second = at('second', '2025-01-02T00:00:00Z', '/v1/models/llama/');
+  const elsewhere = at('elsewhere', '2024-12-01T00:00:00Z', '/v1/models/other');
+  const all = [second, elsewhere, first];
+  assert.equal(pathOwner(first, all), undefined);
+  assert.equal(pathOwner(second, all)?.metadata.name, 'first');
+  assert.equal(pathOwner(elsewhere, all), undefined);
+  const conflict = (s: ModelServer) => computeModelServerStatus(s, { modelInfer: mi, pods: [], pathOwner: pathOwner(s, all) }, 't').conditions?.find((c) => c.type === 'PathConflict');
+  assert.deepEqual(
+    { status: conflict(second)?.status, reason: conflict(second)?.reason, message: conflict(second)?.message },
+    { status: 'True', reason: 'PathInUse', message: 'routing.path /v1/models/llama is already used by the older ModelServer ns/first: the gateway does not route it to this one' },
+  );
+  assert.equal(conflict(first)?.status, 'False');
+  assert.equal(conflict(first)?.message, 'routing.path /v1/models/llama is routed to this ModelServer');
+  // The owner deleted: the path passes to the next oldest.
+  assert.equal(pathOwner(second, [second, { ...first, metadata: { ...first.metadata, deletionTimestamp: 't' } }]), undefined);
 });

@@ -5,14 +5,16 @@
 // `serviceEndpoint` is the in-cluster address of the ModelServer's Service (created by this controller, named
 // after the ModelServer, leading to the gateway: service.ts): `http[s]://<name>.<namespace>.svc:<service.port>
 // <routing.path>`, https when `tls.enabled` (the gateway's TLS port is behind it). The ServiceSynced condition
-// says how many gateway endpoints the Service has: with none, the Service answers nothing.
+// says how many gateway endpoints the Service has: with none, the Service answers nothing. The PathConflict
+// condition is True, naming the other ModelServer, when an older one (creationTimestamp, then namespace/name) sets
+// the same `routing.path`: the gateway serves that path for the oldest only, so this one's seed paths are not routed.
 //
 // ModelRoute: phase Ready when every target ModelServer exists, Pending while some are missing (they may be
 // created later; the Ready condition names them), Failed when every target ModelServer exists but all are
 // Failed (nothing the route points at can ever serve until they change).
 import type { KubeObject } from '../../api/admission.ts';
 import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
-import type { ModelServer, ModelServerStatus, ModelRoute, ModelInfer } from '../../api/kinds/index.ts';
+import { olderFirst, routingPath, type ModelServer, type ModelServerStatus, type ModelRoute, type ModelInfer } from '../../api/kinds/index.ts';
 import { isDeleting, isPodReady, nowTime, setConditions, type ConditionInput } from '../../kube/objects.ts';
 
 export function modelInferNamespace(ms: ModelServer): string {
@@ -37,6 +39,16 @@ export function readyEndpoints(ms: ModelServer, pods: readonly KubeObject[]): Ku
   );
 }
 
+/** The ModelServer that owns `ms`'s routing.path when that is not `ms`: the oldest of those setting the same path. */
+export function pathOwner(ms: ModelServer, servers: readonly ModelServer[]): ModelServer | undefined {
+  const path = routingPath(ms.spec);
+  if (path === undefined) return undefined;
+  const owner = servers.filter((other) => routingPath(other.spec) === path && !isDeleting(other)).sort(olderFirst)[0];
+  return owner && objectKeyOf(owner) !== objectKeyOf(ms) && olderFirst(owner, ms) < 0 ? owner : undefined;
+}
+
+const objectKeyOf = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
+
 export interface ModelServerObservation {
   modelInfer: ModelInfer | undefined;
   pods: readonly KubeObject[];
@@ -44,6 +56,8 @@ export interface ModelServerObservation {
   serviceError?: string;
   /** Gateway addresses in the Service's EndpointSlice (undefined: not known, e.g. in tests of phases). */
   gatewayEndpoints?: number;
+  /** The older ModelServer that owns this one's routing.path (pathOwner), if any. */
+  pathOwner?: ModelServer;
 }
 
 export function computeModelServerStatus(ms: ModelServer, observed: ModelServerObservation, now: string = nowTime()): ModelServerStatus {
@@ -70,7 +84,17 @@ export function computeModelServerStatus(ms: ModelServer, observed: ModelServerO
         reason: 'Synced',
         message: `Service ${ms.metadata.name}${observed.gatewayEndpoints === undefined ? '' : ` → ${observed.gatewayEndpoints} gateway endpoint${observed.gatewayEndpoints === 1 ? '' : 's'}`}`,
       };
-  const conditions = setConditions(ms.status?.conditions, [ready, service], now, generation);
+  const path = routingPath(ms.spec);
+  const owner = observed.pathOwner;
+  const conflict: ConditionInput = owner
+    ? {
+        type: 'PathConflict',
+        status: 'True',
+        reason: 'PathInUse',
+        message: `routing.path ${path} is already used by the older ModelServer ${owner.metadata.namespace ?? 'default'}/${owner.metadata.name}: the gateway does not route it to this one`,
+      }
+    : { type: 'PathConflict', status: 'False', reason: 'NoConflict', message: path === undefined ? 'no routing.path' : `routing.path ${path} is routed to this ModelServer` };
+  const conditions = setConditions(ms.status?.conditions, [ready, service, conflict], now, generation);
   return {
     phase,
     serviceEndpoint: serviceEndpoint(ms),

@@ -134,3 +134,20 @@ test('malformed objects do not break the build', () => {
   assert.ok(table.servers.has('default/ok'));
   assert.equal(table.models.size, 0);
 });
+
+test('a routing.path several ModelServers set belongs to the oldest, whatever order they are seen in', () => {
+  const older = modelServer('zeta', { routing: { path: '/v1/models/shared' } }, { namespace: 'b', created: '2025-01-01T00:00:00Z' });
+  const newer = modelServer('alpha', { routing: { path: '/v1/models/shared/' } }, { namespace: 'a', created: '2025-02-01T00:00:00Z' });
+  const sameAge = modelServer('beta', { routing: { path: '/v1/models/shared' } }, { namespace: 'b', created: '2025-01-01T00:00:00Z' });
+  for (const servers of [[older, newer, sameAge], [newer, sameAge, older], [sameAge, newer, older]]) {
+    const table = buildRoutingTable({ servers, routes: [], pods: [] });
+    // Same age: namespace/name decides (b/beta before b/zeta).
+    assert.equal(table.metaPaths.get('/v1/models/shared')!.key, 'b/beta');
+    assert.equal(table.inferPaths.get('/v1/models/shared/infer')!.key, 'b/beta');
+    assert.deepEqual(table.problems.filter((p) => p.includes('already used')).sort(), [
+      'ModelServer a/alpha: routing.path /v1/models/shared already used by b/beta',
+      'ModelServer b/zeta: routing.path /v1/models/shared already used by b/beta',
+    ]);
+    assert.ok(table.servers.has('a/alpha'), 'the others stay in the table, reachable through routes');
+  }
+});

@@ -12,10 +12,12 @@
 // - A ModelServer's endpoints are the pods labelled `workload.matrixinfer.ai/modelinfer-name=<modelInferRef.name>`
 //   in `modelInferRef.namespace ?? server namespace` that are ready (no deletionTimestamp, podIP set, condition
 //   Ready=True), on port `service.targetPort ?? service.port`.
-// - `routing.path` P gives `POST P/infer` and `GET P` (first server by age wins a duplicated path).
+// - `routing.path` P gives `POST P/infer` and `GET P`. A path several ModelServers set belongs to the oldest
+//   (creationTimestamp, then namespace/name, whatever order they were seen in); the others get no seed path (their
+//   status says so: the PathConflict condition, controllers/networking/status.ts) but stay reachable through routes.
 import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, ROLE_LABEL } from '../../api/labels.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
-import type { ModelServer } from '../../api/kinds/modelserver.ts';
+import { olderFirst, routingPath, type ModelServer } from '../../api/kinds/modelserver.ts';
 import type { SecretLike } from '../auth/apikey.ts';
 import { compileModelMatch, type CompiledModelMatch, type CompileProblem } from './match.ts';
 import { parseDurationMs } from './duration.ts';
@@ -157,20 +159,6 @@ export function toMillis(ts: unknown): number {
   return 0;
 }
 
-export function normalizePath(p: string): string {
-  let out = p;
-  while (out.length > 1 && out.endsWith('/')) out = out.slice(0, -1);
-  return out;
-}
-
-function byAge<T extends { metadata: { creationTimestamp?: unknown; namespace?: string; name?: string } }>(a: T, b: T): number {
-  const d = toMillis(a.metadata.creationTimestamp) - toMillis(b.metadata.creationTimestamp);
-  if (d !== 0) return d;
-  const ka = `${a.metadata.namespace ?? ''}/${a.metadata.name ?? ''}`;
-  const kb = `${b.metadata.namespace ?? ''}/${b.metadata.name ?? ''}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
-
 function circuitConfig(
   cb: { consecutiveFailures?: number; baseEjectionTime?: string; maxEjectionTime?: string } | undefined,
   key: string,
@@ -212,7 +200,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
   }
 
   // Servers.
-  const servers = [...world.servers].filter((s) => s?.metadata?.name && s.spec).sort(byAge);
+  const servers = [...world.servers].filter((s) => s?.metadata?.name && s.spec).sort(olderFirst);
   for (const ms of servers) {
     const namespace = ms.metadata.namespace ?? 'default';
     const name = ms.metadata.name!;
@@ -247,7 +235,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
     }
     const retries = typeof spec.routing?.retries === 'number' && spec.routing.retries >= 0 ? Math.floor(spec.routing.retries) : DEFAULT_RETRIES;
     const circuit = circuitConfig(spec.routing?.circuitBreaker, key, problems);
-    const path = typeof spec.routing?.path === 'string' && spec.routing.path.startsWith('/') ? normalizePath(spec.routing.path) : undefined;
+    const path = routingPath(spec);
     const sched = buildServerScheduling(spec, endpoints, problems, key);
     table.servers.set(key, {
       namespace,
@@ -269,7 +257,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
   }
 
   // Routes.
-  const routes = [...world.routes].filter((r) => r?.metadata?.name && r.spec && Array.isArray(r.spec.rules)).sort(byAge);
+  const routes = [...world.routes].filter((r) => r?.metadata?.name && r.spec && Array.isArray(r.spec.rules)).sort(olderFirst);
   for (const mr of routes) {
     const namespace = mr.metadata.namespace ?? 'default';
     const name = mr.metadata.name!;
