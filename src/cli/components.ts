@@ -1,8 +1,9 @@
 // Long-running component commands: each starts one component and stops it cleanly on SIGTERM/SIGINT.
 // `matrixinfer up` runs them as child processes; on a cluster each runs in its own Deployment.
+// Each component imports only its own modules: the API server and the engine never load the Kubernetes client.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadKubeConfig, matrixinferHome } from '../kube/config.ts';
+import { matrixinferHome } from '../kube/home.ts';
 
 function stopOnSignal(stop: () => Promise<void>): void {
   let stopping = false;
@@ -65,6 +66,7 @@ export interface ControllerManagerCommandOptions {
 export async function runControllerManager(options: ControllerManagerCommandOptions): Promise<void> {
   const { startControllerManager } = await import('../controllers/manager.ts');
   const { startHealthServer } = await import('../kube/health.ts');
+  const { loadKubeConfig } = await import('../kube/config.ts');
   let started = false;
   // Probes answer while the manager starts; ready once started (as leader or standby).
   const health = options.healthPort !== undefined ? await startHealthServer({ port: options.healthPort, ready: () => started }) : undefined;
@@ -109,6 +111,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
 
 export async function runAgent(options: { kubeconfig?: string; nodeName?: string }): Promise<void> {
   const { startNodeAgent } = await import('../agent/agent.ts');
+  const { loadKubeConfig } = await import('../kube/config.ts');
   const agent = await startNodeAgent({ kubeConfig: loadKubeConfig(options.kubeconfig), home: matrixinferHome(), ...(options.nodeName ? { nodeName: options.nodeName } : {}) });
   process.stderr.write('node agent started\n');
   stopOnSignal(() => agent.stop());
@@ -116,6 +119,7 @@ export async function runAgent(options: { kubeconfig?: string; nodeName?: string
 
 export async function runGateway(options: { kubeconfig?: string; host?: string; port: number; tlsPort?: number; namespace?: string; watchSecrets?: boolean }): Promise<void> {
   const { startGateway } = await import('../gateway/gateway.ts');
+  const { loadKubeConfig } = await import('../kube/config.ts');
   const gateway = await startGateway({
     kubeConfig: loadKubeConfig(options.kubeconfig),
     host: options.host ?? '127.0.0.1',

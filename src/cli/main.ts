@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `matrixinfer` command. Subcommands load their modules lazily so that short-lived commands and the
 // engine (started once per pod) don't pay for the whole platform's imports.
+import { flushCompileCache } from 'node:module';
 import { Command, Option } from 'commander';
 
 const argv = process.argv.slice(2);
@@ -180,7 +181,11 @@ async function main(): Promise<void> {
   await program.parseAsync(process.argv);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+main()
+  // Started (or done): write what was type-stripped to the compile cache now rather than at exit, so that
+  // processes started after this one (more engines, restarts) skip loading the TypeScript stripper.
+  .then(() => flushCompileCache())
+  .catch((error: unknown) => {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
