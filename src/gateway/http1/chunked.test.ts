@@ -185,3 +185,20 @@ test('an oversized trailer section or trailer line is refused', () => {
   // A modest trailer section is fine.
   assert.equal(decode(Buffer.from(`3\r\nabc\r\n0\r\n${field.repeat(10)}\r\n`)).done, true);
 });
+
+// ---- found by the differential fuzzer (fuzz/http1.ts) ---------------------------------------------------
+
+test('trailer lines are read by the head rules: bare CR, controls, obs-fold and non-token names are 400', () => {
+  refused('1\r\nx\r\n0\r\nX-T: a\rb\r\n\r\n', /bare CR/);
+  refused('1\r\nx\r\n0\r\nX-T: a\x00b\r\n\r\n', /control character/);
+  refused('1\r\nx\r\n0\r\nX-T: a\r\n folded\r\n\r\n', /folding/);
+  refused('1\r\nx\r\n0\r\nX-T : a\r\n\r\n', /trailer field name/);
+  refused('1\r\nx\r\n0\r\nno colon\r\n\r\n', /trailer field name/);
+  assert.equal(decode(Buffer.from('1\r\nx\r\n0\r\nX-T: a\tb\r\nY:\r\n\r\n')).done, true);
+});
+
+test('control characters in chunk extensions are 400 (HTAB aside)', () => {
+  refused('1;a\x00\r\nx\r\n0\r\n\r\n', /control character/);
+  refused('1;a=\x7f\r\nx\r\n0\r\n\r\n', /control character/);
+  assert.equal(decode(Buffer.from('1;a=\tb\r\nx\r\n0\r\n\r\n')).data.toString(), 'x');
+});

@@ -1,7 +1,9 @@
 // Chunked transfer coding (RFC 9112 §7.1): an incremental decoder (request bodies from clients, response bodies
 // from engines) and the encoder's framing strings. Chunk data is handed on as slices of the input buffers, never
-// copied; chunk extensions are ignored and trailer fields skipped, both bounded in size.
-import { HeadError } from './head.ts';
+// copied; chunk extensions are ignored and trailer fields skipped, both bounded in size. Both are still checked
+// as strictly as a head (CRLF only, no control characters; trailers: token names, no obs-fold), so that no other
+// reader can find a line end, or the end of the body, where this one does not.
+import { CONTROL, HeadError, TOKEN } from './head.ts';
 
 export interface ChunkSink {
   onChunk(data: Buffer): void;
@@ -15,7 +17,8 @@ const LF = 10;
 /** A chunk-size line (with extensions) or a trailer line longer than this is refused. */
 const MAX_LINE = 4096;
 const MAX_TRAILER_BYTES = 16 * 1024;
-const HEX_SIZE = /^([0-9A-Fa-f]{1,12})[ \t]*(;[^\r\n]*)?$/;
+/** A size of at most 12 hex digits (no overflow), BWS, and extensions of anything but controls (HTAB aside). */
+const HEX_SIZE = /^([0-9A-Fa-f]{1,12})[ \t]*(;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 
 export class ChunkedDecoder {
   readonly #sink: ChunkSink;
@@ -63,10 +66,14 @@ export class ChunkedDecoder {
               this.#state = State.Done;
               return i;
             }
+            checkTrailerLine(content);
             continue;
           }
           const m = HEX_SIZE.exec(content);
-          if (m === null) throw new HeadError(400, `invalid chunk size ${JSON.stringify(content.slice(0, 32))}`);
+          if (m === null) {
+            if (CONTROL.test(content) || content.includes('\r')) throw new HeadError(400, 'a control character or bare CR in a chunk-size line');
+            throw new HeadError(400, `invalid chunk size ${JSON.stringify(content.slice(0, 32))}`);
+          }
           const size = parseInt(m[1]!, 16);
           if (size === 0) {
             this.#state = State.Trailer;
@@ -105,6 +112,16 @@ export class ChunkedDecoder {
     }
     return i;
   }
+}
+
+/** A trailer field line (without its CRLF) is read by the head's rules; its field is then dropped. */
+function checkTrailerLine(line: string): void {
+  if (line.includes('\r')) throw new HeadError(400, 'a bare CR in a trailer line');
+  if (CONTROL.test(line)) throw new HeadError(400, 'a control character in a trailer line');
+  const c = line.charCodeAt(0);
+  if (c === 32 || c === 9) throw new HeadError(400, 'obsolete line folding in the trailer section');
+  const colon = line.indexOf(':');
+  if (colon < 0 || !TOKEN.test(line.slice(0, colon))) throw new HeadError(400, 'an invalid trailer field name');
 }
 
 /** The framing before a chunk of `length` bytes (never 0: that is the last chunk). */

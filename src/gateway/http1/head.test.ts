@@ -313,3 +313,13 @@ test('responseFraming: chunked wins over Content-Length, other codings read unti
   const bad: ResponseHead = res('HTTP/1.1 200 OK', 'Content-Length: ten');
   rejects(400, () => responseFraming('GET', bad), /Content-Length/);
 });
+
+// ---- found by the differential fuzzer (fuzz/http1.ts) ---------------------------------------------------
+
+test('repeated Cookie fields are one cookie-string joined with "; ", as node:http delivers them', () => {
+  assert.equal(req('GET / HTTP/1.1', 'Host: a', 'Cookie: a=1', 'cookie: b=2').headers.cookie, 'a=1; b=2');
+});
+
+test('CONNECT is 501: what follows its head is a tunnel to llhttp, and the gateway is no tunnel', () => {
+  rejects(501, () => req('CONNECT engine:443 HTTP/1.1', 'Host: engine:443', 'Content-Length: 3'), /CONNECT/);
+});

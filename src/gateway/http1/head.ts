@@ -12,13 +12,16 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** Field names are tokens (RFC 9110 §5.1). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** NUL and other controls except HTAB (CR and LF are checked line by line: only CRLF may end a line). */
-const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+export const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 const REQUEST_TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 const DIGITS = /^\d{1,15}$/;
 
-/** Duplicates of these are dropped (first wins), as Node's http module does; the rest are joined with ", ". */
+/**
+ * Duplicates of these are dropped (first wins), as Node's http module does; `cookie` lines are joined with "; "
+ * (one cookie-string, RFC 6265 §5.4), the rest with ", ".
+ */
 const SINGLETON = new Set([
   'authorization',
   'content-type',
@@ -150,6 +153,7 @@ function addField(headers: IncomingHttpHeaders, name: string, value: string): vo
   }
   if (name === 'host') throw new HeadError(400, 'more than one Host header');
   if (name === 'set-cookie') (prev as string[]).push(value);
+  else if (name === 'cookie') headers.cookie = `${prev as string}; ${value}`;
   else if (!SINGLETON.has(name)) headers[name] = `${prev as string}, ${value}`;
 }
 
@@ -195,6 +199,8 @@ export function parseRequestHead(text: string, maxFields: number): RequestHead {
   if (sp1 <= 0 || sp2 < 0 || sp2 > eol || eol - sp2 !== 9) throw new HeadError(400, 'malformed request line');
   const method = text.slice(0, sp1);
   if (!TOKEN.test(method)) throw new HeadError(400, 'malformed request method');
+  // What follows a CONNECT head is a tunnel, not HTTP (llhttp reads it so): a gateway is no tunnel (RFC 9110 §9.1).
+  if (method === 'CONNECT') throw new HeadError(501, 'CONNECT is not supported');
   const url = text.slice(sp1 + 1, sp2);
   if (!REQUEST_TARGET.test(url)) throw new HeadError(400, 'malformed request target');
   const minor = versionOf(text, sp2 + 1);
