@@ -267,6 +267,11 @@ export class Connection implements ChunkSink {
     this.#armIdle();
   }
 
+  /** Bytes received and not yet consumed (the fuzzer reads where each request ended from it). */
+  get buffered(): number {
+    return this.#buf === null ? 0 : this.#buf.length;
+  }
+
   /** No request in progress. */
   get idle(): boolean {
     return this.state === ConnState.Head && this.#buf === null;
@@ -495,7 +500,7 @@ export class Connection implements ChunkSink {
 
 // ---- listeners ---------------------------------------------------------------------------------------------
 
-class ConnectionSet extends Set<Connection> {
+export class ConnectionSet extends Set<Connection> {
   /** The server's close() was called. */
   closing = false;
   shutdown(): void {
