@@ -323,3 +323,7 @@ test('repeated Cookie fields are one cookie-string joined with "; ", as node:htt
 test('CONNECT is 501: what follows its head is a tunnel to llhttp, and the gateway is no tunnel', () => {
   rejects(501, () => req('CONNECT engine:443 HTTP/1.1', 'Host: engine:443', 'Content-Length: 3'), /CONNECT/);
 });
+
+test('PRI is 400 on HTTP/1.x: llhttp reads on for the rest of the HTTP/2 preface', () => {
+  rejects(400, () => req('PRI * HTTP/1.0'), /preface/);
+});

@@ -199,8 +199,10 @@ export function parseRequestHead(text: string, maxFields: number): RequestHead {
   if (sp1 <= 0 || sp2 < 0 || sp2 > eol || eol - sp2 !== 9) throw new HeadError(400, 'malformed request line');
   const method = text.slice(0, sp1);
   if (!TOKEN.test(method)) throw new HeadError(400, 'malformed request method');
-  // What follows a CONNECT head is a tunnel, not HTTP (llhttp reads it so): a gateway is no tunnel (RFC 9110 §9.1).
+  // What follows a CONNECT head is a tunnel, and a PRI head the rest of the HTTP/2 preface (llhttp reads both so):
+  // neither is a request to a gateway (RFC 9110 §9.1, RFC 9113 §3.4).
   if (method === 'CONNECT') throw new HeadError(501, 'CONNECT is not supported');
+  if (method === 'PRI') throw new HeadError(400, 'PRI is the HTTP/2 connection preface');
   const url = text.slice(sp1 + 1, sp2);
   if (!REQUEST_TARGET.test(url)) throw new HeadError(400, 'malformed request target');
   const minor = versionOf(text, sp2 + 1);
