@@ -126,9 +126,7 @@ function rewrite(input: Buffer, ours: Trace, theirs: Trace, k: number): Rewrite 
   const start = messageStart(input, ours, k);
   const sp1 = input.indexOf(32, start);
   const headEnd = input.indexOf('\r\n\r\n', start, 'latin1');
-  // llhttp takes PRI only as the start of the HTTP/2 preface (refused as a version); for us it is a method.
-  const pri = code === 'HPE_INVALID_VERSION' && input.toString('latin1', start, sp1) === 'PRI';
-  if ((code === 'HPE_INVALID_METHOD' && at >= start && at <= sp1) || pri) {
+  if (code === 'HPE_INVALID_METHOD' && at >= start && at <= sp1) {
     const method = KNOWN_METHODS.get(sp1 - start);
     if (method !== undefined) {
       out.write(method, start, 'latin1');
@@ -146,6 +144,12 @@ function rewrite(input: Buffer, ours: Trace, theirs: Trace, k: number): Rewrite 
   if (at < headEnd && code === 'HPE_INVALID_HEADER_TOKEN' && input[at]! >= 0x80) {
     out[at] = 0x61;
     return { input: out, key: 'value', skip: 'headers' };
+  }
+  const teLine = input.lastIndexOf('\r\n', at, 'latin1') + 2;
+  if (code === 'HPE_INVALID_TRANSFER_ENCODING' && teLine > headEnd && /^transfer-encoding[ \t]*:/i.test(input.toString('latin1', teLine, teLine + 24))) {
+    // Transfer-Encoding in the trailer section (ours drops trailer fields): renamed to a field without meaning.
+    out[teLine] = 0x58;
+    return { input: out, key: 'trailer', skip: null };
   }
   if (code === 'HPE_INVALID_TRANSFER_ENCODING' && theirs.reason.includes('Request has invalid') && headEnd > start) {
     // llhttp does not see `chunked` followed by HTAB (OWS) as chunked: the HTABs become SPs.

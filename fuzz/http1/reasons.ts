@@ -53,9 +53,9 @@ export const STRICTER: Stricter[] = [
     rfc: 'RFC 9112 §3: request-line = method SP request-target SP HTTP-version, single SPs; §3.2: no whitespace in the target; §2.3 versions',
   },
   {
-    category: 'CONNECT',
-    match: /CONNECT/,
-    rfc: 'RFC 9110 §9.3.6: bytes after a CONNECT head are a tunnel (llhttp stops there); a gateway is no tunnel, 501 per RFC 9110 §9.1',
+    category: 'CONNECT and PRI',
+    match: /CONNECT|PRI/,
+    rfc: 'RFC 9110 §9.3.6: bytes after a CONNECT head are a tunnel (llhttp stops there), 501; RFC 9113 §3.4: PRI starts the HTTP/2 preface (llhttp reads on), 400',
   },
   {
     category: 'chunk size beyond 12 hex digits',
@@ -88,6 +88,6 @@ export const LENIENT: Record<string, Lenient> = {
   'te-ows': { category: 'HTAB after `chunked`', rfc: 'RFC 9112 §5.1: OWS (SP or HTAB) around a field value is not part of it; llhttp refuses chunked<HTAB> (a refusal, so no two framings)' },
   'content-length': { category: 'the same Content-Length repeated', rfc: 'RFC 9110 §8.6: repeated identical values MAY be taken as one' },
   'chunk-size': { category: 'whitespace after the chunk size', rfc: 'RFC 9112 §7.1.1: chunk-ext = *( BWS ";" ... ): BWS before an extension is allowed' },
-  trailer: { category: 'Content-Length in the trailer section', rfc: 'RFC 9110 §6.5.1: framing fields are not trailers; ours discards every trailer field, so it cannot frame' },
+  trailer: { category: 'Content-Length or Transfer-Encoding in the trailer section', rfc: 'RFC 9110 §6.5.1: framing fields are not trailers; ours discards every trailer field, so it cannot frame' },
   'chunk-ext': { category: 'chunk extension syntax', rfc: 'RFC 9112 §7.1.1: a recipient MUST ignore extensions it does not understand; ours never reads them (CTLs still refused)' },
 };
