@@ -5,7 +5,8 @@
 //      engine gets SIGTERM, drains, exits), and
 //   2. one engine is SIGKILLed mid-run.
 // Every request must get its 200 and whole body; in the second run a stream the dead engine had already started may
-// instead end with the SSE error event (the client saw bytes, nothing can be retried).
+// instead end with the SSE error event (the client saw bytes, nothing can be retried). Also: an engine's error
+// reaches the client in the OpenAI shape. About 65 s in all (two 30 s runs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -201,4 +202,17 @@ test('an engine SIGKILLed under 30 req/s: nothing is lost but streams it had sta
   assert.equal(tally.ok + tally.sseError, tally.sent);
   // A few streams at most were running on the victim when it died (≈ 30 req/s × 0.25 s / 2 pods / 2 for streams).
   assert.ok(tally.sseError <= 10, `${tally.sseError} streams broken`);
+});
+
+test("an engine's error reaches the client in the OpenAI shape with the engine's status and message", async () => {
+  const res = await fetch(`${gateway.url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: NAME, prompt: 'hello', max_tokens: 1_000_000 }),
+  });
+  assert.equal(res.status, 400);
+  const body = (await res.json()) as { error: { message: string; type: string; code: unknown } };
+  assert.match(body.error.message, /maximum context length/i);
+  assert.equal(typeof body.error.type, 'string');
+  assert.ok(body.error.code !== undefined);
 });
