@@ -28,6 +28,7 @@ import { DEFAULT_PROFILE, getProfile, type EngineProfile } from '../src/engine/p
 import { createTokenizer, Llama3Tokenizer } from '../src/engine/tokenizer.ts';
 import { referenceFor, type ClosedLoopWorkload, type PoissonWorkload, type Reference, type ReferencePoint } from './reference/index.ts';
 import { seededRandom } from '../src/engine/latency.ts';
+import { ENGINE_NODE_FLAGS } from '../src/agent/host.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLK_TCK = 100; // Linux USER_HZ
@@ -98,7 +99,8 @@ interface Engine {
 async function startEngine(profile: EngineProfile): Promise<Engine> {
   const child = spawn(
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(ROOT, 'src/cli/main.ts'), 'engine', '--profile', profile.name, '--served-model-name', 'm', '--port', '0'],
+    // The Node flags the node agent starts engines with (a small young generation), so the figures are the platform's.
+    ['--disable-warning=ExperimentalWarning', ...ENGINE_NODE_FLAGS, join(ROOT, 'src/cli/main.ts'), 'engine', '--profile', profile.name, '--served-model-name', 'm', '--port', '0'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const url = await new Promise<string>((resolve, reject) => {
