@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -176,6 +176,16 @@ function printTable(title: string, procs: Proc[]): void {
   process.stdout.write(lines.join('\n') + '\n\n');
 }
 
+/** The `up` process: `pid` itself when the shell exec'd it, else the shell's child running `main.ts up`. */
+function supervisorPid(pid: number): number {
+  for (const candidate of descendants(pid)) {
+    const args = (readProc(candidate, 'cmdline') ?? '').split('\0');
+    const at = args.findIndex((a) => a.endsWith('src/cli/main.ts'));
+    if (at >= 0 && args[at + 1] === 'up') return candidate;
+  }
+  throw new Error('no `matrixinfer up` process under the started shell');
+}
+
 // ---- the platform ----------------------------------------------------------------------------------------------
 
 interface Pod {
@@ -205,12 +215,15 @@ async function completion(gateway: string): Promise<boolean> {
   return response.status === 200;
 }
 
-/** `npm start`'s own command line (package.json), run by this Node, plus free ports. */
-function startCommand(ports: Ports): string[] {
+/**
+ * `npm start`'s own command line (package.json) with free ports added, run as npm runs it: by sh, with
+ * node_modules/.bin first on PATH. The measured tree is the supervisor's (`supervisorPid`): npm and sh are not.
+ */
+function startCommand(ports: Ports): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
   const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts;
-  const [node, ...args] = scripts.start.split(/\s+/);
-  if (node !== 'node' || !args.includes('up')) throw new Error(`unexpected start script: ${scripts.start}`);
-  return [...args, '--gateway-port', String(ports.gateway), '--gateway-tls-port', String(ports.gatewayTls), '--apiserver-port', String(ports.apiserver)];
+  const extra = ['--gateway-port', String(ports.gateway), '--gateway-tls-port', String(ports.gatewayTls), '--apiserver-port', String(ports.apiserver)];
+  const path = `${join(ROOT, 'node_modules', '.bin')}:${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
+  return { command: 'sh', args: ['-c', `${scripts.start} "$@"`, 'sh', ...extra], env: { ...process.env, PATH: path } };
 }
 
 interface Ports {
@@ -220,7 +233,8 @@ interface Ports {
 }
 
 function startUp(home: string, ports: Ports): { child: ChildProcess; up: Promise<void>; output: () => string } {
-  const child = spawn(process.execPath, startCommand(ports), { cwd: ROOT, env: { ...process.env, MATRIXINFER_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { command, args, env } = startCommand(ports);
+  const child = spawn(command, args, { cwd: ROOT, env: { ...env, MATRIXINFER_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const up = new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -234,11 +248,18 @@ function startUp(home: string, ports: Ports): { child: ChildProcess; up: Promise
   return { child, up, output: () => output };
 }
 
+/** SIGTERM to the supervisor (a shell does not pass it on), and wait for the shell to end with it. */
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  let target = child.pid!;
+  try {
+    target = supervisorPid(child.pid!);
+  } catch {
+    // not started yet: the shell itself
+  }
+  process.kill(target, 'SIGTERM');
+  const timer = setTimeout(() => process.kill(target, 'SIGKILL'), 30_000);
   await exited;
   clearTimeout(timer);
 }
@@ -267,7 +288,7 @@ export async function run(argv: string[]): Promise<void> {
     await until('a first completion', () => completion(gateway), 60_000);
     process.stdout.write(`second start serving in ${((Date.now() - started) / 1000).toFixed(1)} s; settling ${options.settleMs / 1000} s\n\n`);
     await sleep(options.settleMs);
-    const root = platform.child.pid!;
+    const root = supervisorPid(platform.child.pid!);
     const one = await measure(root, await readyPods(api), options.samples);
     printTable('one engine replica', one);
 
