@@ -67,7 +67,7 @@ test('gateway endpoints: ready, non-terminating pods with an IP matching the sel
   const slice = desiredEndpointSlice(tls, location, eps) as KubeObject & { addressType: string; endpoints: unknown[]; ports: unknown[] };
   assert.equal(slice.metadata.name, 'llama-gateway');
   assert.equal(slice.metadata.labels?.['kubernetes.io/service-name'], 'llama');
-  assert.equal(slice.metadata.labels?.['endpointslice.kubernetes.io/managed-by'], 'matrixinfer.ai/controller-manager');
+  assert.equal(slice.metadata.labels?.['endpointslice.kubernetes.io/managed-by'], 'controller-manager.matrixinfer.ai');
   assert.equal(slice.addressType, 'IPv4');
   assert.deepEqual(slice.ports, [{ name: 'https', protocol: 'TCP', port: 8443 }]);
   assert.deepEqual(slice.endpoints[0], {

@@ -24,7 +24,7 @@ export const MODELSERVER_NAME_LABEL = 'networking.matrixinfer.ai/modelserver-nam
 /** EndpointSlice labels the Kubernetes API defines: the Service a slice belongs to, and who manages it. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const SLICE_MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
-export const SLICE_MANAGED_BY = 'matrixinfer.ai/controller-manager';
+export const SLICE_MANAGED_BY = 'controller-manager.matrixinfer.ai';
 
 /** Where the gateway is. */
 export interface GatewayLocation {

@@ -112,6 +112,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
   // Traffic policy and token accounting (policy/, accounting/).
   /** The authenticated user (JWT claim or API-key name), or null. */
   user: string | null = null;
+  /** Arrived on the TLS listener (ModelServers with `tls.enabled` answer nothing else). */
+  secure = false;
   /** Token counts reported by the engine, or null. */
   usage: Usage | null = null;
   /** The gateway added stream_options.include_usage (the usage-only event is not relayed). */

@@ -17,8 +17,9 @@ export function createGatewayServer(core: GatewayCore): Http1Server {
   return new Http1Server((stream) => handleRequest(core, stream));
 }
 
-export function handleRequest(core: GatewayCore, stream: Http1Stream): void {
+export function handleRequest(core: GatewayCore, stream: Http1Stream, secure = false): void {
   const ex = new Exchange(core, stream);
+  ex.secure = secure;
   try {
     dispatch(ex);
   } catch (err) {

@@ -3,7 +3,8 @@
 // on every table rebuild. Limit state (bucket levels), JWKS caches and Redis clients survive rebuilds.
 //
 // Per request (`admitAndProxy`), after the route and ModelServer are chosen:
-//   authenticate (API key: synchronous; JWT: asynchronous, cached keys) → 401 / 503
+//   TLS required (ModelServer `tls.enabled`, request on the plain listener) → 426 `tls_required`
+//   → authenticate (API key: synchronous; JWT: asynchronous, cached keys) → 401 / 503
 //   → limits, all or nothing: the server's requests bucket (1 per request), the route's input-token buckets (the
 //     estimated prompt), the route's output-token buckets (must not be exhausted); route-wide and per user
 //     → 429 with retry-after (or 503 when a `failureMode: closed` Redis is unreachable)
@@ -83,6 +84,8 @@ export interface ServerPolicy {
   key: string;
   auth: Authenticator | null;
   requests: Limit | null;
+  /** `tls.enabled`: served on the TLS listener only, so its traffic is never in clear text. */
+  tlsOnly: boolean;
 }
 
 export interface RoutePolicy {
@@ -182,7 +185,8 @@ export class TrafficPolicy {
         const burst = typeof rl.burstSize === 'number' && rl.burstSize > 0 ? rl.burstSize : rl.requestsPerSecond;
         requests = limit(`server\0${key}`, 'requests', false, `server:${key}:requests`, burst, rl.requestsPerSecond / 1000, backendOf(rl.global, owner));
       }
-      if (auth !== null || requests !== null) servers.set(key, { key, auth, requests });
+      const tlsOnly = spec.tls?.enabled === true;
+      if (auth !== null || requests !== null || tlsOnly) servers.set(key, { key, auth, requests, tlsOnly });
     }
 
     for (const mr of world.routes) {
@@ -267,6 +271,10 @@ export class Admission {
   }
 
   run(): void {
+    if (this.sp?.tlsOnly === true && !this.ex.secure) {
+      refusePlainText(this.ex, this.server);
+      return;
+    }
     const auth = this.sp?.auth;
     if (auth === null || auth === undefined) {
       this.limit();
@@ -476,10 +484,22 @@ export function admit(ex: Exchange, server: ServerEntry, path: string, payload: 
   a.run();
 }
 
+/**
+ * 426 for a request on the plain listener to a ModelServer with `tls.enabled`: its credentials and prompts must not
+ * travel in clear text, and a client that sent them so should hear it rather than be served. (421 would tell it to
+ * retry on another connection to the same origin, which is not the fix; the fix is https://.)
+ */
+function refusePlainText(ex: Exchange, server: ServerEntry): void {
+  ex.errorCode = 'tls_required';
+  const message = `ModelServer ${server.key} requires TLS: send this request over https:// (the gateway's TLS port)`;
+  ex.sendJson(426, JSON.stringify({ error: { message, type: 'invalid_request_error', code: 'tls_required', param: null } }), { upgrade: 'TLS/1.2, HTTP/1.1' });
+}
+
 /** Authenticate for `server` only (no limits), then `forward` (GET of a seed path). */
 export function authenticate(ex: Exchange, server: ServerEntry, forward: Forward): void {
   const sp = ex.core.policy?.servers.get(server.key);
-  if (sp === undefined || sp.auth === null) forward(ex, server, '', EMPTY);
+  if (sp !== undefined && sp.tlsOnly && !ex.secure) refusePlainText(ex, server);
+  else if (sp === undefined || sp.auth === null) forward(ex, server, '', EMPTY);
   else new Admission(ex, server, '', EMPTY, forward, sp, undefined, true).run();
 }
 

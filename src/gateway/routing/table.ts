@@ -11,7 +11,9 @@
 //   the same rule has some (a rule with none at all answers 503).
 // - A ModelServer's endpoints are the pods labelled `workload.matrixinfer.ai/modelinfer-name=<modelInferRef.name>`
 //   in `modelInferRef.namespace ?? server namespace` that are ready (no deletionTimestamp, podIP set, condition
-//   Ready=True), on port `service.targetPort ?? service.port`.
+//   Ready=True), on port `service.targetPort`, else the pod's first declared containerPort, else `service.port`
+//   (`service.port` is the port of the ModelServer's Service, which leads to the gateway, not to the engine: the
+//   seed's `port: 443` example must not send engine traffic to 443).
 // - `routing.path` P gives `POST P/infer` and `GET P`. A path several ModelServers set belongs to the oldest
 //   (creationTimestamp, then namespace/name, whatever order they were seen in); the others get no seed path (their
 //   status says so: the PathConflict condition, controllers/networking/status.ts) but stay reachable through routes.
@@ -41,6 +43,8 @@ export interface PodLike {
     podIP?: string | null;
     conditions?: Array<{ type?: string; status?: string }> | null;
   } | null;
+  /** For the engine port when `service.targetPort` is unset. */
+  spec?: { containers?: Array<{ name?: string; ports?: Array<{ containerPort?: number }> | null }> | null } | null;
 }
 
 export interface ServerEntry {
@@ -206,14 +210,15 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
     const name = ms.metadata.name!;
     const key = `${namespace}/${name}`;
     const spec = ms.spec;
-    const port = spec.service?.targetPort ?? spec.service?.port;
+    const port = spec.service?.port;
+    const targetPort = spec.service?.targetPort;
     const inferName = spec.modelInferRef?.name;
     const inferNs = spec.modelInferRef?.namespace || namespace;
     const endpoints: Endpoint[] = [];
     if (typeof port === 'number' && port > 0 && inferName) {
       const pods = podsByInfer.get(`${inferNs}\0${inferName}`) ?? [];
       for (const pod of pods) {
-        const ep = registry.obtain(pod.metadata!.namespace ?? inferNs, pod.metadata!.name ?? '', pod.status!.podIP!, port);
+        const ep = registry.obtain(pod.metadata!.namespace ?? inferNs, pod.metadata!.name ?? '', pod.status!.podIP!, targetPort ?? containerPort(pod) ?? port);
         const labels = pod.metadata!.labels!;
         ep.engine = spec.inferenceEngine === 'SGLang' ? 'sglang' : 'vllm';
         ep.role = labels[ROLE_LABEL] ?? '';
@@ -324,4 +329,11 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
 
   registry.retain(table.endpoints);
   return table;
+}
+
+/** The first containerPort a pod declares (the engine's), if any. */
+function containerPort(pod: PodLike): number | undefined {
+  const containers = pod.spec?.containers ?? [];
+  for (const c of containers) for (const p of c.ports ?? []) if (typeof p.containerPort === 'number' && p.containerPort > 0) return p.containerPort;
+  return undefined;
 }

@@ -1,8 +1,10 @@
 // Certificates for the gateway's TLS listener, from the `kubernetes.io/tls` Secrets (`tls.crt`, `tls.key`) named
 // by ModelServers with `tls.enabled` and `tls.secretName` (same namespace). Each certificate is offered for the
-// DNS names (and IPs) in its subjectAltName (its CN when it has none); SNI picks the exact name, then a wildcard
-// `*.parent`. Clients without SNI, or with a name no certificate covers, get the certificate of the oldest such
-// ModelServer. Contexts are rebuilt only when a Secret's content changes.
+// names of its ModelServer's Service (`<name>`, `<name>.<ns>`, `<name>.<ns>.svc`, `<name>.<ns>.svc.cluster.local`:
+// that Service leads to this listener, see src/controllers/networking/service.ts) and for the DNS names (and IPs)
+// in its subjectAltName (its CN when it has none); SNI picks the exact name, then a wildcard `*.parent`. Clients
+// without SNI, or with a name no certificate covers, get the certificate of the oldest such ModelServer. Contexts
+// are rebuilt only when a Secret's content changes.
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { ModelServer } from '../../api/kinds/modelserver.ts';
@@ -75,7 +77,7 @@ export class CertificateStore {
       }
       const cert = entry.cert;
       first ??= cert;
-      for (const n of cert.names) if (!byName.has(n)) byName.set(n, cert);
+      for (const n of [...serviceNames(ms), ...cert.names]) if (!byName.has(n)) byName.set(n, cert);
     }
     this.#byName = byName;
     this.#cache = cache;
@@ -103,6 +105,13 @@ export class CertificateStore {
     if (cert === null) cb(new Error('no certificate configured'));
     else cb(null, cert.context);
   };
+}
+
+/** The DNS names a ModelServer's Service answers to inside the cluster. */
+export function serviceNames(ms: ModelServer): string[] {
+  const name = ms.metadata.name!.toLowerCase();
+  const ns = (ms.metadata.namespace ?? 'default').toLowerCase();
+  return [name, `${name}.${ns}`, `${name}.${ns}.svc`, `${name}.${ns}.svc.cluster.local`];
 }
 
 function makeCert(secret: string, cert: string, key: string): TlsCert {

@@ -7,7 +7,7 @@ import { Https1Server } from '../http1/server.ts';
 import type { CertificateStore, TlsCert } from './certificates.ts';
 
 export function createTlsServer(core: GatewayCore, store: CertificateStore): Https1Server {
-  const server = new Https1Server({ SNICallback: store.sniCallback, minVersion: 'TLSv1.2' }, (stream) => handleRequest(core, stream));
+  const server = new Https1Server({ SNICallback: store.sniCallback, minVersion: 'TLSv1.2' }, (stream) => handleRequest(core, stream, true));
   const setDefault = (cert: TlsCert | null): void => {
     // Connections without SNI (or with a name no certificate covers) get the default certificate.
     if (cert !== null) server.setSecureContext({ cert: cert.cert, key: cert.key, minVersion: 'TLSv1.2' });
