@@ -142,9 +142,11 @@ test('the seed Model becomes five owned, labelled children and an engine pod; re
   assert.equal(ready.status?.observedGeneration, ready.metadata.generation);
   assert.deepEqual(ready.status?.conditions?.map((c) => [c.type, c.status]), [['ChildrenSynced', 'True'], ['Ready', 'True']]);
 
-  // The ModelServer's Service, and events a user sees with `kubectl describe`.
+  // The ModelServer's Service leads to the gateway (no selector: its EndpointSlice lists the gateway, here none
+  // running), and events a user sees with `kubectl describe`.
   const service = await until('Service', () => get(SERVICES));
-  assert.deepEqual((service.spec as { selector: unknown }).selector, { 'workload.matrixinfer.ai/modelinfer-name': NAME });
+  assert.equal((service.spec as { selector?: unknown }).selector, undefined);
+  assert.equal((service.spec as { ports: { name: string }[] }).ports[0]!.name, 'http');
   const events = await client.core.listNamespacedEvent({ namespace: NS });
   assert.ok(events.items.some((e) => e.involvedObject.kind === 'Model' && e.reason === 'Created'), 'Model events recorded');
 });
