@@ -149,8 +149,10 @@ before(async () => {
     data: { 'tls.crt': b64(cert1.cert), 'tls.key': b64(cert1.key) },
   });
 
-  await server('open-server', { tls: { enabled: true, secretName: 'gw-tls' } });
+  await server('open-server', {});
   await route('open', 'open-model', 'open-server');
+  await server('tls-server', { tls: { enabled: true, secretName: 'gw-tls' } });
+  await route('secure', 'secure-model', 'tls-server');
   await server('jwt-server', {
     routing: { path: '/v1/models/secure' },
     authentication: { enabled: true, type: 'jwt', config: { issuer: ISSUER, audience: AUDIENCE, jwksUri: jwksUrl, jwksCacheDuration: '1s' } },
@@ -395,7 +397,7 @@ function httpsChat(servername: string | undefined, ca: string): Promise<{ status
       },
     );
     req.on('error', reject);
-    req.end(JSON.stringify({ model: 'open-model', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 }));
+    req.end(JSON.stringify({ model: 'secure-model', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 }));
   });
 }
 
@@ -425,4 +427,12 @@ test('TLS listener: the certificate from the ModelServer Secret, by SNI and by d
   });
   assert.equal(rotated.status, 200);
   assert.equal((await httpsChat(undefined, cert2.ca)).fingerprint, fp2, 'the default follows the rotation');
+  // The same model over plain HTTP is refused: a ModelServer with tls.enabled is served over TLS only.
+  const plain = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'secure-model', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 }),
+  });
+  assert.equal(plain.status, 426);
+  assert.equal(((await plain.json()) as { error: { code: string } }).error.code, 'tls_required');
 });
