@@ -260,10 +260,14 @@ export const validateAutoscalingPolicyBinding: Validator<AutoscalingPolicyBindin
 
 // ---------- defaults the schema cannot express (cross-field), applied by the mutating webhook / inline ----------
 
-/** ModelServer: `service.targetPort` from `service.port`, `rateLimit.burstSize` from `requestsPerSecond` (as the gateway would). */
+/**
+ * ModelServer: `rateLimit.burstSize` from `requestsPerSecond` (as the gateway would). `service.targetPort` stays
+ * unset when not given: it is the engine port the gateway sends to, and `service.port` is the port of a Service
+ * that leads to the gateway, so copying one into the other would send engine traffic to e.g. 443. The gateway
+ * uses the pod's first containerPort instead (gateway/routing/table.ts).
+ */
 export const defaultModelServer: Defaulter<ModelServer> = (ms) => {
   const spec = ms.spec;
-  if (spec.service && spec.service.targetPort === undefined && typeof spec.service.port === 'number') spec.service.targetPort = spec.service.port;
   if (spec.rateLimit && spec.rateLimit.requestsPerSecond !== undefined && spec.rateLimit.burstSize === undefined) spec.rateLimit.burstSize = spec.rateLimit.requestsPerSecond;
 };
 

@@ -145,7 +145,7 @@ test('failurePolicy Fail: with the webhook down nothing of ours is admitted; bac
     const r = await createOn('real', 'networking.matrixinfer.ai', 'modelservers', valid);
     return r.status === 201 ? r : undefined;
   }, 30_000, 250);
-  assert.equal((res.body.spec as { service: { targetPort: number } }).service.targetPort, 8080);
+  assert.equal((res.body.spec as { rateLimit: { burstSize: number } }).rateLimit.burstSize, 20);
 });
 
 test('rotation: serving certificate and CA renewed before expiry, CA bundle re-patched, no admission fails meanwhile', async () => {

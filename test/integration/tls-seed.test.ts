@@ -97,9 +97,11 @@ test('the seed LoadBalancer example serves HTTPS with the certificate of its Sec
   assert.equal(r.code, 0, r.stderr);
   r = await kubectl(kubeconfig, ['apply', '-f', SEED]);
   assert.equal(r.code, 0, r.stderr);
-  // The seed sets no targetPort and admission defaults it to port (443); the engine below listens on 8000.
-  r = await kubectl(kubeconfig, ['-n', 'production', 'patch', 'modelserver', 'public-model-server', '--type', 'merge', '-p', '{"spec":{"service":{"targetPort":8000}}}']);
+  // The seed sets no targetPort (its port 443 is the Service's, which leads to the gateway): the gateway reaches
+  // the engine below on its containerPort 8000.
+  r = await kubectl(kubeconfig, ['-n', 'production', 'get', 'modelserver', 'public-model-server', '-o', 'jsonpath={.spec.service}']);
   assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { targetPort?: number }).targetPort, undefined, 'admission leaves targetPort unset');
   r = await kubectl(kubeconfig, ['apply', '-f', '-'], { input: MODEL_INFER });
   assert.equal(r.code, 0, r.stderr);
 

@@ -100,8 +100,8 @@ export const ModelServerSpec = Obj({
   inferenceEngine: Type.Optional(InferenceEngine),
   service: Obj({
     type: Type.Optional(StringEnum(['ClusterIP', 'NodePort', 'LoadBalancer'] as const, { default: 'ClusterIP' })),
-    port: Type.Integer({ minimum: 1, maximum: 65535, format: 'int32', description: 'Service port.' }),
-    targetPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, format: 'int32', description: 'Engine port on the pods; defaults to port.' })),
+    port: Type.Integer({ minimum: 1, maximum: 65535, format: 'int32', description: 'Service port. The Service leads to the gateway pods, which apply this ModelServer\'s policy.' }),
+    targetPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, format: 'int32', description: 'Engine port on the pods, where the gateway sends requests; defaults to the pod\'s first containerPort, else port.' })),
     annotations: Type.Optional(StringMap(Type.String())),
   }),
   routing: Type.Optional(

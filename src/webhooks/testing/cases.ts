@@ -108,7 +108,7 @@ export interface DefaultingCase {
 export function defaultingCases(): DefaultingCase[] {
   return [
     {
-      title: 'ModelServer: targetPort from port, burstSize from requestsPerSecond',
+      title: 'ModelServer: burstSize from requestsPerSecond; targetPort (the engine port) not copied from the Service port',
       group: 'networking.matrixinfer.ai',
       plural: 'modelservers',
       object: {
@@ -119,7 +119,7 @@ export function defaultingCases(): DefaultingCase[] {
       },
       check(object) {
         const spec = object.spec as { service: { targetPort?: number }; rateLimit: { burstSize?: number } };
-        if (spec.service.targetPort !== 8080) return `service.targetPort is ${spec.service.targetPort}, want 8080`;
+        if (spec.service.targetPort !== undefined) return `service.targetPort is ${spec.service.targetPort}, want it unset`;
         if (spec.rateLimit.burstSize !== 20) return `rateLimit.burstSize is ${spec.rateLimit.burstSize}, want 20`;
         return undefined;
       },
