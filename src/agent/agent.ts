@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LOCAL_NODE_NAME } from '../api/labels.ts';
 import { matrixinferHome } from '../kube/config.ts';
-import { defaultEngineCommand, localHostInfo } from './host.ts';
+import { defaultEngineCommand, defaultMatrixinferCommand, localHostInfo } from './host.ts';
 import { IpAllocator } from './ip-alloc.ts';
 import { errCode, errMessage, type ListWatchHandle, listWatch, retryable, wire } from './kube.ts';
 import { type Logger, stderrLogger } from './log.ts';
@@ -33,6 +33,8 @@ export interface NodeAgentOptions {
   bindUnscheduled?: boolean;
   /** Command line of the simulated engine from its CLI arguments. Default `<node> <repo>/src/cli/main.ts engine …`. */
   engineCommand?: (args: string[]) => { command: string; args: string[] };
+  /** Command line of `matrixinfer <args>` (gateway and controller-manager images). Default `<node> <repo>/src/cli/main.ts …`. */
+  matrixinferCommand?: (args: string[]) => { command: string; args: string[] };
   /** Upper bound on termination grace periods, seconds. Default 10. */
   maxGracePeriodSeconds?: number;
   /** Host capabilities for the runtime map (tests). */
@@ -85,6 +87,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     alloc: new IpAllocator(),
     host: opts.host ?? localHostInfo(),
     engineCommand: opts.engineCommand ?? defaultEngineCommand,
+    matrixinferCommand: opts.matrixinferCommand ?? defaultMatrixinferCommand,
     log,
     maxGraceMs: (opts.maxGracePeriodSeconds ?? 10) * 1000,
     nameInUse: (ns, name, exceptUid) =>

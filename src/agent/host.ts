@@ -1,4 +1,5 @@
-// What the runtime map needs to know about this host, and the default command of the simulated engine.
+// What the runtime map needs to know about this host, and the default commands of the simulated engine and of the
+// `matrixinfer` components (gateway and controller-manager images).
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,4 +34,9 @@ export const ENGINE_NODE_FLAGS = ['--max-semi-space-size=2'];
 /** `<node> <repo>/src/cli/main.ts engine <args>`: the simulated engine, run by the same Node binary as the agent. */
 export function defaultEngineCommand(args: string[]): { command: string; args: string[] } {
   return { command: process.execPath, args: [...ENGINE_NODE_FLAGS, join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'engine', ...args] };
+}
+
+/** `<node> <repo>/src/cli/main.ts <args>`: the component images' entry point (deploy/docker/Dockerfile), run here. */
+export function defaultMatrixinferCommand(args: string[]): { command: string; args: string[] } {
+  return { command: process.execPath, args: ['--disable-warning=ExperimentalWarning', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args] };
 }

@@ -41,6 +41,7 @@ export interface WorkerContext {
   alloc: IpAllocator;
   host: HostInfo;
   engineCommand: (args: string[]) => { command: string; args: string[] };
+  matrixinferCommand: (args: string[]) => { command: string; args: string[] };
   log: Logger;
   /** Upper bound on any termination grace period (local: 10 s). */
   maxGraceMs: number;
@@ -305,6 +306,7 @@ export class PodWorker {
       podIP: this.ip!,
       host: this.ctx.host,
       engineCommand: this.ctx.engineCommand,
+      matrixinferCommand: this.ctx.matrixinferCommand,
       env,
     });
     if (!plan.runnable) {

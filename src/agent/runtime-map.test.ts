@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
 import {
+  componentOfImage,
   engineKindOfImage,
   expandVars,
   type HostInfo,
@@ -11,13 +14,14 @@ import {
 
 const IP = '127.0.3.4';
 const engineCommand = (args: string[]) => ({ command: '/usr/bin/node', args: ['/repo/src/cli/main.ts', 'engine', ...args] });
+const matrixinferCommand = (args: string[]) => ({ command: '/usr/bin/node', args: ['/repo/src/cli/main.ts', ...args] });
 
 function host(exes: string[] = ['sh', 'python3'], sglang = false): HostInfo {
   return { hasExecutable: (n) => exes.includes(n), sglangAvailable: () => sglang };
 }
 
 function plan(container: Parameters<typeof planContainer>[0], h = host(), env?: Record<string, string>) {
-  return planContainer(container, { podIP: IP, host: h, engineCommand, ...(env ? { env } : {}) });
+  return planContainer(container, { podIP: IP, host: h, engineCommand, matrixinferCommand, ...(env ? { env } : {}) });
 }
 
 describe('image names', () => {
@@ -34,6 +38,72 @@ describe('image names', () => {
     assert.equal(engineKindOfImage('docker.io/matrixinfer/onnx-runtime:latest'), 'vllm');
     assert.equal(engineKindOfImage('busybox'), undefined);
     assert.equal(engineKindOfImage('example.com/matrixinfer-runtime'), undefined);
+    assert.equal(engineKindOfImage('matrixinfer/engine:0.1.0'), 'vllm');
+  });
+  it('classifies the component images, which are no engines', () => {
+    assert.equal(componentOfImage('matrixinfer/gateway:0.1.0'), 'gateway');
+    assert.equal(componentOfImage('registry.example.com/matrixinfer/controller-manager@sha256:abc'), 'controller-manager');
+    assert.equal(componentOfImage('matrixinfer/engine:0.1.0'), undefined);
+    assert.equal(componentOfImage('example.com/gateway'), undefined);
+    assert.equal(engineKindOfImage('matrixinfer/gateway:0.1.0'), undefined);
+    assert.equal(engineKindOfImage('matrixinfer/controller-manager'), undefined);
+  });
+});
+
+describe('component images', () => {
+  it('the gateway runs `matrixinfer gateway` with the container args, listening on the pod IP', () => {
+    const p = plan({ name: 'gateway', image: 'matrixinfer/gateway:0.1.0', args: ['gateway', '--host=0.0.0.0', '--port=8080', '--tls-port=8443', '--no-watch-secrets'] });
+    assert.deepEqual(p, {
+      runnable: true,
+      kind: 'gateway',
+      command: '/usr/bin/node',
+      args: ['/repo/src/cli/main.ts', 'gateway', '--host=0.0.0.0', '--port=8080', '--tls-port=8443', '--no-watch-secrets', '--host', IP],
+    });
+  });
+  it('the controller manager runs `matrixinfer controller-manager`, its webhooks on the pod IP', () => {
+    const p = plan({ name: 'manager', image: 'matrixinfer/controller-manager:0.1.0', args: ['controller-manager', '--leader-elect', '--webhook-port=9443', '--gateway-port=8080'] });
+    assert.deepEqual(p, {
+      runnable: true,
+      kind: 'controller-manager',
+      command: '/usr/bin/node',
+      args: ['/repo/src/cli/main.ts', 'controller-manager', '--leader-elect', '--webhook-port=9443', '--gateway-port=8080', '--webhook-host', IP],
+    });
+  });
+  it('no args: the image CMD; flags only: the subcommand in front; $(VAR) expanded', () => {
+    const bare = plan({ name: 'g', image: 'matrixinfer/gateway' });
+    assert.ok(bare.runnable);
+    assert.deepEqual(bare.args.slice(1), ['gateway', '--host=0.0.0.0', '--port=8080', '--host', IP]);
+    const cm = plan({ name: 'c', image: 'matrixinfer/controller-manager' });
+    assert.ok(cm.runnable);
+    assert.deepEqual(cm.args.slice(1), ['controller-manager', '--health-port=8081', '--webhook-host', IP]);
+    const flags = plan({ name: 'g', image: 'matrixinfer/gateway', args: ['--port=$(PORT)'] }, host(), { PORT: '9090' });
+    assert.ok(flags.runnable);
+    assert.deepEqual(flags.args.slice(1), ['gateway', '--port=9090', '--host', IP]);
+  });
+  it('a command replacing the entry point is followed from the subcommand on', () => {
+    const p = plan({ name: 'g', image: 'matrixinfer/gateway', command: ['node', '--disable-warning=ExperimentalWarning', 'src/cli/main.ts'], args: ['gateway', '--port=8080'] });
+    assert.ok(p.runnable && p.kind === 'gateway');
+    assert.deepEqual(p.args.slice(1), ['gateway', '--port=8080', '--host', IP]);
+    const none = plan({ name: 'g', image: 'matrixinfer/gateway', command: ['sleep', '3600'] });
+    assert.ok(!none.runnable && none.reason === 'ImageNotRunnable' && none.message.includes('no matrixinfer component'));
+  });
+  it('are not runnable where no matrixinfer command is configured', () => {
+    const p = planContainer({ name: 'g', image: 'matrixinfer/gateway' }, { podIP: IP, host: host(), engineCommand });
+    assert.ok(!p.runnable && p.reason === 'ImageNotRunnable');
+  });
+  it("every container of the chart's Deployments runs its own component", () => {
+    const manifests = readFileSync(new URL('../../deploy/manifests/matrixinfer.yaml', import.meta.url), 'utf8');
+    type Deployment = { kind?: string; metadata: { labels: Record<string, string> }; spec: { template: { spec: { containers: { name: string; image: string; args?: string[] }[] } } } };
+    const deployments = parseAllDocuments(manifests).map((d) => d.toJS() as Deployment | null).filter((d): d is Deployment => d?.kind === 'Deployment');
+    assert.deepEqual(deployments.map((d) => d.metadata.labels['app.kubernetes.io/component']).sort(), ['controller-manager', 'gateway']);
+    for (const d of deployments) {
+      for (const c of d.spec.template.spec.containers) {
+        const p = plan(c);
+        assert.ok(p.runnable, c.image);
+        assert.equal(p.kind, d.metadata.labels['app.kubernetes.io/component'], c.image);
+        assert.deepEqual(p.args.slice(1, -2), c.args, c.image);
+      }
+    }
   });
 });
 

@@ -1,10 +1,14 @@
 // Maps a container (image, command, args) to a host command the node agent can run. Pure: everything it needs to
 // know about the host (which executables exist, whether SGLang imports) comes in through `HostInfo`.
 //
-// Engine images (name contains `vllm` or `sglang`, or the repository is under `matrixinfer/`) run
+// Engine images (name contains `vllm` or `sglang`, or the repository is under `matrixinfer/`, the component images below excepted) run
 //   - the real vLLM (`vllm serve <args> --host <podIP>`) when `vllm` is on PATH (vLLM images only),
 //   - the real SGLang (`python3 -m sglang.launch_server <args> --host <podIP>`) when `import sglang` works,
 //   - otherwise the project's simulated engine: `<node> <repo>/src/cli/main.ts engine <args> --host <podIP>`.
+// The project's own component images (`matrixinfer/gateway`, `matrixinfer/controller-manager`: the Dockerfile's
+// targets, the chart's images) run the `matrixinfer` command as their entry point would: `matrixinfer <args>`, the
+// args defaulting to the image's CMD, with the listen address set to the pod IP (`--host <podIP>` for the gateway,
+// `--webhook-host <podIP>` for the controller manager).
 // Any other image runs its `command` + `args` as a host process when the executable exists; otherwise the
 // container cannot run here and waits with reason `ImageNotRunnable`.
 
@@ -29,8 +33,11 @@ export type EngineKind = 'vllm' | 'sglang';
 export type RuntimePlan =
   | {
       runnable: true;
-      /** `vllm` / `sglang`: the real engine; `simulated`: the project's engine; `host`: the container's own command. */
-      kind: 'vllm' | 'sglang' | 'simulated' | 'host';
+      /**
+       * `vllm` / `sglang`: the real engine; `simulated`: the project's engine; `gateway` / `controller-manager`: that
+       * `matrixinfer` component; `host`: the container's own command.
+       */
+      kind: 'vllm' | 'sglang' | 'simulated' | ComponentKind | 'host';
       command: string;
       args: string[];
     }
@@ -41,6 +48,8 @@ export interface RuntimeMapOptions {
   host: HostInfo;
   /** Builds the simulated engine's command line from the engine CLI arguments (which end with `--host <podIP>`). */
   engineCommand: (args: string[]) => { command: string; args: string[] };
+  /** Builds a `matrixinfer <args>` command line (component images); without it those images are not runnable. */
+  matrixinferCommand?: (args: string[]) => { command: string; args: string[] };
   /** Environment for `$(VAR)` expansion in command and args (the container's own env, as Kubernetes does). */
   env?: Record<string, string>;
 }
@@ -59,13 +68,26 @@ export function imageRepository(image: string): string {
   return parts.join('/').toLowerCase();
 }
 
-/** Which engine an image runs, or undefined when it is not an engine image. */
+export type ComponentKind = 'gateway' | 'controller-manager';
+
+/** The project's component images and the CMD their Dockerfile target gives (deploy/docker/Dockerfile). */
+const COMPONENT_IMAGES: Record<string, { kind: ComponentKind; cmd: string[] }> = {
+  'matrixinfer/gateway': { kind: 'gateway', cmd: ['gateway', '--host=0.0.0.0', '--port=8080'] },
+  'matrixinfer/controller-manager': { kind: 'controller-manager', cmd: ['controller-manager', '--health-port=8081'] },
+};
+
+/** Which `matrixinfer` component an image runs, or undefined when it is none of them. */
+export function componentOfImage(image: string | undefined): ComponentKind | undefined {
+  return image ? COMPONENT_IMAGES[imageRepository(image)]?.kind : undefined;
+}
+
+/** Which engine an image runs, or undefined when it is not an engine image (the component images are not). */
 export function engineKindOfImage(image: string | undefined): EngineKind | undefined {
   if (!image) return undefined;
   const repo = imageRepository(image);
   if (repo.includes('sglang')) return 'sglang';
   if (repo.includes('vllm')) return 'vllm';
-  if (repo.startsWith('matrixinfer/')) return 'vllm';
+  if (repo.startsWith('matrixinfer/') && !COMPONENT_IMAGES[repo]) return 'vllm';
   return undefined;
 }
 
@@ -194,11 +216,42 @@ export function simulatedEngineArgs(kind: EngineKind, args: string[], podIP: str
   return [...engineArgs, '--host', podIP];
 }
 
+/** The pod-IP listen flag each component gets last (later flags win), so pods on one node do not collide. */
+const LISTEN_FLAG: Record<ComponentKind, string> = { gateway: '--host', 'controller-manager': '--webhook-host' };
+
+/**
+ * A component image's container as its entry point (`matrixinfer`) would run it: `args` replace the image's CMD;
+ * a `command` (replacing the entry point) is followed from the component's subcommand on; args that are only flags
+ * get the component's subcommand in front.
+ */
+function planComponent(kind: ComponentKind, image: string, command: string[], args: string[], opts: RuntimeMapOptions): RuntimePlan {
+  if (!opts.matrixinferCommand) {
+    return { runnable: false, reason: 'ImageNotRunnable', message: `image "${image}" runs matrixinfer ${kind}, which this node cannot start` };
+  }
+  let words: string[];
+  if (command.length > 0) {
+    const all = [...command, ...args];
+    const at = all.findIndex((w) => w === 'gateway' || w === 'controller-manager');
+    if (at < 0) {
+      return { runnable: false, reason: 'ImageNotRunnable', message: `image "${image}": its command names no matrixinfer component (gateway, controller-manager)` };
+    }
+    words = all.slice(at);
+  } else {
+    words = args.length > 0 ? args : COMPONENT_IMAGES[imageRepository(image)]!.cmd;
+    if (words.length === 0 || words[0]!.startsWith('-')) words = [kind, ...words];
+  }
+  const ran = words[0] === 'gateway' || words[0] === 'controller-manager' ? words[0] : kind;
+  const cli = opts.matrixinferCommand([...words, LISTEN_FLAG[ran], opts.podIP]);
+  return { runnable: true, kind: ran, command: cli.command, args: cli.args };
+}
+
 export function planContainer(container: ContainerLike, opts: RuntimeMapOptions): RuntimePlan {
   const env = opts.env ?? {};
   const command = (container.command ?? []).map((s) => expandVars(s, env));
   const args = (container.args ?? []).map((s) => expandVars(s, env));
   const image = container.image ?? '';
+  const component = componentOfImage(image);
+  if (component) return planComponent(component, image, command, args, opts);
   const imageKind = engineKindOfImage(image);
 
   if (imageKind) {
