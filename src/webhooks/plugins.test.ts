@@ -49,19 +49,37 @@ test('Model: valid seed, min ≤ max, durations, URIs, env names', () => {
   ]);
 });
 
-test('ModelInfer: unique role names, containers, maxUnavailable, pod name length', () => {
+test('ModelInfer: unique role names, containers, maxSurge and maxUnavailable, pod name length', () => {
   const roles = [{ name: 'server', template: { spec: { containers: [container] } } }];
   assert.deepEqual(validate('ModelInfer', { roles }), []);
   assert.deepEqual(validate('ModelInfer', { roles: [...roles, ...roles] }), ['spec.roles[1].name: Duplicate value: "server"']);
   assert.deepEqual(validate('ModelInfer', { roles: [{ name: 'server', template: { spec: {} } }] }), [
     'spec.roles[0].template.spec.containers: Required value: at least one container is required',
   ]);
-  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxUnavailable: 0 } }), [
-    'spec.rolloutStrategy.maxUnavailable: Invalid value: 0: must be an integer of at least 1',
+  // As a Deployment's: either may be 0, not both; maxUnavailable at most 100%, maxSurge any percentage.
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxUnavailable: 0 } }), [], 'maxSurge defaults to 25%');
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxSurge: 0 } }), [], 'maxUnavailable defaults to 25%');
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxSurge: 0, maxUnavailable: 0 } }), [
+    'spec.rolloutStrategy.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0',
   ]);
-  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxUnavailable: '25%' } }), []);
-  assert.equal(validate('ModelInfer', { roles, rolloutStrategy: { maxUnavailable: '150%' } }).length, 1);
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxSurge: '0%', maxUnavailable: '0%' } }), [
+    'spec.rolloutStrategy.maxUnavailable: Invalid value: "0%": may not be 0 when `maxSurge` is 0',
+  ]);
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { type: 'Recreate', maxSurge: 0, maxUnavailable: 0 } }), [], 'Recreate ignores them');
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxUnavailable: '25%', maxSurge: '200%' } }), []);
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxUnavailable: '150%', maxSurge: -1 } }), [
+    'spec.rolloutStrategy.maxUnavailable: Invalid value: "150%": must not be greater than 100%',
+    'spec.rolloutStrategy.maxSurge: Invalid value: -1: must be greater than or equal to 0',
+  ]);
+  assert.deepEqual(validate('ModelInfer', { roles, rolloutStrategy: { maxSurge: 'one' } }), [
+    `spec.rolloutStrategy.maxSurge: Invalid value: "one": must be an integer or percentage (e.g '5%')`,
+  ]);
   assert.equal(validate('ModelInfer', { roles }, 'n'.repeat(250)).length, 1);
+  // Surge groups take the next indexes: 10 replicas and maxSurge 90 name a pod `<name>-99-server-0` (253 characters).
+  assert.deepEqual(validate('ModelInfer', { roles, replicas: 10, rolloutStrategy: { maxSurge: 90 } }, 'n'.repeat(241)), []);
+  assert.deepEqual(validate('ModelInfer', { roles, replicas: 10, rolloutStrategy: { maxSurge: 91 } }, 'n'.repeat(241)), [
+    `spec.roles[0].name: Invalid value: "server": generated pod name "${'n'.repeat(241)}-100-server-0" is not a valid DNS subdomain`,
+  ]);
 });
 
 test('ModelServer: enabled features need their settings', () => {

@@ -6,6 +6,9 @@ import {
   REGISTRY_GROUP,
   WORKLOAD_GROUP,
   NETWORKING_GROUP,
+  DEFAULT_MAX_SURGE,
+  DEFAULT_MAX_UNAVAILABLE,
+  resolveFenceposts,
   type Model,
   type ModelInfer,
   type ModelServer,
@@ -126,10 +129,28 @@ export const validateModel: Validator<Model> = (model) => {
   return errors;
 };
 
+/** maxSurge/maxUnavailable as a Deployment's: a count ≥ 0 or a percentage; `N%` above 100% only for maxSurge. */
+function checkIntOrPercent(errors: FieldError[], field: string, value: number | string | undefined, upTo100: boolean): void {
+  if (value === undefined) return;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) errors.push({ field, type: 'Invalid value', value, detail: 'must be an integer' });
+    else if (value < 0) errors.push({ field, type: 'Invalid value', value, detail: 'must be greater than or equal to 0' });
+    return;
+  }
+  const percent = /^(\d+)%$/.exec(value);
+  if (!percent) errors.push({ field, type: 'Invalid value', value, detail: "must be an integer or percentage (e.g '5%')" });
+  else if (upTo100 && Number(percent[1]) > 100) errors.push({ field, type: 'Invalid value', value, detail: 'must not be greater than 100%' });
+}
+
+const isZero = (value: number | string) => value === 0 || /^0+%$/.test(String(value));
+
 export const validateModelInfer: Validator<ModelInfer> = (mi) => {
   const errors: FieldError[] = [];
   const names = new Set<string>();
   const replicas = mi.spec.replicas ?? 1;
+  const strategy = mi.spec.rolloutStrategy;
+  // Surge groups take the indexes after the replicas.
+  const surge = strategy?.type === 'Recreate' ? 0 : resolveFenceposts(strategy, replicas).maxSurge;
   (mi.spec.roles ?? []).forEach((role, i) => {
     if (names.has(role.name)) errors.push({ field: `spec.roles[${i}].name`, type: 'Duplicate value', value: role.name });
     names.add(role.name);
@@ -139,24 +160,17 @@ export const validateModelInfer: Validator<ModelInfer> = (mi) => {
     }
     errors.push(...validatePodSpecResources(role.template?.spec, `spec.roles[${i}].template.spec`));
     // The longest pod name this workload will generate must be a valid object name.
-    const longest = `${mi.metadata.name ?? ''}-${Math.max(0, replicas - 1)}-${role.name}-${Math.max(0, (role.replicas ?? 1) - 1)}`;
+    const longest = `${mi.metadata.name ?? ''}-${Math.max(0, replicas + surge - 1)}-${role.name}-${Math.max(0, (role.replicas ?? 1) - 1)}`;
     if (mi.metadata.name && (longest.length > 253 || !DNS_SUBDOMAIN.test(longest))) {
       errors.push({ field: `spec.roles[${i}].name`, type: 'Invalid value', value: role.name, detail: `generated pod name "${longest}" is not a valid DNS subdomain` });
     }
   });
-  const maxUnavailable = mi.spec.rolloutStrategy?.maxUnavailable;
-  if (maxUnavailable !== undefined) {
-    const field = 'spec.rolloutStrategy.maxUnavailable';
-    if (typeof maxUnavailable === 'number') {
-      if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1) errors.push({ field, type: 'Invalid value', value: maxUnavailable, detail: 'must be an integer of at least 1' });
-    } else {
-      const m = /^(\d+)%$/.exec(maxUnavailable);
-      if (!m || Number(m[1]) < 1 || Number(m[1]) > 100) errors.push({ field, type: 'Invalid value', value: maxUnavailable, detail: 'must be an integer or a percentage between 1% and 100%' });
-    }
-  }
-  const maxSurge = mi.spec.rolloutStrategy?.maxSurge;
-  if (typeof maxSurge === 'string' && !/^(\d+)%$/.test(maxSurge)) {
-    errors.push({ field: 'spec.rolloutStrategy.maxSurge', type: 'Invalid value', value: maxSurge, detail: 'must be an integer or a percentage' });
+  checkIntOrPercent(errors, 'spec.rolloutStrategy.maxUnavailable', strategy?.maxUnavailable, true);
+  checkIntOrPercent(errors, 'spec.rolloutStrategy.maxSurge', strategy?.maxSurge, false);
+  const maxSurge = strategy?.maxSurge ?? DEFAULT_MAX_SURGE;
+  const maxUnavailable = strategy?.maxUnavailable ?? DEFAULT_MAX_UNAVAILABLE;
+  if (strategy?.type !== 'Recreate' && isZero(maxSurge) && isZero(maxUnavailable)) {
+    errors.push({ field: 'spec.rolloutStrategy.maxUnavailable', type: 'Invalid value', value: maxUnavailable, detail: 'may not be 0 when `maxSurge` is 0' });
   }
   return errors;
 };

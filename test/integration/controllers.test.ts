@@ -1,7 +1,7 @@
 // The controllers against the embedded API server (or a real kube-apiserver: MATRIXINFER_TEST_APISERVER=real, as
 // `npm run test:cluster` runs it): a Model fans out into its five children, the ModelInfer
-// creates the engine pod, readiness flows up to the Model, updates roll the pod, deleted children come back,
-// scaling adds pods, and deleting the Model garbage-collects everything. No node agent runs here: the test
+// creates the engine pod, readiness flows up to the Model, updates roll the pod through a surge pod, deleted
+// children come back, scaling adds pods, and deleting the Model garbage-collects everything. No node agent runs here: the test
 // writes pod status itself, as the agent would.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -151,24 +151,55 @@ test('the seed Model becomes five owned, labelled children and an engine pod; re
   assert.ok(events.items.some((e) => e.involvedObject.kind === 'Model' && e.reason === 'Created'), 'Model events recorded');
 });
 
-test('updating the Model rolls the pod to the new template', async () => {
+test('updating the Model rolls the pod to the new template through a surge pod, never without a ready one', async () => {
   const before = (await get(PODS, `${NAME}-0-server-0`))!;
   const oldRevision = before.metadata.labels?.['workload.matrixinfer.ai/revision'];
   await client.mergePatch(MODELS, NS, NAME, { spec: { runtime: { args: ['--max-model-len', '4096'] } } });
+  // One replica, maxSurge 25% rounded up: a surge pod (group 1) at the new revision first; the old pod stays.
+  const surge = await until('surge pod', () => get(PODS, `${NAME}-1-server-0`));
+  const newRevision = surge.metadata.labels?.['workload.matrixinfer.ai/revision'];
+  assert.notEqual(newRevision, oldRevision);
+  assert.equal(surge.metadata.labels?.['workload.matrixinfer.ai/group-index'], '1');
+  assert.deepEqual((surge.spec as any).containers[0].args.slice(-2), ['--max-model-len', '4096']);
+  // Counted as a Deployment counts: 2 replicas (the surge one included), 1 ready (old), 1 updated (surge).
+  const rolling = await until('ModelInfer rolling', async () => {
+    const m = await get<ModelInfer>(MODEL_INFERS);
+    const s = m?.status;
+    return s?.currentRevision === newRevision && s.replicas === 2 && s.readyReplicas === 1 && s.updatedReplicas === 1 ? m : undefined;
+  });
+  assert.equal(rolling.status?.conditions?.find((c) => c.type === 'Progressing')?.reason, 'Updating');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await get(PODS, `${NAME}-0-server-0`))?.metadata.deletionTimestamp, undefined, 'the old pod stays while the surge pod is not ready');
+
+  // Surge pod ready: the old pod goes, and comes back at the new revision; the surge pod serves meanwhile.
+  await markReady(`${NAME}-1-server-0`, '127.0.1.13');
   const replaced = await until('pod replaced', async () => {
     await finishTerminating(`${NAME}-0-server-0`);
     const p = await get(PODS, `${NAME}-0-server-0`);
     return p && p.metadata.uid !== before.metadata.uid && !p.metadata.deletionTimestamp ? p : undefined;
   });
-  assert.notEqual(replaced.metadata.labels?.['workload.matrixinfer.ai/revision'], oldRevision);
+  assert.equal(replaced.metadata.labels?.['workload.matrixinfer.ai/revision'], newRevision);
   assert.deepEqual((replaced.spec as any).containers[0].args.slice(-2), ['--max-model-len', '4096']);
-  const mi = await until('ModelInfer updated', async () => {
+  await until('ModelInfer: the surge pod serves', async () => {
     const m = await get<ModelInfer>(MODEL_INFERS);
-    return m?.status?.currentRevision === replaced.metadata.labels?.['workload.matrixinfer.ai/revision'] && m?.status?.updatedReplicas === 1 ? m : undefined;
+    return m?.status?.updatedReplicas === 2 && m.status.readyReplicas === 1;
   });
-  assert.equal(mi.status?.readyReplicas, 0, 'the new pod is not ready yet');
+  assert.equal((await get<Model>(MODELS))?.status?.phase, 'Ready', 'the Model never stopped being Ready');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await get(PODS, `${NAME}-1-server-0`))?.metadata.deletionTimestamp, undefined, 'the surge pod stays while the new pod is not ready');
+
+  // New pod ready: the surge pod goes; one pod at the new revision is left.
   await markReady(`${NAME}-0-server-0`, '127.0.1.11');
-  await until('Model Ready again', async () => (await get<Model>(MODELS))?.status?.readyReplicas === 1);
+  await until('surge pod gone', async () => {
+    await finishTerminating(`${NAME}-1-server-0`);
+    return (await get(PODS, `${NAME}-1-server-0`)) === undefined;
+  });
+  const done = await until('rollout complete', async () => {
+    const m = await get<ModelInfer>(MODEL_INFERS);
+    return m?.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'RolloutComplete' ? m : undefined;
+  });
+  assert.deepEqual([done.status?.replicas, done.status?.readyReplicas, done.status?.updatedReplicas], [1, 1, 1]);
+  await until('Model Ready', async () => (await get<Model>(MODELS))?.status?.readyReplicas === 1);
 });
 
 test('a deleted child is recreated', async () => {

@@ -5,8 +5,10 @@
 //      engine gets SIGTERM, drains, exits), and
 //   2. one engine is SIGKILLed mid-run.
 // Every request must get its 200 and whole body; in the second run a stream the dead engine had already started may
-// instead end with the SSE error event (the client saw bytes, nothing can be retried). Also: an engine's error
-// reaches the client in the OpenAI shape. About 65 s in all (two 30 s runs).
+// instead end with the SSE error event (the client saw bytes, nothing can be retried). Then a Model with a single
+// replica changes its runtime under 25 req/s for 15 s: the default maxSurge (25%, rounded up: 1) starts a surge
+// engine before the only old one goes, so not one request finds no pod. Also: an engine's error reaches the client
+// in the OpenAI shape. About 85 s in all.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +32,7 @@ import { memoryLogger } from '../support/platform.ts';
 
 const NS = 'default';
 const NAME = 'roll';
+const SOLO = 'solo';
 const RATE = 30;
 const DURATION_MS = 30_000;
 // Requests of ≈ 20 tokens × 10 ms: several are running on each engine whenever one is stopped.
@@ -44,14 +47,14 @@ let agent: NodeAgent;
 let gateway: GatewayHandle;
 const accessLog: Array<Record<string, unknown>> = [];
 
-function model(args: string[]): Model {
+function model(args: string[], name = NAME, replicas = 2): Model {
   return {
     apiVersion: 'registry.matrixinfer.ai/v1alpha1',
     kind: 'Model',
-    metadata: { name: NAME, namespace: NS },
+    metadata: { name, namespace: NS },
     spec: {
       modelSpec: { modelId: 'roll-v1', framework: 'pytorch', version: '1.0.0', source: { uri: 'huggingface://meta-llama/Llama-2-7b-hf' } },
-      runtime: { image: 'matrixinfer/pytorch-runtime:latest', replicas: 2, args },
+      runtime: { image: 'matrixinfer/pytorch-runtime:latest', replicas, args },
     },
   } as Model;
 }
@@ -63,16 +66,16 @@ interface PodView {
   deleting: boolean;
 }
 
-async function pods(): Promise<PodView[]> {
-  const list = await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${NAME}` });
+async function pods(name = NAME): Promise<PodView[]> {
+  const list = await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${name}` });
   return list.items.map((p) => ({ name: p.metadata.name!, revision: p.metadata.labels?.[REVISION_LABEL] ?? '', ready: isPodReady(p), deleting: isDeleting(p) }));
 }
 
-/** Two ready pods of one revision and nothing else; that revision. */
-async function settled(): Promise<string | false> {
-  const all = await pods();
+/** `count` ready pods of one revision and nothing else; that revision. */
+async function settled(name = NAME, count = 2): Promise<string | false> {
+  const all = await pods(name);
   const revisions = new Set(all.map((p) => p.revision));
-  return all.length === 2 && all.every((p) => p.ready && !p.deleting) && revisions.size === 1 && [...revisions][0]!;
+  return all.length === count && all.every((p) => p.ready && !p.deleting) && revisions.size === 1 && [...revisions][0]!;
 }
 
 type Outcome = 'ok' | 'sse_error' | 'lost';
@@ -86,13 +89,13 @@ interface Tally {
 }
 
 /** One request, streamed or not; 'ok' only for a 200 with the whole body. */
-async function request(i: number): Promise<{ outcome: Outcome; detail: string }> {
+async function request(i: number, name = NAME): Promise<{ outcome: Outcome; detail: string }> {
   const stream = i % 2 === 0;
   try {
     const res = await fetch(`${gateway.url}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': `load-${i}` },
-      body: JSON.stringify({ model: NAME, prompt: `request ${i} says hello`, max_tokens: 20, ignore_eos: true, stream }),
+      body: JSON.stringify({ model: name, prompt: `request ${i} says hello`, max_tokens: 20, ignore_eos: true, stream }),
     });
     const text = await res.text();
     if (res.status !== 200) return { outcome: 'lost', detail: `${res.status} ${text.slice(0, 300)}` };
@@ -108,18 +111,18 @@ async function request(i: number): Promise<{ outcome: Outcome; detail: string }>
   }
 }
 
-/** RATE req/s for DURATION_MS (open loop: a slow answer does not slow the sending); `during` runs alongside. */
-async function load(during: () => Promise<void>): Promise<Tally> {
+/** `rate` req/s for `durationMs` (open loop: a slow answer does not slow the sending); `during` runs alongside. */
+async function load(during: () => Promise<void>, { rate = RATE, durationMs = DURATION_MS, name = NAME } = {}): Promise<Tally> {
   const tally: Tally = { sent: 0, ok: 0, sseError: 0, lost: 0, failures: [] };
   const inflight: Promise<void>[] = [];
   const start = Date.now();
   const sideline = during();
-  for (let i = 0; Date.now() - start < DURATION_MS; i++) {
-    const due = start + (i * 1000) / RATE;
+  for (let i = 0; Date.now() - start < durationMs; i++) {
+    const due = start + (i * 1000) / rate;
     if (due > Date.now()) await sleep(due - Date.now());
     tally.sent++;
     inflight.push(
-      request(i).then(({ outcome, detail }) => {
+      request(i, name).then(({ outcome, detail }) => {
         if (outcome === 'ok') tally.ok++;
         else if (outcome === 'sse_error') tally.sseError++;
         else tally.lost++;
@@ -202,6 +205,33 @@ test('an engine SIGKILLed under 30 req/s: nothing is lost but streams it had sta
   assert.equal(tally.ok + tally.sseError, tally.sent);
   // A few streams at most were running on the victim when it died (≈ 30 req/s × 0.25 s / 2 pods / 2 for streams).
   assert.ok(tally.sseError <= 10, `${tally.sseError} streams broken`);
+});
+
+test('a single-replica Model changes its runtime under 25 req/s: a surge engine serves during the swap, no request is lost', async (t) => {
+  const SOLO_MS = 15_000;
+  await client.create(MODELS, model(ENGINE_ARGS, SOLO, 1));
+  const before = await until('one ready engine', () => settled(SOLO, 1), 60_000, 100);
+  await until('the gateway serving it', async () => (await request(-1, SOLO)).outcome === 'ok', 30_000, 100);
+  const started = Date.now();
+  accessLog.length = 0;
+  let after: string | false = false;
+  let most = 0;
+  const tally = await load(async () => {
+    await sleep(2000);
+    await client.mergePatch(MODELS, NS, SOLO, { spec: { runtime: { args: [...ENGINE_ARGS, '--max-num-seqs', '128'] } } });
+    after = await until('the pod replaced', async () => {
+      const all = await pods(SOLO);
+      most = Math.max(most, all.filter((p) => !p.deleting).length);
+      const rev = await settled(SOLO, 1);
+      return rev !== before && rev;
+    }, SOLO_MS - 3000, 100);
+  }, { rate: 25, durationMs: SOLO_MS, name: SOLO });
+  report(t, 'single-replica rollout', tally, started);
+  t.diagnostic(`at most ${most} pods at once during the rollout`);
+  assert.ok(after && after !== before, 'the rollout completed while the load ran');
+  assert.equal(tally.sent, tally.ok, tally.failures.join('\n'));
+  assert.equal(tally.lost + tally.sseError, 0);
+  assert.equal(most, 2, 'one surge pod');
 });
 
 test("an engine's error reaches the client in the OpenAI shape with the engine's status and message", async () => {

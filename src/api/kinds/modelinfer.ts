@@ -28,14 +28,59 @@ export const Role = Obj({
 });
 export type Role = Static<typeof Role>;
 
+export const DEFAULT_MAX_SURGE = '25%';
+export const DEFAULT_MAX_UNAVAILABLE = '25%';
+
 export const RolloutStrategy = Obj(
   {
     type: Type.Optional(StringEnum(['RollingUpdate', 'Recreate'] as const, { default: 'RollingUpdate' })),
-    maxUnavailable: Type.Optional(IntOrString({ default: 1, description: 'Replicas that may be unavailable during an update (number or percent).' })),
-    maxSurge: Type.Optional(IntOrString({ default: 0, description: 'Extra replicas that may be created during an update (number or percent).' })),
+    maxUnavailable: Type.Optional(
+      IntOrString({
+        default: DEFAULT_MAX_UNAVAILABLE,
+        description:
+          'RollingUpdate: replicas that may be unavailable during an update, below spec.replicas: a number or a percentage of ' +
+          'spec.replicas rounded down (default 25%). May be 0 when maxSurge is not; both 0 is invalid.',
+      }),
+    ),
+    maxSurge: Type.Optional(
+      IntOrString({
+        default: DEFAULT_MAX_SURGE,
+        description:
+          'RollingUpdate: extra replicas that may be created above spec.replicas during an update (surge replicas take the ' +
+          'next group indexes and are removed when the update is done): a number or a percentage of spec.replicas rounded up ' +
+          '(default 25%: a single replica is replaced only once its surge replica is ready).',
+      }),
+    ),
   },
-  { description: 'How pods are replaced when the template changes.' },
+  { description: 'How pods are replaced when the template changes; maxSurge and maxUnavailable as in a Deployment.' },
 );
+export type RolloutStrategy = Static<typeof RolloutStrategy>;
+
+/**
+ * An int-or-percent of `total` as Kubernetes resolves it (GetScaledValueFromIntOrPercent): a count, or `N%` of
+ * total rounded up or down. Undefined for anything else (a negative or fractional count, a string without `%`).
+ */
+export function scaledIntOrPercent(value: number | string, total: number, roundUp: boolean): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
+  const percent = /^(\d+)%$/.exec(value);
+  if (!percent) return undefined;
+  const scaled = (total * Number(percent[1])) / 100;
+  return roundUp ? Math.ceil(scaled) : Math.floor(scaled);
+}
+
+/**
+ * maxSurge and maxUnavailable as replica counts, as a Deployment resolves them (ResolveFenceposts): surge rounded up,
+ * unavailable rounded down, the defaults for absent (or invalid) values, and maxUnavailable 1 when both come to 0
+ * (a rollout must be able to move).
+ */
+export function resolveFenceposts(strategy: Pick<RolloutStrategy, 'maxSurge' | 'maxUnavailable'> | undefined, replicas: number): { maxSurge: number; maxUnavailable: number } {
+  const maxSurge =
+    scaledIntOrPercent(strategy?.maxSurge ?? DEFAULT_MAX_SURGE, replicas, true) ?? scaledIntOrPercent(DEFAULT_MAX_SURGE, replicas, true)!;
+  const maxUnavailable =
+    scaledIntOrPercent(strategy?.maxUnavailable ?? DEFAULT_MAX_UNAVAILABLE, replicas, false) ??
+    scaledIntOrPercent(DEFAULT_MAX_UNAVAILABLE, replicas, false)!;
+  return { maxSurge, maxUnavailable: maxSurge === 0 && maxUnavailable === 0 ? 1 : maxUnavailable };
+}
 
 export const ModelInferSpec = Obj({
   modelName: Type.Optional(Type.String({ description: 'Name of the Model this workload serves (informational).' })),
@@ -47,10 +92,15 @@ export type ModelInferSpec = Static<typeof ModelInferSpec>;
 
 export const ModelInferStatus = Obj({
   observedGeneration: Type.Optional(Type.Integer({ format: 'int64' })),
-  replicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas that have at least one pod.' })),
-  readyReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas whose pods are all ready.' })),
-  updatedReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas running the current template.' })),
-  availableReplicas: Type.Optional(Type.Integer({ format: 'int32' })),
+  replicas: Type.Optional(
+    Type.Integer({
+      format: 'int32',
+      description: 'Replicas with at least one pod that is not terminating, surge replicas included: as for a Deployment, may exceed spec.replicas during a rolling update.',
+    }),
+  ),
+  readyReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas whose pods are all ready, surge replicas included.' })),
+  updatedReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas whose pods all run the current template, surge replicas included.' })),
+  availableReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas available to serve (all pods ready), surge replicas included.' })),
   currentRevision: Type.Optional(Type.String()),
   labelSelector: Type.Optional(Type.String({ description: 'Selector of the pods, for the scale subresource.' })),
   conditions: Type.Optional(Conditions),

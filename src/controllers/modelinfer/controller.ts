@@ -87,6 +87,7 @@ export function createModelInferController(deps: ModelInferControllerDeps): Cont
       roles,
       revision,
       strategy: mi.spec.rolloutStrategy?.type ?? 'RollingUpdate',
+      maxSurge: mi.spec.rolloutStrategy?.maxSurge,
       maxUnavailable: mi.spec.rolloutStrategy?.maxUnavailable,
       pods: states,
     };

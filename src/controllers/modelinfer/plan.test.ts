@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Role } from '../../api/kinds/index.ts';
-import { computeRevision, parsePodName, planPods, podName, resolveMaxUnavailable, type PlanInput, type PodState } from './plan.ts';
+import { resolveFenceposts, type Role } from '../../api/kinds/index.ts';
+import { computeRevision, parsePodName, planPods, podName, type PlanInput, type PodState } from './plan.ts';
 
 const role = (name: string, image = 'img:1', replicas = 1): Role => ({ name, replicas, template: { spec: { containers: [{ name: 'engine', image }] } } });
 
@@ -10,7 +10,7 @@ function pod(group: number, revision: string, extra: Partial<PodState> = {}, rol
 }
 
 function input(extra: Partial<PlanInput>): PlanInput {
-  return { name: 'mi', replicas: 1, roles: [role('server')], revision: 'r2', strategy: 'RollingUpdate', maxUnavailable: undefined, pods: [], ...extra };
+  return { name: 'mi', replicas: 1, roles: [role('server')], revision: 'r2', strategy: 'RollingUpdate', maxSurge: undefined, maxUnavailable: undefined, pods: [], ...extra };
 }
 
 const names = (list: { name: string }[]) => list.map((x) => x.name).sort();
@@ -34,12 +34,22 @@ test('pod names round-trip, including roles with dashes', () => {
   assert.equal(parsePodName('mi', 'mi-x-server-0'), undefined);
 });
 
-test('maxUnavailable: counts and percentages, at least 1', () => {
-  assert.equal(resolveMaxUnavailable(undefined, 4), 1);
-  assert.equal(resolveMaxUnavailable(2, 4), 2);
-  assert.equal(resolveMaxUnavailable('50%', 4), 2);
-  assert.equal(resolveMaxUnavailable('10%', 4), 1);
-  assert.equal(resolveMaxUnavailable(0, 4), 1);
+test('maxSurge and maxUnavailable resolve as a Deployment: 25% each by default, surge rounded up, unavailable down', () => {
+  const r = (replicas: number, maxSurge?: number | string, maxUnavailable?: number | string) => {
+    const f = resolveFenceposts({ maxSurge, maxUnavailable }, replicas);
+    return [f.maxSurge, f.maxUnavailable];
+  };
+  assert.deepEqual(r(1), [1, 0]);
+  assert.deepEqual(r(2), [1, 0]);
+  assert.deepEqual(r(3), [1, 0]);
+  assert.deepEqual(r(4), [1, 1]);
+  assert.deepEqual(r(10), [3, 2]);
+  assert.deepEqual(r(4, 2, '50%'), [2, 2]);
+  assert.deepEqual(r(4, '10%', '10%'), [1, 0]);
+  assert.deepEqual(r(1, 0), [0, 1], 'both 0 after rounding: maxUnavailable 1');
+  assert.deepEqual(r(4, 0, 0), [0, 1]);
+  assert.deepEqual(r(0), [0, 1]);
+  assert.deepEqual(r(4, 'x', -1), [1, 1], 'invalid values (refused by admission) fall back to the defaults');
 });
 
 test('creates every pod of every group from scratch', () => {
@@ -56,7 +66,7 @@ test('steady state: nothing to do', () => {
 test('scale down deletes the highest groups and surplus role pods', () => {
   const plan = planPods(input({ replicas: 1, pods: [pod(0, 'r2'), pod(1, 'r2'), pod(2, 'r2'), pod(0, 'r2', {}, 'server', 1), pod(0, 'r2', {}, 'gone', 0)] }));
   assert.deepEqual(names(plan.delete), ['mi-0-gone-0', 'mi-0-server-1', 'mi-1-server-0', 'mi-2-server-0']);
-  assert.equal(plan.delete[0]!.name, 'mi-2-server-0', 'highest group first');
+  assert.deepEqual(plan.delete.filter((d) => d.name.endsWith('server-0')).map((d) => d.name), ['mi-2-server-0', 'mi-1-server-0'], 'highest group first');
   assert.ok(plan.delete.every((d) => d.reason === 'ScaleDown'));
   assert.deepEqual(plan.create, []);
 });
@@ -75,39 +85,43 @@ test('failed and succeeded pods are deleted, to be recreated once gone', () => {
   assert.deepEqual(plan.create, []);
 });
 
-test('rolling update replaces one ready group at a time, highest first, and waits for readiness', () => {
+test('maxSurge 0: rolling update replaces one ready group at a time in place, highest first, and waits for readiness', () => {
+  const noSurge = { replicas: 3, maxSurge: 0, maxUnavailable: 1 };
   // Three old, ready groups: only one may go.
-  let plan = planPods(input({ replicas: 3, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r1')] }));
+  let plan = planPods(input({ ...noSurge, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r1')] }));
   assert.deepEqual(plan.delete.map((d) => [d.name, d.reason]), [['mi-2-server-0', 'Outdated']]);
+  assert.deepEqual(plan.create, []);
   // Group 2 deleted and terminating: nothing else may go (it counts as unavailable).
-  plan = planPods(input({ replicas: 3, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r1', { deleting: true })] }));
+  plan = planPods(input({ ...noSurge, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r1', { deleting: true })] }));
   assert.deepEqual(plan, { create: [], delete: [] });
   // Group 2 gone: recreated with the new revision.
-  plan = planPods(input({ replicas: 3, pods: [pod(0, 'r1'), pod(1, 'r1')] }));
+  plan = planPods(input({ ...noSurge, pods: [pod(0, 'r1'), pod(1, 'r1')] }));
   assert.deepEqual(names(plan.create), ['mi-2-server-0']);
   assert.deepEqual(plan.delete, []);
   // New group 2 not ready yet: wait.
-  plan = planPods(input({ replicas: 3, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r2', { ready: false, phase: 'Pending' })] }));
+  plan = planPods(input({ ...noSurge, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r2', { ready: false, phase: 'Pending' })] }));
   assert.deepEqual(plan, { create: [], delete: [] });
   // New group ready: next old group goes.
-  plan = planPods(input({ replicas: 3, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r2')] }));
+  plan = planPods(input({ ...noSurge, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r2')] }));
   assert.deepEqual(names(plan.delete), ['mi-1-server-0']);
 });
 
-test('rolling update with a single replica replaces it (maxUnavailable 1)', () => {
-  const plan = planPods(input({ replicas: 1, pods: [pod(0, 'r1', { uid: 'old' })] }));
+test('maxSurge 0 with a single replica replaces it in place (maxUnavailable rounds to 0, so it becomes 1)', () => {
+  const plan = planPods(input({ replicas: 1, maxSurge: 0, pods: [pod(0, 'r1', { uid: 'old' })] }));
   assert.deepEqual(plan.delete, [{ name: 'mi-0-server-0', uid: 'old', reason: 'Outdated' }]);
+  assert.deepEqual(plan.create, []);
 });
 
 test('outdated groups that are not ready are replaced regardless of the budget', () => {
   const plan = planPods(input({ replicas: 3, pods: [pod(0, 'r1', { ready: false }), pod(1, 'r1', { ready: false }), pod(2, 'r1')] }));
   assert.deepEqual(names(plan.delete), ['mi-0-server-0', 'mi-1-server-0']);
+  assert.deepEqual(names(plan.create), ['mi-3-server-0'], 'and a surge group starts (group 2 keeps serving)');
 });
 
 test('maxUnavailable 2 replaces two groups at once; a whole group goes together', () => {
   const roles = [role('prefill'), role('decode')];
   const pods = [0, 1, 2].flatMap((g) => [pod(g, 'r1', {}, 'prefill'), pod(g, 'r1', {}, 'decode')]);
-  const plan = planPods(input({ replicas: 3, roles, maxUnavailable: 2, pods }));
+  const plan = planPods(input({ replicas: 3, roles, maxSurge: 0, maxUnavailable: 2, pods }));
   assert.deepEqual(names(plan.delete), ['mi-1-decode-0', 'mi-1-prefill-0', 'mi-2-decode-0', 'mi-2-prefill-0']);
 });
 
@@ -116,14 +130,206 @@ test('Recreate replaces every outdated group at once', () => {
   assert.deepEqual(names(plan.delete), ['mi-0-server-0', 'mi-1-server-0']);
 });
 
-test('a mixed group (one pod new, one old) is outdated', () => {
+test('a mixed group (one pod new, one old) is outdated and replaced whole', () => {
   const roles = [role('prefill'), role('decode')];
-  const plan = planPods(input({ replicas: 1, roles, pods: [pod(0, 'r2', {}, 'prefill'), pod(0, 'r1', {}, 'decode')] }));
+  let plan = planPods(input({ replicas: 1, roles, pods: [pod(0, 'r2', {}, 'prefill'), pod(0, 'r1', {}, 'decode')] }));
+  assert.deepEqual(plan.delete, [], 'the only ready group serves until the surge group is ready');
+  assert.deepEqual(names(plan.create), ['mi-1-decode-0', 'mi-1-prefill-0']);
+  plan = planPods(input({ replicas: 1, roles, pods: [pod(0, 'r2', {}, 'prefill'), pod(0, 'r1', {}, 'decode'), pod(1, 'r2', {}, 'prefill'), pod(1, 'r2', {}, 'decode')] }));
   assert.deepEqual(names(plan.delete), ['mi-0-decode-0', 'mi-0-prefill-0']);
 });
 
 test('scaling up during a rollout creates new groups at the new revision', () => {
   const plan = planPods(input({ replicas: 2, pods: [pod(0, 'r1')] }));
-  assert.deepEqual(names(plan.create), ['mi-1-server-0']);
+  assert.deepEqual(names(plan.create), ['mi-1-server-0', 'mi-2-server-0'], 'group 1, and surge group 2');
   assert.deepEqual(plan.delete, [], 'group 1 missing counts as unavailable: group 0 waits');
+});
+
+// ---------- surge: the plan run against a simulated cluster ----------
+
+interface World {
+  replicas: number;
+  revision: string;
+  roles: Role[];
+  maxSurge?: number | string;
+  maxUnavailable?: number | string;
+  pods: PodState[];
+}
+
+const GROUP_OF = (p: PodState) => p.group;
+
+/** Groups whose pods all exist, are not terminating and are ready (what the gateway can route to). */
+function readyGroups(w: World): number[] {
+  const perGroup = w.roles.reduce((n, r) => n + (r.replicas ?? 1), 0);
+  const byGroup = new Map<number, PodState[]>();
+  for (const p of w.pods) if (!p.deleting && p.ready) byGroup.set(p.group, [...(byGroup.get(p.group) ?? []), p]);
+  return [...byGroup].filter(([, pods]) => pods.length === perGroup).map(([g]) => g);
+}
+
+function planWorld(w: World) {
+  return planPods(input({ replicas: w.replicas, revision: w.revision, roles: w.roles, maxSurge: w.maxSurge, maxUnavailable: w.maxUnavailable, pods: w.pods }));
+}
+
+/** Apply a plan as the API server would: deleted pods start terminating, created pods are pending. */
+function apply(w: World, plan: ReturnType<typeof planPods>): void {
+  const gone = new Set(plan.delete.map((d) => d.name));
+  for (const p of w.pods) if (gone.has(p.name)) Object.assign(p, { deleting: true, ready: false });
+  for (const c of plan.create) w.pods.push({ name: c.name, group: c.group, role: c.role, index: c.index, revision: w.revision, phase: 'Pending', ready: false, deleting: false });
+}
+
+/**
+ * Reconcile, then let the cluster move one step (terminating pods vanish, pending ones become ready, except those
+ * `stuck` names), until nothing changes. Checks, right after every plan is applied (the worst moment): at least
+ * `minReady` groups ready, at most `maxGroups` groups with a pod that is not terminating, no group mixing revisions
+ * among its live pods. Returns the number of steps and the most groups seen.
+ */
+function rollOut(w: World, check: { minReady: number; maxGroups: number }, stuck: (p: PodState) => boolean = () => false, steps = 50) {
+  let most = 0;
+  for (let step = 0; step < steps; step++) {
+    const plan = planWorld(w);
+    apply(w, plan);
+    const ready = readyGroups(w);
+    const live = new Set(w.pods.filter((p) => !p.deleting).map(GROUP_OF));
+    most = Math.max(most, live.size);
+    const state = w.pods.map((p) => `${p.name}@${p.revision}${p.deleting ? '†' : p.ready ? '' : '…'}`).join(' ');
+    assert.ok(ready.length >= check.minReady, `step ${step}: ${ready.length} ready groups < ${check.minReady}: ${state}`);
+    assert.ok(live.size <= check.maxGroups, `step ${step}: ${live.size} groups > ${check.maxGroups}: ${state}`);
+    for (const g of live) {
+      const revisions = new Set(w.pods.filter((p) => p.group === g && !p.deleting).map((p) => p.revision));
+      assert.ok(revisions.size === 1, `step ${step}: group ${g} mixes revisions: ${state}`);
+    }
+    const moved = w.pods.some((p) => p.deleting || (!p.ready && !stuck(p)));
+    if (plan.create.length === 0 && plan.delete.length === 0 && !moved) return { steps: step, most };
+    w.pods = w.pods.filter((p) => !p.deleting);
+    for (const p of w.pods) if (!p.ready && !stuck(p)) Object.assign(p, { ready: true, phase: 'Running' });
+  }
+  return { steps, most };
+}
+
+function world(replicas: number, roles: Role[], extra: Partial<World> = {}): World {
+  const pods = Array.from({ length: replicas }, (_, g) =>
+    roles.flatMap((r) => Array.from({ length: r.replicas ?? 1 }, (_, i) => pod(g, 'r1', {}, r.name, i))),
+  ).flat();
+  return { replicas, revision: 'r2', roles, pods, ...extra };
+}
+
+/** Done: exactly groups 0..replicas-1, every pod ready at the world's revision. */
+function assertDone(w: World): void {
+  const perGroup = w.roles.reduce((n, r) => n + (r.replicas ?? 1), 0);
+  assert.equal(w.pods.length, w.replicas * perGroup, w.pods.map((p) => p.name).join(' '));
+  assert.ok(w.pods.every((p) => p.group < w.replicas && p.ready && !p.deleting && p.revision === w.revision));
+}
+
+test('surge, 1 replica (surge 1, unavailable 0): a surge group is ready before the only old one goes, never zero ready', () => {
+  const w = world(1, [role('server')]);
+  let plan = planWorld(w);
+  assert.deepEqual(plan, { create: [{ name: 'mi-1-server-0', group: 1, role: 'server', index: 0 }], delete: [] });
+  const { most } = rollOut(w, { minReady: 1, maxGroups: 2 });
+  assertDone(w);
+  assert.equal(most, 2);
+  // The steps by hand: surge ready → old goes; old terminating → surge kept; replaced ready → surge goes.
+  plan = planPods(input({ pods: [pod(0, 'r1'), pod(1, 'r2')] }));
+  assert.deepEqual(plan.delete.map((d) => [d.name, d.reason]), [['mi-0-server-0', 'Outdated']]);
+  plan = planPods(input({ pods: [pod(0, 'r1', { deleting: true, ready: false }), pod(1, 'r2')] }));
+  assert.deepEqual(plan, { create: [], delete: [] });
+  plan = planPods(input({ pods: [pod(1, 'r2')] }));
+  assert.deepEqual(names(plan.create), ['mi-0-server-0']);
+  plan = planPods(input({ pods: [pod(0, 'r2', { ready: false }), pod(1, 'r2')] }));
+  assert.deepEqual(plan, { create: [], delete: [] }, 'the surge group serves until the replaced group is ready');
+  plan = planPods(input({ pods: [pod(0, 'r2'), pod(1, 'r2')] }));
+  assert.deepEqual(plan.delete.map((d) => [d.name, d.reason]), [['mi-1-server-0', 'ScaleDown']]);
+});
+
+test('surge, 2 replicas (surge 1, unavailable 0): never fewer than 2 ready, never more than 3 groups', () => {
+  const w = world(2, [role('server')]);
+  const { most } = rollOut(w, { minReady: 2, maxGroups: 3 });
+  assertDone(w);
+  assert.equal(most, 3);
+});
+
+test('surge, 4 replicas at 25%/25% (surge 1, unavailable 1): never fewer than 3 ready, never more than 5 groups', () => {
+  const w = world(4, [role('server')], { maxSurge: '25%', maxUnavailable: '25%' });
+  const first = planWorld(w);
+  assert.deepEqual(names(first.delete), ['mi-3-server-0'], 'one old group goes at once');
+  assert.deepEqual(names(first.create), ['mi-4-server-0'], 'and one surge group starts');
+  const { most } = rollOut(w, { minReady: 3, maxGroups: 5 });
+  assertDone(w);
+  assert.equal(most, 4, 'one group replaced in place (unavailable) while the surge group serves');
+});
+
+test('surge, P/D groups (2 prefill + 1 decode each): the pods of a group move together', () => {
+  const roles = [role('prefill', 'i', 2), role('decode')];
+  const w = world(2, roles);
+  const first = planWorld(w);
+  assert.deepEqual(names(first.create), ['mi-2-decode-0', 'mi-2-prefill-0', 'mi-2-prefill-1']);
+  rollOut(w, { minReady: 2, maxGroups: 3 });
+  assertDone(w);
+});
+
+test('surge, a surge group that never becomes ready stalls the rollout; the old groups keep serving', () => {
+  for (const replicas of [1, 2]) {
+    const w = world(replicas, [role('server')]);
+    rollOut(w, { minReady: replicas, maxGroups: replicas + 1 }, (p) => p.revision === 'r2');
+    assert.deepEqual(
+      w.pods.map((p) => `${p.name}@${p.revision}${p.ready ? '' : '…'}`).sort(),
+      [...Array.from({ length: replicas }, (_, g) => `mi-${g}-server-0@r1`), `mi-${replicas}-server-0@r2…`],
+    );
+    assert.deepEqual(planWorld(w), { create: [], delete: [] }, 'nothing deleted, nothing more created');
+  }
+  // The stuck surge pod crashes (phase Failed): replaced in place, the old group still serving.
+  const plan = planPods(input({ pods: [pod(0, 'r1'), pod(1, 'r2', { ready: false, phase: 'Failed' })] }));
+  assert.deepEqual(plan.delete.map((d) => [d.name, d.reason]), [['mi-1-server-0', 'PodFailed']]);
+  assert.deepEqual(plan.create, [], 'recreated once gone');
+});
+
+test('surge groups are not scale-down surplus while the rollout runs', () => {
+  // Group 1 is a surge group (replicas 1, maxSurge 1): kept, even though its index is beyond replicas.
+  let plan = planPods(input({ pods: [pod(0, 'r1'), pod(1, 'r2', { ready: false })] }));
+  assert.deepEqual(plan, { create: [], delete: [] });
+  // Beyond the surge indexes, or of another revision: surplus.
+  plan = planPods(input({ pods: [pod(0, 'r1'), pod(1, 'r2', { ready: false }), pod(2, 'r2', { ready: false }), pod(3, 'r1', { ready: false })] }));
+  assert.deepEqual(names(plan.delete), ['mi-2-server-0', 'mi-3-server-0']);
+  // No rollout: groups beyond replicas go, not-ready ones at once, ready ones while the others stay available.
+  plan = planPods(input({ pods: [pod(0, 'r2', { ready: false }), pod(1, 'r2'), pod(2, 'r2', { ready: false })] }));
+  assert.deepEqual(names(plan.delete), ['mi-2-server-0'], 'group 1 serves until group 0 is ready');
+});
+
+test('surge, scale change mid-rollout: up makes the surge group a replica, down retires groups within the budget', () => {
+  // 2 replicas mid-rollout: group 1 replaced, surge group 2 ready, group 0 old.
+  const mid = () => world(2, [role('server')], { pods: [pod(0, 'r1'), pod(1, 'r2'), pod(2, 'r2')] });
+  // Scale up to 3: group 2 becomes a replica, group 3 is the surge group; nothing goes before it is ready (3 - 0).
+  let w = { ...mid(), replicas: 3 };
+  let plan = planWorld(w);
+  assert.deepEqual(plan, { create: [{ name: 'mi-3-server-0', group: 3, role: 'server', index: 0 }], delete: [] });
+  rollOut(w, { minReady: 3, maxGroups: 4 });
+  assertDone(w);
+  // Scale down to 1: group 1 is the surge group now, group 2 goes; then group 0 (old) while group 1 serves.
+  w = { ...mid(), replicas: 1 };
+  plan = planWorld(w);
+  assert.deepEqual(plan.delete.map((d) => [d.name, d.reason]), [['mi-2-server-0', 'ScaleDown'], ['mi-0-server-0', 'Outdated']]);
+  rollOut(w, { minReady: 1, maxGroups: 3 });
+  assertDone(w);
+});
+
+test('surge, revert to the old revision mid-rollout: rolls back within the same budget', () => {
+  // 1 replica: group 0 already replaced by r2, surge group 1 at r2; the template goes back to r1.
+  let w = world(1, [role('server')], { revision: 'r1', pods: [pod(0, 'r2'), pod(1, 'r2')] });
+  let plan = planWorld(w);
+  assert.deepEqual(plan.delete.map((d) => [d.name, d.reason]), [['mi-1-server-0', 'ScaleDown']], 'the r2 surge group goes, group 0 serves');
+  rollOut(w, { minReady: 1, maxGroups: 2 });
+  assertDone(w);
+  // Reverted before the surge group was ready: it goes at once, nothing else changes.
+  w = world(1, [role('server')], { revision: 'r1', pods: [pod(0, 'r1'), pod(1, 'r2', { ready: false })] });
+  plan = planWorld(w);
+  assert.deepEqual(plan, { create: [], delete: [{ name: 'mi-1-server-0', reason: 'ScaleDown' }] });
+  // 4 replicas half way (groups 2, 3 at r2, surge group 4 at r2), reverted to r1.
+  w = world(4, [role('server')], { revision: 'r1', pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r2'), pod(3, 'r2'), pod(4, 'r2')] });
+  rollOut(w, { minReady: 3, maxGroups: 5 });
+  assertDone(w);
+});
+
+test('Recreate: no surge, groups beyond replicas go at once', () => {
+  const plan = planPods(input({ replicas: 1, strategy: 'Recreate', pods: [pod(0, 'r1'), pod(1, 'r2')] }));
+  assert.deepEqual(names(plan.delete), ['mi-0-server-0', 'mi-1-server-0']);
+  assert.deepEqual(plan.create, []);
 });

@@ -10,12 +10,12 @@ const pod = (group: number, revision: string, extra: Partial<PodState> = {}, rol
   name: podName('mi', group, roleName, 0), group, role: roleName, index: 0, revision, phase: 'Running', ready: true, deleting: false, ...extra,
 });
 const input = (extra: Partial<StatusInput>): StatusInput => ({
-  name: 'mi', replicas: 1, roles: [role('server')], revision: 'r2', strategy: 'RollingUpdate', maxUnavailable: undefined, pods: [], generation: 4, previous: undefined, ...extra,
+  name: 'mi', replicas: 1, roles: [role('server')], revision: 'r2', strategy: 'RollingUpdate', maxSurge: undefined, maxUnavailable: undefined, pods: [], generation: 4, previous: undefined, ...extra,
 });
 const cond = (s: ReturnType<typeof computeModelInferStatus>, type: string) => s.conditions?.find((c) => c.type === type);
 
 test('counts groups: replicas, ready, updated, available', () => {
-  const s = computeModelInferStatus(input({ replicas: 3, pods: [pod(0, 'r2'), pod(1, 'r1'), pod(2, 'r2', { ready: false })] }), 't');
+  const s = computeModelInferStatus(input({ replicas: 3, maxUnavailable: 1, pods: [pod(0, 'r2'), pod(1, 'r1'), pod(2, 'r2', { ready: false })] }), 't');
   assert.equal(s.replicas, 3);
   assert.equal(s.readyReplicas, 2);
   assert.equal(s.updatedReplicas, 2);
@@ -49,6 +49,37 @@ test('scaling phases', () => {
   const zero = computeModelInferStatus(input({ replicas: 0 }), 't');
   assert.equal(zero.replicas, 0);
   assert.equal(cond(zero, 'Available')?.status, 'True');
+});
+
+test('default maxUnavailable (25%): 3 replicas need 3 ready, 4 need 3', () => {
+  const three = computeModelInferStatus(input({ replicas: 3, pods: [pod(0, 'r2'), pod(1, 'r2'), pod(2, 'r2', { ready: false })] }), 't');
+  assert.equal(cond(three, 'Available')?.status, 'False');
+  const four = computeModelInferStatus(input({ replicas: 4, pods: [pod(0, 'r2'), pod(1, 'r2'), pod(2, 'r2'), pod(3, 'r2', { ready: false })] }), 't');
+  assert.equal(cond(four, 'Available')?.status, 'True');
+});
+
+test('a rollout with a surge group counts it as a Deployment does, and stays Updating until it is gone', () => {
+  // 1 replica: old group 0 and a ready surge group 1 at the new revision.
+  let s = computeModelInferStatus(input({ pods: [pod(0, 'r1'), pod(1, 'r2')] }), 't0');
+  assert.deepEqual([s.replicas, s.readyReplicas, s.updatedReplicas, s.availableReplicas], [2, 2, 1, 2]);
+  assert.equal(cond(s, 'Progressing')?.reason, 'Updating');
+  assert.equal(cond(s, 'Progressing')?.message, '0/1 replicas updated to revision r2 (1 beyond spec.replicas, 1 of them at this revision)');
+  // Old group 0 terminating: the surge group alone serves; still Updating.
+  s = computeModelInferStatus(input({ pods: [pod(0, 'r1', { deleting: true, ready: false }), pod(1, 'r2')], previous: s }), 't1');
+  assert.deepEqual([s.replicas, s.readyReplicas, s.updatedReplicas], [1, 1, 1]);
+  assert.equal(cond(s, 'Available')?.status, 'True');
+  assert.equal(cond(s, 'Progressing')?.reason, 'Updating');
+  // Group 0 replaced and ready, the surge group not yet removed: 2/1, still Updating.
+  s = computeModelInferStatus(input({ pods: [pod(0, 'r2'), pod(1, 'r2')], previous: s }), 't2');
+  assert.deepEqual([s.replicas, s.readyReplicas, s.updatedReplicas], [2, 2, 2]);
+  assert.equal(cond(s, 'Progressing')?.reason, 'Updating');
+  // Surge group gone: complete.
+  s = computeModelInferStatus(input({ pods: [pod(0, 'r2')], previous: s }), 't3');
+  assert.deepEqual([s.replicas, s.readyReplicas, s.updatedReplicas], [1, 1, 1]);
+  assert.equal(cond(s, 'Progressing')?.reason, 'RolloutComplete');
+  // The same pods without a rollout before them: a scale-down.
+  s = computeModelInferStatus(input({ pods: [pod(0, 'r2'), pod(1, 'r2')] }), 't');
+  assert.equal(cond(s, 'Progressing')?.reason, 'ScalingDown');
 });
 
 test('terminating pods do not count', () => {

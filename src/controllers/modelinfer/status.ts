@@ -1,14 +1,19 @@
-// ModelInfer status, pure: replica counts by group, the current revision, and three conditions:
-//  - Available: at least max(1, replicas - maxUnavailable) groups ready (True when scaled to zero);
+// ModelInfer status, pure: replica counts by group, the current revision, and three conditions. The counts are a
+// Deployment's: they include surge groups (plan.ts), so during a rolling update `replicas`, `readyReplicas` and
+// `updatedReplicas` may exceed spec.replicas for a while; the scale subresource reads `replicas`.
+//  - Available: at least max(1, replicas - maxUnavailable) groups ready, surge groups included (True when scaled
+//    to zero);
 //  - Progressing: True while a rollout or scaling is under way (reason Updating/ScalingUp/ScalingDown/
-//    WaitingForReady) and when it is done (reason RolloutComplete);
+//    WaitingForReady) and when it is done (reason RolloutComplete). A rollout stays Updating until its surge
+//    groups are gone (the groups beyond spec.replicas of an Updating status are its surge groups);
 //  - ReplicaFailure: True when some pod is failing (phase Failed, a container waiting in CrashLoopBackOff,
 //    ImagePullBackOff and the like); the Model controller reports Failed when this holds with no ready replica.
 import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
 import type { KubeObject } from '../../api/admission.ts';
 import type { ModelInferStatus } from '../../api/kinds/index.ts';
 import { nowTime, setConditions, type ConditionInput } from '../../kube/objects.ts';
-import { groupStates, resolveMaxUnavailable, type PlanInput, type PodState } from './plan.ts';
+import { resolveFenceposts } from '../../api/kinds/index.ts';
+import { groupStates, type PlanInput, type PodState } from './plan.ts';
 
 /** Container waiting reasons that mean the pod will not become ready by itself. */
 export const FAILING_REASONS = new Set([
@@ -53,11 +58,15 @@ export interface StatusInput extends PlanInput {
 export function computeModelInferStatus(input: StatusInput, now: string = nowTime()): ModelInferStatus {
   const desired = input.replicas;
   const groups = groupStates(input);
+  const desiredGroups = groups.filter((g) => g.group < desired);
+  const beyond = groups.filter((g) => g.group >= desired);
   const active = input.pods.filter((p) => !p.deleting);
-  const existingGroups = new Set(active.map((p) => p.group));
+  const replicas = groups.filter((g) => g.pods.length > 0).length;
   const readyReplicas = groups.filter((g) => g.ready).length;
   const updatedReplicas = groups.filter((g) => g.updated).length;
-  const maxUnavailable = resolveMaxUnavailable(input.maxUnavailable, desired);
+  const desiredUpdated = desiredGroups.filter((g) => g.updated).length;
+  const desiredReady = desiredGroups.filter((g) => g.ready).length;
+  const { maxUnavailable } = resolveFenceposts(input, desired);
   const minAvailable = desired === 0 ? 0 : Math.max(1, desired - maxUnavailable);
   const failing = active.filter((p): p is PodState & { failure: string } => !!p.failure);
 
@@ -66,15 +75,18 @@ export function computeModelInferStatus(input: StatusInput, now: string = nowTim
       ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: `${readyReplicas}/${desired} replicas ready` }
       : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: `${readyReplicas}/${desired} replicas ready, ${minAvailable} required` };
 
+  const wasUpdating = input.previous?.conditions?.some((c) => c.type === 'Progressing' && c.reason === 'Updating') ?? false;
+  const surge = beyond.filter((g) => !g.outdated).length;
   let progressing: ConditionInput;
-  if (updatedReplicas < desired && groups.some((g) => g.outdated)) {
-    progressing = { type: 'Progressing', status: 'True', reason: 'Updating', message: `${updatedReplicas}/${desired} replicas updated to revision ${input.revision}` };
-  } else if (existingGroups.size > desired || input.pods.some((p) => p.group >= desired)) {
+  if (desiredGroups.some((g) => g.outdated) || (wasUpdating && beyond.length > 0)) {
+    const extra = beyond.length > 0 ? ` (${beyond.length} beyond spec.replicas, ${surge} of them at this revision)` : '';
+    progressing = { type: 'Progressing', status: 'True', reason: 'Updating', message: `${desiredUpdated}/${desired} replicas updated to revision ${input.revision}${extra}` };
+  } else if (beyond.length > 0 || input.pods.some((p) => p.group >= desired)) {
     progressing = { type: 'Progressing', status: 'True', reason: 'ScalingDown', message: `scaling down to ${desired} replicas` };
-  } else if (updatedReplicas < desired) {
-    progressing = { type: 'Progressing', status: 'True', reason: 'ScalingUp', message: `${updatedReplicas}/${desired} replicas created` };
-  } else if (readyReplicas < desired) {
-    progressing = { type: 'Progressing', status: 'True', reason: 'WaitingForReady', message: `${readyReplicas}/${desired} replicas ready` };
+  } else if (desiredUpdated < desired) {
+    progressing = { type: 'Progressing', status: 'True', reason: 'ScalingUp', message: `${desiredUpdated}/${desired} replicas created` };
+  } else if (desiredReady < desired) {
+    progressing = { type: 'Progressing', status: 'True', reason: 'WaitingForReady', message: `${desiredReady}/${desired} replicas ready` };
   } else {
     progressing = { type: 'Progressing', status: 'True', reason: 'RolloutComplete', message: `${desired} replicas at revision ${input.revision}` };
   }
@@ -95,7 +107,7 @@ export function computeModelInferStatus(input: StatusInput, now: string = nowTim
   const conditions = setConditions(input.previous?.conditions, [available, progressing, failure], now, input.generation);
   return {
     ...(input.generation !== undefined ? { observedGeneration: input.generation } : {}),
-    replicas: existingGroups.size,
+    replicas,
     readyReplicas,
     updatedReplicas,
     availableReplicas: readyReplicas,

@@ -90,6 +90,18 @@ export function invalidCases(): InvalidCase[] {
       },
       expect: 'ModelInfer.workload.matrixinfer.ai "bad-infer-resources" is invalid: spec.roles[0].template.spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1',
     },
+    {
+      title: 'ModelInfer: maxSurge and maxUnavailable both 0 (a rolling update could not move)',
+      group: 'workload.matrixinfer.ai',
+      plural: 'modelinfers',
+      object: {
+        apiVersion: 'workload.matrixinfer.ai/v1alpha1',
+        kind: 'ModelInfer',
+        metadata: { name: 'bad-infer-rollout' },
+        spec: { roles: [{ name: 'server', template: { spec: { containers: [container] } } }], rolloutStrategy: { maxSurge: 0, maxUnavailable: '0%' } },
+      },
+      expect: 'ModelInfer.workload.matrixinfer.ai "bad-infer-rollout" is invalid: spec.rolloutStrategy.maxUnavailable: Invalid value: "0%": may not be 0 when `maxSurge` is 0',
+    },
   ];
 }
 
@@ -125,7 +137,7 @@ export function defaultingCases(): DefaultingCase[] {
       },
     },
     {
-      title: 'ModelInfer: role label on each pod template, modelName from the model label',
+      title: 'ModelInfer: role label on each pod template, modelName from the model label, rollout defaults 25%/25%',
       group: 'workload.matrixinfer.ai',
       plural: 'modelinfers',
       object: {
@@ -134,6 +146,7 @@ export function defaultingCases(): DefaultingCase[] {
         metadata: { name: 'defaulted-infer', labels: { [MODEL_NAME_LABEL]: 'llama' } },
         spec: {
           replicas: 0,
+          rolloutStrategy: {},
           roles: [
             { name: 'prefill', template: { spec: { containers: [container] } } },
             { name: 'decode', template: { metadata: { labels: { team: 'a' } }, spec: { containers: [container] } } },
@@ -141,8 +154,16 @@ export function defaultingCases(): DefaultingCase[] {
         },
       },
       check(object, stored) {
-        const spec = object.spec as { modelName?: string; roles: { name: string; replicas?: number; template: { metadata?: { labels?: Record<string, string> } } }[] };
+        const spec = object.spec as {
+          modelName?: string;
+          rolloutStrategy?: Record<string, unknown>;
+          roles: { name: string; replicas?: number; template: { metadata?: { labels?: Record<string, string> } } }[];
+        };
         if (spec.modelName !== 'llama') return `modelName is ${spec.modelName}, want llama`;
+        const rollout = spec.rolloutStrategy;
+        if (stored && (rollout?.type !== 'RollingUpdate' || rollout.maxSurge !== '25%' || rollout.maxUnavailable !== '25%')) {
+          return `rolloutStrategy ${JSON.stringify(rollout)} (schema defaults RollingUpdate, 25%, 25% lost)`;
+        }
         for (const role of spec.roles) {
           if (role.template.metadata?.labels?.[ROLE_LABEL] !== role.name) return `role ${role.name}: template labels ${JSON.stringify(role.template.metadata?.labels)}`;
           if (stored && role.replicas !== 1) return `role ${role.name}: replicas ${role.replicas} (schema default 1 lost)`;
