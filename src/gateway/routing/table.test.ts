@@ -151,3 +151,15 @@ test('a routing.path several ModelServers set belongs to the oldest, whatever or
     assert.ok(table.servers.has('a/alpha'), 'the others stay in the table, reachable through routes');
   }
 });
+
+test("a rolling update's pods are routed only while ready and not terminating: the surge pod once ready, the old one until deleted", () => {
+  const servers = [modelServer('s', { inferName: 'm' })];
+  const at = (...pods: ReturnType<typeof pod>[]) =>
+    buildRoutingTable({ servers, routes: [], pods }).servers.get('default/s')!.endpoints.map((e) => e.podName);
+  // The ModelInfer controller's steps for one replica with a surge pod (plan.ts): never an empty set.
+  assert.deepEqual(at(pod('m-0-server-0', 'm', { ip: '10.0.0.1' }), pod('m-1-server-0', 'm', { ip: '10.0.0.2', ready: false })), ['m-0-server-0']);
+  assert.deepEqual(at(pod('m-0-server-0', 'm', { ip: '10.0.0.1' }), pod('m-1-server-0', 'm', { ip: '10.0.0.2' })), ['m-0-server-0', 'm-1-server-0']);
+  assert.deepEqual(at(pod('m-0-server-0', 'm', { ip: '10.0.0.1', deleting: true }), pod('m-1-server-0', 'm', { ip: '10.0.0.2' })), ['m-1-server-0']);
+  assert.deepEqual(at(pod('m-0-server-0', 'm', { ip: '10.0.0.3', ready: false }), pod('m-1-server-0', 'm', { ip: '10.0.0.2' })), ['m-1-server-0']);
+  assert.deepEqual(at(pod('m-0-server-0', 'm', { ip: '10.0.0.3' }), pod('m-1-server-0', 'm', { ip: '10.0.0.2', deleting: true })), ['m-0-server-0']);
+});
