@@ -35,6 +35,12 @@ export interface NodeAgentOptions {
   engineCommand?: (args: string[]) => { command: string; args: string[] };
   /** Command line of `matrixinfer <args>` (gateway and controller-manager images). Default `<node> <repo>/src/cli/main.ts …`. */
   matrixinferCommand?: (args: string[]) => { command: string; args: string[] };
+  /**
+   * The node's address (its InternalIP, pods' hostIP, the podIP of hostNetwork pods). Default 127.0.0.1; an address
+   * of this machine that is not loopback lets a hostNetwork pod's IP stand in an EndpointSlice (real API servers
+   * refuse 127.0.0.0/8 there).
+   */
+  nodeIP?: string;
   /** Upper bound on termination grace periods, seconds. Default 10. */
   maxGracePeriodSeconds?: number;
   /** Host capabilities for the runtime map (tests). */
@@ -68,7 +74,8 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   const killed = await killStaleProcesses(podsDir, nodeName);
   if (killed > 0) log.info(`killed ${killed} process group(s) left by a previous agent`);
 
-  const heartbeat = new NodeHeartbeat(core, coord, nodeName, log);
+  const nodeIP = opts.nodeIP ?? NODE_IP;
+  const heartbeat = new NodeHeartbeat(core, coord, nodeName, log, nodeIP);
   await heartbeat.register();
   await heartbeat.start();
 
@@ -80,7 +87,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   };
   const ctx: WorkerContext = {
     nodeName,
-    nodeIP: NODE_IP,
+    nodeIP,
     podsDir,
     logsDir,
     core,

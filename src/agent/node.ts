@@ -39,7 +39,7 @@ export function nodeLabels(name: string): Record<string, string> {
   };
 }
 
-export function nodeStatus(now: string, previous?: Record<string, unknown>) {
+export function nodeStatus(now: string, previous?: Record<string, unknown>, nodeIP = NODE_IP) {
   const capacity = {
     cpu: String(cpus().length || 1),
     memory: `${Math.floor(totalmem() / 1024)}Ki`,
@@ -68,7 +68,7 @@ export function nodeStatus(now: string, previous?: Record<string, unknown>) {
       cond('Ready', 'True', 'KubeletReady', 'matrixinfer node agent is posting ready status'),
     ],
     addresses: [
-      { type: 'InternalIP', address: NODE_IP },
+      { type: 'InternalIP', address: nodeIP },
       { type: 'Hostname', address: hostname() },
     ],
     daemonEndpoints: { kubeletEndpoint: { Port: 0 } },
@@ -99,11 +99,14 @@ export class NodeHeartbeat {
   private statusTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(core: CoreV1Api, coord: CoordinationV1Api, name: string, log: Logger) {
+  private readonly nodeIP: string;
+
+  constructor(core: CoreV1Api, coord: CoordinationV1Api, name: string, log: Logger, nodeIP = NODE_IP) {
     this.core = core;
     this.coord = coord;
     this.name = name;
     this.log = log;
+    this.nodeIP = nodeIP;
   }
 
   /** Creates or updates the Node and its status; retries transient failures for up to `timeoutMs`. */
@@ -123,7 +126,7 @@ export class NodeHeartbeat {
 
   private async registerOnce(): Promise<void> {
     const now = rfc3339();
-    const status = nodeStatus(now);
+    const status = nodeStatus(now, undefined, this.nodeIP);
     const body = {
       apiVersion: 'v1',
       kind: 'Node',
@@ -142,7 +145,7 @@ export class NodeHeartbeat {
     this.nodeUid = node.metadata?.uid;
     // Status on create is dropped by servers that treat status as a subresource: always write it.
     const prev = wire<{ status?: Record<string, unknown> }>(node).status;
-    await this.patchStatus(nodeStatus(now, prev));
+    await this.patchStatus(nodeStatus(now, prev, this.nodeIP));
   }
 
   private async patchStatus(status: Record<string, unknown>): Promise<void> {
@@ -166,7 +169,7 @@ export class NodeHeartbeat {
 
   private async refreshStatus(): Promise<void> {
     try {
-      await this.patchStatus(nodeStatus(rfc3339(), this.lastStatus));
+      await this.patchStatus(nodeStatus(rfc3339(), this.lastStatus, this.nodeIP));
     } catch (err) {
       if (errCode(err) === 404) {
         this.log.warn(`node ${this.name} was deleted; registering it again`);

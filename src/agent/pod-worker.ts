@@ -207,7 +207,7 @@ export class PodWorker {
       return;
     }
     this.phase = 'active';
-    this.ip = this.ctx.alloc.allocate(this.uid, status.podIP);
+    this.ip = this.pod.spec?.hostNetwork ? this.ctx.nodeIP : this.ctx.alloc.allocate(this.uid, status.podIP);
     this.startTime = status.startTime ?? rfc3339();
     mkdirSync(this.podDir, { recursive: true });
     mkdirSync(this.ctx.logsDir, { recursive: true });

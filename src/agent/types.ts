@@ -66,6 +66,8 @@ export interface PodSpec {
   serviceAccountName?: string;
   schedulerName?: string;
   hostname?: string;
+  /** The pod uses the node's address (the agent's node IP) instead of a loopback IP of its own. */
+  hostNetwork?: boolean;
 }
 
 export interface ContainerStateWaiting {

@@ -1,14 +1,15 @@
 // A ModelServer's Service leads to the gateway, never around it (issue 9 §2), on a real control plane: etcd +
 // kube-apiserver + the garbage collector, our controller manager as a child process with the gateway flags the
-// chart renders (deploy/manifests/matrixinfer.yaml), the node agent as the kubelet of the engine pods, and a real
-// gateway process.
+// chart renders (deploy/manifests/matrixinfer.yaml), and the node agent as the kubelet of the engine pod and of a
+// gateway pod.
 //
-// The gateway pods are Pod objects with the chart's gateway labels in the chart's namespace, bound to a node no
-// agent serves (so nothing runs them) and given a status by the test, as a kubelet would. The one that serves is
-// the gateway started here, listening on a non-loopback address of this machine: kube-apiserver refuses
-// 127.0.0.0/8 addresses in EndpointSlices, so the node agent's loopback pod IPs cannot stand for a gateway pod.
-// Traffic goes where kube-proxy would send it: to an address and port of the Service's EndpointSlice, with the
-// Service's name as Host. Only addresses of this machine are ever connected to.
+// The gateway pod is the chart's gateway container (image matrixinfer/gateway, its args, ports and readiness
+// probe) with the chart's labels in the chart's namespace, run by the node agent as `matrixinfer gateway`. It uses
+// the host network, and the agent's node address is a non-loopback address of this machine: kube-apiserver refuses
+// 127.0.0.0/8 addresses in EndpointSlices, so the agent's loopback pod IPs cannot stand for a gateway pod. A second
+// gateway pod is an object only, bound to a node no agent serves, its status written by the test as a kubelet
+// would; its address is listed, never dialled. Traffic goes where kube-proxy would send it: to an address and port
+// of the Service's EndpointSlice, with the Service's name as Host. Only addresses of this machine are connected to.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,7 +21,6 @@ import { parseAllDocuments } from 'yaml';
 import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
 import { MODELINFER_NAME_LABEL } from '../../src/api/labels.ts';
 import { API_KEYS_LABEL } from '../../src/gateway/auth/apikey.ts';
-import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
 import { MAIN, REPO, freePort, memoryLogger, stopProcess, until } from '../support/platform.ts';
 import { startRealCluster, type RealCluster } from './harness.ts';
 
@@ -46,7 +46,7 @@ function localAddress(): string | undefined {
 const GATEWAY_IP = localAddress();
 
 /** What the chart renders: the gateway pods' labels and namespace, and the controller manager's gateway flags. */
-function chart(): { namespace: string; labels: Record<string, string>; flags: string[] } {
+function chart(): { namespace: string; labels: Record<string, string>; container: Record<string, any>; flags: string[] } {
   const docs = parseAllDocuments(readFileSync(join(REPO, 'deploy/manifests/matrixinfer.yaml'), 'utf8')).map((d) => d.toJS() as Obj & { kind?: string } | null);
   const deployment = (component: string) => docs.find((d) => d?.kind === 'Deployment' && d.metadata.labels?.['app.kubernetes.io/component'] === component)!;
   const gw = deployment('gateway');
@@ -55,6 +55,7 @@ function chart(): { namespace: string; labels: Record<string, string>; flags: st
   return {
     namespace: gw.metadata.namespace!,
     labels: gw.spec.template.metadata.labels as Record<string, string>,
+    container: (gw.spec.template.spec.containers as Record<string, any>[])[0]!,
     flags: args.filter((a) => a.startsWith('--gateway-') || a === '--engine-network-policy'),
   };
 }
@@ -62,7 +63,7 @@ function chart(): { namespace: string; labels: Record<string, string>; flags: st
 let cluster: RealCluster;
 let manager: ChildProcess | undefined;
 let agent: NodeAgent | undefined;
-let gateway: GatewayHandle | undefined;
+let gwContainer: Record<string, any> = {};
 const home = mkdtempSync(join(tmpdir(), 'matrixinfer-msvc-agent-'));
 const agentLog: string[] = [];
 let gwNamespace = '';
@@ -135,6 +136,7 @@ before(async () => {
   const rendered = chart();
   gwNamespace = rendered.namespace;
   gwLabels = rendered.labels;
+  gwContainer = rendered.container;
   [gwPort, gwTlsPort] = [await freePort(), await freePort()];
   cluster = await startRealCluster();
 
@@ -148,14 +150,11 @@ before(async () => {
   manager.stdout!.pipe(log);
   manager.stderr!.pipe(log);
 
-  agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, nodeName: NODE, maxGracePeriodSeconds: 3, log: memoryLogger(agentLog) });
-  gateway = await startGateway({ kubeConfig: cluster.kubeConfig, host: GATEWAY_IP, port: gwPort, accessLog: false, log: () => {}, scrapeIntervalMs: 0 });
-  await gateway.ready;
+  agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, nodeName: NODE, nodeIP: GATEWAY_IP!, maxGracePeriodSeconds: 3, log: memoryLogger(agentLog) });
   await call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: gwNamespace } });
 });
 
 after(async () => {
-  await gateway?.close();
   await agent?.stop();
   if (manager) await stopProcess(manager, 10_000);
   await cluster?.stop();
@@ -163,10 +162,36 @@ after(async () => {
 });
 
 test('a ModelServer Service leads to the ready gateway pods only; through it, requests are authenticated and rate limited', { skip }, async () => {
-  // Two gateway pods: gw-0 is the gateway process above; gw-1 is a second replica that will go away. Its address
-  // is only listed, never dialled.
+  // gw-0: the chart's gateway container, with this test's ports and a kubeconfig (no in-cluster credentials
+  // here), run by the node agent on the host network. The agent runs `matrixinfer gateway <args> --host <podIP>`
+  // and reports it Ready when the chart's readiness probe (/ready: every watch listed) passes.
+  const ports = (args: string[]) => args.map((a) => a.replace(/^--port=\d+$/, `--port=${gwPort}`).replace(/^--tls-port=\d+$/, `--tls-port=${gwTlsPort}`));
+  assert.equal(gwContainer.image.split(':')[0], 'matrixinfer/gateway');
+  await call('POST', `/api/v1/namespaces/${gwNamespace}/pods`, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'gw-0', labels: gwLabels },
+    spec: {
+      hostNetwork: true,
+      terminationGracePeriodSeconds: 3,
+      volumes: [{ name: 'tmp', emptyDir: {} }],
+      containers: [{
+        ...gwContainer,
+        args: ports(gwContainer.args),
+        ports: [{ name: 'http', containerPort: gwPort, protocol: 'TCP' }, { name: 'https', containerPort: gwTlsPort, protocol: 'TCP' }],
+        env: [{ name: 'KUBECONFIG', value: cluster.kubeconfigPath }],
+      }],
+    },
+  });
+  const gw0 = await until('gw-0 run by the node agent and Ready', async () => {
+    const p = await get(`/api/v1/namespaces/${gwNamespace}/pods/gw-0`);
+    return p?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
+  }, 120_000, 250);
+  assert.equal(gw0.spec.nodeName, NODE);
+  assert.equal(gw0.status.podIP, GATEWAY_IP);
+  assert.ok(agentLog.some((l) => l.includes(`pod ${gwNamespace}/gw-0 container gateway (gateway)`)), agentLog.join('\n'));
+  // gw-1: a second replica (an object only) that will turn unready and go away.
   const otherIP = GATEWAY_IP!.replace(/\.(\d+)$/, (_, d: string) => `.${Number(d) === 254 ? 253 : Number(d) + 1}`);
-  await gatewayPod('gw-0', GATEWAY_IP!);
   await gatewayPod('gw-1', otherIP);
 
   // The engine: a ModelInfer whose pod the node agent runs (simulated engine on a loopback pod IP, port 8000).
