@@ -72,14 +72,22 @@ test('controller manager: fan-out, readiness, rolling update, self-healing, scal
     assert.equal(ms.status?.readyEndpoints, 1);
     await until('Model ready', async () => (await client.get<Model>(MODELS, 'default', 'llama-7b'))?.status?.phase === 'Ready');
 
-    // Model update → new revision → the pod is replaced.
+    // Model update → new revision → a surge pod first; once it is ready the pod is replaced, then the surge pod goes.
     await client.mergePatch(MODELS, 'default', 'llama-7b', { spec: { runtime: { args: ['--max-model-len', '2048'] } } });
+    const surge = await until('surge pod', () => client.get(PODS, 'default', 'llama-7b-1-server-0'));
+    assert.notEqual(surge.metadata.labels?.['workload.matrixinfer.ai/revision'], firstRevision);
+    await markReady(client, 'llama-7b-1-server-0', '127.0.1.2');
     const replaced = await until('replacement pod', async () => {
       await finishTerminating(client, 'llama-7b-0-server-0');
       const p = await client.get(PODS, 'default', 'llama-7b-0-server-0');
       return p && p.metadata.uid !== pod.metadata.uid && p.metadata.labels?.['workload.matrixinfer.ai/revision'] !== firstRevision ? p : undefined;
     });
     assert.deepEqual(((replaced.spec as any).containers[0].args as string[]).slice(-2), ['--max-model-len', '2048']);
+    await markReady(client, 'llama-7b-0-server-0', '127.0.1.3');
+    await until('surge pod gone', async () => {
+      await finishTerminating(client, 'llama-7b-1-server-0');
+      return (await client.get(PODS, 'default', 'llama-7b-1-server-0')) === undefined;
+    });
 
     // A deleted child comes back.
     await client.delete(MODEL_ROUTES, 'default', 'llama-7b');

@@ -1,8 +1,8 @@
 // Rolling updates and pod deaths under load lose nothing. The platform in-process — embedded API server with the
 // project's admission, controllers, the node agent running simulated engines as processes on their own pod IPs,
 // the gateway — serves a Model with 2 replicas at 30 req/s for 30 s while
-//   1. its runtime changes (new engine args: the ModelInfer controller replaces both pods one at a time; each old
-//      engine gets SIGTERM, drains, exits), and
+//   1. its runtime changes (new engine args: the ModelInfer controller starts a surge pod, then replaces both pods
+//      one at a time, each once the others are ready; each old engine gets SIGTERM, drains, exits), and
 //   2. one engine is SIGKILLed mid-run.
 // Every request must get its 200 and whole body; in the second run a stream the dead engine had already started may
 // instead end with the SSE error event (the client saw bytes, nothing can be retried). Then a Model with a single
