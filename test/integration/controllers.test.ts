@@ -165,7 +165,7 @@ test('updating the Model rolls the pod to the new template through a surge pod, 
   const rolling = await until('ModelInfer rolling', async () => {
     const m = await get<ModelInfer>(MODEL_INFERS);
     const s = m?.status;
-    return s?.currentRevision === newRevision && s.replicas === 2 && s.readyReplicas === 1 && s.updatedReplicas === 1 ? m : undefined;
+    return s !== undefined && s.currentRevision === newRevision && s.replicas === 2 && s.readyReplicas === 1 && s.updatedReplicas === 1 ? m : undefined;
   });
   assert.equal(rolling.status?.conditions?.find((c) => c.type === 'Progressing')?.reason, 'Updating');
   await new Promise((r) => setTimeout(r, 300));
