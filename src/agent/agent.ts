@@ -41,7 +41,7 @@ export interface NodeAgentOptions {
    * refuse 127.0.0.0/8 there).
    */
   nodeIP?: string;
-  /** Upper bound on termination grace periods, seconds. Default 10. */
+  /** Upper bound on termination grace periods, seconds (tests). Default none: a pod's own grace period is honoured, as the kubelet does. */
   maxGracePeriodSeconds?: number;
   /** Host capabilities for the runtime map (tests). */
   host?: HostInfo;
@@ -96,7 +96,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     engineCommand: opts.engineCommand ?? defaultEngineCommand,
     matrixinferCommand: opts.matrixinferCommand ?? defaultMatrixinferCommand,
     log,
-    maxGraceMs: (opts.maxGracePeriodSeconds ?? 10) * 1000,
+    maxGraceMs: opts.maxGracePeriodSeconds === undefined ? Number.POSITIVE_INFINITY : opts.maxGracePeriodSeconds * 1000,
     nameInUse: (ns, name, exceptUid) =>
       [...workers.values()].some((w) => w.uid !== exceptUid && w.alive && w.namespace === ns && w.name === name),
     onGone: (uid) => workers.delete(uid),
