@@ -15,11 +15,11 @@
 // are printed when it fails to come up.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, until, watchUp } from '../test/support/platform.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODEL_PATH = '/apis/registry.matrixinfer.ai/v1alpha1/namespaces/default/models/llama-7b';
@@ -50,30 +50,6 @@ function parseArgs(argv: string[]): Options {
     samples: Number(value('--samples') ?? (smoke ? 2 : 3)),
     ...(json ? { json } : {}),
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not there yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
 }
 
 // ---- the process tree ------------------------------------------------------------------------------------------
@@ -235,17 +211,7 @@ interface Ports {
 function startUp(home: string, ports: Ports): { child: ChildProcess; up: Promise<void>; output: () => string } {
   const { command, args, env } = startCommand(ports);
   const child = spawn(command, args, { cwd: ROOT, env: { ...env, MATRIXINFER_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const up = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('MatrixInfer is up')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`matrixinfer up exited with ${code}:\n${output}`)));
-  });
-  return { child, up, output: () => output };
+  return { child, ...watchUp(child) };
 }
 
 /** SIGTERM to the supervisor (a shell does not pass it on), and wait for the shell to end with it. */
@@ -279,13 +245,13 @@ export async function run(argv: string[]): Promise<void> {
     // TypeScript stripper in every process; every later `npm start` does not. The second start is measured.
     let started = Date.now();
     await platform.up;
-    await until('a first completion', () => completion(gateway), 60_000);
+    await until('a first completion', () => completion(gateway), 60_000, 200);
     process.stdout.write(`first start (fills the compile cache) serving in ${((Date.now() - started) / 1000).toFixed(1)} s; stopping it\n`);
     await stop(platform.child);
     platform = startUp(home, ports);
     started = Date.now();
     await platform.up;
-    await until('a first completion', () => completion(gateway), 60_000);
+    await until('a first completion', () => completion(gateway), 60_000, 200);
     process.stdout.write(`second start serving in ${((Date.now() - started) / 1000).toFixed(1)} s; settling ${options.settleMs / 1000} s\n\n`);
     await sleep(options.settleMs);
     const root = supervisorPid(platform.child.pid!);
@@ -298,7 +264,7 @@ export async function run(argv: string[]): Promise<void> {
       body: JSON.stringify({ spec: { runtime: { replicas: options.replicas } } }),
     });
     if (!patch.ok) throw new Error(`scaling the Model: ${patch.status} ${await patch.text()}`);
-    await until(`${options.replicas} ready engines`, async () => (await readyPods(api)).size === options.replicas, 120_000);
+    await until(`${options.replicas} ready engines`, async () => (await readyPods(api)).size === options.replicas, 120_000, 200);
     // Every replica serves at least once (the gateway picks the least loaded; a few rounds reach them all).
     for (let i = 0; i < options.replicas * 4; i++) await completion(gateway);
     await sleep(options.settleMs);

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { type NodeAgent, startNodeAgent } from '../../src/agent/agent.ts';
 import { startTestApiServer, type TestApiServer } from '../../src/kube/testing/apiserver.ts';
-import { memoryLogger, until } from '../support/platform.ts';
+import { alive, memoryLogger, until } from '../support/platform.ts';
 
 const NS = 'default';
 const tmp = mkdtempSync(join(tmpdir(), 'agent-term-'));
@@ -51,15 +51,6 @@ async function getPod(name: string): Promise<V1Pod | undefined> {
 }
 
 const ready = (p: V1Pod | undefined) => p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 before(async () => {
   server = await startTestApiServer({ podLogDir: join(tmp, 'logs', 'pods') });

@@ -11,7 +11,7 @@ import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kube
 import { type NodeAgent, startNodeAgent } from '../../src/agent/agent.ts';
 import type { Logger } from '../../src/agent/log.ts';
 import { startTestApiServer, type TestApiServer } from '../../src/kube/testing/apiserver.ts';
-import { MAIN, REPO, memoryLogger, until } from '../support/platform.ts';
+import { MAIN, REPO, alive, memoryLogger, until } from '../support/platform.ts';
 
 const NODE = 'matrixinfer-local';
 const NS = 'default';
@@ -69,15 +69,6 @@ async function getPod(name: string): Promise<V1Pod | undefined> {
 }
 
 const isReady = (p: V1Pod | undefined) => p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 before(async () => {
   server = await startTestApiServer({ podLogDir: logsDir });

@@ -55,9 +55,24 @@ export function memoryLogger(lines: string[]): Logger {
   };
 }
 
+/** Whether process `pid` still exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Start `matrixinfer up` as a child; resolves when it prints that it is up. */
 export function startPlatform(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; up: Promise<void> } {
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', MAIN, 'up', ...args], { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { child, ...watchUp(child) };
+}
+
+/** The output of a `matrixinfer up` child (stdout and stderr piped), and a promise of its saying it is up. */
+export function watchUp(child: ChildProcess): { output: () => string; up: Promise<void> } {
   let output = '';
   const up = new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -68,7 +83,7 @@ export function startPlatform(args: string[], env: NodeJS.ProcessEnv): { child: 
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`matrixinfer up exited with ${code}:\n${output}`)));
   });
-  return { child, output: () => output, up };
+  return { output: () => output, up };
 }
 
 /** SIGTERM a child process (a no-op when it is gone) and wait for it to exit; SIGKILL after `killAfterMs`. */

@@ -6,10 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
 import { createCore, type TestableCore } from '../gateway.ts';
-import { createGatewayServer } from '../http/server.ts';
-import { modelRoute, modelServer, pod, toServers } from '../testing/fixtures.ts';
+import { accessLogCollector, modelRoute, modelServer, pod, serveCore, toServers } from '../testing/fixtures.ts';
 import type { ModelServerSpec } from '../../api/kinds/modelserver.ts';
 import { until } from '../../kube/testing/until.ts';
 
@@ -82,11 +80,7 @@ interface Gw {
 }
 
 async function gateway(ips: string[], routing: ModelServerSpec['routing']): Promise<Gw> {
-  const out = new PassThrough();
-  const log: Array<Record<string, unknown>> = [];
-  out.on('data', (d: Buffer) => {
-    for (const line of d.toString().split('\n')) if (line) log.push(JSON.parse(line) as Record<string, unknown>);
-  });
+  const { out, log } = accessLogCollector();
   const core = createCore({ accessLog: out });
   const world = (podIps: string[]) =>
     core.rebuild({
@@ -96,20 +90,7 @@ async function gateway(ips: string[], routing: ModelServerSpec['routing']): Prom
     });
   world(ips);
   core.synced = true;
-  const server = createGatewayServer(core);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    core,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    log,
-    world,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-      core.breakers.close();
-      await core.pools.destroy();
-    },
-  };
+  return { core, log, world, ...(await serveCore(core)) };
 }
 
 function complete(gw: Gw, headers: Record<string, string> = {}, path = '/v1/completions'): Promise<Response> {

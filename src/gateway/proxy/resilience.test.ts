@@ -5,13 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
 import { createCore, type TestableCore } from '../gateway.ts';
-import { createGatewayServer } from '../http/server.ts';
 import { startEngine, type EngineServer } from '../../engine/server.ts';
 import { parseEngineArgs } from '../../engine/options.ts';
-import { modelRoute, modelServer, pod, toServers } from '../testing/fixtures.ts';
+import { accessLogCollector, modelRoute, modelServer, pod, serveCore, toServers } from '../testing/fixtures.ts';
 import type { ModelServerSpec } from '../../api/kinds/modelserver.ts';
 import { startDebugServer, type DebugServer } from '../observability/debug.ts';
 import { until } from '../../kube/testing/until.ts';
@@ -94,11 +91,7 @@ interface Gw {
 
 /** A gateway serving model `m` from one ModelServer `s` over pods at `ips` (all on the engines' port). */
 async function gateway(ips: string[], routing: ModelServerSpec['routing'] = {}, options: { bodyReadTimeoutMs?: number } = {}): Promise<Gw> {
-  const out = new PassThrough();
-  const log: Array<Record<string, unknown>> = [];
-  out.on('data', (d: Buffer) => {
-    for (const line of d.toString().split('\n')) if (line) log.push(JSON.parse(line) as Record<string, unknown>);
-  });
+  const { out, log } = accessLogCollector();
   const core = createCore({ accessLog: out, ...options });
   core.rebuild({
     servers: [modelServer('s', { inferName: 's', service: { port }, routing: { path: '/v1/models/s', ...routing } })],
@@ -106,19 +99,7 @@ async function gateway(ips: string[], routing: ModelServerSpec['routing'] = {}, 
     pods: ips.map((ip, i) => pod(`s-${i}`, 's', { ip })),
   });
   core.synced = true;
-  const server = createGatewayServer(core);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    core,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    log,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-      core.breakers.close();
-      await core.pools.destroy();
-    },
-  };
+  return { core, log, ...(await serveCore(core)) };
 }
 
 function complete(gw: Gw, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Response> {

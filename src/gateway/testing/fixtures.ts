@@ -1,5 +1,10 @@
-// Builders for ModelRoute / ModelServer / Pod objects, shared by the gateway's unit and integration tests.
+// Builders for ModelRoute / ModelServer / Pod objects, shared by the gateway's unit and integration tests; and a
+// gateway core served on loopback with its access log collected.
+import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
+import type { TestableCore } from '../gateway.ts';
+import { createGatewayServer } from '../http/server.ts';
 import type { ModelRoute, RouteRule } from '../../api/kinds/modelroute.ts';
 import type { ModelServer, ModelServerSpec } from '../../api/kinds/modelserver.ts';
 
@@ -66,6 +71,31 @@ export function pod(name: string, inferName: string, options: PodOptions = {}) {
       phase: 'Running',
       ...(options.ip === undefined ? {} : { podIP: options.ip }),
       conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+    },
+  };
+}
+
+/** Access-log lines, parsed as the core writes them: give `out` to createCore as its `accessLog`. */
+export function accessLogCollector(): { out: PassThrough; log: Array<Record<string, unknown>> } {
+  const out = new PassThrough();
+  const log: Array<Record<string, unknown>> = [];
+  out.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n')) if (line) log.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  return { out, log };
+}
+
+/** `core` served by the gateway's own HTTP/1.1 server on a loopback port; close() also ends its pools and breakers. */
+export async function serveCore(core: TestableCore): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createGatewayServer(core);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      core.breakers.close();
+      await core.pools.destroy();
     },
   };
 }
