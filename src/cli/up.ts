@@ -19,6 +19,13 @@ const CRD_DIR = fileURLToPath(new URL('../../deploy/crds/', import.meta.url));
  * MiB of young generation it touched once while loading its modules; scavenges stay short either way.
  */
 const NODE_FLAGS = ['--disable-warning=ExperimentalWarning', '--max-semi-space-size=2'];
+/**
+ * The gateway's young generation: the request path allocates per request, and a 2 MiB semi-space made it scavenge
+ * so often that it spent about 40 % more CPU per request (overhead bench, small requests at 64 concurrent, mean of
+ * 4 runs: 91 µs against 65 µs with V8's default and 70 µs at 4 MiB). 4 MiB costs 20 MiB less resident than the
+ * default (gateway 161 against 182 MiB at rest).
+ */
+const GATEWAY_SEMI_SPACE_MIB = 4;
 
 export interface UpOptions {
   files: string[];
@@ -34,6 +41,8 @@ export interface UpOptions {
 interface Component {
   name: string;
   args: string[];
+  /** Node flags after NODE_FLAGS (later flags win). */
+  nodeFlags?: string[];
   child?: ChildProcess;
   restarts: number;
   stopping: boolean;
@@ -124,12 +133,12 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
       stopping: false,
     },
     { name: 'agent', args: ['agent', '--kubeconfig', kubeconfig], restarts: 0, stopping: false },
-    { name: 'gateway', args: ['gateway', '--kubeconfig', kubeconfig, '--port', String(options.gatewayPort), '--tls-port', String(gatewayTlsPort)], restarts: 0, stopping: false },
+    { name: 'gateway', nodeFlags: [`--max-semi-space-size=${GATEWAY_SEMI_SPACE_MIB}`], args: ['gateway', '--kubeconfig', kubeconfig, '--port', String(options.gatewayPort), '--tls-port', String(gatewayTlsPort)], restarts: 0, stopping: false },
   ];
 
   const start = (component: Component): void => {
     const logFd = openSync(join(logDir, `${component.name}.log`), 'a');
-    const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, ...component.args], { env, stdio: ['ignore', logFd, logFd] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, ...(component.nodeFlags ?? []), MAIN, ...component.args], { env, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     component.child = child;
     child.on('exit', (code, signal) => {
