@@ -20,3 +20,4 @@ export * from './modelinfer.ts';
 export * from './modelserver.ts';
 export * from './modelroute.ts';
 export * from './autoscaling.ts';
+export * from './autoscaling-behavior.ts';

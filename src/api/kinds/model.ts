@@ -1,7 +1,8 @@
 // registry.matrixinfer.ai/v1alpha1 Model: one object that deploys, exposes, routes and autoscales a model.
-import { Type, Obj, StringEnum, Conditions, Phase, ResourceRequirements, EnvVar, Quantity, type Static } from '../schema-kit.ts';
+import { Type, Obj, StringEnum, Conditions, Phase, ResourceRequirements, EnvVar, Quantity, Duration, type Static } from '../schema-kit.ts';
 import { AGE_COLUMN, type KindDefinition } from '../kind.ts';
 import type { KubeObject } from '../admission.ts';
+import { AutoscalingBehavior } from './autoscaling-behavior.ts';
 
 export const REGISTRY_GROUP = 'registry.matrixinfer.ai';
 
@@ -24,7 +25,11 @@ export const ModelSpecSection = Obj(
 );
 
 export const MetricTarget = Obj({
-  metricName: Type.String({ minLength: 1, description: 'Engine metric to track, e.g. vllm:num_requests_waiting.' }),
+  metricName: Type.String({
+    minLength: 1,
+    description:
+      'Engine metric to track. Counts, summed over ready pods: num_requests_waiting (vllm:num_requests_waiting, sglang:num_queue_reqs), num_requests_running (vllm:num_requests_running, sglang:num_running_reqs), num_requests (both). Averages over ready pods: kv_cache_usage (vllm:kv_cache_usage_perc, vllm:gpu_cache_usage_perc, sglang:token_usage; 0..1), ttft_seconds_p50|p90|p95|p99 and itl_seconds_p50|p90|p95|p99 (vllm:|sglang:time_to_first_token_seconds and inter_token_latency_seconds, p95 unless suffixed :p50 etc.; over the last sync period).',
+  }),
   targetValue: Quantity({ description: 'Desired per-replica value of the metric.' }),
 });
 export type MetricTarget = Static<typeof MetricTarget>;
@@ -47,9 +52,11 @@ export const ModelAutoscaling = Obj(
     minReplicas: Type.Optional(Type.Integer({ minimum: 0, format: 'int32', default: 1 })),
     maxReplicas: Type.Optional(Type.Integer({ minimum: 1, format: 'int32', default: 1 })),
     tolerancePercent: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, default: 10, format: 'int32' })),
-    metrics: Type.Optional(Type.Array(MetricTarget, { minItems: 1 })),
+    metrics: Type.Optional(Type.Array(MetricTarget, { minItems: 1, description: 'Default: vllm:num_requests_waiting with target 10.' })),
+    scaleToZeroIdle: Type.Optional(Duration({ description: 'With minReplicas 0: idle time before scaling to zero; see AutoscalingPolicy.spec.scaleToZeroIdle.' })),
+    behavior: Type.Optional(AutoscalingBehavior),
   },
-  { description: 'Autoscaling bounds and metrics for the generated AutoscalingPolicy and binding.' },
+  { description: 'Autoscaling bounds, metrics and behaviour for the generated AutoscalingPolicy and binding.' },
 );
 
 export const ModelServing = Obj(

@@ -237,6 +237,8 @@ export function desiredAutoscalingPolicy(model: Model): AutoscalingPolicy {
     spec: {
       metrics: (autoscaling?.metrics ?? DEFAULT_METRICS).map((m) => ({ metricName: m.metricName, targetValue: m.targetValue })),
       tolerancePercent: autoscaling?.tolerancePercent ?? DEFAULT_TOLERANCE_PERCENT,
+      ...(autoscaling?.scaleToZeroIdle ? { scaleToZeroIdle: autoscaling.scaleToZeroIdle } : {}),
+      ...(autoscaling?.behavior ? { behavior: structuredClone(autoscaling.behavior) } : {}),
     },
   };
 }

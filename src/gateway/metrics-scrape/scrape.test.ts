@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseEngineMetrics } from './parse.ts';
+import { parseEngineMetrics } from '../../api/engine-metrics/parse.ts';
 import { MetricsScraper } from './scraper.ts';
 import { EndpointRegistry } from '../scheduling/endpoint.ts';
 import { startEngine } from '../../engine/server.ts';

@@ -1,13 +1,13 @@
 // Engine metric scraping, off the request path. Every `intervalMs` (default 1 s) each active endpoint's
 // `GET /metrics` is requested (at most `concurrency` at a time, each bounded by `timeoutMs`) through the scraper's
-// own undici Agent, parsed (parse.ts) and stored on the endpoint (`Endpoint.metrics`), with the gateway's in-flight
+// own undici Agent, parsed (src/api/engine-metrics/parse.ts) and stored on the endpoint (`Endpoint.metrics`), with the gateway's in-flight
 // count at that moment so scorers can correct for what was sent since. An endpoint whose last successful scrape is
 // older than `staleAfterMs` (default 3 intervals) is marked not fresh, and scorers fall back to in-flight counts for
 // it. A scrape still running when the next tick comes is not duplicated. Scheduling never waits for any of this.
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import type { Endpoint, EndpointRegistry, EngineMetrics } from '../scheduling/endpoint.ts';
-import { parseEngineMetrics } from './parse.ts';
+import { parseEngineMetrics } from '../../api/engine-metrics/parse.ts';
 
 export interface ScraperOptions {
   intervalMs?: number;

@@ -1,4 +1,4 @@
-// Reading the few engine metrics scheduling needs out of a Prometheus text exposition, with names mapped per engine
+// Reading the few engine metrics scheduling and autoscaling need out of a Prometheus text exposition, with names mapped per engine
 // and version:
 //
 // | field       | vLLM (V1; older)                                         | SGLang                          |
@@ -12,7 +12,8 @@
 // Several series of one name (data-parallel `engine` labels, several model names) are summed for counts and
 // maximised for usage. When the configured engine's names are absent but the other engine's are present (a
 // ModelServer with the wrong inferenceEngine), the other mapping is used.
-import type { EngineKind } from '../scheduling/endpoint.ts';
+/** Which engine's names to prefer (the gateway's and the autoscaler's view of a ModelServer's inferenceEngine). */
+export type EngineKind = 'vllm' | 'sglang';
 
 export interface ParsedMetrics {
   waiting: number;
