@@ -4,7 +4,7 @@
 // Rules:
 //  - A window opens at each time its 5-field cron (minute hour day-of-month month day-of-week, as a CronJob; macros
 //    such as @daily are accepted) fires in its IANA time zone (default UTC), and stays open for `duration` (a Go
-//    duration) of elapsed time: [start, start + duration). A window is active at `now` when some start lies in
+//    duration) of elapsed time: [start, start + duration). A window is active at `now` when its latest start is in
 //    (now - duration, now]. So a window may span midnight or several days, and consecutive starts may overlap.
 //  - Daylight saving time, via croner's fixed-time rule: `0 9 * * *` opens at 09:00 local time every day, on the
 //    change days too (07:00 UTC in summer, 08:00 UTC in winter). A start inside the spring-forward gap (02:30 in
@@ -127,9 +127,11 @@ export function validateSchedules(entries: readonly ScheduleEntry[], path: strin
 function openWindow(entry: ScheduleEntry, now: number): ActiveWindow | undefined {
   const parsed = parse(entry);
   if (!parsed) return undefined;
-  // nextRun is strictly after its argument, so a window that opened exactly `duration` ago is already closed.
-  const start = parsed.cron.nextRun(new Date(now - parsed.durationMs))?.getTime();
-  if (start === undefined || start > now) return undefined;
+  // The latest start at or before now (previousRuns excludes a run exactly at its reference, hence the 1 ms; runs
+  // fall on whole seconds, so nothing after now can slip in). The latest, because with overlapping occurrences
+  // it closes last. The end is exclusive: a window that opened exactly `duration` ago is closed.
+  const start = parsed.cron.previousRuns(1, new Date(now + 1))[0]?.getTime();
+  if (start === undefined || start + parsed.durationMs <= now) return undefined;
   return { entry, start, end: start + parsed.durationMs };
 }
 
