@@ -100,7 +100,7 @@ async function startEngine(profile: EngineProfile): Promise<Engine> {
   const child = spawn(
     process.execPath,
     // The Node flags the node agent starts engines with (a small young generation), so the figures are the platform's.
-    ['--disable-warning=ExperimentalWarning', ...ENGINE_NODE_FLAGS, join(ROOT, 'src/cli/main.ts'), 'engine', '--profile', profile.name, '--served-model-name', 'm', '--port', '0'],
+    ['--disable-warning=ExperimentalWarning', ...ENGINE_NODE_FLAGS, join(ROOT, 'src/cli/main.ts'), 'engine', '--profile', profile.name, '--served-model-name', 'm', '--port', '0', '--startup-seconds', '0'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const url = await new Promise<string>((resolve, reject) => {

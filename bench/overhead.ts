@@ -120,7 +120,7 @@ async function startEngines(n: number, port: number): Promise<string[]> {
     const ip = ENGINE_IPS[i]!;
     node(
       [
-        'src/cli/main.ts', 'engine', MODEL, '--host', ip, '--port', String(port),
+        'src/cli/main.ts', 'engine', MODEL, '--host', ip, '--port', String(port), '--startup-seconds', '0',
         // Near-zero latency: what remains is the engine's own request handling.
         '--time-to-first-token-ms', '0', '--inter-token-latency-ms', '0', '--inter-token-latency-per-seq-ms', '0', '--prefill-time-per-token-ms', '0',
         '--max-num-seqs', '1024', '--max-num-batched-tokens', '1000000', '--max-model-len', '200000', '--num-gpu-blocks', '4000000',

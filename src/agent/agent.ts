@@ -20,7 +20,7 @@ import { type Logger, stderrLogger } from './log.ts';
 import { NODE_IP, NodeHeartbeat } from './node.ts';
 import { podDirName, PodWorker, type WorkerContext } from './pod-worker.ts';
 import { killStaleProcesses } from './process.ts';
-import type { HostInfo } from './runtime-map.ts';
+import { type HostInfo, LOCAL_ENGINE_STARTUP_SECONDS, withEngineStartup } from './runtime-map.ts';
 import type { Pod } from './types.ts';
 
 export interface NodeAgentOptions {
@@ -33,6 +33,12 @@ export interface NodeAgentOptions {
   bindUnscheduled?: boolean;
   /** Command line of the simulated engine from its CLI arguments. Default `<node> <repo>/src/cli/main.ts engine …`. */
   engineCommand?: (args: string[]) => { command: string; args: string[] };
+  /**
+   * Simulated model load of the simulated engines this agent runs (`--startup-seconds`, unless a pod's args set it):
+   * seconds, or `profile` for the engine profile's estimated cold start (about a minute for the 8B). Default
+   * LOCAL_ENGINE_STARTUP_SECONDS (2), so a local quickstart serves within seconds. Real vLLM/SGLang are not affected.
+   */
+  engineStartupSeconds?: number | 'profile';
   /** Command line of `matrixinfer <args>` (gateway and controller-manager images). Default `<node> <repo>/src/cli/main.ts …`. */
   matrixinferCommand?: (args: string[]) => { command: string; args: string[] };
   /**
@@ -93,7 +99,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     core,
     alloc: new IpAllocator(),
     host: opts.host ?? localHostInfo(),
-    engineCommand: opts.engineCommand ?? defaultEngineCommand,
+    engineCommand: withEngineStartup(opts.engineCommand ?? defaultEngineCommand, opts.engineStartupSeconds ?? LOCAL_ENGINE_STARTUP_SECONDS),
     matrixinferCommand: opts.matrixinferCommand ?? defaultMatrixinferCommand,
     log,
     maxGraceMs: opts.maxGracePeriodSeconds === undefined ? Number.POSITIVE_INFINITY : opts.maxGracePeriodSeconds * 1000,

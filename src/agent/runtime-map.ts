@@ -305,3 +305,21 @@ export function planContainer(container: ContainerLike, opts: RuntimeMapOptions)
   }
   return { runnable: true, kind: 'host', command: exe, args: words.slice(1) };
 }
+
+/** How long simulated engines run by the local node agent take to load by default, seconds (README.md: the quickstart). */
+export const LOCAL_ENGINE_STARTUP_SECONDS = 2;
+
+/**
+ * The simulated engine's command line with `--startup-seconds <seconds>` appended unless the pod's args set it;
+ * `profile` leaves the engine's own default (its profile's estimated cold start).
+ */
+export function withEngineStartup(
+  engineCommand: (args: string[]) => { command: string; args: string[] },
+  seconds: number | 'profile',
+): (args: string[]) => { command: string; args: string[] } {
+  if (seconds === 'profile') return engineCommand;
+  return (args) => {
+    const given = args.some((a) => /^--startup[-_]seconds(=|$)/.test(a));
+    return engineCommand(given ? args : [...args, '--startup-seconds', String(seconds)]);
+  };
+}

@@ -109,10 +109,19 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
   });
 }
 
-export async function runAgent(options: { kubeconfig?: string; nodeName?: string }): Promise<void> {
+export async function runAgent(options: { kubeconfig?: string; nodeName?: string; engineStartupSeconds?: string }): Promise<void> {
   const { startNodeAgent } = await import('../agent/agent.ts');
   const { loadKubeConfig } = await import('../kube/config.ts');
-  const agent = await startNodeAgent({ kubeConfig: loadKubeConfig(options.kubeconfig), home: matrixinferHome(), ...(options.nodeName ? { nodeName: options.nodeName } : {}) });
+  const startup = options.engineStartupSeconds;
+  if (startup !== undefined && startup !== 'profile' && !(startup.trim() !== '' && Number(startup) >= 0)) {
+    throw new Error(`--engine-startup-seconds must be a number >= 0 or "profile", got ${JSON.stringify(startup)}`);
+  }
+  const agent = await startNodeAgent({
+    kubeConfig: loadKubeConfig(options.kubeconfig),
+    home: matrixinferHome(),
+    ...(options.nodeName ? { nodeName: options.nodeName } : {}),
+    ...(startup !== undefined ? { engineStartupSeconds: startup === 'profile' ? 'profile' : Number(startup) } : {}),
+  });
   process.stderr.write('node agent started\n');
   stopOnSignal(() => agent.stop());
 }
@@ -135,7 +144,9 @@ export async function runGateway(options: { kubeconfig?: string; host?: string; 
 export async function runEngine(argv: string[]): Promise<void> {
   const { parseEngineArgs } = await import('../engine/options.ts');
   const { startEngine } = await import('../engine/server.ts');
-  const engine = await startEngine(parseEngineArgs(argv));
+  // The command defaults to the profile's cold start (the model load before the server listens); SIGTERM during it
+  // ends the process at once, as it would vLLM's.
+  const engine = await startEngine(parseEngineArgs(argv, { defaultStartupSeconds: 'profile' }));
   process.stderr.write(`engine listening on ${engine.url}\n`);
   // SIGTERM drains as vLLM does: running requests finish; the agent's SIGKILL after the grace period bounds it.
   stopOnSignal(() => engine.drain());

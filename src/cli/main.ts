@@ -109,7 +109,8 @@ async function main(): Promise<void> {
     .description('Run the local node agent: runs pods bound to this node as processes on loopback IPs')
     .option('--kubeconfig <path>', 'kubeconfig file')
     .option('--node-name <name>', 'node name', undefined)
-    .action(async (opts: { kubeconfig?: string; nodeName?: string }) => {
+    .option('--engine-startup-seconds <s>', "simulated engines' model load in seconds, or `profile` for the profile's estimated cold start (default 2)")
+    .action(async (opts: { kubeconfig?: string; nodeName?: string; engineStartupSeconds?: string }) => {
       const { runAgent } = await import('./components.ts');
       await runAgent(opts);
     });

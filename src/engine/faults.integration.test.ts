@@ -253,7 +253,7 @@ describe('fault injection: kill (child process)', () => {
     child = spawn(
       process.execPath,
       [
-        '--disable-warning=ExperimentalWarning', main, 'engine', MODEL, '--port', '0', '--fault-mode', 'kill', '--fault-after-tokens', '3',
+        '--disable-warning=ExperimentalWarning', main, 'engine', MODEL, '--port', '0', '--startup-seconds', '0', '--fault-mode', 'kill', '--fault-after-tokens', '3',
         '--time-to-first-token-ms', '2', '--inter-token-latency-ms', '5',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },

@@ -67,6 +67,11 @@ export interface KvCache {
   cachedBlocks(): number;
   /** Fraction of blocks pinned, 0..1 (vllm:kv_cache_usage_perc). */
   usage(): number;
+  /**
+   * Forget every cached block (vLLM's reset_prefix_cache, which sleep does): false, changing nothing, while any
+   * block is pinned by a sequence.
+   */
+  resetPrefixCache(): boolean;
 }
 
 /** Tokens whose ids are known: the prompt and the generated tokens reported so far. */
@@ -224,6 +229,14 @@ export class PagedKvCache implements KvCache {
 
   usage(): number {
     return (this.numBlocks - this.free_) / this.numBlocks;
+  }
+
+  resetPrefixCache(): boolean {
+    if (this.usedBlocks() > 0) return false;
+    for (const b of this.cached.values()) b.hash = -1;
+    this.cached.clear();
+    this.cachedFree = 0;
+    return true;
   }
 
   /** Chain hash of the holder's block `i` (its tokens must be known). */

@@ -3,6 +3,7 @@
 // are fed by the engine loop (SchedulerObserver).
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { SLEEP_STATE_LABELS } from './startup.ts';
 import type { EngineKind } from './options.ts';
 import type { FinishReason, SchedulerObserver, Sequence, StepStats } from './scheduler.ts';
 
@@ -14,6 +15,8 @@ export interface EngineState {
   usedTokens(): number;
   /** LoRA adapters with running and with waiting requests, and --max-loras. */
   loras(): { max: number; running: readonly string[]; waiting: readonly string[] };
+  /** 0 awake, 1 or 2 the sleep level; only read with `sleepMode` (startup.ts). */
+  sleepLevel?(): 0 | 1 | 2;
 }
 
 export interface MetricsConfig {
@@ -25,6 +28,8 @@ export interface MetricsConfig {
   state: EngineState;
   /** vllm:cache_config_info{enable_prefix_caching}; default true. */
   prefixCaching?: boolean;
+  /** --enable-sleep-mode: vllm:engine_sleep_state{sleep_state="awake"|"weights_offloaded"|"discard_all"}. */
+  sleepMode?: boolean;
 }
 
 // vLLM v1 (vllm/v1/metrics/loggers.py) bucket boundaries.
@@ -221,6 +226,19 @@ class VllmMetrics extends EngineRegistry {
     this.gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', () => state.running());
     this.gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', () => state.waiting());
     this.gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', () => state.kvUsage());
+    if (c.sleepMode) {
+      // As vLLM's: one series per state, 1 on the current one (awake = 0 means sleeping).
+      new Gauge({
+        name: 'vllm:engine_sleep_state',
+        help: 'Engine sleep state; awake = 0 means engine is sleeping; awake = 1 means engine is awake; weights_offloaded = 1 means sleep level 1; discard_all = 1 means sleep level 2.',
+        labelNames: [...labelNames, 'sleep_state'],
+        registers,
+        collect() {
+          const level = state.sleepLevel?.() ?? 0;
+          SLEEP_STATE_LABELS.forEach((sleep_state, i) => this.set({ ...labels, sleep_state }, i === level ? 1 : 0));
+        },
+      });
+    }
     const info = {
       block_size: String(c.blockSize),
       cache_dtype: 'auto',

@@ -5,7 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { addFaultOptions, faultConfigFromFlags, type FaultConfig } from './faults.ts';
 import type { LatencyParams } from './latency.ts';
-import { DEFAULT_PROFILE, getProfile, PROFILES, type EngineProfile } from './profiles.ts';
+import { coldStartSeconds, DEFAULT_PROFILE, getProfile, PROFILES, type EngineProfile } from './profiles.ts';
 
 export type EngineKind = 'vllm' | 'sglang';
 
@@ -48,6 +48,16 @@ export interface EngineOptions {
   tokenizer: string;
   /** --kv-transfer-config as given (JSON), for P/D deployments; requests' kv_transfer_params work without it. */
   kvTransferConfig?: Record<string, unknown>;
+  /**
+   * Seconds from start until the engine listens (--startup-seconds): the simulated model load. The phases and the
+   * sleep-mode wake-ups scale with it (startup.ts). The CLI's default is the profile's cold start; in-process
+   * engines (`defaultEngineOptions`) start at once unless given.
+   */
+  startupSeconds: number;
+  /** --enable-sleep-mode: POST /sleep and /wake_up work (they exist only with VLLM_SERVER_DEV_MODE=1, as in vLLM). */
+  enableSleepMode: boolean;
+  /** VLLM_SERVER_DEV_MODE=1 in the environment: the development endpoints (/sleep, /wake_up, /is_sleeping) exist. */
+  serverDevMode: boolean;
   /** Fault injection for tests (faults.ts, --failure-rate, --fault-mode, …); none when absent. */
   faults?: FaultConfig;
   /** Arguments that were accepted but ignored. */
@@ -105,6 +115,9 @@ export function defaultEngineOptions(overrides: Partial<Omit<EngineOptions, 'lat
     maxLoras: 1,
     loraModules: [],
     tokenizer: 'llama3',
+    startupSeconds: 0,
+    enableSleepMode: false,
+    serverDevMode: false,
     ignoredArgs: [],
     ...overrides,
     latency: profileLatency(profile, overrides.latency ?? {}),
@@ -132,6 +145,7 @@ export function validateEngineOptions(o: EngineOptions): void {
     if (!(Number.isFinite(v) && v >= 0)) throw new Error(`latency parameter ${k} must be a non-negative number`);
   }
   if (l.jitter > 0.5) throw new Error('--latency-jitter must be between 0 and 0.5');
+  if (!(Number.isFinite(o.startupSeconds) && o.startupSeconds >= 0)) throw new Error('--startup-seconds must be a number >= 0');
   if (!(o.maxLoras >= 1)) throw new Error('--max-loras must be at least 1');
   const names = new Set(o.servedModelNames);
   for (const m of o.loraModules) {
@@ -187,7 +201,6 @@ const IGNORED_BOOLEAN_FLAGS = new Set([
   '--enable-prompt-tokens-details',
   '--enable-auto-tool-choice',
   '--disable-custom-all-reduce',
-  '--enable-sleep-mode',
   '--skip-tokenizer-init',
   '--disable-frontend-multiprocessing',
   '--enable-request-id-headers',
@@ -263,6 +276,8 @@ function buildProgram(): Command {
     .option('--inter-token-latency-per-kv-token-ms <ms>', `extra decode step time per context token of the decoding sequences; scales with --inter-token-latency-ms unless given ${byProfile(l.interTokenLatencyPerKvTokenMs)}`, nonNegative('--inter-token-latency-per-kv-token-ms'))
     .option('--kv-transfer-latency-ms <ms>', `P/D decode side: fixed time to pull a prompt's KV cache ${byProfile(l.kvTransferLatencyMs)}`, nonNegative('--kv-transfer-latency-ms'))
     .option('--kv-transfer-time-per-token-ms <ms>', `P/D decode side: transfer time per uncached prompt token ${byProfile(l.kvTransferTimePerTokenMs)}`, nonNegative('--kv-transfer-time-per-token-ms'))
+    .option('--startup-seconds <s>', `simulated model load before the server listens (connections refused until then); the phases and sleep-mode wake-ups scale with it; 0 starts at once (default: the profile's estimated cold start; ${d.name}: ${coldStartSeconds(d.startup)})`, nonNegative('--startup-seconds'))
+    .option('--enable-sleep-mode', 'POST /sleep?level=1|2 and /wake_up (with VLLM_SERVER_DEV_MODE=1, as in vLLM), GET /is_sleeping')
     .option('--latency-jitter <fraction>', 'relative random noise on step times, 0 to 0.5, seeded by --seed', nonNegative('--latency-jitter'), 0)
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(true)
@@ -288,6 +303,13 @@ export function engineHelpText(): string {
 export interface ParseEngineArgsOptions {
   /** Where warnings go (default: stderr). */
   warn?: (message: string) => void;
+  /** Environment (VLLM_SERVER_DEV_MODE); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * --startup-seconds when not given: `profile` (the profile's cold start; what `matrixinfer engine` uses) or a number.
+   * Default 0, so that engines started in-process by tests and benchmarks listen at once.
+   */
+  defaultStartupSeconds?: number | 'profile';
 }
 
 /**
@@ -381,6 +403,8 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
     kvTransferLatencyMs?: number;
     kvTransferTimePerTokenMs?: number;
     latencyJitter: number;
+    startupSeconds?: number;
+    enableSleepMode?: boolean;
   }>();
   const profile = getProfile(o.profile ?? DEFAULT_PROFILE);
   const latencyOverrides: Partial<LatencyParams> = { jitter: o.latencyJitter };
@@ -426,6 +450,9 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
     maxLoras: o.maxLoras,
     loraModules: o.loraModules ?? [],
     tokenizer: o.tokenizer ?? 'llama3',
+    startupSeconds: o.startupSeconds ?? (opts.defaultStartupSeconds === 'profile' ? coldStartSeconds(profile.startup) : (opts.defaultStartupSeconds ?? 0)),
+    enableSleepMode: o.enableSleepMode === true,
+    serverDevMode: (opts.env ?? process.env).VLLM_SERVER_DEV_MODE === '1',
     ...(o.kvTransferConfig ? { kvTransferConfig: o.kvTransferConfig } : {}),
     ignoredArgs: ignored,
     faults: faultConfigFromFlags(program.opts()),

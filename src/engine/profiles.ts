@@ -18,8 +18,35 @@ export interface EngineProfile {
   numGpuBlocks: number;
   blockSize: number;
   maxModelLen: number;
+  /** Cold start and wake-up from sleep (README.md "Start-up and sleep mode"); all ESTIMATES from the cited phases. */
+  startup: StartupProfile;
   /** Public sources the values derive from: the published benchmark fitted, then the specifications. */
   sources: string[];
+}
+
+/**
+ * Where a vLLM cold start spends its time, in seconds, in the order vLLM logs the phases. The HTTP server listens
+ * only after the last one (connections are refused until then). `wakeFromCpuSeconds` is sleep level 1's wake-up: the
+ * weights copied back from pinned host memory and the KV cache reallocated; level 2's wake-up reloads the weights from
+ * storage, so it adds `loadWeightsSeconds`. Neither repeats the boot, compilation or CUDA-graph capture: the process,
+ * its compiled graphs and its CUDA graphs survive sleep.
+ */
+export interface StartupProfile {
+  /** Process start: Python and torch imports, the engine-core process(es), CUDA context, NCCL for TP > 1. */
+  bootSeconds: number;
+  /** Weights from a node-local copy (NVMe or page cache) into GPU memory; a download is not included. */
+  loadWeightsSeconds: number;
+  /** Dynamo bytecode transform and Inductor compilation with an empty torch.compile cache (a fresh pod). */
+  compileSeconds: number;
+  /** Memory profiling, KV-cache allocation and CUDA-graph capture. */
+  cudaGraphSeconds: number;
+  /** Sleep level 1 → awake: weights host → GPU over PCIe, KV cache reallocated. */
+  wakeFromCpuSeconds: number;
+}
+
+/** Seconds from process start to a listening, healthy engine. */
+export function coldStartSeconds(s: StartupProfile): number {
+  return s.bootSeconds + s.loadWeightsSeconds + s.compileSeconds + s.cudaGraphSeconds;
 }
 
 const H100 = 'NVIDIA H100 SXM5 80GB datasheet: 3.35 TB/s HBM3, 989 TFLOPS dense BF16, 900 GB/s NVLink';
@@ -58,6 +85,20 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
     numGpuBlocks: 25_000,
     blockSize: 16,
     maxModelLen: 131_072,
+    // ESTIMATE, 62 s in all, from phases published for vLLM on H100 (README.md "Start-up and sleep mode"):
+    startup: {
+      // llm-d's GPU-free-overprovisioning proposal: a 16–20 s warm boot before the GPU phase (Qwen3-32B, 1x H100).
+      bootSeconds: 18,
+      // 16.06 GB at the ≈ 10 GiB/s that proposal measured (storage-bound) ≈ 1.5 s; rounded up.
+      loadWeightsSeconds: 2,
+      // kubernetes-sigs/gateway-api-inference-extension#550: "torch.compile takes 28.77 s in total" (7B-class, H100).
+      compileSeconds: 29,
+      // vllm-project/vllm#20264 "Graph capturing finished in 17 secs"; the proposal's 11.4 s: ≈ 13 s with profiling.
+      cudaGraphSeconds: 13,
+      // 16.06 GB over PCIe Gen5 x16 (≈ 50 GB/s pinned) ≈ 0.3 s plus KV reallocation; vLLM's sleep-mode blog measures
+      // level-1 wake-ups of 0.1–6 s across models, the proposal 1.45 s for 61 GiB.
+      wakeFromCpuSeconds: 0.5,
+    },
     sources: [
       'InferenceBench, "Recipe: concurrency sweep" (yobitelcomm.github.io/bench/recipes/concurrency-sweep/, 2026-05-16): ' +
         'Llama-3.1-8B-Instruct, 1x H100 80GB HBM3, vLLM 0.21.0, closed loop at 1/4/16/64 concurrent, short chat prompts, max_tokens 128',
@@ -96,6 +137,20 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
     numGpuBlocks: 25_000,
     blockSize: 16,
     maxModelLen: 131_072,
+    // ESTIMATE, 185 s in all (README.md "Start-up and sleep mode"):
+    startup: {
+      // The 8B boot plus four worker processes and NCCL initialisation (~7 s, estimated).
+      bootSeconds: 25,
+      // vllm-project/vllm#19824: Llama-70B-FP8 on TP=8, "~10s to load weights from hot page cache"; BF16 is twice the
+      // bytes (141 GB), read at ≈ 10 GiB/s: ≈ 15 s.
+      loadWeightsSeconds: 15,
+      // vllm-project/vllm#19824: "~15s to convert dynamo bytecode", "~70s to run torch.compile".
+      compileSeconds: 85,
+      // vllm-project/vllm#19824: "~60s to capture the cudagraphs".
+      cudaGraphSeconds: 60,
+      // 35.3 GB per GPU over each GPU's own PCIe link in parallel ≈ 0.7 s, plus KV reallocation and the TP barrier.
+      wakeFromCpuSeconds: 1.5,
+    },
     sources: [
       'SGLang, "How to reproduce the benchmark results for SGLang v0.3.0 compared to vLLM v0.6.0" ' +
         '(github.com/sgl-project/sglang/blob/main/benchmark/benchmark_vllm_060/README.md, Sept 2024): vLLM rows, ' +

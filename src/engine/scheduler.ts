@@ -276,6 +276,11 @@ export class Scheduler {
     this.finish(seq, 'abort', this.now());
   }
 
+  /** Abort every sequence (sleep mode: the KV cache is discarded); the loop keeps running for new ones. */
+  abortAll(): void {
+    for (const seq of [...this.running, ...this.transferring, ...this.waiting]) this.abort(seq);
+  }
+
   /** Abort everything and stop the loop. */
   stop(): void {
     this.stopped = true;

@@ -9,6 +9,10 @@
 //   POST /tokenize, /detokenize                    vLLM's tokenizer endpoints (tokenize.ts)
 //   POST /v1/load_lora_adapter, /v1/unload_lora_adapter   LoRA adapters at run time (lora.ts)
 //   GET|PUT|PATCH|POST|DELETE /admin/faults        fault injection at run time, for tests (admin.ts)
+//   POST /sleep?level=1|2, POST /wake_up, GET /is_sleeping   vLLM's sleep mode; only with VLLM_SERVER_DEV_MODE=1
+//                                                  (vLLM only), working only with --enable-sleep-mode (startup.ts)
+// Start-up: the server listens only after the simulated model load (--startup-seconds), as vLLM's does: until then
+// connections are refused, so readiness and startup probes on /health fail (startup.ts).
 // Anything else: 404 (unknown path) or 405 (known path, wrong method), in the OpenAI error shape. No request, however
 // malformed, takes the engine down: handler errors become JSON errors, and a broken stream is cut, not thrown.
 //
@@ -29,7 +33,9 @@ import { LoraRegistry } from './lora.ts';
 import { createEngineMetrics, type EngineMetrics } from './metrics.ts';
 import { parseChatRequest, parseCompletionRequest } from './openai.ts';
 import { validateEngineOptions, type EngineOptions } from './options.ts';
+import { getProfile } from './profiles.ts';
 import { Scheduler } from './scheduler.ts';
+import { lifecyclePlan, runColdStart, SleepMode, type SleepLevel } from './startup.ts';
 import { detokenize, tokenize, type TokenizeContext } from './tokenize.ts';
 import { createTokenizer } from './tokenizer.ts';
 
@@ -48,6 +54,8 @@ export interface EngineServer {
   readonly options: EngineOptions;
   readonly scheduler: Scheduler;
   readonly metrics: EngineMetrics;
+  /** vLLM's sleep mode: the level, sleep(), wakeUp() (startup.ts). */
+  readonly sleepMode: SleepMode;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
@@ -109,6 +117,13 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
   const loras = new LoraRegistry(options.loraModules, options.servedModelNames);
   const modelNames = (): string[] => [...options.servedModelNames, ...loras.names()];
   let scheduler: Scheduler | undefined;
+  const plan = lifecyclePlan(getProfile(options.profile).startup, options.startupSeconds);
+  const sleepMode = new SleepMode(plan, {
+    discardKvCache: () => {
+      scheduler!.abortAll();
+      kv.resetPrefixCache();
+    },
+  });
   const metrics = createEngineMetrics({
     engine: options.engine,
     modelName: publicName,
@@ -121,8 +136,10 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
       kvUsage: () => kv.usage(),
       usedTokens: () => scheduler?.usedTokens() ?? 0,
       loras: () => ({ max: options.maxLoras, running: scheduler?.runningLoras() ?? [], waiting: scheduler?.waitingLoras() ?? [] }),
+      sleepLevel: () => sleepMode.level,
     },
     prefixCaching: options.enablePrefixCaching,
+    sleepMode: options.enableSleepMode,
   });
   scheduler = new Scheduler({
     maxNumSeqs: options.maxNumSeqs,
@@ -146,6 +163,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     (parse: typeof parseChatRequest): Handler =>
     async (req, res) => {
       const body = await readJson(req);
+      if (sleepMode.sleeping) throw new ApiError(503, 'The model is sleeping; POST /wake_up first.');
       const request = parse(body, modelNames());
       const fault = faults.intercept(req, res, request.model);
       if (fault) runGeneration(ctx, request, res, fault.tap);
@@ -224,6 +242,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     },
   };
   routes['/admin/faults'] = faultAdminRoutes(faults);
+  if (options.engine === 'vllm' && options.serverDevMode) Object.assign(routes, sleepRoutes(options, sleepMode));
   if (options.engine === 'sglang') {
     routes['/get_model_info'] = {
       GET: (_q, res) => sendJson(res, 200, { model_path: options.model, tokenizer_path: options.model, is_generation: true }),
@@ -274,6 +293,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     else socket.destroy();
   });
 
+  await runColdStart(plan, (line) => process.stderr.write(line + '\n'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -314,5 +334,32 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     });
     return drained;
   };
-  return { url: `http://${host}:${port}`, port, options, scheduler, metrics, close, drain };
+  return { url: `http://${host}:${port}`, port, options, scheduler, metrics, sleepMode, close, drain };
+}
+
+/** vLLM's development endpoints for sleep mode: POST /sleep?level=N (default 1), POST /wake_up, GET /is_sleeping. */
+function sleepRoutes(options: EngineOptions, sleepMode: SleepMode): Record<string, Record<string, Handler>> {
+  const enabled = (): void => {
+    if (!options.enableSleepMode) throw new ApiError(400, 'Sleep mode is not enabled. Start the engine with --enable-sleep-mode.');
+  };
+  return {
+    '/sleep': {
+      POST: async (req, res) => {
+        enabled();
+        const raw = new URL(req.url ?? '/', 'http://engine').searchParams.get('level') ?? '1';
+        if (raw !== '1' && raw !== '2') throw new ApiError(400, `Invalid sleep level ${JSON.stringify(raw)}; expected 1 or 2`, 'level');
+        await sleepMode.sleep(Number(raw) as SleepLevel);
+        sendEmpty(res);
+      },
+    },
+    '/wake_up': {
+      // vLLM's `tags` (weights, kv_cache) wake parts separately; here a wake-up always restores both.
+      POST: async (_req, res) => {
+        enabled();
+        await sleepMode.wakeUp();
+        sendEmpty(res);
+      },
+    },
+    '/is_sleeping': { GET: (_req, res) => sendJson(res, 200, { is_sleeping: sleepMode.sleeping }) },
+  };
 }

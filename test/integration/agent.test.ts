@@ -351,4 +351,54 @@ http.createServer((req, res) => { res.statusCode = Date.now() - t0 > 800 ? 500 :
     await core.deleteNamespacedPod({ name: 'llama', namespace: NS });
     await until('llama deleted', async () => (await getPod('llama')) === undefined, 10_000);
   });
+
+  it('reports a slow-starting engine Ready only once it answers /health', { skip: !existsSync(MAIN) && 'src/cli/main.ts missing' }, async () => {
+    const probe = { httpGet: { path: '/health', port: 8000 } };
+    const t0 = Date.now();
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'slow-llama', namespace: NS },
+        spec: {
+          containers: [
+            {
+              name: 'engine',
+              image: 'vllm/vllm-openai:latest',
+              // The pod's own --startup-seconds wins over the agent's default; probes as the Model controller writes them.
+              args: ['--model', 'meta-llama/Llama-3.1-8B-Instruct', '--served-model-name', 'slow', '--port', '8000', '--startup-seconds', '3'],
+              startupProbe: { ...probe, periodSeconds: 10, failureThreshold: 60 },
+              readinessProbe: { ...probe, periodSeconds: 2, failureThreshold: 3 },
+            },
+          ],
+        },
+      },
+    });
+    let healthyAt: number | undefined;
+    let readyAt: number | undefined;
+    await until('slow engine ready', async () => {
+      const p = await getPod('slow-llama');
+      const ip = p?.status?.podIP;
+      if (ip && healthyAt === undefined) {
+        const ok = await fetch(`http://${ip}:8000/health`).then((r) => r.ok, () => false);
+        if (ok) healthyAt = Date.now();
+      }
+      if (isReady(p)) {
+        readyAt = Date.now();
+        return p;
+      }
+      return undefined;
+    }, 30_000, 100);
+    assert.ok(healthyAt !== undefined && healthyAt <= readyAt!, 'Ready before the engine answered /health');
+    assert.ok(healthyAt! - t0 >= 3000, `the engine answered after ${healthyAt! - t0} ms, before its 3 s load`);
+    const res = await fetch(`http://${(await getPod('slow-llama'))!.status!.podIP}:8000/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'slow', prompt: 'hello', max_tokens: 4 }),
+    });
+    assert.equal(res.status, 200);
+    const servedAt = Date.now();
+    log.info(`slow-llama: healthy ${healthyAt! - t0} ms, Ready ${readyAt! - t0} ms, first completion ${servedAt - t0} ms after creation`);
+    await core.deleteNamespacedPod({ name: 'slow-llama', namespace: NS });
+    await until('slow-llama deleted', async () => (await getPod('slow-llama')) === undefined, 10_000);
+  });
 });

@@ -155,6 +155,9 @@ export function desiredModelInfer(model: Model): ModelInfer {
     ...(runtime.env && runtime.env.length > 0 ? { env: runtime.env.map((e) => ({ name: e.name, value: e.value ?? '' })) } : {}),
     ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
     ...(resources ? { resources } : {}),
+    // vLLM and SGLang listen only once the model is loaded (minutes for large models): the startup probe allows 10 min
+    // (as KServe's vLLM templates, kserve#5062) before liveness or readiness count; then readiness follows /health.
+    startupProbe: { httpGet: { path: '/health', port }, periodSeconds: 10, failureThreshold: 60 },
     readinessProbe: { httpGet: { path: '/health', port }, initialDelaySeconds: 0, periodSeconds: 2, failureThreshold: 3 },
     volumeMounts: [{ name: 'dshm', mountPath: '/dev/shm' }],
   };

@@ -95,6 +95,8 @@ function assertPodBasics(m: Model, port: number, gpus: number | undefined) {
   assert.deepEqual(container.ports, [{ name: 'http', containerPort: port, protocol: 'TCP' }]);
   assert.equal(container.readinessProbe.httpGet.path, '/health', 'both engines serve GET /health');
   assert.equal(container.readinessProbe.httpGet.port, port);
+  // Both engines listen only once the model is loaded: a startup probe on the same endpoint gates readiness.
+  assert.deepEqual(container.startupProbe, { httpGet: { path: '/health', port }, periodSeconds: 10, failureThreshold: 60 });
   // PyTorch/NCCL need more shared memory than a container's default 64 MiB.
   assert.deepEqual(spec.volumes, [{ name: 'dshm', emptyDir: { medium: 'Memory' } }]);
   assert.deepEqual(container.volumeMounts, [{ name: 'dshm', mountPath: '/dev/shm' }]);
