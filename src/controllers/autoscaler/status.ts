@@ -1,0 +1,74 @@
+// The binding's status as a pure function of one sync's outcome: counts, mode, each metric against its target, the
+// last decisions and the three HPA conditions. Condition reasons:
+//  - AbleToScale: True ReadyForNewScale | SucceededRescale; False TargetNotFound | PolicyNotFound | InvalidSpec |
+//    FailedUpdateScale.
+//  - ScalingActive: True ValidMetricFound; False NoReadyPods | NoFreshMetrics | InvalidSpec (the count is held).
+//  - ScalingLimited: True TooFewReplicas | TooManyReplicas | ScaleUpLimit | ScaleDownLimit | PanicNoScaleDown |
+//    PodsStarting | ScaleToZeroIdle; False DesiredWithinRange.
+import type { AutoscalingPolicyBinding, AutoscalingPolicyBindingStatus, ScalingDecision } from '../../api/kinds/index.ts';
+import { setConditions, type ConditionInput } from '../../kube/objects.ts';
+import type { Decision } from './behavior.ts';
+import type { Recommendation } from './recommend.ts';
+
+export const HISTORY_LIMIT = 10;
+
+/** Numbers in the status: short, no float noise. */
+export function formatValue(n: number): string {
+  return Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(4)));
+}
+
+export type SyncOutcome =
+  | { kind: 'invalid'; reason: 'TargetNotFound' | 'PolicyNotFound' | 'InvalidSpec'; message: string }
+  | {
+      kind: 'decided';
+      current: number;
+      ready: number;
+      decision: Decision;
+      recommendation: Recommendation | undefined;
+      /** Set when writing the scale failed. */
+      scaleError?: string;
+    };
+
+export function bindingStatus(binding: AutoscalingPolicyBinding, outcome: SyncOutcome, now: Date): AutoscalingPolicyBindingStatus {
+  const previous = binding.status ?? {};
+  const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const generation = binding.metadata.generation;
+  if (outcome.kind === 'invalid') {
+    const conditions = setConditions(
+      previous.conditions,
+      [
+        { type: 'AbleToScale', status: 'False', reason: outcome.reason, message: outcome.message },
+        { type: 'ScalingActive', status: 'False', reason: 'InvalidSpec', message: outcome.message },
+      ],
+      time,
+      generation,
+    );
+    return { ...previous, ...(generation !== undefined ? { observedGeneration: generation } : {}), mode: 'Hold', conditions };
+  }
+  const { current, ready, decision, recommendation } = outcome;
+  const scaled = decision.replicas !== current && !outcome.scaleError;
+  const history: ScalingDecision[] = [...(previous.history ?? [])];
+  if (scaled) history.push({ time, from: current, to: decision.replicas, reason: decision.reason });
+  const inputs: ConditionInput[] = [
+    outcome.scaleError
+      ? { type: 'AbleToScale', status: 'False', reason: 'FailedUpdateScale', message: outcome.scaleError }
+      : { type: 'AbleToScale', status: 'True', reason: scaled ? 'SucceededRescale' : 'ReadyForNewScale', message: scaled ? `scaled from ${current} to ${decision.replicas}` : '' },
+    recommendation
+      ? { type: 'ScalingActive', status: 'True', reason: 'ValidMetricFound', message: `${recommendation.winner.name} recommends ${recommendation.winner.recommended}` }
+      : { type: 'ScalingActive', status: 'False', reason: ready === 0 ? 'NoReadyPods' : 'NoFreshMetrics', message: `holding at ${decision.replicas}: ${decision.reason}` },
+    decision.limit
+      ? { type: 'ScalingLimited', status: 'True', reason: decision.limit, message: recommendation ? `recommended ${recommendation.replicas}, got ${decision.replicas}` : '' }
+      : { type: 'ScalingLimited', status: 'False', reason: 'DesiredWithinRange', message: '' },
+  ];
+  return {
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    currentReplicas: scaled ? decision.replicas : current,
+    readyReplicas: ready,
+    desiredReplicas: decision.replicas,
+    mode: decision.mode,
+    ...(scaled ? { lastScaleTime: time } : previous.lastScaleTime ? { lastScaleTime: previous.lastScaleTime } : {}),
+    currentMetrics: (recommendation?.metrics ?? []).map((m) => ({ name: m.name, value: formatValue(m.value), target: m.targetText, recommended: m.recommended })),
+    history: history.slice(-HISTORY_LIMIT),
+    conditions: setConditions(previous.conditions, inputs, time, generation),
+  };
+}
