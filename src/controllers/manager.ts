@@ -7,6 +7,7 @@ import { KubeEventRecorder } from '../kube/events.ts';
 import { InformerFactory } from '../kube/informer.ts';
 import { LeaderElector } from '../kube/leaderelection.ts';
 import { createLogger, errorMessage, type Logger } from '../kube/log.ts';
+import { createAutoscalerController, type AutoscalerOptions } from './autoscaler/controller.ts';
 import { createModelController } from './model/controller.ts';
 import { createModelInferController } from './modelinfer/controller.ts';
 import { createModelRouteController, createModelServerController, defaultGatewayLocation } from './networking/controller.ts';
@@ -42,6 +43,8 @@ export interface ControllerManagerOptions {
   gateway?: GatewayLocation;
   /** Guard engine pods with a NetworkPolicy per ModelInfer (networking/engine-policy.ts); off when unset. */
   enginePolicy?: Omit<EnginePolicyOptions, 'gatewayNamespace' | 'gatewaySelector'>;
+  /** The autoscaler's sync period and staleness (autoscaler/controller.ts); tests shorten the period. */
+  autoscaler?: AutoscalerOptions;
 }
 
 export interface ControllerManager {
@@ -60,6 +63,7 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
     createModelInferController({ ...deps, logger: log.child('modelinfer') }),
     createModelServerController({ ...deps, logger: log.child('modelserver'), ...(options.gateway ? { gateway: options.gateway } : {}) }),
     createModelRouteController({ ...deps, logger: log.child('modelroute') }),
+    createAutoscalerController({ ...deps, logger: log.child('autoscaler'), ...(options.autoscaler ? { options: options.autoscaler } : {}) }),
   ];
   if (options.enginePolicy) {
     const gateway = options.gateway ?? defaultGatewayLocation();

@@ -182,6 +182,17 @@ export class KubeClient {
     return (await this.custom.patchNamespacedCustomObjectStatus({ group, version, plural, namespace, name, body: patch }, MERGE_PATCH)) as T;
   }
 
+  /**
+   * Set `spec.replicas` through the scale subresource (what an autoscaler may write, and nothing else of the object);
+   * `resourceVersion`, when given, makes it conditional (409 when the object moved on). Custom resources only.
+   */
+  async patchScale(rt: ResourceType, namespace: string, name: string, replicas: number, resourceVersion?: string): Promise<void> {
+    if (rt.group === '') unsupported(rt);
+    const { group, version, plural } = rt;
+    const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), spec: { replicas } };
+    await this.custom.patchNamespacedCustomObjectScale({ group, version, plural, namespace, name, body }, MERGE_PATCH);
+  }
+
   /** Delete; resolves false when the object was already gone. */
   async delete(rt: ResourceType, namespace: string, name: string, options: DeleteOptions = {}): Promise<boolean> {
     const body = {
