@@ -1,0 +1,138 @@
+// The autoscaler end to end on the embedded API server (or a real kube-apiserver: MATRIXINFER_TEST_APISERVER=real):
+// controller manager (autoscaler syncing every 500 ms) + node agent + simulated engines + gateway. Concurrent
+// streaming requests through the gateway drive requests above the target, so the binding enters Panic and the
+// ModelInfer scales out through its scale subresource; once the load stops it scales back in to minReplicas.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AutoscalingPolicyBinding, Model, ModelInfer } from '../../src/api/kinds/index.ts';
+import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
+import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
+import { AUTOSCALING_POLICY_BINDINGS, MODELS, MODEL_INFERS, PODS } from '../../src/controllers/resources.ts';
+import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { createLogger } from '../../src/kube/log.ts';
+import { isPodReady } from '../../src/kube/objects.ts';
+import { until } from '../../src/kube/testing/until.ts';
+import { admissionPlugins } from '../../src/webhooks/plugins.ts';
+import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { memoryLogger } from '../support/platform.ts';
+
+const NS = 'default';
+const NAME = 'scaler';
+// Two sequences per engine, 40 ms per token: a 40-token request holds a slot for about 1.6 s, so 12 concurrent
+// clients keep about 12 requests running or waiting.
+const ENGINE_ARGS = ['--max-num-seqs', '2', '--time-to-first-token-ms', '20', '--inter-token-latency-ms', '40', '--inter-token-latency-per-seq-ms', '0'];
+
+const home = mkdtempSync(join(tmpdir(), 'matrixinfer-autoscaler-'));
+let cluster: TestCluster;
+let client: KubeClient;
+let manager: ControllerManager;
+let agent: NodeAgent;
+let gateway: GatewayHandle;
+
+const model: Model = {
+  apiVersion: 'registry.matrixinfer.ai/v1alpha1',
+  kind: 'Model',
+  metadata: { name: NAME, namespace: NS },
+  spec: {
+    modelSpec: { modelId: 'scaler-v1', framework: 'pytorch', version: '1.0.0', source: { uri: 'huggingface://meta-llama/Llama-2-7b-hf' } },
+    runtime: { image: 'matrixinfer/pytorch-runtime:latest', args: ENGINE_ARGS },
+    autoscaling: {
+      minReplicas: 1,
+      maxReplicas: 4,
+      metrics: [{ metricName: 'num_requests', targetValue: 2 }],
+      behavior: {
+        scaleUp: { stablePolicy: { instances: 1, period: '1s' }, panicPolicy: { panicThresholdPercent: 200, panicModeHold: '3s', percent: 100, period: '1s' } },
+        scaleDown: { percent: 100, period: '1s', stabilizationWindow: '2s' },
+      },
+    },
+  },
+} as Model;
+
+before(async () => {
+  cluster = await startTestCluster(undefined, { admission: admissionPlugins });
+  client = new KubeClient(cluster.kubeConfig);
+  manager = await startControllerManager({ kubeConfig: cluster.kubeConfig, logger: createLogger('controller-manager', 'warn'), autoscaler: { syncPeriodMs: 500 } });
+  agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger([]) });
+  gateway = await startGateway({ kubeConfig: cluster.kubeConfig, host: '127.0.0.1', port: 0, accessLog: new PassThrough().resume(), log: () => {} });
+  await gateway.ready;
+});
+
+after(async () => {
+  await gateway?.close();
+  await agent?.stop();
+  await manager?.stop();
+  await cluster?.stop();
+  rmSync(home, { recursive: true, force: true });
+});
+
+async function readyPods(): Promise<number> {
+  const list = await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${NAME}` });
+  return list.items.filter(isPodReady).length;
+}
+
+async function complete(i: number): Promise<boolean> {
+  try {
+    const res = await fetch(`${gateway.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: NAME, prompt: `request ${i}`, max_tokens: 40, ignore_eos: true, stream: true }),
+    });
+    return res.status === 200 && (await res.text()).includes('[DONE]');
+  } catch {
+    return false;
+  }
+}
+
+test('scale-out under load (Panic on the burst), scale-in after it, through the scale subresource', async (t) => {
+  await client.create(MODELS, model);
+  await until('one ready engine', async () => (await readyPods()) === 1, 60_000, 100);
+  await until('the gateway serving', () => complete(-1), 30_000, 100);
+
+  const timeline: string[] = [];
+  const started = Date.now();
+  const modes = new Set<string>();
+  let peak = 0;
+  const watch = setInterval(async () => {
+    const [mi, binding] = await Promise.all([client.get<ModelInfer>(MODEL_INFERS, NS, NAME), client.get<AutoscalingPolicyBinding>(AUTOSCALING_POLICY_BINDINGS, NS, NAME)]);
+    const replicas = mi?.spec.replicas ?? 0;
+    peak = Math.max(peak, replicas);
+    if (binding?.status?.mode) modes.add(binding.status.mode);
+    const line = `${replicas} replicas, ${binding?.status?.readyReplicas ?? '?'} ready, ${binding?.status?.mode ?? '-'}, ${binding?.status?.currentMetrics?.map((m) => `${m.name}=${m.value}`).join(' ') ?? ''}`;
+    if (timeline.at(-1)?.slice(timeline.at(-1)!.indexOf(' ') + 1) !== line) timeline.push(`${((Date.now() - started) / 1000).toFixed(1)}s ${line}`);
+  }, 250);
+
+  try {
+    // Load: 12 clients, each sending one streamed request after another, for 8 s.
+    let stop = false;
+    let ok = 0;
+    let failed = 0;
+    const clients = Array.from({ length: 12 }, async (_, c) => {
+      for (let i = 0; !stop; i++) (await complete(c * 1000 + i)) ? ok++ : failed++;
+    });
+    await until('scaled out to 4', async () => peak >= 4, 20_000, 100);
+    await sleep(2_000);
+    stop = true;
+    await Promise.all(clients);
+    t.diagnostic(`load: ${ok} requests ok, ${failed} failed`);
+    assert.ok(modes.has('Panic'), `mode reached Panic: ${[...modes].join(',')}`);
+
+    await until('scaled back in to 1', async () => (await client.get<ModelInfer>(MODEL_INFERS, NS, NAME))?.spec.replicas === 1, 30_000, 250);
+    const binding = await client.get<AutoscalingPolicyBinding>(AUTOSCALING_POLICY_BINDINGS, NS, NAME);
+    const status = binding!.status!;
+    assert.equal(status.desiredReplicas, 1);
+    assert.ok(status.lastScaleTime);
+    assert.ok((status.history ?? []).some((h) => h.from === 1 && h.to > 1), JSON.stringify(status.history));
+    assert.ok((status.history ?? []).some((h) => h.to < h.from), JSON.stringify(status.history));
+    assert.deepEqual(status.currentMetrics?.map((m) => [m.name, m.target]), [['num_requests', '2']]);
+    assert.equal(status.conditions?.find((c) => c.type === 'ScalingActive')?.status, 'True');
+  } finally {
+    clearInterval(watch);
+    t.diagnostic(`replicas over time:\n${timeline.join('\n')}`);
+  }
+});
