@@ -21,6 +21,7 @@ import {
 import { parseDuration, parseQuantity } from '../kube/units.ts';
 import { validatePodSpecResources, validateResourceRequirements } from '../kube/resources.ts';
 import { MODEL_NAME_LABEL, ROLE_LABEL } from '../api/labels.ts';
+import { validateSchedules } from '../controllers/autoscaler/schedule.ts';
 
 type Validator<T> = (object: T, request: AdmissionRequest) => FieldError[];
 /** Fills in defaults on `object` in place. Must be idempotent: it runs on every CREATE and UPDATE. */
@@ -263,12 +264,23 @@ export const validateAutoscalingPolicy: Validator<AutoscalingPolicy> = (policy) 
   checkDuration(errors, 'spec.behavior.scaleUp.panicPolicy.panicModeHold', up?.panicPolicy?.panicModeHold);
   checkDuration(errors, 'spec.behavior.scaleDown.period', behavior?.scaleDown?.period, { positive: true });
   checkDuration(errors, 'spec.behavior.scaleDown.stabilizationWindow', behavior?.scaleDown?.stabilizationWindow);
+  const predictive = policy.spec.predictive;
+  if (predictive) {
+    // The forecast metric must be one the policy scrapes: its target is the capacity of one replica.
+    const name = predictive.metricName;
+    if (name !== undefined && !(policy.spec.metrics ?? []).some((m) => m.metricName === name)) {
+      errors.push({ field: 'spec.predictive.metricName', type: 'Invalid value', value: name, detail: 'must name one of spec.metrics' });
+    }
+    checkDuration(errors, 'spec.predictive.seasonLength', predictive.seasonLength, { positive: true });
+    checkDuration(errors, 'spec.predictive.lead', predictive.lead);
+  }
   return errors;
 };
 
 export const validateAutoscalingPolicyBinding: Validator<AutoscalingPolicyBinding> = (binding) => {
   const errors: FieldError[] = [];
   checkMinMax(errors, 'spec', binding.spec.minReplicas ?? 1, binding.spec.maxReplicas);
+  errors.push(...validateSchedules(binding.spec.schedules ?? [], 'spec.schedules'));
   return errors;
 };
 

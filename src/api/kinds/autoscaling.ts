@@ -3,6 +3,8 @@
 // on bindings: it scrapes the target ModelInfer's ready pods, recommends a replica count per metric, shapes it with the
 // policy's behaviour and writes the ModelInfer's scale subresource. Every default is in a field's description, so
 // `kubectl explain autoscalingpolicy.spec.behavior` shows it (the behaviour itself: autoscaling-behavior.ts).
+// Predictive scaling (policy spec.predictive) and schedule windows (binding spec.schedules) are read by
+// src/controllers/autoscaler/{forecast,schedule,compose}.ts.
 import { Type, Obj, StringEnum, Conditions, Duration, type Static } from '../schema-kit.ts';
 import { AGE_COLUMN, type KindDefinition } from '../kind.ts';
 import { REGISTRY_GROUP, MetricTarget } from './model.ts';
@@ -22,6 +24,42 @@ export const AutoscalingPolicySpec = Obj({
     }),
   ),
   behavior: Type.Optional(AutoscalingBehavior),
+  predictive: Type.Optional(
+    Obj(
+      {
+        enabled: Type.Optional(
+          Type.Boolean({
+            default: false,
+            description:
+              'Hold replicas at or above ceil(forecast(now + lead) / target of metricName), taken as max with the reactive recommendation (so rates and windows apply), only while the forecast error (MAPE) is at most maxErrorPercent. Default false.',
+          }),
+        ),
+        method: Type.Optional(
+          StringEnum(['SeasonalNaive', 'HoltWinters'] as const, {
+            default: 'HoltWinters',
+            description: 'SeasonalNaive: the demand one season ago (mean over `seasons`). HoltWinters: additive level, trend and season with fixed smoothing. Default HoltWinters.',
+          }),
+        ),
+        metricName: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description: 'Which of spec.metrics is forecast: its total over ready pods is the demand, its target the capacity of one replica. Best a demand such as num_requests. Default: the first metric.',
+          }),
+        ),
+        seasonLength: Type.Optional(Duration({ default: '24h', description: 'Length of one season (the demand repeats after it), at least two sync periods. Default 24h.' })),
+        seasons: Type.Optional(Type.Integer({ minimum: 1, maximum: 7, default: 1, format: 'int32', description: 'Seasons of history kept (SeasonalNaive averages them). Default 1.' })),
+        lead: Type.Optional(
+          Duration({
+            description: 'How far ahead to forecast, instead of the measured scale-up-to-ready time (median of the last 9); one sync period is added. Default: measured, 120s until the first measurement.',
+          }),
+        ),
+        maxErrorPercent: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 1000, default: 30, format: 'int32', description: 'The forecast is used only while its rolling MAPE is at most this. Default 30.' }),
+        ),
+      },
+      { description: 'Predictive scaling: a forecast of the demand sets a floor under the reactive recommendation. Off unless enabled.' },
+    ),
+  ),
 });
 export type AutoscalingPolicySpec = Static<typeof AutoscalingPolicySpec>;
 
@@ -58,13 +96,32 @@ export const AutoscalingPolicyBindingSpec = Obj({
   }),
   minReplicas: Type.Optional(Type.Integer({ minimum: 0, default: 1, format: 'int32', description: 'Lower bound; 0 allows scale to zero after the policy\'s scaleToZeroIdle.' })),
   maxReplicas: Type.Integer({ minimum: 1, format: 'int32' }),
+  schedules: Type.Optional(
+    Type.Array(
+      Obj({
+        name: Type.String({ minLength: 1, maxLength: 63, description: 'Unique in the list; status.schedule.active names open windows by it.' }),
+        cron: Type.String({ minLength: 1, description: 'When the window opens: 5-field cron (minute hour day-of-month month day-of-week) or @daily, @hourly…, read in timeZone.' }),
+        duration: Duration({ description: 'How long the window stays open (elapsed time), e.g. 9h.' }),
+        timeZone: Type.Optional(Type.String({ minLength: 1, default: 'UTC', description: 'IANA time zone of the cron, e.g. Europe/Berlin. Default UTC.' })),
+        minReplicas: Type.Optional(Type.Integer({ minimum: 0, format: 'int32', description: 'Lower bound while open (the largest of the open windows wins); raised at once, not at the scale-up rate.' })),
+        maxReplicas: Type.Optional(Type.Integer({ minimum: 0, format: 'int32', description: 'Upper bound while open, replacing spec.maxReplicas (the largest of the open windows wins).' })),
+      }),
+      {
+        maxItems: 16,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+        description: 'Time windows that replace minReplicas and/or maxReplicas while open. At least one of the two per window.',
+      },
+    ),
+  ),
 });
 export type AutoscalingPolicyBindingSpec = Static<typeof AutoscalingPolicyBindingSpec>;
 
 /**
  * What the autoscaler is doing. Hold: no usable metrics (none yet, stale, or a target at zero waiting for the
  * gateway), the count is kept. Stable: following the metrics at the stable rates. Panic: a burst, scaling up at the
- * panic rate and never down. Forecast and Schedule are set by the predictive and the scheduled scalers.
+ * panic rate and never down. Forecast: the forecast floor decided (above the reactive recommendation). Schedule:
+ * an open schedule window's bound decided.
  */
 export const AutoscalingMode = StringEnum(['Hold', 'Stable', 'Panic', 'Forecast', 'Schedule'] as const);
 export type AutoscalingMode = Static<typeof AutoscalingMode>;
@@ -92,6 +149,22 @@ export const AutoscalingPolicyBindingStatus = Obj({
   mode: Type.Optional(AutoscalingMode),
   lastScaleTime: Type.Optional(Type.String({ format: 'date-time' })),
   currentMetrics: Type.Optional(Type.Array(MetricStatus, { description: 'Each metric of the policy against its target, at the last sync.' })),
+  forecast: Type.Optional(
+    Obj({
+      enabled: Type.Boolean({ description: 'The forecast is in use: enough history and an error within maxErrorPercent.' }),
+      horizon: Type.String({ description: 'How far ahead the forecast looks (lead plus one period).' }),
+      value: Type.Optional(Type.String({ description: 'The forecast demand at now + horizon.' })),
+      recommended: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas that demand needs (the floor, when enabled).' })),
+      mape: Type.Optional(Type.String({ description: 'Rolling mean absolute percentage error of the forecasts at the horizon.' })),
+    }),
+  ),
+  schedule: Type.Optional(
+    Obj({
+      active: Type.Array(Type.String(), { description: 'Names of the open windows.' }),
+      effectiveMin: Type.Integer({ format: 'int32', description: 'The lower bound in force.' }),
+      effectiveMax: Type.Integer({ format: 'int32', description: 'The upper bound in force.' }),
+    }),
+  ),
   history: Type.Optional(Type.Array(ScalingDecision, { maxItems: 10, description: 'The last scaling actions, newest last.' })),
   conditions: Type.Optional(Conditions),
 });

@@ -102,6 +102,30 @@ export function invalidCases(): InvalidCase[] {
       },
       expect: 'ModelInfer.workload.matrixinfer.ai "bad-infer-rollout" is invalid: spec.rolloutStrategy.maxUnavailable: Invalid value: "0%": may not be 0 when `maxSurge` is 0',
     },
+    {
+      title: 'AutoscalingPolicyBinding: a schedule with an unknown time zone and neither bound',
+      group: 'registry.matrixinfer.ai',
+      plural: 'autoscalingpolicybindings',
+      object: {
+        apiVersion: 'registry.matrixinfer.ai/v1alpha1',
+        kind: 'AutoscalingPolicyBinding',
+        metadata: { name: 'bad-schedule' },
+        spec: { policyRef: { name: 'p' }, targetRef: { name: 't' }, maxReplicas: 3, schedules: [{ name: 'day', cron: '0 9 * * 1-5', duration: '9h', timeZone: 'Mars/Olympus' }] },
+      },
+      expect: 'AutoscalingPolicyBinding.registry.matrixinfer.ai "bad-schedule" is invalid: [spec.schedules[0].timeZone: Invalid value: "Mars/Olympus": unknown IANA time zone, spec.schedules[0]: Required value: minReplicas or maxReplicas must be set]',
+    },
+    {
+      title: 'AutoscalingPolicy: predictive.metricName not among the metrics',
+      group: 'registry.matrixinfer.ai',
+      plural: 'autoscalingpolicies',
+      object: {
+        apiVersion: 'registry.matrixinfer.ai/v1alpha1',
+        kind: 'AutoscalingPolicy',
+        metadata: { name: 'bad-predictive' },
+        spec: { metrics: [{ metricName: 'num_requests', targetValue: 4 }], predictive: { enabled: true, metricName: 'kv_cache_usage' } },
+      },
+      expect: 'AutoscalingPolicy.registry.matrixinfer.ai "bad-predictive" is invalid: spec.predictive.metricName: Invalid value: "kv_cache_usage": must name one of spec.metrics',
+    },
   ];
 }
 
