@@ -5,6 +5,7 @@
 //   npm run bench -- overhead [--smoke]    gateway overhead vs direct and nginx
 //   npm run bench -- routing [--smoke]     routing quality on shared-prefix workloads
 //   npm run bench -- footprint [--smoke]   resident memory of the quickstart's process tree, with one and more engines
+//   npm run bench -- autoscaling [--smoke] fixed fleet, HPA-style, KPA-style and our autoscaler on a compressed diurnal day of Azure traces
 
 interface Benchmark {
   description: string;
@@ -19,6 +20,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
   overhead: { description: 'latency the gateway adds over direct and nginx', load: () => import('./overhead.ts') },
   routing: { description: 'routing quality (TTFT, prefix-cache hits) per scheduling policy', load: () => import('./routing.ts') },
   footprint: { description: 'resident memory (RSS) per process of the quickstart, with one engine and scaled up, vs the targets', load: () => import('./footprint.ts') },
+  autoscaling: {
+    description: 'SLO attainment, replica-seconds, actions and oscillations of a fixed fleet, HPA-style, KPA-style and our autoscaler on a compressed day of real traces (discrete-event simulation)',
+    load: () => import('./autoscaling.ts'),
+  },
 };
 
 const [name, ...rest] = process.argv.slice(2);
@@ -27,7 +32,7 @@ if (!bench) {
   const out = name === undefined || name === '--help' || name === '-h' ? process.stdout : process.stderr;
   if (name !== undefined && name !== '--help' && name !== '-h') out.write(`unknown benchmark ${JSON.stringify(name)}\n`);
   out.write('usage: npm run bench -- <name> [--smoke] [options]\n\n');
-  for (const [n, b] of Object.entries(BENCHMARKS)) out.write(`  ${n.padEnd(10)} ${b.description}\n`);
+  for (const [n, b] of Object.entries(BENCHMARKS)) out.write(`  ${n.padEnd(11)} ${b.description}\n`);
   process.exit(out === process.stdout ? 0 : 2);
 }
 try {

@@ -1,0 +1,344 @@
+// Autoscaling benchmark (issue 10): real request traces replayed against a simulated fleet under four policies —
+// a fixed fleet sized for the peak, HPA-style, KPA-style and ours (the project's autoscaler modules) — in a
+// discrete-event simulation (bench/autoscaling-sim.ts: fast, exact, reproducible; no processes, no wall clock).
+//
+// Workload: the Azure LLM inference traces of 2023 (../shared/data/traces, conv + code merged) give the burst
+// structure and the (prompt, output) tokens; a 24 h diurnal envelope (peak/trough 4:1) compressed into --day-seconds
+// sets the rate, and two flash crowds (3× for 3 minutes) on the measured day are what no forecast can foresee. Two
+// days run; the first warms up the forecaster (and every scaler's state), the second is measured.
+//
+// Prints the parameters, one replica's calibrated capacity, per policy SLO attainment (TTFT ≤ 2 s and TPOT ≤
+// 100 ms), TTFT p50/p90/p99, replica-seconds (and vs fixed), scaling actions, oscillations, failed requests and the
+// forecast's MAPE, the replicas over the day, then the targets' verdicts.
+//
+//   npm run bench -- autoscaling [--smoke] [--cold-start 62] [--peak-rps 120] [--day-seconds 7200] [--seed 1]
+//                                [--profile llama-3.1-8b-h100] [--max-num-seqs 256] [--policies fixed,hpa,kpa,ours]
+import { readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { DEFAULT_PROFILE, getProfile, coldStartSeconds } from '../src/engine/profiles.ts';
+import type { AutoscalingPolicySpec } from '../src/api/kinds/index.ts';
+import { decide, newState, type ScalerState } from '../src/controllers/autoscaler/behavior.ts';
+import { recommend } from '../src/controllers/autoscaler/recommend.ts';
+import { busy, signalValues, type PodSample } from '../src/controllers/autoscaler/signals.ts';
+import {
+  createForecaster, forecastFloor, leadSteps, medianLead, recordReady, recordScaleDown, recordScaleUp, EMPTY_LEAD,
+  type ForecastMethod, type Forecaster, type LeadState,
+} from '../src/controllers/autoscaler/forecast.ts';
+import {
+  buildWorkload, fixedScaler, hpaScaler, kpaScaler, oscillations, parseTraces, poissonWorkload, simulate, summarize,
+  type EngineModel, type FleetView, type RunResult, type Scaler, type Slo, type Summary, type Trace, type WorkloadOptions,
+} from './autoscaling-sim.ts';
+
+type PolicyName = 'fixed' | 'hpa' | 'kpa' | 'ours';
+
+interface Options {
+  smoke: boolean;
+  profile: string;
+  coldStart: number;
+  peakRps: number;
+  daySeconds: number;
+  maxNumSeqs: number;
+  maxReplicas: number;
+  seed: number;
+  policies: PolicyName[];
+  /** Attainment the fixed fleet must reach to count as "sized for the peak". */
+  fixedAttainment: number;
+}
+
+const SLO: Slo = { ttftSeconds: 2, tpotSeconds: 0.1 };
+const SYNC_SECONDS = 15;
+const OSCILLATION_WINDOW = 300;
+
+function parseOptions(argv: string[]): Options {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const smoke = argv.includes('--smoke');
+  const profile = get('profile') ?? DEFAULT_PROFILE;
+  return {
+    smoke,
+    profile,
+    coldStart: Number(get('cold-start') ?? coldStartSeconds(getProfile(profile).startup)),
+    peakRps: Number(get('peak-rps') ?? (smoke ? 40 : 120)),
+    daySeconds: Number(get('day-seconds') ?? (smoke ? 1800 : 7200)),
+    maxNumSeqs: Number(get('max-num-seqs') ?? 256),
+    maxReplicas: Number(get('max-replicas') ?? 64),
+    seed: Number(get('seed') ?? 1),
+    policies: (get('policies')?.split(',') as PolicyName[] | undefined) ?? ['fixed', 'hpa', 'kpa', 'ours'],
+    fixedAttainment: Number(get('fixed-attainment') ?? 0.99),
+  };
+}
+
+function loadTrace(): { trace: Trace; files: string[] } {
+  const dir = fileURLToPath(new URL('../../shared/data/traces/', import.meta.url));
+  const files = ['azure-llm-2023-conv.csv', 'azure-llm-2023-code.csv'];
+  const missing = files.filter((f) => !existsSync(dir + f));
+  if (missing.length) throw new Error(`autoscaling bench: trace files missing in ${dir}: ${missing.join(', ')} (the Azure LLM inference traces 2023; see that folder's README.md)`);
+  return { trace: parseTraces(files.map((f) => readFileSync(dir + f, 'utf8'))), files };
+}
+
+// ---- Ours: the project's autoscaler modules, called as src/controllers/autoscaler/controller.ts calls them ---------
+
+export interface OursConfig {
+  policy: AutoscalingPolicySpec;
+  min: number;
+  max: number;
+  /** Predictive floor (forecast.ts), not yet in the AutoscalingPolicy schema: the bench states its settings. */
+  predictive?: { method: ForecastMethod; metric: string; capacityPerReplica: number; seasonSteps: number; maxErrorPercent: number; fallbackLeadSeconds: number };
+}
+
+export interface OursScaler extends Scaler {
+  forecastError(): number | undefined;
+  floorRaises: number;
+}
+
+/**
+ * controller.ts's sync, minus the I/O: samples of the ready pods → signalValues → recommend (tolerance) →
+ * decide (behaviour, state carried between syncs); with a predictive section, the forecaster observes the metric's
+ * value every sync and the replica count becomes max(decision, forecastFloor at now + lead), lead = the measured
+ * scale-up → ready median (forecast.ts recordScaleUp/recordReady), cold start + one period until measured.
+ */
+export function oursScaler(cfg: OursConfig, periodSeconds = SYNC_SECONDS): OursScaler {
+  let state: ScalerState = newState();
+  let previous = new Map<string, PodSample>();
+  let lead: LeadState = EMPTY_LEAD;
+  const p = cfg.predictive;
+  const forecaster: Forecaster | undefined = p
+    ? createForecaster({ method: p.method, stepMs: periodSeconds * 1000, seasonLength: p.seasonSteps, errorHorizon: leadSteps(undefined, p.fallbackLeadSeconds * 1000, periodSeconds * 1000) })
+    : undefined;
+  const self: OursScaler = {
+    name: 'ours',
+    periodSeconds,
+    floorRaises: 0,
+    forecastError: () => forecaster?.error(),
+    tick(v: FleetView) {
+      const now = v.now * 1000;
+      const fresh = new Map<string, PodSample>(v.pods.map((pod, k) => [`pod-${k}`, { waiting: pod.waiting, running: pod.running, kvUsage: pod.kvUsage }]));
+      const values = signalValues(cfg.policy.metrics, fresh, previous);
+      previous = fresh;
+      const recommendation = recommend(values, fresh.size, v.current, cfg.policy.tolerancePercent ?? 10);
+      const result = decide(
+        { now, current: v.current, ready: v.ready, min: cfg.min, max: cfg.max, recommendation: recommendation?.replicas, busy: busy(fresh), behavior: cfg.policy.behavior },
+        state,
+      );
+      state = result.state;
+      let replicas = result.decision.replicas;
+      if (forecaster && p) {
+        lead = recordReady(lead, now, v.ready);
+        const demand = values.find((x) => x.name === p.metric)?.value;
+        if (demand !== undefined) forecaster.observe(now, demand);
+        const floor = forecastFloor({
+          forecaster,
+          leadSteps: leadSteps(medianLead(lead), p.fallbackLeadSeconds * 1000, periodSeconds * 1000),
+          capacityPerReplica: p.capacityPerReplica,
+          maxErrorPercent: p.maxErrorPercent,
+        });
+        if (floor !== undefined && floor > replicas) {
+          replicas = Math.min(cfg.max, floor);
+          if (replicas > result.decision.replicas) self.floorRaises++;
+        }
+      }
+      if (replicas > v.current) lead = recordScaleUp(lead, now, replicas);
+      else if (replicas < v.current) lead = recordScaleDown(lead, replicas);
+      return replicas;
+    },
+  };
+  return self;
+}
+
+// ---- Calibration and sizing ---------------------------------------------------------------------------------------
+
+interface Capacity {
+  rps: number;
+  concurrency: number;
+}
+
+/** One replica under Poisson load with the trace's tokens: the highest rate (0.5 req/s steps) meeting the SLO for 99 %. */
+function calibrate(trace: Trace, model: EngineModel, seconds: number, seed: number): Capacity {
+  let best: Capacity = { rps: 0, concurrency: 0 };
+  for (let rps = 1; rps <= 200; rps += 0.5) {
+    const w = poissonWorkload(trace, rps, seconds, seed);
+    const r = simulate(w, { model, scaler: fixedScaler(1), initialReplicas: 1, measureFrom: seconds * 0.2, measureTo: seconds, maxWaitSeconds: 60, gatewayQueue: 1000 });
+    const s = summarize(r, SLO);
+    if (s.attainment < 0.99) break;
+    // Little's law over the measured requests: mean in flight = rate × mean time in system.
+    let inSystem = 0;
+    for (let k = r.from; k < r.to; k++) {
+      const out = w.output[k]!;
+      inSystem += r.outcomes.ttft[k]! + r.outcomes.tpot[k]! * Math.max(0, out - 1);
+    }
+    best = { rps, concurrency: (rps * inSystem) / Math.max(1, r.to - r.from) };
+  }
+  return best;
+}
+
+// ---- Output -----------------------------------------------------------------------------------------------------
+
+interface Row {
+  name: string;
+  config: string;
+  result: RunResult;
+  summary: Summary;
+  seconds: number;
+  mape?: number | undefined;
+  floorRaises?: number;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+const ms = (s: number) => (Number.isFinite(s) ? (s * 1000).toFixed(0) : '–');
+
+export async function run(argv: string[]): Promise<void> {
+  const started = performance.now();
+  const o = parseOptions(argv);
+  const profile = getProfile(o.profile);
+  const { trace, files } = loadTrace();
+  const model: EngineModel = {
+    latency: { ...profile.latency, jitter: 0 },
+    maxNumSeqs: o.maxNumSeqs,
+    maxBatchedTokens: 8192,
+    kvTokens: profile.numGpuBlocks * profile.blockSize,
+    maxWaiting: 1000,
+    coldStartSeconds: o.coldStart,
+  };
+  const D = o.daySeconds;
+  const wopts: WorkloadOptions = {
+    daySeconds: D,
+    days: 2,
+    peakRps: o.peakRps,
+    troughRatio: 0.25,
+    peakHour: 15,
+    // Measured day (the second) only: 10:30 on the rising flank and 19:00 on the falling one, 3× for 3 minutes.
+    flashCrowds: [
+      { at: D + (10.5 / 24) * D, seconds: o.smoke ? 120 : 180, factor: 3 },
+      { at: D + (19 / 24) * D, seconds: o.smoke ? 120 : 180, factor: 3 },
+    ],
+    runLength: 2000,
+    seed: o.seed,
+  };
+  const workload = buildWorkload(trace, wopts);
+  const measured = workload.arrival.filter((t) => t >= D).length;
+
+  console.log(`Autoscaling benchmark${o.smoke ? ' (--smoke: a shorter day, lower rates)' : ''}: discrete-event simulation in simulated time ("cheap fleet mode": exact and reproducible; no engine processes, no wall clock)`);
+  console.log('');
+  console.log('Workload (real traffic, time-compressed and modulated, not a replay at the original rate):');
+  console.log(`- micro-structure: Azure LLM inference traces 2023 (${files.join(' + ')}, merged by time: ${trace.gaps.length} requests, ${trace.rate.toFixed(2)} req/s over their hour); inter-arrival gaps and (prompt, output) tokens walked in runs of ${wopts.runLength} consecutive requests from seeded random offsets (seed ${o.seed}); gaps rescaled to the envelope's rate`);
+  console.log(`- envelope: a 24 h diurnal cosine compressed into ${D} s (×${(86400 / D).toFixed(0)}), peak ${o.peakRps} req/s at ${wopts.peakHour}:00, trough ${(o.peakRps * wopts.troughRatio).toFixed(0)} req/s at ${(wopts.peakHour + 12) % 24}:00 (4:1)`);
+  console.log(`- flash crowds (measured day only, unforeseeable by the forecast): ${wopts.flashCrowds.map((f) => `×${f.factor} for ${f.seconds} s at ${(((f.at - D) / D) * 24).toFixed(1)} h`).join(', ')} (real seconds, not compressed)`);
+  console.log(`- two days: day 1 warms up every scaler (the forecaster needs a season of history), day 2 is measured: ${measured} requests`);
+  console.log('');
+  console.log(`Replica: profile ${profile.name}; the engine's step model (src/engine/latency.ts stepDurationMs, jitter off) in a compact continuous-batching loop here (the engine's scheduler runs on real timers): max-num-seqs ${model.maxNumSeqs}, ${model.maxBatchedTokens} tokens per step (chunked prefill), KV cache ${model.kvTokens} tokens (a sequence is admitted only if its prompt + output fit; no preemption), no prefix caching (the trace has no text), waiting queue 1000`);
+  console.log(`Cold start ${o.coldStart} s (src/engine/profiles.ts ${profile.name}${argv.includes('--cold-start') ? ', overridden by --cold-start' : ''}); replica-seconds count from creation (the GPU is held while loading) to the end of draining`);
+  console.log(`Routing: least-loaded ready replica; gateway queue 1000 while none is ready; a request fails on a full queue or after waiting 60 s before its prefill`);
+  console.log(`SLO: TTFT ≤ ${SLO.ttftSeconds} s and TPOT ≤ ${SLO.tpotSeconds * 1000} ms; failed requests count as misses`);
+  console.log('');
+
+  const cap = calibrate(trace, model, o.smoke ? 120 : 300, o.seed + 7);
+  console.log(`One replica (Poisson, trace tokens): meets the SLO for 99 % up to ${cap.rps} req/s, ${cap.concurrency.toFixed(1)} requests in flight on average there`);
+  console.log('');
+
+  const common = { measureFrom: D, measureTo: 2 * D, maxWaitSeconds: 60, gatewayQueue: 1000, timelineStep: D / 24 };
+  const rows: Row[] = [];
+  const timed = (name: string, config: string, scaler: Scaler, initial: number, extra: Partial<Parameters<typeof simulate>[1]> = {}) => {
+    const t0 = performance.now();
+    const result = simulate(workload, { model, scaler, initialReplicas: initial, ...common, ...extra });
+    return { name, config, result, summary: summarize(result, SLO), seconds: (performance.now() - t0) / 1000 };
+  };
+
+  // Fixed: the smallest fleet meeting the SLO for fixedAttainment of the measured day, by search from the capacity
+  // arithmetic's estimate (peak × flash factor / one replica's rate). It runs only the measured day: no state to warm.
+  let fixed: Row | undefined;
+  if (o.policies.includes('fixed')) {
+    const estimate = Math.max(1, Math.ceil((o.peakRps * 3 * 0.8) / cap.rps));
+    const tries: string[] = [];
+    const at = (n: number) => {
+      const r = timed('fixed', '', fixedScaler(n), n, { startAt: D });
+      tries.push(`${n}: ${pct(r.summary.attainment)}`);
+      return r;
+    };
+    let lo = 1, hi = estimate;
+    let best = at(hi);
+    while (best.summary.attainment < o.fixedAttainment && hi < o.maxReplicas) {
+      lo = hi + 1;
+      hi = Math.min(o.maxReplicas, hi * 2);
+      best = at(hi);
+    }
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const r = at(mid);
+      if (r.summary.attainment >= o.fixedAttainment) {
+        hi = mid;
+        best = r;
+      } else lo = mid + 1;
+    }
+    fixed = { ...best, name: 'fixed', config: `${hi} replicas: the smallest meeting the SLO for ≥ ${pct(o.fixedAttainment)} of the measured day, by search (${tries.join('; ')})` };
+    rows.push(fixed);
+  }
+  const start = fixed ? Math.max(1, Math.round(Number(fixed.config.split(' ')[0]) * wopts.troughRatio)) : 2;
+
+  if (o.policies.includes('hpa')) {
+    const hpa = { targetWaiting: 5, tolerance: 0.1, periodSeconds: SYNC_SECONDS, downWindowSeconds: 300, min: 1, max: o.maxReplicas };
+    rows.push(timed('HPA-style', `num_requests_waiting per pod ${hpa.targetWaiting} (production-stack's KEDA default), tolerance 10 %, sync 15 s, scale-down stabilization 300 s, up max(4 pods, 100 %)/15 s, min 1`, hpaScaler(hpa), start));
+  }
+  if (o.policies.includes('kpa')) {
+    const target = Math.max(1, Math.round(cap.concurrency * 0.7));
+    const kpa = { target, stableWindowSeconds: 60, panicWindowSeconds: 6, panicThreshold: 2, maxScaleUpRate: 1000, maxScaleDownRate: 2, scaleDownDelaySeconds: 0, tickSeconds: 2, min: 1, max: o.maxReplicas };
+    rows.push(timed('KPA-style', `concurrency target ${target} per pod (70 % of the calibrated ${cap.concurrency.toFixed(1)}), stable 60 s, panic 6 s at 200 %, scale-down-delay 0 s, up ×1000 / down ÷2 per 2 s tick, scrape 1 s, min 1 (no scale to zero)`, kpaScaler(kpa), start));
+  }
+  if (o.policies.includes('ours')) {
+    const target = Math.max(1, Math.round(cap.concurrency * 0.7));
+    const cfg: OursConfig = {
+      min: 1,
+      max: o.maxReplicas,
+      policy: {
+        metrics: [{ metricName: 'num_requests', targetValue: String(target) }, { metricName: 'kv_cache_usage', targetValue: '0.8' }],
+        tolerancePercent: 10,
+        behavior: { scaleUp: { panicPolicy: { panicThresholdPercent: 200, panicModeHold: '60s' } }, scaleDown: { stabilizationWindow: '300s' } },
+      },
+      predictive: { method: 'HoltWinters', metric: 'num_requests', capacityPerReplica: target, seasonSteps: Math.round(D / SYNC_SECONDS), maxErrorPercent: 30, fallbackLeadSeconds: o.coldStart },
+    };
+    const scaler = oursScaler(cfg);
+    const row = timed('ours', `AutoscalingPolicy ${JSON.stringify(cfg.policy)}; predictive floor (bench adapter, forecast.ts): ${cfg.predictive!.method} on num_requests, capacity ${target}/replica, season ${cfg.predictive!.seasonSteps} steps of 15 s, lead = measured scale-up→ready median (cold start + one period until measured), ignored above ${cfg.predictive!.maxErrorPercent} % MAPE`, scaler, start);
+    rows.push({ ...row, mape: scaler.forecastError(), floorRaises: scaler.floorRaises });
+  }
+
+  console.log('Policies:');
+  for (const r of rows) console.log(`- ${r.name}: ${r.config}`);
+  console.log('');
+  const base = fixed?.result.replicaSeconds;
+  console.log('| policy | requests | SLO attainment | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | replica-seconds | vs fixed | max replicas | scaling actions | oscillations (≤300 s) | failed | forecast MAPE | sim s |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const s = r.summary;
+    console.log(
+      `| ${r.name} | ${s.requests} | ${pct(s.attainment)} | ${ms(s.ttft.p50)} | ${ms(s.ttft.p90)} | ${ms(s.ttft.p99)} | ${r.result.replicaSeconds.toFixed(0)} | ${base ? pct(r.result.replicaSeconds / base) : '–'} | ${r.result.maxReplicas} | ${r.result.actions.length} | ${oscillations(r.result.actions, OSCILLATION_WINDOW)} | ${s.failed} | ${r.mape === undefined ? '–' : `${r.mape.toFixed(1)} %`} | ${r.seconds.toFixed(1)} |`,
+    );
+  }
+  console.log('');
+  console.log('Replicas (existing, starting included) at each compressed hour of the measured day:');
+  console.log(`| policy | ${Array.from({ length: 24 }, (_, h) => `${h}`).join(' | ')} |`);
+  console.log(`|---|${'---|'.repeat(24)}`);
+  for (const r of rows) console.log(`| ${r.name} | ${r.result.timeline.join(' | ')} |`);
+  console.log('');
+
+  const get = (name: string) => rows.find((r) => r.name === name);
+  const ours = get('ours'), hpa = get('HPA-style'), kpa = get('KPA-style');
+  console.log('Targets:');
+  const verdict = (ok: boolean, text: string) => console.log(`- ${ok ? 'met' : 'MISSED'}: ${text}`);
+  if (ours && fixed) {
+    const gap = (fixed.summary.attainment - ours.summary.attainment) * 100;
+    verdict(gap <= 2, `ours within 2 points of the fixed fleet's SLO attainment (${pct(ours.summary.attainment)} vs ${pct(fixed.summary.attainment)}: ${gap.toFixed(2)} points below)`);
+    const share = ours.result.replicaSeconds / fixed.result.replicaSeconds;
+    verdict(share <= 0.6, `ours at ≤ 60 % of the fixed fleet's replica-seconds (${pct(share)})`);
+  }
+  for (const peer of [hpa, kpa]) {
+    if (!ours || !peer) continue;
+    const fewer = ours.result.replicaSeconds < peer.result.replicaSeconds;
+    const better = ours.summary.attainment >= peer.summary.attainment;
+    verdict(fewer && better, `ours below ${peer.name} in replica-seconds (${ours.result.replicaSeconds.toFixed(0)} vs ${peer.result.replicaSeconds.toFixed(0)}) at equal or better SLO attainment (${pct(ours.summary.attainment)} vs ${pct(peer.summary.attainment)})`);
+  }
+  if (ours?.floorRaises !== undefined) console.log(`(ours: the forecast floor raised the reactive decision in ${ours.floorRaises} syncs)`);
+  console.log('');
+  console.log(`Total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
