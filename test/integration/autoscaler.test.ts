@@ -2,6 +2,8 @@
 // controller manager (autoscaler syncing every 500 ms) + node agent + simulated engines + gateway. Concurrent
 // streaming requests through the gateway drive requests above the target, so the binding enters Panic and the
 // ModelInfer scales out through its scale subresource; once the load stops it scales back in to minReplicas.
+// Then a schedule window: a hand-made policy and binding on a second ModelInfer, a window open now raises the
+// count to its minReplicas (mode Schedule), and once the window is no longer open it falls back to the reactive count.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AutoscalingPolicyBinding, Model, ModelInfer } from '../../src/api/kinds/index.ts';
+import type { AutoscalingPolicy, AutoscalingPolicyBinding, Model, ModelInfer } from '../../src/api/kinds/index.ts';
+import { desiredModelInfer } from '../../src/controllers/model/desired.ts';
 import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
-import { AUTOSCALING_POLICY_BINDINGS, MODELS, MODEL_INFERS, PODS } from '../../src/controllers/resources.ts';
+import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODELS, MODEL_INFERS, PODS } from '../../src/controllers/resources.ts';
 import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/kube/log.ts';
@@ -71,8 +74,8 @@ after(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-async function readyPods(): Promise<number> {
-  const list = await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${NAME}` });
+async function readyPods(name = NAME): Promise<number> {
+  const list = await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${name}` });
   return list.items.filter(isPodReady).length;
 }
 
@@ -135,4 +138,49 @@ test('scale-out under load (Panic on the burst), scale-in after it, through the 
     clearInterval(watch);
     t.diagnostic(`replicas over time:\n${timeline.join('\n')}`);
   }
+});
+
+test('a schedule window open now raises replicas to its min (mode Schedule); closed, back to the reactive count', async () => {
+  const name = 'windowed';
+  // A ModelInfer as a Model would make it, but created by hand: the Model controller then owns no binding for it.
+  const mi = desiredModelInfer({ ...model, metadata: { name, namespace: NS }, spec: { ...model.spec, autoscaling: undefined } } as Model);
+  delete mi.metadata.ownerReferences;
+  await client.create(MODEL_INFERS, mi);
+  const policy: AutoscalingPolicy = {
+    apiVersion: 'registry.matrixinfer.ai/v1alpha1',
+    kind: 'AutoscalingPolicy',
+    metadata: { name, namespace: NS },
+    spec: { metrics: [{ metricName: 'num_requests', targetValue: 2 }], behavior: { scaleDown: { period: '1s', stabilizationWindow: '1s' } } },
+  };
+  await client.create(AUTOSCALING_POLICIES, policy);
+  const binding: AutoscalingPolicyBinding = {
+    apiVersion: 'registry.matrixinfer.ai/v1alpha1',
+    kind: 'AutoscalingPolicyBinding',
+    metadata: { name, namespace: NS },
+    spec: {
+      policyRef: { name },
+      targetRef: { kind: 'ModelInfer', name },
+      minReplicas: 1,
+      maxReplicas: 3,
+      // Opens every minute and stays open an hour: open whenever the test runs.
+      schedules: [{ name: 'business-hours', cron: '* * * * *', duration: '1h', minReplicas: 2 }],
+    },
+  };
+  await client.create(AUTOSCALING_POLICY_BINDINGS, binding);
+  const status = async () => (await client.get<AutoscalingPolicyBinding>(AUTOSCALING_POLICY_BINDINGS, NS, name))?.status;
+  const replicas = async () => (await client.get<ModelInfer>(MODEL_INFERS, NS, name))?.spec.replicas;
+
+  await until('the window raises the ModelInfer to 2', async () => (await replicas()) === 2 && (await status())?.mode === 'Schedule', 30_000, 100);
+  const open = (await status())!;
+  assert.deepEqual(open.schedule, { active: ['business-hours'], effectiveMin: 2, effectiveMax: 3 });
+  assert.equal(open.desiredReplicas, 2);
+  assert.match(open.history?.at(-1)?.reason ?? '', /schedule business-hours: min 2/);
+  await until('two ready engines', async () => (await readyPods(name)) === 2, 60_000, 100);
+
+  // The same window name, now opening on New Year's midnight only: closed (unless the test runs in that minute).
+  await client.mergePatch(AUTOSCALING_POLICY_BINDINGS, NS, name, { spec: { schedules: [{ name: 'business-hours', cron: '0 0 1 1 *', duration: '1m', minReplicas: 2 }] } });
+  await until('back to the reactive count, 1', async () => (await replicas()) === 1, 30_000, 100);
+  const closed = (await status())!;
+  assert.deepEqual(closed.schedule, { active: [], effectiveMin: 1, effectiveMax: 3 });
+  assert.notEqual(closed.mode, 'Schedule');
 });

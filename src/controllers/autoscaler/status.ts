@@ -9,6 +9,16 @@ import type { AutoscalingPolicyBinding, AutoscalingPolicyBindingStatus, ScalingD
 import { setConditions, type ConditionInput } from '../../kube/objects.ts';
 import type { Decision } from './behavior.ts';
 import type { Recommendation } from './recommend.ts';
+import type { EffectiveBounds } from './schedule.ts';
+
+/** The forecast at one sync: for the status, whether or not it was used. */
+export interface ForecastOutcome {
+  enabled: boolean;
+  horizonMs: number;
+  value: number | undefined;
+  recommended: number | undefined;
+  mape: number | undefined;
+}
 
 export const HISTORY_LIMIT = 10;
 
@@ -25,6 +35,10 @@ export type SyncOutcome =
       ready: number;
       decision: Decision;
       recommendation: Recommendation | undefined;
+      /** With spec.predictive. */
+      forecast?: ForecastOutcome;
+      /** With spec.schedules: the bounds in force and the open windows. */
+      schedule?: EffectiveBounds;
       /** Set when writing the scale failed. */
       scaleError?: string;
     };
@@ -68,6 +82,18 @@ export function bindingStatus(binding: AutoscalingPolicyBinding, outcome: SyncOu
     mode: decision.mode,
     ...(scaled ? { lastScaleTime: time } : previous.lastScaleTime ? { lastScaleTime: previous.lastScaleTime } : {}),
     currentMetrics: (recommendation?.metrics ?? []).map((m) => ({ name: m.name, value: formatValue(m.value), target: m.targetText, recommended: m.recommended })),
+    ...(outcome.forecast
+      ? {
+          forecast: {
+            enabled: outcome.forecast.enabled,
+            horizon: `${Math.round(outcome.forecast.horizonMs / 1000)}s`,
+            ...(outcome.forecast.value !== undefined && Number.isFinite(outcome.forecast.value) ? { value: formatValue(outcome.forecast.value) } : {}),
+            ...(outcome.forecast.recommended !== undefined ? { recommended: outcome.forecast.recommended } : {}),
+            ...(outcome.forecast.mape !== undefined ? { mape: formatValue(outcome.forecast.mape) } : {}),
+          },
+        }
+      : {}),
+    ...(outcome.schedule ? { schedule: { active: outcome.schedule.active, effectiveMin: outcome.schedule.min, effectiveMax: outcome.schedule.max } } : {}),
     history: history.slice(-HISTORY_LIMIT),
     conditions: setConditions(previous.conditions, inputs, time, generation),
   };
