@@ -13,6 +13,7 @@
 //
 //   npm run bench -- autoscaling [--smoke] [--cold-start 62] [--peak-rps 120] [--day-seconds 7200] [--seed 1]
 //                                [--profile llama-3.1-8b-h100] [--max-num-seqs 256] [--policies fixed,hpa,kpa,ours]
+//                                [--ours-policy '<AutoscalingPolicy spec JSON>'] [--no-forecast]
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -44,6 +45,10 @@ interface Options {
   policies: PolicyName[];
   /** Attainment the fixed fleet must reach to count as "sized for the peak". */
   fixedAttainment: number;
+  /** Replaces our AutoscalingPolicy spec (JSON), to try other configurations. */
+  oursPolicy: AutoscalingPolicySpec | undefined;
+  /** Our predictive floor off. */
+  noForecast: boolean;
 }
 
 const SLO: Slo = { ttftSeconds: 2, tpotSeconds: 0.1 };
@@ -68,6 +73,8 @@ function parseOptions(argv: string[]): Options {
     seed: Number(get('seed') ?? 1),
     policies: (get('policies')?.split(',') as PolicyName[] | undefined) ?? ['fixed', 'hpa', 'kpa', 'ours'],
     fixedAttainment: Number(get('fixed-attainment') ?? 0.99),
+    oursPolicy: get('ours-policy') !== undefined ? (JSON.parse(get('ours-policy')!) as AutoscalingPolicySpec) : undefined,
+    noForecast: argv.includes('--no-forecast'),
   };
 }
 
@@ -292,14 +299,19 @@ export async function run(argv: string[]): Promise<void> {
       min: 1,
       max: o.maxReplicas,
       policy: {
-        metrics: [{ metricName: 'num_requests', targetValue: String(target) }, { metricName: 'kv_cache_usage', targetValue: '0.8' }],
+        // In-flight requests at 70 % of what one replica holds at its SLO limit (as for KPA); panic with its defaults;
+        // scale-down 10 % per minute after the HPA's 300 s window: concurrency per replica rises as the fleet shrinks
+        // (batches grow, requests last longer), so a 100 % cut to ceil(total / target) lands below the need.
+        metrics: [{ metricName: 'num_requests', targetValue: String(target) }],
         tolerancePercent: 10,
-        behavior: { scaleUp: { panicPolicy: { panicThresholdPercent: 200, panicModeHold: '60s' } }, scaleDown: { stabilizationWindow: '300s' } },
+        behavior: { scaleUp: { panicPolicy: {} }, scaleDown: { percent: 10, period: '60s', stabilizationWindow: '300s' } },
       },
       predictive: { method: 'HoltWinters', metric: 'num_requests', capacityPerReplica: target, seasonSteps: Math.round(D / SYNC_SECONDS), maxErrorPercent: 30, fallbackLeadSeconds: o.coldStart },
     };
+    if (o.oursPolicy) cfg.policy = o.oursPolicy;
+    if (o.noForecast) delete cfg.predictive;
     const scaler = oursScaler(cfg);
-    const row = timed('ours', `AutoscalingPolicy ${JSON.stringify(cfg.policy)}; predictive floor (bench adapter, forecast.ts): ${cfg.predictive!.method} on num_requests, capacity ${target}/replica, season ${cfg.predictive!.seasonSteps} steps of 15 s, lead = measured scale-up→ready median (cold start + one period until measured), ignored above ${cfg.predictive!.maxErrorPercent} % MAPE`, scaler, start);
+    const row = timed('ours', `AutoscalingPolicy ${JSON.stringify(cfg.policy)}; ${cfg.predictive ? `predictive floor (bench adapter, forecast.ts): ${cfg.predictive.method} on ${cfg.predictive.metric}, capacity ${cfg.predictive.capacityPerReplica}/replica, season ${cfg.predictive.seasonSteps} steps of 15 s, lead = measured scale-up→ready median (cold start + one period until measured), ignored above ${cfg.predictive.maxErrorPercent} % MAPE` : 'no predictive floor (--no-forecast)'}`, scaler, start);
     rows.push({ ...row, mape: scaler.forecastError(), floorRaises: scaler.floorRaises });
   }
 
