@@ -127,6 +127,21 @@ test('autoscaling: bounds, metrics and replicas owned by the autoscaler', () => 
   assert.equal(preserveReplicas(model())(desiredChildren(model()).modelInfer, live).spec.replicas, 1, 'not autoscaled: Model wins');
 });
 
+test('autoscaling: behavior and scaleToZeroIdle reach the generated policy (a copy, not the Model\'s object)', () => {
+  const behavior = {
+    scaleUp: { stablePolicy: { instances: 2, percent: 50, selectPolicy: 'Min' as const, period: '30s', stabilizationWindow: '10s' }, panicPolicy: { panicThresholdPercent: 300, panicModeHold: '90s', percent: 500, period: '10s' } },
+    scaleDown: { instances: 1, period: '60s', stabilizationWindow: '10m', selectPolicy: 'Min' as const },
+  };
+  const m = model({ autoscaling: { minReplicas: 0, maxReplicas: 4, scaleToZeroIdle: '15m', behavior, metrics: [{ metricName: 'num_requests', targetValue: 8 }] } });
+  const policy = desiredChildren(m).autoscalingPolicy;
+  assert.deepEqual(policy.spec, { metrics: [{ metricName: 'num_requests', targetValue: 8 }], tolerancePercent: 10, scaleToZeroIdle: '15m', behavior });
+  assert.notEqual(policy.spec.behavior, m.spec.autoscaling!.behavior, 'cloned: the policy never aliases the Model');
+  assert.equal(desiredChildren(m).autoscalingPolicyBinding.spec.minReplicas, 0, 'minReplicas 0 reaches the binding (scale to zero)');
+  const plain = desiredChildren(model({ autoscaling: { minReplicas: 1, maxReplicas: 2 } })).autoscalingPolicy.spec;
+  assert.equal(plain.behavior, undefined);
+  assert.equal(plain.scaleToZeroIdle, undefined);
+});
+
 test('replicas 0 without autoscaling still yields a valid binding', () => {
   const c = desiredChildren(model({}, { replicas: 0 }));
   assert.equal(c.modelInfer.spec.replicas, 0);
