@@ -61,6 +61,9 @@ export interface ControllerManagerCommandOptions {
   engineNetworkPolicy?: boolean;
   prometheusNamespace?: string;
   prometheusSelector?: string;
+  /** With engineNetworkPolicy: this manager's own pods, admitted to the engine port (the autoscaler scrapes it). */
+  controllerManagerNamespace?: string;
+  controllerManagerSelector?: string;
 }
 
 export async function runControllerManager(options: ControllerManagerCommandOptions): Promise<void> {
@@ -72,6 +75,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
   const health = options.healthPort !== undefined ? await startHealthServer({ port: options.healthPort, ready: () => started }) : undefined;
   const { defaultGatewayLocation } = await import('../controllers/networking/controller.ts');
   const gatewayDefaults = defaultGatewayLocation();
+  const managerNamespace = options.controllerManagerNamespace ?? process.env.POD_NAMESPACE;
   const manager = await startControllerManager({
     kubeConfig: loadKubeConfig(options.kubeconfig),
     gateway: {
@@ -82,7 +86,14 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
       tlsPort: options.gatewayTlsPort ?? gatewayDefaults.tlsPort,
     },
     ...(options.engineNetworkPolicy
-      ? { enginePolicy: { ...(options.prometheusNamespace ? { prometheusNamespace: options.prometheusNamespace } : {}), ...(options.prometheusSelector ? { prometheusSelector: options.prometheusSelector } : {}) } }
+      ? {
+          enginePolicy: {
+            ...(options.prometheusNamespace ? { prometheusNamespace: options.prometheusNamespace } : {}),
+            ...(options.prometheusSelector ? { prometheusSelector: options.prometheusSelector } : {}),
+            ...(managerNamespace ? { controllerManagerNamespace: managerNamespace } : {}),
+            ...(options.controllerManagerSelector ? { controllerManagerSelector: options.controllerManagerSelector } : {}),
+          },
+        }
       : {}),
     leaderElection: options.leaderElect,
     ...(options.namespace ? { namespace: options.namespace } : {}),

@@ -46,7 +46,7 @@ function localAddress(): string | undefined {
 const GATEWAY_IP = localAddress();
 
 /** What the chart renders: the gateway pods' labels and namespace, and the controller manager's gateway flags. */
-function chart(): { namespace: string; labels: Record<string, string>; container: Record<string, any>; flags: string[] } {
+function chart(): { namespace: string; labels: Record<string, string>; container: Record<string, any>; flags: string[]; managerLabels: Record<string, string> } {
   const docs = parseAllDocuments(readFileSync(join(REPO, 'deploy/manifests/matrixinfer.yaml'), 'utf8')).map((d) => d.toJS() as Obj & { kind?: string } | null);
   const deployment = (component: string) => docs.find((d) => d?.kind === 'Deployment' && d.metadata.labels?.['app.kubernetes.io/component'] === component)!;
   const gw = deployment('gateway');
@@ -56,7 +56,8 @@ function chart(): { namespace: string; labels: Record<string, string>; container
     namespace: gw.metadata.namespace!,
     labels: gw.spec.template.metadata.labels as Record<string, string>,
     container: (gw.spec.template.spec.containers as Record<string, any>[])[0]!,
-    flags: args.filter((a) => a.startsWith('--gateway-') || a === '--engine-network-policy'),
+    flags: args.filter((a) => a.startsWith('--gateway-') || a.startsWith('--controller-manager-') || a === '--engine-network-policy'),
+    managerLabels: cm.spec.template.metadata.labels as Record<string, string>,
   };
 }
 
@@ -68,6 +69,7 @@ const home = mkdtempSync(join(tmpdir(), 'matrixinfer-msvc-agent-'));
 const agentLog: string[] = [];
 let gwNamespace = '';
 let gwLabels: Record<string, string> = {};
+let managerLabels: Record<string, string> = {};
 let gwPort = 0;
 let gwTlsPort = 0;
 
@@ -136,6 +138,7 @@ before(async () => {
   const rendered = chart();
   gwNamespace = rendered.namespace;
   gwLabels = rendered.labels;
+  managerLabels = rendered.managerLabels;
   gwContainer = rendered.container;
   [gwPort, gwTlsPort] = [await freePort(), await freePort()];
   cluster = await startRealCluster();
@@ -143,7 +146,7 @@ before(async () => {
   // The controller manager with the chart's flags (gateway namespace, selector, engine NetworkPolicies), this
   // test's gateway ports and a Prometheus to admit.
   const flags = rendered.flags.map((f) => (f.startsWith('--gateway-port=') ? `--gateway-port=${gwPort}` : f.startsWith('--gateway-tls-port=') ? `--gateway-tls-port=${gwTlsPort}` : f));
-  assert.ok(flags.includes(`--gateway-namespace=${gwNamespace}`) && flags.includes('--engine-network-policy'), flags.join(' '));
+  assert.ok(flags.includes(`--gateway-namespace=${gwNamespace}`) && flags.includes('--engine-network-policy') && flags.includes(`--controller-manager-namespace=${gwNamespace}`), flags.join(' '));
   const log = createWriteStream(join(cluster.dir, 'controller-manager.log'));
   manager = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', MAIN, 'controller-manager', '--kubeconfig', cluster.kubeconfigPath, '--no-leader-elect',
     ...flags, `--prometheus-namespace=${PROMETHEUS_NS}`, `--prometheus-selector=${PROMETHEUS_SELECTOR}`], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -317,7 +320,7 @@ test('a ModelServer Service leads to the ready gateway pods only; through it, re
   assert.equal((await infer()).status, 401);
 });
 
-test('the engine NetworkPolicy admits the gateway pods, Prometheus and the ModelInfer\'s own pods only', { skip }, async () => {
+test('the engine NetworkPolicy admits the gateway pods, Prometheus and the ModelInfer\'s own pods, and the controller manager on the engine port only', { skip }, async () => {
   const policy = await until('the NetworkPolicy', () => get(`/apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies/sim-engine`), 60_000, 250);
   assert.ok(policy.metadata.ownerReferences?.some((o: { kind: string; name: string; controller?: boolean }) => o.kind === 'ModelInfer' && o.name === 'sim' && o.controller));
   assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
@@ -330,8 +333,8 @@ test('the engine NetworkPolicy admits the gateway pods, Prometheus and the Model
   assert.ok(selected.length >= 1);
   assert.deepEqual(selected.map((p) => p.metadata.name).sort(), own.filter((p) => p.metadata.ownerReferences?.some((o) => o.kind === 'ModelInfer' && o.name === 'sim')).map((p) => p.metadata.name).sort());
 
-  // One ingress rule, no ports (every port), from three peers.
-  assert.equal(policy.spec.ingress.length, 1);
+  // Two ingress rules: no ports (every port) from three peers; the engine port from the controller-manager pods.
+  assert.equal(policy.spec.ingress.length, 2);
   assert.equal(policy.spec.ingress[0].ports, undefined);
   const from = policy.spec.ingress[0].from as Parameters<typeof peerAdmits>[0][];
   assert.deepEqual(from, [
@@ -339,6 +342,14 @@ test('the engine NetworkPolicy admits the gateway pods, Prometheus and the Model
     { podSelector: { matchLabels: { [MODELINFER_NAME_LABEL]: 'sim' } } },
     { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': PROMETHEUS_NS } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } },
   ]);
+
+  const mi = await call('GET', `/apis/workload.matrixinfer.ai/v1alpha1/namespaces/${NS}/modelinfers/sim`);
+  const enginePort = mi.spec.roles[0].template.spec.containers[0].ports?.[0]?.containerPort ?? 8000;
+  assert.deepEqual(policy.spec.ingress[1], {
+    from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': gwNamespace } }, podSelector: { matchLabels: managerLabels } }],
+    ports: [{ protocol: 'TCP', port: enginePort }],
+  });
+  const managerPeer = policy.spec.ingress[1].from[0] as Parameters<typeof peerAdmits>[0];
 
   // Evaluated against real objects: the gateway pod (its namespace's labels as the API server set them) and the
   // engine pods are admitted; a pod in the gateway namespace without the gateway labels, or a pod of another
@@ -353,6 +364,9 @@ test('the engine NetworkPolicy admits the gateway pods, Prometheus and the Model
   assert.ok(!admitted({ metadata: { name: 'x', namespace: gwNamespace, labels: { app: 'other' } } }, nsLabels), 'another pod in the gateway namespace');
   assert.ok(!admitted({ metadata: { name: 'y', namespace: NS, labels: { [MODELINFER_NAME_LABEL]: 'other' } } }, defaultLabels), "another ModelInfer's pod");
   assert.ok(!admitted({ metadata: { name: 'z', namespace: NS, labels: { ...gwLabels, 'app.kubernetes.io/name': 'prometheus' } } }, defaultLabels), 'gateway or Prometheus labels outside their namespaces');
+  assert.ok(peerAdmits(managerPeer, { metadata: { name: 'cm', namespace: gwNamespace, labels: managerLabels } }, nsLabels, NS), 'a controller-manager pod (engine port)');
+  assert.ok(!admitted({ metadata: { name: 'cm', namespace: gwNamespace, labels: managerLabels } }, nsLabels), 'the controller manager on other ports');
+  assert.ok(!peerAdmits(managerPeer, { metadata: { name: 'cm', namespace: NS, labels: managerLabels } }, defaultLabels, NS), 'controller-manager labels elsewhere');
 
   // Clean up the terminating gateway pod nothing will confirm.
   await call('DELETE', `/api/v1/namespaces/${gwNamespace}/pods/gw-1?gracePeriodSeconds=0`).catch(() => {});

@@ -1,6 +1,8 @@
 // Engine NetworkPolicies: per ModelInfer (owned by it, named `<name>-engine`), ingress to its pods only from the
 // gateway pods, from Prometheus (when configured) and from the ModelInfer's own pods (prefill → decode KV
-// transfer, multi-node groups). So the only way to an engine port is through the gateway and its policy.
+// transfer, multi-node groups), on every port; and from the controller-manager pods (when configured) on the engine
+// port only: the autoscaler scrapes /metrics there and needs nothing else. So the only way to inference is
+// through the gateway and its policy.
 //
 // Why per ModelInfer in the ModelInfer's namespace: a NetworkPolicy applies to pods of its own namespace only, and
 // engine pods live in user namespaces, where the chart cannot put objects. On by a flag
@@ -30,6 +32,22 @@ export interface EnginePolicyOptions {
   /** Prometheus pods allowed to scrape engine metrics; no rule when the namespace is empty. */
   prometheusNamespace?: string;
   prometheusSelector?: string;
+  /** Controller-manager pods (the autoscaler scrapes engine metrics); no rule when the namespace is empty. */
+  controllerManagerNamespace?: string;
+  controllerManagerSelector?: string;
+}
+
+const DEFAULT_ENGINE_PORT = 8000;
+
+/** The port the autoscaler scrapes in each role: its first container's first port (as the autoscaler reads it). */
+function enginePorts(mi: ModelInfer): number[] {
+  const ports = new Set<number>();
+  for (const role of mi.spec.roles ?? []) {
+    const containers = (role.template?.spec as { containers?: { ports?: { containerPort?: number }[] }[] } | undefined)?.containers;
+    ports.add(containers?.[0]?.ports?.[0]?.containerPort ?? DEFAULT_ENGINE_PORT);
+  }
+  if (ports.size === 0) ports.add(DEFAULT_ENGINE_PORT);
+  return [...ports].sort((a, b) => a - b);
 }
 
 /** A peer in another namespace, by that namespace's automatic name label. */
@@ -44,6 +62,10 @@ export function desiredEnginePolicy(mi: ModelInfer, options: EnginePolicyOptions
   const pods = { matchLabels: { [MODELINFER_NAME_LABEL]: mi.metadata.name! } };
   const from: Record<string, unknown>[] = [peer(options.gatewayNamespace, options.gatewaySelector), { podSelector: pods }];
   if (options.prometheusNamespace) from.push(peer(options.prometheusNamespace, options.prometheusSelector));
+  const ingress: Record<string, unknown>[] = [{ from }];
+  if (options.controllerManagerNamespace) {
+    ingress.push({ from: [peer(options.controllerManagerNamespace, options.controllerManagerSelector)], ports: enginePorts(mi).map((port) => ({ protocol: 'TCP', port })) });
+  }
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -52,7 +74,7 @@ export function desiredEnginePolicy(mi: ModelInfer, options: EnginePolicyOptions
       namespace: mi.metadata.namespace ?? 'default',
       labels: { [ENGINE_POLICY_LABEL]: mi.metadata.name! },
     },
-    spec: { podSelector: pods, policyTypes: ['Ingress'], ingress: [{ from }] },
+    spec: { podSelector: pods, policyTypes: ['Ingress'], ingress },
   };
 }
 

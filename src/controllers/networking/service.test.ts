@@ -113,4 +113,17 @@ test('engine NetworkPolicy: ingress from the gateway pods, the ModelInfer own po
   });
   const noProm = desiredEnginePolicy(mi, { gatewayNamespace: 'gw', gatewaySelector: 'app=gw' });
   assert.equal(((noProm.spec as { ingress: { from: unknown[] }[] }).ingress[0]!.from).length, 2);
+  assert.equal((noProm.spec as { ingress: unknown[] }).ingress.length, 1, 'no controller-manager rule without its namespace');
+});
+
+test('engine NetworkPolicy: the controller manager (autoscaler scrapes) on the engine port of each role only', () => {
+  const role = (name: string, port?: number) => ({ name, template: { spec: { containers: [{ name: 'engine', image: 'e', ...(port ? { ports: [{ containerPort: port }] } : {}) }] } } });
+  const mi = { apiVersion: 'workload.matrixinfer.ai/v1alpha1', kind: 'ModelInfer', metadata: { name: 'pd', namespace: 'ns' }, spec: { roles: [role('prefill', 8100), role('decode', 8000), role('other')] } } as unknown as ModelInfer;
+  const policy = desiredEnginePolicy(mi, { gatewayNamespace: 'gw', gatewaySelector: 'app=gw', controllerManagerNamespace: 'matrixinfer-system', controllerManagerSelector: 'app=cm' });
+  const ingress = (policy.spec as { ingress: unknown[] }).ingress;
+  assert.equal(ingress.length, 2);
+  assert.deepEqual(ingress[1], {
+    from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'matrixinfer-system' } }, podSelector: { matchLabels: { app: 'cm' } } }],
+    ports: [{ protocol: 'TCP', port: 8000 }, { protocol: 'TCP', port: 8100 }],
+  });
 });
