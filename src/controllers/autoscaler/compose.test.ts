@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AutoscalingBehavior } from '../../api/kinds/index.ts';
+import type { AutoscalingBehavior, AutoscalingPolicyBinding } from '../../api/kinds/index.ts';
 import { newState, type ScalerState } from './behavior.ts';
 import { compose, demandOf, forecasterSpec, type ComposeInput } from './compose.ts';
 import { createForecaster, forecastFloor } from './forecast.ts';
 import { boundsAt, type ScheduleEntry } from './schedule.ts';
+import { bindingStatus } from './status.ts';
 
 const OPEN: ScheduleEntry = { name: 'business-hours', cron: '* * * * *', duration: '1h', minReplicas: 4 };
 const NIGHT: ScheduleEntry = { name: 'night', cron: '* * * * *', duration: '1h', maxReplicas: 2 };
@@ -101,4 +102,25 @@ test('demand is the total over ready pods; the forecaster key follows method, pe
   assert.equal(forecasterSpec({ seasonLength: '200s', maxErrorPercent: 10, enabled: true }, 20_000).key, a.key, 'the bound and the switch keep the history');
   assert.notEqual(forecasterSpec({ seasonLength: '200s', method: 'SeasonalNaive' }, 20_000).key, a.key);
   assert.equal(forecasterSpec({ seasonLength: '1s' }, 20_000).options.seasonLength, 2, 'at least two steps');
+});
+
+test('status: the forecast (horizon, value, floor, error) and the bounds in force', () => {
+  const binding = { apiVersion: 'registry.matrixinfer.ai/v1alpha1', kind: 'AutoscalingPolicyBinding', metadata: { name: 'b', generation: 1 }, spec: { policyRef: { name: 'p' }, targetRef: { name: 't' }, maxReplicas: 5 } } as AutoscalingPolicyBinding;
+  const status = bindingStatus(
+    binding,
+    {
+      kind: 'decided',
+      current: 2,
+      ready: 2,
+      decision: { replicas: 3, mode: 'Forecast', reason: 'forecast needs 3, metrics 2' },
+      recommendation: undefined,
+      forecast: { enabled: true, horizonMs: 135_000, value: 10.123456, recommended: 3, mape: 12.5 },
+      schedule: { min: 1, max: 5, active: [] },
+    },
+    new Date(0),
+  );
+  assert.deepEqual(status.forecast, { enabled: true, horizon: '135s', value: '10.12', recommended: 3, mape: '12.5' });
+  assert.deepEqual(status.schedule, { active: [], effectiveMin: 1, effectiveMax: 5 });
+  assert.equal(status.mode, 'Forecast');
+  assert.equal(status.history?.at(-1)?.reason, 'forecast needs 3, metrics 2');
 });
