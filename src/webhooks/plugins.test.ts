@@ -162,6 +162,28 @@ test('AutoscalingPolicy and binding', () => {
   assert.deepEqual(validate('AutoscalingPolicyBinding', { ...binding, minReplicas: 4, maxReplicas: 3 }), [
     'spec.minReplicas: Invalid value: 4: must be less than or equal to maxReplicas (3)',
   ]);
+  const variants = [
+    { targetRef: { name: 'cheap' }, costPerReplica: '1.5', minReplicas: 2, capacityWeight: 2 },
+    { targetRef: { name: 'dear' }, costPerReplica: '4', maxReplicas: 2 },
+  ];
+  assert.deepEqual(validate('AutoscalingPolicyBinding', { policyRef: { name: 'p' }, variants, maxReplicas: 6 }), []);
+  assert.deepEqual(validate('AutoscalingPolicyBinding', { ...binding, variants, maxReplicas: 6 }), [
+    'spec.variants: Forbidden: may not be set together with spec.targetRef: exactly one of targetRef or variants',
+  ]);
+  assert.deepEqual(validate('AutoscalingPolicyBinding', { policyRef: { name: 'p' }, maxReplicas: 6 }), ['spec.targetRef: Required value: exactly one of targetRef or variants must be set']);
+  assert.deepEqual(
+    validate('AutoscalingPolicyBinding', {
+      policyRef: { name: 'p' },
+      maxReplicas: 3,
+      variants: [...variants, { targetRef: { name: 'dear' }, costPerReplica: '1,5', minReplicas: 3, maxReplicas: 1 }],
+    }),
+    [
+      'spec.variants[2].targetRef.name: Duplicate value: "dear"',
+      'spec.variants[2].minReplicas: Invalid value: 3: must be less than or equal to maxReplicas (1)',
+      'spec.variants[2].costPerReplica: Invalid value: "1,5": must be a decimal with at most three decimals, e.g. "2.49"',
+      "spec.maxReplicas: Invalid value: 3: must be at least the variants' minimum capacity (sum of minReplicas × capacityWeight = 7)",
+    ],
+  );
 });
 
 test('DELETE and status updates are not validated', () => {

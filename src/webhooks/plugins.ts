@@ -22,6 +22,7 @@ import { parseDuration, parseQuantity } from '../kube/units.ts';
 import { validatePodSpecResources, validateResourceRequirements } from '../kube/resources.ts';
 import { MODEL_NAME_LABEL, ROLE_LABEL } from '../api/labels.ts';
 import { validateSchedules } from '../controllers/autoscaler/schedule.ts';
+import { parseCost } from '../controllers/autoscaler/variants.ts';
 
 type Validator<T> = (object: T, request: AdmissionRequest) => FieldError[];
 /** Fills in defaults on `object` in place. Must be idempotent: it runs on every CREATE and UPDATE. */
@@ -281,8 +282,38 @@ export const validateAutoscalingPolicyBinding: Validator<AutoscalingPolicyBindin
   const errors: FieldError[] = [];
   checkMinMax(errors, 'spec', binding.spec.minReplicas ?? 1, binding.spec.maxReplicas);
   errors.push(...validateSchedules(binding.spec.schedules ?? [], 'spec.schedules'));
+  checkBindingTargets(errors, binding.spec);
   return errors;
 };
+
+/** Exactly one of targetRef and variants; variants name distinct ModelInfers whose minima fit the total's max. */
+function checkBindingTargets(errors: FieldError[], spec: AutoscalingPolicyBinding['spec']): void {
+  const { targetRef, variants } = spec;
+  if (targetRef && variants) {
+    errors.push({ field: 'spec.variants', type: 'Forbidden', detail: 'may not be set together with spec.targetRef: exactly one of targetRef or variants' });
+    return;
+  }
+  if (!targetRef && !variants) {
+    errors.push({ field: 'spec.targetRef', type: 'Required value', detail: 'exactly one of targetRef or variants must be set' });
+    return;
+  }
+  if (!variants) return;
+  const seen = new Set<string>();
+  let minCapacity = 0;
+  variants.forEach((variant, i) => {
+    const name = variant.targetRef?.name;
+    if (seen.has(name)) errors.push({ field: `spec.variants[${i}].targetRef.name`, type: 'Duplicate value', value: name });
+    seen.add(name);
+    checkMinMax(errors, `spec.variants[${i}]`, variant.minReplicas, variant.maxReplicas);
+    if (parseCost(String(variant.costPerReplica)) === undefined) {
+      errors.push({ field: `spec.variants[${i}].costPerReplica`, type: 'Invalid value', value: variant.costPerReplica, detail: 'must be a decimal with at most three decimals, e.g. "2.49"' });
+    }
+    minCapacity += (variant.minReplicas ?? 0) * (variant.capacityWeight ?? 1);
+  });
+  if (minCapacity > spec.maxReplicas) {
+    errors.push({ field: 'spec.maxReplicas', type: 'Invalid value', value: spec.maxReplicas, detail: `must be at least the variants' minimum capacity (sum of minReplicas × capacityWeight = ${minCapacity})` });
+  }
+}
 
 // ---------- defaults the schema cannot express (cross-field), applied by the mutating webhook / inline ----------
 

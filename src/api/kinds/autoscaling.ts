@@ -4,7 +4,8 @@
 // policy's behaviour and writes the ModelInfer's scale subresource. Every default is in a field's description, so
 // `kubectl explain autoscalingpolicy.spec.behavior` shows it (the behaviour itself: autoscaling-behavior.ts).
 // Predictive scaling (policy spec.predictive) and schedule windows (binding spec.schedules) are read by
-// src/controllers/autoscaler/{forecast,schedule,compose}.ts.
+// src/controllers/autoscaler/{forecast,schedule,compose}.ts. Heterogeneous cost (binding spec.variants instead of
+// targetRef): src/controllers/autoscaler/variants.ts.
 import { Type, Obj, StringEnum, Conditions, Duration, type Static } from '../schema-kit.ts';
 import { AGE_COLUMN, type KindDefinition } from '../kind.ts';
 import { REGISTRY_GROUP, MetricTarget } from './model.ts';
@@ -88,14 +89,55 @@ export const autoscalingPolicyKind: KindDefinition = {
   printerColumns: [{ name: 'Metric', type: 'string', jsonPath: '.spec.metrics[0].metricName' }, AGE_COLUMN],
 };
 
-export const AutoscalingPolicyBindingSpec = Obj({
-  policyRef: Obj({ name: Type.String({ minLength: 1, description: 'AutoscalingPolicy in the same namespace.' }) }),
-  targetRef: Obj({
+const TargetRef = Obj(
+  {
     kind: Type.Optional(StringEnum(['ModelInfer'] as const, { default: 'ModelInfer' })),
     name: Type.String({ minLength: 1 }),
-  }),
-  minReplicas: Type.Optional(Type.Integer({ minimum: 0, default: 1, format: 'int32', description: 'Lower bound; 0 allows scale to zero after the policy\'s scaleToZeroIdle.' })),
-  maxReplicas: Type.Integer({ minimum: 1, format: 'int32' }),
+  },
+  { description: 'The ModelInfer in the same namespace, scaled through its scale subresource.' },
+);
+
+/**
+ * A cost as a decimal with at most three decimals (e.g. "2.49" per hour): read exactly as integer milli-units
+ * (variants.ts parseCost), so the cost order never depends on float rounding, and the CRD pattern refuses anything else.
+ */
+export const CostPerReplica = Type.String({
+  pattern: '^(0|[1-9][0-9]{0,8})(\\.[0-9]{1,3})?$',
+  description: 'Cost of one replica per hour (any currency, the same for every variant), a decimal string with at most three decimals, e.g. "2.49". Capacity is added where cost / capacityWeight is lowest and removed where it is highest.',
+});
+
+export const ScalingVariant = Obj({
+  targetRef: TargetRef,
+  costPerReplica: CostPerReplica,
+  capacityWeight: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 1,
+      format: 'int32',
+      description: 'Relative throughput of one replica in capacity units (an H100 replica 2 where an A100 one is 1); whole numbers, so write 1.5× as 2 and 3. Default 1.',
+    }),
+  ),
+  minReplicas: Type.Optional(Type.Integer({ minimum: 0, default: 0, format: 'int32', description: 'Replicas this variant keeps whatever the total. Default 0.' })),
+  maxReplicas: Type.Optional(Type.Integer({ minimum: 0, format: 'int32', description: 'Replicas this variant never exceeds (its hardware quota). Default: only the binding\'s total bounds it.' })),
+});
+export type ScalingVariant = Static<typeof ScalingVariant>;
+
+export const AutoscalingPolicyBindingSpec = Obj({
+  policyRef: Obj({ name: Type.String({ minLength: 1, description: 'AutoscalingPolicy in the same namespace.' }) }),
+  targetRef: Type.Optional(TargetRef),
+  variants: Type.Optional(
+    Type.Array(ScalingVariant, {
+      minItems: 1,
+      maxItems: 16,
+      description:
+        'Instead of targetRef: ModelInfers of the same model on different hardware, scaled as one. The policy\'s metrics are read over all their ready pods together and recommend a total in capacity units (sum of capacityWeight × replicas); the cheapest capacity per unit is added first, the most expensive removed first, and a variant with pods not yet ready is never scaled further. Exactly one of targetRef and variants.',
+    }),
+  ),
+  minReplicas: Type.Optional(
+    Type.Integer({ minimum: 0, default: 1, format: 'int32', description: 'Lower bound; 0 allows scale to zero after the policy\'s scaleToZeroIdle. With variants: of the total capacity units.' }),
+  ),
+  maxReplicas: Type.Integer({ minimum: 1, format: 'int32', description: 'Upper bound. With variants: of the total capacity units (sum of capacityWeight × replicas).' }),
   schedules: Type.Optional(
     Type.Array(
       Obj({
@@ -166,6 +208,21 @@ export const AutoscalingPolicyBindingStatus = Obj({
     }),
   ),
   history: Type.Optional(Type.Array(ScalingDecision, { maxItems: 10, description: 'The last scaling actions, newest last.' })),
+  variants: Type.Optional(
+    Type.Array(
+      Obj({
+        name: Type.String({ description: 'The variant\'s ModelInfer.' }),
+        current: Type.Integer({ format: 'int32', description: 'Its spec.replicas after this sync\'s write.' }),
+        ready: Type.Integer({ format: 'int32', description: 'Its ready pods.' }),
+        pending: Type.Integer({ format: 'int32', description: 'Replicas not ready (starting, or stuck on hardware that is not there); while above 0 the variant is not scaled up.' }),
+        desired: Type.Integer({ format: 'int32', description: 'What the cost distribution gave it.' }),
+        costPerReplica: CostPerReplica,
+        capacityWeight: Type.Integer({ format: 'int32' }),
+      }),
+      { description: 'With spec.variants: each variant at the last sync, in spec order. The counts of currentReplicas, readyReplicas and desiredReplicas are then capacity units.' },
+    ),
+  ),
+  costPerHour: Type.Optional(Type.String({ description: 'With spec.variants: the sum of costPerReplica × current replicas, in the variants\' cost unit per hour.' })),
   conditions: Type.Optional(Conditions),
 });
 export type AutoscalingPolicyBindingStatus = Static<typeof AutoscalingPolicyBindingStatus>;
@@ -184,7 +241,7 @@ export const autoscalingPolicyBindingKind: KindDefinition = {
   shortNames: ['aspb'],
   categories: ['matrixinfer'],
   scope: 'Namespaced',
-  description: 'Binds an AutoscalingPolicy to a ModelInfer with replica bounds.',
+  description: 'Binds an AutoscalingPolicy to a ModelInfer, or to several ModelInfers of one model with a cost each, with replica bounds.',
   spec: AutoscalingPolicyBindingSpec,
   status: AutoscalingPolicyBindingStatus,
   printerColumns: [

@@ -19,13 +19,17 @@
 //    enabled. The lead is measured from our scale-ups to the ready count reaching them.
 //  - Schedules (binding spec.schedules): the bounds in force come from boundsAt at each sync; a binding is synced
 //    again as soon as a window opens or closes (nextTransition), not only on the period.
+//  - Heterogeneous cost (binding spec.variants): the ModelInfers' ready pods are scraped together and every count
+//    of the pipeline is in capacity units (variants.ts has the units and the distribution rules); one decision for
+//    the binding, then one scale write and one `Scaled` Event per variant that changes. A variant with pending pods
+//    is not scaled up; as for a single target, pods not ready also hold off scale-down (PodsStarting).
 //  - One Event per scaling action on the binding (`Scaled`, its message naming the mode and the reason: the
 //    metric, the forecast or the window), one Warning per failed write (`FailedScale`); Events when the forecast
 //    turns on or off (`ForecastEnabled`/`ForecastDisabled`) and when a window opens or closes (`ScheduleOpened`/
 //    `ScheduleClosed`).
-import type { AutoscalingPolicy, AutoscalingPolicyBinding, ModelInfer } from '../../api/kinds/index.ts';
+import type { AutoscalingPolicy, AutoscalingPolicyBinding, ModelInfer, ScalingVariant } from '../../api/kinds/index.ts';
 import type { KubeObject } from '../../api/admission.ts';
-import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
+import { MODELINFER_NAME_LABEL, WARM_LABEL } from '../../api/labels.ts';
 import { patchStatus } from '../../kube/apply.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { Controller } from '../../kube/controller.ts';
@@ -35,14 +39,15 @@ import { errorMessage, type Logger } from '../../kube/log.ts';
 import { isDeleting, isPodReady, splitKey } from '../../kube/objects.ts';
 import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODEL_INFERS, PODS } from '../resources.ts';
 import { MODELINFER_PODS } from '../modelinfer/controller.ts';
-import { newState, type ScalerState } from './behavior.ts';
+import { newState, type Decision, type ScalerState } from './behavior.ts';
 import { compose, demandOf, forecasterSpec, DEFAULT_LEAD_MS } from './compose.ts';
 import { createForecaster, forecastFloor, leadSteps, medianLead, recordReady, recordScaleDown, recordScaleUp, EMPTY_LEAD, type Forecaster, type LeadState } from './forecast.ts';
 import { boundsAt, nextTransition } from './schedule.ts';
 import { parseDuration } from '../../kube/units.ts';
 import { recommend } from './recommend.ts';
 import { busy, readPod, signalValues, type PodSample } from './signals.ts';
-import { bindingStatus, formatValue, type ForecastOutcome, type SyncOutcome } from './status.ts';
+import { bindingStatus, formatValue, type ForecastOutcome, type SyncOutcome, type VariantsOutcome } from './status.ts';
+import { capacityOf, costOf, distribute, formatCost, parseCost, targetsOf, type VariantState } from './variants.ts';
 
 export interface AutoscalerOptions {
   /** How often each binding is synced, ms (default 15 000, the HPA's). */
@@ -94,6 +99,21 @@ function untilNext(state: BindingState, now: number, periodLeft: number): number
   return state.transitionAt === undefined ? periodLeft : Math.max(0, Math.min(periodLeft, state.transitionAt - now));
 }
 
+/** A variant of spec.variants as the cost distribution sees it: its counts now (pending: replicas not ready). */
+function variantState(variant: ScalingVariant, mi: ModelInfer, ready: readonly PodLike[]): VariantState {
+  const current = mi.spec.replicas ?? 1;
+  const readyCount = ready.filter((p) => p.metadata.labels?.[MODELINFER_NAME_LABEL] === variant.targetRef.name).length;
+  return {
+    name: variant.targetRef.name,
+    costMilli: parseCost(String(variant.costPerReplica)) ?? 0,
+    weight: variant.capacityWeight ?? 1,
+    min: variant.minReplicas ?? 0,
+    max: variant.maxReplicas ?? Infinity,
+    current,
+    pending: Math.max(0, current - readyCount),
+  };
+}
+
 export function createAutoscalerController(deps: AutoscalerDeps): Controller {
   const { client, informers, recorder } = deps;
   const periodMs = deps.options?.syncPeriodMs ?? 15_000;
@@ -120,15 +140,28 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
     const { namespace } = splitKey(key);
     const policy = policies.get(namespace, binding.spec.policyRef.name);
     if (!policy) return { kind: 'invalid', reason: 'PolicyNotFound', message: `AutoscalingPolicy ${binding.spec.policyRef.name} not found` };
-    const target = modelInfers.get(namespace, binding.spec.targetRef.name);
-    if (!target || isDeleting(target)) return { kind: 'invalid', reason: 'TargetNotFound', message: `ModelInfer ${binding.spec.targetRef.name} not found` };
+    const targets = targetsOf(binding.spec);
+    if (!targets) return { kind: 'invalid', reason: 'InvalidSpec', message: 'exactly one of targetRef or variants must be set' };
+    // One ModelInfer, or the variants': everything below counts capacity units (weight 1 each for a single target).
+    const refs = targets.kind === 'single' ? [{ name: targets.name, weight: 1 }] : targets.variants.map((v) => ({ name: v.targetRef.name, weight: v.capacityWeight ?? 1 }));
+    const infers: ModelInfer[] = [];
+    for (const ref of refs) {
+      const mi = modelInfers.get(namespace, ref.name);
+      if (!mi || isDeleting(mi)) return { kind: 'invalid', reason: 'TargetNotFound', message: `ModelInfer ${ref.name} not found` };
+      infers.push(mi);
+    }
+    const weights = new Map(refs.map((r) => [r.name, r.weight]));
     const min = binding.spec.minReplicas ?? 1;
     const max = binding.spec.maxReplicas;
     if (min > max) return { kind: 'invalid', reason: 'InvalidSpec', message: `minReplicas ${min} is above maxReplicas ${max}` };
 
+    // Warm-pool pods (ModelInfer spec.warmPool) are Ready but serve nothing: neither capacity nor load.
     const ready = pods.list().filter(
-      (p) => p.metadata.namespace === namespace && p.metadata.labels?.[MODELINFER_NAME_LABEL] === target.metadata.name && !isDeleting(p) && isPodReady(p) && !!p.status?.podIP,
+      (p) => p.metadata.namespace === namespace && weights.has(p.metadata.labels?.[MODELINFER_NAME_LABEL] ?? '') && !isDeleting(p) && isPodReady(p) && !!p.status?.podIP && p.metadata.labels?.[WARM_LABEL] !== 'true',
     );
+    const podUnits = new Map(ready.map((p) => [p.metadata.name!, weights.get(p.metadata.labels![MODELINFER_NAME_LABEL]!)!]));
+    const units = (names: Iterable<string>) => [...names].reduce((sum, name) => sum + (podUnits.get(name) ?? 0), 0);
+    const readyUnits = units(podUnits.keys());
     const names = new Set(ready.map((p) => p.metadata.name!));
     for (const name of state.pods.keys()) if (!names.has(name)) state.pods.delete(name);
     const now = Date.now();
@@ -145,9 +178,10 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
       fresh.set(name, s.sample);
       if (s.previous) previous.set(name, s.previous);
     }
-    const current = target.spec.replicas ?? 1;
+    const current = infers.reduce((sum, mi, i) => sum + refs[i]!.weight * (mi.spec.replicas ?? 1), 0);
+    const freshUnits = units(fresh.keys());
     const values = signalValues(policy.spec.metrics, fresh, previous);
-    let recommendation = recommend(values, fresh.size, current, policy.spec.tolerancePercent ?? 10);
+    let recommendation = recommend(values, freshUnits, current, policy.spec.tolerancePercent ?? 10);
     if (recommendation && fresh.size < ready.length && recommendation.replicas < current) recommendation = { ...recommendation, replicas: current };
 
     const predictive = policy.spec.predictive;
@@ -157,9 +191,9 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
       if (state.forecast?.key !== spec.key) state.forecast = { key: spec.key, forecaster: createForecaster(spec.options), lead: state.forecast?.lead ?? EMPTY_LEAD, on: false };
       const f = state.forecast;
       const metric = values.find((v) => v.name === (predictive.metricName ?? policy.spec.metrics[0]?.metricName));
-      const demand = ready.length > 0 && fresh.size === ready.length ? demandOf(metric, fresh.size) : undefined;
+      const demand = ready.length > 0 && fresh.size === ready.length ? demandOf(metric, freshUnits) : undefined;
       if (demand !== undefined) f.forecaster.observe(now, demand);
-      f.lead = recordReady(f.lead, now, ready.length);
+      f.lead = recordReady(f.lead, now, readyUnits);
       const configured = predictive.lead !== undefined ? parseDuration(predictive.lead) : undefined;
       const steps = leadSteps(configured ?? medianLead(f.lead), DEFAULT_LEAD_MS, periodMs);
       const floor = forecastFloor({ forecaster: f.forecaster, leadSteps: steps, capacityPerReplica: metric?.target ?? NaN, maxErrorPercent: predictive.maxErrorPercent ?? 30 });
@@ -184,7 +218,7 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
       {
         now,
         current,
-        ready: ready.length,
+        ready: readyUnits,
         base: { min, max },
         bounds,
         reactive: recommendation?.replicas,
@@ -197,7 +231,15 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
     );
     const { decision } = result;
     let scaleError: string | undefined;
-    if (decision.replicas !== current) {
+    let variantsOutcome: VariantsOutcome | undefined;
+    if (targets.kind === 'variants') {
+      const states = targets.variants.map((v, i) => variantState(v, infers[i]!, ready));
+      ({ outcome: variantsOutcome, error: scaleError } = await scaleVariants(binding, namespace, states, decision));
+      if (!scaleError) state.scaler = result.state;
+      if (state.forecast && variantsOutcome.reached > current) state.forecast.lead = recordScaleUp(state.forecast.lead, now, variantsOutcome.reached);
+      else if (state.forecast && variantsOutcome.reached < current) state.forecast.lead = recordScaleDown(state.forecast.lead, variantsOutcome.reached);
+    } else if (decision.replicas !== current) {
+      const target = infers[0]!;
       try {
         await client.patchScale(MODEL_INFERS, namespace, target.metadata.name!, decision.replicas);
         state.scaler = result.state;
@@ -213,13 +255,40 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
     return {
       kind: 'decided',
       current,
-      ready: ready.length,
+      ready: readyUnits,
       decision,
       recommendation,
       ...(forecast ? { forecast } : {}),
       ...(schedules.length > 0 ? { schedule: bounds } : {}),
       ...(scaleError ? { scaleError } : {}),
+      ...(variantsOutcome ? { variants: variantsOutcome } : {}),
     };
+  }
+
+  /**
+   * spec.variants: the decided total → replicas per variant (variants.ts), one scale write per variant that
+   * changes and one Event each. A failed write leaves that variant as it was and the others written.
+   */
+  async function scaleVariants(binding: AutoscalingPolicyBinding, namespace: string, variants: VariantState[], decision: Decision): Promise<{ outcome: VariantsOutcome; error?: string }> {
+    const plan = distribute(decision.replicas, variants);
+    const after = variants.map((v) => v.current);
+    const errors: string[] = [];
+    for (const [i, v] of variants.entries()) {
+      const to = plan.desired[i]!;
+      if (to === v.current) continue;
+      const why = to > v.current ? 'cheapest per capacity unit with room first' : 'most expensive per capacity unit first';
+      try {
+        await client.patchScale(MODEL_INFERS, namespace, v.name, to);
+        after[i] = to;
+        recorder.event(binding, 'Normal', 'Scaled', `Scaled ModelInfer ${v.name} from ${v.current} to ${to} (${decision.mode}: ${decision.reason}; cost ${formatCost(v.costMilli)}/replica, ${why})`);
+      } catch (err) {
+        errors.push(`${v.name}: ${errorMessage(err)}`);
+        recorder.event(binding, 'Warning', 'FailedScale', `ModelInfer ${v.name} to ${to}: ${errorMessage(err)}`);
+      }
+    }
+    const rows = variants.map((v, i) => ({ name: v.name, current: after[i]!, ready: v.current - v.pending, pending: v.pending, desired: plan.desired[i]!, costPerReplica: formatCost(v.costMilli), capacityWeight: v.weight }));
+    const outcome: VariantsOutcome = { rows, reached: capacityOf(variants, after), short: plan.short, costMilli: costOf(variants, after) };
+    return errors.length > 0 ? { outcome, error: errors.join('; ') } : { outcome };
   }
 
   async function reconcile(key: string) {

@@ -4,12 +4,15 @@
 //    FailedUpdateScale.
 //  - ScalingActive: True ValidMetricFound; False NoReadyPods | NoFreshMetrics | InvalidSpec (the count is held).
 //  - ScalingLimited: True TooFewReplicas | TooManyReplicas | ScaleUpLimit | ScaleDownLimit | PanicNoScaleDown |
-//    PodsStarting | ScaleToZeroIdle; False DesiredWithinRange.
+//    PodsStarting | ScaleToZeroIdle | VariantsPending (spec.variants: the total cannot be placed, every variant with
+//    room has pods not ready); False DesiredWithinRange.
+//  - With spec.variants the counts are capacity units (variants.ts), and status.variants/costPerHour say where they are.
 import type { AutoscalingPolicyBinding, AutoscalingPolicyBindingStatus, ScalingDecision } from '../../api/kinds/index.ts';
 import { setConditions, type ConditionInput } from '../../kube/objects.ts';
 import type { Decision } from './behavior.ts';
 import type { Recommendation } from './recommend.ts';
 import type { EffectiveBounds } from './schedule.ts';
+import { formatCost } from './variants.ts';
 
 /** The forecast at one sync: for the status, whether or not it was used. */
 export interface ForecastOutcome {
@@ -41,7 +44,20 @@ export type SyncOutcome =
       schedule?: EffectiveBounds;
       /** Set when writing the scale failed. */
       scaleError?: string;
+      /** With spec.variants: the counts above are capacity units, and this is each variant and where it went. */
+      variants?: VariantsOutcome;
     };
+
+/** The cost distribution's result at one sync (variants.ts). */
+export interface VariantsOutcome {
+  rows: { name: string; current: number; ready: number; pending: number; desired: number; costPerReplica: string; capacityWeight: number }[];
+  /** Capacity units after the writes that succeeded (may fall short of the decision). */
+  reached: number;
+  /** Units the decision asked for that no variant could take (pending or at max). */
+  short: number;
+  /** Σ cost × replicas after the writes, milli-units. */
+  costMilli: number;
+}
 
 export function bindingStatus(binding: AutoscalingPolicyBinding, outcome: SyncOutcome, now: Date): AutoscalingPolicyBindingStatus {
   const previous = binding.status ?? {};
@@ -59,24 +75,28 @@ export function bindingStatus(binding: AutoscalingPolicyBinding, outcome: SyncOu
     );
     return { ...previous, ...(generation !== undefined ? { observedGeneration: generation } : {}), mode: 'Hold', conditions };
   }
-  const { current, ready, decision, recommendation } = outcome;
-  const scaled = decision.replicas !== current && !outcome.scaleError;
+  const { current, ready, decision, recommendation, variants } = outcome;
+  // With variants the count reached is what the writes made, which pending variants can hold below the decision.
+  const to = variants ? variants.reached : decision.replicas;
+  const scaled = variants ? to !== current : decision.replicas !== current && !outcome.scaleError;
   const history: ScalingDecision[] = [...(previous.history ?? [])];
-  if (scaled) history.push({ time, from: current, to: decision.replicas, reason: decision.reason });
+  if (scaled) history.push({ time, from: current, to, reason: decision.reason });
   const inputs: ConditionInput[] = [
     outcome.scaleError
       ? { type: 'AbleToScale', status: 'False', reason: 'FailedUpdateScale', message: outcome.scaleError }
-      : { type: 'AbleToScale', status: 'True', reason: scaled ? 'SucceededRescale' : 'ReadyForNewScale', message: scaled ? `scaled from ${current} to ${decision.replicas}` : '' },
+      : { type: 'AbleToScale', status: 'True', reason: scaled ? 'SucceededRescale' : 'ReadyForNewScale', message: scaled ? `scaled from ${current} to ${to}` : '' },
     recommendation
       ? { type: 'ScalingActive', status: 'True', reason: 'ValidMetricFound', message: `${recommendation.winner.name} recommends ${recommendation.winner.recommended}` }
       : { type: 'ScalingActive', status: 'False', reason: ready === 0 ? 'NoReadyPods' : 'NoFreshMetrics', message: `holding at ${decision.replicas}: ${decision.reason}` },
-    decision.limit
+    variants && variants.short > 0
+      ? { type: 'ScalingLimited', status: 'True', reason: 'VariantsPending', message: `${variants.short} capacity units short: every variant with room has pods not ready` }
+      : decision.limit
       ? { type: 'ScalingLimited', status: 'True', reason: decision.limit, message: recommendation ? `recommended ${recommendation.replicas}, got ${decision.replicas}` : '' }
       : { type: 'ScalingLimited', status: 'False', reason: 'DesiredWithinRange', message: '' },
   ];
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
-    currentReplicas: scaled ? decision.replicas : current,
+    currentReplicas: scaled ? to : current,
     readyReplicas: ready,
     desiredReplicas: decision.replicas,
     mode: decision.mode,
@@ -94,6 +114,7 @@ export function bindingStatus(binding: AutoscalingPolicyBinding, outcome: SyncOu
         }
       : {}),
     ...(outcome.schedule ? { schedule: { active: outcome.schedule.active, effectiveMin: outcome.schedule.min, effectiveMax: outcome.schedule.max } } : {}),
+    ...(variants ? { variants: variants.rows, costPerHour: formatCost(variants.costMilli) } : {}),
     history: history.slice(-HISTORY_LIMIT),
     conditions: setConditions(previous.conditions, inputs, time, generation),
   };

@@ -115,6 +115,18 @@ export function invalidCases(): InvalidCase[] {
       expect: 'AutoscalingPolicyBinding.registry.matrixinfer.ai "bad-schedule" is invalid: [spec.schedules[0].timeZone: Invalid value: "Mars/Olympus": unknown IANA time zone, spec.schedules[0]: Required value: minReplicas or maxReplicas must be set]',
     },
     {
+      title: 'AutoscalingPolicyBinding: targetRef and variants together',
+      group: 'registry.matrixinfer.ai',
+      plural: 'autoscalingpolicybindings',
+      object: {
+        apiVersion: 'registry.matrixinfer.ai/v1alpha1',
+        kind: 'AutoscalingPolicyBinding',
+        metadata: { name: 'bad-variants' },
+        spec: { policyRef: { name: 'p' }, targetRef: { name: 't' }, maxReplicas: 3, variants: [{ targetRef: { name: 'cheap' }, costPerReplica: '1' }] },
+      },
+      expect: 'AutoscalingPolicyBinding.registry.matrixinfer.ai "bad-variants" is invalid: spec.variants: Forbidden: may not be set together with spec.targetRef: exactly one of targetRef or variants',
+    },
+    {
       title: 'AutoscalingPolicy: predictive.metricName not among the metrics',
       group: 'registry.matrixinfer.ai',
       plural: 'autoscalingpolicies',
