@@ -82,11 +82,43 @@ export function resolveFenceposts(strategy: Pick<RolloutStrategy, 'maxSurge' | '
   return { maxSurge, maxUnavailable: maxSurge === 0 && maxUnavailable === 0 ? 1 : maxUnavailable };
 }
 
+export const WarmPool = Obj(
+  {
+    replicas: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        default: 0,
+        format: 'int32',
+        description:
+          'Replicas started beyond spec.replicas but not served: they take the next group indexes, carry the label ' +
+          'workload.matrixinfer.ai/warm=true (the gateway never routes to them) and sleep once ready. Raising spec.replicas ' +
+          'claims them first (wake up, label removed: seconds instead of a cold start); lowering it turns served replicas ' +
+          'back into warm ones. Counted apart in status.warmReplicas. Default 0.',
+      }),
+    ),
+    sleepLevel: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 2,
+        default: 1,
+        format: 'int32',
+        description:
+          "vLLM sleep level of warm replicas (POST /sleep?level=N): 1 offloads the weights to host memory (fastest wake-up), " +
+          '2 discards them (less host memory, slower wake-up). Pods get --enable-sleep-mode and VLLM_SERVER_DEV_MODE=1 while ' +
+          'a warm pool is set; an engine without sleep mode stays warm awake. Default 1.',
+      }),
+    ),
+  },
+  { description: 'Warm pool: replicas started ahead of demand and kept out of routing, asleep.' },
+);
+export type WarmPool = Static<typeof WarmPool>;
+
 export const ModelInferSpec = Obj({
   modelName: Type.Optional(Type.String({ description: 'Name of the Model this workload serves (informational).' })),
   replicas: Type.Optional(Type.Integer({ minimum: 0, default: 1, format: 'int32', description: 'Number of replicas (groups of role pods).' })),
   roles: Type.Array(Role, { minItems: 1, maxItems: 4, description: 'Roles of each replica.' }),
   rolloutStrategy: Type.Optional(RolloutStrategy),
+  warmPool: Type.Optional(WarmPool),
 });
 export type ModelInferSpec = Static<typeof ModelInferSpec>;
 
@@ -101,6 +133,9 @@ export const ModelInferStatus = Obj({
   readyReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas whose pods are all ready, surge replicas included.' })),
   updatedReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas whose pods all run the current template, surge replicas included.' })),
   availableReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas available to serve (all pods ready), surge replicas included.' })),
+  warmReplicas: Type.Optional(
+    Type.Integer({ format: 'int32', description: 'Warm-pool replicas (spec.warmPool) whose pods are all ready, asleep or about to be; not counted in the fields above.' }),
+  ),
   currentRevision: Type.Optional(Type.String()),
   labelSelector: Type.Optional(Type.String({ description: 'Selector of the pods, for the scale subresource.' })),
   conditions: Type.Optional(Conditions),
@@ -128,6 +163,7 @@ export const modelInferKind: KindDefinition = {
     { name: 'Desired', type: 'integer', jsonPath: '.spec.replicas' },
     { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
     { name: 'Updated', type: 'integer', jsonPath: '.status.updatedReplicas' },
+    { name: 'Warm', type: 'integer', jsonPath: '.status.warmReplicas', priority: 1 },
     { name: 'Model', type: 'string', jsonPath: '.spec.modelName', priority: 1 },
     AGE_COLUMN,
   ],

@@ -13,6 +13,9 @@ function input(extra: Partial<PlanInput>): PlanInput {
   return { name: 'mi', replicas: 1, roles: [role('server')], revision: 'r2', strategy: 'RollingUpdate', maxSurge: undefined, maxUnavailable: undefined, pods: [], ...extra };
 }
 
+/** A plan with nothing to do. */
+const NOTHING = { create: [], delete: [], promote: [], demote: [], sleep: [] };
+
 const names = (list: { name: string }[]) => list.map((x) => x.name).sort();
 
 test('revision: stable, changes with templates, not with replica counts', () => {
@@ -60,7 +63,7 @@ test('creates every pod of every group from scratch', () => {
 
 test('steady state: nothing to do', () => {
   const plan = planPods(input({ replicas: 2, pods: [pod(0, 'r2'), pod(1, 'r2')] }));
-  assert.deepEqual(plan, { create: [], delete: [] });
+  assert.deepEqual(plan, { ...NOTHING });
 });
 
 test('scale down deletes the highest groups and surplus role pods', () => {
@@ -93,14 +96,14 @@ test('maxSurge 0: rolling update replaces one ready group at a time in place, hi
   assert.deepEqual(plan.create, []);
   // Group 2 deleted and terminating: nothing else may go (it counts as unavailable).
   plan = planPods(input({ ...noSurge, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r1', { deleting: true })] }));
-  assert.deepEqual(plan, { create: [], delete: [] });
+  assert.deepEqual(plan, { ...NOTHING });
   // Group 2 gone: recreated with the new revision.
   plan = planPods(input({ ...noSurge, pods: [pod(0, 'r1'), pod(1, 'r1')] }));
   assert.deepEqual(names(plan.create), ['mi-2-server-0']);
   assert.deepEqual(plan.delete, []);
   // New group 2 not ready yet: wait.
   plan = planPods(input({ ...noSurge, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r2', { ready: false, phase: 'Pending' })] }));
-  assert.deepEqual(plan, { create: [], delete: [] });
+  assert.deepEqual(plan, { ...NOTHING });
   // New group ready: next old group goes.
   plan = planPods(input({ ...noSurge, pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r2')] }));
   assert.deepEqual(names(plan.delete), ['mi-1-server-0']);
@@ -223,7 +226,7 @@ function assertDone(w: World): void {
 test('surge, 1 replica (surge 1, unavailable 0): a surge group is ready before the only old one goes, never zero ready', () => {
   const w = world(1, [role('server')]);
   let plan = planWorld(w);
-  assert.deepEqual(plan, { create: [{ name: 'mi-1-server-0', group: 1, role: 'server', index: 0 }], delete: [] });
+  assert.deepEqual(plan, { ...NOTHING, create: [{ name: 'mi-1-server-0', group: 1, role: 'server', index: 0, warm: false }] });
   const { most } = rollOut(w, { minReady: 1, maxGroups: 2 });
   assertDone(w);
   assert.equal(most, 2);
@@ -231,11 +234,11 @@ test('surge, 1 replica (surge 1, unavailable 0): a surge group is ready before t
   plan = planPods(input({ pods: [pod(0, 'r1'), pod(1, 'r2')] }));
   assert.deepEqual(plan.delete.map((d) => [d.name, d.reason]), [['mi-0-server-0', 'Outdated']]);
   plan = planPods(input({ pods: [pod(0, 'r1', { deleting: true, ready: false }), pod(1, 'r2')] }));
-  assert.deepEqual(plan, { create: [], delete: [] });
+  assert.deepEqual(plan, { ...NOTHING });
   plan = planPods(input({ pods: [pod(1, 'r2')] }));
   assert.deepEqual(names(plan.create), ['mi-0-server-0']);
   plan = planPods(input({ pods: [pod(0, 'r2', { ready: false }), pod(1, 'r2')] }));
-  assert.deepEqual(plan, { create: [], delete: [] }, 'the surge group serves until the replaced group is ready');
+  assert.deepEqual(plan, { ...NOTHING }, 'the surge group serves until the replaced group is ready');
   plan = planPods(input({ pods: [pod(0, 'r2'), pod(1, 'r2')] }));
   assert.deepEqual(plan.delete.map((d) => [d.name, d.reason]), [['mi-1-server-0', 'ScaleDown']]);
 });
@@ -274,7 +277,7 @@ test('surge, a surge group that never becomes ready stalls the rollout; the old 
       w.pods.map((p) => `${p.name}@${p.revision}${p.ready ? '' : '…'}`).sort(),
       [...Array.from({ length: replicas }, (_, g) => `mi-${g}-server-0@r1`), `mi-${replicas}-server-0@r2…`],
     );
-    assert.deepEqual(planWorld(w), { create: [], delete: [] }, 'nothing deleted, nothing more created');
+    assert.deepEqual(planWorld(w), NOTHING, 'nothing deleted, nothing more created');
   }
   // The stuck surge pod crashes (phase Failed): replaced in place, the old group still serving.
   const plan = planPods(input({ pods: [pod(0, 'r1'), pod(1, 'r2', { ready: false, phase: 'Failed' })] }));
@@ -285,7 +288,7 @@ test('surge, a surge group that never becomes ready stalls the rollout; the old 
 test('surge groups are not scale-down surplus while the rollout runs', () => {
   // Group 1 is a surge group (replicas 1, maxSurge 1): kept, even though its index is beyond replicas.
   let plan = planPods(input({ pods: [pod(0, 'r1'), pod(1, 'r2', { ready: false })] }));
-  assert.deepEqual(plan, { create: [], delete: [] });
+  assert.deepEqual(plan, { ...NOTHING });
   // Beyond the surge indexes, or of another revision: surplus.
   plan = planPods(input({ pods: [pod(0, 'r1'), pod(1, 'r2', { ready: false }), pod(2, 'r2', { ready: false }), pod(3, 'r1', { ready: false })] }));
   assert.deepEqual(names(plan.delete), ['mi-2-server-0', 'mi-3-server-0']);
@@ -300,7 +303,7 @@ test('surge, scale change mid-rollout: up makes the surge group a replica, down 
   // Scale up to 3: group 2 becomes a replica, group 3 is the surge group; nothing goes before it is ready (3 - 0).
   let w = { ...mid(), replicas: 3 };
   let plan = planWorld(w);
-  assert.deepEqual(plan, { create: [{ name: 'mi-3-server-0', group: 3, role: 'server', index: 0 }], delete: [] });
+  assert.deepEqual(plan, { ...NOTHING, create: [{ name: 'mi-3-server-0', group: 3, role: 'server', index: 0, warm: false }] });
   rollOut(w, { minReady: 3, maxGroups: 4 });
   assertDone(w);
   // Scale down to 1: group 1 is the surge group now, group 2 goes; then group 0 (old) while group 1 serves.
@@ -321,7 +324,7 @@ test('surge, revert to the old revision mid-rollout: rolls back within the same 
   // Reverted before the surge group was ready: it goes at once, nothing else changes.
   w = world(1, [role('server')], { revision: 'r1', pods: [pod(0, 'r1'), pod(1, 'r2', { ready: false })] });
   plan = planWorld(w);
-  assert.deepEqual(plan, { create: [], delete: [{ name: 'mi-1-server-0', reason: 'ScaleDown' }] });
+  assert.deepEqual(plan, { ...NOTHING, delete: [{ name: 'mi-1-server-0', reason: 'ScaleDown' }] });
   // 4 replicas half way (groups 2, 3 at r2, surge group 4 at r2), reverted to r1.
   w = world(4, [role('server')], { revision: 'r1', pods: [pod(0, 'r1'), pod(1, 'r1'), pod(2, 'r2'), pod(3, 'r2'), pod(4, 'r2')] });
   rollOut(w, { minReady: 3, maxGroups: 5 });
@@ -332,4 +335,109 @@ test('Recreate: no surge, groups beyond replicas go at once', () => {
   const plan = planPods(input({ replicas: 1, strategy: 'Recreate', pods: [pod(0, 'r1'), pod(1, 'r2')] }));
   assert.deepEqual(names(plan.delete), ['mi-0-server-0', 'mi-1-server-0']);
   assert.deepEqual(plan.create, []);
+});
+
+// ---------- warm pool ----------
+
+const warmPod = (group: number, revision: string, extra: Partial<PodState> = {}) => pod(group, revision, { warm: true, sleepLevel: 1, ...extra });
+
+test('warm pool: the next w indexes are started warm, and put to sleep once ready', () => {
+  let plan = planPods(input({ replicas: 1, warm: 2 }));
+  assert.deepEqual(
+    plan.create.map((c) => [c.name, c.warm]),
+    [['mi-0-server-0', false], ['mi-1-server-0', true], ['mi-2-server-0', true]],
+  );
+  plan = planPods(input({ replicas: 1, warm: 2, pods: [pod(0, 'r2'), pod(1, 'r2', { warm: true }), pod(2, 'r2', { warm: true, ready: false })] }));
+  assert.deepEqual(plan, { ...NOTHING, sleep: [{ name: 'mi-1-server-0' }] }, 'only the ready warm pod sleeps; the other starts');
+  plan = planPods(input({ replicas: 1, warm: 2, pods: [pod(0, 'r2'), warmPod(1, 'r2'), warmPod(2, 'r2', { sleepLevel: 2 })] }));
+  assert.deepEqual(plan, NOTHING, 'steady state');
+});
+
+test('warm pool: scale-up claims the warm groups (promote) and refills the pool beyond', () => {
+  const pods = [pod(0, 'r2'), warmPod(1, 'r2'), warmPod(2, 'r2', { ready: false, sleepLevel: undefined })];
+  const plan = planPods(input({ replicas: 3, warm: 1, pods }));
+  assert.deepEqual(plan.promote, [{ name: 'mi-1-server-0', sleepLevel: 1 }, { name: 'mi-2-server-0' }]);
+  assert.deepEqual(plan.create.map((c) => [c.name, c.warm]), [['mi-3-server-0', true]]);
+  assert.deepEqual(plan.delete, []);
+});
+
+test('warm pool: scale-down demotes the served groups left over and deletes the warm ones beyond at once', () => {
+  const pods = [pod(0, 'r2'), pod(1, 'r2'), pod(2, 'r2'), warmPod(3, 'r2')];
+  let plan = planPods(input({ replicas: 1, warm: 1, pods }));
+  assert.deepEqual(
+    plan.delete.map((d) => [d.name, d.reason]),
+    [['mi-3-server-0', 'ScaleDown'], ['mi-2-server-0', 'ScaleDown']],
+    'the warm group beyond serves nothing (at once), group 2 within the budget (1 of 3 must serve)',
+  );
+  assert.deepEqual(plan.demote, [{ name: 'mi-1-server-0' }], 'group 1 becomes the warm group');
+  // Group 2 (beyond, serving) goes within the budget: 1 replica, maxUnavailable 0, so two of three may go.
+  plan = planPods(input({ replicas: 1, warm: 1, maxUnavailable: 0, pods: [pod(0, 'r2', { ready: false }), pod(1, 'r2'), pod(2, 'r2')] }));
+  assert.deepEqual(plan.delete.map((d) => d.name), ['mi-2-server-0']);
+  assert.deepEqual(plan.demote, [], 'group 1 is the only group serving: it stays until group 0 is ready');
+  // A warm pool turned off: the warm groups go at once, claimed ones are promoted.
+  plan = planPods(input({ replicas: 1, warm: 0, pods: [warmPod(0, 'r2'), warmPod(1, 'r2')] }));
+  assert.deepEqual(plan.delete.map((d) => d.name), ['mi-1-server-0']);
+  assert.deepEqual(plan.promote, [{ name: 'mi-0-server-0', sleepLevel: 1 }]);
+});
+
+test('warm pool: a warm group at the current revision serves as the surge group of a rollout', () => {
+  const pods = [pod(0, 'r1'), pod(1, 'r1'), warmPod(2, 'r2')];
+  const plan = planPods(input({ replicas: 2, warm: 1, maxSurge: 1, maxUnavailable: 0, pods }));
+  assert.deepEqual(plan.promote, [{ name: 'mi-2-server-0', sleepLevel: 1 }]);
+  assert.deepEqual(plan.delete, [], 'the old groups wait until the surge group serves');
+  assert.deepEqual(plan.create, []);
+});
+
+/** The surge simulation with a warm pool: promote/demote/sleep applied, serving groups checked at every step. */
+function warmRollOut(w: World & { warm: number }, minServing: number, steps = 60) {
+  let most = 0;
+  for (let step = 0; step < steps; step++) {
+    const plan = planPods(input({ replicas: w.replicas, revision: w.revision, roles: w.roles, maxSurge: w.maxSurge, maxUnavailable: w.maxUnavailable, warm: w.warm, pods: w.pods }));
+    const gone = new Set(plan.delete.map((d) => d.name));
+    for (const p of w.pods) if (gone.has(p.name)) Object.assign(p, { deleting: true, ready: false });
+    for (const c of plan.create) w.pods.push({ name: c.name, group: c.group, role: c.role, index: c.index, revision: w.revision, phase: 'Pending', ready: false, deleting: false, warm: c.warm });
+    const byName = new Map(w.pods.map((p) => [p.name, p]));
+    for (const d of plan.demote) byName.get(d.name)!.warm = true;
+    // Promotion: the controller wakes the pod, then removes the label (here in one step).
+    for (const d of plan.promote) Object.assign(byName.get(d.name)!, { warm: false, sleepLevel: undefined });
+    const serving = new Set(w.pods.filter((p) => !p.deleting && p.ready && !p.warm).map(GROUP_OF));
+    const state = w.pods.map((p) => `${p.name}@${p.revision}${p.deleting ? '†' : p.ready ? '' : '…'}${p.warm ? 'w' : ''}${p.sleepLevel ? 'z' : ''}`).join(' ');
+    assert.ok(serving.size >= minServing, `step ${step}: ${serving.size} serving groups < ${minServing}: ${state}`);
+    most = Math.max(most, new Set(w.pods.filter((p) => !p.deleting).map(GROUP_OF)).size);
+    for (const s of plan.sleep) byName.get(s.name)!.sleepLevel = 1;
+    const idle = plan.create.length + plan.delete.length + plan.promote.length + plan.demote.length + plan.sleep.length === 0;
+    if (idle && !w.pods.some((p) => p.deleting || !p.ready)) return { steps: step, most, state };
+    w.pods = w.pods.filter((p) => !p.deleting);
+    for (const p of w.pods) if (!p.ready) Object.assign(p, { ready: true, phase: 'Running' });
+  }
+  assert.fail('did not settle');
+}
+
+test('warm pool: rollouts keep the served groups available and end with the pool at the new revision, asleep', () => {
+  for (const [replicas, warm, maxSurge, maxUnavailable] of [[1, 1, undefined, undefined], [3, 1, 1, 0], [4, 2, 1, 1], [2, 3, 2, 0], [1, 2, 0, 1]] as const) {
+    const pods = [
+      ...Array.from({ length: replicas }, (_, g) => pod(g, 'r1')),
+      ...Array.from({ length: warm }, (_, k) => warmPod(replicas + k, 'r1')),
+    ];
+    const w = { replicas, warm, revision: 'r2', roles: [role('server')], maxSurge, maxUnavailable, pods };
+    const minServing = replicas - resolveFenceposts({ maxSurge, maxUnavailable }, replicas).maxUnavailable;
+    const { most, state } = warmRollOut(w, minServing);
+    const label = `replicas ${replicas}, warm ${warm}, surge ${maxSurge}, unavailable ${maxUnavailable}: ${state}`;
+    assert.ok(most <= replicas + Math.max(warm, resolveFenceposts({ maxSurge, maxUnavailable }, replicas).maxSurge), label);
+    assert.deepEqual(w.pods.map((p) => [p.group, p.revision, !!p.warm, p.sleepLevel ?? 0]).sort((a, b) => (a[0] as number) - (b[0] as number)), [
+      ...Array.from({ length: replicas }, (_, g) => [g, 'r2', false, 0]),
+      ...Array.from({ length: warm }, (_, k) => [replicas + k, 'r2', true, 1]),
+    ], label);
+  }
+});
+
+test('warm pool: scaling up and down through the pool keeps the pool full and never drops a serving group', () => {
+  const w = { replicas: 2, warm: 1, revision: 'r2', roles: [role('server')], maxSurge: undefined, maxUnavailable: undefined, pods: [] as PodState[] };
+  warmRollOut(w, 0);
+  for (const [replicas, min] of [[4, 2], [1, 1], [3, 1], [0, 0]] as const) {
+    w.replicas = replicas;
+    warmRollOut(w, min);
+    assert.equal(w.pods.filter((p) => !p.warm).length, replicas);
+    assert.deepEqual(w.pods.filter((p) => p.warm).map((p) => [p.group, p.sleepLevel]), [[replicas, 1]]);
+  }
 });

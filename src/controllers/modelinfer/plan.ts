@@ -20,6 +20,22 @@
 //    groups are ready, a surge group that never becomes ready stalls the rollout with the old groups serving, and a
 //    scale-down never takes the last ready groups while the remaining ones start;
 //  - Recreate deletes every outdated group and every group beyond replicas at once, with no surge.
+//
+// Warm pool (`spec.warmPool.replicas` = w): the w indexes after the served ones, replicas..replicas+w-1, hold groups
+// at the current revision that are started but not served: their pods carry WARM_LABEL (the gateway never routes to
+// them, the autoscaler does not scrape them, status counts them apart) and, once ready and idle, are put to sleep
+// (vLLM's POST /sleep?level=N; the controller does it through the pod IP and records the level in SLEEP_LEVEL_ANNOTATION).
+// Names stay `<modelinfer>-<g>-<role>-<i>`, so the pool needs no second naming scheme:
+//  - scale-up n → n+k claims the warm groups n..n+k-1 ("promote": POST /wake_up, then the label is removed, and the
+//    gateway routes to them), and the pool is refilled at the new indexes beyond (a cold start nobody waits for);
+//  - scale-down n → n-k turns the served groups n-k..n-1 into warm ones ("demote": labelled warm at once, within the
+//    maxUnavailable budget like any ready group leaving, then asleep once idle) and deletes the warm groups now beyond
+//    replicas+w (they serve nothing, so at once) — the groups that keep running are the ones already started;
+//  - a rollout's surge groups take the same indexes: the first s = min(maxSurge, outdated) of replicas..replicas+
+//    max(s, w)-1 serve (a warm group there at the current revision is promoted: an instant surge), the rest stay
+//    warm; when the rollout is done the surge groups are demoted back into the pool. Warm groups of another revision
+//    go at once, and come back at the current one. The extra groups never exceed max(maxSurge, w).
+// Every budget above counts serving groups (ready, no pod labelled warm): a warm group is never "available".
 import { createHash } from 'node:crypto';
 import { resolveFenceposts, type Role } from '../../api/kinds/index.ts';
 import { stableStringify } from '../../kube/objects.ts';
@@ -36,6 +52,10 @@ export interface PodState {
   deleting: boolean;
   /** Why the pod is failing (CrashLoopBackOff, ImagePullBackOff, Failed, ...), if it is. */
   failure?: string;
+  /** Labelled warm (WARM_LABEL): not routed. */
+  warm?: boolean;
+  /** Put to sleep at this level by the controller (SLEEP_LEVEL_ANNOTATION); 0: the engine has no sleep mode (warm awake). */
+  sleepLevel?: number;
 }
 
 export interface PlanInput {
@@ -47,14 +67,23 @@ export interface PlanInput {
   /** Absent: the schema's defaults (25% each). */
   maxSurge: number | string | undefined;
   maxUnavailable: number | string | undefined;
+  /** spec.warmPool.replicas (absent: 0). */
+  warm?: number;
   pods: readonly PodState[];
 }
 
 export type DeleteReason = 'ScaleDown' | 'PodFailed' | 'Outdated';
 
 export interface Plan {
-  create: { name: string; group: number; role: string; index: number }[];
+  /** `warm`: created with the warm label (a warm group) or without (a served one). */
+  create: { name: string; group: number; role: string; index: number; warm: boolean }[];
   delete: { name: string; uid?: string; reason: DeleteReason }[];
+  /** Warm pods of groups that now serve: wake them (if asleep), then remove the warm label. */
+  promote: { name: string; sleepLevel?: number }[];
+  /** Served pods of groups that are now warm: add the warm label. */
+  demote: { name: string }[];
+  /** Warm pods that are ready and not asleep: put them to sleep (once idle). */
+  sleep: { name: string }[];
 }
 
 /**
@@ -97,6 +126,10 @@ export interface GroupState {
   outdated: boolean;
   /** Non-terminating pods of the group (expected ones only). */
   pods: PodState[];
+  /** Some pod of the group is labelled warm: the group is not served. */
+  warm: boolean;
+  /** Ready and not warm: the gateway routes to it. */
+  serving: boolean;
 }
 
 /** Whether the template has this pod's role and index. */
@@ -122,9 +155,13 @@ export function groupStates(input: PlanInput, excluded: ReadonlySet<string> = ne
     const names = expectedPods(input, g);
     const pods = names.map((e) => active.get(e.name)).filter((p): p is PodState => p !== undefined);
     const complete = pods.length === names.length;
+    const ready = complete && pods.every((p) => p.ready);
+    const warm = pods.some((p) => p.warm === true);
     return {
       group: g,
-      ready: complete && pods.every((p) => p.ready),
+      ready,
+      warm,
+      serving: ready && !warm,
       updated: complete && pods.every((p) => p.revision === input.revision),
       outdated: pods.some((p) => p.revision !== input.revision),
       pods,
@@ -139,8 +176,14 @@ export function surgeEnd(input: PlanInput, groups: readonly GroupState[]): numbe
   return input.replicas + Math.min(resolveFenceposts(input, input.replicas).maxSurge, outdated);
 }
 
+/** End of the groups kept beyond replicas: surge groups (replicas..surgeEnd-1), then warm ones up to replicas+w. */
+export function keptEnd(input: PlanInput, groups: readonly GroupState[]): { surge: number; end: number } {
+  const surge = surgeEnd(input, groups);
+  return { surge, end: Math.max(surge, input.replicas + Math.max(0, input.warm ?? 0)) };
+}
+
 export function planPods(input: PlanInput): Plan {
-  const plan: Plan = { create: [], delete: [] };
+  const plan: Plan = { create: [], delete: [], promote: [], demote: [], sleep: [] };
   const deleting = new Set<string>();
   const remove = (pod: PodState, reason: DeleteReason) => {
     if (deleting.has(pod.name)) return;
@@ -150,6 +193,9 @@ export function planPods(input: PlanInput): Plan {
   const removeGroup = (group: GroupState, reason: DeleteReason) => {
     for (const pod of group.pods) remove(pod, reason);
   };
+  const demoteGroup = (group: GroupState) => {
+    for (const pod of group.pods) if (!pod.warm) plan.demote.push({ name: pod.name });
+  };
   const active = input.pods.filter((p) => !p.deleting);
 
   // Pods the template no longer has.
@@ -158,38 +204,59 @@ export function planPods(input: PlanInput): Plan {
   for (const pod of active) if (pod.phase === 'Failed' || pod.phase === 'Succeeded') remove(pod, 'PodFailed');
 
   const groups = groupStates(input, deleting);
-  const end = surgeEnd(input, groups);
+  const { surge, end } = keptEnd(input, groups);
   const highestFirst = (a: GroupState, b: GroupState) => b.group - a.group;
   const outdated = groups.filter((g) => g.group < input.replicas && g.outdated).sort(highestFirst);
-  // Beyond replicas, what is not a surge group of the rollout under way.
+  // Beyond replicas, what is not a surge or warm group at the current revision.
   const beyond = groups.filter((g) => g.group >= input.replicas && (g.group >= end || g.outdated)).sort(highestFirst);
+  // Warm indexes holding pods not labelled warm (a finished rollout's surge group, a group scaled away): demoted.
+  const demoted = groups.filter((g) => g.group >= surge && g.group < end && !g.outdated && g.pods.some((p) => !p.warm)).sort(highestFirst);
 
   if (input.strategy === 'Recreate') {
     for (const g of beyond) removeGroup(g, 'ScaleDown');
     for (const g of outdated) removeGroup(g, 'Outdated');
+    for (const g of demoted) demoteGroup(g);
   } else {
-    // Groups that serve nothing go at once; ready ones only while replicas - maxUnavailable groups stay available.
-    for (const g of beyond) if (!g.ready) removeGroup(g, 'ScaleDown');
-    for (const g of outdated) if (!g.ready) removeGroup(g, 'Outdated');
+    // Groups that serve nothing go at once; serving ones only while replicas - maxUnavailable groups stay available.
+    for (const g of beyond) if (!g.serving) removeGroup(g, 'ScaleDown');
+    for (const g of outdated) if (!g.serving) removeGroup(g, 'Outdated');
+    for (const g of demoted) if (!g.serving) demoteGroup(g);
     const minAvailable = input.replicas - resolveFenceposts(input, input.replicas).maxUnavailable;
-    let available = groups.filter((g) => g.ready).length;
-    const candidates: [GroupState, DeleteReason][] = [
-      ...beyond.filter((g) => g.ready).map((g): [GroupState, DeleteReason] => [g, 'ScaleDown']),
-      ...outdated.filter((g) => g.ready).map((g): [GroupState, DeleteReason] => [g, 'Outdated']),
+    let available = groups.filter((g) => g.serving).length;
+    const candidates: [GroupState, DeleteReason | 'Demote'][] = [
+      ...beyond.filter((g) => g.serving).map((g): [GroupState, DeleteReason] => [g, 'ScaleDown']),
+      ...demoted.filter((g) => g.serving).map((g): [GroupState, 'Demote'] => [g, 'Demote']),
+      ...outdated.filter((g) => g.serving).map((g): [GroupState, DeleteReason] => [g, 'Outdated']),
     ];
     for (const [g, reason] of candidates) {
       if (available - 1 < minAvailable) break;
-      removeGroup(g, reason);
+      if (reason === 'Demote') demoteGroup(g);
+      else removeGroup(g, reason);
       available--;
     }
   }
 
-  // Create what is missing, surge groups included (a name still held by any pod, terminating or being deleted
-  // now, waits).
+  // Served indexes (0..surge-1) holding warm pods: claimed from the pool.
+  for (const g of groups) {
+    if (g.group >= surge) continue;
+    for (const pod of g.pods) {
+      if (pod.warm && !deleting.has(pod.name)) plan.promote.push({ name: pod.name, ...(pod.sleepLevel ? { sleepLevel: pod.sleepLevel } : {}) });
+    }
+  }
+  // Warm pods that are ready and awake: to sleep.
+  for (const g of groups) {
+    if (g.group < surge || g.group >= end) continue;
+    for (const pod of g.pods) {
+      if (pod.warm && pod.ready && pod.sleepLevel === undefined && !deleting.has(pod.name) && pod.revision === input.revision) plan.sleep.push({ name: pod.name });
+    }
+  }
+
+  // Create what is missing, surge and warm groups included (a name still held by any pod, terminating or being
+  // deleted now, waits).
   const taken = new Set(input.pods.map((p) => p.name));
   for (let g = 0; g < end; g++) {
     for (const e of expectedPods(input, g)) {
-      if (!taken.has(e.name)) plan.create.push({ name: e.name, group: g, role: e.role, index: e.index });
+      if (!taken.has(e.name)) plan.create.push({ name: e.name, group: g, role: e.role, index: e.index, warm: g >= surge });
     }
   }
   return plan;

@@ -109,3 +109,14 @@ test('condition times survive recomputation', () => {
   const second = computeModelInferStatus(input({ pods: [pod(0, 'r2', { ready: false })], previous: first }), 't1');
   assert.deepEqual(second, first);
 });
+
+test('warm pool: warm groups are counted apart, not as replicas; a claimed group counts once awake', () => {
+  const warm = (g: number, extra: Partial<PodState> = {}) => pod(g, 'r2', { warm: true, sleepLevel: 1, ...extra });
+  let s = computeModelInferStatus(input({ replicas: 1, warm: 2, pods: [pod(0, 'r2'), warm(1), warm(2, { ready: false })] }));
+  assert.deepEqual([s.replicas, s.readyReplicas, s.updatedReplicas, s.availableReplicas, s.warmReplicas], [1, 1, 1, 1, 1]);
+  assert.equal(cond(s, 'Progressing')?.reason, 'RolloutComplete', 'the pool is not a scale-down');
+  // Scaled to 2: group 1 is claimed but still labelled warm (waking).
+  s = computeModelInferStatus(input({ replicas: 2, warm: 2, pods: [pod(0, 'r2'), warm(1), warm(2)] }));
+  assert.deepEqual([s.readyReplicas, s.warmReplicas], [1, 1]);
+  assert.equal(cond(s, 'Progressing')?.reason, 'WaitingForReady');
+});

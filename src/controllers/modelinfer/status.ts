@@ -8,12 +8,15 @@
 //    groups are gone (the groups beyond spec.replicas of an Updating status are its surge groups);
 //  - ReplicaFailure: True when some pod is failing (phase Failed, a container waiting in CrashLoopBackOff,
 //    ImagePullBackOff and the like); the Model controller reports Failed when this holds with no ready replica.
+// Warm-pool groups (plan.ts: labelled warm, not routed) are left out of every count and reported as `warmReplicas`
+// (those all ready): `readyReplicas` is what the gateway routes to, so the autoscaler and the scale subresource never
+// take the pool for capacity. A claimed group counts once its warm label is gone (awake and routed).
 import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
 import type { KubeObject } from '../../api/admission.ts';
 import type { ModelInferStatus } from '../../api/kinds/index.ts';
 import { nowTime, setConditions, type ConditionInput } from '../../kube/objects.ts';
 import { resolveFenceposts } from '../../api/kinds/index.ts';
-import { groupStates, type PlanInput, type PodState } from './plan.ts';
+import { groupStates, keptEnd, type PlanInput, type PodState } from './plan.ts';
 
 /** Container waiting reasons that mean the pod will not become ready by itself. */
 export const FAILING_REASONS = new Set([
@@ -57,15 +60,20 @@ export interface StatusInput extends PlanInput {
 
 export function computeModelInferStatus(input: StatusInput, now: string = nowTime()): ModelInferStatus {
   const desired = input.replicas;
-  const groups = groupStates(input);
-  const desiredGroups = groups.filter((g) => g.group < desired);
-  const beyond = groups.filter((g) => g.group >= desired);
+  const all = groupStates(input);
+  const { end } = keptEnd(input, all);
+  // The pool: warm groups at the current revision within the kept indexes.
+  const pool = new Set(all.filter((g) => g.warm && !g.outdated && g.group >= desired && g.group < end).map((g) => g.group));
+  const groups = all.filter((g) => !g.warm);
+  const desiredGroups = all.filter((g) => g.group < desired);
+  const beyond = all.filter((g) => g.group >= desired && !pool.has(g.group));
   const active = input.pods.filter((p) => !p.deleting);
   const replicas = groups.filter((g) => g.pods.length > 0).length;
   const readyReplicas = groups.filter((g) => g.ready).length;
   const updatedReplicas = groups.filter((g) => g.updated).length;
+  const warmReplicas = all.filter((g) => pool.has(g.group) && g.ready).length;
   const desiredUpdated = desiredGroups.filter((g) => g.updated).length;
-  const desiredReady = desiredGroups.filter((g) => g.ready).length;
+  const desiredReady = desiredGroups.filter((g) => g.serving).length;
   const { maxUnavailable } = resolveFenceposts(input, desired);
   const minAvailable = desired === 0 ? 0 : Math.max(1, desired - maxUnavailable);
   const failing = active.filter((p): p is PodState & { failure: string } => !!p.failure);
@@ -81,7 +89,7 @@ export function computeModelInferStatus(input: StatusInput, now: string = nowTim
   if (desiredGroups.some((g) => g.outdated) || (wasUpdating && beyond.length > 0)) {
     const extra = beyond.length > 0 ? ` (${beyond.length} beyond spec.replicas, ${surge} of them at this revision)` : '';
     progressing = { type: 'Progressing', status: 'True', reason: 'Updating', message: `${desiredUpdated}/${desired} replicas updated to revision ${input.revision}${extra}` };
-  } else if (beyond.length > 0 || input.pods.some((p) => p.group >= desired)) {
+  } else if (beyond.length > 0 || input.pods.some((p) => p.group >= desired && !pool.has(p.group))) {
     progressing = { type: 'Progressing', status: 'True', reason: 'ScalingDown', message: `scaling down to ${desired} replicas` };
   } else if (desiredUpdated < desired) {
     progressing = { type: 'Progressing', status: 'True', reason: 'ScalingUp', message: `${desiredUpdated}/${desired} replicas created` };
@@ -111,6 +119,7 @@ export function computeModelInferStatus(input: StatusInput, now: string = nowTim
     readyReplicas,
     updatedReplicas,
     availableReplicas: readyReplicas,
+    ...(input.warm ? { warmReplicas } : {}),
     currentRevision: input.revision,
     labelSelector: labelSelectorFor(input.name),
     conditions,

@@ -163,3 +163,16 @@ test("a rolling update's pods are routed only while ready and not terminating: t
   assert.deepEqual(at(pod('m-0-server-0', 'm', { ip: '10.0.0.3', ready: false }), pod('m-1-server-0', 'm', { ip: '10.0.0.2' })), ['m-1-server-0']);
   assert.deepEqual(at(pod('m-0-server-0', 'm', { ip: '10.0.0.3' }), pod('m-1-server-0', 'm', { ip: '10.0.0.2', deleting: true })), ['m-0-server-0']);
 });
+
+test('warm-pool pods (workload.matrixinfer.ai/warm=true) are never endpoints, though Ready; once the label goes, they are', () => {
+  const servers = [modelServer('s', { inferName: 'm' })];
+  const at = (...pods: ReturnType<typeof pod>[]) =>
+    buildRoutingTable({ servers, routes: [], pods }).servers.get('default/s')!.endpoints.map((e) => e.podName);
+  const warm = (p: ReturnType<typeof pod>, value = 'true') => ({ ...p, metadata: { ...p.metadata, labels: { ...p.metadata?.labels, 'workload.matrixinfer.ai/warm': value } } });
+  const served = pod('m-0-server-0', 'm', { ip: '10.0.0.1' });
+  const pool = pod('m-1-server-0', 'm', { ip: '10.0.0.2' });
+  assert.deepEqual(at(served, warm(pool)), ['m-0-server-0'], 'asleep in the pool');
+  assert.deepEqual(at(warm(served), warm(pool)), [], 'all warm: no endpoint');
+  assert.deepEqual(at(served, pool), ['m-0-server-0', 'm-1-server-0'], 'claimed: the label removed');
+  assert.deepEqual(at(served, warm(pool, 'false')), ['m-0-server-0', 'm-1-server-0'], 'only `true` means warm');
+});

@@ -14,10 +14,11 @@
 //   Ready=True), on port `service.targetPort`, else the pod's first declared containerPort, else `service.port`
 //   (`service.port` is the port of the ModelServer's Service, which leads to the gateway, not to the engine: the
 //   seed's `port: 443` example must not send engine traffic to 443).
+//   Pods labelled `workload.matrixinfer.ai/warm=true` (a ModelInfer's warm pool, asleep or about to be) are left out.
 // - `routing.path` P gives `POST P/infer` and `GET P`. A path several ModelServers set belongs to the oldest
 //   (creationTimestamp, then namespace/name, whatever order they were seen in); the others get no seed path (their
 //   status says so: the PathConflict condition, controllers/networking/status.ts) but stay reachable through routes.
-import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, ROLE_LABEL } from '../../api/labels.ts';
+import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, ROLE_LABEL, WARM_LABEL } from '../../api/labels.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import { olderFirst, routingPath, type ModelServer } from '../../api/kinds/modelserver.ts';
 import type { SecretLike } from '../auth/apikey.ts';
@@ -197,6 +198,9 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
   for (const pod of world.pods) {
     const label = pod.metadata?.labels?.[MODELINFER_NAME_LABEL];
     if (!label || !isPodReady(pod)) continue;
+    // Warm-pool pods (ModelInfer spec.warmPool) are Ready while asleep (/health answers 200) but never routed: the
+    // ModelInfer controller removes the label once a claimed pod is awake, and only then does it become an endpoint.
+    if (pod.metadata?.labels?.[WARM_LABEL] === 'true') continue;
     const k = `${pod.metadata?.namespace ?? ''}\0${label}`;
     let list = podsByInfer.get(k);
     if (!list) podsByInfer.set(k, (list = []));
