@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { AutoscalingPolicyBinding } from '../../api/kinds/index.ts';
+import { bindingStatus } from './status.ts';
 import { capacityOf, costOf, distribute, formatCost, parseCost, targetsOf, type VariantState } from './variants.ts';
 
 /** A variant with defaults: weight 1, bounds 0..∞, nothing pending. */
@@ -79,4 +81,23 @@ test('targetsOf: exactly one of targetRef and variants', () => {
   assert.deepEqual(targetsOf({ ...base, variants }), { kind: 'variants', variants });
   assert.equal(targetsOf({ ...base, targetRef: { name: 't' }, variants }), undefined);
   assert.equal(targetsOf(base), undefined);
+});
+
+test('binding status with variants: counts in capacity units, per-variant rows, cost per hour, VariantsPending', () => {
+  const binding = { metadata: { name: 'b', generation: 1 }, spec: { policyRef: { name: 'p' }, variants: [], maxReplicas: 6 } } as unknown as AutoscalingPolicyBinding;
+  const rows = [
+    { name: 'cheap', current: 1, ready: 0, pending: 1, desired: 1, costPerReplica: '0.5', capacityWeight: 1 },
+    { name: 'dear', current: 3, ready: 1, pending: 0, desired: 3, costPerReplica: '3', capacityWeight: 1 },
+  ];
+  const s = bindingStatus(
+    binding,
+    { kind: 'decided', current: 2, ready: 1, decision: { replicas: 6, mode: 'Stable', reason: 'recommended 6' }, recommendation: undefined, variants: { rows, reached: 4, short: 2, costMilli: 9500 } },
+    new Date('2025-01-01T00:00:00Z'),
+  );
+  assert.equal(s.currentReplicas, 4);
+  assert.equal(s.desiredReplicas, 6);
+  assert.deepEqual(s.history?.map((h) => [h.from, h.to]), [[2, 4]]);
+  assert.deepEqual(s.variants, rows);
+  assert.equal(s.costPerHour, '9.5');
+  assert.equal(s.conditions?.find((c) => c.type === 'ScalingLimited')?.reason, 'VariantsPending');
 });
