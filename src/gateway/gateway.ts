@@ -9,11 +9,13 @@
 import type { AddressInfo } from 'node:net';
 import type { Https1Server } from './http1/server.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { WorldWatcher } from './discovery/watch.ts';
+import { scaleFromZeroWriter, WorldWatcher, type ScaleFromZero } from './discovery/watch.ts';
 import { buildRoutingTable, emptyTable, type RoutingTable, type WorldSnapshot } from './routing/table.ts';
 import { EndpointRegistry } from './scheduling/endpoint.ts';
 import { Scheduler } from './scheduling/scheduler.ts';
 import { PoolManager } from './proxy/pools.ts';
+import { proxyRequest } from './proxy/upstream.ts';
+import { Holds } from './activation/hold.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { AccessLog } from './observability/access-log.ts';
 import { createGatewayServer } from './http/server.ts';
@@ -56,6 +58,13 @@ export interface GatewayOptions {
   watchSecrets?: boolean;
   /** Diagnostics (informer failures, routing-table problems); default stderr. */
   log?: (message: string) => void;
+  /**
+   * Starts from zero (activation/hold.ts): requests that may wait per ModelServer while its ModelInfer goes 0→1;
+   * default 256; 0 turns it off (no ModelInfer watch, no writes; 503 at once).
+   */
+  holdQueueSize?: number;
+  /** Longest such wait (also bounded by the ModelServer's routing.timeout); default 60 s. */
+  holdMaxWaitMs?: number;
 }
 
 export interface GatewayHandle {
@@ -78,19 +87,22 @@ export interface TestableCore extends GatewayCore {
 }
 
 export function createCore(
-  options: Partial<Pick<GatewayOptions, 'maxBodyBytes' | 'accessLog' | 'defaultTimeoutMs' | 'bodyReadTimeoutMs' | 'log'>> = {},
+  options: Partial<Pick<GatewayOptions, 'maxBodyBytes' | 'accessLog' | 'defaultTimeoutMs' | 'bodyReadTimeoutMs' | 'log' | 'holdQueueSize' | 'holdMaxWaitMs'>> & {
+    /** The 0→1 write of a ModelInfer; none: requests are held but nothing is started. */
+    scaleFromZero?: ScaleFromZero;
+  } = {},
   endpoints = new EndpointRegistry(),
 ): TestableCore {
   let table = emptyTable();
   const pools = new PoolManager();
-  let metrics: GatewayMetrics | undefined;
-  const breakers = new CircuitBreakers(pools, { onEject: (ep) => metrics?.ejections.labels(ep.namespace, ep.podName).inc() });
+  const metrics = new GatewayMetrics({ endpoints: () => endpoints, table: () => core.table });
+  const breakers = new CircuitBreakers(pools, { onEject: (ep) => metrics.ejections.labels(ep.namespace, ep.podName).inc() });
   const core: TestableCore = {
     table,
     synced: false,
     scheduler: new Scheduler(),
     pools,
-    metrics: (metrics = new GatewayMetrics({ endpoints: () => endpoints, table: () => core.table })),
+    metrics,
     accessLog: new AccessLog(options.accessLog),
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     defaultTimeoutMs: options.defaultTimeoutMs ?? 300_000,
@@ -99,11 +111,20 @@ export function createCore(
     bodyReadTimeoutMs: options.bodyReadTimeoutMs ?? 30_000,
     breakers,
     policy: new TrafficPolicy({ log: options.log }),
+    holds: new Holds({
+      queueSize: options.holdQueueSize,
+      maxWaitMs: options.holdMaxWaitMs,
+      scale: options.scaleFromZero ?? null,
+      dispatch: proxyRequest,
+      metrics,
+      log: options.log,
+    }),
     endpoints,
     rebuild(world: WorldSnapshot): RoutingTable {
       table = buildRoutingTable(world, endpoints);
       core.policy!.update(world, table.problems);
       core.table = table;
+      core.holds.update(table);
       pools.retain(endpoints.origins());
       breakers.sweep();
       return table;
@@ -115,7 +136,7 @@ export function createCore(
 
 export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
   const log = options.log ?? ((m: string) => process.stderr.write(m + '\n'));
-  const core = createCore(options);
+  const core = createCore({ ...options, log, scaleFromZero: options.holdQueueSize === 0 ? undefined : scaleFromZeroWriter(options.kubeConfig) });
   let lastProblems = '';
   let pending = false;
   let closed = false;
@@ -131,6 +152,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const watcher = new WorldWatcher(options.kubeConfig, {
     namespace: options.namespace,
     secrets: options.watchSecrets,
+    modelInfers: options.holdQueueSize !== 0,
     log,
     onChange: () => {
       if (!pending) {
@@ -197,6 +219,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       const tlsClosed = tls ? new Promise<void>((resolve) => tls!.close(() => resolve())) : undefined;
       tls?.closeAllConnections();
       await watcher.stop();
+      core.holds.close();
       await scraper?.stop();
       await serverClosed;
       await tlsClosed;

@@ -1,4 +1,4 @@
-// WorldWatcher against the embedded API server (with the networking CRDs): initial sync, add/update/delete events
+// WorldWatcher against the embedded API server (with the networking and ModelInfer CRDs): initial sync, add/update/delete events
 // for routes, servers and pods, the ModelInfer label selector on pods, and recovery after the API server goes away
 // (closed, then restarted on the same port and data directory, so watches must resume or relist).
 import { test } from 'node:test';
@@ -9,12 +9,13 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { startApiServer, type RunningApiServer } from '../../apiserver/server.ts';
 import { loopbackKubeConfig } from '../../kube/config.ts';
-import { WorldWatcher } from './watch.ts';
+import { scaleFromZeroWriter, WorldWatcher } from './watch.ts';
 import { modelRoute, modelServer, pod, toServers } from '../testing/fixtures.ts';
 import { until } from '../../kube/testing/until.ts';
 
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const PODS = '/api/v1/namespaces/default/pods';
+const WORKLOAD = '/apis/workload.matrixinfer.ai/v1alpha1/namespaces/default';
 
 
 test('lists and watches routes, servers and labelled pods; survives an API server restart', async () => {
@@ -30,11 +31,12 @@ test('lists and watches routes, servers and labelled pods; survives an API serve
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   };
-  for (const kind of ['modelroutes', 'modelservers']) {
-    const crd = await readFile(new URL(`../../../deploy/crds/networking.matrixinfer.ai_${kind}.yaml`, import.meta.url), 'utf8');
+  for (const file of ['networking.matrixinfer.ai_modelroutes', 'networking.matrixinfer.ai_modelservers', 'workload.matrixinfer.ai_modelinfers']) {
+    const crd = await readFile(new URL(`../../../deploy/crds/${file}.yaml`, import.meta.url), 'utf8');
     await k('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', parseYaml(crd));
   }
-  const crdsServed = async () => (await fetch(`${url}${NET}/modelroutes`)).ok && (await fetch(`${url}${NET}/modelservers`)).ok;
+  const crdsServed = async () =>
+    (await fetch(`${url}${NET}/modelroutes`)).ok && (await fetch(`${url}${NET}/modelservers`)).ok && (await fetch(`${url}${WORKLOAD}/modelinfers`)).ok;
   for (let i = 0; !(await crdsServed()); i++) {
     if (i > 200) throw new Error('the networking CRDs are not served');
     await new Promise((r) => setTimeout(r, 10));
@@ -83,6 +85,44 @@ test('lists and watches routes, servers and labelled pods; survives an API serve
     assert.deepEqual(watcher.snapshot().servers.map((s) => s.metadata?.name), ['s']);
     // The outage was noticed and retried, not slept through.
     assert.ok(logs.some((m) => /informer: .*retrying in \d+ ms/.test(m)), logs.join('\n'));
+  } finally {
+    await watcher.stop();
+    await api.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('ModelInfers are watched; the 0→1 write through the scale subresource: two racing writers end with 1 replica', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'matrixinfer-gw-scale-'));
+  const api: RunningApiServer = await startApiServer({ dataDir, port: 0 });
+  const url = api.url;
+  const k = async (method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> => {
+    const res = await fetch(url + path, { method, headers: body === undefined ? {} : { 'content-type': contentType }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return JSON.parse(text) as Record<string, unknown>;
+  };
+  for (const file of ['networking.matrixinfer.ai_modelroutes', 'networking.matrixinfer.ai_modelservers', 'workload.matrixinfer.ai_modelinfers']) {
+    await k('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', parseYaml(await readFile(new URL(`../../../deploy/crds/${file}.yaml`, import.meta.url), 'utf8')));
+  }
+  await until('CRDs served', async () => (await fetch(`${url}${WORKLOAD}/modelinfers`)).ok);
+  const template = { spec: { containers: [{ name: 'engine', image: 'e' }] } };
+  await k('POST', `${WORKLOAD}/modelinfers`, {
+    apiVersion: 'workload.matrixinfer.ai/v1alpha1', kind: 'ModelInfer', metadata: { name: 'mi' }, spec: { replicas: 0, roles: [{ name: 'server', template }] },
+  });
+  const watcher = new WorldWatcher(loopbackKubeConfig(url), { onChange: () => {}, retryMs: 50, secrets: false });
+  try {
+    watcher.start();
+    await watcher.ready;
+    assert.deepEqual(watcher.snapshot().infers?.map((m) => [m.metadata?.name, m.spec?.replicas]), [['mi', 0]]);
+    const scale = scaleFromZeroWriter(loopbackKubeConfig(url));
+    const outcomes = await Promise.all([scale('default', 'mi'), scale('default', 'mi')]);
+    assert.deepEqual(outcomes.sort(), ['not_at_zero', 'scaled']);
+    const mi = await k('GET', `${WORKLOAD}/modelinfers/mi`);
+    assert.equal((mi.spec as { replicas: number }).replicas, 1);
+    assert.equal(await scale('default', 'mi'), 'not_at_zero');
+    await until('replicas 1 seen', () => watcher.snapshot().infers?.[0]?.spec?.replicas === 1);
+    await assert.rejects(scale('default', 'absent'), (err: { code?: number }) => err.code === 404);
   } finally {
     await watcher.stop();
     await api.close();

@@ -1,12 +1,19 @@
-// The gateway's view of the world: informers (list + watch) on ModelRoutes, ModelServers and engine Pods (those
-// labelled with a ModelInfer name), across all namespaces or one. Every change calls `onChange`; the gateway
-// rebuilds its routing table from `snapshot()`. An informer that fails (API server down, watch error) is
-// restarted with capped exponential backoff; it resumes from its last resourceVersion or relists.
+// The gateway's view of the world: informers (list + watch) on ModelRoutes, ModelServers, ModelInfers (their
+// replicas, for starts from zero) and engine Pods (those labelled with a ModelInfer name), across all namespaces or
+// one. Every change calls `onChange`; the gateway rebuilds its routing table from `snapshot()`. An informer that
+// fails (API server down, watch error) is restarted with capped exponential backoff; it resumes from its last
+// resourceVersion or relists.
+//
+// The gateway's one write: `scaleFromZeroWriter` (activation/hold.ts), the 0→1 step of a ModelInfer through its
+// scale subresource, conditional on the resourceVersion at which it read 0, so gateway replicas racing to start the
+// same ModelInfer end with 1 replica, not 2 (the loser's write conflicts, it reads again and finds 1).
 import {
   CoreV1Api,
   CustomObjectsApi,
   makeInformer,
   ListWatch,
+  PatchStrategy,
+  setHeaderOptions,
   Watch,
   type Informer,
   type KubeConfig,
@@ -16,9 +23,10 @@ import {
 } from '@kubernetes/client-node';
 import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
 import { NETWORKING_GROUP } from '../../api/kinds/modelserver.ts';
+import { WORKLOAD_GROUP } from '../../api/kinds/modelinfer.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import type { ModelServer } from '../../api/kinds/modelserver.ts';
-import type { PodLike, WorldSnapshot } from '../routing/table.ts';
+import type { ModelInferLike, PodLike, WorldSnapshot } from '../routing/table.ts';
 import { API_KEYS_LABEL, type SecretLike } from '../auth/apikey.ts';
 
 const VERSION = 'v1alpha1';
@@ -33,6 +41,38 @@ export interface WorldWatcherOptions {
   retryMs?: number;
   /** Watch the Secrets the traffic policy needs (TLS and API keys); default true. */
   secrets?: boolean;
+  /** Watch ModelInfers (their replicas: starts from zero); default true. */
+  modelInfers?: boolean;
+}
+
+/** How a 0→1 write ended: written, or the ModelInfer was not at 0 any more (another writer was first). */
+export type ScaleOutcome = 'scaled' | 'not_at_zero';
+
+/** The 0→1 step of a ModelInfer (the only write the gateway makes). Rejects on other failures. */
+export type ScaleFromZero = (namespace: string, name: string) => Promise<ScaleOutcome>;
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/**
+ * `ScaleFromZero` through the API server: GET .../modelinfers/NAME/scale; at 0, PATCH it to 1 with that
+ * resourceVersion as precondition (a JSON patch `test` on /spec/replicas cannot do it: autoscaling/v1 omits
+ * `replicas: 0`). Another writer in between makes the PATCH fail with 409: read again.
+ */
+export function scaleFromZeroWriter(kc: KubeConfig): ScaleFromZero {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  return async (namespace, name) => {
+    const at = { group: WORKLOAD_GROUP, version: VERSION, namespace, plural: 'modelinfers', name };
+    for (let attempt = 0; ; attempt++) {
+      const scale = (await custom.getNamespacedCustomObjectScale(at)) as { metadata?: { resourceVersion?: string }; spec?: { replicas?: number } };
+      if ((scale.spec?.replicas ?? 0) !== 0) return 'not_at_zero';
+      try {
+        await custom.patchNamespacedCustomObjectScale({ ...at, body: { metadata: { resourceVersion: scale.metadata?.resourceVersion }, spec: { replicas: 1 } } }, mergePatch);
+        return 'scaled';
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 409 || attempt >= 2) throw err;
+      }
+    }
+  };
 }
 
 type KInformer = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
@@ -58,6 +98,7 @@ export class WorldWatcher {
   readonly #routes: Source;
   readonly #servers: Source;
   readonly #pods: Source;
+  readonly #infers: Source | undefined;
   readonly #secrets: Source[] = [];
   #stopped = false;
   #resolveReady!: () => void;
@@ -72,12 +113,12 @@ export class WorldWatcher {
     const core = kc.makeApiClient(CoreV1Api);
     const retry = options.retryMs ?? 500;
 
-    const customPath = (plural: string) =>
-      ns ? `/apis/${NETWORKING_GROUP}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${NETWORKING_GROUP}/${VERSION}/${plural}`;
-    const listCustom = (plural: string) => (): Promise<KubernetesListObject<KubernetesObject>> =>
+    const customPath = (plural: string, group = NETWORKING_GROUP) =>
+      ns ? `/apis/${group}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${group}/${VERSION}/${plural}`;
+    const listCustom = (plural: string, group = NETWORKING_GROUP) => (): Promise<KubernetesListObject<KubernetesObject>> =>
       ns
-        ? custom.listNamespacedCustomObject({ group: NETWORKING_GROUP, version: VERSION, namespace: ns, plural })
-        : custom.listClusterCustomObject({ group: NETWORKING_GROUP, version: VERSION, plural });
+        ? custom.listNamespacedCustomObject({ group, version: VERSION, namespace: ns, plural })
+        : custom.listClusterCustomObject({ group, version: VERSION, plural });
 
     const make = (name: string, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>, labelSelector?: string, fieldSelector?: string): Source => {
       let src: Source;
@@ -101,6 +142,7 @@ export class WorldWatcher {
 
     this.#routes = make('modelroutes', customPath('modelroutes'), listCustom('modelroutes'));
     this.#servers = make('modelservers', customPath('modelservers'), listCustom('modelservers'));
+    this.#infers = options.modelInfers === false ? undefined : make('modelinfers', customPath('modelinfers', WORKLOAD_GROUP), listCustom('modelinfers', WORKLOAD_GROUP));
     this.#pods = make(
       'pods',
       ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
@@ -137,6 +179,7 @@ export class WorldWatcher {
       servers: this.#servers.informer.list() as unknown as ModelServer[],
       pods: this.#pods.informer.list() as unknown as PodLike[],
       secrets: this.#secrets.flatMap((s) => s.informer.list() as unknown as SecretLike[]),
+      ...(this.#infers ? { infers: this.#infers.informer.list() as unknown as ModelInferLike[] } : {}),
     };
   }
 

@@ -24,6 +24,7 @@ export const ERROR_STATUS = {
   gateway_not_ready: 503,
   auth_unavailable: 503,
   rate_limiter_unavailable: 503,
+  model_scaling_from_zero: 503,
   upstream_timeout: 504,
 } as const;
 

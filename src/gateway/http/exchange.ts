@@ -18,6 +18,7 @@ import type { CircuitBreakers } from '../proxy/circuit.ts';
 import type { Admission, TrafficPolicy } from '../policy/traffic.ts';
 import type { Usage } from '../accounting/usage.ts';
 import type { Deadline } from './deadlines.ts';
+import type { Holds } from '../activation/hold.ts';
 
 /** Shared state and services; `table` and `synced` change as the watched world changes. */
 export interface GatewayCore {
@@ -40,6 +41,8 @@ export interface GatewayCore {
   breakers: CircuitBreakers;
   /** Authentication, rate limits, TLS certificates (policy/traffic.ts); none when unset. */
   policy?: TrafficPolicy;
+  /** Requests waiting for a ModelServer to start from zero replicas (activation/hold.ts). */
+  holds: Holds;
 }
 
 /** What an upstream attempt must offer the exchange. */
@@ -122,6 +125,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
   traffic: Admission | null = null;
   /** ms from arrival to the first upstream body byte; -1 before. */
   ttfb = -1;
+  /** ms held waiting for a start from zero (activation/hold.ts); -1 when not held. */
+  waited = -1;
   errorCode: string | null = null;
 
   done = false;
@@ -272,6 +277,7 @@ export class Exchange implements SchedulingRequest, StreamSink {
         ttfb_ms: this.ttfb < 0 ? null : Math.round(this.ttfb * 100) / 100,
         upstream_status: this.upstreamStatus || null,
         attempts: this.attempts,
+        wait_ms: this.waited < 0 ? null : Math.round(this.waited * 100) / 100,
         prompt_tokens: tokens?.prompt ?? null,
         completion_tokens: tokens?.completion ?? null,
         error,

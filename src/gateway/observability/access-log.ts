@@ -1,10 +1,11 @@
 // One JSON line per request:
 //   {"time","request_id","trace_id","user","method","path","model","route","server","pod","status","duration_ms","ttfb_ms",
-//    "upstream_status","attempts","prompt_tokens","completion_tokens","error"}
+//    "upstream_status","attempts","wait_ms","prompt_tokens","completion_tokens","error"}
 // `route`/`server`/`pod` are namespace/name (`pod`: the last attempt's); `ttfb_ms` is arrival → first upstream
 // response body byte (null when nothing came back); `attempts` counts upstream attempts (retries included);
 // tokens come from the engine's usage (null when it reported none); `error` is the gateway's error code (or
-// upstream failure kind), null on success.
+// upstream failure kind), null on success; `wait_ms` is the time the request was held waiting for its ModelServer to
+// start from zero replicas (activation/hold.ts), null when it was not held.
 
 export interface AccessLogRecord {
   time: string;
@@ -23,6 +24,7 @@ export interface AccessLogRecord {
   ttfb_ms: number | null;
   upstream_status: number | null;
   attempts: number;
+  wait_ms: number | null;
   prompt_tokens: number | null;
   completion_tokens: number | null;
   error: string | null;

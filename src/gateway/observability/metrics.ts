@@ -14,6 +14,10 @@
 //   matrixinfer_gateway_endpoint_inflight{namespace,pod,address}        per endpoint, read at scrape time
 //   matrixinfer_gateway_endpoint_requests_total{namespace,pod,address}  per endpoint, read at scrape time
 //   matrixinfer_gateway_ready_endpoints{namespace,model_server}         from the routing table, at scrape time
+//   matrixinfer_gateway_held_requests{namespace,model_server}           requests waiting for a start from zero now
+//   matrixinfer_gateway_hold_wait_seconds{namespace,model_server,outcome} how long held requests waited:
+//                                                              dispatched | timeout | client_gone | server_gone | queue_full (0)
+//   matrixinfer_gateway_scale_from_zero_total{namespace,model_infer,outcome} 0→1 writes: scaled | not_at_zero | error
 //
 // `model` is the requested model name when it has a route, otherwise "" (unknown names never become labels).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -91,6 +95,10 @@ export class GatewayMetrics {
   readonly ejections: Counter<'namespace' | 'pod'>;
   /** Scheduling decisions and their duration, by policy (scheduling/scheduler.ts calls `observeScheduling`). */
   readonly schedulingDuration: Histogram<'policy'>;
+  /** Starts from zero (activation/hold.ts): requests held now, their waits, the 0→1 writes. */
+  readonly held: Gauge<'namespace' | 'model_server'>;
+  readonly holdWait: Histogram<'namespace' | 'model_server' | 'outcome'>;
+  readonly scaleWrites: Counter<'namespace' | 'model_infer' | 'outcome'>;
   readonly #byPolicy = new Map<string, Observe>();
   readonly #byModel = new Map<string, ModelMetrics>();
 
@@ -157,6 +165,25 @@ export class GatewayMetrics {
       help: 'Time to choose an engine pod (filters, scorers, pick), by scheduling policy; the count is the number of decisions.',
       labelNames: ['policy'],
       buckets: [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01],
+      registers,
+    });
+    this.held = new Gauge({
+      name: 'matrixinfer_gateway_held_requests',
+      help: 'Requests waiting for their ModelServer to start from zero replicas.',
+      labelNames: ['namespace', 'model_server'],
+      registers,
+    });
+    this.holdWait = new Histogram({
+      name: 'matrixinfer_gateway_hold_wait_seconds',
+      help: 'Time requests waited for their ModelServer to start from zero replicas, by outcome: dispatched, timeout, client_gone, server_gone, queue_full (refused, 0).',
+      labelNames: ['namespace', 'model_server', 'outcome'],
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.scaleWrites = new Counter({
+      name: 'matrixinfer_gateway_scale_from_zero_total',
+      help: 'Writes of the 0→1 step of a ModelInfer by the gateway, by outcome: scaled, not_at_zero (another writer was first), error.',
+      labelNames: ['namespace', 'model_infer', 'outcome'],
       registers,
     });
     new Gauge({

@@ -1,7 +1,7 @@
 // The OpenAI-compatible API: POST /v1/chat/completions, /v1/completions and any other /v1/* POST carrying a
 // `model` (relayed to the same path on the engine), GET /v1/models and GET /v1/models/{id}.
 import type { Exchange } from '../http/exchange.ts';
-import { selectRoute } from '../routing/select.ts';
+import { selectIdle, selectRoute } from '../routing/select.ts';
 import { proxyRequest } from '../proxy/upstream.ts';
 import { proxyPrefillDecode } from '../scheduling/pd.ts';
 import type { ModelEntry, ServerEntry } from '../routing/table.ts';
@@ -51,14 +51,19 @@ export function handleOpenAIBody(ex: Exchange, raw: Buffer): void {
   ex.model = model;
   ex.lora = entry.lora;
   ex.modelMetrics = core.metrics.forModel(model);
-  const sel = selectRoute(entry, ex.headers, ex.path);
+  let sel = selectRoute(entry, ex.headers, ex.path);
   if (sel === 'no_rule') {
     ex.fail('route_not_found', `No rule of the routes for model '${shown(model)}' matches this request.`, { param: 'model' });
     return;
   }
   if (sel === 'no_upstream') {
-    ex.fail('no_healthy_upstream', `No ready engine serves model '${shown(model)}' right now.`, { retryAfter: 1 });
-    return;
+    // A target at zero replicas may start for this request: it goes on, and waits in proxy/upstream.ts.
+    const idle = selectIdle(entry, ex.headers, ex.path);
+    if (idle === undefined || !core.holds.canHold(idle.server)) {
+      ex.fail('no_healthy_upstream', `No ready engine serves model '${shown(model)}' right now.`, { retryAfter: 1 });
+      return;
+    }
+    sel = idle;
   }
   ex.route = sel.route;
   const server = sel.server;

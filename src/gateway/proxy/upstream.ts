@@ -18,6 +18,8 @@
 //   answered, so one attempt more than `routing.retries` is allowed — a keep-alive connection the engine closed
 //   while idle, or a drain's race, must not cost a request — and a reset is retried on the same pod when it is
 //   the only one left (a fresh connection), once.
+// - No endpoint at all on the first attempt, and the ModelServer's ModelInfer is at zero replicas (or starting):
+//   the request waits in activation/hold.ts, which comes back here (`proxyRequest`) once an endpoint is ready.
 // - Engine errors (non-2xx, not SSE) are collected and answered in the OpenAI shape with the engine's status and
 //   message (engine-errors.ts); a 2xx response is relayed untouched.
 // - The upstream breaks after bytes were relayed: an SSE stream ends with an error event (`data: {"error": {...}}`)
@@ -99,6 +101,8 @@ function attempt(ex: Exchange, server: ServerEntry, path: string, payload: Buffe
   const ep = candidates.length === 0 ? undefined : core.scheduler.schedule(ex, candidates, server);
   if (ep === undefined) {
     if (last !== null) answerFailure(ex, last);
+    // No endpoint at all: a ModelServer at zero replicas holds the request while it starts (activation/hold.ts).
+    else if (server.endpoints.length === 0 && core.holds.hold(ex, server, path, payload, onBuffered)) return;
     else ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready endpoint.`, { retryAfter: 1 });
     return;
   }

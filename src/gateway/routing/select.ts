@@ -48,3 +48,23 @@ export function selectRoute(
   }
   return failure;
 }
+
+/**
+ * When `selectRoute` found no target with a ready endpoint ('no_upstream'): the first matching rule (route by route,
+ * as `selectRoute` walks them) that has an idle target — one with no endpoint but a ModelInfer that could be started
+ * (activation/hold.ts). The first idle target of that rule is chosen. Runs only on that failure path.
+ */
+export function selectIdle(entry: ModelEntry, headers: IncomingHttpHeaders, path: string): RouteSelection | undefined {
+  const routes = entry.routes;
+  for (let i = 0; i < routes.length; i++) {
+    const route = routes[i]!;
+    const rules = route.rules;
+    for (let j = 0; j < rules.length; j++) {
+      const rule = rules[j]!;
+      if (!modelMatches(rule.match, headers, path)) continue;
+      if (rule.idle.length > 0) return { route, rule, server: rule.idle[0]! };
+      break;
+    }
+  }
+  return undefined;
+}

@@ -18,6 +18,9 @@
 // - `routing.path` P gives `POST P/infer` and `GET P`. A path several ModelServers set belongs to the oldest
 //   (creationTimestamp, then namespace/name, whatever order they were seen in); the others get no seed path (their
 //   status says so: the PathConflict condition, controllers/networking/status.ts) but stay reachable through routes.
+// - A ModelServer's ModelInfer (`modelInferRef`), when watched, gives `inferReplicas` (its `spec.replicas`, default 1;
+//   -1 when unknown): a server with no endpoint whose ModelInfer is at 0 can be started by a request
+//   (activation/hold.ts). A rule's `idle` lists its weighted targets that have no endpoint but a known ModelInfer.
 import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, ROLE_LABEL, WARM_LABEL } from '../../api/labels.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import { olderFirst, routingPath, type ModelServer } from '../../api/kinds/modelserver.ts';
@@ -48,6 +51,12 @@ export interface PodLike {
   spec?: { containers?: Array<{ name?: string; ports?: Array<{ containerPort?: number }> | null }> | null } | null;
 }
 
+/** The parts of a ModelInfer the gateway reads. */
+export interface ModelInferLike {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { replicas?: number } | null;
+}
+
 export interface ServerEntry {
   namespace: string;
   name: string;
@@ -75,6 +84,10 @@ export interface ServerEntry {
   routeModels: string[];
   /** Scheduling profile and prefill/decode state (scheduling/profiles.ts); `endpoints` are the decode pods under P/D. */
   scheduling: ServerScheduling;
+  /** `namespace/name` of the ModelInfer (`modelInferRef`), or null. */
+  inferKey: string | null;
+  /** That ModelInfer's `spec.replicas` (default 1); -1 when it is not known (not watched, or absent). */
+  inferReplicas: number;
 }
 
 export interface RuleEntry {
@@ -88,6 +101,8 @@ export interface RuleEntry {
   total: number;
   /** Some target resolves to an existing ModelServer (with or without endpoints). */
   resolvable: boolean;
+  /** Targets with weight > 0, no ready endpoint and a known ModelInfer (candidates for a start from zero). */
+  idle: ServerEntry[];
 }
 
 export interface RouteEntry {
@@ -130,6 +145,8 @@ export interface WorldSnapshot {
   pods: readonly PodLike[];
   /** API-key and TLS Secrets (policy/traffic.ts); the routing table does not read them. */
   secrets?: readonly SecretLike[];
+  /** ModelInfers (their replicas, for starts from zero); unset when not watched. */
+  infers?: readonly ModelInferLike[];
 }
 
 export function emptyTable(): RoutingTable {
@@ -207,6 +224,13 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
     list.push(pod);
   }
 
+  // ModelInfer replicas by namespace/name.
+  const inferReplicas = new Map<string, number>();
+  for (const mi of world.infers ?? []) {
+    const r = mi.spec?.replicas;
+    if (mi.metadata?.name) inferReplicas.set(`${mi.metadata.namespace ?? 'default'}/${mi.metadata.name}`, typeof r === 'number' && r >= 0 ? r : 1);
+  }
+
   // Servers.
   const servers = [...world.servers].filter((s) => s?.metadata?.name && s.spec).sort(olderFirst);
   for (const ms of servers) {
@@ -262,6 +286,8 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
       rr: 0,
       routeModels: [],
       scheduling: sched.scheduling,
+      inferKey: inferName ? `${inferNs}/${inferName}` : null,
+      inferReplicas: inferName ? (inferReplicas.get(`${inferNs}/${inferName}`) ?? -1) : -1,
     });
   }
 
@@ -278,7 +304,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
       const compileProblems: CompileProblem[] = [];
       const match = compileModelMatch(rule, compileProblems);
       for (const p of compileProblems) problems.push(`ModelRoute ${key} rule ${rule.name ?? index}: ${p.message}`);
-      const entry: RuleEntry = { index, name: rule.name, match, targets: [], cumulative: [], total: 0, resolvable: false };
+      const entry: RuleEntry = { index, name: rule.name, match, targets: [], cumulative: [], total: 0, resolvable: false, idle: [] };
       for (const t of rule.targetModels ?? []) {
         const server = table.servers.get(`${namespace}/${t.modelServerName}`);
         if (!server) {
@@ -288,7 +314,11 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
         entry.resolvable = true;
         if (modelName && !server.routeModels.includes(modelName)) server.routeModels.push(modelName);
         const weight = t.weight ?? 100;
-        if (!(weight > 0) || server.endpoints.length === 0) continue;
+        if (!(weight > 0)) continue;
+        if (server.endpoints.length === 0) {
+          if (server.inferReplicas >= 0 && !entry.idle.includes(server)) entry.idle.push(server);
+          continue;
+        }
         entry.total += weight;
         entry.targets.push(server);
         entry.cumulative.push(entry.total);
