@@ -137,7 +137,16 @@ export async function runAgent(options: { kubeconfig?: string; nodeName?: string
   stopOnSignal(() => agent.stop());
 }
 
-export async function runGateway(options: { kubeconfig?: string; host?: string; port: number; tlsPort?: number; namespace?: string; watchSecrets?: boolean }): Promise<void> {
+export async function runGateway(options: {
+  kubeconfig?: string;
+  host?: string;
+  port: number;
+  tlsPort?: number;
+  namespace?: string;
+  watchSecrets?: boolean;
+  holdQueueSize?: number;
+  holdMaxWaitMs?: number;
+}): Promise<void> {
   const { startGateway } = await import('../gateway/gateway.ts');
   const { loadKubeConfig } = await import('../kube/config.ts');
   const gateway = await startGateway({
@@ -147,6 +156,8 @@ export async function runGateway(options: { kubeconfig?: string; host?: string; 
     ...(options.tlsPort !== undefined ? { tlsPort: options.tlsPort } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.watchSecrets === false ? { watchSecrets: false } : {}),
+    ...(options.holdQueueSize !== undefined ? { holdQueueSize: options.holdQueueSize } : {}),
+    ...(options.holdMaxWaitMs !== undefined ? { holdMaxWaitMs: options.holdMaxWaitMs } : {}),
   });
   process.stderr.write(`gateway listening on ${gateway.url}${gateway.tlsUrl ? ` and ${gateway.tlsUrl}` : ''}\n`);
   stopOnSignal(() => gateway.close());

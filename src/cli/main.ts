@@ -126,9 +126,16 @@ async function main(): Promise<void> {
     .option('--tls-port <port>', 'HTTPS listen port for ModelServers with tls.enabled (certificate by SNI from tls.secretName); off when not given')
     .option('--namespace <name>', 'serve one namespace only')
     .option('--no-watch-secrets', 'do not watch Secrets (TLS certificates, API keys); API-key authentication then refuses all')
-    .action(async (opts: { kubeconfig?: string; host: string; port: string; tlsPort?: string; namespace?: string; watchSecrets: boolean }) => {
+    .option('--hold-queue-size <n>', 'requests that may wait per ModelServer while its ModelInfer starts from zero replicas (0: off, 503 at once)', '256')
+    .option('--hold-max-wait <duration>', "longest such wait (also bounded by the ModelServer's routing.timeout), e.g. 60s", '60s')
+    .action(async (opts: { kubeconfig?: string; host: string; port: string; tlsPort?: string; namespace?: string; watchSecrets: boolean; holdQueueSize: string; holdMaxWait: string }) => {
       const { runGateway } = await import('./components.ts');
-      await runGateway({ ...opts, port: Number(opts.port), tlsPort: opts.tlsPort === undefined ? undefined : Number(opts.tlsPort) });
+      const { parseDurationMs } = await import('../gateway/routing/duration.ts');
+      const holdQueueSize = Number(opts.holdQueueSize);
+      const holdMaxWaitMs = parseDurationMs(opts.holdMaxWait);
+      if (!Number.isInteger(holdQueueSize) || holdQueueSize < 0) throw new Error(`--hold-queue-size must be a whole number ≥ 0, not ${opts.holdQueueSize}`);
+      if (holdMaxWaitMs === undefined || holdMaxWaitMs <= 0) throw new Error(`--hold-max-wait must be a positive duration such as 60s, not ${opts.holdMaxWait}`);
+      await runGateway({ ...opts, port: Number(opts.port), tlsPort: opts.tlsPort === undefined ? undefined : Number(opts.tlsPort), holdQueueSize, holdMaxWaitMs });
     });
 
   program.command('engine').description('Run the simulated vLLM-compatible engine (see `matrixinfer engine --help`)');
