@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { KubeObject } from '../../src/api/admission.ts';
-import type { Model, ModelInfer, ModelServer, ModelRoute } from '../../src/api/kinds/index.ts';
+import type { AutoscalingPolicyBinding, Model, ModelInfer, ModelServer, ModelRoute } from '../../src/api/kinds/index.ts';
 import { KubeClient, type ResourceType } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/kube/log.ts';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
@@ -29,6 +29,8 @@ import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 const REPO = new URL('../../', import.meta.url);
 const NS = 'default';
 const NAME = 'llama-7b';
+/** The autoscaler syncs every 500 ms here (15 s by default), so its periodic status settles within the tests. */
+const AUTOSCALER = { syncPeriodMs: 500 };
 const CHILDREN: ResourceType[] = [MODEL_INFERS, MODEL_SERVERS, MODEL_ROUTES, AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS];
 
 let cluster: TestCluster;
@@ -68,7 +70,7 @@ before(async () => {
   const kubeConfig = cluster.kubeConfig;
   client = new KubeClient(kubeConfig);
   for (const rt of [MODELS, ...CHILDREN]) await until(`${rt.plural} served`, async () => (await client.list(rt, { namespace: NS })) !== undefined);
-  manager = await startControllerManager({ kubeConfig, logger: createLogger('controller-manager', (process.env.MATRIXINFER_LOG_LEVEL as 'debug') ?? 'warn') });
+  manager = await startControllerManager({ kubeConfig, autoscaler: AUTOSCALER, logger: createLogger('controller-manager', (process.env.MATRIXINFER_LOG_LEVEL as 'debug') ?? 'warn') });
 });
 
 after(async () => {
@@ -227,6 +229,11 @@ test('scaling the Model to 2 replicas creates a second pod group', async () => {
 
 test('a restarted controller manager changes nothing that is already right', async () => {
   await new Promise((r) => setTimeout(r, 300)); // let in-flight reconciles settle
+  // The autoscaler's status is periodic (as the HPA's): wait until it has seen the pods as they are now.
+  await until('the binding status current', async () => {
+    const ready = (await get<ModelInfer>(MODEL_INFERS))?.status?.readyReplicas;
+    return ready !== undefined && (await get<AutoscalingPolicyBinding>(AUTOSCALING_POLICY_BINDINGS))?.status?.readyReplicas === ready;
+  });
   const versions = async () =>
     Object.fromEntries(
       await Promise.all(
@@ -238,7 +245,7 @@ test('a restarted controller manager changes nothing that is already right', asy
   const before = await versions();
   const podsBefore = await podVersions();
   await manager.stop();
-  manager = await startControllerManager({ kubeConfig: client.kubeConfig, logger: createLogger('controller-manager', 'warn') });
+  manager = await startControllerManager({ kubeConfig: client.kubeConfig, autoscaler: AUTOSCALER, logger: createLogger('controller-manager', 'warn') });
   await new Promise((r) => setTimeout(r, 1000));
   assert.deepEqual(await versions(), before, 'no child or status was rewritten');
   assert.deepEqual(await podVersions(), podsBefore, 'no pod was touched');
