@@ -1,4 +1,5 @@
-// Starts from zero end to end: the embedded API server with admission, the controller manager, the node agent running
+// Starts from zero end to end: the embedded API server with admission (or a real kube-apiserver:
+// MATRIXINFER_TEST_APISERVER=real), the controller manager, the node agent running
 // simulated engines as processes, and two gateways. A ModelInfer + ModelServer + ModelRoute (as a Model's children,
 // standalone, so no Model controller sets replicas back) at `replicas: 0`:
 //   1. the first requests, one to each gateway at the same moment, are held; the gateways race to write 0→1 and the
@@ -80,7 +81,7 @@ async function metric(gw: GatewayHandle, name: string): Promise<number> {
 }
 
 before(async () => {
-  cluster = await startTestCluster('embedded', { admission: admissionPlugins });
+  cluster = await startTestCluster(undefined, { admission: admissionPlugins });
   client = new KubeClient(cluster.kubeConfig);
   manager = await startControllerManager({ kubeConfig: cluster.kubeConfig, logger: createLogger('controller-manager', 'warn') });
   agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger(agentLog) });
