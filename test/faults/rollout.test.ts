@@ -11,24 +11,17 @@
 // in the OpenAI shape. About 85 s in all.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Model } from '../../src/api/kinds/index.ts';
 import { REVISION_LABEL } from '../../src/api/labels.ts';
-import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
-import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
 import { MODELS, PODS } from '../../src/controllers/resources.ts';
-import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
-import { KubeClient } from '../../src/kube/client.ts';
-import { createLogger } from '../../src/kube/log.ts';
+import type { GatewayHandle } from '../../src/gateway/gateway.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
 import { isDeleting, isPodReady } from '../../src/kube/objects.ts';
 import { until } from '../../src/kube/testing/until.ts';
-import { admissionPlugins } from '../../src/webhooks/plugins.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
-import { memoryLogger } from '../support/platform.ts';
+import { startInProcessPlatform, type InProcessPlatform } from '../support/inprocess.ts';
 
 const NS = 'default';
 const NAME = 'roll';
@@ -38,12 +31,9 @@ const DURATION_MS = 30_000;
 // Requests of ≈ 20 tokens × 10 ms: several are running on each engine whenever one is stopped.
 const ENGINE_ARGS = ['--time-to-first-token-ms', '20', '--inter-token-latency-ms', '10', '--inter-token-latency-per-seq-ms', '0'];
 
-const home = mkdtempSync(join(tmpdir(), 'matrixinfer-rollout-'));
 const agentLog: string[] = [];
-let cluster: TestCluster;
+let platform: InProcessPlatform;
 let client: KubeClient;
-let manager: ControllerManager;
-let agent: NodeAgent;
 let gateway: GatewayHandle;
 const accessLog: Array<Record<string, unknown>> = [];
 
@@ -136,28 +126,18 @@ async function load(during: () => Promise<void>, { rate = RATE, durationMs = DUR
 }
 
 before(async () => {
-  cluster = await startTestCluster('embedded', { admission: admissionPlugins });
-  client = new KubeClient(cluster.kubeConfig);
-  manager = await startControllerManager({ kubeConfig: cluster.kubeConfig, logger: createLogger('controller-manager', 'warn') });
-  agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger(agentLog) });
   const out = new PassThrough();
   out.on('data', (d: Buffer) => {
     for (const line of d.toString().split('\n')) if (line) accessLog.push(JSON.parse(line) as Record<string, unknown>);
   });
-  gateway = await startGateway({ kubeConfig: cluster.kubeConfig, host: '127.0.0.1', port: 0, accessLog: out, log: () => {} });
-  await gateway.ready;
+  platform = await startInProcessPlatform({ backend: 'embedded', agentLog, accessLog: out });
+  ({ client, gateway } = platform);
   await client.create(MODELS, model(ENGINE_ARGS));
   await until('two ready engines', settled, 60_000, 100);
   await until('the gateway serving', async () => (await request(-1)).outcome === 'ok', 30_000, 100);
 });
 
-after(async () => {
-  await gateway?.close();
-  await agent?.stop();
-  await manager?.stop();
-  await cluster?.stop();
-  rmSync(home, { recursive: true, force: true });
-});
+after(() => platform?.stop());
 
 function report(t: { diagnostic(message: string): void }, name: string, tally: Tally, startedMs: number): void {
   const retried = accessLog.filter((l) => Number(l.attempts) > 1).length;
@@ -193,7 +173,7 @@ test('an engine SIGKILLed under 30 req/s: nothing is lost but streams it had sta
   const tally = await load(async () => {
     await sleep(5000);
     const victim = (await pods()).find((p) => p.ready)!;
-    const pid = agent.inspect(NS, victim.name)?.pids.engine;
+    const pid = platform.agent.inspect(NS, victim.name)?.pids.engine;
     assert.ok(pid, `pid of ${victim.name}`);
     process.kill(pid, 'SIGKILL');
     killed = victim.name;

@@ -6,33 +6,21 @@
 // scaled further, while the next cheapest takes the load.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { AutoscalingPolicy, AutoscalingPolicyBinding, Model, ModelInfer, ModelRoute, ModelServer, ScalingVariant } from '../../src/api/kinds/index.ts';
 import { desiredModelInfer, desiredModelRoute, desiredModelServer } from '../../src/controllers/model/desired.ts';
-import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
-import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
 import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODEL_INFERS, MODEL_ROUTES, MODEL_SERVERS, PODS } from '../../src/controllers/resources.ts';
-import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
-import { KubeClient } from '../../src/kube/client.ts';
-import { createLogger } from '../../src/kube/log.ts';
+import type { GatewayHandle } from '../../src/gateway/gateway.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
 import { isPodReady } from '../../src/kube/objects.ts';
 import { until } from '../../src/kube/testing/until.ts';
-import { admissionPlugins } from '../../src/webhooks/plugins.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
-import { memoryLogger } from '../support/platform.ts';
+import { startInProcessPlatform, type InProcessPlatform } from '../support/inprocess.ts';
 
 const NS = 'default';
 // As in autoscaler.test.ts: two sequences per engine, a 40-token request holds a slot for about 1.6 s.
 const ENGINE_ARGS = ['--max-num-seqs', '2', '--time-to-first-token-ms', '20', '--inter-token-latency-ms', '40', '--inter-token-latency-per-seq-ms', '0'];
 
-const home = mkdtempSync(join(tmpdir(), 'matrixinfer-variants-'));
-let cluster: TestCluster;
 let client: KubeClient;
-let manager: ControllerManager;
-let agent: NodeAgent;
 let gateway: GatewayHandle;
 
 /** The model every variant serves; its ModelInfers, servers and route are made by hand (no Model object). */
@@ -96,22 +84,14 @@ async function createBinding(name: string, variants: ScalingVariant[], minReplic
   await client.create(AUTOSCALING_POLICY_BINDINGS, binding);
 }
 
+let platform: InProcessPlatform;
+
 before(async () => {
-  cluster = await startTestCluster(undefined, { admission: admissionPlugins });
-  client = new KubeClient(cluster.kubeConfig);
-  manager = await startControllerManager({ kubeConfig: cluster.kubeConfig, logger: createLogger('controller-manager', 'warn'), autoscaler: { syncPeriodMs: 500 } });
-  agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger([]) });
-  gateway = await startGateway({ kubeConfig: cluster.kubeConfig, host: '127.0.0.1', port: 0, accessLog: new PassThrough().resume(), log: () => {} });
-  await gateway.ready;
+  platform = await startInProcessPlatform({ autoscaler: { syncPeriodMs: 500 } });
+  ({ client, gateway } = platform);
 });
 
-after(async () => {
-  await gateway?.close();
-  await agent?.stop();
-  await manager?.stop();
-  await cluster?.stop();
-  rmSync(home, { recursive: true, force: true });
-});
+after(() => platform?.stop());
 
 async function readyPods(name: string): Promise<number> {
   const list = await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${name}` });

@@ -6,24 +6,16 @@
 // count to its minReplicas (mode Schedule), and once the window is no longer open it falls back to the reactive count.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AutoscalingPolicy, AutoscalingPolicyBinding, Model, ModelInfer } from '../../src/api/kinds/index.ts';
 import { desiredModelInfer } from '../../src/controllers/model/desired.ts';
-import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
-import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
 import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODELS, MODEL_INFERS, PODS } from '../../src/controllers/resources.ts';
-import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
-import { KubeClient } from '../../src/kube/client.ts';
-import { createLogger } from '../../src/kube/log.ts';
+import type { GatewayHandle } from '../../src/gateway/gateway.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
 import { isPodReady } from '../../src/kube/objects.ts';
 import { until } from '../../src/kube/testing/until.ts';
-import { admissionPlugins } from '../../src/webhooks/plugins.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
-import { memoryLogger } from '../support/platform.ts';
+import { startInProcessPlatform, type InProcessPlatform } from '../support/inprocess.ts';
 
 const NS = 'default';
 const NAME = 'scaler';
@@ -31,11 +23,7 @@ const NAME = 'scaler';
 // clients keep about 12 requests running or waiting.
 const ENGINE_ARGS = ['--max-num-seqs', '2', '--time-to-first-token-ms', '20', '--inter-token-latency-ms', '40', '--inter-token-latency-per-seq-ms', '0'];
 
-const home = mkdtempSync(join(tmpdir(), 'matrixinfer-autoscaler-'));
-let cluster: TestCluster;
 let client: KubeClient;
-let manager: ControllerManager;
-let agent: NodeAgent;
 let gateway: GatewayHandle;
 
 const model: Model = {
@@ -57,22 +45,14 @@ const model: Model = {
   },
 } as Model;
 
+let platform: InProcessPlatform;
+
 before(async () => {
-  cluster = await startTestCluster(undefined, { admission: admissionPlugins });
-  client = new KubeClient(cluster.kubeConfig);
-  manager = await startControllerManager({ kubeConfig: cluster.kubeConfig, logger: createLogger('controller-manager', 'warn'), autoscaler: { syncPeriodMs: 500 } });
-  agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger([]) });
-  gateway = await startGateway({ kubeConfig: cluster.kubeConfig, host: '127.0.0.1', port: 0, accessLog: new PassThrough().resume(), log: () => {} });
-  await gateway.ready;
+  platform = await startInProcessPlatform({ autoscaler: { syncPeriodMs: 500 } });
+  ({ client, gateway } = platform);
 });
 
-after(async () => {
-  await gateway?.close();
-  await agent?.stop();
-  await manager?.stop();
-  await cluster?.stop();
-  rmSync(home, { recursive: true, force: true });
-});
+after(() => platform?.stop());
 
 async function readyPods(name = NAME): Promise<number> {
   const list = await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${name}` });

@@ -5,53 +5,32 @@
 // is measured, and compared with the same scale-up of a ModelInfer without a warm pool (a cold start). ≈ 20 s.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { KubeObject } from '../../src/api/admission.ts';
 import type { Model, ModelInfer } from '../../src/api/kinds/index.ts';
 import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, SLEEP_LEVEL_ANNOTATION, WARM_LABEL } from '../../src/api/labels.ts';
 import { desiredModelInfer, desiredModelRoute, desiredModelServer } from '../../src/controllers/model/desired.ts';
-import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
-import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
 import { MODEL_INFERS, MODEL_ROUTES, MODEL_SERVERS, PODS } from '../../src/controllers/resources.ts';
-import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
-import { KubeClient } from '../../src/kube/client.ts';
-import { createLogger } from '../../src/kube/log.ts';
+import type { GatewayHandle } from '../../src/gateway/gateway.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
 import { isDeleting, isPodReady } from '../../src/kube/objects.ts';
 import { until } from '../../src/kube/testing/until.ts';
-import { admissionPlugins } from '../../src/webhooks/plugins.ts';
-import { startTestCluster, type TestCluster } from '../support/cluster.ts';
-import { memoryLogger } from '../support/platform.ts';
+import { startInProcessPlatform, type InProcessPlatform } from '../support/inprocess.ts';
 
 const NS = 'default';
 const STARTUP_SECONDS = 4;
 const ENGINE_ARGS = ['--startup-seconds', String(STARTUP_SECONDS), '--time-to-first-token-ms', '5', '--inter-token-latency-ms', '2', '--inter-token-latency-per-seq-ms', '0'];
 
-const home = mkdtempSync(join(tmpdir(), 'matrixinfer-warm-'));
-let cluster: TestCluster;
 let client: KubeClient;
-let manager: ControllerManager;
-let agent: NodeAgent;
 let gateway: GatewayHandle;
 
+let platform: InProcessPlatform;
+
 before(async () => {
-  cluster = await startTestCluster(undefined, { admission: admissionPlugins });
-  client = new KubeClient(cluster.kubeConfig);
-  manager = await startControllerManager({ kubeConfig: cluster.kubeConfig, logger: createLogger('controller-manager', 'warn') });
-  agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger([]) });
-  gateway = await startGateway({ kubeConfig: cluster.kubeConfig, host: '127.0.0.1', port: 0, accessLog: new PassThrough().resume(), log: () => {} });
-  await gateway.ready;
+  platform = await startInProcessPlatform();
+  ({ client, gateway } = platform);
 });
 
-after(async () => {
-  await gateway?.close();
-  await agent?.stop();
-  await manager?.stop();
-  await cluster?.stop();
-  rmSync(home, { recursive: true, force: true });
-});
+after(() => platform?.stop());
 
 /** ModelInfer, ModelServer and ModelRoute as a Model would generate them, created directly (no Model controller). */
 async function deploy(name: string, warm: number): Promise<void> {
