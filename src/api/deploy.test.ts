@@ -61,7 +61,7 @@ const rulesOf = (kind: string, name: string): Rule[] => find(kind, name).rules;
 const allows = (rules: Rule[], group: string, resource: string, verb: string) =>
   rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
 
-test('RBAC: no wildcards, the gateway only reads, the controller manager only touches its webhook certificate Secret', () => {
+test('RBAC: no wildcards, the gateway only reads (and starts a ModelInfer from zero), the controller manager only touches its webhook certificate Secret', () => {
   const rbac = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role');
   assert.equal(rbac.length, 5);
   for (const role of rbac) {
@@ -71,7 +71,12 @@ test('RBAC: no wildcards, the gateway only reads, the controller manager only to
     }
   }
   const gateway = rulesOf('ClusterRole', 'matrixinfer-gateway');
-  for (const rule of gateway) assert.deepEqual(rule.verbs, ['list', 'watch']);
+  // The gateway reads; its one write is the 0 → 1 step of a ModelInfer at zero, through the scale subresource.
+  for (const rule of gateway) {
+    if (rule.resources.includes('modelinfers/scale')) assert.deepEqual([rule.resources, rule.verbs], [['modelinfers/scale'], ['get', 'patch']]);
+    else assert.deepEqual(rule.verbs, ['list', 'watch']);
+  }
+  assert.ok(!allows(gateway, 'workload.matrixinfer.ai', 'modelinfers', 'patch'));
   assert.ok(allows(gateway, 'networking.matrixinfer.ai', 'modelroutes', 'watch'));
   assert.ok(allows(gateway, '', 'pods', 'list'));
   assert.ok(!allows(gateway, '', 'pods', 'create'));
