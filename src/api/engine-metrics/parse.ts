@@ -50,6 +50,14 @@ export function labelValue(labels: string, name: string): string | undefined {
   return end < 0 ? undefined : labels.slice(start, end);
 }
 
+/** The count series (summed; their presence is what tells which engine's names a server uses). */
+const COUNTS = new Map<string, { engine: EngineKind; field: 'waiting' | 'running' }>([
+  ['vllm:num_requests_waiting', { engine: 'vllm', field: 'waiting' }],
+  ['vllm:num_requests_running', { engine: 'vllm', field: 'running' }],
+  ['sglang:num_queue_reqs', { engine: 'sglang', field: 'waiting' }],
+  ['sglang:num_running_reqs', { engine: 'sglang', field: 'running' }],
+]);
+
 function maxNaN(a: number, b: number): number {
   return Number.isNaN(a) ? b : b > a ? b : a;
 }
@@ -87,16 +95,13 @@ export function parseEngineMetrics(text: string, preferred: EngineKind): ParsedM
       const rest = line.slice(valueStart).trim();
       const sp2 = rest.indexOf(' ');
       const value = Number(sp2 < 0 ? rest : rest.slice(0, sp2));
-      if (!Number.isNaN(value) || name.endsWith('_info')) {
+      const count = COUNTS.get(name);
+      if (count && !Number.isNaN(value)) {
+        const a = count.engine === 'vllm' ? v : s;
+        a[count.field] += value;
+        a.seen = true;
+      } else if (!Number.isNaN(value) || name.endsWith('_info')) {
         switch (name) {
-          case 'vllm:num_requests_waiting':
-            v.waiting += value;
-            v.seen = true;
-            break;
-          case 'vllm:num_requests_running':
-            v.running += value;
-            v.seen = true;
-            break;
           case 'vllm:kv_cache_usage_perc':
             v.kv = maxNaN(v.kv, value);
             break;
@@ -114,14 +119,6 @@ export function parseEngineMetrics(text: string, preferred: EngineKind): ParsedM
               loraTs = value;
               loraLabels = labels;
             }
-            break;
-          case 'sglang:num_queue_reqs':
-            s.waiting += value;
-            s.seen = true;
-            break;
-          case 'sglang:num_running_reqs':
-            s.running += value;
-            s.seen = true;
             break;
           case 'sglang:token_usage':
             s.kv = maxNaN(s.kv, value);
