@@ -35,18 +35,21 @@ export function selectRoute(
   const routes = entry.routes;
   for (let i = 0; i < routes.length; i++) {
     const route = routes[i]!;
-    const rules = route.rules;
-    for (let j = 0; j < rules.length; j++) {
-      const rule = rules[j]!;
-      if (!modelMatches(rule.match, headers, path)) continue;
-      // The first matching rule decides for this route; when it cannot serve, the next route is tried.
-      const server = pickWeighted(rule, random());
-      if (server) return { route, rule, server };
-      if (rule.resolvable) failure = 'no_upstream';
-      break;
-    }
+    const rule = firstMatch(route, headers, path);
+    if (rule === undefined) continue;
+    // The first matching rule decides for this route; when it cannot serve, the next route is tried.
+    const server = pickWeighted(rule, random());
+    if (server) return { route, rule, server };
+    if (rule.resolvable) failure = 'no_upstream';
   }
   return failure;
+}
+
+/** The route's first rule matching the request (the one that decides for the route), or undefined. */
+function firstMatch(route: RouteEntry, headers: IncomingHttpHeaders, path: string): RuleEntry | undefined {
+  const rules = route.rules;
+  for (let j = 0; j < rules.length; j++) if (modelMatches(rules[j]!.match, headers, path)) return rules[j];
+  return undefined;
 }
 
 /**
@@ -58,13 +61,8 @@ export function selectIdle(entry: ModelEntry, headers: IncomingHttpHeaders, path
   const routes = entry.routes;
   for (let i = 0; i < routes.length; i++) {
     const route = routes[i]!;
-    const rules = route.rules;
-    for (let j = 0; j < rules.length; j++) {
-      const rule = rules[j]!;
-      if (!modelMatches(rule.match, headers, path)) continue;
-      if (rule.idle.length > 0) return { route, rule, server: rule.idle[0]! };
-      break;
-    }
+    const rule = firstMatch(route, headers, path);
+    if (rule !== undefined && rule.idle.length > 0) return { route, rule, server: rule.idle[0]! };
   }
   return undefined;
 }
