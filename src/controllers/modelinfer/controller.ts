@@ -14,6 +14,7 @@
 // container's args, VLLM_SERVER_DEV_MODE=1 in its env), so any group can move into the pool and out of it; the
 // revision hashes the templates only, so this is not a rollout.
 import type { KubeObject } from '../../api/admission.ts';
+import { parseEngineMetrics } from '../../api/engine-metrics/parse.ts';
 import { WORKLOAD_GROUP, type ModelInfer, type Role } from '../../api/kinds/index.ts';
 import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, REVISION_LABEL, ROLE_LABEL, SLEEP_LEVEL_ANNOTATION, WARM_LABEL } from '../../api/labels.ts';
 import { patchStatus } from '../../kube/apply.ts';
@@ -111,14 +112,10 @@ function engineUrl(pod: KubeObject): string | undefined {
   return `http://${ip}:${port}`;
 }
 
-/** Requests running or waiting on a vLLM engine (its /metrics), or undefined when unknown. */
-export function engineLoad(metrics: string): number | undefined {
-  let total: number | undefined;
-  for (const line of metrics.split('\n')) {
-    const m = /^vllm:num_requests_(running|waiting)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (m) total = (total ?? 0) + Number(m[3]);
-  }
-  return total;
+/** Requests running or waiting on an engine (its /metrics), or undefined when unknown. */
+function engineLoad(metrics: string): number | undefined {
+  const parsed = parseEngineMetrics(metrics, 'vllm');
+  return parsed ? parsed.waiting + parsed.running : undefined;
 }
 
 export function createModelInferController(deps: ModelInferControllerDeps): Controller {
