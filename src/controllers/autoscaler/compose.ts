@@ -58,7 +58,7 @@ export function demandOf(value: SignalValue | undefined, ready: number): number 
   return value.aggregate === 'sum' ? value.value : value.value * ready;
 }
 
-export const DEFAULT_SEASON_MS = 24 * 3600_000;
+const DEFAULT_SEASON_MS = 24 * 3600_000;
 /** The lead until the first scale-up is measured: a typical model load (8B on one GPU, engine README). */
 export const DEFAULT_LEAD_MS = 120_000;
 

@@ -71,7 +71,7 @@ export interface ForecasterOptions {
  * about ten steps without chasing noise; beta 0.01 lets a trend build over hours, not minutes; gamma 0.3 is per
  * seasonal slot, which is updated only once a season, so it must be larger to adapt within a few days.
  */
-export const HOLT_WINTERS_DEFAULTS = { alpha: 0.2, beta: 0.01, gamma: 0.3 } as const;
+const HOLT_WINTERS_DEFAULTS = { alpha: 0.2, beta: 0.01, gamma: 0.3 } as const;
 const NEAR_ZERO_FRACTION = 0.05;
 
 export function createForecaster(options: ForecasterOptions): Forecaster {

@@ -23,7 +23,7 @@ export interface ForecastOutcome {
   mape: number | undefined;
 }
 
-export const HISTORY_LIMIT = 10;
+const HISTORY_LIMIT = 10;
 
 /** Numbers in the status: short, no float noise. */
 export function formatValue(n: number): string {

@@ -170,7 +170,7 @@ export function groupStates(input: PlanInput, excluded: ReadonlySet<string> = ne
 }
 
 /** Surge indexes in use: replicas..end-1 (RollingUpdate while a group in 0..replicas-1 is outdated). */
-export function surgeEnd(input: PlanInput, groups: readonly GroupState[]): number {
+function surgeEnd(input: PlanInput, groups: readonly GroupState[]): number {
   if (input.strategy !== 'RollingUpdate') return input.replicas;
   const outdated = groups.filter((g) => g.group < input.replicas && g.outdated).length;
   return input.replicas + Math.min(resolveFenceposts(input, input.replicas).maxSurge, outdated);
