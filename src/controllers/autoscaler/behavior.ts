@@ -82,22 +82,26 @@ export interface Rate {
   windowMs: number;
 }
 
+/** The rate's instances and/or percent as given, or the defaults when neither is. */
+function amounts(given: { instances?: number; percent?: number } | undefined, defaults: Pick<Rate, 'instances' | 'percent'>): Pick<Rate, 'instances' | 'percent'> {
+  if (given?.instances === undefined && given?.percent === undefined) return defaults;
+  return { ...(given.instances !== undefined ? { instances: given.instances } : {}), ...(given.percent !== undefined ? { percent: given.percent } : {}) };
+}
+
 /** The behaviour with every default filled in. */
 export function resolveBehavior(behavior: AutoscalingBehavior | undefined): { up: Rate; down: Rate; panic?: { thresholdPercent: number; holdMs: number; percent: number; periodMs: number } } {
   const up = behavior?.scaleUp?.stablePolicy;
   const down = behavior?.scaleDown;
   const panic = behavior?.scaleUp?.panicPolicy;
-  const upGiven = up?.instances !== undefined || up?.percent !== undefined;
-  const downGiven = down?.instances !== undefined || down?.percent !== undefined;
   return {
     up: {
-      ...(upGiven ? { ...(up!.instances !== undefined ? { instances: up!.instances } : {}), ...(up!.percent !== undefined ? { percent: up!.percent } : {}) } : { instances: 4, percent: 100 }),
+      ...amounts(up, { instances: 4, percent: 100 }),
       selectPolicy: up?.selectPolicy ?? 'Max',
       periodMs: ms(up?.period, 15_000),
       windowMs: ms(up?.stabilizationWindow, 0),
     },
     down: {
-      ...(downGiven ? { ...(down!.instances !== undefined ? { instances: down!.instances } : {}), ...(down!.percent !== undefined ? { percent: down!.percent } : {}) } : { percent: 100 }),
+      ...amounts(down, { percent: 100 }),
       selectPolicy: down?.selectPolicy ?? 'Max',
       periodMs: ms(down?.period, 15_000),
       windowMs: ms(down?.stabilizationWindow, 300_000),
