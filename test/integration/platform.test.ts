@@ -174,21 +174,27 @@ test('the matrixinfer CLI gets, describes and shows logs', async () => {
   assert.ok(logs.stdout.length > 0, 'the engine logged something');
 });
 
+/** An object as `matrixinfer get -o json` prints it (the CLI, so this runs where kubectl is not installed). */
+async function getJson(type: string, name: string): Promise<{ metadata: { uid: string }; status?: { podIP?: string } }> {
+  const r = await matrixinfer(['get', type, name, '-o', 'json'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as { metadata: { uid: string }; status?: { podIP?: string } };
+}
+
 test('stopping and starting again keeps every object and serves again; deleting the Model removes what it created', async () => {
-  const before = await kubectl(kubeconfig, ['get', 'modelinfer', 'llama-7b', '-o', 'jsonpath={.metadata.uid}']);
+  const before = (await getJson('modelinfer', 'llama-7b')).metadata.uid;
   await stopProcess(platform.child);
   platform = startPlatform(upArgs(), env);
   await platform.up;
-  const after = await kubectl(kubeconfig, ['get', 'modelinfer', 'llama-7b', '-o', 'jsonpath={.metadata.uid}']);
-  assert.equal(after.stdout, before.stdout, 'the same object survived the restart');
+  assert.equal((await getJson('modelinfer', 'llama-7b')).metadata.uid, before, 'the same object survived the restart');
   await until('a completion after restart', async () => (await chat()).status === 200, 30_000);
 
-  const podIp = (await kubectl(kubeconfig, ['get', 'pod', 'llama-7b-0-server-0', '-o', 'jsonpath={.status.podIP}'])).stdout;
+  const podIp = (await getJson('pod', 'llama-7b-0-server-0')).status?.podIP ?? '';
   assert.match(podIp, /^127\./);
   const deleted = await matrixinfer(['delete', 'model', 'llama-7b'], { env });
   assert.equal(deleted.code, 0, deleted.stderr);
   await until('the children and pods to be gone', async () => {
-    const left = await kubectl(kubeconfig, ['get', 'modelinfers,modelservers,modelroutes,autoscalingpolicies,autoscalingpolicybindings,pods', '-A', '-o', 'name']);
+    const left = await matrixinfer(['get', 'modelinfers,modelservers,modelroutes,autoscalingpolicies,autoscalingpolicybindings,pods', '-A', '-o', 'name'], { env });
     return left.code === 0 && left.stdout.trim() === '';
   }, 30_000, 250);
   await until('the engine process to stop answering', async () => {

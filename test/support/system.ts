@@ -1,5 +1,5 @@
 // System programs that some tests and benchmarks need and a machine with only Node.js and npm lacks (redis-server,
-// curl, kubectl, nginx). Rules:
+// curl, kubectl, nginx, openssl). Rules:
 // - Where one is missing, the test is skipped with one visible line naming the program and what installs it;
 //   never failed, never skipped silently.
 // - Under MATRIXINFER_REQUIRE_ALL=1 (set by .ci/run, which installs them all) a missing program is an error, so CI
@@ -13,6 +13,7 @@ export const SYSTEM_PROGRAMS = {
   curl: 'apt-get install curl',
   kubectl: 'apt-get install kubernetes-client',
   nginx: 'apt-get install nginx',
+  openssl: 'apt-get install openssl',
 } as const;
 export type SystemProgram = keyof typeof SYSTEM_PROGRAMS;
 
