@@ -186,7 +186,12 @@ test('gateways are active-active: two gateways route the same model at once', { 
     });
     return { status: res.status, body: await res.text() };
   };
-  await until('both gateways to answer for alpha', async () => (await ask(ports[0]!, 'alpha')).status === 200 && (await ask(ports[1]!, 'alpha')).status === 200, 180_000, 1_000);
+  // Both models' engines must be up first: beta was created during the failover above and may still be starting.
+  const allAnswer = async () => {
+    for (const port of ports) for (const name of ['alpha', 'beta']) if ((await ask(port, name)).status !== 200) return false;
+    return true;
+  };
+  await until('both gateways to answer for alpha and beta', allAnswer, 180_000, 1_000);
   // Interleaved traffic through both, for both models: every request answered.
   for (let i = 0; i < 10; i++) {
     for (const port of ports) {
