@@ -65,6 +65,13 @@ export interface AutoscalerDeps {
   logger?: Logger;
   workers?: number;
   options?: AutoscalerOptions;
+  /** Told every sync's outcome (after the scale writes) and every binding's removal: the autoscaler's own metrics. */
+  observer?: AutoscalerObserver;
+}
+
+export interface AutoscalerObserver {
+  synced(binding: AutoscalingPolicyBinding, outcome: SyncOutcome): void;
+  removed(namespace: string, name: string): void;
 }
 
 interface PodScrape {
@@ -295,7 +302,7 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
     const { namespace, name } = splitKey(key);
     const binding = bindings.get(namespace, name);
     if (!binding || isDeleting(binding)) {
-      states.delete(key);
+      if (states.delete(key)) deps.observer?.removed(namespace, name);
       return;
     }
     let state = states.get(key);
@@ -307,6 +314,7 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
     state.lastSync = Date.now();
     state.generation = binding.metadata.generation;
     const outcome = await sync(key, binding, state);
+    deps.observer?.synced(binding, outcome);
     await patchStatus(client, AUTOSCALING_POLICY_BINDINGS, binding, bindingStatus(binding, outcome, new Date()) as Record<string, unknown>);
     return { requeueAfterMs: untilNext(state, Date.now(), periodMs) };
   }
