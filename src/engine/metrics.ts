@@ -1,8 +1,25 @@
 // Prometheus metrics under vLLM's (or SGLang's) names, types and histogram buckets, in a private registry.
 // Gauges are computed from the scheduler when scraped, so they are current at scrape time; counters and histograms
 // are fed by the engine loop (SchedulerObserver).
+//
+// The simulated GPU is reported too, as NVIDIA's DCGM exporter reports a real one (on a cluster from its own pod on
+// :9400; here on the engine's /metrics), one series per GPU of the profile (gpu="0".."count−1"), for either engine:
+//   DCGM_FI_DEV_GPU_UTIL  percent of the last second during which an engine step (prefill or decode) was computing,
+//                         = round(100 × busy ms / window ms): an idle engine reads 0, one stepping back to back 100.
+//   DCGM_FI_DEV_FB_USED   MiB per GPU = (weights + KV bytes per token × --num-gpu-blocks × --block-size) / GPUs
+//                         + overhead (CUDA context, activations, CUDA graphs), at most the framebuffer; the KV cache
+//                         is allocated whole at start, as vLLM does; asleep (sleep mode): the overhead only.
+//   DCGM_FI_DEV_FB_FREE   MiB per GPU = framebuffer − FB_USED.
+// The window, the buckets and the formulas are in gpu.ts; the per-profile figures in profiles.ts. Labels as the
+// exporter's: gpu, UUID (GPU-… derived from the pod or the engine's address and the index), device="nvidia<i>",
+// modelName (the profile's GPU), Hostname (NODE_NAME, else the host name) and, when the environment gives them (the
+// node agent sets POD_NAME and POD_NAMESPACE, as a Downward API env would), pod, namespace and container
+// (CONTAINER_NAME).
 
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { framebufferUsedMiB, type GpuSpec } from './gpu.ts';
 import { SLEEP_STATE_LABELS } from './startup.ts';
 import type { EngineKind } from './options.ts';
 import type { FinishReason, SchedulerObserver, Sequence, StepStats } from './scheduler.ts';
@@ -15,8 +32,42 @@ export interface EngineState {
   usedTokens(): number;
   /** LoRA adapters with running and with waiting requests, and --max-loras. */
   loras(): { max: number; running: readonly string[]; waiting: readonly string[] };
-  /** 0 awake, 1 or 2 the sleep level; only read with `sleepMode` (startup.ts). */
+  /** 0 awake, 1 or 2 the sleep level; read with `sleepMode` (startup.ts) and for the DCGM framebuffer gauges. */
   sleepLevel?(): 0 | 1 | 2;
+  /** Share (0..1) of the last second the simulated GPU computed (Scheduler.gpuUtilization); for DCGM's gauges. */
+  gpuUtilization?(): number;
+}
+
+/** The DCGM exporter's view of the engine's GPUs. */
+export interface DcgmConfig {
+  gpu: GpuSpec;
+  /** Hostname label. */
+  hostname: string;
+  pod?: string;
+  namespace?: string;
+  container?: string;
+  /** Makes the UUIDs distinct per engine (pod, else address). */
+  uuidSeed: string;
+}
+
+/** The DCGM config from the environment the node agent (or a Downward API env) gives the engine. */
+export function dcgmFromEnv(gpu: GpuSpec, address: string, env: NodeJS.ProcessEnv = process.env): DcgmConfig {
+  const pod = env.POD_NAME || undefined;
+  const namespace = env.POD_NAMESPACE || undefined;
+  return {
+    gpu,
+    hostname: env.NODE_NAME || hostname(),
+    pod,
+    namespace,
+    container: env.CONTAINER_NAME || undefined,
+    uuidSeed: pod ? `${namespace ?? ''}/${pod}` : address,
+  };
+}
+
+/** A stable UUID in nvidia-smi's form, GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx. */
+function gpuUuid(seed: string, index: number): string {
+  const h = createHash('sha256').update(`${seed}#${index}`).digest('hex');
+  return `GPU-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 export interface MetricsConfig {
@@ -30,6 +81,8 @@ export interface MetricsConfig {
   prefixCaching?: boolean;
   /** --enable-sleep-mode: vllm:engine_sleep_state{sleep_state="awake"|"weights_offloaded"|"discard_all"}. */
   sleepMode?: boolean;
+  /** The DCGM exporter's GPU gauges (header); none without. */
+  dcgm?: DcgmConfig;
 }
 
 // vLLM v1 (vllm/v1/metrics/loggers.py) bucket boundaries.
@@ -181,6 +234,39 @@ abstract class EngineRegistry implements EngineMetrics {
     return boundHistogram(new Histogram({ name, help, labelNames: this.#labelNames, buckets, registers: [this.registry] }), this.#labels);
   }
 
+  /** DCGM_FI_DEV_GPU_UTIL, _FB_USED and _FB_FREE, one series per GPU (header). */
+  protected dcgm(c: MetricsConfig): void {
+    const d = c.dcgm;
+    if (!d) return;
+    const { state } = c;
+    const perGpu: Record<string, string>[] = [];
+    for (let i = 0; i < d.gpu.count; i++) {
+      const l: Record<string, string> = { gpu: String(i), UUID: gpuUuid(d.uuidSeed, i), device: `nvidia${i}`, modelName: d.gpu.name, Hostname: d.hostname };
+      if (d.container) l.container = d.container;
+      if (d.namespace) l.namespace = d.namespace;
+      if (d.pod) l.pod = d.pod;
+      perGpu.push(l);
+    }
+    const labelNames = Object.keys(perGpu[0] ?? {});
+    const registers = [this.registry];
+    const used = (): number => framebufferUsedMiB(d.gpu, c.numGpuBlocks, c.blockSize, (state.sleepLevel?.() ?? 0) > 0);
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          const v = read();
+          for (const l of perGpu) this.set(l, v);
+        },
+      });
+    };
+    gauge('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization (in %).', () => Math.round(100 * Math.min(1, Math.max(0, state.gpuUtilization?.() ?? 0))));
+    gauge('DCGM_FI_DEV_FB_FREE', 'Framebuffer memory free (in MiB).', () => d.gpu.memoryMiB - used());
+    gauge('DCGM_FI_DEV_FB_USED', 'Framebuffer memory used (in MiB).', used);
+  }
+
   render(): Promise<string> {
     return this.registry.metrics();
   }
@@ -296,6 +382,7 @@ class VllmMetrics extends EngineRegistry {
     this.inference = this.histogram('vllm:request_inference_time_seconds', 'Histogram of time spent in RUNNING phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
     this.prefill = this.histogram('vllm:request_prefill_time_seconds', 'Histogram of time spent in PREFILL phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
     this.decode = this.histogram('vllm:request_decode_time_seconds', 'Histogram of time spent in DECODE phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
+    this.dcgm(c);
   }
 
   onStep(s: StepStats): void {
@@ -366,6 +453,7 @@ class SglangMetrics extends EngineRegistry {
     this.itl = this.histogram('sglang:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', SGLANG_ITL_BUCKETS);
     this.e2e = this.histogram('sglang:e2e_request_latency_seconds', 'Histogram of End-to-end request latency in seconds', SGLANG_E2E_BUCKETS);
     this.queue = this.histogram('sglang:queue_time_seconds', 'Histogram of queueing time in seconds.', SGLANG_E2E_BUCKETS);
+    this.dcgm(c);
   }
 
   onStep(s: StepStats): void {

@@ -7,6 +7,7 @@
 // hardware and model specifications (a roofline: bytes over memory bandwidth, FLOPs over tensor throughput). Each
 // value's comment says which. README.md ("Profiles") gives the sources, the fit and the residual per point.
 
+import type { GpuSpec } from './gpu.ts';
 import type { LatencyParams } from './latency.ts';
 
 export interface EngineProfile {
@@ -20,6 +21,8 @@ export interface EngineProfile {
   maxModelLen: number;
   /** Cold start and wake-up from sleep (README.md "Start-up and sleep mode"); all ESTIMATES from the cited phases. */
   startup: StartupProfile;
+  /** The GPUs and their memory, for the DCGM gauges (gpu.ts). */
+  gpu: GpuSpec;
   /** Public sources the values derive from: the published benchmark fitted, then the specifications. */
   sources: string[];
 }
@@ -48,6 +51,10 @@ export interface StartupProfile {
 export function coldStartSeconds(s: StartupProfile): number {
   return s.bootSeconds + s.loadWeightsSeconds + s.compileSeconds + s.cudaGraphSeconds;
 }
+
+/** As nvidia-smi and DCGM name the H100 SXM5 80GB, and the framebuffer they report for it (MiB). */
+const H100_NAME = 'NVIDIA H100 80GB HBM3';
+const H100_FB_MIB = 81_559;
 
 const H100 = 'NVIDIA H100 SXM5 80GB datasheet: 3.35 TB/s HBM3, 989 TFLOPS dense BF16, 900 GB/s NVLink';
 
@@ -98,6 +105,18 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
       // 16.06 GB over PCIe Gen5 x16 (≈ 50 GB/s pinned) ≈ 0.3 s plus KV reallocation; vLLM's sleep-mode blog measures
       // level-1 wake-ups of 0.1–6 s across models, the proposal 1.45 s for 61 GiB.
       wakeFromCpuSeconds: 0.5,
+    },
+    gpu: {
+      name: H100_NAME,
+      count: 1,
+      memoryMiB: H100_FB_MIB,
+      // 8.03B parameters × 2 bytes (BF16), as above.
+      weightsBytes: 16.06e9,
+      // 32 layers × 8 KV heads × 128 dims × 2 (K, V) × 2 bytes, as above.
+      kvBytesPerToken: 131_072,
+      // ~3 GB of activations and CUDA graphs, as in the KV sizing above; with the weights and 25,000 blocks: 68,177 MiB
+      // (0.84 of the framebuffer; vLLM's 0.9 budget counts a few GB of peak activations freed after profiling).
+      overheadBytes: 3e9,
     },
     sources: [
       'InferenceBench, "Recipe: concurrency sweep" (yobitelcomm.github.io/bench/recipes/concurrency-sweep/, 2026-05-16): ' +
@@ -150,6 +169,17 @@ export const PROFILES: Readonly<Record<string, EngineProfile>> = {
       cudaGraphSeconds: 60,
       // 35.3 GB per GPU over each GPU's own PCIe link in parallel ≈ 0.7 s, plus KV reallocation and the TP barrier.
       wakeFromCpuSeconds: 1.5,
+    },
+    gpu: {
+      name: H100_NAME,
+      count: 4,
+      memoryMiB: H100_FB_MIB,
+      // 70.6B parameters × 2 bytes (BF16), a quarter per GPU.
+      weightsBytes: 141.1e9,
+      // 80 layers × 8 KV heads × 128 dims × 2 (K, V) × 2 bytes, a quarter per GPU.
+      kvBytesPerToken: 327_680,
+      // ~4 GB per GPU, as in the KV sizing above: 68,706 MiB per GPU in all.
+      overheadBytes: 4e9,
     },
     sources: [
       'SGLang, "How to reproduce the benchmark results for SGLang v0.3.0 compared to vLLM v0.6.0" ' +

@@ -15,6 +15,7 @@
 //      computed samples one token, which is handed to its listener; newly full KV blocks enter the prefix cache.
 // When nothing runs, waits or transfers the loop stops: no timer is pending until the next submit().
 
+import { BusyWindow } from './gpu.ts';
 import { emptyKvState, type KvBlock, type KvCache, type KvHolder } from './kv-cache.ts';
 import { attentionPairs, kvTransferMs, stepDurationMs, type LatencyParams } from './latency.ts';
 
@@ -176,6 +177,8 @@ export class Scheduler {
   private immediate: NodeJS.Immediate | null = null;
   private stopped = false;
   private stepCount = 0;
+  /** When steps computed: the simulated GPU's utilisation (DCGM_FI_DEV_GPU_UTIL, gpu.ts). */
+  private readonly busy = new BusyWindow();
 
   constructor(options: SchedulerOptions) {
     if (options.maxNumBatchedTokens < options.maxNumSeqs) {
@@ -222,6 +225,11 @@ export class Scheduler {
   /** True when no step is planned or running and no timer is pending. */
   get idle(): boolean {
     return this.timer === null && this.immediate === null && !this.inFlight;
+  }
+
+  /** Share (0..1) of the last second during which a step was computing (gpu.ts). */
+  gpuUtilization(): number {
+    return this.busy.utilization(this.now());
   }
 
   /** Whether `n` more sequences fit in the waiting queue (--max-waiting-queue-length). */
@@ -284,6 +292,7 @@ export class Scheduler {
   /** Abort everything and stop the loop. */
   stop(): void {
     this.stopped = true;
+    if (this.inFlight) this.busy.close(this.now());
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
     this.timer = null;
@@ -460,6 +469,7 @@ export class Scheduler {
     const duration = stepDurationMs(this.latency, shape, this.random);
     const start = this.plannedEnd >= 0 && now - this.plannedEnd <= MAX_CATCH_UP_MS ? this.plannedEnd : now;
     this.plannedEnd = start + duration;
+    this.busy.begin(start, this.plannedEnd);
     this.inFlight = true;
     this.inFlightDurationMs = duration;
     this.pendingStats.preemptions = preemptions;
@@ -503,6 +513,7 @@ export class Scheduler {
     const wasInFlight = this.inFlight;
     this.inFlight = false;
     if (!wasInFlight || this.stopped) return;
+    this.busy.close(); // computed for its planned duration, however late or early its timer fired
     this.stepCount++;
     const now = this.now();
     let promptTokens = 0;

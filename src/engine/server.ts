@@ -30,7 +30,7 @@ import { FaultInjector } from './fault-injector.ts';
 import { PagedKvCache } from './kv-cache.ts';
 import { seededRandom } from './latency.ts';
 import { LoraRegistry } from './lora.ts';
-import { createEngineMetrics, type EngineMetrics } from './metrics.ts';
+import { createEngineMetrics, dcgmFromEnv, type EngineMetrics } from './metrics.ts';
 import { parseChatRequest, parseCompletionRequest } from './openai.ts';
 import { validateEngineOptions, type EngineOptions } from './options.ts';
 import { getProfile } from './profiles.ts';
@@ -117,7 +117,8 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
   const loras = new LoraRegistry(options.loraModules, options.servedModelNames);
   const modelNames = (): string[] => [...options.servedModelNames, ...loras.names()];
   let scheduler: Scheduler | undefined;
-  const plan = lifecyclePlan(getProfile(options.profile).startup, options.startupSeconds);
+  const profile = getProfile(options.profile);
+  const plan = lifecyclePlan(profile.startup, options.startupSeconds);
   const sleepMode = new SleepMode(plan, {
     discardKvCache: () => {
       scheduler!.abortAll();
@@ -137,9 +138,11 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
       usedTokens: () => scheduler?.usedTokens() ?? 0,
       loras: () => ({ max: options.maxLoras, running: scheduler?.runningLoras() ?? [], waiting: scheduler?.waitingLoras() ?? [] }),
       sleepLevel: () => sleepMode.level,
+      gpuUtilization: () => scheduler?.gpuUtilization() ?? 0,
     },
     prefixCaching: options.enablePrefixCaching,
     sleepMode: options.enableSleepMode,
+    dcgm: dcgmFromEnv(profile.gpu, `${options.host}:${options.port}`),
   });
   scheduler = new Scheduler({
     maxNumSeqs: options.maxNumSeqs,
