@@ -123,11 +123,12 @@ export function oursScaler(cfg: OursConfig, periodSeconds = SYNC_SECONDS): OursS
     tick(v: FleetView) {
       const now = v.now * 1000;
       const fresh = new Map<string, PodSample>(v.pods.map((pod, k) => [`pod-${k}`, { waiting: pod.waiting, running: pod.running, kvUsage: pod.kvUsage }]));
-      const values = signalValues(cfg.policy.metrics, fresh, previous);
+      const inputs = { ready: [...fresh.keys()], engine: fresh, previous };
+      const values = signalValues(cfg.policy.metrics, inputs);
       previous = fresh;
       const recommendation = recommend(values, fresh.size, v.current, cfg.policy.tolerancePercent ?? 10);
       const result = decide(
-        { now, current: v.current, ready: v.ready, min: cfg.min, max: cfg.max, recommendation: recommendation?.replicas, busy: busy(fresh), behavior: cfg.policy.behavior },
+        { now, current: v.current, ready: v.ready, min: cfg.min, max: cfg.max, recommendation: recommendation?.replicas, busy: busy(inputs), behavior: cfg.policy.behavior },
         state,
       );
       state = result.state;

@@ -44,7 +44,7 @@ test('Model: valid seed, min ≤ max, durations, URIs, env names', () => {
   assert.equal(validate('Model', { ...model(), modelSpec: { modelId: 'm', framework: 'f', version: '1', source: { uri: 'meta-llama/x' } } }).length, 1);
   assert.deepEqual(validate('Model', { ...model(), modelSpec: { modelId: 'm', framework: 'f', version: '1', source: { uri: '/models/x' } } }), []);
   assert.deepEqual(validate('Model', model({}, { env: [{ name: 'A' }, { name: 'A' }] })), ['spec.runtime.env[1].name: Duplicate value: "A"']);
-  assert.deepEqual(validate('Model', model({ autoscaling: { metrics: [{ metricName: 'm', targetValue: 0 }] } })), [
+  assert.deepEqual(validate('Model', model({ autoscaling: { metrics: [{ metricName: 'num_requests', targetValue: 0 }] } })), [
     'spec.autoscaling.metrics[0].targetValue: Invalid value: 0: must be greater than 0',
   ]);
 });
@@ -145,15 +145,25 @@ test('ModelRoute: modelName or loraAdapters, string matches, regexes, weights', 
 });
 
 test('AutoscalingPolicy and binding', () => {
-  assert.deepEqual(validate('AutoscalingPolicy', { metrics: [{ metricName: 'a', targetValue: '10' }] }), []);
+  assert.deepEqual(validate('AutoscalingPolicy', { metrics: [{ metricName: 'num_requests', targetValue: '10' }] }), []);
   assert.deepEqual(
     validate('AutoscalingPolicy', {
-      metrics: [{ metricName: 'a', targetValue: 'lots' }, { metricName: 'a', targetValue: 1 }],
+      metrics: [
+        { metricName: 'cpu', targetValue: 'lots' },
+        { metricName: 'cpu', targetValue: 1 },
+        { metricName: 'queue_depth', targetValue: 1 },
+        { metricName: 'rt', targetValue: '200m', prometheus: { query: 'histogram_quantile(0.95, sum(rate(x_bucket{pod=~"$pods"}[1m])) by (le))' } },
+        { metricName: 'rt2', targetValue: '200m', prometheus: { query: 'avg(rate(x[1m])' } },
+        { metricName: 'rt3', targetValue: '200m', prometheus: { query: 'x{pod="a}' } },
+      ],
       behavior: { scaleDown: { period: '0s' } },
     }),
     [
       'spec.metrics[0].targetValue: Invalid value: "lots": must be a quantity such as 10, 0.5 or 500m',
-      'spec.metrics[1].metricName: Duplicate value: "a"',
+      'spec.metrics[1].metricName: Duplicate value: "cpu"',
+      'spec.metrics[2].metricName: Unsupported value: "queue_depth": supported: num_requests_waiting, num_requests_running, num_requests, kv_cache_usage, ttft_seconds_p50|p90|p95|p99, itl_seconds_p50|p90|p95|p99, gpu_utilization, gateway_inflight_requests, gateway_awaiting_first_byte, gateway_request_rate, cpu, memory (and the vLLM/SGLang names of the engine metrics); or any name with prometheus.query',
+      'spec.metrics[4].prometheus.query: Invalid value: "avg(rate(x[1m])": unclosed (',
+      'spec.metrics[5].prometheus.query: Invalid value: "x{pod=\\"a}": unterminated " string at offset 6',
       'spec.behavior.scaleDown.period: Invalid value: "0s": must be greater than 0',
     ],
   );

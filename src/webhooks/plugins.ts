@@ -1,6 +1,7 @@
 // Validation rules the CRD schemas cannot express (cross-field constraints, regexes that must compile,
 // durations that must parse). One implementation, two transports: the embedded API server runs these plugins
 // inline; on clusters the webhook server wraps them in AdmissionReview.
+import { resolveMetric } from '../controllers/autoscaler/signals.ts';
 import type { AdmissionPlugin, AdmissionRequest, FieldError, KubeObject } from '../api/admission.ts';
 import {
   REGISTRY_GROUP,
@@ -76,6 +77,12 @@ function checkMetrics(errors: FieldError[], path: string, metrics: readonly Metr
   (metrics ?? []).forEach((metric, i) => {
     if (seen.has(metric.metricName)) errors.push({ field: `${path}[${i}].metricName`, type: 'Duplicate value', value: metric.metricName });
     seen.add(metric.metricName);
+    if (metric.prometheus) {
+      const problem = promqlShapeProblem(metric.prometheus.query);
+      if (problem) errors.push({ field: `${path}[${i}].prometheus.query`, type: 'Invalid value', value: metric.prometheus.query, detail: problem });
+    } else if (!resolveMetric(metric.metricName)) {
+      errors.push({ field: `${path}[${i}].metricName`, type: 'Unsupported value', value: metric.metricName, detail: `supported: ${SUPPORTED_METRICS}; or any name with prometheus.query` });
+    }
     const target = parseQuantity(metric.targetValue);
     if (target === undefined) {
       errors.push({ field: `${path}[${i}].targetValue`, type: 'Invalid value', value: metric.targetValue, detail: 'must be a quantity such as 10, 0.5 or 500m' });
@@ -83,6 +90,30 @@ function checkMetrics(errors: FieldError[], path: string, metrics: readonly Metr
       errors.push({ field: `${path}[${i}].targetValue`, type: 'Invalid value', value: metric.targetValue, detail: 'must be greater than 0' });
     }
   });
+}
+
+const SUPPORTED_METRICS =
+  'num_requests_waiting, num_requests_running, num_requests, kv_cache_usage, ttft_seconds_p50|p90|p95|p99, itl_seconds_p50|p90|p95|p99, gpu_utilization, gateway_inflight_requests, gateway_awaiting_first_byte, gateway_request_rate, cpu, memory (and the vLLM/SGLang names of the engine metrics)';
+
+/**
+ * What admission can know of a PromQL query without a Prometheus: its brackets and quotes balance. Whether it
+ * runs is learnt at the first sync (a condition and the metric's error in the status).
+ */
+function promqlShapeProblem(query: string): string | undefined {
+  const closing: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
+  const open: string[] = [];
+  for (let i = 0; i < query.length; i++) {
+    const c = query[i]!;
+    if (c === '"' || c === "'" || c === '`') {
+      const end = query.indexOf(c, i + 1);
+      if (end < 0) return `unterminated ${c} string at offset ${i}`;
+      i = end;
+    } else if (c === '(' || c === '[' || c === '{') open.push(c);
+    else if (c in closing) {
+      if (open.pop() !== closing[c]) return `unbalanced ${c} at offset ${i}`;
+    }
+  }
+  return open.length > 0 ? `unclosed ${open[open.length - 1]}` : undefined;
 }
 
 /** Exactly one of exact/prefix/regex; a regex must compile. */

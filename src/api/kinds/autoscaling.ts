@@ -170,9 +170,11 @@ export type AutoscalingMode = Static<typeof AutoscalingMode>;
 
 export const MetricStatus = Obj({
   name: Type.String({ description: 'The metric as named in the policy.' }),
-  value: Type.String({ description: 'Its current value: summed over ready pods for counts, averaged for usage and latency.' }),
+  value: Type.Optional(Type.String({ description: 'Its current value: summed over ready pods for counts and rates, averaged for usage and latency. Absent when unreadable.' })),
   target: Type.String({ description: 'The per-replica target.' }),
-  recommended: Type.Integer({ format: 'int32', description: 'Replicas this metric alone asks for.' }),
+  recommended: Type.Optional(Type.Integer({ format: 'int32', description: 'Replicas this metric alone asks for.' })),
+  partial: Type.Optional(Type.Boolean({ description: 'The value covers only some ready pods (a scrape missing): it may raise the count, never lower it.' })),
+  error: Type.Optional(Type.String({ description: 'Why the metric could not be read at the last sync.' })),
 });
 
 export const ScalingDecision = Obj({

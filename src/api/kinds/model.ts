@@ -28,9 +28,29 @@ export const MetricTarget = Obj({
   metricName: Type.String({
     minLength: 1,
     description:
-      'Engine metric to track. Counts, summed over ready pods: num_requests_waiting (vllm:num_requests_waiting, sglang:num_queue_reqs), num_requests_running (vllm:num_requests_running, sglang:num_running_reqs), num_requests (both). Averages over ready pods: kv_cache_usage (vllm:kv_cache_usage_perc, vllm:gpu_cache_usage_perc, sglang:token_usage; 0..1), ttft_seconds_p50|p90|p95|p99 and itl_seconds_p50|p90|p95|p99 (vllm:|sglang:time_to_first_token_seconds and inter_token_latency_seconds, p95 unless suffixed :p50 etc.; over the last sync period).',
+      'What to track, over the target\'s ready pods. From the engines, summed: num_requests_waiting (vllm:num_requests_waiting, sglang:num_queue_reqs), num_requests_running (vllm:num_requests_running, sglang:num_running_reqs), num_requests (both). From the engines, averaged: kv_cache_usage (vllm:kv_cache_usage_perc, vllm:gpu_cache_usage_perc, sglang:token_usage; 0..1), ttft_seconds_p50|p90|p95|p99 and itl_seconds_p50|p90|p95|p99 (vllm:|sglang:time_to_first_token_seconds and inter_token_latency_seconds, p95 unless suffixed :p50 etc.; over the last sync period), gpu_utilization (DCGM_FI_DEV_GPU_UTIL exported by the pod, 0..100). From the gateways, summed: gateway_inflight_requests, gateway_awaiting_first_byte, gateway_request_rate (requests per second). From metrics.k8s.io, averaged: cpu (cores), memory (bytes). With `prometheus`: any name, read by its query.',
   }),
-  targetValue: Quantity({ description: 'Desired per-replica value of the metric.' }),
+  targetValue: Quantity({ description: 'Desired per-replica value of the metric (cpu in cores such as 500m, memory in bytes such as 8Gi).' }),
+  prometheus: Type.Optional(
+    Obj(
+      {
+        query: Type.String({
+          minLength: 1,
+          description: 'PromQL instant query answering one number (a scalar or one series: aggregate with sum, avg, max). $namespace, $target (the ModelInfer, or the variants joined by |) and $pods (the ready pods joined by |) are filled in.',
+        }),
+        address: Type.Optional(
+          Type.String({ pattern: '^https?://[^\\s/]+', description: 'Prometheus base URL, e.g. http://prometheus.monitoring:9090. Default: the controller manager\'s --prometheus-url.' }),
+        ),
+        aggregate: Type.Optional(
+          StringEnum(['Sum', 'Average'] as const, {
+            default: 'Average',
+            description: 'Sum: the query answers a total over all replicas (such as a request rate); replicas = ceil(value / targetValue). Average: it answers a per-replica level (such as a latency); replicas = ceil(ready × value / targetValue). Default Average.',
+          }),
+        ),
+      },
+      { description: 'Read this metric from Prometheus instead of a named signal (custom metrics such as response time).' },
+    ),
+  ),
 });
 export type MetricTarget = Static<typeof MetricTarget>;
 

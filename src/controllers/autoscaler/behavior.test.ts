@@ -103,15 +103,15 @@ test('status: counts, mode, metrics against targets, history of 10, conditions',
   const binding = { metadata: { name: 'b', namespace: 'ns', generation: 3 }, spec: { policyRef: { name: 'p' }, targetRef: { name: 't' }, maxReplicas: 5 } } as AutoscalingPolicyBinding;
   const metric = { name: 'vllm:num_requests_waiting', value: 23, target: 1, targetText: '1', recommended: 23 };
   const now = new Date('2025-01-01T00:00:00.123Z');
-  const s = bindingStatus(binding, { kind: 'decided', current: 1, ready: 1, decision: { replicas: 5, mode: 'Stable', reason: 'recommended 23', limit: 'TooManyReplicas' }, recommendation: { replicas: 23, winner: metric, metrics: [metric] } }, now);
+  const s = bindingStatus(binding, { kind: 'decided', current: 1, ready: 1, decision: { replicas: 5, mode: 'Stable', reason: 'recommended 23', limit: 'TooManyReplicas' }, recommendation: { replicas: 23, winner: metric, metrics: [metric] }, signals: [{ name: 'vllm:num_requests_waiting', aggregate: 'sum', value: 23, target: 1, targetText: '1' }] }, now);
   assert.equal(s.observedGeneration, 3);
   assert.deepEqual([s.currentReplicas, s.desiredReplicas, s.readyReplicas, s.mode, s.lastScaleTime], [5, 5, 1, 'Stable', '2025-01-01T00:00:00Z']);
   assert.deepEqual(s.currentMetrics, [{ name: 'vllm:num_requests_waiting', value: '23', target: '1', recommended: 23 }]);
   assert.deepEqual(s.history, [{ time: '2025-01-01T00:00:00Z', from: 1, to: 5, reason: 'recommended 23' }]);
   assert.deepEqual(s.conditions!.map((c) => [c.type, c.status, c.reason]), [['AbleToScale', 'True', 'SucceededRescale'], ['ScalingActive', 'True', 'ValidMetricFound'], ['ScalingLimited', 'True', 'TooManyReplicas']]);
   const many = { ...binding, status: { history: Array.from({ length: 10 }, (_, i) => ({ time: 't', from: i, to: i + 1, reason: 'r' })) } };
-  assert.equal(bindingStatus(many, { kind: 'decided', current: 1, ready: 1, decision: { replicas: 2, mode: 'Stable', reason: 'x' }, recommendation: undefined }, now).history!.length, 10);
-  const hold = bindingStatus(binding, { kind: 'decided', current: 1, ready: 0, decision: { replicas: 1, mode: 'Hold', reason: 'no ready pods' }, recommendation: undefined }, now);
+  assert.equal(bindingStatus(many, { kind: 'decided', current: 1, ready: 1, decision: { replicas: 2, mode: 'Stable', reason: 'x' }, recommendation: undefined, signals: [] }, now).history!.length, 10);
+  const hold = bindingStatus(binding, { kind: 'decided', current: 1, ready: 0, decision: { replicas: 1, mode: 'Hold', reason: 'no ready pods' }, recommendation: undefined, signals: [] }, now);
   assert.deepEqual(hold.conditions!.map((c) => c.reason), ['ReadyForNewScale', 'NoReadyPods', 'DesiredWithinRange']);
   const failed = bindingStatus(binding, { kind: 'invalid', reason: 'PolicyNotFound', message: 'AutoscalingPolicy p not found' }, now);
   assert.deepEqual(failed.conditions!.map((c) => [c.status, c.reason]), [['False', 'PolicyNotFound'], ['False', 'InvalidSpec']]);

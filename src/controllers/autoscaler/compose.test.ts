@@ -114,6 +114,7 @@ test('status: the forecast (horizon, value, floor, error) and the bounds in forc
       ready: 2,
       decision: { replicas: 3, mode: 'Forecast', reason: 'forecast needs 3, metrics 2' },
       recommendation: undefined,
+      signals: [],
       forecast: { enabled: true, horizonMs: 135_000, value: 10.123456, recommended: 3, mape: 12.5 },
       schedule: { min: 1, max: 5, active: [] },
     },

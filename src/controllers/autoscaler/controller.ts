@@ -5,9 +5,11 @@
 // under its Lease, like the other controllers.
 //
 // Rules:
+//  - Sources (signals.ts): the engine pods are scraped here; the gateways, metrics.k8s.io and Prometheus are read
+//    by readings.ts, only when a metric of the policy needs them.
 //  - Only ready pods are scraped; samples of pods that left the ready set are dropped at once. A pod whose scrape
 //    fails keeps its last sample until it is older than `staleAfterPeriods` sync periods. With no fresh sample at
-//    all the target holds. With some pods stale, the fresh ones' recommendation may only raise the count (the load
+//    all the target holds. With some pods stale, the values are partial: they may only raise the count (the load
 //    of a pod that does not answer is unknown, and guessing it zero would scale down on garbage).
 //  - A binding is synced at most once per period: its own status writes (watch events) do not shorten the period,
 //    which is also the latency histograms' window. Spec changes of the binding sync at once.
@@ -45,7 +47,11 @@ import { createForecaster, forecastFloor, leadSteps, medianLead, recordReady, re
 import { boundsAt, nextTransition } from './schedule.ts';
 import { parseDuration } from '../../kube/units.ts';
 import { recommend } from './recommend.ts';
-import { busy, readPod, signalValues, type PodSample } from './signals.ts';
+import { busy, readPod, signalValues, sourcesOf, type PodSample, type SignalInputs } from './signals.ts';
+import { GatewayView } from './gateway-view.ts';
+import { readExternal, type ReadingsDeps } from './readings.ts';
+import { defaultGatewayLocation } from '../networking/controller.ts';
+import { gatewayEndpoints, type GatewayLocation } from '../networking/service.ts';
 import { bindingStatus, formatValue, type ForecastOutcome, type SyncOutcome, type VariantsOutcome } from './status.ts';
 import { capacityOf, costOf, distribute, formatCost, parseCost, targetsOf, type VariantState } from './variants.ts';
 
@@ -56,6 +62,10 @@ export interface AutoscalerOptions {
   staleAfterPeriods?: number;
   /** Per-scrape timeout, ms (default min(period, 2000)). */
   scrapeTimeoutMs?: number;
+  /** Where the gateways are, for the gateway_* metrics (default: the chart's gateway pods, as the networking controllers). */
+  gateway?: GatewayLocation;
+  /** Prometheus base URL for `prometheus` metrics that name no address. */
+  prometheusUrl?: string;
 }
 
 export interface AutoscalerDeps {
@@ -131,6 +141,17 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
   const modelInfers = informers.informer<ModelInfer>(MODEL_INFERS);
   const pods = informers.informer<PodLike>(PODS, MODELINFER_PODS);
   const states = new Map<string, BindingState>();
+  const gateway = deps.options?.gateway ?? defaultGatewayLocation();
+  // Gateway pods live in the gateway's namespace, whatever namespace the controllers watch (the informer is shared
+  // with the ModelServer controller's).
+  const gatewayPods = gateway.addresses?.length ? undefined : informers.informer(PODS, { namespace: gateway.namespace, labelSelector: gateway.selector });
+  const readings: ReadingsDeps = {
+    client,
+    gateway: new GatewayView({ timeoutMs, staleMs, reuseMs: periodMs / 2 }),
+    gatewayUrls: () => gatewayEndpoints(gateway, gatewayPods?.list(gateway.namespace) ?? []).map((e) => `http://${e.address.includes(':') ? `[${e.address}]` : e.address}:${gateway.port}/metrics`),
+    ...(deps.options?.prometheusUrl ? { prometheusUrl: deps.options.prometheusUrl } : {}),
+    timeoutMs,
+  };
 
   async function scrape(pod: PodLike): Promise<PodSample | null> {
     const port = pod.spec?.containers?.[0]?.ports?.[0]?.containerPort ?? DEFAULT_ENGINE_PORT;
@@ -186,10 +207,11 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
       if (s.previous) previous.set(name, s.previous);
     }
     const current = infers.reduce((sum, mi, i) => sum + refs[i]!.weight * (mi.spec.replicas ?? 1), 0);
-    const freshUnits = units(fresh.keys());
-    const values = signalValues(policy.spec.metrics, fresh, previous);
-    let recommendation = recommend(values, freshUnits, current, policy.spec.tolerancePercent ?? 10);
-    if (recommendation && fresh.size < ready.length && recommendation.replicas < current) recommendation = { ...recommendation, replicas: current };
+    const readyNames = ready.map((p) => p.metadata.name!);
+    const external = await readExternal(readings, policy.spec.metrics, sourcesOf(policy.spec.metrics), { namespace, targets: refs.map((r) => r.name), pods: readyNames, now });
+    const inputs: SignalInputs = { ready: readyNames, engine: fresh, previous, ...external };
+    const values = signalValues(policy.spec.metrics, inputs);
+    const recommendation = recommend(values, readyUnits, current, policy.spec.tolerancePercent ?? 10);
 
     const predictive = policy.spec.predictive;
     let forecast: ForecastOutcome | undefined;
@@ -198,7 +220,8 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
       if (state.forecast?.key !== spec.key) state.forecast = { key: spec.key, forecaster: createForecaster(spec.options), lead: state.forecast?.lead ?? EMPTY_LEAD, on: false };
       const f = state.forecast;
       const metric = values.find((v) => v.name === (predictive.metricName ?? policy.spec.metrics[0]?.metricName));
-      const demand = ready.length > 0 && fresh.size === ready.length ? demandOf(metric, freshUnits) : undefined;
+      // Only a complete reading teaches the forecaster (a partial total would look like a dip in demand).
+      const demand = ready.length > 0 && !metric?.partial ? demandOf(metric, readyUnits) : undefined;
       if (demand !== undefined) f.forecaster.observe(now, demand);
       f.lead = recordReady(f.lead, now, readyUnits);
       const configured = predictive.lead !== undefined ? parseDuration(predictive.lead) : undefined;
@@ -230,7 +253,7 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
         bounds,
         reactive: recommendation?.replicas,
         floor: forecast?.enabled ? forecast.recommended : undefined,
-        busy: busy(fresh),
+        busy: busy(inputs),
         behavior: policy.spec.behavior,
         ...(policy.spec.scaleToZeroIdle ? { scaleToZeroIdle: policy.spec.scaleToZeroIdle } : {}),
       },
@@ -265,6 +288,7 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
       ready: readyUnits,
       decision,
       recommendation,
+      signals: values,
       ...(forecast ? { forecast } : {}),
       ...(schedules.length > 0 ? { schedule: bounds } : {}),
       ...(scaleError ? { scaleError } : {}),

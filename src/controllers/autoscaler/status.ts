@@ -2,7 +2,8 @@
 // last decisions and the three HPA conditions. Condition reasons:
 //  - AbleToScale: True ReadyForNewScale | SucceededRescale; False TargetNotFound | PolicyNotFound | InvalidSpec |
 //    FailedUpdateScale.
-//  - ScalingActive: True ValidMetricFound; False NoReadyPods | NoFreshMetrics | InvalidSpec (the count is held).
+//  - ScalingActive: True ValidMetricFound; False NoReadyPods | NoFreshMetrics | FailedGetMetrics (no metric readable,
+//    the sources' reasons in the message) | InvalidSpec (the count is held).
 //  - ScalingLimited: True TooFewReplicas | TooManyReplicas | ScaleUpLimit | ScaleDownLimit | PanicNoScaleDown |
 //    PodsStarting | ScaleToZeroIdle | VariantsPending (spec.variants: the total cannot be placed, every variant with
 //    room has pods not ready); False DesiredWithinRange.
@@ -11,6 +12,7 @@ import type { AutoscalingPolicyBinding, AutoscalingPolicyBindingStatus, ScalingD
 import { setConditions, type ConditionInput } from '../../kube/objects.ts';
 import type { Decision } from './behavior.ts';
 import type { Recommendation } from './recommend.ts';
+import type { SignalValue } from './signals.ts';
 import type { EffectiveBounds } from './schedule.ts';
 import { formatCost } from './variants.ts';
 
@@ -38,6 +40,8 @@ export type SyncOutcome =
       ready: number;
       decision: Decision;
       recommendation: Recommendation | undefined;
+      /** Every metric of the policy as read this sync, usable or not (the status shows why not). */
+      signals: SignalValue[];
       /** With spec.predictive. */
       forecast?: ForecastOutcome;
       /** With spec.schedules: the bounds in force and the open windows. */
@@ -79,6 +83,7 @@ export function bindingStatus(binding: AutoscalingPolicyBinding, outcome: SyncOu
   // With variants the count reached is what the writes made, which pending variants can hold below the decision.
   const to = variants ? variants.reached : decision.replicas;
   const scaled = variants ? to !== current : decision.replicas !== current && !outcome.scaleError;
+  const unreadable = outcome.signals.flatMap((s) => (s.error ? [`${s.name}: ${s.error}`] : []));
   const history: ScalingDecision[] = [...(previous.history ?? [])];
   if (scaled) history.push({ time, from: current, to, reason: decision.reason });
   const inputs: ConditionInput[] = [
@@ -87,6 +92,8 @@ export function bindingStatus(binding: AutoscalingPolicyBinding, outcome: SyncOu
       : { type: 'AbleToScale', status: 'True', reason: scaled ? 'SucceededRescale' : 'ReadyForNewScale', message: scaled ? `scaled from ${current} to ${to}` : '' },
     recommendation
       ? { type: 'ScalingActive', status: 'True', reason: 'ValidMetricFound', message: `${recommendation.winner.name} recommends ${recommendation.winner.recommended}` }
+      : unreadable.length > 0 && ready > 0
+      ? { type: 'ScalingActive', status: 'False', reason: 'FailedGetMetrics', message: `holding at ${decision.replicas}: ${unreadable.join('; ')}` }
       : { type: 'ScalingActive', status: 'False', reason: ready === 0 ? 'NoReadyPods' : 'NoFreshMetrics', message: `holding at ${decision.replicas}: ${decision.reason}` },
     variants && variants.short > 0
       ? { type: 'ScalingLimited', status: 'True', reason: 'VariantsPending', message: `${variants.short} capacity units short: every variant with room has pods not ready` }
@@ -101,7 +108,17 @@ export function bindingStatus(binding: AutoscalingPolicyBinding, outcome: SyncOu
     desiredReplicas: decision.replicas,
     mode: decision.mode,
     ...(scaled ? { lastScaleTime: time } : previous.lastScaleTime ? { lastScaleTime: previous.lastScaleTime } : {}),
-    currentMetrics: (recommendation?.metrics ?? []).map((m) => ({ name: m.name, value: formatValue(m.value), target: m.targetText, recommended: m.recommended })),
+    currentMetrics: outcome.signals.map((s) => {
+      const used = recommendation?.metrics.find((m) => m.name === s.name);
+      return {
+        name: s.name,
+        ...(s.value !== undefined && Number.isFinite(s.value) ? { value: formatValue(s.value) } : {}),
+        target: s.targetText,
+        ...(used ? { recommended: used.recommended } : {}),
+        ...(s.partial ? { partial: true } : {}),
+        ...(s.error ? { error: s.error } : {}),
+      };
+    }),
     ...(outcome.forecast
       ? {
           forecast: {

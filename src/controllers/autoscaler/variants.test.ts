@@ -91,7 +91,8 @@ test('binding status with variants: counts in capacity units, per-variant rows, 
   ];
   const s = bindingStatus(
     binding,
-    { kind: 'decided', current: 2, ready: 1, decision: { replicas: 6, mode: 'Stable', reason: 'recommended 6' }, recommendation: undefined, variants: { rows, reached: 4, short: 2, costMilli: 9500 } },
+    { kind: 'decided', current: 2, ready: 1, decision: { replicas: 6, mode: 'Stable', reason: 'recommended 6' }, recommendation: undefined,
+      signals: [], variants: { rows, reached: 4, short: 2, costMilli: 9500 } },
     new Date('2025-01-01T00:00:00Z'),
   );
   assert.equal(s.currentReplicas, 4);

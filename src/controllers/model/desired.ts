@@ -238,7 +238,7 @@ export function desiredAutoscalingPolicy(model: Model): AutoscalingPolicy {
     kind: autoscalingPolicyKind.kind,
     metadata: childMeta(model),
     spec: {
-      metrics: (autoscaling?.metrics ?? DEFAULT_METRICS).map((m) => ({ metricName: m.metricName, targetValue: m.targetValue })),
+      metrics: (autoscaling?.metrics ?? DEFAULT_METRICS).map((m) => ({ metricName: m.metricName, targetValue: m.targetValue, ...(m.prometheus ? { prometheus: m.prometheus } : {}) })),
       tolerancePercent: autoscaling?.tolerancePercent ?? DEFAULT_TOLERANCE_PERCENT,
       ...(autoscaling?.scaleToZeroIdle ? { scaleToZeroIdle: autoscaling.scaleToZeroIdle } : {}),
       ...(autoscaling?.behavior ? { behavior: structuredClone(autoscaling.behavior) } : {}),
