@@ -1,5 +1,5 @@
 // System programs that some tests and benchmarks need and a machine with only Node.js and npm lacks (redis-server,
-// curl, kubectl, nginx, openssl). Rules:
+// curl, kubectl, nginx, openssl, prometheus). Rules:
 // - Where one is missing, the test is skipped with one visible line naming the program and what installs it;
 //   never failed, never skipped silently.
 // - Under MATRIXINFER_REQUIRE_ALL=1 (set by .ci/run, which installs them all) a missing program is an error, so CI
@@ -14,6 +14,7 @@ export const SYSTEM_PROGRAMS = {
   kubectl: 'apt-get install kubernetes-client',
   nginx: 'apt-get install nginx',
   openssl: 'apt-get install openssl',
+  prometheus: 'apt-get install prometheus',
 } as const;
 export type SystemProgram = keyof typeof SYSTEM_PROGRAMS;
 
