@@ -12,6 +12,15 @@
 //   matrixinfer_gateway_circuit_ejections_total{namespace,pod} endpoints ejected by the circuit breaker
 //   matrixinfer_gateway_endpoint_ejected{namespace,pod,address}  1 while the endpoint's circuit is open, at scrape time
 //   matrixinfer_gateway_endpoint_inflight{namespace,pod,address}        per endpoint, read at scrape time
+//   matrixinfer_gateway_endpoint_awaiting_first_byte{namespace,pod,address}  of those, the ones whose current attempt
+//                                                              has had no upstream response body byte yet (Endpoint.awaiting:
+//                                                              +1 when an attempt is dispatched, −1 exactly once at its
+//                                                              first body byte or when it ends otherwise: error, retry,
+//                                                              timeout, client gone). The body byte, not the response
+//                                                              head: an engine may send a stream's head before its first
+//                                                              token, and an error's body is its answer. P/D: the prefill
+//                                                              phase counts on its prefill pod until its (one-token)
+//                                                              response is read whole. Read at scrape time
 //   matrixinfer_gateway_endpoint_requests_total{namespace,pod,address}  per endpoint, read at scrape time
 //   matrixinfer_gateway_ready_endpoints{namespace,model_server}         from the routing table, at scrape time
 //   matrixinfer_gateway_held_requests{namespace,model_server}           requests waiting for a start from zero now
@@ -219,6 +228,16 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         for (const ep of sources.endpoints().all()) this.set({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, ep.inflight);
+      },
+    });
+    new Gauge({
+      name: 'matrixinfer_gateway_endpoint_awaiting_first_byte',
+      help: "The gateway's requests per engine endpoint still awaiting the first byte of the upstream response body.",
+      labelNames: ['namespace', 'pod', 'address'],
+      registers,
+      collect() {
+        this.reset();
+        for (const ep of sources.endpoints().all()) this.set({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, ep.awaiting);
       },
     });
     new Counter({

@@ -81,7 +81,9 @@ export class Endpoint {
    * Requests the gateway sent here that have had no response byte yet: for streaming requests, those queued or
    * prefilling on the engine — the work standing between a new request and its first token (requests already
    * streaming tokens delay a new one little). A non-streaming request counts until its body arrives. Kept by
-   * whoever holds the request, like `inflight` (http/exchange.ts, the P/D prefill phase).
+   * whoever holds the request, like `inflight` (http/exchange.ts, the P/D prefill phase): up when an attempt is
+   * dispatched, down exactly once at its first body byte or when it ends otherwise (a retry, a failure, a timeout, the
+   * client gone). Exported as matrixinfer_gateway_endpoint_awaiting_first_byte (observability/metrics.ts).
    */
   awaiting = 0;
   // The scrape `queued()` last saw, and the gateway's own awaiting count when it first saw it.
