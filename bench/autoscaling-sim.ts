@@ -371,6 +371,8 @@ export interface FleetView {
   pods: { waiting: number; running: number; kvUsage: number }[];
   /** Requests held at the gateway (no replica ready). */
   gatewayQueue: number;
+  /** Requests that arrived at the gateway since the previous tick (its request counter's increase). */
+  arrivals: number;
 }
 
 export interface Scaler {
@@ -621,6 +623,7 @@ export function simulate(w: Workload, o: RunOptions): RunResult {
   let nextTick = Number.isFinite(period) ? startAt + period : Infinity;
   let nextTimeline = o.timelineStep ? o.measureFrom : Infinity;
   let i = first;
+  let arrivedAtTick = first;
   let lastT = -Infinity;
   const limit = w.end + 3600;
   for (;;) {
@@ -654,7 +657,9 @@ export function simulate(w: Workload, o: RunOptions): RunResult {
         ready: ready.length,
         pods: ready.map((r) => ({ waiting: r.waitingCount, running: r.running, kvUsage: r.kvUsage })),
         gatewayQueue: gateway.length,
+        arrivals: i - arrivedAtTick,
       };
+      arrivedAtTick = i;
       const desired = o.scaler.tick(view);
       if (desired !== undefined) scale(t, desired);
       nextTick = t + period;

@@ -14,17 +14,20 @@
 //   npm run bench -- autoscaling [--smoke] [--cold-start 62] [--peak-rps 120] [--day-seconds 7200] [--seed 1]
 //                                [--profile llama-3.1-8b-h100] [--max-num-seqs 256] [--policies fixed,hpa,kpa,ours]
 //                                [--ours-policy '<AutoscalingPolicy spec JSON>'] [--no-forecast]
+//                                [--ours-rate-share 0.6] [--ours-down-percent 20]
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_PROFILE, getProfile, coldStartSeconds } from '../src/engine/profiles.ts';
 import type { AutoscalingPolicySpec } from '../src/api/kinds/index.ts';
-import { decide, newState, type ScalerState } from '../src/controllers/autoscaler/behavior.ts';
+import { newState, type ScalerState } from '../src/controllers/autoscaler/behavior.ts';
+import { compose, demandOf, forecasterSpec, DEFAULT_LEAD_MS } from '../src/controllers/autoscaler/compose.ts';
+import { parseDuration } from '../src/kube/units.ts';
 import { recommend } from '../src/controllers/autoscaler/recommend.ts';
 import { busy, signalValues, type PodSample } from '../src/controllers/autoscaler/signals.ts';
 import {
   createForecaster, forecastFloor, leadSteps, medianLead, recordReady, recordScaleDown, recordScaleUp, EMPTY_LEAD,
-  type ForecastMethod, type Forecaster, type LeadState,
+  type Forecaster, type LeadState,
 } from '../src/controllers/autoscaler/forecast.ts';
 import {
   buildWorkload, fixedScaler, hpaScaler, kpaScaler, oscillations, parseTraces, poissonWorkload, simulate, summarize,
@@ -49,6 +52,10 @@ interface Options {
   oursPolicy: AutoscalingPolicySpec | undefined;
   /** Our predictive floor off. */
   noForecast: boolean;
+  /** Our rate target as a share of one replica's calibrated rate. */
+  oursRateShare: number;
+  /** Our stable scale-down step, percent per minute. */
+  oursDownPercent: number;
 }
 
 const SLO: Slo = { ttftSeconds: 2, tpotSeconds: 0.1 };
@@ -75,6 +82,8 @@ function parseOptions(argv: string[]): Options {
     fixedAttainment: Number(get('fixed-attainment') ?? 0.99),
     oursPolicy: get('ours-policy') !== undefined ? (JSON.parse(get('ours-policy')!) as AutoscalingPolicySpec) : undefined,
     noForecast: argv.includes('--no-forecast'),
+    oursRateShare: Number(get('ours-rate-share') ?? 0.6),
+    oursDownPercent: Number(get('ours-down-percent') ?? 20),
   };
 }
 
@@ -89,11 +98,10 @@ function loadTrace(): { trace: Trace; files: string[] } {
 // ---- Ours: the project's autoscaler modules, called as src/controllers/autoscaler/controller.ts calls them ---------
 
 export interface OursConfig {
+  /** The AutoscalingPolicy spec, its `predictive` section included, exactly as a user writes it. */
   policy: AutoscalingPolicySpec;
   min: number;
   max: number;
-  /** Predictive floor (forecast.ts), not yet in the AutoscalingPolicy schema: the bench states its settings. */
-  predictive?: { method: ForecastMethod; metric: string; capacityPerReplica: number; seasonSteps: number; maxErrorPercent: number; fallbackLeadSeconds: number };
 }
 
 export interface OursScaler extends Scaler {
@@ -102,19 +110,19 @@ export interface OursScaler extends Scaler {
 }
 
 /**
- * controller.ts's sync, minus the I/O: samples of the ready pods → signalValues → recommend (tolerance) →
- * decide (behaviour, state carried between syncs); with a predictive section, the forecaster observes the metric's
- * value every sync and the replica count becomes max(decision, forecastFloor at now + lead), lead = the measured
- * scale-up → ready median (forecast.ts recordScaleUp/recordReady), cold start + one period until measured.
+ * controller.ts's sync, minus the I/O: the fleet view as the controller's readings (engine samples per ready pod;
+ * the gateway's request rate, split evenly over the ready pods, as gateway-view.ts gives it) → signalValues →
+ * recommend → the policy's predictive section (forecasterSpec, demandOf, forecastFloor, with the measured
+ * scale-up → ready lead) → compose → the count.
  */
 export function oursScaler(cfg: OursConfig, periodSeconds = SYNC_SECONDS): OursScaler {
+  const periodMs = periodSeconds * 1000;
   let state: ScalerState = newState();
   let previous = new Map<string, PodSample>();
   let lead: LeadState = EMPTY_LEAD;
-  const p = cfg.predictive;
-  const forecaster: Forecaster | undefined = p
-    ? createForecaster({ method: p.method, stepMs: periodSeconds * 1000, seasonLength: p.seasonSteps, errorHorizon: leadSteps(undefined, p.fallbackLeadSeconds * 1000, periodSeconds * 1000) })
-    : undefined;
+  const predictive = cfg.policy.predictive;
+  const forecaster: Forecaster | undefined = predictive ? createForecaster(forecasterSpec(predictive, periodMs).options) : undefined;
+  const base = { min: cfg.min, max: cfg.max };
   const self: OursScaler = {
     name: 'ours',
     periodSeconds,
@@ -122,32 +130,32 @@ export function oursScaler(cfg: OursConfig, periodSeconds = SYNC_SECONDS): OursS
     forecastError: () => forecaster?.error(),
     tick(v: FleetView) {
       const now = v.now * 1000;
-      const fresh = new Map<string, PodSample>(v.pods.map((pod, k) => [`pod-${k}`, { waiting: pod.waiting, running: pod.running, kvUsage: pod.kvUsage }]));
-      const inputs = { ready: [...fresh.keys()], engine: fresh, previous };
+      const names = v.pods.map((_, k) => `pod-${k}`);
+      const engine = new Map<string, PodSample>(v.pods.map((pod, k) => [names[k]!, { waiting: pod.waiting, running: pod.running, kvUsage: pod.kvUsage }]));
+      const rate = v.pods.length > 0 ? v.arrivals / periodSeconds / v.pods.length : 0;
+      const gateway = { ok: true as const, value: new Map(v.pods.map((pod, k) => [names[k]!, { inflight: pod.waiting + pod.running, awaiting: pod.waiting, rate }])) };
+      const inputs = { ready: names, engine, previous, gateway };
       const values = signalValues(cfg.policy.metrics, inputs);
-      previous = fresh;
-      const recommendation = recommend(values, fresh.size, v.current, cfg.policy.tolerancePercent ?? 10);
-      const result = decide(
-        { now, current: v.current, ready: v.ready, min: cfg.min, max: cfg.max, recommendation: recommendation?.replicas, busy: busy(inputs), behavior: cfg.policy.behavior },
+      previous = engine;
+      const recommendation = recommend(values, v.ready, v.current, cfg.policy.tolerancePercent ?? 10);
+      let floor: number | undefined;
+      if (forecaster && predictive) {
+        const metric = values.find((x) => x.name === (predictive.metricName ?? cfg.policy.metrics[0]?.metricName));
+        const demand = v.ready > 0 && !metric?.partial ? demandOf(metric, v.ready) : undefined;
+        if (demand !== undefined) forecaster.observe(now, demand);
+        lead = recordReady(lead, now, v.ready);
+        const configured = predictive.lead !== undefined ? parseDuration(predictive.lead) : undefined;
+        const steps = leadSteps(configured ?? medianLead(lead), DEFAULT_LEAD_MS, periodMs);
+        const f = forecastFloor({ forecaster, leadSteps: steps, capacityPerReplica: metric?.target ?? NaN, maxErrorPercent: predictive.maxErrorPercent ?? 30 });
+        floor = predictive.enabled === true ? f : undefined;
+      }
+      const result = compose(
+        { now, current: v.current, ready: v.ready, base, bounds: { ...base, active: [] }, reactive: recommendation?.replicas, floor, busy: busy(inputs), behavior: cfg.policy.behavior },
         state,
       );
       state = result.state;
-      let replicas = result.decision.replicas;
-      if (forecaster && p) {
-        lead = recordReady(lead, now, v.ready);
-        const demand = values.find((x) => x.name === p.metric)?.value;
-        if (demand !== undefined) forecaster.observe(now, demand);
-        const floor = forecastFloor({
-          forecaster,
-          leadSteps: leadSteps(medianLead(lead), p.fallbackLeadSeconds * 1000, periodSeconds * 1000),
-          capacityPerReplica: p.capacityPerReplica,
-          maxErrorPercent: p.maxErrorPercent,
-        });
-        if (floor !== undefined && floor > replicas) {
-          replicas = Math.min(cfg.max, floor);
-          if (replicas > result.decision.replicas) self.floorRaises++;
-        }
-      }
+      const replicas = result.decision.replicas;
+      if (result.decision.mode === 'Forecast') self.floorRaises++;
       if (replicas > v.current) lead = recordScaleUp(lead, now, replicas);
       else if (replicas < v.current) lead = recordScaleDown(lead, replicas);
       return replicas;
@@ -307,24 +315,28 @@ export async function run(argv: string[]): Promise<void> {
     rows.push(timed('KPA-style', `concurrency target ${target} per pod (70 % of the calibrated ${cap.concurrency.toFixed(1)}), stable 60 s, panic 6 s at 200 %, scale-down-delay 0 s, up ×1000 / down ÷2 per 2 s tick, scrape 1 s, min 1 (no scale to zero)`, kpaScaler(kpa), start));
   }
   if (o.policies.includes('ours')) {
-    const target = Math.max(1, Math.round(cap.concurrency * 0.7));
+    const rateTarget = Number((cap.rps * o.oursRateShare).toFixed(2));
     const cfg: OursConfig = {
       min: 1,
       max: o.maxReplicas,
       policy: {
-        // In-flight requests at 70 % of what one replica holds at its SLO limit (as for KPA); panic with its defaults;
-        // scale-down 10 % per minute after the HPA's 300 s window: concurrency per replica rises as the fleet shrinks
-        // (batches grow, requests last longer), so a 100 % cut to ceil(total / target) lands below the need.
-        metrics: [{ metricName: 'num_requests', targetValue: String(target) }],
+        // Demand, not load: the gateway's request rate against a share of the rate one replica serves within the SLO
+        // (the share is the headroom for what arrives while new replicas load). Unlike in-flight counts the rate does
+        // not grow when the fleet is short (queues make requests last longer), so a burst is met with what it needs,
+        // not with the queue's echo (an in-flight guard beside it took the fleet to its maximum in each flash crowd
+        // for no gain in attainment); and it is the same whatever the fleet size, so the forecaster learns the demand
+        // itself. Scale-down keeps the HPA's 300 s window: the rate over one 15 s period is noisy (the trace's
+        // bursts), and shorter windows measured here oscillated and missed more.
+        metrics: [{ metricName: 'gateway_request_rate', targetValue: String(rateTarget) }],
         tolerancePercent: 10,
-        behavior: { scaleUp: { panicPolicy: {} }, scaleDown: { percent: 10, period: '60s', stabilizationWindow: '300s' } },
+        behavior: { scaleUp: { panicPolicy: {} }, scaleDown: { percent: o.oursDownPercent, period: '60s', stabilizationWindow: '300s' } },
+        predictive: { enabled: true, method: 'HoltWinters', metricName: 'gateway_request_rate', seasonLength: `${D}s`, maxErrorPercent: 30 },
       },
-      predictive: { method: 'HoltWinters', metric: 'num_requests', capacityPerReplica: target, seasonSteps: Math.round(D / SYNC_SECONDS), maxErrorPercent: 30, fallbackLeadSeconds: o.coldStart },
     };
     if (o.oursPolicy) cfg.policy = o.oursPolicy;
-    if (o.noForecast) delete cfg.predictive;
+    if (o.noForecast) delete cfg.policy.predictive;
     const scaler = oursScaler(cfg);
-    const row = timed('ours', `AutoscalingPolicy ${JSON.stringify(cfg.policy)}; ${cfg.predictive ? `predictive floor (bench adapter, forecast.ts): ${cfg.predictive.method} on ${cfg.predictive.metric}, capacity ${cfg.predictive.capacityPerReplica}/replica, season ${cfg.predictive.seasonSteps} steps of 15 s, lead = measured scale-up→ready median (cold start + one period until measured), ignored above ${cfg.predictive.maxErrorPercent} % MAPE` : 'no predictive floor (--no-forecast)'}`, scaler, start);
+    const row = timed('ours', `AutoscalingPolicy ${JSON.stringify(cfg.policy)} (target ${o.oursRateShare} × one replica's ${cap.rps} req/s at the SLO limit; forecast lead = measured scale-up→ready median)`, scaler, start);
     rows.push({ ...row, mape: scaler.forecastError(), floorRaises: scaler.floorRaises });
   }
 
