@@ -47,6 +47,11 @@ test('Model: valid seed, min ≤ max, durations, URIs, env names', () => {
   assert.deepEqual(validate('Model', model({ autoscaling: { metrics: [{ metricName: 'num_requests', targetValue: 0 }] } })), [
     'spec.autoscaling.metrics[0].targetValue: Invalid value: 0: must be greater than 0',
   ]);
+  // The forecast and the windows a Model passes to its policy and binding are checked where the user wrote them.
+  const windows = validate('Model', model({ autoscaling: { predictive: { enabled: true, metricName: 'num_requests' }, schedules: [{ name: 'w', cron: 'every day', duration: '1h', minReplicas: 2 }] } }));
+  assert.equal(windows[0], 'spec.autoscaling.predictive.metricName: Invalid value: "num_requests": must name one of spec.autoscaling.metrics');
+  assert.ok(windows.slice(1).some((e) => e.startsWith('spec.autoscaling.schedules[0].cron')), windows.join('\n'));
+  assert.deepEqual(validate('Model', model({ autoscaling: { predictive: { enabled: true, metricName: 'vllm:num_requests_waiting' } } })), []);
 });
 
 test('ModelInfer: unique role names, containers, maxSurge and maxUnavailable, pod name length', () => {

@@ -19,6 +19,8 @@ import {
   type StringMatch,
   type MetricTarget,
 } from '../api/kinds/index.ts';
+import type { PredictiveScaling } from '../api/kinds/autoscaling-behavior.ts';
+import { DEFAULT_METRICS } from '../controllers/model/desired.ts';
 import { parseDuration, parseQuantity } from '../kube/units.ts';
 import { validatePodSpecResources, validateResourceRequirements } from '../kube/resources.ts';
 import { MODEL_NAME_LABEL, ROLE_LABEL } from '../api/labels.ts';
@@ -150,6 +152,8 @@ export const validateModel: Validator<Model> = (model) => {
   if (autoscaling) {
     checkMinMax(errors, 'spec.autoscaling', autoscaling.minReplicas ?? 1, autoscaling.maxReplicas ?? 1);
     checkMetrics(errors, 'spec.autoscaling.metrics', autoscaling.metrics);
+    checkPredictive(errors, 'spec.autoscaling', autoscaling.predictive, autoscaling.metrics ?? DEFAULT_METRICS);
+    errors.push(...validateSchedules(autoscaling.schedules ?? [], 'spec.autoscaling.schedules'));
   }
   const names = new Set<string>();
   (runtime?.env ?? []).forEach((env, i) => {
@@ -296,18 +300,20 @@ export const validateAutoscalingPolicy: Validator<AutoscalingPolicy> = (policy) 
   checkDuration(errors, 'spec.behavior.scaleUp.panicPolicy.panicModeHold', up?.panicPolicy?.panicModeHold);
   checkDuration(errors, 'spec.behavior.scaleDown.period', behavior?.scaleDown?.period, { positive: true });
   checkDuration(errors, 'spec.behavior.scaleDown.stabilizationWindow', behavior?.scaleDown?.stabilizationWindow);
-  const predictive = policy.spec.predictive;
-  if (predictive) {
-    // The forecast metric must be one the policy scrapes: its target is the capacity of one replica.
-    const name = predictive.metricName;
-    if (name !== undefined && !(policy.spec.metrics ?? []).some((m) => m.metricName === name)) {
-      errors.push({ field: 'spec.predictive.metricName', type: 'Invalid value', value: name, detail: 'must name one of spec.metrics' });
-    }
-    checkDuration(errors, 'spec.predictive.seasonLength', predictive.seasonLength, { positive: true });
-    checkDuration(errors, 'spec.predictive.lead', predictive.lead);
-  }
+  checkPredictive(errors, 'spec', policy.spec.predictive, policy.spec.metrics ?? []);
   return errors;
 };
+
+function checkPredictive(errors: FieldError[], path: string, predictive: PredictiveScaling | undefined, metrics: readonly { metricName: string }[]): void {
+  if (!predictive) return;
+  // The forecast metric must be one the policy reads: its target is the capacity of one replica.
+  const name = predictive.metricName;
+  if (name !== undefined && !metrics.some((m) => m.metricName === name)) {
+    errors.push({ field: `${path}.predictive.metricName`, type: 'Invalid value', value: name, detail: `must name one of ${path}.metrics` });
+  }
+  checkDuration(errors, `${path}.predictive.seasonLength`, predictive.seasonLength, { positive: true });
+  checkDuration(errors, `${path}.predictive.lead`, predictive.lead);
+}
 
 export const validateAutoscalingPolicyBinding: Validator<AutoscalingPolicyBinding> = (binding) => {
   const errors: FieldError[] = [];

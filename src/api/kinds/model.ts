@@ -2,7 +2,7 @@
 import { Type, Obj, StringEnum, Conditions, Phase, ResourceRequirements, EnvVar, Quantity, Duration, type Static } from '../schema-kit.ts';
 import { AGE_COLUMN, type KindDefinition } from '../kind.ts';
 import type { KubeObject } from '../admission.ts';
-import { AutoscalingBehavior } from './autoscaling-behavior.ts';
+import { AutoscalingBehavior, PredictiveScaling, ScheduleWindows } from './autoscaling-behavior.ts';
 
 export const REGISTRY_GROUP = 'registry.matrixinfer.ai';
 
@@ -75,8 +75,10 @@ export const ModelAutoscaling = Obj(
     metrics: Type.Optional(Type.Array(MetricTarget, { minItems: 1, description: 'Default: vllm:num_requests_waiting with target 10.' })),
     scaleToZeroIdle: Type.Optional(Duration({ description: 'With minReplicas 0: idle time before scaling to zero; see AutoscalingPolicy.spec.scaleToZeroIdle.' })),
     behavior: Type.Optional(AutoscalingBehavior),
+    predictive: Type.Optional(PredictiveScaling),
+    schedules: Type.Optional(ScheduleWindows),
   },
-  { description: 'Autoscaling bounds, metrics and behaviour for the generated AutoscalingPolicy and binding.' },
+  { description: 'Autoscaling bounds, metrics, behaviour, forecast and schedule windows for the generated AutoscalingPolicy (metrics, behavior, predictive) and binding (bounds, schedules).' },
 );
 
 export const ModelServing = Obj(

@@ -142,6 +142,19 @@ test('autoscaling: behavior and scaleToZeroIdle reach the generated policy (a co
   assert.equal(plain.scaleToZeroIdle, undefined);
 });
 
+test('autoscaling: predictive reaches the policy, schedules the binding, a Prometheus metric its query (copies)', () => {
+  const predictive = { enabled: true, method: 'SeasonalNaive' as const, metricName: 'rt', seasonLength: '24h', seasons: 7 };
+  const schedules = [{ name: 'business-hours', cron: '0 9 * * 1-5', duration: '9h', timeZone: 'Europe/Berlin', minReplicas: 3 }];
+  const metrics = [{ metricName: 'rt', targetValue: '300m', prometheus: { query: 'avg(rt{pod=~"$pods"})', aggregate: 'Average' as const } }];
+  const m = model({ autoscaling: { minReplicas: 1, maxReplicas: 6, metrics, predictive, schedules } });
+  const { autoscalingPolicy, autoscalingPolicyBinding } = desiredChildren(m);
+  assert.deepEqual(autoscalingPolicy.spec.predictive, predictive);
+  assert.deepEqual(autoscalingPolicy.spec.metrics, metrics);
+  assert.deepEqual(autoscalingPolicyBinding.spec.schedules, schedules);
+  assert.notEqual(autoscalingPolicyBinding.spec.schedules, schedules, 'cloned');
+  assert.equal(desiredChildren(model({ autoscaling: { minReplicas: 1, maxReplicas: 2 } })).autoscalingPolicyBinding.spec.schedules, undefined);
+});
+
 test('replicas 0 without autoscaling still yields a valid binding', () => {
   const c = desiredChildren(model({}, { replicas: 0 }));
   assert.equal(c.modelInfer.spec.replicas, 0);

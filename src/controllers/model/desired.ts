@@ -242,6 +242,7 @@ export function desiredAutoscalingPolicy(model: Model): AutoscalingPolicy {
       tolerancePercent: autoscaling?.tolerancePercent ?? DEFAULT_TOLERANCE_PERCENT,
       ...(autoscaling?.scaleToZeroIdle ? { scaleToZeroIdle: autoscaling.scaleToZeroIdle } : {}),
       ...(autoscaling?.behavior ? { behavior: structuredClone(autoscaling.behavior) } : {}),
+      ...(autoscaling?.predictive ? { predictive: structuredClone(autoscaling.predictive) } : {}),
     },
   };
 }
@@ -258,6 +259,7 @@ export function desiredAutoscalingPolicyBinding(model: Model): AutoscalingPolicy
       targetRef: { kind: 'ModelInfer', name },
       minReplicas: min,
       maxReplicas: max,
+      ...(model.spec.autoscaling?.schedules ? { schedules: structuredClone(model.spec.autoscaling.schedules) } : {}),
     },
   };
 }
