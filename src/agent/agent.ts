@@ -4,7 +4,9 @@
 //
 //   - registers the Node and keeps its Lease and Ready condition fresh (node.ts);
 //   - binds Pods without spec.nodeName to this node with pods/binding (bindUnscheduled, local mode);
-//   - watches Pods with spec.nodeName=<node> and runs each as processes on its own loopback IP (pod-worker.ts).
+//   - watches Pods with spec.nodeName=<node> and runs each as processes on its own loopback IP (pod-worker.ts);
+//   - measures its pods' CPU and memory from /proc and serves them on /stats/summary (usage.ts; Linux only), which
+//     the embedded API server serves as metrics.k8s.io (`kubectl top`).
 //
 // Files under $MATRIXINFER_HOME: pods/<ns>_<pod>/ (working directory and .agent/ pid files) and
 // logs/pods/<ns>_<pod>_<container>.log (container stdout+stderr, read by the API server's pods/log).
@@ -12,6 +14,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LOCAL_NODE_NAME } from '../api/labels.ts';
+import { NODE_STATS_ENDPOINT_ANNOTATION } from '../api/node-stats.ts';
 import { matrixinferHome } from '../kube/config.ts';
 import { defaultEngineCommand, defaultMatrixinferCommand, localHostInfo } from './host.ts';
 import { IpAllocator } from './ip-alloc.ts';
@@ -22,6 +25,7 @@ import { podDirName, PodWorker, type WorkerContext } from './pod-worker.ts';
 import { killStaleProcesses } from './process.ts';
 import { type HostInfo, LOCAL_ENGINE_STARTUP_SECONDS, withEngineStartup } from './runtime-map.ts';
 import type { Pod } from './types.ts';
+import { startStatsEndpoint, type StatsEndpoint, usageSupported } from './usage.ts';
 
 export interface NodeAgentOptions {
   kubeConfig: KubeConfig;
@@ -49,6 +53,8 @@ export interface NodeAgentOptions {
   nodeIP?: string;
   /** Upper bound on termination grace periods, seconds (tests). Default none: a pod's own grace period is honoured, as the kubelet does. */
   maxGracePeriodSeconds?: number;
+  /** Seconds between two samples of the pods' CPU and memory, the window of their metrics.k8s.io usage. Default 10. */
+  metricsWindowSeconds?: number;
   /** Host capabilities for the runtime map (tests). */
   host?: HostInfo;
   log?: Logger;
@@ -81,11 +87,32 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   if (killed > 0) log.info(`killed ${killed} process group(s) left by a previous agent`);
 
   const nodeIP = opts.nodeIP ?? NODE_IP;
-  const heartbeat = new NodeHeartbeat(core, coord, nodeName, log, nodeIP);
-  await heartbeat.register();
-  await heartbeat.start();
-
   const workers = new Map<string, PodWorker>();
+  // Before registering: the Node names the endpoint (or drops the one an earlier agent named, where /proc is missing).
+  let stats: StatsEndpoint | undefined;
+  if (usageSupported()) {
+    stats = await startStatsEndpoint({
+      nodeName,
+      host: nodeIP,
+      windowMs: (opts.metricsWindowSeconds ?? 10) * 1000,
+      pods: () => [...workers.values()].filter((w) => w.alive).map((w) => ({
+        namespace: w.namespace,
+        name: w.name,
+        uid: w.uid,
+        containers: Object.entries(w.pids()).flatMap(([name, pid]) => (pid === undefined ? [] : [{ name, pid }])),
+      })),
+      onError: (err) => log.warn(`sampling pod usage: ${(err as Error).message}`),
+    });
+  }
+  const heartbeat = new NodeHeartbeat(core, coord, nodeName, log, nodeIP, { [NODE_STATS_ENDPOINT_ANNOTATION]: stats?.url ?? null });
+  try {
+    await heartbeat.register();
+    await heartbeat.start();
+  } catch (err) {
+    await stats?.close();
+    throw err;
+  }
+
   const removals = new Set<Promise<void>>();
   const track = (p: Promise<void>) => {
     removals.add(p);
@@ -182,6 +209,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
         pods.stop();
         binder?.stop();
         heartbeat.stop();
+        await stats?.close();
         await Promise.all([...workers.values()].map((w) => w.shutdown(Math.min(5000, ctx.maxGraceMs))));
         await Promise.all([...removals]);
         workers.clear();

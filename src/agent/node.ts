@@ -100,13 +100,16 @@ export class NodeHeartbeat {
   private stopped = false;
 
   private readonly nodeIP: string;
+  /** Set on the Node at registration; null removes one an earlier agent set. */
+  private readonly annotations: Record<string, string | null>;
 
-  constructor(core: CoreV1Api, coord: CoordinationV1Api, name: string, log: Logger, nodeIP = NODE_IP) {
+  constructor(core: CoreV1Api, coord: CoordinationV1Api, name: string, log: Logger, nodeIP = NODE_IP, annotations: Record<string, string | null> = {}) {
     this.core = core;
     this.coord = coord;
     this.name = name;
     this.log = log;
     this.nodeIP = nodeIP;
+    this.annotations = annotations;
   }
 
   /** Creates or updates the Node and its status; retries transient failures for up to `timeoutMs`. */
@@ -127,10 +130,11 @@ export class NodeHeartbeat {
   private async registerOnce(): Promise<void> {
     const now = rfc3339();
     const status = nodeStatus(now, undefined, this.nodeIP);
+    const annotations = Object.fromEntries(Object.entries(this.annotations).filter(([, v]) => v !== null));
     const body = {
       apiVersion: 'v1',
       kind: 'Node',
-      metadata: { name: this.name, labels: nodeLabels(this.name) },
+      metadata: { name: this.name, labels: nodeLabels(this.name), ...(Object.keys(annotations).length ? { annotations } : {}) },
       spec: {},
       status,
     } as unknown as V1Node;
@@ -140,7 +144,8 @@ export class NodeHeartbeat {
       this.log.info(`registered node ${this.name}`);
     } catch (err) {
       if (errCode(err) !== 409) throw err;
-      node = await this.core.patchNode({ name: this.name, body: { metadata: { labels: nodeLabels(this.name) } } }, mergePatch);
+      const metadata = { labels: nodeLabels(this.name), ...(Object.keys(this.annotations).length ? { annotations: this.annotations } : {}) };
+      node = await this.core.patchNode({ name: this.name, body: { metadata } }, mergePatch);
     }
     this.nodeUid = node.metadata?.uid;
     // Status on create is dropped by servers that treat status as a subresource: always write it.

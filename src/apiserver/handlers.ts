@@ -6,6 +6,7 @@ import { decodeObjectBody, decodePatchBody, readBody } from './body.ts';
 import { badRequest, conflict, methodNotAllowed, notAcceptable, notFound, notFoundPath, successStatus } from './errors.ts';
 import { sendJson, warningHeaders } from './http.ts';
 import { clone, isObject, nowTimestamp, type JsonObject } from './meta.ts';
+import { isMetricsType, serveMetrics } from './metrics.ts';
 import { servePodLog } from './podlog.ts';
 import { apiVersionOf, type Registry, type ResourceType } from './registry.ts';
 import { deleteOptions, listOptions, negotiate, writeOptions, type ListOptions, type ResourceRequest, type Target } from './request.ts';
@@ -33,6 +34,11 @@ export async function handleResource(ctx: HandlerContext, req: IncomingMessage, 
   const name = info.name;
   const q = url.searchParams;
   const method = req.method ?? 'GET';
+  // metrics.k8s.io: computed from the node agents at each request, never stored (metrics.ts).
+  if (isMetricsType(rt)) {
+    if (info.legacyWatch) throw methodNotAllowed();
+    return serveMetrics(ctx, req, res, rt, ns, name, url);
+  }
 
   if (info.legacyWatch && method !== 'GET') throw methodNotAllowed();
   switch (method) {

@@ -12,6 +12,7 @@ import {
 import { methodNotAllowed, notAcceptable, notFoundPath } from './errors.ts';
 import { Collector } from './gc.ts';
 import { handleResource } from './handlers.ts';
+import { registerMetrics } from './metrics.ts';
 import { sendError, sendJson, sendText } from './http.ts';
 import { isObject } from './meta.ts';
 import { OpenAPI } from './openapi.ts';
@@ -65,6 +66,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   const storage = new Storage(options.dataDir);
   const registry = new Registry();
   registerBuiltins(registry, allocators(storage));
+  registerMetrics(registry);
   const hub = new WatchHub(options.watchCacheSize ?? 10000, storage.currentRV());
   const store = new ObjectStore(storage, hub, registry, options.admission ?? []);
   const crds = new CrdManager(registry, storage, store.terminatingCrds);
