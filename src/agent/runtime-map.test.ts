@@ -60,13 +60,13 @@ describe('component images', () => {
       args: ['/repo/src/cli/main.ts', 'gateway', '--host=0.0.0.0', '--port=8080', '--tls-port=8443', '--no-watch-secrets', '--host', IP],
     });
   });
-  it('the controller manager runs `matrixinfer controller-manager`, its webhooks on the pod IP', () => {
+  it('the controller manager runs `matrixinfer controller-manager`, its webhooks and metrics on the pod IP', () => {
     const p = plan({ name: 'manager', image: 'matrixinfer/controller-manager:0.1.0', args: ['controller-manager', '--leader-elect', '--webhook-port=9443', '--gateway-port=8080'] });
     assert.deepEqual(p, {
       runnable: true,
       kind: 'controller-manager',
       command: '/usr/bin/node',
-      args: ['/repo/src/cli/main.ts', 'controller-manager', '--leader-elect', '--webhook-port=9443', '--gateway-port=8080', '--webhook-host', IP],
+      args: ['/repo/src/cli/main.ts', 'controller-manager', '--leader-elect', '--webhook-port=9443', '--gateway-port=8080', '--webhook-host', IP, '--metrics-host', IP],
     });
   });
   it('no args: the image CMD; flags only: the subcommand in front; $(VAR) expanded', () => {
@@ -75,7 +75,7 @@ describe('component images', () => {
     assert.deepEqual(bare.args.slice(1), ['gateway', '--host=0.0.0.0', '--port=8080', '--host', IP]);
     const cm = plan({ name: 'c', image: 'matrixinfer/controller-manager' });
     assert.ok(cm.runnable);
-    assert.deepEqual(cm.args.slice(1), ['controller-manager', '--health-port=8081', '--webhook-host', IP]);
+    assert.deepEqual(cm.args.slice(1), ['controller-manager', '--health-port=8081', '--webhook-host', IP, '--metrics-host', IP]);
     const flags = plan({ name: 'g', image: 'matrixinfer/gateway', args: ['--port=$(PORT)'] }, host(), { PORT: '9090' });
     assert.ok(flags.runnable);
     assert.deepEqual(flags.args.slice(1), ['gateway', '--port=9090', '--host', IP]);
@@ -101,7 +101,9 @@ describe('component images', () => {
         const p = plan(c);
         assert.ok(p.runnable, c.image);
         assert.equal(p.kind, d.metadata.labels['app.kubernetes.io/component'], c.image);
-        assert.deepEqual(p.args.slice(1, -2), c.args, c.image);
+        // The container's args, then the pod-IP listen flags (one for the gateway, two for the controller manager).
+        const listen = p.kind === 'controller-manager' ? 4 : 2;
+        assert.deepEqual(p.args.slice(1, -listen), c.args, c.image);
       }
     }
   });

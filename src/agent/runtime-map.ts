@@ -8,7 +8,7 @@
 // The project's own component images (`matrixinfer/gateway`, `matrixinfer/controller-manager`: the Dockerfile's
 // targets, the chart's images) run the `matrixinfer` command as their entry point would: `matrixinfer <args>`, the
 // args defaulting to the image's CMD, with the listen address set to the pod IP (`--host <podIP>` for the gateway,
-// `--webhook-host <podIP>` for the controller manager).
+// `--webhook-host <podIP> --metrics-host <podIP>` for the controller manager).
 // Any other image runs its `command` + `args` as a host process when the executable exists; otherwise the
 // container cannot run here and waits with reason `ImageNotRunnable`.
 
@@ -216,8 +216,8 @@ export function simulatedEngineArgs(kind: EngineKind, args: string[], podIP: str
   return [...engineArgs, '--host', podIP];
 }
 
-/** The pod-IP listen flag each component gets last (later flags win), so pods on one node do not collide. */
-const LISTEN_FLAG: Record<ComponentKind, string> = { gateway: '--host', 'controller-manager': '--webhook-host' };
+/** The pod-IP listen flags each component gets last (later flags win), so pods on one node do not collide. */
+const LISTEN_FLAGS: Record<ComponentKind, string[]> = { gateway: ['--host'], 'controller-manager': ['--webhook-host', '--metrics-host'] };
 
 /**
  * A component image's container as its entry point (`matrixinfer`) would run it: `args` replace the image's CMD;
@@ -241,7 +241,7 @@ function planComponent(kind: ComponentKind, image: string, command: string[], ar
     if (words.length === 0 || words[0]!.startsWith('-')) words = [kind, ...words];
   }
   const ran = words[0] === 'gateway' || words[0] === 'controller-manager' ? words[0] : kind;
-  const cli = opts.matrixinferCommand([...words, LISTEN_FLAG[ran], opts.podIP]);
+  const cli = opts.matrixinferCommand([...words, ...LISTEN_FLAGS[ran].flatMap((flag) => [flag, opts.podIP])]);
   return { runnable: true, kind: ran, command: cli.command, args: cli.args };
 }
 

@@ -51,6 +51,9 @@ export interface ControllerManagerCommandOptions {
   webhookCertDir?: string;
   /** Serve /healthz and /readyz (the pod's probes) on this port (off when undefined). */
   healthPort?: number;
+  /** Serve Prometheus metrics on GET /metrics on this port (off when undefined); host default 0.0.0.0. */
+  metricsPort?: number;
+  metricsHost?: string;
   /** Where ModelServer Services lead: gateway pods (namespace, selector) or fixed addresses; its ports. */
   gatewayNamespace?: string;
   gatewaySelector?: string;
@@ -96,6 +99,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
         }
       : {}),
     leaderElection: options.leaderElect,
+    ...(options.metricsPort !== undefined ? { metrics: { port: options.metricsPort, ...(options.metricsHost ? { host: options.metricsHost } : {}) } } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.leaseNamespace ? { leaseNamespace: options.leaseNamespace } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
@@ -113,7 +117,8 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
       : {}),
   });
   started = true;
-  process.stderr.write(`controller manager started${manager.webhook ? ` (webhooks on ${manager.webhook.url})` : ''}\n`);
+  const serving = [...(manager.webhook ? [`webhooks on ${manager.webhook.url}`] : []), ...(manager.metrics ? [`metrics on ${manager.metrics.url}`] : [])];
+  process.stderr.write(`controller manager started${serving.length > 0 ? ` (${serving.join(', ')})` : ''}\n`);
   stopOnSignal(async () => {
     await manager.stop();
     await health?.close();

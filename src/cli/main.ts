@@ -31,15 +31,24 @@ async function main(): Promise<void> {
     .option('--gateway-port <port>', 'gateway port', '8080')
     .option('--gateway-tls-port <port>', 'gateway HTTPS port (ModelServers with tls.enabled)', '8443')
     .option('--apiserver-port <port>', 'embedded API server port', '6443')
-    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; apiserverPort: string }) => {
+    .option('--controller-manager-metrics-port <port>', "the controller manager's Prometheus /metrics port (default 8081, or a free port when 8081 is taken)")
+    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; apiserverPort: string; controllerManagerMetricsPort?: string }) => {
       const { up } = await import('./up.ts');
       const started = Date.now();
-      const platform = await up({ files: opts.filename, ...(opts.home ? { home: opts.home } : {}), gatewayPort: Number(opts.gatewayPort), gatewayTlsPort: Number(opts.gatewayTlsPort), apiserverPort: Number(opts.apiserverPort) });
+      const platform = await up({
+        files: opts.filename,
+        ...(opts.home ? { home: opts.home } : {}),
+        gatewayPort: Number(opts.gatewayPort),
+        gatewayTlsPort: Number(opts.gatewayTlsPort),
+        apiserverPort: Number(opts.apiserverPort),
+        ...(opts.controllerManagerMetricsPort !== undefined ? { controllerManagerMetricsPort: Number(opts.controllerManagerMetricsPort) } : {}),
+      });
       out(
         [
           '',
           `MatrixInfer is up (${((Date.now() - started) / 1000).toFixed(1)} s).`,
           `  gateway:     ${platform.gatewayUrl}  (HTTPS: ${platform.gatewayTlsUrl})`,
+          `  metrics:     ${platform.metricsUrl} (controller manager, the autoscaler's decisions), ${platform.gatewayUrl}/metrics (gateway)`,
           `  kubeconfig:  ${platform.kubeconfig}`,
           `  state, logs: ${platform.home}`,
           '',
@@ -85,6 +94,8 @@ async function main(): Promise<void> {
     .option('--webhook-url <url>', 'call the webhooks at this URL instead of the Service, e.g. https://127.0.0.1:{port} (API servers without Service routing)')
     .option('--webhook-cert-dir <dir>', 'also write the serving certificate, key and CA bundle here')
     .option('--health-port <port>', 'serve /healthz and /readyz on this port (off when not given)')
+    .option('--metrics-port <port>', "serve Prometheus metrics (the autoscaler's decisions, process metrics) on GET /metrics on this port (e.g. 8080); off when not given")
+    .option('--metrics-host <address>', 'metrics listen address', '0.0.0.0')
     .option('--gateway-namespace <name>', 'namespace of the gateway pods that ModelServer Services lead to (default: $POD_NAMESPACE)')
     .option('--gateway-selector <selector>', 'label selector (key=value,...) of the gateway pods', 'app.kubernetes.io/name=matrixinfer,app.kubernetes.io/component=gateway')
     .option('--gateway-address <ip...>', 'fixed gateway addresses instead of pods (matrixinfer up: 127.0.0.1)')
@@ -95,12 +106,13 @@ async function main(): Promise<void> {
     .option('--prometheus-selector <selector>', 'label selector (key=value,...) of those Prometheus pods', '')
     .option('--controller-manager-namespace <name>', 'with --engine-network-policy: namespace of the controller-manager pods allowed to scrape engine metrics for the autoscaler (default: $POD_NAMESPACE; no rule when neither)')
     .option('--controller-manager-selector <selector>', 'label selector (key=value,...) of those controller-manager pods', 'app.kubernetes.io/name=matrixinfer,app.kubernetes.io/component=controller-manager')
-    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string; gatewayNamespace?: string; gatewaySelector?: string; gatewayAddress?: string[]; gatewayPort: string; gatewayTlsPort: string; engineNetworkPolicy?: boolean; prometheusNamespace?: string; prometheusSelector?: string; controllerManagerNamespace?: string; controllerManagerSelector?: string }) => {
+    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string; metricsPort?: string; metricsHost: string; gatewayNamespace?: string; gatewaySelector?: string; gatewayAddress?: string[]; gatewayPort: string; gatewayTlsPort: string; engineNetworkPolicy?: boolean; prometheusNamespace?: string; prometheusSelector?: string; controllerManagerNamespace?: string; controllerManagerSelector?: string }) => {
       const { runControllerManager } = await import('./components.ts');
       await runControllerManager({
         ...opts,
         webhookPort: opts.webhookPort === undefined ? undefined : Number(opts.webhookPort),
         healthPort: opts.healthPort === undefined ? undefined : Number(opts.healthPort),
+        metricsPort: opts.metricsPort === undefined ? undefined : Number(opts.metricsPort),
         gatewayPort: Number(opts.gatewayPort),
         gatewayTlsPort: Number(opts.gatewayTlsPort),
       });

@@ -26,6 +26,12 @@ const NODE_FLAGS = ['--disable-warning=ExperimentalWarning', '--max-semi-space-s
  * default (gateway 161 against 182 MiB at rest).
  */
 const GATEWAY_SEMI_SPACE_MIB = 4;
+/**
+ * The controller manager's metrics port: next to the gateway's 8080 (which serves the gateway's own /metrics), as
+ * controller-runtime managers pair 8080 and 8081. Unlike the ports clients are configured with (API server, gateway)
+ * it only has to be found, and `up` prints it: when taken, a free port is used instead.
+ */
+export const DEFAULT_METRICS_PORT = 8081;
 
 export interface UpOptions {
   files: string[];
@@ -34,6 +40,11 @@ export interface UpOptions {
   /** The gateway's HTTPS listener (ModelServers with tls.enabled); default 8443. */
   gatewayTlsPort?: number;
   apiserverPort: number;
+  /**
+   * The controller manager's GET /metrics port (on 127.0.0.1). Default: DEFAULT_METRICS_PORT, or a free port when
+   * something holds that one (an explicit port in use is an error, as for the others).
+   */
+  controllerManagerMetricsPort?: number;
   /** Return once the platform is up instead of running until a signal (used by tests). */
   log?: (line: string) => void;
 }
@@ -46,6 +57,18 @@ interface Component {
   child?: ChildProcess;
   restarts: number;
   stopping: boolean;
+}
+
+/** A port free on 127.0.0.1 now (the kernel's choice). */
+async function anyFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
 }
 
 async function portFree(port: number): Promise<boolean> {
@@ -102,6 +125,8 @@ async function applyInChild(files: string[], kubeconfig: string, env: NodeJS.Pro
 export interface RunningPlatform {
   gatewayUrl: string;
   gatewayTlsUrl: string;
+  /** The controller manager's Prometheus metrics. */
+  metricsUrl: string;
   kubeconfig: string;
   home: string;
   stop(): Promise<void>;
@@ -113,10 +138,12 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
   const logDir = join(home, 'logs');
   mkdirSync(logDir, { recursive: true });
   const gatewayTlsPort = options.gatewayTlsPort ?? 8443;
-  const ports = [[options.apiserverPort, 'API server', 'apiserver-port'], [options.gatewayPort, 'gateway', 'gateway-port'], [gatewayTlsPort, 'gateway (HTTPS)', 'gateway-tls-port']] as const;
+  const ports: [number, string, string][] = [[options.apiserverPort, 'API server', 'apiserver-port'], [options.gatewayPort, 'gateway', 'gateway-port'], [gatewayTlsPort, 'gateway (HTTPS)', 'gateway-tls-port']];
+  if (options.controllerManagerMetricsPort !== undefined) ports.push([options.controllerManagerMetricsPort, 'controller manager metrics', 'controller-manager-metrics-port']);
   for (const [port, what, flag] of ports) {
     if (!(await portFree(port))) throw new Error(`port ${port} for the ${what} is in use: is MatrixInfer already running? (choose another with --${flag})`);
   }
+  const metricsPort = options.controllerManagerMetricsPort ?? ((await portFree(DEFAULT_METRICS_PORT)) ? DEFAULT_METRICS_PORT : await anyFreePort());
   const apiUrl = `http://127.0.0.1:${options.apiserverPort}`;
   const kubeconfig = localKubeconfigPath(home);
   // The compile cache keeps type-stripped sources: a child that hits it never loads the TypeScript stripper
@@ -128,7 +155,21 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     // The gateway is a process here, not a pod: ModelServer Services lead to its loopback address.
     {
       name: 'controller-manager',
-      args: ['controller-manager', '--kubeconfig', kubeconfig, '--gateway-address', '127.0.0.1', '--gateway-port', String(options.gatewayPort), '--gateway-tls-port', String(gatewayTlsPort)],
+      args: [
+        'controller-manager',
+        '--kubeconfig',
+        kubeconfig,
+        '--gateway-address',
+        '127.0.0.1',
+        '--gateway-port',
+        String(options.gatewayPort),
+        '--gateway-tls-port',
+        String(gatewayTlsPort),
+        '--metrics-host',
+        '127.0.0.1',
+        '--metrics-port',
+        String(metricsPort),
+      ],
       restarts: 0,
       stopping: false,
     },
@@ -179,5 +220,5 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     await stop();
     throw error;
   }
-  return { gatewayUrl: `http://127.0.0.1:${options.gatewayPort}`, gatewayTlsUrl: `https://127.0.0.1:${gatewayTlsPort}`, kubeconfig, home, stop };
+  return { gatewayUrl: `http://127.0.0.1:${options.gatewayPort}`, gatewayTlsUrl: `https://127.0.0.1:${gatewayTlsPort}`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, kubeconfig, home, stop };
 }

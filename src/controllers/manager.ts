@@ -1,13 +1,18 @@
 // The controller manager: every MatrixInfer controller in one process, sharing one set of informers, running
-// only while this process holds the leader Lease (unless leader election is off).
+// only while this process holds the leader Lease (unless leader election is off). It owns one Prometheus registry:
+// the autoscaler's decisions (autoscaler/metrics.ts) while it leads, and with `metrics` the process metrics, served
+// on GET /metrics by every replica, leader or not (a standby has no autoscaler series).
 import type { KubeConfig } from '@kubernetes/client-node';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { KubeClient } from '../kube/client.ts';
 import type { Controller } from '../kube/controller.ts';
 import { KubeEventRecorder } from '../kube/events.ts';
 import { InformerFactory } from '../kube/informer.ts';
 import { LeaderElector } from '../kube/leaderelection.ts';
 import { createLogger, errorMessage, type Logger } from '../kube/log.ts';
+import { startMetricsServer, type MetricsServer } from '../kube/metrics-server.ts';
 import { createAutoscalerController, type AutoscalerOptions } from './autoscaler/controller.ts';
+import { AutoscalerMetrics } from './autoscaler/metrics.ts';
 import { createModelController } from './model/controller.ts';
 import { createModelInferController } from './modelinfer/controller.ts';
 import { createModelRouteController, createModelServerController, defaultGatewayLocation } from './networking/controller.ts';
@@ -45,16 +50,25 @@ export interface ControllerManagerOptions {
   enginePolicy?: Omit<EnginePolicyOptions, 'gatewayNamespace' | 'gatewaySelector'>;
   /** The autoscaler's sync period and staleness (autoscaler/controller.ts); tests shorten the period. */
   autoscaler?: AutoscalerOptions;
+  /**
+   * Serve GET /metrics (the registry below, plus prom-client's default process metrics) on this port, on every
+   * replica; host default 0.0.0.0. Off when unset (the registry still holds the autoscaler's series).
+   */
+  metrics?: { port: number; host?: string };
 }
 
 export interface ControllerManager {
   /** The webhook server, when `webhook` was given. */
   webhook?: WebhookServer;
+  /** The /metrics server, when `metrics` was given. */
+  metrics?: MetricsServer;
+  /** The manager's Prometheus registry. */
+  registry: Registry;
   stop(): Promise<void>;
 }
 
 /** One run of the controllers (from becoming leader to losing leadership or stopping). */
-async function runControllers(options: ControllerManagerOptions, client: KubeClient, log: Logger): Promise<() => Promise<void>> {
+async function runControllers(options: ControllerManagerOptions, client: KubeClient, log: Logger, autoscalerMetrics: AutoscalerMetrics): Promise<() => Promise<void>> {
   const informers = new InformerFactory(client, { namespace: options.namespace, logger: log.child('informer') });
   const recorder = new KubeEventRecorder(client, CONTROLLER_MANAGER_NAME, log.child('events'));
   const deps = { client, informers, recorder, workers: options.workers };
@@ -63,7 +77,7 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
     createModelInferController({ ...deps, logger: log.child('modelinfer') }),
     createModelServerController({ ...deps, logger: log.child('modelserver'), ...(options.gateway ? { gateway: options.gateway } : {}) }),
     createModelRouteController({ ...deps, logger: log.child('modelroute') }),
-    createAutoscalerController({ ...deps, logger: log.child('autoscaler'), ...(options.autoscaler ? { options: options.autoscaler } : {}) }),
+    createAutoscalerController({ ...deps, logger: log.child('autoscaler'), observer: autoscalerMetrics, ...(options.autoscaler ? { options: options.autoscaler } : {}) }),
   ];
   if (options.enginePolicy) {
     const gateway = options.gateway ?? defaultGatewayLocation();
@@ -78,6 +92,8 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
   return async () => {
     await Promise.all(controllers.map((c) => c.stop()));
     informers.stop();
+    // No longer deciding: the next leader reports the bindings.
+    autoscalerMetrics.clear();
     await recorder.flush();
     log.info('controllers stopped');
   };
@@ -88,18 +104,33 @@ export async function startControllerManager(options: ControllerManagerOptions):
   const client = new KubeClient(options.kubeConfig);
   let stopRun: (() => Promise<void>) | undefined;
   const leaseNamespace = options.leaseNamespace ?? options.namespace ?? process.env.POD_NAMESPACE ?? 'default';
+  const registry = new Registry();
+  const autoscalerMetrics = new AutoscalerMetrics(registry);
   const webhook = options.webhook
     ? await startWebhookServer({ ...options.webhook, kubeConfig: options.kubeConfig, namespace: options.webhook.namespace ?? leaseNamespace, logger: log.child('webhook') })
     : undefined;
+  let metrics: MetricsServer | undefined;
+  if (options.metrics) {
+    collectDefaultMetrics({ register: registry });
+    try {
+      metrics = await startMetricsServer({ ...options.metrics, registry });
+    } catch (err) {
+      await webhook?.close();
+      throw err;
+    }
+    log.info('serving metrics', { url: metrics.url });
+  }
+  const servers = { ...(webhook ? { webhook } : {}), ...(metrics ? { metrics } : {}), registry };
 
   if (options.leaderElection === false) {
-    stopRun = await runControllers(options, client, log);
+    stopRun = await runControllers(options, client, log, autoscalerMetrics);
     return {
-      ...(webhook ? { webhook } : {}),
+      ...servers,
       async stop() {
         await stopRun?.();
         stopRun = undefined;
         await webhook?.close();
+        await metrics?.close();
       },
     };
   }
@@ -117,7 +148,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
     logger: log.child('leader-election'),
     onStartedLeading: () => {
       transition = transition.then(async () => {
-        stopRun = await runControllers(options, client, log);
+        stopRun = await runControllers(options, client, log, autoscalerMetrics);
       });
       return transition;
     },
@@ -133,7 +164,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
   });
   elector.start();
   return {
-    ...(webhook ? { webhook } : {}),
+    ...servers,
     async stop() {
       await elector.stop();
       await transition;
@@ -141,6 +172,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
       stopRun = undefined;
       await stop?.();
       await webhook?.close();
+      await metrics?.close();
     },
   };
 }

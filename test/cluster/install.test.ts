@@ -150,13 +150,16 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
   const managerScenario = async () => {
     const token = await serviceAccountToken(MANAGER);
     const { path } = cluster.kubeConfigFor(token);
-    const [healthPort, webhookPort] = [await freePort(), await freePort()];
+    const [healthPort, webhookPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
     // As the Deployment runs it, but on loopback ports; this bare kube-apiserver cannot reach Services, so the
     // webhook configurations point at the URL instead (--webhook-url), the rest is the chart's.
-    const args = (containerOf(MANAGER).args as string[]).map((a) =>
-      a.startsWith('--health-port=') ? `--health-port=${healthPort}` : a.startsWith('--webhook-port=') ? `--webhook-port=${webhookPort}` : a,
-    );
-    args.push('--webhook-host=127.0.0.1', `--webhook-url=https://127.0.0.1:{port}`);
+    const ports: Record<string, number> = { '--health-port': healthPort, '--webhook-port': webhookPort, '--metrics-port': metricsPort };
+    const args = (containerOf(MANAGER).args as string[]).map((a) => {
+      const flag = a.split('=')[0]!;
+      return ports[flag] !== undefined ? `${flag}=${ports[flag]}` : a;
+    });
+    assert.ok(args.includes(`--metrics-port=${metricsPort}`), 'the chart serves the metrics');
+    args.push('--webhook-host=127.0.0.1', '--metrics-host=127.0.0.1', `--webhook-url=https://127.0.0.1:{port}`);
     assert.ok(args.includes(`--lease-namespace=${NAMESPACE}`), 'leader election is on, Lease in the release namespace');
     const manager = new Component([...args, `--kubeconfig=${path}`], { POD_NAMESPACE: NAMESPACE });
     components.push(manager);
@@ -198,6 +201,11 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     await until('pod recreated', async () => {
       const p = await json('/api/v1/namespaces/default/pods/llama-7b-0-server-0');
       return p.status === 200 && p.body.metadata.uid !== uid && !p.body.metadata.deletionTimestamp;
+    }, 60_000, 250);
+    // The autoscaler's decision for the quickstart's binding on the manager's /metrics.
+    await until('the binding on /metrics', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return text.includes('matrixinfer_autoscaler_desired_replicas{namespace="default",binding="llama-7b"}');
     }, 60_000, 250);
     // Events are recorded (and counted up: create, then patch) by the manager.
     await until('Model events', async () => {

@@ -15,6 +15,7 @@ const env = { ...process.env, MATRIXINFER_HOME: home };
 let gatewayPort = 0;
 let gatewayTlsPort = 0;
 let apiserverPort = 0;
+let metricsPort = 0;
 let platform: ReturnType<typeof startPlatform>;
 let gateway = '';
 let firstCompletionMs = 0;
@@ -28,13 +29,14 @@ async function chat(): Promise<Response> {
 }
 
 function upArgs(): string[] {
-  return ['-f', 'examples/quickstart.yaml', '--gateway-port', String(gatewayPort), '--gateway-tls-port', String(gatewayTlsPort), '--apiserver-port', String(apiserverPort)];
+  return ['-f', 'examples/quickstart.yaml', '--gateway-port', String(gatewayPort), '--gateway-tls-port', String(gatewayTlsPort), '--apiserver-port', String(apiserverPort), '--controller-manager-metrics-port', String(metricsPort)];
 }
 
 before(async () => {
   gatewayPort = await freePort();
   gatewayTlsPort = await freePort();
   apiserverPort = await freePort();
+  metricsPort = await freePort();
   gateway = `http://127.0.0.1:${gatewayPort}`;
   const started = Date.now();
   platform = startPlatform(upArgs(), env);
@@ -101,6 +103,14 @@ test('the seed request form, health, readiness and metrics answer', async () => 
     assert.equal(response.status, 200, path);
   }
   assert.match(await (await fetch(`${gateway}/metrics`)).text(), /matrixinfer_gateway_requests_total/);
+});
+
+test("the controller manager's metrics: their URL printed, served on loopback", async () => {
+  const url = `http://127.0.0.1:${metricsPort}/metrics`;
+  assert.ok(platform.output().includes(`metrics:     ${url}`), platform.output());
+  const response = await fetch(url);
+  assert.equal(response.status, 200);
+  assert.match(await response.text(), /^process_resident_memory_bytes \d/m);
 });
 
 test('bad requests get OpenAI-style errors', async () => {

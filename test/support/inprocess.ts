@@ -32,6 +32,8 @@ export interface InProcessOptions {
   backend?: Backend;
   /** The autoscaler's options (tests shorten its period). */
   autoscaler?: AutoscalerOptions;
+  /** Serve the controller manager's /metrics on a free loopback port (`manager.metrics.url`). */
+  metrics?: boolean;
   /** Where the node agent's log lines go (default: dropped). */
   agentLog?: string[];
   /** The gateway's access log (default: dropped). */
@@ -45,6 +47,7 @@ export async function startInProcessPlatform(options: InProcessOptions = {}): Pr
     kubeConfig: cluster.kubeConfig,
     logger: createLogger('controller-manager', 'warn'),
     ...(options.autoscaler ? { autoscaler: options.autoscaler } : {}),
+    ...(options.metrics ? { metrics: { host: '127.0.0.1', port: 0 } } : {}),
   });
   const agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger(options.agentLog ?? []) });
   const gateway = await startGateway({
