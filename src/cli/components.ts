@@ -62,6 +62,8 @@ export interface ControllerManagerCommandOptions {
   gatewayTlsPort?: number;
   /** A NetworkPolicy per ModelInfer: engine ports only from the gateway (and Prometheus, when given). */
   engineNetworkPolicy?: boolean;
+  /** Where the autoscaler sends PromQL metrics that name no address. */
+  prometheusUrl?: string;
   prometheusNamespace?: string;
   prometheusSelector?: string;
   /** With engineNetworkPolicy: this manager's own pods, admitted to the engine port (the autoscaler scrapes it). */
@@ -99,6 +101,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
         }
       : {}),
     leaderElection: options.leaderElect,
+    ...(options.prometheusUrl ? { autoscaler: { prometheusUrl: options.prometheusUrl } } : {}),
     ...(options.metricsPort !== undefined ? { metrics: { port: options.metricsPort, ...(options.metricsHost ? { host: options.metricsHost } : {}) } } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.leaseNamespace ? { leaseNamespace: options.leaseNamespace } : {}),

@@ -102,11 +102,12 @@ async function main(): Promise<void> {
     .option('--gateway-port <port>', "the gateway's HTTP port", '8080')
     .option('--gateway-tls-port <port>', "the gateway's HTTPS port (ModelServers with tls.enabled)", '8443')
     .option('--engine-network-policy', 'a NetworkPolicy per ModelInfer: engine ports reachable only from the gateway (and Prometheus)')
+    .option('--prometheus-url <url>', "Prometheus base URL for autoscaling metrics with a prometheus.query and no address (e.g. http://prometheus.monitoring:9090)")
     .option('--prometheus-namespace <name>', 'with --engine-network-policy: namespace of the Prometheus pods allowed to scrape engines')
     .option('--prometheus-selector <selector>', 'label selector (key=value,...) of those Prometheus pods', '')
     .option('--controller-manager-namespace <name>', 'with --engine-network-policy: namespace of the controller-manager pods allowed to scrape engine metrics for the autoscaler (default: $POD_NAMESPACE; no rule when neither)')
     .option('--controller-manager-selector <selector>', 'label selector (key=value,...) of those controller-manager pods', 'app.kubernetes.io/name=matrixinfer,app.kubernetes.io/component=controller-manager')
-    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string; metricsPort?: string; metricsHost: string; gatewayNamespace?: string; gatewaySelector?: string; gatewayAddress?: string[]; gatewayPort: string; gatewayTlsPort: string; engineNetworkPolicy?: boolean; prometheusNamespace?: string; prometheusSelector?: string; controllerManagerNamespace?: string; controllerManagerSelector?: string }) => {
+    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string; metricsPort?: string; metricsHost: string; gatewayNamespace?: string; gatewaySelector?: string; gatewayAddress?: string[]; gatewayPort: string; gatewayTlsPort: string; engineNetworkPolicy?: boolean; prometheusUrl?: string; prometheusNamespace?: string; prometheusSelector?: string; controllerManagerNamespace?: string; controllerManagerSelector?: string }) => {
       const { runControllerManager } = await import('./components.ts');
       await runControllerManager({
         ...opts,

@@ -77,7 +77,8 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
     createModelInferController({ ...deps, logger: log.child('modelinfer') }),
     createModelServerController({ ...deps, logger: log.child('modelserver'), ...(options.gateway ? { gateway: options.gateway } : {}) }),
     createModelRouteController({ ...deps, logger: log.child('modelroute') }),
-    createAutoscalerController({ ...deps, logger: log.child('autoscaler'), observer: autoscalerMetrics, ...(options.autoscaler ? { options: options.autoscaler } : {}) }),
+    // The autoscaler reads the same gateways the ModelServer Services lead to (its gateway_* metrics).
+    createAutoscalerController({ ...deps, logger: log.child('autoscaler'), observer: autoscalerMetrics, options: { ...(options.gateway ? { gateway: options.gateway } : {}), ...options.autoscaler } }),
   ];
   if (options.enginePolicy) {
     const gateway = options.gateway ?? defaultGatewayLocation();

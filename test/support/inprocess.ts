@@ -1,6 +1,7 @@
 // The platform in one test process: an API server (embedded or real, as test/support/cluster.ts chooses) with the
-// project's admission, the controller manager, the node agent running pods as processes in a temporary home, and
-// one gateway. For integration tests that need the pieces working together; stop() takes them down in reverse order
+// project's admission, one gateway, the controller manager (its ModelServer Services and autoscaler pointed at that
+// gateway), and the node agent running pods as processes in a temporary home (measuring them for metrics.k8s.io
+// every 2 s). For integration tests that need the pieces working together; stop() takes them down in reverse order
 // and removes the home.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,13 +44,6 @@ export interface InProcessOptions {
 export async function startInProcessPlatform(options: InProcessOptions = {}): Promise<InProcessPlatform> {
   const home = mkdtempSync(join(tmpdir(), 'matrixinfer-inprocess-'));
   const cluster = await startTestCluster(options.backend, { admission: admissionPlugins });
-  const manager = await startControllerManager({
-    kubeConfig: cluster.kubeConfig,
-    logger: createLogger('controller-manager', 'warn'),
-    ...(options.autoscaler ? { autoscaler: options.autoscaler } : {}),
-    ...(options.metrics ? { metrics: { host: '127.0.0.1', port: 0 } } : {}),
-  });
-  const agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger(options.agentLog ?? []) });
   const gateway = await startGateway({
     kubeConfig: cluster.kubeConfig,
     host: '127.0.0.1',
@@ -58,6 +52,15 @@ export async function startInProcessPlatform(options: InProcessOptions = {}): Pr
     log: () => {},
   });
   await gateway.ready;
+  const manager = await startControllerManager({
+    kubeConfig: cluster.kubeConfig,
+    logger: createLogger('controller-manager', 'warn'),
+    // ModelServer Services and the autoscaler's gateway_* metrics lead to this process's gateway, as under `up`.
+    gateway: { namespace: 'default', selector: '', addresses: ['127.0.0.1'], port: Number(new URL(gateway.url).port), tlsPort: 8443 },
+    ...(options.autoscaler ? { autoscaler: options.autoscaler } : {}),
+    ...(options.metrics ? { metrics: { host: '127.0.0.1', port: 0 } } : {}),
+  });
+  const agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger(options.agentLog ?? []), metricsWindowSeconds: 2 });
   return {
     cluster,
     client: new KubeClient(cluster.kubeConfig),

@@ -65,6 +65,8 @@ export interface DecideInput {
   max: number;
   /** The recommendation (recommend.ts), undefined to hold. */
   recommendation: number | undefined;
+  /** What asked for it (the winning metric against its target), for the reason. */
+  why?: string;
   /** Any request running or waiting on a ready pod. */
   busy: boolean;
   behavior: AutoscalingBehavior | undefined;
@@ -141,6 +143,7 @@ function downLimit(rate: Rate, base: number): number {
 
 export function decide(input: DecideInput, previous: ScalerState): { decision: Decision; state: ScalerState } {
   const { now, current, ready, min, max } = input;
+  const by = input.why ? ` by ${input.why}` : '';
   const b = resolveBehavior(input.behavior);
   const state: ScalerState = { ...previous, recommendations: [...previous.recommendations], changes: [...previous.changes] };
   const keepMs = Math.max(b.up.windowMs, b.down.windowMs, b.up.periodMs, b.down.periodMs, b.panic?.periodMs ?? 0);
@@ -187,12 +190,12 @@ export function decide(input: DecideInput, previous: ScalerState): { decision: D
       const base = countAtPeriodStart(state, now, b.panic!.periodMs, current);
       const limit = upLimit({ percent: b.panic!.percent, selectPolicy: 'Max' }, base);
       const to = Math.max(current, Math.min(rec, limit));
-      return finish(clamp(to, { mode, reason: `panic: recommended ${rec} for ${ready} ready`, ...(to < rec ? { limit: 'ScaleUpLimit' as const } : {}) }));
+      return finish(clamp(to, { mode, reason: `panic: recommended ${rec} for ${ready} ready${by}`, ...(to < rec ? { limit: 'ScaleUpLimit' as const } : {}) }));
     }
     const windowed = Math.min(...state.recommendations.filter((r) => !r.seed && (r.at > now - b.up.windowMs || r.at === now)).map((r) => r.replicas));
     const base = countAtPeriodStart(state, now, b.up.periodMs, current);
     const to = Math.max(current, Math.min(windowed, upLimit(b.up, base)));
-    return finish(clamp(to, { mode, reason: `recommended ${rec}`, ...(to < rec ? { limit: 'ScaleUpLimit' as const } : {}) }));
+    return finish(clamp(to, { mode, reason: `recommended ${rec}${by}`, ...(to < rec ? { limit: 'ScaleUpLimit' as const } : {}) }));
   }
 
   if (rec < current) {
@@ -208,8 +211,8 @@ export function decide(input: DecideInput, previous: ScalerState): { decision: D
       if (idleFor >= ms(input.scaleToZeroIdle, b.down.windowMs)) to = 0;
       else limit = 'ScaleToZeroIdle';
     }
-    const reason = to === 0 ? `idle for ${Math.round(idleFor / 1000)}s` : `recommended ${rec}`;
+    const reason = to === 0 ? `idle for ${Math.round(idleFor / 1000)}s` : `recommended ${rec}${by}`;
     return finish(clamp(to, { mode, reason, ...(limit ? { limit } : {}) }));
   }
-  return finish(clamp(current, { mode, reason: `recommended ${rec}` }));
+  return finish(clamp(current, { mode, reason: `recommended ${rec}${by}` }));
 }

@@ -252,6 +252,7 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
         base: { min, max },
         bounds,
         reactive: recommendation?.replicas,
+        ...(recommendation ? { why: `${recommendation.winner.name} ${formatValue(recommendation.winner.value)} (target ${recommendation.winner.targetText} per replica)` } : {}),
         floor: forecast?.enabled ? forecast.recommended : undefined,
         busy: busy(inputs),
         behavior: policy.spec.behavior,
