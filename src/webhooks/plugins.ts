@@ -319,6 +319,7 @@ export const validateAutoscalingPolicyBinding: Validator<AutoscalingPolicyBindin
   const errors: FieldError[] = [];
   checkMinMax(errors, 'spec', binding.spec.minReplicas ?? 1, binding.spec.maxReplicas);
   errors.push(...validateSchedules(binding.spec.schedules ?? [], 'spec.schedules'));
+  checkDuration(errors, 'spec.provisionTimeout', binding.spec.provisionTimeout, { positive: true });
   checkBindingTargets(errors, binding.spec);
   return errors;
 };

@@ -3,7 +3,8 @@
 // ModelServer and one ModelRoute splitting the model's traffic between them. Load through the gateway grows the cheap
 // variant to its max before the dear one grows; after the load the dear one shrinks first. Then a variant whose pods
 // can never become ready (an image the node agent cannot run: hardware that is not there) stays pending and is never
-// scaled further, while the next cheapest takes the load.
+// scaled further, while the next cheapest takes the load; past the binding's provisionTimeout it is released (back-off)
+// and no longer holds the others' scale-down.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -219,4 +220,18 @@ test('a variant whose pods never become ready is never scaled further; the next 
   const s = (await status('stuck'))!;
   const h100 = s.variants?.find((v) => v.name === 'stuck-h100');
   assert.deepEqual([h100?.current, h100?.ready, h100?.pending], [1, 0, 1]);
+
+  // Its pending replica would hold every scale-down of the binding (pods not ready: PodsStarting). Past the
+  // provision timeout the variant is stuck: the replica is released, a back-off starts, and the a100s scale in.
+  await client.mergePatch(AUTOSCALING_POLICY_BINDINGS, NS, 'stuck', { spec: { provisionTimeout: '2s' } });
+  await until('the stuck variant released', async () => (await replicas('stuck-h100')) === 0, 20_000, 100);
+  const released = (await status('stuck'))!.variants!.find((v) => v.name === 'stuck-h100')!;
+  assert.ok(released.stuckUntil && Date.parse(released.stuckUntil) > Date.now() - 2_000, JSON.stringify(released));
+  const events = await client.core.listNamespacedEvent({ namespace: NS });
+  assert.ok(events.items.some((e) => e.reason === 'VariantStuck' && /stuck-h100: 1 replicas not ready/.test(e.message ?? '')), 'a VariantStuck Event');
+  await until('the a100s scale in once idle', async () => (await replicas('stuck-a100')) === 1, 30_000, 200).catch(async (err: unknown) => {
+    const pods = (await client.list(PODS, { namespace: NS })).items.map((p) => `${p.metadata.name}:${isPodReady(p)}:${(p.status as { phase?: string })?.phase}:${p.metadata.deletionTimestamp ?? ''}`);
+    const mis = (await client.list(MODEL_INFERS, { namespace: NS })).items.map((m) => `${m.metadata.name}:${JSON.stringify((m as ModelInfer).spec.replicas)}:${JSON.stringify((m as ModelInfer).status)}`);
+    throw new Error(`${(err as Error).message}; modelinfers ${mis.join(' ')}; binding status: ${JSON.stringify(await status('stuck'))}; pods ${pods.join(' ')}`);
+  });
 });

@@ -104,6 +104,13 @@ export const AutoscalingPolicyBindingSpec = Obj({
   ),
   maxReplicas: Type.Integer({ minimum: 1, format: 'int32', description: 'Upper bound. With variants: of the total capacity units (sum of capacityWeight × replicas).' }),
   schedules: Type.Optional(ScheduleWindows),
+  provisionTimeout: Type.Optional(
+    Duration({
+      default: '10m',
+      description:
+        'With variants: a variant whose replicas stay not ready this long (its hardware is not there: quota, no nodes) is stuck. Its pending replicas are released (down to its minReplicas) and it gets no more for as long again, so the next cheapest variant takes the load and scale-down is not held by pods that never start. Default 10m.',
+    }),
+  ),
 });
 export type AutoscalingPolicyBindingSpec = Static<typeof AutoscalingPolicyBindingSpec>;
 
@@ -166,6 +173,7 @@ export const AutoscalingPolicyBindingStatus = Obj({
         ready: Type.Integer({ format: 'int32', description: 'Its ready pods.' }),
         pending: Type.Integer({ format: 'int32', description: 'Replicas not ready (starting, or stuck on hardware that is not there); while above 0 the variant is not scaled up.' }),
         desired: Type.Integer({ format: 'int32', description: 'What the cost distribution gave it.' }),
+        stuckUntil: Type.Optional(Type.String({ format: 'date-time', description: 'Set while the variant is in back-off after its replicas stayed not ready for spec.provisionTimeout: it keeps its ready replicas and gets no more until then.' })),
         costPerReplica: CostPerReplica,
         capacityWeight: Type.Integer({ format: 'int32' }),
       }),

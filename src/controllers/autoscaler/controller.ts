@@ -24,7 +24,9 @@
 //  - Heterogeneous cost (binding spec.variants): the ModelInfers' ready pods are scraped together and every count
 //    of the pipeline is in capacity units (variants.ts has the units and the distribution rules); one decision for
 //    the binding, then one scale write and one `Scaled` Event per variant that changes. A variant with pending pods
-//    is not scaled up; as for a single target, pods not ready also hold off scale-down (PodsStarting).
+//    is not scaled up; as for a single target, pods not ready also hold off scale-down (PodsStarting) — until the
+//    binding's provisionTimeout: then the variant is stuck (a `VariantStuck` Warning), its pending replicas are
+//    released and it gets none for as long again (variants.ts `stuck`).
 //  - One Event per scaling action on the binding (`Scaled`, its message naming the mode and the reason: the
 //    metric, the forecast or the window), one Warning per failed write (`FailedScale`); Events when the forecast
 //    turns on or off (`ForecastEnabled`/`ForecastDisabled`) and when a window opens or closes (`ScheduleOpened`/
@@ -53,7 +55,7 @@ import { readExternal, type ReadingsDeps } from './readings.ts';
 import { defaultGatewayLocation } from '../networking/controller.ts';
 import { gatewayEndpoints, type GatewayLocation } from '../networking/service.ts';
 import { bindingStatus, formatValue, type ForecastOutcome, type SyncOutcome, type VariantsOutcome } from './status.ts';
-import { capacityOf, costOf, distribute, formatCost, parseCost, targetsOf, type VariantState } from './variants.ts';
+import { capacityOf, costOf, distribute, formatCost, parseCost, stuck, targetsOf, type VariantState } from './variants.ts';
 
 export interface AutoscalerOptions {
   /** How often each binding is synced, ms (default 15 000, the HPA's). */
@@ -102,6 +104,9 @@ interface BindingState {
   windows: string[];
   /** When a schedule window next opens or closes (ms): sync then even within the period. */
   transitionAt: number | undefined;
+  /** spec.variants: since when each variant has had replicas not ready, and until when a stuck one is in back-off. */
+  pendingSince: Map<string, number>;
+  stuckUntil: Map<string, number>;
 }
 
 interface PodLike extends KubeObject {
@@ -206,7 +211,19 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
       fresh.set(name, s.sample);
       if (s.previous) previous.set(name, s.previous);
     }
-    const current = infers.reduce((sum, mi, i) => sum + refs[i]!.weight * (mi.spec.replicas ?? 1), 0);
+    // spec.variants: each variant's counts, a stuck one capped at what is ready; its pending replicas are not part
+    // of the count the pipeline keeps (they would hold every scale-down as pods still starting).
+    const timeoutMs = parseDuration(binding.spec.provisionTimeout ?? '10m') ?? 600_000;
+    const variantStates =
+      targets.kind === 'variants'
+        ? targets.variants.map((v, i) => {
+            const s = variantState(v, infers[i]!, ready);
+            return isStuck(binding, state, s, now, timeoutMs) ? stuck(s) : s;
+          })
+        : undefined;
+    const current = variantStates
+      ? capacityOf(variantStates, variantStates.map((v) => Math.min(v.current, v.max)))
+      : infers.reduce((sum, mi, i) => sum + refs[i]!.weight * (mi.spec.replicas ?? 1), 0);
     const readyNames = ready.map((p) => p.metadata.name!);
     const external = await readExternal(readings, policy.spec.metrics, sourcesOf(policy.spec.metrics), { namespace, targets: refs.map((r) => r.name), pods: readyNames, now });
     const inputs: SignalInputs = { ready: readyNames, engine: fresh, previous, ...external };
@@ -264,8 +281,7 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
     let scaleError: string | undefined;
     let variantsOutcome: VariantsOutcome | undefined;
     if (targets.kind === 'variants') {
-      const states = targets.variants.map((v, i) => variantState(v, infers[i]!, ready));
-      ({ outcome: variantsOutcome, error: scaleError } = await scaleVariants(binding, namespace, states, decision));
+      ({ outcome: variantsOutcome, error: scaleError } = await scaleVariants(binding, namespace, variantStates!, decision, state.stuckUntil));
       if (!scaleError) state.scaler = result.state;
       if (state.forecast && variantsOutcome.reached > current) state.forecast.lead = recordScaleUp(state.forecast.lead, now, variantsOutcome.reached);
       else if (state.forecast && variantsOutcome.reached < current) state.forecast.lead = recordScaleDown(state.forecast.lead, variantsOutcome.reached);
@@ -301,7 +317,26 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
    * spec.variants: the decided total → replicas per variant (variants.ts), one scale write per variant that
    * changes and one Event each. A failed write leaves that variant as it was and the others written.
    */
-  async function scaleVariants(binding: AutoscalingPolicyBinding, namespace: string, variants: VariantState[], decision: Decision): Promise<{ outcome: VariantsOutcome; error?: string }> {
+  /**
+   * Whether a variant is stuck: replicas not ready for the provision timeout (an Event, and a back-off as long
+   * starts), or still in that back-off. A variant that is all ready again ends its back-off early.
+   */
+  function isStuck(binding: AutoscalingPolicyBinding, state: BindingState, v: VariantState, now: number, timeoutMs: number): boolean {
+    if (v.pending === 0) state.pendingSince.delete(v.name);
+    else if (!state.pendingSince.has(v.name)) state.pendingSince.set(v.name, now);
+    const until = state.stuckUntil.get(v.name);
+    if (until !== undefined && now < until) return true;
+    if (until !== undefined) state.stuckUntil.delete(v.name);
+    const since = state.pendingSince.get(v.name);
+    if (since === undefined || now - since < timeoutMs) return false;
+    state.stuckUntil.set(v.name, now + timeoutMs);
+    state.pendingSince.delete(v.name);
+    const minutes = formatValue(timeoutMs / 60_000);
+    recorder.event(binding, 'Warning', 'VariantStuck', `ModelInfer ${v.name}: ${v.pending} replicas not ready for ${minutes}m; releasing them and adding none there for ${minutes}m (the next cheapest variant takes the load)`);
+    return true;
+  }
+
+  async function scaleVariants(binding: AutoscalingPolicyBinding, namespace: string, variants: VariantState[], decision: Decision, stuckUntil: ReadonlyMap<string, number>): Promise<{ outcome: VariantsOutcome; error?: string }> {
     const plan = distribute(decision.replicas, variants);
     const after = variants.map((v) => v.current);
     const errors: string[] = [];
@@ -318,7 +353,19 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
         recorder.event(binding, 'Warning', 'FailedScale', `ModelInfer ${v.name} to ${to}: ${errorMessage(err)}`);
       }
     }
-    const rows = variants.map((v, i) => ({ name: v.name, current: after[i]!, ready: v.current - v.pending, pending: v.pending, desired: plan.desired[i]!, costPerReplica: formatCost(v.costMilli), capacityWeight: v.weight }));
+    const rows = variants.map((v, i) => {
+      const until = stuckUntil.get(v.name);
+      return {
+        name: v.name,
+        current: after[i]!,
+        ready: v.current - v.pending,
+        pending: v.pending,
+        desired: plan.desired[i]!,
+        ...(until !== undefined ? { stuckUntil: new Date(until).toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
+        costPerReplica: formatCost(v.costMilli),
+        capacityWeight: v.weight,
+      };
+    });
     const outcome: VariantsOutcome = { rows, reached: capacityOf(variants, after), short: plan.short, costMilli: costOf(variants, after) };
     return errors.length > 0 ? { outcome, error: errors.join('; ') } : { outcome };
   }
@@ -331,7 +378,7 @@ export function createAutoscalerController(deps: AutoscalerDeps): Controller {
       return;
     }
     let state = states.get(key);
-    if (!state) states.set(key, (state = { scaler: newState(), pods: new Map(), lastSync: 0, generation: undefined, windows: [], transitionAt: undefined }));
+    if (!state) states.set(key, (state = { scaler: newState(), pods: new Map(), lastSync: 0, generation: undefined, windows: [], transitionAt: undefined, pendingSince: new Map(), stuckUntil: new Map() }));
     const now = Date.now();
     const since = now - state.lastSync;
     const transitionDue = state.transitionAt !== undefined && now >= state.transitionAt;

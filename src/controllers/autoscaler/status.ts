@@ -54,7 +54,7 @@ export type SyncOutcome =
 
 /** The cost distribution's result at one sync (variants.ts). */
 export interface VariantsOutcome {
-  rows: { name: string; current: number; ready: number; pending: number; desired: number; costPerReplica: string; capacityWeight: number }[];
+  rows: { name: string; current: number; ready: number; pending: number; desired: number; stuckUntil?: string; costPerReplica: string; capacityWeight: number }[];
   /** Capacity units after the writes that succeeded (may fall short of the decision). */
   reached: number;
   /** Units the decision asked for that no variant could take (pending or at max). */

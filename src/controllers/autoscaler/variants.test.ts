@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AutoscalingPolicyBinding } from '../../api/kinds/index.ts';
 import { bindingStatus } from './status.ts';
-import { capacityOf, costOf, distribute, formatCost, parseCost, targetsOf, type VariantState } from './variants.ts';
+import { capacityOf, costOf, distribute, formatCost, parseCost, stuck, targetsOf, type VariantState } from './variants.ts';
 
 /** A variant with defaults: weight 1, bounds 0..∞, nothing pending. */
 const v = (name: string, cost: string, over: Partial<VariantState> = {}): VariantState => ({ name, costMilli: parseCost(cost)!, weight: 1, min: 0, max: Infinity, current: 0, pending: 0, ...over });
@@ -101,4 +101,13 @@ test('binding status with variants: counts in capacity units, per-variant rows, 
   assert.deepEqual(s.variants, rows);
   assert.equal(s.costPerHour, '9.5');
   assert.equal(s.conditions?.find((c) => c.type === 'ScalingLimited')?.reason, 'VariantsPending');
+});
+
+test('a stuck variant keeps what is ready (not below its min): its pending replicas go and the next cheapest takes them', () => {
+  const v = (name: string, costMilli: number, current: number, pending: number, min = 0): VariantState => ({ name, costMilli, weight: 1, min, max: 8, current, pending });
+  const cheapStuck = stuck(v('h100', 500, 3, 2));
+  assert.equal(cheapStuck.max, 1);
+  const plan = distribute(4, [cheapStuck, v('a100', 3000, 1, 0)]);
+  assert.deepEqual(plan.desired, [1, 3]);
+  assert.equal(stuck(v('h100', 500, 3, 3, 2)).max, 2, 'the operator\'s min stays');
 });

@@ -21,6 +21,9 @@
 //  - Scale down (capacity above the total): remove replicas from the variant with the highest cost per unit, down to
 //    its min, then the next most expensive; a replica is removed only when the capacity stays at or above the total
 //    (so an overshoot from a heavy replica is not taken back and put on again next sync: no flapping).
+//  - Stuck variants (replicas not ready for the binding's provisionTimeout, then a back-off as long): the controller
+//    hands them in through `stuck`, which caps them at what is ready (not below their min), so the distribution's
+//    bounds step releases their pending replicas at once and the next cheapest takes the load.
 //  - Ties in cost per unit, deterministic by name: scale-up fills the first name first, scale-down empties the last
 //    name first (the mirror image, so a scale-down undoes the most recent scale-ups).
 //  - The total at constant capacity is not rebalanced (moving load from dear to cheap hardware means a start and a
@@ -110,6 +113,12 @@ export function distribute(total: number, variants: readonly VariantState[]): Di
     }
   }
   return { desired, capacity, short: Math.max(0, total - capacity) };
+}
+
+/** A stuck variant: capped at its ready replicas (not below its min), so its pending ones go and none are added. */
+export function stuck(v: VariantState): VariantState {
+  const ready = v.current - v.pending;
+  return { ...v, max: Math.max(v.min, Math.min(v.max, ready)) };
 }
 
 /** The total cost per hour of the given counts, milli-units. */
