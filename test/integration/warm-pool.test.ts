@@ -2,7 +2,9 @@
 // as processes, `--startup-seconds 4`) + gateway. A ModelInfer with 1 replica and warmPool 1 runs 2 pods: the warm
 // one sleeps (level 1) and gets no request through the gateway. Scaled to 2, the warm pod is woken and routed, and a
 // new warm pod starts. The time from the scale write to the first request the new replica serves through the gateway
-// is measured, and compared with the same scale-up of a ModelInfer without a warm pool (a cold start). ≈ 20 s.
+// is measured, and compared with the same scale-up of a ModelInfer without a warm pool (a cold start). Then the same
+// from zero: the first request, held by the gateway while it writes 0 → 1, is answered by the claimed warm replica in
+// a fraction of a cold start. ≈ 30 s.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../src/api/admission.ts';
@@ -33,14 +35,14 @@ before(async () => {
 after(() => platform?.stop());
 
 /** ModelInfer, ModelServer and ModelRoute as a Model would generate them, created directly (no Model controller). */
-async function deploy(name: string, warm: number): Promise<void> {
+async function deploy(name: string, warm: number, replicas = 1): Promise<void> {
   const model = {
     apiVersion: 'registry.matrixinfer.ai/v1alpha1',
     kind: 'Model',
     metadata: { name, namespace: NS },
     spec: {
       modelSpec: { modelId: `${name}-v1`, framework: 'pytorch', version: '1.0.0', source: { uri: 'huggingface://meta-llama/Llama-2-7b-hf' } },
-      runtime: { image: 'matrixinfer/pytorch-runtime:latest', replicas: 1, args: ENGINE_ARGS },
+      runtime: { image: 'matrixinfer/pytorch-runtime:latest', replicas, args: ENGINE_ARGS },
     },
   } as Model;
   const bare = <T extends KubeObject>(o: T): T => ({ ...o, metadata: { name, namespace: NS } });
@@ -123,4 +125,26 @@ test('warm pool: the warm replica sleeps unrouted; a scale-up claims it in a fra
   }, 30_000);
   const after = (await client.get<ModelInfer>(MODEL_INFERS, NS, 'warm'))!.status!;
   assert.deepEqual([after.readyReplicas, after.warmReplicas], [2, 1]);
+});
+
+test('at zero with a warm pool: the held first request is answered once the gateway\'s 0 → 1 claims the warm replica', async (t) => {
+  await Promise.all([deploy('zero-warm', 1, 0), deploy('zero-cold', 0, 0)]);
+  await until('zero-warm: its one pod warm, ready and asleep', async () => {
+    const list = await pods('zero-warm');
+    return list.length === 1 && isPodReady(list[0]!) && list[0]!.metadata.labels?.[WARM_LABEL] === 'true' && list[0]!.metadata.annotations?.[SLEEP_LEVEL_ANNOTATION] === '1';
+  }, 30_000);
+  assert.equal((await pods('zero-cold')).length, 0);
+  const firstRequest = async (name: string) => {
+    const start = performance.now();
+    assert.equal(await complete(name), 200);
+    return performance.now() - start;
+  };
+  const warmMs = await firstRequest('zero-warm');
+  const coldMs = await firstRequest('zero-cold');
+  t.diagnostic(`first request at zero replicas, arrival → answer through the gateway (hold, 0 → 1 write, start): warm pool (sleep level 1) ${warmMs.toFixed(0)} ms, cold start (--startup-seconds ${STARTUP_SECONDS}) ${coldMs.toFixed(0)} ms`);
+  assert.ok(warmMs < coldMs / 2, `warm ${warmMs} ms is well under cold ${coldMs} ms`);
+  assert.equal((await client.get<ModelInfer>(MODEL_INFERS, NS, 'zero-warm'))!.spec.replicas, 1, 'the gateway wrote 0 → 1');
+  const claimed = (await pods('zero-warm')).find((p) => group(p) === '0')!;
+  assert.notEqual(claimed.metadata.labels?.[WARM_LABEL], 'true', 'the warm replica was claimed');
+  assert.ok((await served(claimed)) >= 1, 'the claimed replica served the held request');
 });
