@@ -25,11 +25,20 @@ import type { EngineKind } from './options.ts';
 import type { FinishReason, SchedulerObserver, Sequence, StepStats } from './scheduler.ts';
 
 /** Live engine state read at scrape time. */
+/**
+ * The simulated engine's own gauge, in both modes: neither vLLM nor SGLang exports a count of queued prompt tokens
+ * (only of queued requests), so it carries the project's prefix rather than borrowing theirs.
+ */
+export const QUEUED_PROMPT_TOKENS = 'matrixinfer_engine_queued_prompt_tokens';
+const QUEUED_PROMPT_TOKENS_HELP = 'Prompt tokens accepted and not yet prefilled (queued requests, and the rest of chunked prefills).';
+
 export interface EngineState {
   running(): number;
   waiting(): number;
   kvUsage(): number;
   usedTokens(): number;
+  /** Prompt tokens accepted and not yet prefilled (Scheduler.queuedPromptTokens). */
+  queuedPromptTokens?(): number;
   /** LoRA adapters with running and with waiting requests, and --max-loras. */
   loras(): { max: number; running: readonly string[]; waiting: readonly string[] };
   /** 0 awake, 1 or 2 the sleep level; read with `sleepMode` (startup.ts) and for the DCGM framebuffer gauges. */
@@ -312,6 +321,7 @@ class VllmMetrics extends EngineRegistry {
     this.gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', () => state.running());
     this.gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', () => state.waiting());
     this.gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', () => state.kvUsage());
+    this.gauge(QUEUED_PROMPT_TOKENS, QUEUED_PROMPT_TOKENS_HELP, () => state.queuedPromptTokens?.() ?? 0);
     if (c.sleepMode) {
       // As vLLM's: one series per state, 1 on the current one (awake = 0 means sleeping).
       new Gauge({
@@ -432,6 +442,7 @@ class SglangMetrics extends EngineRegistry {
     this.gauge('sglang:num_queue_reqs', 'The number of requests in the waiting queue.', () => state.waiting());
     this.gauge('sglang:token_usage', 'The token usage.', () => state.kvUsage());
     this.gauge('sglang:num_used_tokens', 'The number of used tokens.', () => state.usedTokens());
+    this.gauge(QUEUED_PROMPT_TOKENS, QUEUED_PROMPT_TOKENS_HELP, () => state.queuedPromptTokens?.() ?? 0);
     this.gauge('sglang:max_total_num_tokens', 'Maximum total number of tokens in the KV cache pool.', () => capacity);
     this.gauge('sglang:cache_hit_rate', 'The prefix cache hit rate.', () => (this.cacheQueries > 0 ? this.cacheHits / this.cacheQueries : 0));
     this.gauge('sglang:gen_throughput', 'The generation throughput (token/s).', () => {

@@ -90,6 +90,18 @@ describe('Scheduler', () => {
     assert.ok(sched.idle, 'no timer pending when idle');
   });
 
+  it('queued prompt tokens: whole prompts waiting, the rest of a chunked prefill, none once prefilled', () => {
+    const { sched, submit } = setup({ maxNumSeqs: 1, maxNumBatchedTokens: 64 });
+    submit({ promptTokens: 200, maxTokens: 2 });
+    submit({ promptTokens: 50, maxTokens: 2 });
+    assert.equal(sched.queuedPromptTokens(), 250);
+    advance(50); // the first step (42 ms) prefilled 64 of the first prompt's 200; the second is under way
+    assert.equal(sched.queuedPromptTokens(), 250 - 64);
+    advance(1000);
+    assert.equal(sched.queuedPromptTokens(), 0);
+    assert.ok(sched.idle);
+  });
+
   it('runs at most max-num-seqs; the rest wait FIFO and start as slots free', () => {
     const { sched, submit } = setup({ maxNumSeqs: 2 });
     const a = submit({ promptTokens: 10, maxTokens: 3 });

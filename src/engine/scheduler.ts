@@ -237,6 +237,17 @@ export class Scheduler {
     return this.waiting.length + n <= this.maxWaiting;
   }
 
+  /**
+   * Prompt tokens accepted and not yet prefilled: the queue's whole prompts (less what a preempted one had
+   * computed) and what running sequences in a chunked prefill still have to go. The work ahead of a new request.
+   */
+  queuedPromptTokens(): number {
+    let n = 0;
+    for (const s of this.waiting) n += Math.max(0, s.spec.promptTokens - s.numComputedTokens);
+    for (const s of this.running) n += Math.max(0, s.spec.promptTokens - s.numComputedTokens);
+    return n;
+  }
+
   /** Tokens held in the KV cache by running sequences. */
   usedTokens(): number {
     let n = 0;

@@ -136,6 +136,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
       waiting: () => scheduler?.numWaiting ?? 0,
       kvUsage: () => kv.usage(),
       usedTokens: () => scheduler?.usedTokens() ?? 0,
+      queuedPromptTokens: () => scheduler?.queuedPromptTokens() ?? 0,
       loras: () => ({ max: options.maxLoras, running: scheduler?.runningLoras() ?? [], waiting: scheduler?.waitingLoras() ?? [] }),
       sleepLevel: () => sleepMode.level,
       gpuUtilization: () => scheduler?.gpuUtilization() ?? 0,

@@ -166,7 +166,7 @@ test('AutoscalingPolicy and binding', () => {
     [
       'spec.metrics[0].targetValue: Invalid value: "lots": must be a quantity such as 10, 0.5 or 500m',
       'spec.metrics[1].metricName: Duplicate value: "cpu"',
-      'spec.metrics[2].metricName: Unsupported value: "queue_depth": supported: num_requests_waiting, num_requests_running, num_requests, kv_cache_usage, ttft_seconds_p50|p90|p95|p99, itl_seconds_p50|p90|p95|p99, gpu_utilization, gateway_inflight_requests, gateway_awaiting_first_byte, gateway_request_rate, cpu, memory (and the vLLM/SGLang names of the engine metrics); or any name with prometheus.query',
+      'spec.metrics[2].metricName: Unsupported value: "queue_depth": supported: num_requests_waiting, num_requests_running, num_requests, queued_prompt_tokens, kv_cache_usage, ttft_seconds_p50|p90|p95|p99, itl_seconds_p50|p90|p95|p99, gpu_utilization, gateway_inflight_requests, gateway_awaiting_first_byte, gateway_request_rate, cpu, memory (and the vLLM/SGLang names of the engine metrics); or any name with prometheus.query',
       'spec.metrics[4].prometheus.query: Invalid value: "avg(rate(x[1m])": unclosed (',
       'spec.metrics[5].prometheus.query: Invalid value: "x{pod=\\"a}": unterminated " string at offset 6',
       'spec.behavior.scaleDown.period: Invalid value: "0s": must be greater than 0',

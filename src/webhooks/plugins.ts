@@ -95,7 +95,7 @@ function checkMetrics(errors: FieldError[], path: string, metrics: readonly Metr
 }
 
 const SUPPORTED_METRICS =
-  'num_requests_waiting, num_requests_running, num_requests, kv_cache_usage, ttft_seconds_p50|p90|p95|p99, itl_seconds_p50|p90|p95|p99, gpu_utilization, gateway_inflight_requests, gateway_awaiting_first_byte, gateway_request_rate, cpu, memory (and the vLLM/SGLang names of the engine metrics)';
+  'num_requests_waiting, num_requests_running, num_requests, queued_prompt_tokens, kv_cache_usage, ttft_seconds_p50|p90|p95|p99, itl_seconds_p50|p90|p95|p99, gpu_utilization, gateway_inflight_requests, gateway_awaiting_first_byte, gateway_request_rate, cpu, memory (and the vLLM/SGLang names of the engine metrics)';
 
 /**
  * What admission can know of a PromQL query without a Prometheus: its brackets and quotes balance. Whether it

@@ -99,6 +99,13 @@ test('gateway, resource, GPU and Prometheus sources: over the ready pods, partia
     { metricName: 'broken', targetValue: '1', prometheus: { query: 'y' } },
   ];
   const values = signalValues(metrics, { ready: ['a', 'b'], engine, previous: new Map(), gateway, resources, queries });
+  const queued = signalValues([{ metricName: 'queued_prompt_tokens', targetValue: 4096 }], {
+    ready: ['a', 'b'],
+    engine: new Map([['a', readPod(vllm(2, 1, 0.1) + 'matrixinfer_engine_queued_prompt_tokens{model_name="m"} 5000\n', 'vllm')!], ['b', readPod(vllm(0, 0, 0), 'vllm')!]]),
+    previous: new Map(),
+  });
+  assert.deepEqual([queued[0]!.value, queued[0]!.partial], [5000, true]); // b exports none (a real vLLM): partial
+  assert.match(signalValues([{ metricName: 'queued_prompt_tokens', targetValue: 1 }], { ready: ['b'], engine: new Map([['b', readPod(vllm(0, 0, 0), 'vllm')!]]), previous: new Map() })[0]!.error!, /vLLM and SGLang count queued requests/);
   assert.deepEqual(values.map((v) => v.value), [60, 4, 1, 2.5, 1, 3e9, 0.42, undefined]);
   // Only the rate lacks pod b (one scrape of its gateway so far): partial, so it may not lower the count.
   assert.deepEqual(values.map((v) => v.partial ?? false), [false, false, false, true, false, false, false, false]);

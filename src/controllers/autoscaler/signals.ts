@@ -9,6 +9,7 @@
 // | num_requests_waiting          | engine: vllm:num_requests_waiting, sglang:num_queue_reqs            | sum       |
 // | num_requests_running          | engine: vllm:num_requests_running, sglang:num_running_reqs          | sum       |
 // | num_requests                  | engine: waiting + running                                           | sum       |
+// | queued_prompt_tokens          | engine: matrixinfer_engine_queued_prompt_tokens (the simulated engine's; vLLM and SGLang export none) | sum |
 // | kv_cache_usage (0..1)         | engine: vllm:kv_cache_usage_perc, vllm:gpu_cache_usage_perc, sglang:token_usage | average |
 // | ttft_seconds_p50/p90/p95/p99  | engine: vllm:|sglang:time_to_first_token_seconds[:pNN] (p95)        | average   |
 // | itl_seconds_p50/p90/p95/p99   | engine: vllm:|sglang:inter_token_latency_seconds[:pNN] (p95)        | average   |
@@ -39,7 +40,7 @@ import type { GatewayPodView } from './gateway-view.ts';
 
 export type Aggregate = 'sum' | 'average';
 export type Source = 'engine' | 'gateway' | 'resource' | 'prometheus';
-type EngineField = 'waiting' | 'running' | 'requests' | 'kvUsage' | 'ttft' | 'itl' | 'gpuUtil';
+type EngineField = 'waiting' | 'running' | 'requests' | 'queuedTokens' | 'kvUsage' | 'ttft' | 'itl' | 'gpuUtil';
 type GatewayField = 'inflight' | 'awaiting' | 'rate';
 type ResourceField = 'cpu' | 'memory';
 
@@ -58,6 +59,7 @@ const HISTOGRAMS = {
 } as const;
 const ALL_HISTOGRAMS = [...HISTOGRAMS.ttft, ...HISTOGRAMS.itl];
 const GPU_UTIL = 'DCGM_FI_DEV_GPU_UTIL';
+const QUEUED_TOKENS = 'matrixinfer_engine_queued_prompt_tokens';
 
 const NAMED: Record<string, SignalSpec> = {
   num_requests_waiting: { source: 'engine', field: 'waiting', aggregate: 'sum' },
@@ -67,6 +69,8 @@ const NAMED: Record<string, SignalSpec> = {
   'vllm:num_requests_running': { source: 'engine', field: 'running', aggregate: 'sum' },
   'sglang:num_running_reqs': { source: 'engine', field: 'running', aggregate: 'sum' },
   num_requests: { source: 'engine', field: 'requests', aggregate: 'sum' },
+  queued_prompt_tokens: { source: 'engine', field: 'queuedTokens', aggregate: 'sum' },
+  [QUEUED_TOKENS]: { source: 'engine', field: 'queuedTokens', aggregate: 'sum' },
   kv_cache_usage: { source: 'engine', field: 'kvUsage', aggregate: 'average' },
   'vllm:kv_cache_usage_perc': { source: 'engine', field: 'kvUsage', aggregate: 'average' },
   'vllm:gpu_cache_usage_perc': { source: 'engine', field: 'kvUsage', aggregate: 'average' },
@@ -109,6 +113,8 @@ export interface PodSample {
   itl?: Histogram;
   /** DCGM_FI_DEV_GPU_UTIL averaged over the pod's GPUs, 0..100, when the pod exports it. */
   gpuUtil?: number;
+  /** Prompt tokens queued for prefill, when the engine exports them. */
+  queuedTokens?: number;
 }
 
 /** A scrape's text → PodSample; null when it holds no engine metrics (a scrape failure, as far as scaling goes). */
@@ -119,8 +125,11 @@ export function readPod(text: string, engine: EngineKind): PodSample | null {
   const pick = (names: readonly string[]) => histograms.get(names[parsed.engine === 'sglang' ? 1 : 0]!) ?? histograms.get(names[parsed.engine === 'sglang' ? 0 : 1]!);
   const ttft = pick(HISTOGRAMS.ttft);
   const itl = pick(HISTOGRAMS.itl);
-  const gpus = readSamples(text, [GPU_UTIL]).get(GPU_UTIL);
+  const extra = readSamples(text, [GPU_UTIL, QUEUED_TOKENS]);
+  const gpus = extra.get(GPU_UTIL);
   const gpuUtil = gpus ? gpus.reduce((s, g) => s + g.value, 0) / gpus.length : undefined;
+  const queued = extra.get(QUEUED_TOKENS);
+  const queuedTokens = queued ? queued.reduce((s, q) => s + q.value, 0) : undefined;
   return {
     waiting: parsed.waiting,
     running: parsed.running,
@@ -128,6 +137,7 @@ export function readPod(text: string, engine: EngineKind): PodSample | null {
     ...(ttft ? { ttft } : {}),
     ...(itl ? { itl } : {}),
     ...(gpuUtil !== undefined ? { gpuUtil } : {}),
+    ...(queuedTokens !== undefined ? { queuedTokens } : {}),
   };
 }
 
@@ -239,6 +249,12 @@ function engineValue(field: EngineField, q: number | undefined, inputs: SignalIn
       return { value: total((p) => p.running), ...partial };
     case 'requests':
       return { value: total((p) => p.waiting + p.running), ...partial };
+    case 'queuedTokens': {
+      const known = pods.filter(([, p]) => p.queuedTokens !== undefined);
+      if (known.length === 0) return { value: undefined, error: `no ready pod exports ${QUEUED_TOKENS} (vLLM and SGLang count queued requests, not tokens: use num_requests_waiting or gateway_awaiting_first_byte)` };
+      const value = known.reduce((s, [, p]) => s + p.queuedTokens!, 0);
+      return { value, ...(known.length < inputs.ready.length ? { partial: true } : {}) };
+    }
     case 'kvUsage':
       return mean((p) => p.kvUsage);
     case 'gpuUtil': {
