@@ -105,8 +105,8 @@ export const AutoscalingPolicyBindingSpec = Obj({
   maxReplicas: Type.Integer({ minimum: 1, format: 'int32', description: 'Upper bound. With variants: of the total capacity units (sum of capacityWeight × replicas).' }),
   schedules: Type.Optional(ScheduleWindows),
   provisionTimeout: Type.Optional(
+    // No schema default: it only means something with variants, and the Model controller's bindings stay as written.
     Duration({
-      default: '10m',
       description:
         'With variants: a variant whose replicas stay not ready this long (its hardware is not there: quota, no nodes) is stuck. Its pending replicas are released (down to its minReplicas) and it gets no more for as long again, so the next cheapest variant takes the load and scale-down is not held by pods that never start. Default 10m.',
     }),
