@@ -14,6 +14,7 @@ import type { KubeClient } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/kube/log.ts';
 import { until } from '../../src/kube/testing/until.ts';
 import { startInProcessPlatform, type InProcessPlatform } from '../support/inprocess.ts';
+import { testModel } from '../support/models.ts';
 
 const NS = 'default';
 const NAME = 'metered';
@@ -52,15 +53,7 @@ function actions(samples: Map<string, number>, direction: 'up' | 'down'): number
 }
 
 test('GET /metrics: the binding after a sync, a scaling action after a scale-out, none on a standby, nothing once it is gone', async () => {
-  const model = {
-    apiVersion: 'registry.matrixinfer.ai/v1alpha1',
-    kind: 'Model',
-    metadata: { name: NAME, namespace: NS },
-    spec: {
-      modelSpec: { modelId: `${NAME}-v1`, framework: 'pytorch', version: '1.0.0', source: { uri: 'huggingface://meta-llama/Llama-2-7b-hf' } },
-      runtime: { image: 'matrixinfer/pytorch-runtime:latest' },
-    },
-  } as Model;
+  const model = testModel(NAME, NS);
   const mi = desiredModelInfer(model);
   delete mi.metadata.ownerReferences;
   mi.spec.replicas = 1;

@@ -20,6 +20,7 @@ import { until } from '../../src/kube/testing/until.ts';
 import { freePort } from '../support/platform.ts';
 import { startInProcessPlatform, type InProcessPlatform } from '../support/inprocess.ts';
 import { findProgram, needs } from '../support/system.ts';
+import { testModel } from '../support/models.ts';
 
 const NS = 'default';
 // Two sequences per engine, 40 ms per token: a 40-token request holds a slot for about 1.6 s.
@@ -35,13 +36,9 @@ before(async () => {
 after(() => platform?.stop());
 
 function model(name: string, metrics: NonNullable<Model['spec']['autoscaling']>['metrics']): Model {
-  return {
-    apiVersion: 'registry.matrixinfer.ai/v1alpha1',
-    kind: 'Model',
-    metadata: { name, namespace: NS },
+  return testModel(name, NS, {
+    runtime: { args: ENGINE_ARGS },
     spec: {
-      modelSpec: { modelId: `${name}-v1`, framework: 'pytorch', version: '1.0.0', source: { uri: 'huggingface://meta-llama/Llama-2-7b-hf' } },
-      runtime: { image: 'matrixinfer/pytorch-runtime:latest', args: ENGINE_ARGS },
       autoscaling: {
         minReplicas: 1,
         maxReplicas: 3,
@@ -49,7 +46,7 @@ function model(name: string, metrics: NonNullable<Model['spec']['autoscaling']>[
         behavior: { scaleUp: { stablePolicy: { instances: 2, period: '1s' } }, scaleDown: { percent: 100, period: '1s', stabilizationWindow: '2s' } },
       },
     },
-  } as Model;
+  });
 }
 
 const replicas = async (name: string) => (await client.get<ModelInfer>(MODEL_INFERS, NS, name))?.spec.replicas;

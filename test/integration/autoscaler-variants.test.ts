@@ -16,6 +16,7 @@ import type { KubeClient } from '../../src/kube/client.ts';
 import { isPodReady } from '../../src/kube/objects.ts';
 import { until } from '../../src/kube/testing/until.ts';
 import { startInProcessPlatform, type InProcessPlatform } from '../support/inprocess.ts';
+import { testModel } from '../support/models.ts';
 
 const NS = 'default';
 // As in autoscaler.test.ts: two sequences per engine, a 40-token request holds a slot for about 1.6 s.
@@ -25,16 +26,7 @@ let client: KubeClient;
 let gateway: GatewayHandle;
 
 /** The model every variant serves; its ModelInfers, servers and route are made by hand (no Model object). */
-const modelOf = (name: string): Model =>
-  ({
-    apiVersion: 'registry.matrixinfer.ai/v1alpha1',
-    kind: 'Model',
-    metadata: { name, namespace: NS },
-    spec: {
-      modelSpec: { modelId: `${name}-v1`, framework: 'pytorch', version: '1.0.0', source: { uri: 'huggingface://meta-llama/Llama-2-7b-hf' } },
-      runtime: { image: 'matrixinfer/pytorch-runtime:latest', args: ENGINE_ARGS },
-    },
-  }) as Model;
+const modelOf = (name: string): Model => testModel(name, NS, { runtime: { args: ENGINE_ARGS } });
 
 /** A ModelInfer `name` running `model`, optionally on an image this node cannot run (its pods stay pending). */
 async function createVariant(model: Model, name: string, unrunnable = false): Promise<void> {

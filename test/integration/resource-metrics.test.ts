@@ -24,6 +24,7 @@ import { admissionPlugins } from '../../src/webhooks/plugins.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { memoryLogger } from '../support/platform.ts';
 import { needs } from '../support/system.ts';
+import { testModel } from '../support/models.ts';
 
 const NS = 'default';
 const NAME = 'metered';
@@ -43,15 +44,7 @@ describe('resource metrics of engine pods', { skip: usageSupported() ? false : '
     manager = await startControllerManager({ kubeConfig: cluster.kubeConfig, logger: createLogger('controller-manager', 'warn') });
     agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger(agentLog), metricsWindowSeconds: 1 });
     client = new KubeClient(cluster.kubeConfig);
-    const model = {
-      apiVersion: 'registry.matrixinfer.ai/v1alpha1',
-      kind: 'Model',
-      metadata: { name: NAME, namespace: NS },
-      spec: {
-        modelSpec: { modelId: `${NAME}-v1`, framework: 'pytorch', version: '1.0.0', source: { uri: 'huggingface://meta-llama/Llama-2-7b-hf' } },
-        runtime: { image: 'matrixinfer/pytorch-runtime:latest', replicas: 1, args: ['--startup-seconds', '1'] },
-      },
-    } as Model;
+    const model = testModel(NAME, NS, { runtime: { replicas: 1, args: ['--startup-seconds', '1'] } });
     const mi = desiredModelInfer(model) as ModelInfer;
     await client.create(MODEL_INFERS, { ...mi, metadata: { name: NAME, namespace: NS } });
   });

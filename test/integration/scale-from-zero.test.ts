@@ -24,6 +24,7 @@ import { until } from '../../src/kube/testing/until.ts';
 import { admissionPlugins } from '../../src/webhooks/plugins.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { memoryLogger } from '../support/platform.ts';
+import { testModel } from '../support/models.ts';
 
 const NS = 'default';
 const home = mkdtempSync(join(tmpdir(), 'matrixinfer-from-zero-'));
@@ -38,16 +39,7 @@ let other: GatewayHandle;
 const accessLog: Array<Record<string, unknown>> = [];
 
 function model(name: string, args: string[], timeout?: string): Model {
-  return {
-    apiVersion: 'registry.matrixinfer.ai/v1alpha1',
-    kind: 'Model',
-    metadata: { name, namespace: NS },
-    spec: {
-      modelSpec: { modelId: `${name}-v1`, framework: 'pytorch', version: '1.0.0', source: { uri: 'huggingface://meta-llama/Llama-2-7b-hf' } },
-      runtime: { image: 'matrixinfer/pytorch-runtime:latest', replicas: 0, args },
-      ...(timeout ? { serving: { timeout } } : {}),
-    },
-  } as Model;
+  return testModel(name, NS, { runtime: { replicas: 0, args }, ...(timeout ? { spec: { serving: { timeout } } } : {}) });
 }
 
 /** A Model's ModelInfer (at 0 replicas), ModelServer and ModelRoute, created standalone. */
