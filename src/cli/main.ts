@@ -143,9 +143,9 @@ async function main(): Promise<void> {
     .option('--hold-max-wait <duration>', "longest such wait (also bounded by the ModelServer's routing.timeout), e.g. 60s", '60s')
     .action(async (opts: { kubeconfig?: string; host: string; port: string; tlsPort?: string; namespace?: string; watchSecrets: boolean; holdQueueSize: string; holdMaxWait: string }) => {
       const { runGateway } = await import('./components.ts');
-      const { parseDurationMs } = await import('../gateway/routing/duration.ts');
+      const { parseDuration } = await import('../kube/units.ts');
       const holdQueueSize = Number(opts.holdQueueSize);
-      const holdMaxWaitMs = parseDurationMs(opts.holdMaxWait);
+      const holdMaxWaitMs = parseDuration(opts.holdMaxWait);
       if (!Number.isInteger(holdQueueSize) || holdQueueSize < 0) throw new Error(`--hold-queue-size must be a whole number ≥ 0, not ${opts.holdQueueSize}`);
       if (holdMaxWaitMs === undefined || holdMaxWaitMs <= 0) throw new Error(`--hold-max-wait must be a positive duration such as 60s, not ${opts.holdMaxWait}`);
       await runGateway({ ...opts, port: Number(opts.port), tlsPort: opts.tlsPort === undefined ? undefined : Number(opts.tlsPort), holdQueueSize, holdMaxWaitMs });

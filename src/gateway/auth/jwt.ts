@@ -12,7 +12,7 @@
 // (default 30 s), `iss` = issuer and `aud` ∋ audience when configured. The user is the `userClaim` (default `sub`).
 import { createLocalJWKSet, jwtVerify, errors, type JWTVerifyGetKey, type JSONWebKeySet, type JWTVerifyOptions } from 'jose';
 import type { AuthenticationConfig } from '../../api/kinds/modelserver.ts';
-import { parseDurationMs } from '../routing/duration.ts';
+import { parseDuration } from '../../kube/units.ts';
 import type { AuthFailure } from './apikey.ts';
 
 export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
@@ -215,7 +215,7 @@ function jwtFailure(err: unknown): AuthFailure {
 }
 
 export function jwtDurations(config: AuthenticationConfig | undefined): { cacheMs: number; clockSkewMs: number } {
-  const cache = config?.jwksCacheDuration ? parseDurationMs(config.jwksCacheDuration) : undefined;
-  const skew = config?.clockSkew ? parseDurationMs(config.clockSkew) : undefined;
+  const cache = config?.jwksCacheDuration ? parseDuration(config.jwksCacheDuration) : undefined;
+  const skew = config?.clockSkew ? parseDuration(config.clockSkew) : undefined;
   return { cacheMs: cache !== undefined && cache > 0 ? cache : 600_000, clockSkewMs: skew !== undefined && skew >= 0 ? skew : 30_000 };
 }

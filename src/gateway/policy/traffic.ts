@@ -17,7 +17,7 @@ import type { ModelServer } from '../../api/kinds/modelserver.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import type { Exchange } from '../http/exchange.ts';
 import type { ServerEntry } from '../routing/table.ts';
-import { parseDurationMs } from '../routing/duration.ts';
+import { parseDuration } from '../../kube/units.ts';
 import { TokenBucket, BucketMap } from '../limits/bucket.ts';
 import { RedisClients, type RedisLimiter, type RedisTake, type RedisAdjust } from '../limits/redis.ts';
 import { ApiKeyAuthenticator, buildApiKeys, type AuthFailure, type SecretLike } from '../auth/apikey.ts';
@@ -132,7 +132,7 @@ export class TrafficPolicy {
     ): Backend => {
       const address = global?.redis?.address;
       if (!address) return LOCAL;
-      let timeout = global.timeout ? parseDurationMs(global.timeout) : undefined;
+      let timeout = global.timeout ? parseDuration(global.timeout) : undefined;
       if (timeout === undefined || timeout <= 0) {
         if (global.timeout) problems.push(`${owner}: invalid rateLimit.global.timeout ${JSON.stringify(global.timeout)}`);
         timeout = DEFAULT_REDIS_TIMEOUT_MS;

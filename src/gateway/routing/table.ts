@@ -26,7 +26,7 @@ import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import { olderFirst, routingPath, type ModelServer } from '../../api/kinds/modelserver.ts';
 import type { SecretLike } from '../auth/apikey.ts';
 import { compileModelMatch, type CompiledModelMatch, type CompileProblem } from './match.ts';
-import { parseDurationMs } from './duration.ts';
+import { parseDuration } from '../../kube/units.ts';
 import { EndpointRegistry, type Endpoint } from '../scheduling/endpoint.ts';
 import type { SchedulingProfile, ServerScheduling } from '../scheduling/scheduler.ts';
 import { buildServerScheduling, profileFor } from '../scheduling/profiles.ts';
@@ -189,7 +189,7 @@ function circuitConfig(
   if (cb === undefined || cb === null) return DEFAULT_CIRCUIT;
   const duration = (field: string, v: string | undefined, dflt: number): number => {
     if (v === undefined) return dflt;
-    const ms = parseDurationMs(v);
+    const ms = parseDuration(v);
     if (ms === undefined || ms <= 0) {
       problems.push(`ModelServer ${key}: invalid routing.circuitBreaker.${field} ${JSON.stringify(v)}`);
       return dflt;
@@ -260,7 +260,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
     }
     let timeoutMs: number | undefined;
     if (spec.routing?.timeout !== undefined) {
-      timeoutMs = parseDurationMs(spec.routing.timeout);
+      timeoutMs = parseDuration(spec.routing.timeout);
       if (timeoutMs === undefined || timeoutMs <= 0) {
         problems.push(`ModelServer ${key}: invalid routing.timeout ${JSON.stringify(spec.routing.timeout)}`);
         timeoutMs = undefined;
