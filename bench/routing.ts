@@ -385,7 +385,7 @@ export function schedulerCost(): Array<{ prompt: string; policy: string; us: num
     const s = new Scheduler(compileProfile({ policy }));
     const cursor = { rr: 0 };
     // Populate the prefix index with 64 other prompts.
-    for (let g = 0; g < 64; g++) s.schedule({ model: 'm', body: { prompt: JSON.parse(JSON.stringify(words(seededRandom(g), 20_000))) as string }, headers: {}, exclude: undefined }, eps, cursor);
+    for (let g = 0; g < 64; g++) s.schedule({ model: 'm', body: { prompt: JSON.parse(JSON.stringify(words(seededRandom(g), 20_000))) as string }, headers: {} }, eps, cursor);
     for (const [name, prompt] of [
       ['200 B', small],
       ['220 KB', big],

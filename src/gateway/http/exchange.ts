@@ -84,7 +84,6 @@ export class Exchange implements SchedulingRequest, StreamSink {
   get headers(): IncomingHttpHeaders {
     return this.http.headers;
   }
-  exclude: Endpoint | undefined = undefined;
   /** The model name is a LoRA adapter (scheduling: LoRA affinity). */
   lora = false;
 

@@ -112,7 +112,7 @@ export class Scheduler {
       if (p !== undefined) {
         this.#pinned.delete(req);
         this.#pins--;
-        if (p !== req.exclude && p.active && endpoints.includes(p)) {
+        if (p.active && endpoints.includes(p)) {
           p.sent(++pickSeq);
           return p;
         }
@@ -122,7 +122,6 @@ export class Scheduler {
     const prof = profile ?? this.profileFor(req, cursor);
     const all = cursor.scheduling?.endpoints ?? endpoints;
     let candidates = endpoints;
-    if (req.exclude !== undefined) candidates = candidates.filter((e) => e !== req.exclude);
     const filters = prof.filters;
     for (let i = 0; i < filters.length && candidates.length > 0; i++) candidates = filters[i]!.filter(req, candidates);
     const n = candidates.length;

@@ -12,7 +12,7 @@ function eps(n: number): Endpoint[] {
   return Array.from({ length: n }, (_, i) => new Endpoint('default', `p${i}`, `10.0.0.${i + 1}`, 8000));
 }
 function req(body: Record<string, unknown> | undefined, headers: Record<string, string> = {}, extra: Partial<SchedulingRequest> = {}): SchedulingRequest {
-  return { model: 'm', body, headers, exclude: undefined, ...extra };
+  return { model: 'm', body, headers, ...extra };
 }
 function metrics(m: Partial<EngineMetrics>): EngineMetrics {
   return { waiting: 0, running: 0, kvUsage: NaN, cacheTokens: 0, loras: new Set(), maxLoras: 0, at: performance.now(), inflightAtScrape: 0, ...m };
@@ -200,7 +200,7 @@ interface Tracked {
   awaiting: boolean;
 }
 function send(s: Scheduler, e: Endpoint[], body?: Record<string, unknown>): Tracked {
-  const r: SchedulingRequest = { model: 'm', body, headers: {}, exclude: undefined };
+  const r: SchedulingRequest = { model: 'm', body, headers: {} };
   const ep = s.schedule(r, e, { rr: 0 })!;
   ep.inflight++;
   ep.awaiting++;

@@ -13,8 +13,6 @@ export interface SchedulingRequest {
   /** Parsed request body (prompt-aware scorers read it). */
   body: Record<string, unknown> | undefined;
   headers: IncomingHttpHeaders;
-  /** Endpoint to avoid (a failed first attempt). */
-  exclude: Endpoint | undefined;
   /** The matched route; its `scheduling` profile, when set, overrides the ModelServer's. */
   route?: { readonly scheduling?: unknown } | null;
   /** Attempts already made for this request (retries are scheduled with attempts > 0). */
