@@ -32,7 +32,6 @@ import type { Exchange } from '../http/exchange.ts';
 import { CONNECT_TIMEOUT, type UpstreamController, type UpstreamHandler } from '../http1/client.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import type { Endpoint } from '../scheduling/endpoint.ts';
-import { schedulableEndpoints } from '../scheduling/filters/circuit.ts';
 import type { UpstreamErrorKind } from '../observability/metrics.ts';
 import { errorBody } from '../http/errors.ts';
 import type { GatewayCore } from '../http/exchange.ts';
@@ -97,8 +96,7 @@ interface Failure {
 
 function attempt(ex: Exchange, server: ServerEntry, path: string, payload: Buffer, onBuffered: BufferedResponseHandler | undefined, last: Failure | null): void {
   const core = ex.core;
-  const candidates = schedulableEndpoints(server.endpoints, ex.tried);
-  const ep = candidates.length === 0 ? undefined : core.scheduler.schedule(ex, candidates, server);
+  const ep = core.scheduler.schedule(ex, server.endpoints, server);
   if (ep === undefined) {
     if (last !== null) answerFailure(ex, last);
     // No endpoint at all: a ModelServer at zero replicas holds the request while it starts (activation/hold.ts).

@@ -19,7 +19,6 @@ import { proxyRequest } from '../proxy/upstream.ts';
 import { upstreamRequestLines } from '../proxy/headers.ts';
 import { BODY_TIMEOUT, CONNECT_TIMEOUT } from '../http1/client.ts';
 import type { Endpoint } from './endpoint.ts';
-import { schedulableEndpoints } from './filters/circuit.ts';
 
 /** Paths that run two-phase; anything else goes to a decode pod directly. */
 const TWO_PHASE_PATHS = new Set(['/v1/completions', '/v1/chat/completions']);
@@ -72,12 +71,12 @@ export function proxyPrefillDecode(ex: Exchange, server: ServerEntry, path: stri
   }
   const scheduler = core.scheduler;
   const profile = scheduler.profileFor(ex, server);
-  const decode = scheduler.schedule(ex, schedulableEndpoints(server.endpoints, null), server, profile);
+  const decode = scheduler.schedule(ex, server.endpoints, server, profile);
   if (decode === undefined) {
     ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready decode pod with a prefill pod.`, { retryAfter: 1 });
     return;
   }
-  const prefill = scheduler.schedule(ex, schedulableEndpoints(pd.prefillByGroup.get(decode.group) ?? [], null), pd.prefillCursor, profile);
+  const prefill = scheduler.schedule(ex, pd.prefillByGroup.get(decode.group) ?? [], pd.prefillCursor, profile);
   if (prefill === undefined) {
     ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready prefill pod in group '${decode.group}'.`, { retryAfter: 1 });
     return;

@@ -1,5 +1,9 @@
 // filters → scorers (weighted sum) → picker, over a ModelServer's ready endpoints.
 //
+// The first filters of every decision are built in, before the profile's: the endpoints this request already tried
+// and the circuit breaker's ejected ones (filters/circuit.ts `schedulableEndpoints`; no allocation when nothing is
+// tried or tripped). Callers hand in the ready endpoints and call nothing else: a pinned pick (pin) obeys them too.
+//
 // Which filters, scorers and picker run is a `SchedulingProfile`, compiled from the ModelServer's (or the matched
 // ModelRoute's) `scheduling` section when the routing table is built (profiles.ts). The scheduler itself keeps
 // only scratch buffers, so a decision is synchronous arithmetic over in-memory state with no allocation on the
@@ -10,6 +14,7 @@ import type { Endpoint } from './endpoint.ts';
 import type { Filter, Picker, Scorer, SchedulingRequest } from './types.ts';
 import { LeastOutstandingScorer } from './least-outstanding.ts';
 import { MaxScoreRoundRobinPicker } from './pickers.ts';
+import { schedulableEndpoints } from './filters/circuit.ts';
 
 export interface SchedulerConfig {
   filters?: Filter[];
@@ -106,7 +111,8 @@ export class Scheduler {
   }
 
   /** The chosen endpoint, or undefined when none is left. */
-  schedule(req: SchedulingRequest, endpoints: readonly Endpoint[], cursor: ScheduleCursor, profile?: SchedulingProfile): Endpoint | undefined {
+  schedule(req: SchedulingRequest, ready: readonly Endpoint[], cursor: ScheduleCursor, profile?: SchedulingProfile): Endpoint | undefined {
+    const endpoints = schedulableEndpoints(ready, req.tried ?? null);
     if (this.#pins > 0) {
       const p = this.#pinned.get(req);
       if (p !== undefined) {

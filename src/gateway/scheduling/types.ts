@@ -17,6 +17,8 @@ export interface SchedulingRequest {
   route?: { readonly scheduling?: unknown } | null;
   /** Attempts already made for this request (retries are scheduled with attempts > 0). */
   readonly attempts?: number;
+  /** Endpoints this request already tried (a retry goes elsewhere); null or absent before the first retry. */
+  readonly tried?: readonly Endpoint[] | null;
 }
 
 export interface Filter {
