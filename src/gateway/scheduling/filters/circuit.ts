@@ -4,8 +4,8 @@
 // Envoy's panic threshold): a breaker must never turn a degraded ModelServer into one that refuses everything.
 //
 // Fast path: with no circuit tripped anywhere and nothing tried, the input array is returned as is (no allocation).
+// The scheduler runs it first in every decision (scheduler.ts), before the profile's filters.
 import type { Endpoint } from '../endpoint.ts';
-import type { Filter, SchedulingRequest } from '../types.ts';
 import { circuitCounts } from '../../proxy/circuit.ts';
 
 export function isEjected(ep: Endpoint): boolean {
@@ -22,13 +22,4 @@ export function schedulableEndpoints(endpoints: readonly Endpoint[], tried: read
   for (let i = 0; i < list.length; i++) if (isEjected(list[i]!)) ejected++;
   if (ejected === 0 || ejected === list.length) return list;
   return list.filter((e) => !isEjected(e));
-}
-
-/** The same rule as a scheduler Filter (for schedulers built with explicit filter lists). */
-export class CircuitFilter implements Filter {
-  readonly name = 'circuit-breaker';
-
-  filter(_req: SchedulingRequest, candidates: readonly Endpoint[]): readonly Endpoint[] {
-    return schedulableEndpoints(candidates, null);
-  }
 }
