@@ -21,6 +21,19 @@ import type { Deadline } from './deadlines.ts';
 import type { Holds } from '../activation/hold.ts';
 
 /** Shared state and services; `table` and `synced` change as the watched world changes. */
+/**
+ * Where an exchange is in its life: one value instead of a flag per counter, so no two can disagree. What the
+ * exchange holds follows from it:
+ *  - accepted   arrived: body, routing, policy, a hold at zero; nothing held.
+ *  - awaiting   an attempt holds its endpoint's in-flight and awaiting-first-byte counters; no response byte yet.
+ *  - relaying   the attempt's first byte came: the endpoint's in-flight counter only.
+ *  - between    the attempt failed and gave its endpoint back; a retry may follow.
+ *  - finished   answered and accounted once (finish); nothing held.
+ *  - abandoned  the client left first: accounted as 499; nothing held.
+ * The model's in-flight gauge is held from the first attempt to the end: in awaiting, relaying and between.
+ */
+export type ExchangePhase = 'accepted' | 'awaiting' | 'relaying' | 'between' | 'finished' | 'abandoned';
+
 export interface GatewayCore {
   table: RoutingTable;
   synced: boolean;
@@ -97,11 +110,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
   route: RouteEntry | null = null;
   server: ServerEntry | null = null;
   endpoint: Endpoint | null = null;
-  /** The endpoint's in-flight counter is held by this exchange. */
-  holdsEndpoint = false;
-  /** The endpoint's awaiting-first-byte counter is held (from acquire to the first response byte). */
-  holdsAwaiting = false;
-  holdsModel = false;
+  /** Where the exchange is in its life; what it holds follows from it (ExchangePhase). */
+  phase: ExchangePhase = 'accepted';
   upstream: UpstreamCall | null = null;
   attempts = 0;
   /** Endpoints already tried by this request (retries go elsewhere); null before the first retry. */
@@ -128,8 +138,10 @@ export class Exchange implements SchedulingRequest, StreamSink {
   waited = -1;
   errorCode: string | null = null;
 
-  done = false;
-  clientGone = false;
+  /** Answered (or abandoned by the client) and accounted: nothing more is sent or counted. */
+  get done(): boolean {
+    return this.phase === 'finished' || this.phase === 'abandoned';
+  }
 
   constructor(core: GatewayCore, http: Http1Stream) {
     this.core = core;
@@ -194,38 +206,35 @@ export class Exchange implements SchedulingRequest, StreamSink {
   /** Take the endpoint for this attempt: its in-flight counter goes up until `releaseEndpoint` or `finish`. */
   acquire(ep: Endpoint): void {
     this.releaseEndpoint();
+    if (this.phase === 'accepted') this.modelMetrics.inflight.inc();
     this.endpoint = ep;
-    this.holdsEndpoint = true;
     ep.inflight++;
-    if (this.ttfb < 0) {
-      this.holdsAwaiting = true;
-      ep.awaiting++;
-    }
     ep.served++;
-    if (!this.holdsModel) {
-      this.holdsModel = true;
-      this.modelMetrics.inflight.inc();
+    if (this.ttfb < 0) {
+      ep.awaiting++;
+      this.phase = 'awaiting';
+    } else {
+      this.phase = 'relaying';
     }
   }
 
   /** The first response byte arrived: time to first byte, and the pod no longer has this request ahead of others. */
   firstByte(): void {
     this.ttfb = this.elapsed();
-    if (this.holdsAwaiting) {
-      this.holdsAwaiting = false;
+    if (this.phase === 'awaiting') {
+      this.phase = 'relaying';
       this.endpoint!.awaiting--;
     }
   }
 
+  /** The attempt's endpoint counters go (a failed attempt before a retry, or the end); the model's gauge stays. */
   releaseEndpoint(): void {
-    if (this.holdsAwaiting) {
-      this.holdsAwaiting = false;
-      this.endpoint!.awaiting--;
-    }
-    if (this.holdsEndpoint) {
-      this.holdsEndpoint = false;
-      this.endpoint!.inflight--;
-    }
+    const phase = this.phase;
+    if (phase !== 'awaiting' && phase !== 'relaying') return;
+    const ep = this.endpoint!;
+    if (phase === 'awaiting') ep.awaiting--;
+    ep.inflight--;
+    this.phase = 'between';
   }
 
   elapsed(): number {
@@ -233,15 +242,13 @@ export class Exchange implements SchedulingRequest, StreamSink {
   }
 
   /** Accounting, exactly once. */
-  finish(status: number, error: string | null = this.errorCode): void {
+  finish(status: number, error: string | null = this.errorCode, end: 'finished' | 'abandoned' = 'finished'): void {
     if (this.done) return;
-    this.done = true;
     this.releaseEndpoint();
+    const heldModel = this.phase === 'between';
+    this.phase = end;
     const mm = this.modelMetrics;
-    if (this.holdsModel) {
-      this.holdsModel = false;
-      mm.inflight.dec();
-    }
+    if (heldModel) mm.inflight.dec();
     this.upstream = null;
     this.chunks = null;
     if (this.traffic !== null) this.traffic.settle();
@@ -320,11 +327,10 @@ export class Exchange implements SchedulingRequest, StreamSink {
   /** The client's connection closed before the response was complete. */
   onClientClose(): void {
     if (this.done) return;
-    this.clientGone = true;
     this.errorCode = 'client_closed_request';
     const upstream = this.upstream;
     // Account first (the counters drop now, whatever the upstream does later), then abort the upstream request.
-    this.finish(499, 'client_closed_request');
+    this.finish(499, 'client_closed_request', 'abandoned');
     if (upstream !== null) upstream.abortByClient();
   }
 }
