@@ -4,6 +4,8 @@
 // ModelInfer scales out through its scale subresource; once the load stops it scales back in to minReplicas.
 // Then a schedule window: a hand-made policy and binding on a second ModelInfer, a window open now raises the
 // count to its minReplicas (mode Schedule), and once the window is no longer open it falls back to the reactive count.
+// Last, scale to zero: minReplicas 0 and a 3 s idle window take an idle Model to 0; the next request is held by the
+// gateway while it writes 0 → 1 and is answered by the new replica.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -163,4 +165,42 @@ test('a schedule window open now raises replicas to its min (mode Schedule); clo
   const closed = (await status())!;
   assert.deepEqual(closed.schedule, { active: [], effectiveMin: 1, effectiveMax: 3 });
   assert.notEqual(closed.mode, 'Schedule');
+});
+
+test('scale to zero after the idle window, and back: the first request at zero is held, the gateway starts one replica, it is answered', async () => {
+  const name = 'sleepy';
+  const sleepy = {
+    ...model,
+    metadata: { name, namespace: NS },
+    spec: {
+      ...model.spec,
+      modelSpec: { ...model.spec.modelSpec, modelId: `${name}-v1` },
+      autoscaling: { ...model.spec.autoscaling!, minReplicas: 0, maxReplicas: 2, scaleToZeroIdle: '3s' },
+    },
+  } as Model;
+  await client.create(MODELS, sleepy);
+  const replicas = async () => (await client.get<ModelInfer>(MODEL_INFERS, NS, name))?.spec.replicas;
+  const ask = async () => {
+    const res = await fetch(`${gateway.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: name, prompt: 'hello', max_tokens: 4 }),
+    });
+    return { status: res.status, body: await res.text() };
+  };
+  // Whatever the first count, a request is answered (held while a replica starts, if at zero).
+  await until('the route in the gateway', async () => (await ask()).status === 200, 60_000, 200);
+  await until('scaled to zero after 3 s idle', async () => (await replicas()) === 0 && (await readyPods(name)) === 0, 30_000, 200);
+  const binding = await client.get<AutoscalingPolicyBinding>(AUTOSCALING_POLICY_BINDINGS, NS, name);
+  assert.match(binding!.status!.history!.at(-1)!.reason, /idle for \d+s/);
+  assert.equal(binding!.status!.history!.at(-1)!.to, 0);
+
+  // At zero: the first request waits while the gateway writes 0 → 1, then is answered by the new replica.
+  const started = performance.now();
+  const first = await ask();
+  const waitedMs = performance.now() - started;
+  assert.equal(first.status, 200, first.body);
+  assert.ok(JSON.parse(first.body).choices[0].text !== undefined);
+  assert.equal(await replicas(), 1);
+  console.log(`# from zero: first request answered after ${waitedMs.toFixed(0)} ms (hold, 0 → 1, engine start, dispatch)`);
 });
