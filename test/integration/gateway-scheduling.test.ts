@@ -196,4 +196,34 @@ test('prefill/decode: a prefill pod of the decode pod’s group runs the prompt 
   // Same-group pairing: prefill tokens of group g equal the decode requests of group g.
   assert.equal(delta[0]! * 5, delta[1]!, 'group 0 pairs');
   assert.equal(delta[2]! * 5, delta[3]!, 'group 1 pairs');
+
+  // A failing prefill is an attempt like any other: its 5xx reaches the client as the engine sent it, the attempt
+  // metrics and the circuit breaker hear it, and the prefill pod's counters come back to zero.
+  const attempts = async (outcome: string) => {
+    const m = new RegExp(`matrixinfer_gateway_upstream_attempts_total\\{model="pd-model",outcome="${outcome}"\\} (\\d+)`).exec(await (await fetch(gw.url + '/metrics')).text());
+    return m ? Number(m[1]) : 0;
+  };
+  const failedBefore = await attempts('status');
+  const okBefore = await attempts('success');
+  await fetch(engines[idx[0]!]!.url + '/admin/faults', { method: 'PUT', body: JSON.stringify({ failureRate: 1, failureTypes: ['server_error'] }) });
+  try {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(gw.url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'pd-model', prompt: `p ${i}`, max_tokens: 2 }) });
+      await res.text();
+      statuses.push(res.status);
+    }
+    // Round robin over the two decode pods: two requests went to group 0, whose prefill fails.
+    assert.deepEqual(statuses.filter((s) => s === 500).length, 2, `statuses ${statuses}`);
+    assert.equal((await attempts('status')) - failedBefore, 2, 'each failed prefill counted as a failed attempt');
+    // The two good requests: a prefill and a decode attempt each.
+    assert.equal((await attempts('success')) - okBefore, 4);
+    const text = await (await fetch(gw.url + '/metrics')).text();
+    for (const gauge of ['matrixinfer_gateway_endpoint_inflight', 'matrixinfer_gateway_endpoint_awaiting_first_byte']) {
+      const line = text.split('\n').find((l) => l.startsWith(`${gauge}{`) && l.includes('pod="pd-prefill-0"'));
+      assert.ok(line?.endsWith(' 0'), `${gauge} of the prefill pod back to 0: ${line}`);
+    }
+  } finally {
+    await fetch(engines[idx[0]!]!.url + '/admin/faults', { method: 'DELETE' });
+  }
 });

@@ -3,7 +3,7 @@
 import type { Exchange } from '../http/exchange.ts';
 import { selectIdle, selectRoute } from '../routing/select.ts';
 import { proxyRequest } from '../proxy/upstream.ts';
-import { proxyPrefillDecode } from '../scheduling/pd.ts';
+import { proxyPrefillDecode } from '../proxy/prefill-decode.ts';
 import type { ModelEntry, ServerEntry } from '../routing/table.ts';
 import { admit } from '../policy/traffic.ts';
 import { requestUsage } from '../accounting/usage.ts';

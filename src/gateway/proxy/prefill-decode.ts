@@ -1,0 +1,116 @@
+// Prefill/decode disaggregation, the proxy half: one client request served in two phases on the pair of pods the
+// scheduler picked in one decision (scheduling/pd.ts `schedulePair`, which also shapes both bodies).
+//
+//   1. prefill: the one-token request to the prefill pod, read whole;
+//   2. decode: the original request plus the prefill's `kv_transfer_params`, pinned to the decode pod and sent
+//      through the normal proxy path (streamed, retried elsewhere on failure like any request).
+//
+// Rules:
+//  - The prefill is an attempt like any other as far as accounting goes: the exchange acquires the prefill pod
+//    (its in-flight and awaiting-first-byte counters, the model's in-flight gauge) and releases it when the prefill
+//    answers; the attempt metrics and the circuit breaker hear its outcome (a 5xx, a connection that fails, a
+//    timeout) as they do for every attempt. It does not use up the request's retries, which are the decode's.
+//  - An engine error from the prefill is relayed to the client as it is; a prefill that cannot be reached or times
+//    out answers 502/504. The client disconnecting aborts it (counted `cancelled`).
+import type { Exchange, UpstreamCall } from '../http/exchange.ts';
+import type { ServerEntry } from '../routing/table.ts';
+import type { Endpoint } from '../scheduling/endpoint.ts';
+import { decodeBody, prefillBody, schedulePair } from '../scheduling/pd.ts';
+import { BODY_TIMEOUT, CONNECT_TIMEOUT } from '../http1/client.ts';
+import { upstreamRequestLines } from './headers.ts';
+import { proxyRequest } from './upstream.ts';
+
+/** Paths that run two-phase; anything else goes to a decode pod directly. */
+const TWO_PHASE_PATHS = new Set(['/v1/completions', '/v1/chat/completions']);
+
+class PrefillCall implements UpstreamCall {
+  readonly ac = new AbortController();
+  readonly ex: Exchange;
+  constructor(ex: Exchange) {
+    this.ex = ex;
+  }
+  abortByClient(): void {
+    this.ex.modelMetrics.attempt('cancelled');
+    this.ac.abort();
+  }
+  resume(): void {}
+}
+
+/** Serve an OpenAI request on a P/D ModelServer; `payload` is the body as it would be sent in one phase. */
+export function proxyPrefillDecode(ex: Exchange, server: ServerEntry, path: string, body: Record<string, unknown>, payload: Buffer): void {
+  const pathOnly = path.indexOf('?') < 0 ? path : path.slice(0, path.indexOf('?'));
+  if (!TWO_PHASE_PATHS.has(pathOnly) || body.kv_transfer_params !== undefined) {
+    proxyRequest(ex, server, path, payload);
+    return;
+  }
+  const pair = schedulePair(ex, server);
+  if (pair.kind === 'no-decode') {
+    ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready decode pod with a prefill pod.`, { retryAfter: 1 });
+    return;
+  }
+  if (pair.kind === 'no-prefill') {
+    ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready prefill pod in group '${pair.group}'.`, { retryAfter: 1 });
+    return;
+  }
+  const { decode, prefill } = pair;
+  const core = ex.core;
+  const raw = Buffer.from(JSON.stringify(prefillBody(body)));
+  const headers = upstreamRequestLines(ex.headers, ex.requestId, raw.length, ex.traceparent, true);
+  const call = new PrefillCall(ex);
+  ex.upstream = call;
+  ex.acquire(prefill);
+  const timeoutMs = server.timeoutMs ?? core.defaultTimeoutMs;
+  core.pools
+    .get(prefill.origin)
+    .request({ path, method: 'POST', headers, body: raw, timeoutMs, signal: call.ac.signal, maxBytes: core.maxResponseBytes })
+    .then((res) => {
+      if (ex.upstream !== call) return; // the client left: accounted and counted already
+      ex.upstream = null;
+      ex.releaseEndpoint();
+      const mm = ex.modelMetrics;
+      if (res.status >= 500) {
+        mm.attempt('status');
+        core.breakers.failure(prefill, server.circuit, `HTTP ${res.status}`);
+      } else {
+        mm.attempt('success');
+        core.breakers.success(prefill);
+      }
+      if (ex.done) return;
+      const text = res.body.toString('utf8');
+      if (res.status < 200 || res.status >= 300) {
+        ex.upstreamStatus = res.status;
+        ex.sendJson(res.status, text);
+        return;
+      }
+      let kv: unknown;
+      try {
+        kv = (JSON.parse(text) as { kv_transfer_params?: unknown }).kv_transfer_params;
+      } catch {
+        ex.fail('upstream_error', `The prefill pod ${prefill.podKey} answered with a body that is not JSON.`);
+        return;
+      }
+      core.scheduler.pin(ex, decode);
+      proxyRequest(ex, server, path, Buffer.from(JSON.stringify(decodeBody(body, kv, prefill))));
+    })
+    .catch((err: unknown) => {
+      if (ex.upstream !== call) return;
+      ex.upstream = null;
+      ex.releaseEndpoint();
+      prefillFailed(ex, server, prefill, err);
+    });
+}
+
+/** A prefill that never answered: the attempt metrics, the breaker, then 504 or 502. */
+function prefillFailed(ex: Exchange, server: ServerEntry, prefill: Endpoint, err: unknown): void {
+  const code = (err as { code?: string }).code ?? '';
+  const kind = code === BODY_TIMEOUT ? 'timeout' : code === 'ECONNREFUSED' || code === CONNECT_TIMEOUT ? 'connect' : 'reset';
+  const message = `The prefill request to ${prefill.podKey} failed: ${code || (err as Error).message}.`;
+  const mm = ex.modelMetrics;
+  mm.upstreamError(kind);
+  mm.attempt(kind);
+  ex.core.breakers.failure(prefill, server.circuit, message);
+  if (ex.done) return;
+  if (kind === 'timeout') ex.fail('upstream_timeout', message);
+  else if (kind === 'connect') ex.fail('upstream_connect_error', message);
+  else ex.fail('upstream_error', message);
+}
