@@ -108,7 +108,7 @@ async function startEngine(profile: EngineProfile): Promise<Engine> {
     const timer = setTimeout(() => reject(new Error(`engine did not start: ${err}`)), 30_000);
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
-      const m = /engine listening on (http:\/\/\S+)/.exec(err);
+      const m = /engine listening on (http:\/\/[^\s"]+)/.exec(err);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

@@ -72,7 +72,7 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent> {
   const nodeName = opts.nodeName ?? LOCAL_NODE_NAME;
   const home = opts.home ?? matrixinferHome();
-  const log = opts.log ?? stderrLogger(`agent[${nodeName}]`);
+  const log = opts.log ?? stderrLogger(nodeName);
   const podsDir = join(home, 'pods');
   const logsDir = join(home, 'logs', 'pods');
   mkdirSync(podsDir, { recursive: true });

@@ -1,4 +1,6 @@
-// The agent's own log: one line per message on stderr, `time level agent[node]: message`.
+// The agent's log: the platform's one JSON-lines logger (src/kube/log.ts), component `agent`, the node in every
+// record. Its interface is the agent's narrower one (a message, no fields), which tests implement in memory.
+import { createLogger } from '../kube/log.ts';
 
 export interface Logger {
   info(msg: string): void;
@@ -7,17 +9,13 @@ export interface Logger {
   debug(msg: string): void;
 }
 
-export function stderrLogger(prefix: string, opts: { debug?: boolean; quiet?: boolean } = {}): Logger {
+export function stderrLogger(node: string, opts: { debug?: boolean; quiet?: boolean } = {}): Logger {
   const debug = opts.debug ?? /(^|,)(agent|\*)(,|$)/.test(process.env.MATRIXINFER_DEBUG ?? '');
-  const write = (level: string, msg: string) => process.stderr.write(`${new Date().toISOString()} ${level} ${prefix}: ${msg}\n`);
+  const log = createLogger('agent', debug ? 'debug' : opts.quiet ? 'warn' : 'info', { node });
   return {
-    info: (m) => {
-      if (!opts.quiet) write('INFO', m);
-    },
-    warn: (m) => write('WARN', m),
-    error: (m) => write('ERROR', m),
-    debug: (m) => {
-      if (debug) write('DEBUG', m);
-    },
+    info: (m) => log.info(m),
+    warn: (m) => log.warn(m),
+    error: (m) => log.error(m),
+    debug: (m) => log.debug(m),
   };
 }

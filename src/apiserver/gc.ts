@@ -9,6 +9,7 @@ import { clone, deepEqual, isObject } from './meta.ts';
 import { parseRef, refString, type ObjectRef } from './storage.ts';
 import { FOREGROUND_FINALIZER, NAMESPACES_KEY, type ObjectStore } from './store.ts';
 import type { EventType } from './watch.ts';
+import { writeRecord } from '../kube/log.ts';
 
 export class Collector {
   private readonly store: ObjectStore;
@@ -194,7 +195,7 @@ export class Collector {
       fn();
     } catch (err) {
       // NotFound/Conflict mean someone else got there first; the next pass re-evaluates from the current state.
-      if (!(err instanceof ApiError)) console.error('apiserver: garbage collector:', err);
+      if (!(err instanceof ApiError)) writeRecord('error', 'apiserver/gc', 'garbage collector failed', { error: (err as Error)?.stack ?? String(err) });
     }
   }
 }

@@ -2,6 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { stringify as toYaml } from 'yaml';
 import { ApiError, internalError } from './errors.ts';
+import { writeRecord } from '../kube/log.ts';
 
 export function sendJson(res: ServerResponse, code: number, body: unknown, format: 'json' | 'yaml' = 'json', headers: Record<string, string | string[]> = {}): void {
   if (res.headersSent || res.destroyed) return;
@@ -23,7 +24,7 @@ export function sendText(res: ServerResponse, code: number, text: string, conten
 
 export function sendError(res: ServerResponse, err: unknown): void {
   const apiErr = err instanceof ApiError ? err : internalError(err);
-  if (!(err instanceof ApiError)) console.error('apiserver: internal error:', err);
+  if (!(err instanceof ApiError)) writeRecord('error', 'apiserver', 'internal error', { error: (err as Error)?.stack ?? String(err) });
   if (res.headersSent) {
     res.destroy();
     return;

@@ -4,17 +4,18 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { matrixinferHome } from '../kube/home.ts';
+import { writeRecord } from '../kube/log.ts';
 
 function stopOnSignal(stop: () => Promise<void>): void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`received ${signal}, stopping\n`);
+    writeRecord('info', 'main', `received ${signal}, stopping`);
     stop().then(
       () => process.exit(0),
       (error: unknown) => {
-        process.stderr.write(`error while stopping: ${String(error)}\n`);
+        writeRecord('error', 'main', 'error while stopping', { error: String(error) });
         process.exit(1);
       },
     );
@@ -32,7 +33,7 @@ export async function runApiServer(options: { dataDir?: string; host?: string; p
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(podLogDir, { recursive: true });
   const server = await startApiServer({ dataDir, host: options.host ?? '127.0.0.1', port: options.port, admission: admissionPlugins, podLogDir });
-  process.stderr.write(`api server listening on ${server.url} (data in ${dataDir})\n`);
+  writeRecord('info', 'apiserver', `api server listening on ${server.url}`, { data: dataDir });
   stopOnSignal(() => server.close());
 }
 
@@ -121,7 +122,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
   });
   started = true;
   const serving = [...(manager.webhook ? [`webhooks on ${manager.webhook.url}`] : []), ...(manager.metrics ? [`metrics on ${manager.metrics.url}`] : [])];
-  process.stderr.write(`controller manager started${serving.length > 0 ? ` (${serving.join(', ')})` : ''}\n`);
+  writeRecord('info', 'controller-manager', `controller manager started${serving.length > 0 ? ` (${serving.join(', ')})` : ''}`);
   stopOnSignal(async () => {
     await manager.stop();
     await health?.close();
@@ -141,7 +142,7 @@ export async function runAgent(options: { kubeconfig?: string; nodeName?: string
     ...(options.nodeName ? { nodeName: options.nodeName } : {}),
     ...(startup !== undefined ? { engineStartupSeconds: startup === 'profile' ? 'profile' : Number(startup) } : {}),
   });
-  process.stderr.write('node agent started\n');
+  writeRecord('info', 'agent', 'node agent started');
   stopOnSignal(() => agent.stop());
 }
 
@@ -167,7 +168,7 @@ export async function runGateway(options: {
     ...(options.holdQueueSize !== undefined ? { holdQueueSize: options.holdQueueSize } : {}),
     ...(options.holdMaxWaitMs !== undefined ? { holdMaxWaitMs: options.holdMaxWaitMs } : {}),
   });
-  process.stderr.write(`gateway listening on ${gateway.url}${gateway.tlsUrl ? ` and ${gateway.tlsUrl}` : ''}\n`);
+  writeRecord('info', 'gateway', `gateway listening on ${gateway.url}${gateway.tlsUrl ? ` and ${gateway.tlsUrl}` : ''}`);
   stopOnSignal(() => gateway.close());
 }
 
@@ -177,7 +178,7 @@ export async function runEngine(argv: string[]): Promise<void> {
   // The command defaults to the profile's cold start (the model load before the server listens); SIGTERM during it
   // ends the process at once, as it would vLLM's.
   const engine = await startEngine(parseEngineArgs(argv, { defaultStartupSeconds: 'profile' }));
-  process.stderr.write(`engine listening on ${engine.url}\n`);
+  writeRecord('info', 'engine', `engine listening on ${engine.url}`);
   // SIGTERM drains as vLLM does: running requests finish; the agent's SIGKILL after the grace period bounds it.
   stopOnSignal(() => engine.drain());
 }

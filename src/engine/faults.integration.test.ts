@@ -264,7 +264,7 @@ describe('fault injection: kill (child process)', () => {
       const timer = setTimeout(() => reject(new Error(`engine did not start: ${stderr}`)), 10_000);
       child!.stderr!.setEncoding('utf8').on('data', (s: string) => {
         stderr += s;
-        const m = /listening on (http:\/\/\S+)/.exec(stderr);
+        const m = /listening on (http:\/\/[^\s"]+)/.exec(stderr);
         if (m) {
           clearTimeout(timer);
           resolve(m[1]!);

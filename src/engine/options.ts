@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { addFaultOptions, faultConfigFromFlags, type FaultConfig } from './faults.ts';
 import type { LatencyParams } from './latency.ts';
 import { coldStartSeconds, DEFAULT_PROFILE, getProfile, PROFILES, type EngineProfile } from './profiles.ts';
+import { writeRecord } from '../kube/log.ts';
 
 export type EngineKind = 'vllm' | 'sglang';
 
@@ -317,7 +318,7 @@ export interface ParseEngineArgsOptions {
  * with a usage message on invalid values.
  */
 export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {}): EngineOptions {
-  const warn = opts.warn ?? ((m: string) => process.stderr.write(m + '\n'));
+  const warn = opts.warn ?? ((m: string) => writeRecord('warn', 'engine', m));
   const program = buildProgram();
   const known = new Set<string>(['--help', '-h']);
   for (const o of program.options) {

@@ -18,6 +18,7 @@
 import { BusyWindow } from './gpu.ts';
 import { emptyKvState, type KvBlock, type KvCache, type KvHolder } from './kv-cache.ts';
 import { attentionPairs, kvTransferMs, stepDurationMs, type LatencyParams } from './latency.ts';
+import { writeRecord } from '../kube/log.ts';
 
 export type FinishReason = 'stop' | 'length' | 'abort';
 
@@ -602,5 +603,5 @@ export class Scheduler {
 }
 
 function reportListenerError(err: unknown): void {
-  process.stderr.write(`engine: sequence listener failed: ${(err as Error)?.stack ?? String(err)}\n`);
+  writeRecord('error', 'engine', 'sequence listener failed', { error: (err as Error)?.stack ?? String(err) });
 }

@@ -38,6 +38,7 @@ import { Scheduler } from './scheduler.ts';
 import { lifecyclePlan, runColdStart, SleepMode, type SleepLevel } from './startup.ts';
 import { detokenize, tokenize, type TokenizeContext } from './tokenize.ts';
 import { createTokenizer } from './tokenizer.ts';
+import { writeRecord } from '../kube/log.ts';
 
 /** The version reported by GET /version: the vLLM (or SGLang) release whose API this simulator follows. */
 export const IMPERSONATED_VERSION = { vllm: '0.11.0', sglang: '0.5.4' } as const;
@@ -287,7 +288,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
       if (err instanceof ApiError) {
         sendJson(res, err.status, err.body());
       } else {
-        process.stderr.write(`engine: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+        writeRecord('error', 'engine', 'internal error', { error: (err as Error)?.stack ?? String(err) });
         sendJson(res, 500, new ApiError(500, 'Internal server error').body());
       }
     }
@@ -297,7 +298,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     else socket.destroy();
   });
 
-  await runColdStart(plan, (line) => process.stderr.write(line + '\n'));
+  await runColdStart(plan, (line) => writeRecord('info', 'engine', line));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

@@ -49,9 +49,9 @@ export async function runColdStart(plan: LifecyclePlan, log: (line: string) => v
   if (plan.coldStartSeconds <= 0) return;
   for (const phase of plan.phases) {
     await delay(phase.seconds * 1000);
-    log(`engine: ${phase.name} took ${phase.seconds.toFixed(2)} s (simulated)`);
+    log(`${phase.name} took ${phase.seconds.toFixed(2)} s (simulated)`);
   }
-  log(`engine: ready after ${plan.coldStartSeconds.toFixed(2)} s (simulated start-up)`);
+  log(`ready after ${plan.coldStartSeconds.toFixed(2)} s (simulated start-up)`);
 }
 
 /** vLLM's `vllm:engine_sleep_state` label values: awake, sleep level 1, sleep level 2. */

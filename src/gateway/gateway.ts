@@ -25,6 +25,7 @@ import { MetricsScraper } from './metrics-scrape/scraper.ts';
 import { startDebugServer, type DebugServer } from './observability/debug.ts';
 import { TrafficPolicy } from './policy/traffic.ts';
 import { createTlsServer } from './tls/listener.ts';
+import { writeRecord } from '../kube/log.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
@@ -135,7 +136,7 @@ export function createCore(
 }
 
 export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
-  const log = options.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const log = options.log ?? ((m: string) => writeRecord('warn', 'gateway', m));
   const core = createCore({ ...options, log, scaleFromZero: options.holdQueueSize === 0 ? undefined : scaleFromZeroWriter(options.kubeConfig) });
   let lastProblems = '';
   let pending = false;
@@ -146,7 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     if (closed) return;
     const table = core.rebuild(watcher.snapshot());
     const problems = table.problems.join('\n');
-    if (problems && problems !== lastProblems) log(`gateway: routing table: ${table.problems.join('; ')}`);
+    if (problems && problems !== lastProblems) log(`routing table: ${table.problems.join('; ')}`);
     lastProblems = problems;
   };
   const watcher = new WorldWatcher(options.kubeConfig, {
@@ -199,7 +200,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     try {
       debug = await startDebugServer({ table: () => core.table, endpoints: () => core.endpoints, synced: () => core.synced }, options.debugPort);
     } catch (err) {
-      log(`gateway: debug listener on 127.0.0.1:${options.debugPort} failed: ${(err as Error).message}`);
+      log(`debug listener on 127.0.0.1:${options.debugPort} failed: ${(err as Error).message}`);
     }
   }
   const address = server.address() as AddressInfo;

@@ -1,5 +1,8 @@
-// A minimal leveled logger for the controller runtime. Level from $MATRIXINFER_LOG_LEVEL (debug, info, warn,
-// error, silent; default info). One line per record: `time level [component] message key=value ...`.
+// One logger for every component of the platform (controllers, webhooks, API server, gateway, node agent, engine):
+// JSON lines on stderr with the same fields everywhere, so one query reads them all —
+//   {"time":"2026-12-02T14:00:00.000Z","level":"info","component":"controller-manager/autoscaler","msg":"...", ...fields}
+// Fields follow `msg` in the order given; an Error becomes its message; undefined fields are left out. Level from
+// $MATRIXINFER_LOG_LEVEL (debug, info, warn, error, silent; default info).
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -17,29 +20,34 @@ function envLevel(): LogLevel {
   return value in ORDER ? (value as LogLevel) : 'info';
 }
 
-function render(value: unknown): string {
-  if (value instanceof Error) return JSON.stringify(value.message);
-  if (typeof value === 'string') return /[\s"=]/.test(value) ? JSON.stringify(value) : value;
-  return JSON.stringify(value);
+/** One record as its JSON line (without the newline). */
+export function formatRecord(level: Exclude<LogLevel, 'silent'>, component: string, msg: string, fields?: Record<string, unknown>, time = new Date()): string {
+  const record: Record<string, unknown> = { time: time.toISOString(), level, component, msg };
+  if (fields) {
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined || k in record) continue;
+      record[k] = v instanceof Error ? v.message : v;
+    }
+  }
+  return JSON.stringify(record);
 }
 
-export function createLogger(component: string, level: LogLevel = envLevel()): Logger {
-  const write = (at: LogLevel, message: string, fields?: Record<string, unknown>) => {
+/** Write one record to stderr: for components that log a line without a Logger of their own (engine, gateway). */
+export function writeRecord(level: Exclude<LogLevel, 'silent'>, component: string, msg: string, fields?: Record<string, unknown>): void {
+  process.stderr.write(formatRecord(level, component, msg, fields) + '\n');
+}
+
+export function createLogger(component: string, level: LogLevel = envLevel(), base?: Record<string, unknown>): Logger {
+  const write = (at: Exclude<LogLevel, 'silent'>, message: string, fields?: Record<string, unknown>) => {
     if (ORDER[at] < ORDER[level]) return;
-    const extra = fields
-      ? Object.entries(fields)
-          .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => ` ${k}=${render(v)}`)
-          .join('')
-      : '';
-    process.stderr.write(`${new Date().toISOString()} ${at.toUpperCase()} [${component}] ${message}${extra}\n`);
+    writeRecord(at, component, message, base ? { ...base, ...fields } : fields);
   };
   return {
     debug: (m, f) => write('debug', m, f),
     info: (m, f) => write('info', m, f),
     warn: (m, f) => write('warn', m, f),
     error: (m, f) => write('error', m, f),
-    child: (sub) => createLogger(`${component}/${sub}`, level),
+    child: (sub) => createLogger(`${component}/${sub}`, level, base),
   };
 }
 

@@ -24,6 +24,7 @@ import { ApiKeyAuthenticator, buildApiKeys, type AuthFailure, type SecretLike } 
 import { JwtAuthenticator, KeySets, jwtDurations, type RemoteKeys } from '../auth/jwt.ts';
 import { CertificateStore } from '../tls/certificates.ts';
 import { estimatePromptTokens } from '../accounting/usage.ts';
+import { writeRecord } from '../../kube/log.ts';
 
 export type LimitKind = 'requests' | 'input_tokens' | 'output_tokens';
 
@@ -111,7 +112,7 @@ export class TrafficPolicy {
   #jwt = new Map<string, JwtAuthenticator>();
 
   constructor(options: TrafficPolicyOptions = {}) {
-    this.log = options.log ?? ((m) => process.stderr.write(m + '\n'));
+    this.log = options.log ?? ((m) => writeRecord('warn', 'gateway/traffic', m));
     this.redis = new RedisClients(this.log);
   }
 

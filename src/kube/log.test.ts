@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger, formatRecord } from './log.ts';
+
+test('one JSON line per record with the same fields everywhere: time, level, component, msg, then the fields', () => {
+  const line = formatRecord('warn', 'controller-manager/autoscaler', 'scale failed', { binding: 'default/b', error: new Error('conflict'), skip: undefined, msg: 'not overwritten' }, new Date('2026-12-02T14:00:00Z'));
+  assert.equal(line, '{"time":"2026-12-02T14:00:00.000Z","level":"warn","component":"controller-manager/autoscaler","msg":"scale failed","binding":"default/b","error":"conflict"}');
+});
+
+test('createLogger: the level filters, children extend the component, base fields ride along', (t) => {
+  const lines: string[] = [];
+  t.mock.method(process.stderr, 'write', (chunk: string) => {
+    lines.push(chunk);
+    return true;
+  });
+  const log = createLogger('agent', 'info', { node: 'n1' });
+  log.debug('hidden');
+  log.info('pod started', { pod: 'default/p' });
+  log.child('kube').error('watch failed');
+  const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    records.map(({ time, ...r }) => (assert.match(String(time), /^\d{4}-\d\d-\d\dT/), r)),
+    [
+      { level: 'info', component: 'agent', msg: 'pod started', node: 'n1', pod: 'default/p' },
+      { level: 'error', component: 'agent/kube', msg: 'watch failed', node: 'n1' },
+    ],
+  );
+});
