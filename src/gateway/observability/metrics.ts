@@ -30,11 +30,39 @@
 //
 // `model` is the requested model name when it has a route, otherwise "" (unknown names never become labels).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { EndpointRegistry } from '../scheduling/endpoint.ts';
+import type { Endpoint, EndpointRegistry } from '../scheduling/endpoint.ts';
 import type { RoutingTable } from '../routing/table.ts';
 import { counterChild, gaugeChild, histogramChild } from './fast-children.ts';
 
 type Inc = { inc(value?: number): void };
+type EndpointLabels = 'namespace' | 'pod' | 'address';
+
+/**
+ * A gauge or counter with one series per engine endpoint {namespace, pod, address}, rebuilt at each scrape from
+ * `value` (undefined: no series for that endpoint). A counter's value is the endpoint's own running total.
+ */
+function endpointSeries(
+  kind: 'gauge' | 'counter',
+  registers: Registry[],
+  endpoints: () => Iterable<Endpoint>,
+  name: string,
+  help: string,
+  value: (ep: Endpoint) => number | undefined,
+): void {
+  const fill = (reset: () => void, put: (labels: Record<EndpointLabels, string>, v: number) => void) => {
+    reset();
+    for (const ep of endpoints()) {
+      const v = value(ep);
+      if (v !== undefined) put({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, v);
+    }
+  };
+  const labelNames: EndpointLabels[] = ['namespace', 'pod', 'address'];
+  if (kind === 'counter') {
+    new Counter({ name, help, labelNames, registers, collect() { fill(() => this.reset(), (l, v) => this.inc(l, v)); } });
+  } else {
+    new Gauge({ name, help, labelNames, registers, collect() { fill(() => this.reset(), (l, v) => this.set(l, v)); } });
+  }
+}
 type GaugeChild = { inc(value?: number): void; dec(value?: number): void };
 type Observe = { observe(value: number): void };
 
@@ -195,61 +223,18 @@ export class GatewayMetrics {
       labelNames: ['namespace', 'model_infer', 'outcome'],
       registers,
     });
-    new Gauge({
-      name: 'matrixinfer_gateway_endpoint_score',
-      help: 'Total score of the endpoint in the last scheduling decision it took part in (scheduling/).',
-      labelNames: ['namespace', 'pod', 'address'],
-      registers,
-      collect() {
-        this.reset();
-        for (const ep of sources.endpoints().all()) {
-          if (ep.lastScoredAt > 0) this.set({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, ep.lastScore);
-        }
-      },
+    // Per engine endpoint, computed at scrape time from the registry (nothing on the request path).
+    const endpoints = () => sources.endpoints().all();
+    endpointSeries('gauge', registers, endpoints, 'matrixinfer_gateway_endpoint_score', 'Total score of the endpoint in the last scheduling decision it took part in (scheduling/).', (ep) =>
+      ep.lastScoredAt > 0 ? ep.lastScore : undefined,
+    );
+    endpointSeries('gauge', registers, endpoints, 'matrixinfer_gateway_endpoint_ejected', "1 while the endpoint's circuit is open (ejected), 0.5 half-open, 0 closed.", (ep) => {
+      const st = ep.breaker?.state ?? 'closed';
+      return st === 'open' ? 1 : st === 'half-open' ? 0.5 : 0;
     });
-    new Gauge({
-      name: 'matrixinfer_gateway_endpoint_ejected',
-      help: "1 while the endpoint's circuit is open (ejected), 0.5 half-open, 0 closed.",
-      labelNames: ['namespace', 'pod', 'address'],
-      registers,
-      collect() {
-        this.reset();
-        for (const ep of sources.endpoints().all()) {
-          const st = ep.breaker?.state ?? 'closed';
-          this.set({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, st === 'open' ? 1 : st === 'half-open' ? 0.5 : 0);
-        }
-      },
-    });
-    new Gauge({
-      name: 'matrixinfer_gateway_endpoint_inflight',
-      help: "The gateway's outstanding requests per engine endpoint.",
-      labelNames: ['namespace', 'pod', 'address'],
-      registers,
-      collect() {
-        this.reset();
-        for (const ep of sources.endpoints().all()) this.set({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, ep.inflight);
-      },
-    });
-    new Gauge({
-      name: 'matrixinfer_gateway_endpoint_awaiting_first_byte',
-      help: "The gateway's requests per engine endpoint still awaiting the first byte of the upstream response body.",
-      labelNames: ['namespace', 'pod', 'address'],
-      registers,
-      collect() {
-        this.reset();
-        for (const ep of sources.endpoints().all()) this.set({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, ep.awaiting);
-      },
-    });
-    new Counter({
-      name: 'matrixinfer_gateway_endpoint_requests_total',
-      help: 'Requests sent to each engine endpoint (since the endpoint appeared).',
-      labelNames: ['namespace', 'pod', 'address'],
-      registers,
-      collect() {
-        this.reset();
-        for (const ep of sources.endpoints().all()) this.inc({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}` }, ep.served);
-      },
-    });
+    endpointSeries('gauge', registers, endpoints, 'matrixinfer_gateway_endpoint_inflight', "The gateway's outstanding requests per engine endpoint.", (ep) => ep.inflight);
+    endpointSeries('gauge', registers, endpoints, 'matrixinfer_gateway_endpoint_awaiting_first_byte', "The gateway's requests per engine endpoint still awaiting the first byte of the upstream response body.", (ep) => ep.awaiting);
+    endpointSeries('counter', registers, endpoints, 'matrixinfer_gateway_endpoint_requests_total', 'Requests sent to each engine endpoint (since the endpoint appeared).', (ep) => ep.served);
     new Gauge({
       name: 'matrixinfer_gateway_ready_endpoints',
       help: 'Ready engine endpoints per ModelServer in the routing table.',
