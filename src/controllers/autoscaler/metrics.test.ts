@@ -20,7 +20,7 @@ const recommendation = (replicas: number): Recommendation => {
   return { replicas, winner: metric, metrics: [metric, { name: 'kv_cache_usage', value: 0.5, target: 0.8, targetText: '80%', recommended: 2 }] };
 };
 
-/** A decided outcome (cast: `signals`, where SyncOutcome has it, is not read by the metrics). */
+/** A decided outcome: its signals as read (kv_cache_usage read; a PromQL metric that could not be), its recommendation. */
 function decided(current: number, decision: Partial<Decision> & { replicas: number }, extra: Record<string, unknown> = {}): SyncOutcome {
   return {
     kind: 'decided',
@@ -28,7 +28,11 @@ function decided(current: number, decision: Partial<Decision> & { replicas: numb
     ready: current,
     decision: { mode: 'Stable', reason: 'num_requests 7 for target 2', ...decision },
     recommendation: recommendation(decision.replicas),
-    signals: [],
+    signals: [
+      { name: 'num_requests', aggregate: 'sum', value: 7, target: 2, targetText: '2' },
+      { name: 'kv_cache_usage', aggregate: 'average', value: 0.5, target: 0.8, targetText: '80%' },
+      { name: 'p95_latency', aggregate: 'average', value: undefined, error: 'prometheus: bad_data: parse error', target: 0.3, targetText: '300m' },
+    ],
     ...extra,
   } as SyncOutcome;
 }
@@ -61,6 +65,10 @@ test('a decided sync: counts, bounds, mode one-hot, each metric, the actions by 
   assert.equal(await value(registry, `matrixinfer_autoscaler_metric_target${B},metric="num_requests"}`), 2);
   assert.equal(await value(registry, `matrixinfer_autoscaler_metric_recommended_replicas${B},metric="num_requests"}`), 4);
   assert.equal(await value(registry, `matrixinfer_autoscaler_metric_target${B},metric="kv_cache_usage"}`), 0.8);
+  // An unreadable metric keeps its target and has no value nor recommendation (no stale or invented figure).
+  assert.equal(await value(registry, `matrixinfer_autoscaler_metric_target${B},metric="p95_latency"}`), 0.3);
+  assert.equal(await value(registry, `matrixinfer_autoscaler_metric_value${B},metric="p95_latency"}`), undefined);
+  assert.equal(await value(registry, `matrixinfer_autoscaler_metric_recommended_replicas${B},metric="p95_latency"}`), undefined);
   assert.equal(await value(registry, `matrixinfer_autoscaler_scaling_actions_total${B},direction="up",mode="Stable"}`), 1);
   assert.equal(await value(registry, `matrixinfer_autoscaler_syncs_total${B},result="decided"}`), 1);
   assert.equal(await value(registry, `matrixinfer_autoscaler_syncs_total${B},result="invalid"}`), 0);
@@ -93,9 +101,10 @@ test('gauges follow the last sync: a metric without a value and a decision of a 
   const registry = new Registry();
   const metrics = new AutoscalerMetrics(registry);
   metrics.synced(binding(), decided(2, { replicas: 2 }));
-  // Hold: no recommendation, so no metric series (not the last values, stale).
-  metrics.synced(binding(), decided(2, { replicas: 2, mode: 'Hold' }, { recommendation: undefined }));
-  assert.deepEqual((await samples(registry)).filter((l) => l.includes('metric_')), []);
+  // Hold: nothing could be read, so no value nor recommendation series (not the last values, stale); targets stay.
+  const unread = [{ name: 'num_requests', aggregate: 'sum', value: undefined, error: 'no fresh engine scrape', target: 2, targetText: '2' }];
+  metrics.synced(binding(), decided(2, { replicas: 2, mode: 'Hold' }, { recommendation: undefined, signals: unread }));
+  assert.deepEqual((await samples(registry)).filter((l) => l.includes('metric_')), [`matrixinfer_autoscaler_metric_target${B},metric="num_requests"} 2`]);
   assert.equal(await value(registry, `matrixinfer_autoscaler_desired_replicas${B}}`), 2);
 
   metrics.synced(binding(), { kind: 'invalid', reason: 'PolicyNotFound', message: 'AutoscalingPolicy llama not found' });

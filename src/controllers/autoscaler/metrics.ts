@@ -128,7 +128,7 @@ export class AutoscalerMetrics implements AutoscalerObserver {
     for (const m of MODES) set(this.mode, m === mode ? 1 : 0, { mode: m });
 
     if (outcome.kind === 'decided') {
-      const { current, ready, decision, recommendation, forecast, schedule, variants } = outcome;
+      const { current, ready, decision, recommendation, signals, forecast, schedule, variants } = outcome;
       // As the status counts it: with variants the count reached by the writes that succeeded (pending variants can
       // hold it below the decision); else the decision, unless its write failed.
       const to = variants ? variants.reached : decision.replicas;
@@ -139,11 +139,12 @@ export class AutoscalerMetrics implements AutoscalerObserver {
       set(this.ready, ready);
       set(this.min, schedule?.min ?? binding.spec.minReplicas ?? 1);
       set(this.max, schedule?.max ?? binding.spec.maxReplicas);
-      for (const m of recommendation?.metrics ?? []) {
-        set(this.metricValue, m.value, { metric: m.name });
-        set(this.metricTarget, m.target, { metric: m.name });
-        set(this.metricRecommended, m.recommended, { metric: m.name });
+      // Every metric of the policy has its target; a value when it could be read; a recommendation when it was used.
+      for (const s of signals) {
+        if (Number.isFinite(s.target)) set(this.metricTarget, s.target, { metric: s.name });
+        if (s.value !== undefined && Number.isFinite(s.value)) set(this.metricValue, s.value, { metric: s.name });
       }
+      for (const m of recommendation?.metrics ?? []) set(this.metricRecommended, m.recommended, { metric: m.name });
       if (forecast) {
         set(this.forecastEnabled, forecast.enabled ? 1 : 0);
         set(this.forecastHorizon, forecast.horizonMs / 1000);
