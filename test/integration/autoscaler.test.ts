@@ -107,9 +107,17 @@ test('scale-out under load (Panic on the burst), scale-in after it, through the 
     t.diagnostic(`load: ${ok} requests ok, ${failed} failed`);
     assert.ok(modes.has('Panic'), `mode reached Panic: ${[...modes].join(',')}`);
 
-    await until('scaled back in to 1', async () => (await client.get<ModelInfer>(MODEL_INFERS, NS, NAME))?.spec.replicas === 1, 30_000, 250);
-    const binding = await client.get<AutoscalingPolicyBinding>(AUTOSCALING_POLICY_BINDINGS, NS, NAME);
-    const status = binding!.status!;
+    // The scale write comes before the status patch of the same sync: wait for both.
+    const status = await until(
+      'scaled back in to 1, and the status written',
+      async () => {
+        const scaled = (await client.get<ModelInfer>(MODEL_INFERS, NS, NAME))?.spec.replicas === 1;
+        const s = (await client.get<AutoscalingPolicyBinding>(AUTOSCALING_POLICY_BINDINGS, NS, NAME))?.status;
+        return scaled && s?.desiredReplicas === 1 ? s : undefined;
+      },
+      30_000,
+      250,
+    );
     assert.equal(status.desiredReplicas, 1);
     assert.ok(status.lastScaleTime);
     assert.ok((status.history ?? []).some((h) => h.from === 1 && h.to > 1), JSON.stringify(status.history));

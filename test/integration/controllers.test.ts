@@ -196,9 +196,12 @@ test('updating the Model rolls the pod to the new template through a surge pod, 
     await finishTerminating(`${NAME}-1-server-0`);
     return (await get(PODS, `${NAME}-1-server-0`)) === undefined;
   });
+  // The status converges once the controller's cache has seen the surge pod go (a sync on the stale cache may
+  // still count it ready for a moment, as any informer-fed controller's status may).
   const done = await until('rollout complete', async () => {
     const m = await get<ModelInfer>(MODEL_INFERS);
-    return m?.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'RolloutComplete' ? m : undefined;
+    const complete = m?.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'RolloutComplete';
+    return complete && m.status?.readyReplicas === 1 ? m : undefined;
   });
   assert.deepEqual([done.status?.replicas, done.status?.readyReplicas, done.status?.updatedReplicas], [1, 1, 1]);
   await until('Model Ready', async () => (await get<Model>(MODELS))?.status?.readyReplicas === 1);
