@@ -2,7 +2,7 @@
 // route/server/endpoint, and the accounting done exactly once when it ends (endpoint and model in-flight
 // counters, metrics, access log) — on every exit path: response sent, error, upstream failure, client gone.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Http1Stream, StreamSink } from '../http1/server.ts';
+import type { ClientStream, StreamSink } from '../http1/server.ts';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { RoutingTable, RouteEntry, ServerEntry } from '../routing/table.ts';
@@ -77,7 +77,7 @@ function requestIdFrom(headers: IncomingHttpHeaders): string {
 export class Exchange implements SchedulingRequest, StreamSink {
   readonly core: GatewayCore;
   /** The client's request and the response to it (http1/server.ts). */
-  readonly http: Http1Stream;
+  readonly http: ClientStream;
   readonly start: number;
   readonly requestId: string;
   /** W3C trace id (the client's, or a new one) and the traceparent sent upstream. */
@@ -143,7 +143,7 @@ export class Exchange implements SchedulingRequest, StreamSink {
     return this.phase === 'finished' || this.phase === 'abandoned';
   }
 
-  constructor(core: GatewayCore, http: Http1Stream) {
+  constructor(core: GatewayCore, http: ClientStream) {
     this.core = core;
     this.http = http;
     this.start = performance.now();

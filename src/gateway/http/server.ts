@@ -4,7 +4,7 @@
 // The HTTP/1.1 server underneath is the gateway's own (http1/server.ts); the Exchange is the stream's sink, and
 // body handlers are shared functions (state lives on the Exchange), so serving a request allocates no closures.
 import { Exchange, methodNotAllowed, type GatewayCore } from './exchange.ts';
-import { Http1Server, type Http1Stream } from '../http1/server.ts';
+import { Http1Server, type ClientStream } from '../http1/server.ts';
 import { handleListModels, handleOpenAIBody, handleRetrieveModel, shown } from '../protocols/openai.ts';
 import { handleInferBody, handleInferMetadata } from '../protocols/infer.ts';
 import { deadline } from './deadlines.ts';
@@ -17,7 +17,7 @@ export function createGatewayServer(core: GatewayCore): Http1Server {
   return new Http1Server((stream) => handleRequest(core, stream));
 }
 
-export function handleRequest(core: GatewayCore, stream: Http1Stream, secure = false): void {
+export function handleRequest(core: GatewayCore, stream: ClientStream, secure = false): void {
   const ex = new Exchange(core, stream);
   ex.secure = secure;
   try {

@@ -36,6 +36,31 @@ export interface StreamSink {
   onWritable(): void;
 }
 
+/**
+ * One client request and its response as the gateway sees them: what Http1Stream offers, and what any other
+ * front (the gRPC adapter, grpc/) presents so that the same Exchange and pipeline serve it.
+ */
+export interface ClientStream {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  sink: StreamSink | null;
+  /** The whole request body had already arrived with the head. */
+  readonly bodyBuffered: boolean;
+  /** The response head was committed. */
+  readonly headersSent: boolean;
+  /** The client is gone: nothing written now reaches it. */
+  readonly destroyed: boolean;
+  writeHead(status: number, headers: OutgoingHttpHeaders): void;
+  /** writeHead with header lines already serialised ("name: value\r\n" each) and the body length (-1: unknown). */
+  writeHeadLines(status: number, lines: string, contentLength: number): void;
+  /** Body bytes; false when the client's buffer is full (the sink hears onWritable when it drains). */
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): void;
+  /** Abandon the response and drop the client. */
+  destroy(): void;
+}
+
 export type StreamHandler = (stream: Http1Stream) => void;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -79,7 +104,7 @@ function dateHeader(): string {
 
 // ---- one request/response ------------------------------------------------------------------------------------
 
-export class Http1Stream {
+export class Http1Stream implements ClientStream {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
