@@ -1,9 +1,9 @@
 // The MatrixInfer inference gateway (data plane): OpenAI-compatible API and the seed's per-ModelServer paths in
 // front of the engine pods, routed by ModelRoutes and ModelServers read from the Kubernetes API.
 //
-//   request (http1/: the gateway's own HTTP/1.1 server) → parse (bounded JSON body) → match route (routing/) →
-//   schedule (scheduling/: filters → scorers → pick) → proxy (proxy/ over http1/client.ts pools per endpoint,
-//   streamed relay, abort on client disconnect) → account (observability/: metrics, access log)
+//   request (http1/: the gateway's own HTTP/1.1 server) → http/server.ts (dispatch by path to a front, bounded
+//   body) → the pipeline (pipeline.ts: parse → match route → authenticate → authorize → limit → schedule → proxy;
+//   then settle → account)
 //
 // The routing table is rebuilt from informer caches on every change (coalesced); requests only read it.
 import type { AddressInfo } from 'node:net';
@@ -14,12 +14,12 @@ import { buildRoutingTable, emptyTable, type RoutingTable, type WorldSnapshot } 
 import { EndpointRegistry } from './scheduling/endpoint.ts';
 import { Scheduler } from './scheduling/scheduler.ts';
 import { PoolManager } from './proxy/pools.ts';
-import { proxyRequest } from './proxy/upstream.ts';
 import { Holds } from './activation/hold.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { AccessLog } from './observability/access-log.ts';
 import { createGatewayServer } from './http/server.ts';
-import type { GatewayCore } from './http/exchange.ts';
+import type { Exchange, GatewayCore } from './http/exchange.ts';
+import type { ServerEntry } from './routing/table.ts';
 import { CircuitBreakers } from './proxy/circuit.ts';
 import { MetricsScraper } from './metrics-scrape/scraper.ts';
 import { startDebugServer, type DebugServer } from './observability/debug.ts';
@@ -87,6 +87,12 @@ export interface TestableCore extends GatewayCore {
   rebuild(world: WorldSnapshot): RoutingTable;
 }
 
+/** A held request's ModelServer has a pod now: the pipeline goes on from `schedule` (activation/hold.ts). */
+function resumeHeld(ex: Exchange, server: ServerEntry): void {
+  ex.server = server;
+  ex.resume();
+}
+
 export function createCore(
   options: Partial<Pick<GatewayOptions, 'maxBodyBytes' | 'accessLog' | 'defaultTimeoutMs' | 'bodyReadTimeoutMs' | 'log' | 'holdQueueSize' | 'holdMaxWaitMs'>> & {
     /** The 0→1 write of a ModelInfer; none: requests are held but nothing is started. */
@@ -116,7 +122,7 @@ export function createCore(
       queueSize: options.holdQueueSize,
       maxWaitMs: options.holdMaxWaitMs,
       scale: options.scaleFromZero ?? null,
-      dispatch: proxyRequest,
+      dispatch: resumeHeld,
       metrics,
       log: options.log,
     }),

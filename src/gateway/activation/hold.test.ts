@@ -63,7 +63,7 @@ function setup(options: { queueSize?: number; maxWaitMs?: number; scale?: ScaleF
   };
   rebuild(world(initial));
   const server = (): ServerEntry => table.servers.get('default/s')!;
-  const hold = (ex: FakeExchange): boolean => holds.hold(ex as unknown as Exchange, server(), '/v1/completions', Buffer.from('{}'), undefined);
+  const hold = (ex: FakeExchange): boolean => holds.hold(ex as unknown as Exchange, server());
   const metric = async (name: string): Promise<string> => (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name)!.values.map((v) => `${JSON.stringify(v.labels)} ${v.value}`).join('\n');
   return { holds, dispatched, rebuild, server, hold, metric };
 }
@@ -122,7 +122,7 @@ test('a request waits at most maxWaitMs (or routing.timeout), then 503 with retr
   // routing.timeout shorter than maxWaitMs bounds the wait.
   const short = { ...server(), timeoutMs: 30 };
   const ex2 = new FakeExchange(2);
-  holds.hold(ex2 as unknown as Exchange, short, '/v1/completions', Buffer.from('{}'), undefined);
+  holds.hold(ex2 as unknown as Exchange, short);
   await sleep(80);
   assert.equal(ex2.failure?.code, 'model_scaling_from_zero');
   holds.close();

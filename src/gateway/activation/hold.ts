@@ -13,8 +13,8 @@
 //   A failure is logged and retried with capped exponential back-off (0.5 s doubling to 30 s) while requests wait and
 //   the ModelInfer still shows 0. A write is not repeated until the ModelInfer has been seen at ≥ 1, or for 10 s.
 // - Every routing-table rebuild (`update`) dispatches the waiting requests of each ModelServer that now has a ready
-//   endpoint, in arrival order, through the normal path (`dispatch`: proxy/upstream.ts proxyRequest: scheduling,
-//   retries, circuit breaking). A ModelServer that left the table fails its waiting requests with 503
+//   endpoint, in arrival order, through the normal path (`dispatch`: the pipeline resumes at its `schedule` stage,
+//   then retries and circuit breaking as for any request). A ModelServer that left the table fails its waiting requests with 503
 //   `no_healthy_upstream`.
 // - A held request is the exchange's `upstream` (it implements UpstreamCall): a client that disconnects is
 //   accounted (499) by the exchange and leaves the queue through `abortByClient`.
@@ -23,7 +23,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Exchange, UpstreamCall } from '../http/exchange.ts';
 import type { RoutingTable, ServerEntry } from '../routing/table.ts';
-import type { BufferedResponseHandler } from '../proxy/upstream.ts';
 import { deadline, type Deadline } from '../http/deadlines.ts';
 import type { ScaleFromZero } from '../discovery/watch.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
@@ -37,8 +36,8 @@ const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
 const REWRITE_AFTER_MS = 10_000;
 
-/** Sends a request on through the normal path (proxy/upstream.ts proxyRequest). */
-export type Dispatch = (ex: Exchange, server: ServerEntry, path: string, payload: Buffer, onBuffered?: BufferedResponseHandler) => void;
+/** Sends a request on through the normal path (the pipeline from its `schedule` stage) to `server` as it is now. */
+export type Dispatch = (ex: Exchange, server: ServerEntry) => void;
 
 export type HoldOutcome = 'dispatched' | 'timeout' | 'client_gone' | 'server_gone' | 'queue_full';
 
@@ -61,21 +60,15 @@ export interface HoldOptions {
 /** One waiting request: a FIFO node, and the exchange's upstream while it waits. */
 class Held implements UpstreamCall {
   readonly ex: Exchange;
-  readonly path: string;
-  readonly payload: Buffer;
-  readonly onBuffered: BufferedResponseHandler | undefined;
   readonly since: number;
   queue: HoldQueue | null;
   prev: Held | null = null;
   next: Held | null = null;
   timer: Deadline<Held> | null = null;
 
-  constructor(queue: HoldQueue, ex: Exchange, path: string, payload: Buffer, onBuffered: BufferedResponseHandler | undefined) {
+  constructor(queue: HoldQueue, ex: Exchange) {
     this.queue = queue;
     this.ex = ex;
-    this.path = path;
-    this.payload = payload;
-    this.onBuffered = onBuffered;
     this.since = performance.now();
   }
 
@@ -194,7 +187,7 @@ export class Holds {
    * Hold the request until `server` has a ready endpoint (then `dispatch`), or answer 503 (queue full). False when
    * it cannot wait (the caller answers `no_healthy_upstream`).
    */
-  hold(ex: Exchange, server: ServerEntry, path: string, payload: Buffer, onBuffered: BufferedResponseHandler | undefined): boolean {
+  hold(ex: Exchange, server: ServerEntry): boolean {
     if (this.#closed || !this.canHold(server)) return false;
     let q = this.#queues.get(server.key);
     if (q === undefined) this.#queues.set(server.key, (q = new HoldQueue(this, server)));
@@ -206,7 +199,7 @@ export class Holds {
       });
       return true;
     }
-    const h = new Held(q, ex, path, payload, onBuffered);
+    const h = new Held(q, ex);
     q.push(h);
     ex.upstream = h;
     const t = server.timeoutMs;
@@ -286,7 +279,7 @@ export class Holds {
       ex.waited = now - h.since;
       this.#observe(q, outcome, ex.waited);
       if (ex.done) continue;
-      if (server !== null) this.#dispatch(ex, server, h.path, h.payload, h.onBuffered);
+      if (server !== null) this.#dispatch(ex, server);
       else ex.fail('no_healthy_upstream', `ModelServer ${q.key} is gone.`, { retryAfter: 1 });
     }
   }

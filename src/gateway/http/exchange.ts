@@ -19,6 +19,7 @@ import type { Admission, TrafficPolicy } from '../policy/traffic.ts';
 import type { Usage } from '../accounting/usage.ts';
 import type { Deadline } from './deadlines.ts';
 import type { Holds } from '../activation/hold.ts';
+import type { Front } from '../protocols/front.ts';
 
 /** Shared state and services; `table` and `synced` change as the watched world changes. */
 /**
@@ -69,6 +70,15 @@ export interface UpstreamCall {
 /** Receives a request body read whole (set by the dispatcher when the request has one). */
 export type BodyHandler = (ex: Exchange, body: Buffer) => void;
 
+/**
+ * One step of the request pipeline (pipeline.ts): true to go on at once; false when it answered, or continues
+ * asynchronously and calls `ex.resume()`.
+ */
+export type Stage = (ex: Exchange) => boolean;
+
+const NO_STAGES: readonly Stage[] = [];
+const EMPTY = Buffer.alloc(0);
+
 function requestIdFrom(headers: IncomingHttpHeaders): string {
   const v = headers['x-request-id'];
   return typeof v === 'string' && v.length > 0 && v.length <= 256 ? v : randomUUID();
@@ -104,6 +114,19 @@ export class Exchange implements SchedulingRequest, StreamSink {
   bodyHandler: BodyHandler | null = null;
   chunks: Buffer[] | null = null;
   received = 0;
+
+  // The pipeline (pipeline.ts): its stages, the next one to run, and the API's front.
+  pipeline: readonly Stage[] = NO_STAGES;
+  stage = 0;
+  front: Front | null = null;
+  /** The body as read, until `parse` takes it. */
+  raw: Buffer | null = null;
+  /** What goes to the engine: the path and the body's bytes. */
+  upstreamPath = '';
+  payload: Buffer = EMPTY;
+  /** The pod `schedule` chose for the first attempt, or the prefill/decode pair. */
+  pick: Endpoint | null = null;
+  pair: { prefill: Endpoint; decode: Endpoint } | null = null;
 
   // Routing and upstream.
   modelMetrics: ModelMetrics;
@@ -235,6 +258,18 @@ export class Exchange implements SchedulingRequest, StreamSink {
     if (phase === 'awaiting') ep.awaiting--;
     ep.inflight--;
     this.phase = 'between';
+  }
+
+  /** Run the pipeline on from the next stage, until a stage answers or waits. */
+  resume(): void {
+    const stages = this.pipeline;
+    try {
+      while (this.stage < stages.length && !this.done) {
+        if (!stages[this.stage++]!(this)) return;
+      }
+    } catch (err) {
+      if (!this.done) this.fail('internal_error', `Internal gateway error: ${(err as Error).message}`);
+    }
   }
 
   elapsed(): number {

@@ -1,12 +1,15 @@
 // The HTTP front: dispatch by path, bounded body reading, probes and metrics. Fixed paths first, then the
-// ModelServers' seed paths (P/infer, P), then the generic OpenAI `/v1/*` pass-through.
+// ModelServers' seed paths (P/infer, P), then the generic OpenAI `/v1/*` pass-through. Each API is a front
+// (protocols/) on the same pipeline (pipeline.ts): a POST reads its body, then runs INFERENCE.
 //
 // The HTTP/1.1 server underneath is the gateway's own (http1/server.ts); the Exchange is the stream's sink, and
 // body handlers are shared functions (state lives on the Exchange), so serving a request allocates no closures.
 import { Exchange, methodNotAllowed, type GatewayCore } from './exchange.ts';
 import { Http1Server, type ClientStream } from '../http1/server.ts';
-import { handleListModels, handleOpenAIBody, handleRetrieveModel, shown } from '../protocols/openai.ts';
-import { handleInferBody, handleInferMetadata } from '../protocols/infer.ts';
+import { handleListModels, handleRetrieveModel, OPENAI } from '../protocols/openai.ts';
+import { SEED_INFER } from '../protocols/infer.ts';
+import { shown, type Front } from '../protocols/front.ts';
+import { DESCRIBE, INFERENCE, runPipeline } from '../pipeline.ts';
 import { deadline } from './deadlines.ts';
 
 const HEALTH_BODY = Buffer.from('{"status":"ok"}');
@@ -33,7 +36,7 @@ function dispatch(ex: Exchange): void {
   switch (path) {
     case '/v1/chat/completions':
     case '/v1/completions':
-      if (method === 'POST') readBody(ex, 'openai');
+      if (method === 'POST') readBody(ex, OPENAI);
       else methodNotAllowed(ex, 'POST');
       return;
     case '/v1/models':
@@ -60,20 +63,21 @@ function dispatch(ex: Exchange): void {
   const inferServer = table.inferPaths.get(path);
   if (inferServer !== undefined) {
     ex.server = inferServer;
-    if (method === 'POST') readBody(ex, 'infer');
+    if (method === 'POST') readBody(ex, SEED_INFER);
     else methodNotAllowed(ex, 'POST');
     return;
   }
   const metaServer = table.metaPaths.get(path);
   if (metaServer !== undefined) {
     ex.server = metaServer;
-    if (method === 'GET') handleInferMetadata(ex, metaServer);
+    ex.front = SEED_INFER;
+    if (method === 'GET') runPipeline(ex, DESCRIBE);
     else methodNotAllowed(ex, 'GET');
     return;
   }
   if (path.startsWith('/v1/')) {
     if (method === 'POST') {
-      readBody(ex, 'openai');
+      readBody(ex, OPENAI);
       return;
     }
     if (method === 'GET' && path.length > 11 && path.startsWith('/v1/models/')) {
@@ -100,13 +104,15 @@ function serveMetrics(ex: Exchange): void {
 
 // ---- bounded body reading -------------------------------------------------------------------------------
 
-function readBody(ex: Exchange, kind: 'openai' | 'infer'): void {
+/** Read the body whole (bounded in size and time), then run the INFERENCE pipeline with `front`. */
+function readBody(ex: Exchange, front: Front): void {
   const declared = ex.http.headers['content-length'];
   if (declared !== undefined && Number(declared) > ex.core.maxBodyBytes) {
     ex.failTooLarge();
     return;
   }
-  ex.bodyHandler = kind === 'infer' ? onInferBody : handleOpenAIBody;
+  ex.front = front;
+  ex.bodyHandler = startInference;
   ex.chunks = [];
   ex.received = 0;
   // A body that came with the head is read in this same turn: no deadline needed.
@@ -122,7 +128,7 @@ function onBodyTimeout(ex: Exchange): void {
   ex.fail('request_timeout', `The request body was not received within ${ex.core.bodyReadTimeoutMs} ms.`);
 }
 
-function onInferBody(ex: Exchange, raw: Buffer): void {
-  if (ex.server === null) ex.fail('not_found', `Unknown path ${ex.path}.`);
-  else handleInferBody(ex, raw, ex.server);
+function startInference(ex: Exchange, raw: Buffer): void {
+  ex.raw = raw;
+  runPipeline(ex, INFERENCE);
 }

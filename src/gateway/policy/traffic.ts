@@ -2,13 +2,13 @@
 // `rateLimit`, ModelRoute `rateLimit`), and TLS certificates (ModelServer `tls`), compiled from the watched world
 // on every table rebuild. Limit state (bucket levels), JWKS caches and Redis clients survive rebuilds.
 //
-// Per request (`admitAndProxy`), after the route and ModelServer are chosen:
-//   TLS required (ModelServer `tls.enabled`, request on the plain listener) → 426 `tls_required`
-//   → authenticate (API key: synchronous; JWT: asynchronous, cached keys) → 401 / 503
-//   → limits, all or nothing: the server's requests bucket (1 per request), the route's input-token buckets (the
+// Per request, three stages of the pipeline (pipeline.ts), after the route and ModelServer are chosen:
+//   authenticate: TLS required (ModelServer `tls.enabled`, request on the plain listener) → 426 `tls_required`;
+//     the ModelServer's authentication (API key: synchronous; JWT: asynchronous, cached keys) → 401 / 503
+//   authorize: the route's allow list → 403
+//   limit, all or nothing: the server's requests bucket (1 per request), the route's input-token buckets (the
 //     estimated prompt), the route's output-token buckets (must not be exhausted); route-wide and per user
 //     → 429 with retry-after (or 503 when a `failureMode: closed` Redis is unreachable)
-//   → proxy.
 // When the exchange finishes (`settle`), a request that never reached an engine gets everything back; otherwise
 // the input charge is corrected to the engine's prompt_tokens and the completion_tokens are charged as output.
 // Servers and routes without policy cost one Map lookup each and allocate nothing.
@@ -77,9 +77,6 @@ export class Limit {
 }
 
 export type Authenticator = ApiKeyAuthenticator | JwtAuthenticator;
-
-/** Sends the admitted request on (a module-level function, so admission allocates no closure). */
-export type Forward = (ex: Exchange, server: ServerEntry, path: string, payload: Buffer) => void;
 
 export interface ServerPolicy {
   key: string;
@@ -223,7 +220,7 @@ export class TrafficPolicy {
   }
 }
 
-// ---- per request -----------------------------------------------------------------------------------------
+// ---- per request: the pipeline's authenticate, authorize and limit stages ------------------------------------
 
 /** What one request took from one limit, to give back or correct when it ends. */
 interface Taken {
@@ -234,134 +231,124 @@ interface Taken {
   cost: number;
 }
 
-/** The traffic-policy state of one exchange (`exchange.traffic`), allocated only when a policy applies. */
+/**
+ * Stage `authenticate`: the ModelServer's TLS requirement (426 on the plain listener), then its authentication
+ * (API key: synchronous; JWT: synchronous once its keys and the token are cached) → `ex.user`.
+ */
+export function authenticate(ex: Exchange): boolean {
+  const sp = ex.core.policy?.servers.get(ex.server!.key);
+  if (sp === undefined) return true;
+  if (sp.tlsOnly && !ex.secure) {
+    refusePlainText(ex, ex.server!);
+    return false;
+  }
+  const auth = sp.auth;
+  if (auth === null) return true;
+  const r = auth.authenticate(ex.headers);
+  if (typeof r === 'string') {
+    ex.user = r;
+    return true;
+  }
+  if (r instanceof Promise) {
+    r.then(
+      (v) => authenticated(ex, v),
+      (err: Error) => authenticated(ex, { status: 503, message: `Authentication failed: ${err.message}` }),
+    );
+  } else refuseAuthentication(ex, r);
+  return false;
+}
+
+function authenticated(ex: Exchange, r: string | AuthFailure): void {
+  if (ex.done) return;
+  if (typeof r !== 'string') {
+    refuseAuthentication(ex, r);
+    return;
+  }
+  ex.user = r;
+  ex.resume();
+}
+
+function refuseAuthentication(ex: Exchange, r: AuthFailure): void {
+  ex.errorCode = r.status === 401 ? 'unauthorized' : 'auth_unavailable';
+  const body = JSON.stringify({ error: { message: r.message, type: r.status === 401 ? 'invalid_request_error' : 'server_error', code: ex.errorCode, param: null } });
+  const extra: Record<string, string> = {};
+  if (r.status === 401) extra['www-authenticate'] = r.challenge ? `Bearer realm="matrixinfer", error="${r.challenge}"` : 'Bearer realm="matrixinfer"';
+  else extra['retry-after'] = '1';
+  ex.sendJson(r.status, body, extra);
+}
+
+/** Stage `authorize`: who may use the route's model (ModelRoute `authorization`). */
+export function authorize(_ex: Exchange): boolean {
+  return true;
+}
+
+/**
+ * Stage `limit`, all or nothing: the server's requests bucket (1 per request), the route's input-token buckets (the
+ * estimated prompt), the route's output-token buckets (must not be exhausted); route-wide and per user. Local
+ * buckets are checked and taken at once; Redis ones asynchronously. What was taken is settled when the exchange
+ * finishes (`Admission.settle`).
+ */
+export function limit(ex: Exchange): boolean {
+  const policy = ex.core.policy;
+  if (policy === undefined) return true;
+  const requests = policy.servers.get(ex.server!.key)?.requests ?? null;
+  const rp = ex.route !== null ? policy.routes.get(ex.route.key) : undefined;
+  if (requests === null && rp === undefined) return true;
+  let user = ex.user;
+  if (user === null && rp?.userHeader !== undefined) {
+    const h = ex.headers[rp.userHeader];
+    user = typeof h === 'string' ? h : null;
+  }
+  const u = user ?? '';
+  const now = performance.now();
+  const a = (ex.traffic = new Admission(ex));
+  const taken: Taken[] = [];
+  if (requests !== null) taken.push({ limit: requests, user: u, bucket: null, cost: 1 });
+  if (rp !== undefined) {
+    const estimate = (a.estimate = estimatePromptTokens(ex.body));
+    for (const l of rp.limits) taken.push({ limit: l, user: u, bucket: null, cost: l.kind === 'input_tokens' ? estimate : 0 });
+  }
+  // Local buckets: check all, then take all.
+  let remote: Taken[] | null = null;
+  let wait = 0;
+  let worst: Limit | null = null;
+  for (let i = 0; i < taken.length; i++) {
+    const t = taken[i]!;
+    const l = t.limit;
+    if (l.backend.redis !== null) {
+      (remote ??= []).push(t);
+      continue;
+    }
+    const b = (t.bucket = l.localBucket(u, now));
+    const w = b.wait(threshold(t), now);
+    if (w > wait) {
+      wait = w;
+      worst = l;
+    }
+  }
+  if (worst !== null) {
+    a.reject(worst, wait);
+    return false;
+  }
+  const local = remote === null ? taken : taken.filter((t) => t.bucket !== null);
+  for (const t of local) if (t.cost !== 0) t.bucket!.add(-t.cost, now);
+  a.taken = local;
+  if (remote === null) return true;
+  void a.takeRemote(remote);
+  return false;
+}
+
+/** The limits one exchange took (`exchange.traffic`), allocated only when a limit applies. */
 export class Admission {
   readonly ex: Exchange;
-  readonly server: ServerEntry;
-  readonly path: string;
-  readonly payload: Buffer;
-  readonly forward: Forward;
-  readonly sp: ServerPolicy | undefined;
-  readonly rp: RoutePolicy | undefined;
-  /** Authenticate only (no limits). */
-  readonly authOnly: boolean;
   /** Prompt tokens charged up front (estimate). */
   estimate = 0;
   taken: Taken[] | null = null;
   /** The limit that refused the request, for metrics. */
   rejected: LimitKind | null = null;
 
-  constructor(
-    ex: Exchange,
-    server: ServerEntry,
-    path: string,
-    payload: Buffer,
-    forward: Forward,
-    sp: ServerPolicy | undefined,
-    rp: RoutePolicy | undefined,
-    authOnly = false,
-  ) {
+  constructor(ex: Exchange) {
     this.ex = ex;
-    this.server = server;
-    this.path = path;
-    this.payload = payload;
-    this.forward = forward;
-    this.sp = sp;
-    this.rp = rp;
-    this.authOnly = authOnly;
-  }
-
-  run(): void {
-    if (this.sp?.tlsOnly === true && !this.ex.secure) {
-      refusePlainText(this.ex, this.server);
-      return;
-    }
-    const auth = this.sp?.auth;
-    if (auth === null || auth === undefined) {
-      this.limit();
-      return;
-    }
-    const r = auth.authenticate(this.ex.headers);
-    if (typeof r === 'string') this.authenticated(r);
-    else if (r instanceof Promise) {
-      r.then(
-        (v) => this.authenticated(v),
-        (err: Error) => this.authenticated({ status: 503, message: `Authentication failed: ${err.message}` }),
-      );
-    } else this.authenticated(r);
-  }
-
-  authenticated(r: string | AuthFailure): void {
-    const ex = this.ex;
-    if (ex.done) return;
-    if (typeof r !== 'string') {
-      ex.errorCode = r.status === 401 ? 'unauthorized' : 'auth_unavailable';
-      const body = JSON.stringify({ error: { message: r.message, type: r.status === 401 ? 'invalid_request_error' : 'server_error', code: ex.errorCode, param: null } });
-      const extra: Record<string, string> = {};
-      if (r.status === 401) extra['www-authenticate'] = r.challenge ? `Bearer realm="matrixinfer", error="${r.challenge}"` : 'Bearer realm="matrixinfer"';
-      else extra['retry-after'] = '1';
-      ex.sendJson(r.status, body, extra);
-      return;
-    }
-    ex.user = r;
-    this.limit();
-  }
-
-  limit(): void {
-    const ex = this.ex;
-    if (this.authOnly) {
-      this.proxy();
-      return;
-    }
-    const requests = this.sp?.requests ?? null;
-    const rp = this.rp;
-    if (requests === null && rp === undefined) {
-      this.proxy();
-      return;
-    }
-    let user = ex.user;
-    if (user === null && rp?.userHeader !== undefined) {
-      const h = ex.headers[rp.userHeader];
-      user = typeof h === 'string' ? h : null;
-    }
-    const u = user ?? '';
-    const now = performance.now();
-    const taken: Taken[] = [];
-    if (requests !== null) taken.push({ limit: requests, user: u, bucket: null, cost: 1 });
-    if (rp !== undefined) {
-      const estimate = (this.estimate = estimatePromptTokens(ex.body));
-      for (const l of rp.limits) taken.push({ limit: l, user: u, bucket: null, cost: l.kind === 'input_tokens' ? estimate : 0 });
-    }
-    // Local buckets: check all, then take all.
-    let remote: Taken[] | null = null;
-    let wait = 0;
-    let worst: Limit | null = null;
-    for (let i = 0; i < taken.length; i++) {
-      const t = taken[i]!;
-      const l = t.limit;
-      if (l.backend.redis !== null) {
-        (remote ??= []).push(t);
-        continue;
-      }
-      const b = (t.bucket = l.localBucket(u, now));
-      const w = b.wait(threshold(t), now);
-      if (w > wait) {
-        wait = w;
-        worst = l;
-      }
-    }
-    if (worst !== null) {
-      this.reject(worst, wait);
-      return;
-    }
-    const local = remote === null ? taken : taken.filter((t) => t.bucket !== null);
-    for (const t of local) if (t.cost !== 0) t.bucket!.add(-t.cost, now);
-    this.taken = local;
-    if (remote === null) {
-      this.proxy();
-      return;
-    }
-    void this.takeRemote(remote);
   }
 
   async takeRemote(remote: Taken[]): Promise<void> {
@@ -402,7 +389,7 @@ export class Admission {
       }
       this.taken?.push(...group);
     }
-    this.proxy();
+    this.ex.resume();
   }
 
   reject(l: Limit, waitMs: number): void {
@@ -412,10 +399,6 @@ export class Admission {
     const what = l.kind === 'requests' ? 'request rate' : l.kind === 'input_tokens' ? 'input token rate' : 'output token rate';
     const scope = l.perUser ? ' for this user' : '';
     this.ex.fail('rate_limited', `The ${what} limit${scope} is exceeded; retry later.`, { retryAfter: Math.max(1, Math.ceil(waitMs / 1000)) });
-  }
-
-  proxy(): void {
-    this.forward(this.ex, this.server, this.path, this.payload);
   }
 
   /** The exchange finished (called from `Exchange.finish`): give back or correct what was taken. */
@@ -465,27 +448,6 @@ function giveBack(taken: readonly Taken[], reached: boolean, usage: { prompt: nu
 }
 
 /**
- * Apply the traffic policy of `server` (and of the exchange's route), then `forward`. Without any policy this is
- * `forward` plus two Map lookups.
- */
-export function admit(ex: Exchange, server: ServerEntry, path: string, payload: Buffer, forward: Forward): void {
-  const policy = ex.core.policy;
-  if (policy === undefined) {
-    forward(ex, server, path, payload);
-    return;
-  }
-  const sp = policy.servers.get(server.key);
-  const rp = ex.route !== null ? policy.routes.get(ex.route.key) : undefined;
-  if (sp === undefined && rp === undefined) {
-    forward(ex, server, path, payload);
-    return;
-  }
-  const a = new Admission(ex, server, path, payload, forward, sp, rp);
-  ex.traffic = a;
-  a.run();
-}
-
-/**
  * 426 for a request on the plain listener to a ModelServer with `tls.enabled`: its credentials and prompts must not
  * travel in clear text, and a client that sent them so should hear it rather than be served. (421 would tell it to
  * retry on another connection to the same origin, which is not the fix; the fix is https://.)
@@ -495,13 +457,3 @@ function refusePlainText(ex: Exchange, server: ServerEntry): void {
   const message = `ModelServer ${server.key} requires TLS: send this request over https:// (the gateway's TLS port)`;
   ex.sendJson(426, JSON.stringify({ error: { message, type: 'invalid_request_error', code: 'tls_required', param: null } }), { upgrade: 'TLS/1.2, HTTP/1.1' });
 }
-
-/** Authenticate for `server` only (no limits), then `forward` (GET of a seed path). */
-export function authenticate(ex: Exchange, server: ServerEntry, forward: Forward): void {
-  const sp = ex.core.policy?.servers.get(server.key);
-  if (sp !== undefined && sp.tlsOnly && !ex.secure) refusePlainText(ex, server);
-  else if (sp === undefined || sp.auth === null) forward(ex, server, '', EMPTY);
-  else new Admission(ex, server, '', EMPTY, forward, sp, undefined, true).run();
-}
-
-const EMPTY = Buffer.alloc(0);

@@ -14,10 +14,9 @@
 import type { Exchange } from '../http/exchange.ts';
 import { GatewayError } from '../http/errors.ts';
 import type { ServerEntry } from '../routing/table.ts';
-import { proxyRequest, type BufferedResponse } from '../proxy/upstream.ts';
+import type { BufferedResponse } from '../proxy/upstream.ts';
 import { engineErrorBody } from '../proxy/engine-errors.ts';
-import { admit, authenticate } from '../policy/traffic.ts';
-import { parseJsonObject } from './openai.ts';
+import { parseJsonObject, type Front } from './front.ts';
 
 export interface InferResponse {
   model_name: string;
@@ -90,25 +89,30 @@ export function inferMetadata(server: ServerEntry): Record<string, unknown> {
   };
 }
 
-export function handleInferBody(ex: Exchange, raw: Buffer, server: ServerEntry): void {
+/** The dispatcher set `ex.server` from the path; the engine gets a completion request. */
+function parseInfer(ex: Exchange, raw: Buffer): boolean {
+  const server = ex.server!;
   const body = parseJsonObject(ex, raw);
-  if (body === undefined) return;
+  if (body === undefined) return false;
   const completion = inferToCompletion(body, server.inferModel);
   if (completion instanceof GatewayError) {
     ex.sendError(completion);
-    return;
+    return false;
   }
   ex.model = server.inferModel;
   ex.modelMetrics = ex.core.metrics.forModel(server.inferModel);
   ex.body = completion;
-  ex.server = server;
-  // The ModelServer's authentication and request limit (policy/traffic.ts), then forwardInfer.
-  admit(ex, server, '/v1/completions', Buffer.from(JSON.stringify(completion)), forwardInfer);
+  ex.payload = Buffer.from(JSON.stringify(completion));
+  ex.upstreamPath = '/v1/completions';
+  return true;
 }
 
-function forwardInfer(ex: Exchange, server: ServerEntry, path: string, payload: Buffer): void {
-  proxyRequest(ex, server, path, payload, onInferResponse);
+function describeInfer(ex: Exchange): void {
+  ex.sendJson(200, JSON.stringify(inferMetadata(ex.server!)));
 }
+
+/** POST P/infer (INFERENCE pipeline) and GET P (DESCRIBE pipeline: the ModelServer's authentication applies). */
+export const SEED_INFER: Front = { name: 'infer', parse: parseInfer, translate: onInferResponse, describe: describeInfer };
 
 function onInferResponse(ex: Exchange, response: BufferedResponse): void {
   if (response.status < 200 || response.status >= 300) {
@@ -130,13 +134,4 @@ function onInferResponse(ex: Exchange, response: BufferedResponse): void {
   }
   ex.usage = { prompt: out.usage.prompt_tokens, completion: out.usage.completion_tokens };
   ex.sendJson(200, JSON.stringify(out));
-}
-
-/** GET P: the ModelServer's authentication applies (no limits). */
-export function handleInferMetadata(ex: Exchange, server: ServerEntry): void {
-  authenticate(ex, server, sendInferMetadata);
-}
-
-function sendInferMetadata(ex: Exchange, server: ServerEntry): void {
-  ex.sendJson(200, JSON.stringify(inferMetadata(server)));
 }

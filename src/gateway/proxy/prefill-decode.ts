@@ -15,13 +15,10 @@
 import type { Exchange, UpstreamCall } from '../http/exchange.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import type { Endpoint } from '../scheduling/endpoint.ts';
-import { decodeBody, prefillBody, schedulePair } from '../scheduling/pd.ts';
+import { decodeBody, prefillBody } from '../scheduling/pd.ts';
 import { BODY_TIMEOUT, CONNECT_TIMEOUT } from '../http1/client.ts';
 import { upstreamRequestLines } from './headers.ts';
-import { proxyRequest } from './upstream.ts';
-
-/** Paths that run two-phase; anything else goes to a decode pod directly. */
-const TWO_PHASE_PATHS = new Set(['/v1/completions', '/v1/chat/completions']);
+import { attempt, currentServer } from './upstream.ts';
 
 class PrefillCall implements UpstreamCall {
   readonly ac = new AbortController();
@@ -36,23 +33,13 @@ class PrefillCall implements UpstreamCall {
   resume(): void {}
 }
 
-/** Serve an OpenAI request on a P/D ModelServer; `payload` is the body as it would be sent in one phase. */
-export function proxyPrefillDecode(ex: Exchange, server: ServerEntry, path: string, body: Record<string, unknown>, payload: Buffer): void {
-  const pathOnly = path.indexOf('?') < 0 ? path : path.slice(0, path.indexOf('?'));
-  if (!TWO_PHASE_PATHS.has(pathOnly) || body.kv_transfer_params !== undefined) {
-    proxyRequest(ex, server, path, payload);
-    return;
-  }
-  const pair = schedulePair(ex, server);
-  if (pair.kind === 'no-decode') {
-    ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready decode pod with a prefill pod.`, { retryAfter: 1 });
-    return;
-  }
-  if (pair.kind === 'no-prefill') {
-    ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready prefill pod in group '${pair.group}'.`, { retryAfter: 1 });
-    return;
-  }
-  const { decode, prefill } = pair;
+/** Serve a request on the pair the pipeline's `schedule` stage chose (scheduling/pd.ts `schedulePair`). */
+export function proxyPrefillDecode(ex: Exchange, prefill: Endpoint, decode: Endpoint): void {
+  const server = ex.server!;
+  const body = ex.body!;
+  const path = ex.upstreamPath;
+  // Both phases' bodies come from the object; the usage the gateway asked for (accounting/usage.ts) goes in it.
+  if (ex.usageInjected) body.stream_options = { ...(body.stream_options as object | undefined), include_usage: true };
   const core = ex.core;
   const raw = Buffer.from(JSON.stringify(prefillBody(body)));
   const headers = upstreamRequestLines(ex.headers, ex.requestId, raw.length, ex.traceparent, true);
@@ -90,7 +77,8 @@ export function proxyPrefillDecode(ex: Exchange, server: ServerEntry, path: stri
         return;
       }
       core.scheduler.pin(ex, decode);
-      proxyRequest(ex, server, path, Buffer.from(JSON.stringify(decodeBody(body, kv, prefill))));
+      ex.payload = Buffer.from(JSON.stringify(decodeBody(body, kv, prefill)));
+      attempt(ex, currentServer(core, server), null);
     })
     .catch((err: unknown) => {
       if (ex.upstream !== call) return;

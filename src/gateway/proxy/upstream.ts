@@ -18,8 +18,8 @@
 //   answered, so one attempt more than `routing.retries` is allowed — a keep-alive connection the engine closed
 //   while idle, or a drain's race, must not cost a request — and a reset is retried on the same pod when it is
 //   the only one left (a fresh connection), once.
-// - No endpoint at all on the first attempt, and the ModelServer's ModelInfer is at zero replicas (or starting):
-//   the request waits in activation/hold.ts, which comes back here (`proxyRequest`) once an endpoint is ready.
+// - The first attempt's pod was chosen by the pipeline's `schedule` stage (pipeline.ts), which also holds a request
+//   for a ModelServer at zero replicas; retries schedule here.
 // - Engine errors (non-2xx, not SSE) are collected and answered in the OpenAI shape with the engine's status and
 //   message (engine-errors.ts); a 2xx response is relayed untouched.
 // - The upstream breaks after bytes were relayed: an SSE stream ends with an error event (`data: {"error": {...}}`)
@@ -81,31 +81,23 @@ function onFirstByteTimeout(call: ProxyCall): void {
   call.onTimeout();
 }
 
-/**
- * Send the exchange's request (`payload` to `path`) to an endpoint of `server`, chosen by the scheduler.
- * With `onBuffered` the response is collected and handed over; without, it is relayed to the client.
- */
-export function proxyRequest(ex: Exchange, server: ServerEntry, path: string, payload: Buffer, onBuffered?: BufferedResponseHandler): void {
-  attempt(ex, server, path, payload, onBuffered, null);
-}
-
 interface Failure {
   kind: UpstreamErrorKind;
   message: string;
 }
 
-function attempt(ex: Exchange, server: ServerEntry, path: string, payload: Buffer, onBuffered: BufferedResponseHandler | undefined, last: Failure | null): void {
+/**
+ * The pipeline's `proxy` stage: send the exchange's request (`payload` to `upstreamPath`) to `ep`. With the
+ * front's `translate` the response is collected and handed over; without, it is relayed to the client.
+ */
+export function startAttempt(ex: Exchange, ep: Endpoint): void {
   const core = ex.core;
-  const ep = core.scheduler.schedule(ex, server.endpoints, server);
-  if (ep === undefined) {
-    if (last !== null) answerFailure(ex, last);
-    // No endpoint at all: a ModelServer at zero replicas holds the request while it starts (activation/hold.ts).
-    else if (server.endpoints.length === 0 && core.holds.hold(ex, server, path, payload, onBuffered)) return;
-    else ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready endpoint.`, { retryAfter: 1 });
-    return;
-  }
+  const server = ex.server!;
+  const onBuffered = ex.front?.translate ?? undefined;
   ex.attempts++;
   ex.acquire(ep);
+  const path = ex.upstreamPath;
+  const payload = ex.payload;
   const call = new ProxyCall(ex, ep, server, path, payload, onBuffered);
   ex.upstream = call;
   const timeoutMs = server.timeoutMs ?? core.defaultTimeoutMs;
@@ -120,6 +112,18 @@ function attempt(ex: Exchange, server: ServerEntry, path: string, payload: Buffe
   }
 }
 
+/**
+ * A further attempt (a retry, or the decode phase of P/D): schedule among `server`'s pods as the table has them now
+ * (the tried ones and ejected ones filtered out by the scheduler), then start it; none left: answer `last`.
+ */
+export function attempt(ex: Exchange, server: ServerEntry, last: Failure | null): void {
+  ex.server = server;
+  const ep = ex.core.scheduler.schedule(ex, server.endpoints, server);
+  if (ep !== undefined) startAttempt(ex, ep);
+  else if (last !== null) answerFailure(ex, last);
+  else ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready endpoint.`, { retryAfter: 1 });
+}
+
 function answerFailure(ex: Exchange, f: Failure): void {
   if (f.kind === 'connect') ex.fail('upstream_connect_error', f.message);
   else if (f.kind === 'timeout') ex.fail('upstream_timeout', f.message);
@@ -127,7 +131,7 @@ function answerFailure(ex: Exchange, f: Failure): void {
 }
 
 /** `server` as the routing table has it now (the same object unless the table was rebuilt since). */
-function currentServer(core: GatewayCore, server: ServerEntry): ServerEntry {
+export function currentServer(core: GatewayCore, server: ServerEntry): ServerEntry {
   return core.table.servers.get(server.key) ?? server;
 }
 
@@ -230,13 +234,13 @@ export class ProxyCall implements UpstreamHandler {
       if (anotherPod(server, ex.tried, this.endpoint)) {
         ex.releaseEndpoint();
         (ex.tried ??= []).push(this.endpoint);
-        attempt(ex, server, this.path, this.payload, this.onBuffered, { kind, message });
+        attempt(ex, server, { kind, message });
         return;
       }
       if (kind === 'reset' && nothingBack && ex.attempts === 1 && server.endpoints.includes(this.endpoint)) {
         // The only pod left, still serving: the connection, not the pod, failed; try once more on a new one.
         ex.releaseEndpoint();
-        attempt(ex, server, this.path, this.payload, this.onBuffered, { kind, message });
+        attempt(ex, server, { kind, message });
         return;
       }
     }

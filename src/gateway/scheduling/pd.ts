@@ -39,6 +39,14 @@ export function decodeBody(body: Record<string, unknown>, kv: unknown, prefill: 
   return out;
 }
 
+/** Paths that run two-phase; anything else goes to a decode pod directly. */
+const TWO_PHASE_PATHS = new Set(['/v1/completions', '/v1/chat/completions']);
+
+/** The request runs in two phases on a P/D ModelServer (a completion the client did not already prefill). */
+export function twoPhase(ex: Exchange): boolean {
+  return TWO_PHASE_PATHS.has(ex.path) && ex.body?.kv_transfer_params === undefined;
+}
+
 /** Both pods of a two-phase request, or which one is missing. */
 export type PairDecision = { kind: 'pair'; decode: Endpoint; prefill: Endpoint } | { kind: 'no-decode' } | { kind: 'no-prefill'; group: string };
 

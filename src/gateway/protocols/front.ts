@@ -1,0 +1,41 @@
+// A front: what one client API (OpenAI, the seed's per-ModelServer infer path, the Open Inference Protocol) adds to
+// the shared pipeline (pipeline.ts). It parses the request body into the exchange's fields and, where the API's
+// responses are not the engine's own, translates the engine's answer. Everything between — routing, policy,
+// scheduling, retries, accounting — is the pipeline's and the same for every front.
+import type { Exchange } from '../http/exchange.ts';
+import type { BufferedResponseHandler } from '../proxy/upstream.ts';
+
+export interface Front {
+  /** For metrics and logs. */
+  readonly name: string;
+  /**
+   * The body read whole → `ex.body` (the engine request as an object), `ex.model`, `ex.payload` (its bytes) and
+   * `ex.upstreamPath`; false after answering (400).
+   */
+  parse(ex: Exchange, raw: Buffer): boolean;
+  /** Collect the engine's answer and translate it for the client; null: relay it as it comes. */
+  readonly translate: BufferedResponseHandler | null;
+  /** Write the metadata of `ex.server` / `ex.model` (the DESCRIBE pipeline). */
+  describe?(ex: Exchange): void;
+}
+
+/** A client-supplied name for an error message, bounded in length. */
+export function shown(name: string): string {
+  return name.length > 200 ? `${name.slice(0, 200)}…` : name;
+}
+
+/** The body as a JSON object, or undefined after answering 400. */
+export function parseJsonObject(ex: Exchange, raw: Buffer): Record<string, unknown> | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    ex.fail('invalid_json', `The request body is not valid JSON: ${(err as Error).message}`);
+    return undefined;
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    ex.fail('invalid_request', 'The request body must be a JSON object.');
+    return undefined;
+  }
+  return body as Record<string, unknown>;
+}
