@@ -6,6 +6,7 @@
 //   npm run bench -- routing [--smoke]     routing quality on shared-prefix workloads
 //   npm run bench -- footprint [--smoke]   resident memory of the quickstart's process tree, with one and more engines
 //   npm run bench -- autoscaling [--smoke] fixed fleet, HPA-style, KPA-style and our autoscaler on a compressed diurnal day of Azure traces
+//   npm run bench -- cache [--smoke]       response cache: hit and false-hit rates on labelled pairs, latency of a hit vs a miss
 
 interface Benchmark {
   description: string;
@@ -23,6 +24,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
   autoscaling: {
     description: 'SLO attainment, replica-seconds, actions and oscillations of a fixed fleet, HPA-style, KPA-style and our autoscaler on a compressed day of real traces (discrete-event simulation)',
     load: () => import('./autoscaling.ts'),
+  },
+  cache: {
+    description: 'response cache: hit rate and false-hit rate on labelled near-duplicate and must-not-match pairs, a threshold sweep, latency of a hit vs a miss',
+    load: () => import('./cache.ts'),
   },
 };
 

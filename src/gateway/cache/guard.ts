@@ -11,7 +11,8 @@
 //   the other side (or on both) refuses the hit; a text that names no side of a pair does not ("how do I use dark
 //   mode" / "how do I turn on dark mode"), since rephrasing often drops such a word ("write" / "compose").
 // - Poles are shared by synonyms ("turn on" = "enable" = "activate"), so those paraphrases still hit.
-// - "on" counts as a pole only after a switching verb (turn, switch, …): elsewhere it is a preposition.
+// - "on" counts as a pole only after a switching verb (turn, switch, …), "in"/"out" only after log, sign, opt, …:
+//   elsewhere they are prepositions.
 // - Entities: a word written capitalised (not first in its sentence) or in capitals in either text must be present
 //   in both, compared case-insensitively, so "france" typed in lower case still matches "France".
 // - Conservative on purpose: a false hit serves a wrong answer, a missed hit only costs an engine call.
@@ -33,6 +34,9 @@ const NEGATIONS = new Set(['not', 'no', 'never', 'none', 'nothing', 'nobody', 'n
 
 /** Verbs after which "on" (and "off", already a pole) is a switch, not a preposition. */
 const SWITCH_VERBS = new Set(['turn', 'turns', 'turning', 'turned', 'switch', 'switches', 'switching', 'switched', 'put', 'set', 'toggle', 'flip', 'power', 'keep', 'leave', 'log', 'sign', 'it', 'them', 'mode']);
+
+/** Verbs after which "in" and "out" take sides ("log in" / "log out", "opt in" / "opt out"). */
+const IN_OUT_VERBS = new Set(['log', 'logging', 'logged', 'sign', 'signing', 'signed', 'check', 'checking', 'checked', 'opt', 'opting', 'plug', 'plugged', 'clock', 'zoom', 'zooming', 'cash', 'breathe', 'walk', 'move', 'moving', 'go', 'going']);
 
 const POLE = new Map<string, string>();
 for (const [name, a, b] of PAIRS) {
@@ -134,6 +138,10 @@ export function guardFacts(text: string): GuardFacts {
       if (i > 0 && SWITCH_VERBS.has(ws[i - 1]!)) pole('switch+');
       continue;
     }
+    if (w === 'in' || w === 'out') {
+      if (i > 0 && IN_OUT_VERBS.has(ws[i - 1]!)) pole(w === 'in' ? 'direction+' : 'direction-');
+      continue;
+    }
     const p = POLE.get(w);
     if (p !== undefined) pole(p);
   }
@@ -159,7 +167,7 @@ function compatible(a: GuardFacts, b: GuardFacts): boolean {
 /** Words written as names in `text`: capitalised or all capitals, except where a sentence starts. */
 function names(text: string): Set<string> {
   const out = new Set<string>();
-  for (const m of text.matchAll(/(?<![\p{L}\p{N}'’])\p{Lu}[\p{L}\p{N}]*/gu)) {
+  for (const m of text.matchAll(/(?<![\p{L}\p{N}'’-])\p{Lu}[\p{L}\p{N}]*(?:-[\p{L}\p{N}]+)*/gu)) {
     const w = m[0];
     const sentenceStart = /(^|[.!?:;\n])[\s"'(*-]*$/u.test(text.slice(Math.max(0, m.index - 8), m.index)) || m.index === 0;
     const acronym = w.length > 1 && w === w.toUpperCase();
