@@ -436,3 +436,70 @@ test('TLS listener: the certificate from the ModelServer Secret, by SNI and by d
   assert.equal(plain.status, 426);
   assert.equal(((await plain.json()) as { error: { code: string } }).error.code, 'tls_required');
 });
+
+// ---- authorization per model ----------------------------------------------------------------------------------
+
+async function routeAllowing(name: string, model: string, serverName: string, allow: { users?: string[]; groups?: string[] }): Promise<void> {
+  await api.call('POST', `${NET}/modelroutes`, {
+    apiVersion: 'networking.matrixinfer.ai/v1alpha1',
+    kind: 'ModelRoute',
+    metadata: { name },
+    spec: { modelName: model, rules: [{ targetModels: [{ modelServerName: serverName }] }], authorization: { allow } },
+  });
+}
+
+test('authorization: users and groups (API-key Secret labels, JWT claim) listed on the route; 403 for others, 401 without identity', async () => {
+  for (const [name, data, labels] of [
+    ['authz-people', { dave: b64('sk-dave'), erin: b64('sk-erin') }, {}],
+    ['authz-research', { carol: b64('sk-carol') }, { 'groups.matrixinfer.ai/research': 'true' }],
+  ] as const) {
+    await api.call('POST', '/api/v1/namespaces/default/secrets', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, labels: { [API_KEYS_LABEL]: 'true', tier: 'authz', ...labels } },
+      data,
+    });
+  }
+  await server('authz-server', { routing: { path: '/v1/models/authz' }, authentication: { enabled: true, type: 'apiKey', config: { secretSelector: { matchLabels: { tier: 'authz' } } } } });
+  await routeAllowing('authz', 'authz-model', 'authz-server', { users: ['dave'], groups: ['research'] });
+  await routeAllowing('jwt-authz', 'jwt-authz-model', 'jwt-server', { groups: ['admins'] });
+  await routeAllowing('open-authz', 'open-authz-model', 'open-server', { users: ['anyone'] });
+  const key = (k: string) => ({ authorization: `Bearer ${k}` });
+  await until('the authz routes served', async () => (await status(await chat('authz-model', key('sk-dave')))) === 200);
+
+  // API keys: a listed user, a member of a listed group (the Secret's label), and a known user who is neither.
+  assert.equal(await status(await chat('authz-model', key('sk-carol'))), 200);
+  const denied = await chat('authz-model', { ...key('sk-erin'), 'x-request-id': 'authz-erin' });
+  assert.equal(denied.status, 403);
+  const body = (await denied.json()) as { error: { code: string; type: string; message: string } };
+  assert.equal(body.error.code, 'forbidden');
+  assert.equal(body.error.type, 'invalid_request_error');
+  assert.match(body.error.message, /erin/);
+  const line = await until('the access log line of the refusal', async () => accessLog.find((l) => l.request_id === 'authz-erin'));
+  assert.equal(line.user, 'erin', 'the log keeps the identity of a refused caller');
+  assert.equal(line.status, 403);
+  assert.equal(await status(await chat('authz-model', key('sk-wrong'))), 401, 'authentication still comes first');
+  // The seed path names the ModelServer, not the model: the route's list guards it too.
+  const infer = (headers: Record<string, string>) =>
+    fetch(`${gw.url}/v1/models/authz/infer`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ inputs: { text: 'Hi' }, parameters: { max_tokens: 3 } }) });
+  assert.equal(await status(await infer(key('sk-erin'))), 403);
+  assert.equal(await status(await infer(key('sk-carol'))), 200);
+
+  // JWT: groups from the `groups` claim (an array, or a space-separated string).
+  assert.equal(await status(await chat('jwt-authz-model', { authorization: `Bearer ${await token(key2, 'k2', { groups: ['users', 'admins'] })}` })), 200);
+  assert.equal(await status(await chat('jwt-authz-model', { authorization: `Bearer ${await token(key2, 'k2', { groups: 'ops admins' })}` })), 200);
+  assert.equal(await status(await chat('jwt-authz-model', { authorization: `Bearer ${await token(key2, 'k2', { groups: ['users'] })}` })), 403);
+  assert.equal(await status(await chat('jwt-authz-model', { authorization: `Bearer ${await token(key2, 'k2')}` })), 403, 'no groups claim');
+  // The same ModelServer's other route has no list: any authenticated caller may use it.
+  assert.equal(await status(await chat('jwt-model', { authorization: `Bearer ${await token(key2, 'k2', { groups: ['users'] })}` })), 200);
+
+  // A list on a route whose ModelServer authenticates nobody: no identity, 401.
+  const anonymous = await chat('open-authz-model');
+  assert.equal(anonymous.status, 401);
+  assert.equal(((await anonymous.json()) as { error: { code: string } }).error.code, 'unauthorized');
+  assert.equal(await status(await chat('open-model')), 200, 'the server\'s unlisted route stays open');
+
+  // The list changes: erin is added, without a restart.
+  await api.call('PATCH', `${NET}/modelroutes/authz`, { spec: { authorization: { allow: { users: ['dave', 'erin'], groups: ['research'] } } } }, 'application/merge-patch+json');
+  await until('erin allowed', async () => (await status(await chat('authz-model', key('sk-erin')))) === 200);
+});

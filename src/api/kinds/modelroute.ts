@@ -32,11 +32,34 @@ export const RouteRule = Obj({
 });
 export type RouteRule = Static<typeof RouteRule>;
 
+export const RouteAuthorization = Obj(
+  {
+    allow: Obj(
+      {
+        users: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 1024, description: 'Users (the authenticated identity: JWT userClaim, or the API-key entry name).' })),
+        groups: Type.Optional(
+          Type.Array(Type.String({ minLength: 1 }), {
+            maxItems: 1024,
+            description: 'Groups (JWT groupsClaim, or labels groups.matrixinfer.ai/<group> on the API-key Secret).',
+          }),
+        ),
+      },
+      { description: 'Who may use the model: an authenticated caller listed by user or by one of its groups.' },
+    ),
+  },
+  {
+    description:
+      'Who may use this route. Callers need an identity from the target ModelServer\'s authentication; one not allowed gets 403, one without an identity 401.',
+  },
+);
+export type RouteAuthorization = Static<typeof RouteAuthorization>;
+
 export const ModelRouteSpec = Obj({
   modelName: Type.Optional(Type.String({ description: 'Model name clients request (the body `model` field).' })),
   loraAdapters: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 64, description: 'LoRA adapter names routed by this route.' })),
   rules: Type.Array(RouteRule, { minItems: 1, maxItems: 16, description: 'Ordered rules; the first match wins.' }),
   scheduling: Type.Optional(SchedulingSpec),
+  authorization: Type.Optional(RouteAuthorization),
   rateLimit: Type.Optional(
     Obj({
       inputTokensPerUnit: Type.Optional(Type.Integer({ minimum: 1, format: 'int32' })),

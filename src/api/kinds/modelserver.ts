@@ -32,6 +32,9 @@ export const AuthenticationConfig = Obj(
     algorithms: Type.Optional(Type.Array(Type.String(), { description: 'jwt: accepted `alg` values (default: RS*, PS*, ES*, EdDSA).' })),
     clockSkew: Type.Optional(Duration({ description: 'jwt: tolerance on exp/nbf/iat (default 30s).' })),
     userClaim: Type.Optional(Type.String({ description: 'jwt: claim naming the user (default sub).' })),
+    groupsClaim: Type.Optional(
+      Type.String({ description: 'jwt: claim listing the user\'s groups, an array or a space-separated string (default groups); read by ModelRoute authorization.' }),
+    ),
     jwksCacheDuration: Type.Optional(Duration({ description: 'jwt: how long fetched keys are used before a refresh (default 10m); an unknown kid refreshes sooner.' })),
     secretName: Type.Optional(Type.String({ description: 'apiKey: Secret (same namespace, labelled networking.matrixinfer.ai/api-keys) whose data entries are user → key.' })),
     secretSelector: Type.Optional(

@@ -1,11 +1,26 @@
 // API keys from Kubernetes Secrets. A Secret labelled `networking.matrixinfer.ai/api-keys` (any value) holds one
-// entry per user: data key = user name, value = the API key, or `sha256:<hex>` to store only its hash. The gateway
+// entry per user: data key = user name, value = the API key, or `sha256:<hex>` to store only its hash. Its labels
+// `groups.matrixinfer.ai/<group>` (any value) put every user of the Secret in those groups (ModelRoute
+// authorization reads them): one Secret per team is the natural layout. The gateway
 // keeps SHA-256 hashes only; a request's key is hashed and compared against every stored hash with
 // `timingSafeEqual`, without stopping at a match, so the time taken says nothing about which key (if any) matched.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AuthenticationConfig } from '../../api/kinds/modelserver.ts';
 
 export const API_KEYS_LABEL = 'networking.matrixinfer.ai/api-keys';
+/** Label key prefix naming a group of every user in an API-key Secret. */
+export const GROUP_LABEL_PREFIX = 'groups.matrixinfer.ai/';
+
+/** Who a request is, once authenticated: built once per key or verified token, shared by its requests. */
+export interface Identity {
+  readonly user: string;
+  readonly groups: readonly string[];
+}
+
+/** The authenticator answered a failure, not an identity. */
+export function isAuthFailure(r: Identity | AuthFailure): r is AuthFailure {
+  return (r as AuthFailure).status !== undefined;
+}
 
 /** The parts of a Secret the gateway reads. */
 export interface SecretLike {
@@ -28,7 +43,7 @@ export function sha256(text: string): Buffer {
 /** Keys of one ModelServer: hashes and the user each belongs to. */
 export class ApiKeyAuthenticator {
   readonly hashes: Buffer[] = [];
-  readonly users: string[] = [];
+  readonly identities: Identity[] = [];
   /** Lower-case header name; `authorization` expects `Bearer <key>`. */
   readonly header: string;
 
@@ -36,9 +51,9 @@ export class ApiKeyAuthenticator {
     this.header = (header || 'authorization').toLowerCase();
   }
 
-  add(user: string, hash: Buffer): void {
+  add(identity: Identity, hash: Buffer): void {
     this.hashes.push(hash);
-    this.users.push(user);
+    this.identities.push(identity);
   }
 
   /** The key presented by the request, or undefined. */
@@ -51,8 +66,8 @@ export class ApiKeyAuthenticator {
     return key === '' ? undefined : key;
   }
 
-  /** The user the key belongs to, or the failure to answer. */
-  authenticate(headers: Record<string, string | string[] | undefined>): string | AuthFailure {
+  /** Whose the key is, or the failure to answer. */
+  authenticate(headers: Record<string, string | string[] | undefined>): Identity | AuthFailure {
     const key = this.presented(headers);
     if (key === undefined) {
       return { status: 401, message: `An API key is required (${this.header === 'authorization' ? 'Authorization: Bearer <key>' : `header ${this.header}`}).` };
@@ -64,7 +79,7 @@ export class ApiKeyAuthenticator {
       if (timingSafeEqual(digest, hashes[i]!) && match < 0) match = i;
     }
     if (match < 0) return { status: 401, message: 'The API key is not valid.', challenge: 'invalid_token' };
-    return this.users[match]!;
+    return this.identities[match]!;
   }
 }
 
@@ -90,6 +105,8 @@ export function buildApiKeys(
     if (!md || (md.namespace ?? 'default') !== namespace) continue;
     if (name ? md.name !== name : !(selector && labelsMatch(md.labels, selector))) continue;
     found++;
+    const groups: string[] = [];
+    for (const label in md.labels ?? {}) if (label.startsWith(GROUP_LABEL_PREFIX) && label.length > GROUP_LABEL_PREFIX.length) groups.push(label.slice(GROUP_LABEL_PREFIX.length));
     for (const [user, b64] of Object.entries(s.data ?? {})) {
       if (typeof b64 !== 'string') continue;
       const value = Buffer.from(b64, 'base64').toString('utf8').trim();
@@ -100,9 +117,9 @@ export function buildApiKeys(
           problems.push(`ModelServer ${owner}: Secret ${md.name} entry ${user}: sha256: needs 64 hex digits`);
           continue;
         }
-        auth.add(user, Buffer.from(hex, 'hex'));
+        auth.add({ user, groups }, Buffer.from(hex, 'hex'));
       } else {
-        auth.add(user, sha256(value));
+        auth.add({ user, groups }, sha256(value));
       }
     }
   }

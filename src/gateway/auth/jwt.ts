@@ -9,11 +9,11 @@
 //
 // Checks: signature with an asymmetric algorithm (RS*, PS*, ES*, EdDSA unless `algorithms` says otherwise;
 // `alg: none` and HMAC never verify against a JWKS), `exp` required, `nbf`/`iat` honoured with `clockSkew`
-// (default 30 s), `iss` = issuer and `aud` ∋ audience when configured. The user is the `userClaim` (default `sub`).
+// (default 30 s), `iss` = issuer and `aud` ∋ audience when configured. The user is the `userClaim` (default `sub`), its groups the `groupsClaim` (default `groups`).
 import { createLocalJWKSet, jwtVerify, errors, type JWTVerifyGetKey, type JSONWebKeySet, type JWTVerifyOptions } from 'jose';
 import type { AuthenticationConfig } from '../../api/kinds/modelserver.ts';
 import { parseDuration } from '../../kube/units.ts';
-import type { AuthFailure } from './apikey.ts';
+import type { AuthFailure, Identity } from './apikey.ts';
 
 export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 const FETCH_TIMEOUT_MS = 5000;
@@ -130,7 +130,7 @@ export class KeySets {
 
 /** A verified token: its user and validity window (ms), for the key-set generation it was verified with. */
 interface Verified {
-  user: string;
+  identity: Identity;
   notBefore: number;
   expires: number;
   generation: number;
@@ -142,6 +142,7 @@ export class JwtAuthenticator {
   readonly keys: RemoteKeys;
   readonly options: JWTVerifyOptions;
   readonly userClaim: string;
+  readonly groupsClaim: string;
   readonly skewMs: number;
   /**
    * Tokens verified before (signature and claims): a repeated token costs a Map lookup and a time check instead of
@@ -161,6 +162,7 @@ export class JwtAuthenticator {
       ...(audiences.length > 0 ? { audience: audiences } : {}),
     };
     this.userClaim = config?.userClaim || 'sub';
+    this.groupsClaim = config?.groupsClaim || 'groups';
     this.skewMs = clockSkewMs;
   }
 
@@ -172,14 +174,14 @@ export class JwtAuthenticator {
     return t === '' ? undefined : t;
   }
 
-  /** The user, or the failure to answer. */
-  authenticate(headers: Record<string, string | string[] | undefined>): Promise<string | AuthFailure> | AuthFailure | string {
+  /** Who the token's bearer is, or the failure to answer. */
+  authenticate(headers: Record<string, string | string[] | undefined>): Promise<Identity | AuthFailure> | AuthFailure | Identity {
     const token = JwtAuthenticator.bearer(headers);
     if (token === undefined) return { status: 401, message: 'A bearer token is required (Authorization: Bearer <JWT>).' };
     const hit = this.#verified.get(token);
     if (hit !== undefined) {
       const now = Date.now();
-      if (hit.generation === this.keys.generation && now < hit.expires && now >= hit.notBefore) return hit.user;
+      if (hit.generation === this.keys.generation && now < hit.expires && now >= hit.notBefore) return hit.identity;
       this.#verified.delete(token);
     }
     const generation = this.keys.generation;
@@ -187,17 +189,25 @@ export class JwtAuthenticator {
       ({ payload }) => {
         const claim = payload[this.userClaim];
         const user = typeof claim === 'string' ? claim : typeof claim === 'number' ? String(claim) : '';
+        const identity: Identity = { user, groups: groupsOf(payload[this.groupsClaim]) };
         // Cache only what was verified against the key set current before and after the verification.
         if (typeof payload.exp === 'number' && generation === this.keys.generation) {
           if (this.#verified.size >= MAX_CACHED_TOKENS) this.#verified.clear();
           const nbf = typeof payload.nbf === 'number' ? payload.nbf * 1000 - this.skewMs : 0;
-          this.#verified.set(token, { user, notBefore: nbf, expires: payload.exp * 1000 + this.skewMs, generation });
+          this.#verified.set(token, { identity, notBefore: nbf, expires: payload.exp * 1000 + this.skewMs, generation });
         }
-        return user;
+        return identity;
       },
       (err: unknown) => jwtFailure(err),
     );
   }
+}
+
+/** A groups claim: an array of strings, or one string of space-separated names (as OAuth's `scope`). */
+function groupsOf(claim: unknown): readonly string[] {
+  if (Array.isArray(claim)) return claim.filter((g): g is string => typeof g === 'string' && g !== '');
+  if (typeof claim === 'string') return claim.split(' ').filter((g) => g !== '');
+  return [];
 }
 
 function jwtFailure(err: unknown): AuthFailure {

@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   missing_model: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   model_not_found: 404,
   route_not_found: 404,

@@ -77,6 +77,7 @@ export type BodyHandler = (ex: Exchange, body: Buffer) => void;
 export type Stage = (ex: Exchange) => boolean;
 
 const NO_STAGES: readonly Stage[] = [];
+const NO_GROUPS: readonly string[] = [];
 const EMPTY = Buffer.alloc(0);
 
 function requestIdFrom(headers: IncomingHttpHeaders): string {
@@ -147,6 +148,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
   // Traffic policy and token accounting (policy/, accounting/).
   /** The authenticated user (JWT claim or API-key name), or null. */
   user: string | null = null;
+  /** The authenticated user's groups (JWT groupsClaim, or the API-key Secret's group labels). */
+  groups: readonly string[] = NO_GROUPS;
   /** Arrived on the TLS listener (ModelServers with `tls.enabled` answer nothing else). */
   secure = false;
   /** Token counts reported by the engine, or null. */

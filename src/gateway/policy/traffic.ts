@@ -20,7 +20,7 @@ import type { ServerEntry } from '../routing/table.ts';
 import { parseDuration } from '../../kube/units.ts';
 import { TokenBucket, BucketMap } from '../limits/bucket.ts';
 import { RedisClients, type RedisLimiter, type RedisTake, type RedisAdjust } from '../limits/redis.ts';
-import { ApiKeyAuthenticator, buildApiKeys, type AuthFailure, type SecretLike } from '../auth/apikey.ts';
+import { ApiKeyAuthenticator, buildApiKeys, isAuthFailure, type AuthFailure, type Identity, type SecretLike } from '../auth/apikey.ts';
 import { JwtAuthenticator, KeySets, jwtDurations, type RemoteKeys } from '../auth/jwt.ts';
 import { CertificateStore } from '../tls/certificates.ts';
 import { estimatePromptTokens } from '../accounting/usage.ts';
@@ -91,6 +91,14 @@ export interface RoutePolicy {
   /** Limits in admission order: route-wide then per user; input then output. */
   limits: Limit[];
   userHeader: string | undefined;
+  /** `authorization.allow`, or null when anyone who passed authentication may use the route. */
+  allow: Allow | null;
+}
+
+/** Who may use a route. */
+export interface Allow {
+  users: ReadonlySet<string>;
+  groups: ReadonlySet<string>;
 }
 
 export interface TrafficPolicyOptions {
@@ -188,22 +196,27 @@ export class TrafficPolicy {
     }
 
     for (const mr of world.routes) {
-      const rl = mr?.spec?.rateLimit;
-      if (!mr?.metadata?.name || !rl) continue;
+      const spec = mr?.spec;
+      if (!mr?.metadata?.name || !spec) continue;
       const key = `${mr.metadata.namespace ?? 'default'}/${mr.metadata.name}`;
-      const unitMs = UNIT_MS[rl.unit ?? 'second'] ?? 1000;
-      const backend = backendOf(rl.global, `ModelRoute ${key}`);
       const list: Limit[] = [];
-      const add = (kind: LimitKind, perUser: boolean, n: number | undefined): void => {
-        if (typeof n !== 'number' || n <= 0) return;
-        const scope = perUser ? 'user' : 'route';
-        list.push(limit(`route\0${key}\0${scope}\0${kind}\0${unitMs}`, kind, perUser, `route:${key}:${scope}:${kind}`, n, n / unitMs, backend));
-      };
-      add('input_tokens', false, rl.inputTokensPerUnit);
-      add('output_tokens', false, rl.outputTokensPerUnit);
-      add('input_tokens', true, rl.perUser?.inputTokensPerUnit);
-      add('output_tokens', true, rl.perUser?.outputTokensPerUnit);
-      if (list.length > 0) routes.set(key, { key, limits: list, userHeader: rl.perUser?.header?.toLowerCase() || undefined });
+      const rl = spec.rateLimit;
+      if (rl) {
+        const unitMs = UNIT_MS[rl.unit ?? 'second'] ?? 1000;
+        const backend = backendOf(rl.global, `ModelRoute ${key}`);
+        const add = (kind: LimitKind, perUser: boolean, n: number | undefined): void => {
+          if (typeof n !== 'number' || n <= 0) return;
+          const scope = perUser ? 'user' : 'route';
+          list.push(limit(`route\0${key}\0${scope}\0${kind}\0${unitMs}`, kind, perUser, `route:${key}:${scope}:${kind}`, n, n / unitMs, backend));
+        };
+        add('input_tokens', false, rl.inputTokensPerUnit);
+        add('output_tokens', false, rl.outputTokensPerUnit);
+        add('input_tokens', true, rl.perUser?.inputTokensPerUnit);
+        add('output_tokens', true, rl.perUser?.outputTokensPerUnit);
+      }
+      const allowed = spec.authorization?.allow;
+      const allow: Allow | null = allowed ? { users: new Set(allowed.users ?? []), groups: new Set(allowed.groups ?? []) } : null;
+      if (list.length > 0 || allow !== null) routes.set(key, { key, limits: list, userHeader: rl?.perUser?.header?.toLowerCase() || undefined, allow });
     }
 
     this.servers = servers;
@@ -245,26 +258,30 @@ export function authenticate(ex: Exchange): boolean {
   const auth = sp.auth;
   if (auth === null) return true;
   const r = auth.authenticate(ex.headers);
-  if (typeof r === 'string') {
-    ex.user = r;
-    return true;
-  }
   if (r instanceof Promise) {
     r.then(
       (v) => authenticated(ex, v),
       (err: Error) => authenticated(ex, { status: 503, message: `Authentication failed: ${err.message}` }),
     );
-  } else refuseAuthentication(ex, r);
-  return false;
+    return false;
+  }
+  if (isAuthFailure(r)) {
+    refuseAuthentication(ex, r);
+    return false;
+  }
+  ex.user = r.user;
+  ex.groups = r.groups;
+  return true;
 }
 
-function authenticated(ex: Exchange, r: string | AuthFailure): void {
+function authenticated(ex: Exchange, r: Identity | AuthFailure): void {
   if (ex.done) return;
-  if (typeof r !== 'string') {
+  if (isAuthFailure(r)) {
     refuseAuthentication(ex, r);
     return;
   }
-  ex.user = r;
+  ex.user = r.user;
+  ex.groups = r.groups;
   ex.resume();
 }
 
@@ -277,9 +294,43 @@ function refuseAuthentication(ex: Exchange, r: AuthFailure): void {
   ex.sendJson(r.status, body, extra);
 }
 
-/** Stage `authorize`: who may use the route's model (ModelRoute `authorization`). */
-export function authorize(_ex: Exchange): boolean {
+/**
+ * Stage `authorize`: who may use the model (ModelRoute `authorization.allow`). A request on a seed path, which
+ * names a ModelServer rather than a model, must be allowed by every route that targets that server, so the path
+ * is no way around a route's list. No identity (the server authenticates nobody) → 401; not listed → 403.
+ */
+export function authorize(ex: Exchange): boolean {
+  const policy = ex.core.policy;
+  if (policy === undefined || policy.routes.size === 0) return true;
+  const route = ex.route;
+  if (route !== null) {
+    const allow = policy.routes.get(route.key)?.allow;
+    return allow === undefined || allow === null || admitted(ex, allow, route.key);
+  }
+  const keys = ex.server!.routeKeys;
+  for (let i = 0; i < keys.length; i++) {
+    const allow = policy.routes.get(keys[i]!)?.allow;
+    if (allow !== undefined && allow !== null && !admitted(ex, allow, keys[i]!)) return false;
+  }
   return true;
+}
+
+/** The exchange's identity is allowed; else 401/403 is answered. */
+function admitted(ex: Exchange, allow: Allow, routeKey: string): boolean {
+  const user = ex.user;
+  if (user === null) {
+    ex.errorCode = 'unauthorized';
+    const body = JSON.stringify({
+      error: { message: `ModelRoute ${routeKey} allows only listed users and groups; authenticate first.`, type: 'invalid_request_error', code: 'unauthorized', param: null },
+    });
+    ex.sendJson(401, body, { 'www-authenticate': 'Bearer realm="matrixinfer"' });
+    return false;
+  }
+  if (allow.users.has(user)) return true;
+  const groups = ex.groups;
+  for (let i = 0; i < groups.length; i++) if (allow.groups.has(groups[i]!)) return true;
+  ex.fail('forbidden', `User '${user}' may not use model '${ex.model}' (ModelRoute ${routeKey} authorization).`);
+  return false;
 }
 
 /**
@@ -292,7 +343,8 @@ export function limit(ex: Exchange): boolean {
   const policy = ex.core.policy;
   if (policy === undefined) return true;
   const requests = policy.servers.get(ex.server!.key)?.requests ?? null;
-  const rp = ex.route !== null ? policy.routes.get(ex.route.key) : undefined;
+  let rp = ex.route !== null ? policy.routes.get(ex.route.key) : undefined;
+  if (rp !== undefined && rp.limits.length === 0) rp = undefined;
   if (requests === null && rp === undefined) return true;
   let user = ex.user;
   if (user === null && rp?.userHeader !== undefined) {

@@ -82,6 +82,8 @@ export interface ServerEntry {
   rr: number;
   /** Model names of routes that send traffic here. */
   routeModels: string[];
+  /** Keys (`namespace/name`) of the routes that send traffic here (their authorization guards the seed path). */
+  routeKeys: string[];
   /** Scheduling profile and prefill/decode state (scheduling/profiles.ts); `endpoints` are the decode pods under P/D. */
   scheduling: ServerScheduling;
   /** `namespace/name` of the ModelInfer (`modelInferRef`), or null. */
@@ -285,6 +287,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
       endpoints: sched.endpoints,
       rr: 0,
       routeModels: [],
+      routeKeys: [],
       scheduling: sched.scheduling,
       inferKey: inferName ? `${inferNs}/${inferName}` : null,
       inferReplicas: inferName ? (inferReplicas.get(`${inferNs}/${inferName}`) ?? -1) : -1,
@@ -313,6 +316,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
         }
         entry.resolvable = true;
         if (modelName && !server.routeModels.includes(modelName)) server.routeModels.push(modelName);
+        if (!server.routeKeys.includes(key)) server.routeKeys.push(key);
         const weight = t.weight ?? 100;
         if (!(weight > 0)) continue;
         if (server.endpoints.length === 0) {
