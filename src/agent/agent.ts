@@ -4,7 +4,8 @@
 //
 //   - registers the Node and keeps its Lease and Ready condition fresh (node.ts);
 //   - binds Pods without spec.nodeName to this node with pods/binding (bindUnscheduled, local mode);
-//   - watches Pods with spec.nodeName=<node> and runs each as processes on its own loopback IP (pod-worker.ts);
+//   - watches Pods with spec.nodeName=<node> (the shared informer, kube/informer.ts; every relist is a resync) and
+//     runs each as processes on its own loopback IP (pod-worker.ts);
 //   - measures its pods' CPU and memory from /proc and serves them on /stats/summary (usage.ts; Linux only), which
 //     the embedded API server serves as metrics.k8s.io (`kubectl top`).
 //
@@ -15,10 +16,13 @@ import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LOCAL_NODE_NAME } from '../api/labels.ts';
 import { NODE_STATS_ENDPOINT_ANNOTATION } from '../api/node-stats.ts';
+import { KubeClient, PODS } from '../kube/client.ts';
 import { matrixinferHome } from '../kube/config.ts';
+import { type InformerOptions, SharedInformer } from '../kube/informer.ts';
+import { lineLogger } from '../kube/log.ts';
 import { defaultEngineCommand, defaultMatrixinferCommand, localHostInfo } from './host.ts';
 import { IpAllocator } from './ip-alloc.ts';
-import { errCode, errMessage, type ListWatchHandle, listWatch, retryable, wire } from './kube.ts';
+import { errCode, errMessage, retryable } from './kube.ts';
 import { type Logger, stderrLogger } from './log.ts';
 import { NODE_IP, NodeHeartbeat } from './node.ts';
 import { podDirName, PodWorker, type WorkerContext } from './pod-worker.ts';
@@ -157,41 +161,31 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     }
   };
 
-  let firstList = true;
-  const podQuery: Record<string, string> = { fieldSelector: `spec.nodeName=${nodeName}` };
-  const pods: ListWatchHandle = listWatch<Pod>({
-    kc,
-    name: 'pods',
-    path: '/api/v1/pods',
-    query: podQuery,
-    list: () => listPods(core, podQuery, log),
-    onList: (items) => {
-      const seen = new Set<string>();
-      for (const p of items) {
-        if (p.spec?.nodeName !== nodeName) continue; // a server that ignores the field selector
-        seen.add(p.metadata.uid);
-        handlePod(p);
-      }
-      for (const [uid, w] of workers) if (!seen.has(uid)) track(w.remove());
-      if (firstList) {
-        firstList = false;
-        collectGarbage(podsDir, logsDir, items.filter((p) => p.spec?.nodeName === nodeName), log);
-      }
-    },
-    onEvent: (ev) => {
-      if (ev.type === 'DELETED') {
-        const w = workers.get(ev.object.metadata?.uid);
-        if (w) track(w.remove());
-        return;
-      }
-      handlePod(ev.object);
-    },
-    log,
+  // The pods bound to this node, through the shared informer (kube/informer.ts). Every complete (re)list is a resync:
+  // each listed pod is synced again and a worker whose pod is not in the list is removed.
+  const client = new KubeClient(kc);
+  const pods = new SharedInformer<Pod>(client, PODS, { fieldSelector: `spec.nodeName=${nodeName}`, ...informerOptions(log, 'informer') });
+  pods.addHandler((type, pod) => {
+    if (type !== 'delete') return handlePod(pod);
+    const w = workers.get(pod.metadata?.uid);
+    if (w) track(w.remove());
   });
+  let firstList = true;
+  pods.addListHandler((items) => {
+    const mine = items.filter((p) => p.spec?.nodeName === nodeName); // a server that ignores the field selector
+    const seen = new Set(mine.map((p) => p.metadata.uid));
+    for (const p of mine) handlePod(p);
+    for (const [uid, w] of workers) if (!seen.has(uid)) track(w.remove());
+    if (firstList) {
+      firstList = false;
+      collectGarbage(podsDir, logsDir, mine, log);
+    }
+  });
+  pods.start();
 
-  const binder = opts.bindUnscheduled === false ? undefined : startBinder(kc, core, nodeName, log);
+  const binder = opts.bindUnscheduled === false ? undefined : startBinder(client, core, nodeName, log);
 
-  await Promise.all([pods.synced, binder?.synced]);
+  await Promise.all([pods.waitForSync(), binder?.synced]);
   log.info(`node agent for ${nodeName} running (home ${home})`);
 
   let stopping: Promise<void> | undefined;
@@ -236,24 +230,13 @@ function collectGarbage(podsDir: string, logsDir: string, pods: Pod[], log: Logg
   }
 }
 
-/**
- * Lists pods with `query.fieldSelector`; a server that rejects the selector (400) gets none from then on (the
- * query object is shared with the watch) and the callers filter on their own.
- */
-async function listPods(core: CoreV1Api, query: Record<string, string>, log: Logger): Promise<{ items: Pod[]; resourceVersion: string }> {
-  try {
-    const l = await core.listPodForAllNamespaces(query.fieldSelector ? { fieldSelector: query.fieldSelector } : {});
-    return { items: wire<Pod[]>(l.items), resourceVersion: l.metadata?.resourceVersion ?? '' };
-  } catch (err) {
-    if (errCode(err) !== 400 || !query.fieldSelector) throw err;
-    log.warn(`the API server rejects fieldSelector ${query.fieldSelector} (${errMessage(err)}); filtering pods locally`);
-    delete query.fieldSelector;
-    return listPods(core, query, log);
-  }
+/** Options of the agent's pod informers: back-off capped at 5 s (a local API server restarts quickly), the agent's log. */
+function informerOptions(log: Logger, name: string): InformerOptions {
+  return { maxBackoffMs: 5000, logger: lineLogger(name, (level, line) => log[level](line)) };
 }
 
 /** Local-mode scheduler: every Pod without spec.nodeName is bound to this node. */
-function startBinder(kc: KubeConfig, core: CoreV1Api, nodeName: string, log: Logger): ListWatchHandle {
+function startBinder(client: KubeClient, core: CoreV1Api, nodeName: string, log: Logger): { synced: Promise<void>; stop(): void } {
   const inflight = new Set<string>();
   const retries = new Map<string, NodeJS.Timeout>();
   let patchFallback = false;
@@ -314,25 +297,19 @@ function startBinder(kc: KubeConfig, core: CoreV1Api, nodeName: string, log: Log
     void bind(pod);
   };
 
-  const query: Record<string, string> = { fieldSelector: 'spec.nodeName=' };
-  const handle = listWatch<Pod>({
-    kc,
-    name: 'unscheduled pods',
-    path: '/api/v1/pods',
-    query,
-    list: () => listPods(core, query, log),
-    onList: (items) => items.forEach(consider),
-    onEvent: (ev) => {
-      if (ev.type !== 'DELETED') consider(ev.object);
-    },
-    log,
+  const unscheduled = new SharedInformer<Pod>(client, PODS, { fieldSelector: 'spec.nodeName=', ...informerOptions(log, 'binder informer') });
+  unscheduled.addHandler((type, pod) => {
+    if (type !== 'delete') consider(pod);
   });
+  // A relist considers every unscheduled pod again, changed or not.
+  unscheduled.addListHandler((items) => items.forEach(consider));
+  unscheduled.start();
   return {
-    synced: handle.synced,
+    synced: unscheduled.waitForSync(),
     stop() {
       stopped = true;
       for (const t of retries.values()) clearTimeout(t);
-      handle.stop();
+      unscheduled.stop();
     },
   };
 }

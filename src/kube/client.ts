@@ -24,6 +24,8 @@ export interface ResourceType {
 
 export const PODS: ResourceType = { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
 export const SERVICES: ResourceType = { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true };
+/** Listed and watched only (the gateway's TLS certificates and API keys). */
+export const SECRETS: ResourceType = { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true };
 
 export function resourceOf(kind: KindDefinition): ResourceType {
   return { group: kind.group, version: kind.version, kind: kind.kind, plural: kind.plural, namespaced: kind.scope === 'Namespaced' };
@@ -95,16 +97,21 @@ export class KubeClient {
   async list(rt: ResourceType, options: ListOptions = {}): Promise<ObjectList> {
     const { namespace, labelSelector, fieldSelector } = options;
     if (rt.group === '') {
+      const selectors = { labelSelector, fieldSelector };
       const result =
         rt.plural === 'pods'
           ? namespace
-            ? await this.core.listNamespacedPod({ namespace, labelSelector, fieldSelector })
-            : await this.core.listPodForAllNamespaces({ labelSelector, fieldSelector })
+            ? await this.core.listNamespacedPod({ namespace, ...selectors })
+            : await this.core.listPodForAllNamespaces(selectors)
           : rt.plural === 'services'
             ? namespace
-              ? await this.core.listNamespacedService({ namespace, labelSelector, fieldSelector })
-              : await this.core.listServiceForAllNamespaces({ labelSelector, fieldSelector })
-            : unsupported(rt);
+              ? await this.core.listNamespacedService({ namespace, ...selectors })
+              : await this.core.listServiceForAllNamespaces(selectors)
+            : rt.plural === 'secrets'
+              ? namespace
+                ? await this.core.listNamespacedSecret({ namespace, ...selectors })
+                : await this.core.listSecretForAllNamespaces(selectors)
+              : unsupported(rt);
       return toWire<ObjectList>(result);
     }
     const { group, version, plural } = rt;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, formatRecord } from './log.ts';
+import { createLogger, formatRecord, lineLogger } from './log.ts';
 
 test('one JSON line per record with the same fields everywhere: time, level, component, msg, then the fields', () => {
   const line = formatRecord('warn', 'controller-manager/autoscaler', 'scale failed', { binding: 'default/b', error: new Error('conflict'), skip: undefined, msg: 'not overwritten' }, new Date('2026-12-02T14:00:00Z'));
@@ -25,4 +25,12 @@ test('createLogger: the level filters, children extend the component, base field
       { level: 'error', component: 'agent/kube', msg: 'watch failed', node: 'n1' },
     ],
   );
+});
+
+test('lineLogger: one line per record for a narrower sink, fields after the message, children extend the component', () => {
+  const lines: string[] = [];
+  const log = lineLogger('gateway', (level, line) => lines.push(`${level} ${line}`));
+  log.child('pods').debug('list/watch failed, restarting', { error: new Error('ECONNREFUSED'), retryInMs: 50, skip: undefined });
+  log.warn('plain');
+  assert.deepEqual(lines, ['debug gateway/pods: list/watch failed, restarting (error=ECONNREFUSED, retryInMs=50)', 'warn gateway: plain']);
 });

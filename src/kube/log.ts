@@ -51,6 +51,26 @@ export function createLogger(component: string, level: LogLevel = envLevel(), ba
   };
 }
 
+/**
+ * A Logger over a sink that takes one line per record, for components whose own log is narrower (the node agent's
+ * Logger, the gateway's `log` option): `component: msg (key=value, …)`, at the record's level.
+ */
+export function lineLogger(component: string, write: (level: Exclude<LogLevel, 'silent'>, line: string) => void): Logger {
+  const line = (msg: string, fields?: Record<string, unknown>) => {
+    const pairs = Object.entries(fields ?? {})
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v instanceof Error ? v.message : typeof v === 'string' ? v : JSON.stringify(v)}`);
+    return `${component}: ${msg}${pairs.length ? ` (${pairs.join(', ')})` : ''}`;
+  };
+  return {
+    debug: (m, f) => write('debug', line(m, f)),
+    info: (m, f) => write('info', line(m, f)),
+    warn: (m, f) => write('warn', line(m, f)),
+    error: (m, f) => write('error', line(m, f)),
+    child: (sub) => lineLogger(`${component}/${sub}`, write),
+  };
+}
+
 /** Message of an unknown thrown value, including the API server's Status message when there is one. */
 export function errorMessage(err: unknown): string {
   if (err && typeof err === 'object') {

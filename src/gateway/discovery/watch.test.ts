@@ -84,7 +84,7 @@ test('lists and watches routes, servers and labelled pods; survives an API serve
     assert.equal(watcher.synced, true);
     assert.deepEqual(watcher.snapshot().servers.map((s) => s.metadata?.name), ['s']);
     // The outage was noticed and retried, not slept through.
-    assert.ok(logs.some((m) => /informer: .*retrying in \d+ ms/.test(m)), logs.join('\n'));
+    assert.ok(logs.some((m) => /informer\/[a-z]+: list\/watch failed, restarting \(.*retryInMs=\d+/.test(m)), logs.join('\n'));
   } finally {
     await watcher.stop();
     await api.close();
