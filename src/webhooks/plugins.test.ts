@@ -125,6 +125,20 @@ test('ModelServer: enabled features need their settings', () => {
   assert.deepEqual(validate('ModelServer', { ...base, authentication: { enabled: true, type: 'jwt', config: { issuer: 'https://i' } } }), []);
 });
 
+test('ModelRoute cache: durations, a redis store needs an address, a remote embedder a URL and model', () => {
+  const rules = [{ targetModels: [{ modelServerName: 'a' }] }];
+  assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules, cache: { exact: { ttl: '5m' }, semantic: { threshold: 0.9 } } }), []);
+  assert.deepEqual(
+    validate('ModelRoute', { modelName: 'm', rules, cache: { exact: { ttl: '0s' }, store: { type: 'redis' }, semantic: { embedder: { type: 'remote' } } } }),
+    [
+      'spec.cache.exact.ttl: Invalid value: "0s": must be greater than 0',
+      'spec.cache.store.redis.address: Required value: a redis store needs an address',
+      'spec.cache.semantic.embedder.url: Required value: a remote embedder needs a URL',
+      'spec.cache.semantic.embedder.model: Required value: a remote embedder needs a model name',
+    ],
+  );
+});
+
 test('ModelRoute: modelName or loraAdapters, string matches, regexes, weights', () => {
   const rules = [{ targetModels: [{ modelServerName: 'a' }] }];
   assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules }), []);

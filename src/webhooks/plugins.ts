@@ -286,8 +286,25 @@ export const validateModelRoute: Validator<ModelRoute> = (route) => {
   });
   checkDuration(errors, 'spec.rateLimit.global.timeout', route.spec.rateLimit?.global?.timeout, { positive: true });
   checkScheduling(errors, 'spec.scheduling', route.spec.scheduling);
+  checkCache(errors, route.spec.cache);
   return errors;
 };
+
+/** Response cache (ModelRoute `cache`): durations, and what a store or embedder type needs. */
+function checkCache(errors: FieldError[], cache: ModelRoute['spec']['cache']): void {
+  if (cache === undefined) return;
+  checkDuration(errors, 'spec.cache.exact.ttl', cache.exact?.ttl, { positive: true });
+  checkDuration(errors, 'spec.cache.semantic.ttl', cache.semantic?.ttl, { positive: true });
+  checkDuration(errors, 'spec.cache.semantic.embedder.timeout', cache.semantic?.embedder?.timeout, { positive: true });
+  if (cache.store?.type === 'redis' && !cache.store.redis?.address) {
+    errors.push({ field: 'spec.cache.store.redis.address', type: 'Required value', detail: 'a redis store needs an address' });
+  }
+  const embedder = cache.semantic?.embedder;
+  if (embedder?.type === 'remote') {
+    if (!embedder.url) errors.push({ field: 'spec.cache.semantic.embedder.url', type: 'Required value', detail: 'a remote embedder needs a URL' });
+    if (!embedder.model) errors.push({ field: 'spec.cache.semantic.embedder.model', type: 'Required value', detail: 'a remote embedder needs a model name' });
+  }
+}
 
 export const validateAutoscalingPolicy: Validator<AutoscalingPolicy> = (policy) => {
   const errors: FieldError[] = [];

@@ -1,5 +1,5 @@
 // networking.matrixinfer.ai/v1alpha1 ModelRoute: which ModelServers serve a model name, by ordered rules.
-import { Type, Obj, StringEnum, StringMap, Conditions, Phase, type Static } from '../schema-kit.ts';
+import { Type, Obj, StringEnum, StringMap, Conditions, Phase, Duration, type Static } from '../schema-kit.ts';
 import { AGE_COLUMN, type KindDefinition } from '../kind.ts';
 import { NETWORKING_GROUP, GlobalRateLimit, SchedulingSpec } from './modelserver.ts';
 import type { KubeObject } from '../admission.ts';
@@ -54,12 +54,67 @@ export const RouteAuthorization = Obj(
 );
 export type RouteAuthorization = Static<typeof RouteAuthorization>;
 
+export const RouteCache = Obj(
+  {
+    exact: Type.Optional(
+      Obj(
+        {
+          enabled: Type.Optional(Type.Boolean({ default: true })),
+          ttl: Type.Optional(Duration({ description: 'How long a stored response serves identical requests (default 10m).' })),
+          maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, format: 'int32', description: 'Responses held per gateway replica by the memory store, least recently used out first (default 10000).' })),
+        },
+        { description: 'Exact tier: a hit needs the same model, messages or prompt and every generation parameter.' },
+      ),
+    ),
+    semantic: Type.Optional(
+      Obj(
+        {
+          enabled: Type.Optional(Type.Boolean({ default: true })),
+          threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Cosine similarity of the last user messages needed for a hit (default 0.85, chosen for the static embedder).' })),
+          ttl: Type.Optional(Duration({ description: 'How long a stored question can be matched (default 10m).' })),
+          embedder: Type.Optional(
+            Obj({
+              type: Type.Optional(StringEnum(['static', 'remote'] as const, { default: 'static', description: 'static: WordLlama shipped with the gateway; remote: an OpenAI /v1/embeddings endpoint.' })),
+              url: Type.Optional(Type.String({ description: 'remote: the embeddings URL, e.g. http://embedder.ns:8000/v1/embeddings.' })),
+              model: Type.Optional(Type.String({ description: 'remote: the model name sent.' })),
+              timeout: Type.Optional(Duration({ description: 'remote: bound on one call (default 2s); past it the lookup is a miss.' })),
+            }),
+          ),
+        },
+        { description: 'Semantic tier: a similar last user message under the same system prompt, history, tools and parameters; a negation, an antonym, another number or unit, or another name never hits.' },
+      ),
+    ),
+    store: Type.Optional(
+      Obj(
+        {
+          type: Type.Optional(StringEnum(['memory', 'redis'] as const, { default: 'memory', description: 'memory: each gateway replica its own; redis: shared by the replicas.' })),
+          redis: Type.Optional(
+            Obj({
+              address: Type.String({ minLength: 1, description: 'host:port or redis://… URL.' }),
+              keyPrefix: Type.Optional(Type.String({ description: 'Default matrixinfer:cache:.' })),
+            }),
+          ),
+        },
+        { description: 'Where both tiers keep their entries.' },
+      ),
+    ),
+    shared: Type.Optional(Type.Boolean({ default: false, description: 'With authentication on, entries are per user unless this is true.' })),
+    maxTemperature: Type.Optional(Type.Number({ minimum: 0, description: 'Responses to requests with a higher temperature are not stored (default 1; a request without one counts as 1).' })),
+  },
+  {
+    description:
+      'Response cache for /v1/chat/completions and /v1/completions. Off unless a tier is given. Responses carry x-matrixinfer-cache: hit, miss or bypass; cache-control: no-cache skips the lookup, no-store the store.',
+  },
+);
+export type RouteCache = Static<typeof RouteCache>;
+
 export const ModelRouteSpec = Obj({
   modelName: Type.Optional(Type.String({ description: 'Model name clients request (the body `model` field).' })),
   loraAdapters: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 64, description: 'LoRA adapter names routed by this route.' })),
   rules: Type.Array(RouteRule, { minItems: 1, maxItems: 16, description: 'Ordered rules; the first match wins.' }),
   scheduling: Type.Optional(SchedulingSpec),
   authorization: Type.Optional(RouteAuthorization),
+  cache: Type.Optional(RouteCache),
   rateLimit: Type.Optional(
     Obj({
       inputTokensPerUnit: Type.Optional(Type.Integer({ minimum: 1, format: 'int32' })),
