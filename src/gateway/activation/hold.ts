@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import type { Exchange, UpstreamCall } from '../http/exchange.ts';
 import type { RoutingTable, ServerEntry } from '../routing/table.ts';
 import { deadline, type Deadline } from '../http/deadlines.ts';
+import { IntrusiveList } from '../util/intrusive-list.ts';
 import type { ScaleFromZero } from '../discovery/watch.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 
@@ -81,38 +82,23 @@ class Held implements UpstreamCall {
   resume(): void {}
 }
 
-class HoldQueue {
+class HoldQueue extends IntrusiveList<Held> {
   readonly holds: Holds;
   readonly key: string;
   readonly namespace: string;
   readonly name: string;
-  head: Held | null = null;
-  tail: Held | null = null;
-  size = 0;
 
   constructor(holds: Holds, server: ServerEntry) {
+    super();
     this.holds = holds;
     this.key = server.key;
     this.namespace = server.namespace;
     this.name = server.name;
   }
 
-  push(h: Held): void {
-    h.prev = this.tail;
-    if (this.tail === null) this.head = h;
-    else this.tail.next = h;
-    this.tail = h;
-    this.size++;
-  }
-
-  remove(h: Held): void {
-    if (h.prev === null) this.head = h.next;
-    else h.prev.next = h.next;
-    if (h.next === null) this.tail = h.prev;
-    else h.next.prev = h.prev;
-    h.prev = h.next = null;
+  override remove(h: Held): void {
+    super.remove(h);
     h.queue = null;
-    this.size--;
   }
 }
 

@@ -8,6 +8,7 @@
 // fires early, finds nothing due and is re-armed). The Node timer is ref'd while entries are pending, as a plain
 // setTimeout would be, and unref'd while the queue is empty.
 import { performance } from 'node:perf_hooks';
+import { IntrusiveList } from '../util/intrusive-list.ts';
 
 export class Deadline<T = unknown> {
   at = 0;
@@ -31,27 +32,22 @@ export class Deadline<T = unknown> {
   }
 }
 
-class DeadlineQueue {
+class DeadlineQueue extends IntrusiveList<Deadline> {
   readonly ms: number;
-  head: Deadline | null = null;
-  tail: Deadline | null = null;
   timer: NodeJS.Timeout | null = null;
   #firing = false;
   #refed = false;
   readonly #onTimer = (): void => this.#fire();
 
   constructor(ms: number) {
+    super();
     this.ms = ms;
   }
 
   add(d: Deadline, now: number): void {
     d.at = now + this.ms;
     d.queue = this;
-    d.prev = this.tail;
-    d.next = null;
-    if (this.tail === null) this.head = d;
-    else this.tail.next = d;
-    this.tail = d;
+    this.push(d);
     if (this.timer === null) {
       if (!this.#firing) this.#arm(this.ms);
     } else if (!this.#refed) {
@@ -60,12 +56,8 @@ class DeadlineQueue {
     }
   }
 
-  remove(d: Deadline): void {
-    if (d.prev === null) this.head = d.next;
-    else d.prev.next = d.next;
-    if (d.next === null) this.tail = d.prev;
-    else d.next.prev = d.prev;
-    d.prev = d.next = null;
+  override remove(d: Deadline): void {
+    super.remove(d);
     d.queue = null;
     // An empty queue keeps its timer (the next deadline will need one) but lets the process exit.
     if (this.head === null && this.timer !== null && this.#refed) {
