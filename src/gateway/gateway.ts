@@ -24,6 +24,7 @@ import { CircuitBreakers } from './proxy/circuit.ts';
 import { MetricsScraper } from './metrics-scrape/scraper.ts';
 import { startDebugServer, type DebugServer } from './observability/debug.ts';
 import { TrafficPolicy } from './policy/traffic.ts';
+import { ResponseCaches } from './cache/caches.ts';
 import { createTlsServer } from './tls/listener.ts';
 import { writeRecord } from '../kube/log.ts';
 
@@ -118,6 +119,7 @@ export function createCore(
     bodyReadTimeoutMs: options.bodyReadTimeoutMs ?? 30_000,
     breakers,
     policy: new TrafficPolicy({ log: options.log }),
+    caches: new ResponseCaches(metrics.registry, options.log),
     holds: new Holds({
       queueSize: options.holdQueueSize,
       maxWaitMs: options.holdMaxWaitMs,
@@ -130,6 +132,7 @@ export function createCore(
     rebuild(world: WorldSnapshot): RoutingTable {
       table = buildRoutingTable(world, endpoints);
       core.policy!.update(world, table.problems);
+      core.caches.update(world.routes, table.problems);
       core.table = table;
       core.holds.update(table);
       pools.retain(endpoints.origins());
@@ -231,6 +234,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       await serverClosed;
       await tlsClosed;
       core.policy!.close();
+      core.caches.close();
       await debug?.close();
       core.breakers.close();
       await core.pools.destroy();

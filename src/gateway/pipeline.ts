@@ -26,6 +26,7 @@ import { authenticate, authorize, limit } from './policy/traffic.ts';
 import { schedulePair, twoPhase } from './scheduling/pd.ts';
 import { startAttempt } from './proxy/upstream.ts';
 import { proxyPrefillDecode } from './proxy/prefill-decode.ts';
+import { cacheLookup } from './cache/stages.ts';
 
 /** The body (read whole) → `body`, `model`, `payload`, `upstreamPath`, as the front defines them. */
 function parse(ex: Exchange): boolean {
@@ -120,7 +121,7 @@ function describe(ex: Exchange): boolean {
   return false;
 }
 
-export const INFERENCE: readonly Stage[] = [parse, matchRoute, authenticate, authorize, limit, schedule, proxy];
+export const INFERENCE: readonly Stage[] = [parse, matchRoute, authenticate, authorize, limit, cacheLookup, schedule, proxy];
 export const DESCRIBE: readonly Stage[] = [authenticate, authorize, describe];
 
 /** Start `pipeline` for the exchange (its body, if any, is in `ex.raw`). */

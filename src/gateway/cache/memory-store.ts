@@ -21,7 +21,7 @@ export const PARTITION_CAPACITY = 4096;
 
 export class MemoryStore implements CacheStore {
   readonly type = 'memory';
-  readonly maxEntries: number;
+  maxEntries: number;
   readonly #records = new Map<string, MemoryRecord>();
   readonly #partitions = new Map<string, VectorSet>();
   readonly #now: () => number;

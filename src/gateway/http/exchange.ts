@@ -20,6 +20,7 @@ import type { Usage } from '../accounting/usage.ts';
 import type { Deadline } from './deadlines.ts';
 import type { Holds } from '../activation/hold.ts';
 import type { Front } from '../protocols/front.ts';
+import type { ResponseCaches } from '../cache/caches.ts';
 
 /** Shared state and services; `table` and `synced` change as the watched world changes. */
 /**
@@ -57,6 +58,8 @@ export interface GatewayCore {
   policy?: TrafficPolicy;
   /** Requests waiting for a ModelServer to start from zero replicas (activation/hold.ts). */
   holds: Holds;
+  /** Response caches per ModelRoute (cache/caches.ts). */
+  caches: ResponseCaches;
 }
 
 /** What an upstream attempt must offer the exchange. */
@@ -65,6 +68,14 @@ export interface UpstreamCall {
   abortByClient(): void;
   /** The client connection drained: resume reading the upstream response. */
   resume(): void;
+}
+
+/** What the response cache keeps on a request whose response it may store (cache/stages.ts). */
+export interface CacheTap {
+  /** A chunk of the engine's response as it arrived. */
+  collect(chunk: Buffer): void;
+  /** The exchange finished: store the response if it may be. */
+  settle(ex: Exchange, status: number): void;
 }
 
 /** Receives a request body read whole (set by the dispatcher when the request has one). */
@@ -163,6 +174,10 @@ export class Exchange implements SchedulingRequest, StreamSink {
   /** ms held waiting for a start from zero (activation/hold.ts); -1 when not held. */
   waited = -1;
   errorCode: string | null = null;
+  /** Set by the cache lookup stage on a cached route's miss; settled when the exchange finishes. */
+  cache: CacheTap | null = null;
+  /** Headers a stage adds to every response from then on, errors included (`x-matrixinfer-cache`). */
+  responseHeaders: Readonly<Record<string, string>> | null = null;
 
   /** Answered (or abandoned by the client) and accounted: nothing more is sent or counted. */
   get done(): boolean {
@@ -290,6 +305,11 @@ export class Exchange implements SchedulingRequest, StreamSink {
     this.upstream = null;
     this.chunks = null;
     if (this.traffic !== null) this.traffic.settle();
+    if (this.cache !== null) {
+      const cache = this.cache;
+      this.cache = null;
+      cache.settle(this, status);
+    }
     if (this.bodyTimer !== null) {
       this.bodyTimer.cancel();
       this.bodyTimer = null;
@@ -344,6 +364,7 @@ export class Exchange implements SchedulingRequest, StreamSink {
       'x-request-id': this.requestId,
     };
     if (extra) Object.assign(headers, extra);
+    if (this.responseHeaders !== null) Object.assign(headers, this.responseHeaders);
     res.writeHead(status, headers);
     res.end(body);
     this.finish(status);
@@ -360,6 +381,15 @@ export class Exchange implements SchedulingRequest, StreamSink {
 
   fail(code: ErrorCode, message: string, options?: { param?: string | null; retryAfter?: number; allow?: string }): void {
     this.sendError(new GatewayError(code, message, options));
+  }
+
+  /** `responseHeaders` as serialised header lines ("name: value\r\n" each). */
+  responseHeaderLines(): string {
+    const extra = this.responseHeaders;
+    if (extra === null) return '';
+    let lines = '';
+    for (const name in extra) lines += `${name}: ${extra[name]}\r\n`;
+    return lines;
   }
 
   /** The client's connection closed before the response was complete. */

@@ -286,8 +286,9 @@ export class ProxyCall implements UpstreamHandler {
   /** The client's response starts with the first upstream byte (until then a failed attempt can be retried). */
   startClientResponse(): void {
     const headers = this.headers;
-    if (headers === null) this.ex.http.writeHeadLines(this.status, `x-request-id: ${this.ex.requestId}\r\n`, -1);
-    else this.ex.http.writeHeadLines(this.status, clientResponseLines(headers, this.ex.requestId), contentLengthOf(headers));
+    const extra = this.ex.responseHeaderLines();
+    if (headers === null) this.ex.http.writeHeadLines(this.status, `x-request-id: ${this.ex.requestId}\r\n` + extra, -1);
+    else this.ex.http.writeHeadLines(this.status, clientResponseLines(headers, this.ex.requestId) + extra, contentLengthOf(headers));
   }
 
   onResponseData(controller: UpstreamController, chunk: Buffer): void {
@@ -312,6 +313,7 @@ export class ProxyCall implements UpstreamHandler {
     }
     const res = ex.http;
     if (!res.headersSent) this.startClientResponse();
+    if (ex.cache !== null) ex.cache.collect(chunk);
     let out = chunk;
     if (this.meter !== null) {
       const m = this.meter.relay(chunk);
@@ -365,7 +367,7 @@ export class ProxyCall implements UpstreamHandler {
     const chunks = this.chunks!;
     const body = engineErrorBody(this.status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size));
     const { 'content-type': _engineType, ...headers } = this.headers!;
-    ex.http.writeHeadLines(this.status, 'content-type: application/json\r\n' + clientResponseLines(headers, ex.requestId), body.length);
+    ex.http.writeHeadLines(this.status, 'content-type: application/json\r\n' + clientResponseLines(headers, ex.requestId) + ex.responseHeaderLines(), body.length);
     ex.http.end(body);
     ex.finish(this.status);
   }

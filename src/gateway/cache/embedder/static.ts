@@ -3,7 +3,7 @@
 // scripts/build-embedder.ts. A text's vector is the mean of its tokens' rows, L2-normalised, as wordllama's own
 // `embed` computes it. Tokenisation: @huggingface/tokenizers over the shipped tokenizer.json (no special tokens).
 //
-// Rules: loaded once per process (about 4 MB of table, 3 MB of tokenizer maps) and shared by every route; texts
+// Rules: loaded once per process (4.2 MB of table; with the tokenizer's maps about 45 MB resident) and shared; texts
 // longer than MAX_CHARS are embedded from their head and tail, which bounds the cost per request (about 25 µs per
 // 60 characters). Texts are lower-cased first: the table has separate rows for "How" and "how", and casing changes
 // nothing a cached answer depends on (on the labelled pairs it lifted near-duplicates from 80 to 100 % served at
@@ -80,3 +80,13 @@ let shared: StaticEmbedder | undefined;
 export function staticEmbedder(): StaticEmbedder {
   return (shared ??= new StaticEmbedder());
 }
+
+/**
+ * The static embedder as routes name it: the table and tokenizer (about 45 MB of resident memory, measured) load on the
+ * first question embedded, so a gateway whose routes use only the exact tier never loads them.
+ */
+export const LAZY_STATIC: Embedder = {
+  id: 'static:wordllama-l2:128',
+  dims: 128,
+  embed: (text) => staticEmbedder().embed(text),
+};
