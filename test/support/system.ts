@@ -1,10 +1,12 @@
 // System programs that some tests and benchmarks need and a machine with only Node.js and npm lacks (redis-server,
-// curl, kubectl, nginx, openssl, prometheus). Rules:
+// curl, kubectl, nginx, openssl, prometheus; grpcurl and Triton's Python client, which the project's scripts build or
+// install into ~/.cache/matrixinfer/, where the tests find them). Rules:
 // - Where one is missing, the test is skipped with one visible line naming the program and what installs it;
 //   never failed, never skipped silently.
 // - Under MATRIXINFER_REQUIRE_ALL=1 (set by .ci/run, which installs them all) a missing program is an error, so CI
 //   always runs everything.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 
 /** The programs, each with the command that brings it on Debian (what .ci/run installs). */
@@ -15,6 +17,8 @@ export const SYSTEM_PROGRAMS = {
   nginx: 'apt-get install nginx',
   openssl: 'apt-get install openssl',
   prometheus: 'apt-get install prometheus',
+  grpcurl: 'bash scripts/grpcurl.sh',
+  tritonclient: 'bash scripts/python-clients.sh',
 } as const;
 export type SystemProgram = keyof typeof SYSTEM_PROGRAMS;
 
@@ -65,4 +69,24 @@ export function needs(...programs: Array<SystemProgram | [SystemProgram, string]
     return reason;
   }
   return false;
+}
+
+/** A version a script of the project pins (`NAME=value` in scripts/<script>), so tests look where it installs. */
+function scriptVersion(script: string, name: string): string {
+  const text = readFileSync(new URL(`../../scripts/${script}`, import.meta.url), 'utf8');
+  const m = new RegExp(`^${name}=(\\S+)$`, 'm').exec(text);
+  if (m === null) throw new Error(`scripts/${script} sets no ${name}`);
+  return m[1]!;
+}
+
+/** Where scripts/grpcurl.sh puts grpcurl (`MATRIXINFER_GRPCURL` overrides). */
+export function grpcurlPath(): string {
+  const cache = process.env.MATRIXINFER_GRPCURL_CACHE ?? join(homedir(), '.cache/matrixinfer/grpcurl');
+  return process.env.MATRIXINFER_GRPCURL ?? join(cache, scriptVersion('grpcurl.sh', 'GRPCURL_VERSION'), 'grpcurl');
+}
+
+/** The python of the virtualenv scripts/python-clients.sh makes, with tritonclient (`MATRIXINFER_TRITON_PYTHON` overrides). */
+export function tritonPython(): string {
+  const cache = process.env.MATRIXINFER_PYTHON_CLIENTS_CACHE ?? join(homedir(), '.cache/matrixinfer/python-clients');
+  return process.env.MATRIXINFER_TRITON_PYTHON ?? join(cache, `tritonclient-${scriptVersion('python-clients.sh', 'TRITONCLIENT_VERSION')}`, 'bin/python');
 }

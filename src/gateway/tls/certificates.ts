@@ -30,8 +30,8 @@ export class CertificateStore {
   #default: TlsCert | null = null;
   /** By secret key; reused while the Secret's content is unchanged. */
   #cache = new Map<string, { version: string; cert: TlsCert }>();
-  /** Called when the default certificate changes (the listener resets its default context). */
-  onDefaultChange: ((cert: TlsCert | null) => void) | null = null;
+  /** Told when the default certificate changes (each TLS listener resets its default context). */
+  #defaultWatchers = new Set<(cert: TlsCert | null) => void>();
 
   get default(): TlsCert | null {
     return this.#default;
@@ -39,6 +39,12 @@ export class CertificateStore {
 
   get size(): number {
     return this.#cache.size;
+  }
+
+  /** Call `watcher` whenever the default certificate changes (not now); returns what stops it. */
+  watchDefault(watcher: (cert: TlsCert | null) => void): () => void {
+    this.#defaultWatchers.add(watcher);
+    return () => this.#defaultWatchers.delete(watcher);
   }
 
   update(servers: readonly ModelServer[], secrets: readonly SecretLike[], problems: string[]): void {
@@ -83,7 +89,7 @@ export class CertificateStore {
     this.#cache = cache;
     if (first !== this.#default) {
       this.#default = first;
-      this.onDefaultChange?.(first);
+      for (const watcher of this.#defaultWatchers) watcher(first);
     }
   }
 

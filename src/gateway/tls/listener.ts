@@ -13,7 +13,7 @@ export function createTlsServer(core: GatewayCore, store: CertificateStore): Htt
     if (cert !== null) server.setSecureContext({ cert: cert.cert, key: cert.key, minVersion: 'TLSv1.2' });
   };
   setDefault(store.default);
-  store.onDefaultChange = setDefault;
+  store.watchDefault(setDefault);
   server.on('tlsClientError', () => {});
   return server;
 }
