@@ -70,6 +70,7 @@ function dispatch(ex: Exchange): void {
   const metaServer = table.metaPaths.get(path);
   if (metaServer !== undefined) {
     ex.server = metaServer;
+    ex.model = metaServer.inferModel;
     ex.front = SEED_INFER;
     if (method === 'GET') runPipeline(ex, DESCRIBE);
     else methodNotAllowed(ex, 'GET');
