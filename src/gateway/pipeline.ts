@@ -1,7 +1,7 @@
 // The request pipeline: every stage a request passes through, in order, in this one file. Read it first.
 //
 //   parse → match route → authenticate → authorize → limit → cache lookup → schedule → proxy
-//   and, when the exchange finishes (http/exchange.ts finish): settle limits → account → cache store
+//   and, when the exchange finishes (http/exchange.ts finish): settle limits → cache store (cache/stages.ts) → account
 //
 // Rules:
 //  - A stage is a module-level function of the exchange (no per-request closures). It returns true to go on to the
