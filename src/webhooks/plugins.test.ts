@@ -137,6 +137,15 @@ test('ModelRoute cache: durations, a redis store needs an address, a remote embe
       'spec.cache.semantic.embedder.model: Required value: a remote embedder needs a model name',
     ],
   );
+  // The store may be named under the semantic tier (the issue's spelling); it serves both tiers, so two must agree.
+  const redis = { type: 'redis', redis: { address: '127.0.0.1:6379' } };
+  assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules, cache: { semantic: { store: redis } } }), []);
+  assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules, cache: { semantic: { store: { type: 'redis' } } } }), [
+    'spec.cache.semantic.store.redis.address: Required value: a redis store needs an address',
+  ]);
+  assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules, cache: { store: { type: 'memory' }, semantic: { store: redis } } }), [
+    'spec.cache.semantic.store: Invalid value: one store serves both tiers: set spec.cache.store or spec.cache.semantic.store, or the same in both',
+  ]);
 });
 
 test('ModelRoute: modelName or loraAdapters, string matches, regexes, weights', () => {

@@ -296,8 +296,12 @@ function checkCache(errors: FieldError[], cache: ModelRoute['spec']['cache']): v
   checkDuration(errors, 'spec.cache.exact.ttl', cache.exact?.ttl, { positive: true });
   checkDuration(errors, 'spec.cache.semantic.ttl', cache.semantic?.ttl, { positive: true });
   checkDuration(errors, 'spec.cache.semantic.embedder.timeout', cache.semantic?.embedder?.timeout, { positive: true });
-  if (cache.store?.type === 'redis' && !cache.store.redis?.address) {
-    errors.push({ field: 'spec.cache.store.redis.address', type: 'Required value', detail: 'a redis store needs an address' });
+  if (cache.store !== undefined && cache.semantic?.store !== undefined && JSON.stringify(cache.store) !== JSON.stringify(cache.semantic.store)) {
+    errors.push({ field: 'spec.cache.semantic.store', type: 'Invalid value', detail: 'one store serves both tiers: set spec.cache.store or spec.cache.semantic.store, or the same in both' });
+  }
+  const store = cache.store ?? cache.semantic?.store;
+  if (store?.type === 'redis' && !store.redis?.address) {
+    errors.push({ field: `spec.cache.${cache.store ? '' : 'semantic.'}store.redis.address`, type: 'Required value', detail: 'a redis store needs an address' });
   }
   const embedder = cache.semantic?.embedder;
   if (embedder?.type === 'remote') {

@@ -54,6 +54,26 @@ export const RouteAuthorization = Obj(
 );
 export type RouteAuthorization = Static<typeof RouteAuthorization>;
 
+/** Where a route's cache keeps its entries. */
+export const CacheStoreSpec = Obj(
+  {
+    type: Type.Optional(StringEnum(['memory', 'redis'] as const, { default: 'memory', description: 'memory: each gateway replica its own; redis: shared by the replicas.' })),
+    redis: Type.Optional(
+      Obj({
+        address: Type.String({ minLength: 1, description: 'host:port or redis://… URL.' }),
+        keyPrefix: Type.Optional(Type.String({ description: 'Default matrixinfer:cache:.' })),
+      }),
+    ),
+  },
+  { description: 'Where both tiers keep their entries (spec.cache.store, or spec.cache.semantic.store: one store serves both tiers).' },
+);
+export type CacheStoreSpec = Static<typeof CacheStoreSpec>;
+
+/** The store a cache spec names: `store`, or `semantic.store` (the same thing under the semantic tier). */
+export function cacheStoreOf(cache: { store?: CacheStoreSpec; semantic?: { store?: CacheStoreSpec } }): CacheStoreSpec | undefined {
+  return cache.store ?? cache.semantic?.store;
+}
+
 export const RouteCache = Obj(
   {
     exact: Type.Optional(
@@ -80,24 +100,12 @@ export const RouteCache = Obj(
               timeout: Type.Optional(Duration({ description: 'remote: bound on one call (default 2s); past it the lookup is a miss.' })),
             }),
           ),
+          store: Type.Optional(CacheStoreSpec),
         },
         { description: 'Semantic tier: a similar last user message under the same system prompt, history, tools and parameters; a negation, an antonym, another number or unit, or another name never hits.' },
       ),
     ),
-    store: Type.Optional(
-      Obj(
-        {
-          type: Type.Optional(StringEnum(['memory', 'redis'] as const, { default: 'memory', description: 'memory: each gateway replica its own; redis: shared by the replicas.' })),
-          redis: Type.Optional(
-            Obj({
-              address: Type.String({ minLength: 1, description: 'host:port or redis://… URL.' }),
-              keyPrefix: Type.Optional(Type.String({ description: 'Default matrixinfer:cache:.' })),
-            }),
-          ),
-        },
-        { description: 'Where both tiers keep their entries.' },
-      ),
-    ),
+    store: Type.Optional(CacheStoreSpec),
     shared: Type.Optional(Type.Boolean({ default: false, description: 'With authentication on, entries are per user unless this is true.' })),
     maxTemperature: Type.Optional(Type.Number({ minimum: 0, description: 'Responses to requests with a higher temperature are not stored (default 1; a request without one counts as 1).' })),
   },

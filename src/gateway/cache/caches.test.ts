@@ -41,7 +41,15 @@ test('routes compile to caches whose stores outlive rebuilds', () => {
 test('routes naming the same Redis share one store', () => {
   const caches = new ResponseCaches(new Registry());
   const redis = { type: 'redis' as const, redis: { address: '127.0.0.1:1', keyPrefix: 'p:' } };
-  caches.update([route('a', { exact: {}, store: redis }), route('b', { exact: {}, store: redis }), route('c', { exact: {}, store: { ...redis, redis: { ...redis.redis, keyPrefix: 'q:' } } })], []);
+  caches.update(
+    [
+      route('a', { exact: {}, store: redis }),
+      // Named under the semantic tier (the spelling), the same store serves both tiers.
+      route('b', { exact: {}, semantic: { store: redis } }),
+      route('c', { exact: {}, store: { ...redis, redis: { ...redis.redis, keyPrefix: 'q:' } } }),
+    ],
+    [],
+  );
   assert.equal(caches.forRoute('ns/a')!.store, caches.forRoute('ns/b')!.store);
   assert.notEqual(caches.forRoute('ns/a')!.store, caches.forRoute('ns/c')!.store);
   assert.equal(caches.forRoute('ns/a')!.store.type, 'redis');

@@ -8,7 +8,7 @@
 // 0.85; maxTemperature default 1. A setting that does not parse is reported as a routing-table problem and its
 // default used (admission refuses it first).
 import type { Registry } from 'prom-client';
-import type { ModelRoute } from '../../api/kinds/modelroute.ts';
+import { cacheStoreOf, type ModelRoute } from '../../api/kinds/modelroute.ts';
 import { parseDuration } from '../../kube/units.ts';
 import { RouteCache, type RouteCacheConfig } from './cache.ts';
 import { CacheMetrics } from './metrics.ts';
@@ -86,7 +86,8 @@ export class ResponseCaches {
   }
 
   #store(spec: CacheSpec, routeKey: string, maxEntries: number, used: Map<string, CacheStore>): CacheStore {
-    const redis = spec.store?.type === 'redis' ? spec.store.redis : undefined;
+    const named = cacheStoreOf(spec);
+    const redis = named?.type === 'redis' ? named.redis : undefined;
     const sig = redis?.address ? `redis\0${redis.address}\0${redis.keyPrefix ?? DEFAULT_KEY_PREFIX}` : `memory\0${routeKey}`;
     let store = used.get(sig) ?? this.#stores.get(sig);
     if (store === undefined) {
