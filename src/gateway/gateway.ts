@@ -1,9 +1,10 @@
-// The MatrixInfer inference gateway (data plane): OpenAI-compatible API and the seed's per-ModelServer paths in
-// front of the engine pods, routed by ModelRoutes and ModelServers read from the Kubernetes API.
+// The MatrixInfer inference gateway (data plane): OpenAI-compatible API, the Open Inference Protocol (REST and
+// gRPC) and the seed's per-ModelServer paths in front of the engine pods, routed by ModelRoutes and ModelServers
+// read from the Kubernetes API.
 //
-//   request (http1/: the gateway's own HTTP/1.1 server) → http/server.ts (dispatch by path to a front, bounded
-//   body) → the pipeline (pipeline.ts: parse → match route → authenticate → authorize → limit → schedule → proxy;
-//   then settle → account)
+//   request (http1/: the gateway's own HTTP/1.1 server; or a gRPC call, grpc/, as the REST request it stands for)
+//   → http/server.ts (dispatch by path to a front, bounded body) → the pipeline (pipeline.ts: parse → match route
+//   → authenticate → authorize → limit → schedule → proxy; then settle → account)
 //
 // The routing table is rebuilt from informer caches on every change (coalesced); requests only read it.
 import type { AddressInfo } from 'node:net';
@@ -17,7 +18,7 @@ import { PoolManager } from './proxy/pools.ts';
 import { Holds } from './activation/hold.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { AccessLog } from './observability/access-log.ts';
-import { createGatewayServer } from './http/server.ts';
+import { createGatewayServer, handleRequest } from './http/server.ts';
 import type { Exchange, GatewayCore } from './http/exchange.ts';
 import type { ServerEntry } from './routing/table.ts';
 import { CircuitBreakers } from './proxy/circuit.ts';
@@ -26,6 +27,7 @@ import { startDebugServer, type DebugServer } from './observability/debug.ts';
 import { TrafficPolicy } from './policy/traffic.ts';
 import { ResponseCaches } from './cache/caches.ts';
 import { createTlsServer } from './tls/listener.ts';
+import { startGrpcFront, type GrpcFront } from './grpc/server.ts';
 import { writeRecord } from '../kube/log.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -56,6 +58,13 @@ export interface GatewayOptions {
    */
   tlsPort?: number;
   tlsHost?: string;
+  /**
+   * gRPC listener on grpcHost (default: host):grpcPort: the Open Inference Protocol's GRPCInferenceService, health
+   * and reflection, cleartext HTTP/2 and TLS (the HTTPS certificates) on the one port (grpc/server.ts); off when
+   * unset; 0 picks a free port.
+   */
+  grpcPort?: number;
+  grpcHost?: string;
   /** Watch Secrets (API keys, TLS certificates); default true. Without, apiKey authentication refuses everything. */
   watchSecrets?: boolean;
   /** Diagnostics (informer failures, routing-table problems); default stderr. */
@@ -78,6 +87,8 @@ export interface GatewayHandle {
   debugUrl: string | undefined;
   /** `https://<host>:<port>` of the TLS listener, when `tlsPort` was given. */
   tlsUrl: string | undefined;
+  /** `<host>:<port>` of the gRPC listener (as gRPC clients take it), when `grpcPort` was given. */
+  grpcAddress: string | undefined;
   close(): Promise<void>;
 }
 
@@ -200,6 +211,19 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     const a = tlsServer.address() as AddressInfo;
     tlsUrl = `https://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
+  let grpc: GrpcFront | undefined;
+  if (options.grpcPort !== undefined) {
+    grpc = await startGrpcFront({
+      host: options.grpcHost ?? options.host ?? '127.0.0.1',
+      port: options.grpcPort,
+      handle: (stream, secure) => handleRequest(core, stream, secure),
+      certificates: core.policy!.certificates,
+      maxMessageBytes: core.maxBodyBytes,
+    });
+    const front = grpc;
+    // The health service says SERVING once the routing table is synced, as /ready does.
+    ready.then(() => front.setServing(true), () => {});
+  }
   watcher.start();
   const scrapeIntervalMs = options.scrapeIntervalMs ?? 1000;
   const scraper = scrapeIntervalMs > 0 ? new MetricsScraper(core.endpoints, { intervalMs: scrapeIntervalMs }) : undefined;
@@ -221,6 +245,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     ready,
     debugUrl: debug?.url,
     tlsUrl,
+    grpcAddress: grpc?.address,
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
@@ -228,11 +253,13 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       server.closeAllConnections();
       const tlsClosed = tls ? new Promise<void>((resolve) => tls!.close(() => resolve())) : undefined;
       tls?.closeAllConnections();
+      const grpcClosed = grpc?.close();
       await watcher.stop();
       core.holds.close();
       await scraper?.stop();
       await serverClosed;
       await tlsClosed;
+      await grpcClosed;
       core.policy!.close();
       core.caches.close();
       await debug?.close();

@@ -16,8 +16,9 @@
 //  - Match route comes before authenticate because authentication is configured per ModelServer, which the route
 //    chooses; nothing reaches an engine before both ran.
 //
-// Pipelines: INFERENCE for requests that go to an engine; DESCRIBE for a GET of a model's metadata, which needs the
-// same authentication and authorization but nothing after them.
+// Pipelines: INFERENCE for requests that go to an engine; DESCRIBE for a GET of a ModelServer's metadata (seed path),
+// which needs the same authentication and authorization but nothing after them; DESCRIBE_MODEL the same for a model
+// named in the path (the Open Inference Protocol's model metadata and readiness), whose route chooses the server.
 import type { Exchange, Stage } from './http/exchange.ts';
 import { selectIdle, selectRoute } from './routing/select.ts';
 import { shown } from './protocols/front.ts';
@@ -79,6 +80,40 @@ function matchRoute(ex: Exchange): boolean {
   return true;
 }
 
+/**
+ * A model named by the path, without a body → `route` and `server`, chosen as for an inference (the first matching
+ * rule's weighted targets; at zero replicas the target that would start), so the same authentication and
+ * authorization apply; nothing is held or started.
+ */
+function matchModel(ex: Exchange): boolean {
+  const core = ex.core;
+  if (!core.synced) {
+    ex.fail('gateway_not_ready', 'The gateway has not synced its routing table yet.', { retryAfter: 1 });
+    return false;
+  }
+  const model = ex.model;
+  const entry = core.table.models.get(model);
+  if (entry === undefined) {
+    ex.fail('model_not_found', `The model '${shown(model)}' does not exist.`, { param: 'model' });
+    return false;
+  }
+  ex.lora = entry.lora;
+  ex.modelMetrics = core.metrics.forModel(model);
+  const sel = selectRoute(entry, ex.headers, ex.path);
+  if (sel === 'no_rule') {
+    ex.fail('route_not_found', `No rule of the routes for model '${shown(model)}' matches this request.`, { param: 'model' });
+    return false;
+  }
+  const chosen = sel === 'no_upstream' ? selectIdle(entry, ex.headers, ex.path) : sel;
+  if (chosen === undefined) {
+    ex.fail('no_healthy_upstream', `No ModelServer serves model '${shown(model)}' right now.`, { retryAfter: 1 });
+    return false;
+  }
+  ex.route = chosen.route;
+  ex.server = chosen.server;
+  return true;
+}
+
 /** The pod (or the prefill/decode pair) for the first attempt → `pick` / `pair`; at zero replicas, wait here. */
 function schedule(ex: Exchange): boolean {
   const core = ex.core;
@@ -123,6 +158,7 @@ function describe(ex: Exchange): boolean {
 
 export const INFERENCE: readonly Stage[] = [parse, matchRoute, authenticate, authorize, limit, cacheLookup, schedule, proxy];
 export const DESCRIBE: readonly Stage[] = [authenticate, authorize, describe];
+export const DESCRIBE_MODEL: readonly Stage[] = [matchModel, authenticate, authorize, describe];
 
 /** Start `pipeline` for the exchange (its body, if any, is in `ex.raw`). */
 export function runPipeline(ex: Exchange, pipeline: readonly Stage[]): void {

@@ -91,7 +91,8 @@ class CacheRequest implements CacheTap {
 /** The pipeline's `cache lookup` stage. */
 export function cacheLookup(ex: Exchange): boolean {
   const route = ex.route;
-  if (route === null || ex.front?.translate != null) return true;
+  // Only answers relayed as the engine gives them are cached (and replayed): not a front's translation.
+  if (route === null || ex.front?.translate != null || ex.front?.relay !== undefined) return true;
   const cache = ex.core.caches.forRoute(route.key);
   if (cache === undefined) return true;
   const kind = kindOf(ex.upstreamPath);

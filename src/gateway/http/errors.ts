@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   invalid_json: 400,
   invalid_request: 400,
   missing_model: 400,
+  model_not_ready: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,

@@ -20,6 +20,7 @@ import type { Usage } from '../accounting/usage.ts';
 import type { Deadline } from './deadlines.ts';
 import type { Holds } from '../activation/hold.ts';
 import type { Front } from '../protocols/front.ts';
+import type { OipInfer } from '../protocols/oip.ts';
 import type { ResponseCaches } from '../cache/caches.ts';
 
 /** Shared state and services; `table` and `synced` change as the watched world changes. */
@@ -133,6 +134,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
   front: Front | null = null;
   /** The body as read, until `parse` takes it. */
   raw: Buffer | null = null;
+  /** The Open Inference Protocol front's validated request (protocols/oip-front.ts), for its answer. */
+  oip: OipInfer | null = null;
   /** What goes to the engine: the path and the body's bytes. */
   upstreamPath = '';
   payload: Buffer = EMPTY;
@@ -365,6 +368,12 @@ export class Exchange implements SchedulingRequest, StreamSink {
     };
     if (extra) Object.assign(headers, extra);
     if (this.responseHeaders !== null) Object.assign(headers, this.responseHeaders);
+    const reshape = this.front?.errorBody;
+    if (status >= 400 && reshape !== undefined) {
+      // The API's own error shape (the OIP's {"error": "..."}), from the OpenAI one every refusal is written in.
+      body = reshape(body);
+      headers['content-length'] = Buffer.byteLength(body);
+    }
     res.writeHead(status, headers);
     res.end(body);
     this.finish(status);

@@ -1,6 +1,7 @@
-// The HTTP front: dispatch by path, bounded body reading, probes and metrics. Fixed paths first, then the
-// ModelServers' seed paths (P/infer, P), then the generic OpenAI `/v1/*` pass-through. Each API is a front
-// (protocols/) on the same pipeline (pipeline.ts): a POST reads its body, then runs INFERENCE.
+// The HTTP front: dispatch by path, bounded body reading, probes and metrics. Fixed paths first, then the Open
+// Inference Protocol's `/v2` paths, then the ModelServers' seed paths (P/infer, P), then the generic OpenAI `/v1/*`
+// pass-through. Each API is a front (protocols/) on the same pipeline (pipeline.ts): a POST reads its body, then
+// runs INFERENCE. The gRPC front (grpc/) calls handleRequest with each call as the REST request it stands for.
 //
 // The HTTP/1.1 server underneath is the gateway's own (http1/server.ts); the Exchange is the stream's sink, and
 // body handlers are shared functions (state lives on the Exchange), so serving a request allocates no closures.
@@ -8,8 +9,9 @@ import { Exchange, methodNotAllowed, type GatewayCore } from './exchange.ts';
 import { Http1Server, type ClientStream } from '../http1/server.ts';
 import { handleListModels, handleRetrieveModel, OPENAI } from '../protocols/openai.ts';
 import { SEED_INFER } from '../protocols/infer.ts';
+import { OIP_INFER, routeOip } from '../protocols/oip-front.ts';
 import { shown, type Front } from '../protocols/front.ts';
-import { DESCRIBE, INFERENCE, runPipeline } from '../pipeline.ts';
+import { DESCRIBE, DESCRIBE_MODEL, INFERENCE, runPipeline } from '../pipeline.ts';
 import { deadline } from './deadlines.ts';
 
 const HEALTH_BODY = Buffer.from('{"status":"ok"}');
@@ -58,6 +60,12 @@ function dispatch(ex: Exchange): void {
       if (method === 'GET') serveMetrics(ex);
       else methodNotAllowed(ex, 'GET');
       return;
+  }
+  if (path === '/v2' || path.startsWith('/v2/')) {
+    const next = routeOip(ex);
+    if (next === 'infer') readBody(ex, OIP_INFER);
+    else if (next === 'describe') runPipeline(ex, DESCRIBE_MODEL);
+    return;
   }
   const table = ex.core.table;
   const inferServer = table.inferPaths.get(path);

@@ -15,8 +15,22 @@ export interface Front {
   parse(ex: Exchange, raw: Buffer): boolean;
   /** Collect the engine's answer and translate it for the client; null: relay it as it comes. */
   readonly translate: BufferedResponseHandler | null;
+  /**
+   * A relayed successful answer rewritten for the client as it streams (the engine's SSE → the API's events), after
+   * the usage meter; absent: relayed untouched. Called once per attempt whose response starts.
+   */
+  relay?(ex: Exchange): RelayTranslator;
   /** Write the metadata of `ex.server` / `ex.model` (the DESCRIBE pipeline). */
   describe?(ex: Exchange): void;
+  /** An error body in the API's own shape, from the gateway's OpenAI-shaped one; absent: the OpenAI shape. */
+  errorBody?(openai: string | Buffer): string;
+}
+
+/** Rewrites one relayed response; '' when nothing is to be sent yet. */
+export interface RelayTranslator {
+  push(chunk: Buffer): string;
+  /** The engine's response ended: what is left to send. */
+  end(): string;
 }
 
 /** A client-supplied name for an error message, bounded in length. */

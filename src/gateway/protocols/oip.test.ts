@@ -84,7 +84,7 @@ test('an infer request becomes a completion request', () => {
   assert.equal(s.emptyFinal, true);
   assert.equal(s.binaryOutput, true);
   assert.deepEqual(s.sampling, {});
-  assert.deepEqual(completionRequest(s, 'm'), { model: 'm', prompt: 'Hi', stream: true, stream_options: { include_usage: true } });
+  assert.deepEqual(completionRequest(s, 'm'), { model: 'm', prompt: 'Hi', stream: true });
 
   // The vLLM backend's tensors: stream (BOOL) wins over the parameter; sampling_parameters under request parameters.
   const v = ok(
@@ -265,4 +265,12 @@ test('streaming: multi-byte characters split across chunks, an empty final respo
     [false, true],
   );
   assert.deepEqual(cutEvents[1]!.outputs, []);
+
+  // The usage event consumed upstream (the exchange's meter): the counts come from the source.
+  const source = { usage: null as { prompt: number; completion: number } | null };
+  const metered = new OipEventStream('m', plain, source);
+  let streamed = metered.push(sse(chunk('a'), chunk('b', 'stop')));
+  source.usage = { prompt: 5, completion: 2 };
+  streamed += metered.push(sse('[DONE]'));
+  assert.deepEqual(events(streamed).at(-1)!.parameters, { triton_final_response: true, finish_reason: 'stop', prompt_tokens: 5, completion_tokens: 2 });
 });

@@ -413,11 +413,12 @@ export function parseInferRequest(raw: Buffer, headerLength: number | null, mode
   };
 }
 
-/** The engine's completion request for a validated infer request. */
+/**
+ * The engine's completion request for a validated infer request (for a stream the pipeline asks the engine for its
+ * usage event, accounting/usage.ts).
+ */
 export function completionRequest(req: OipInfer, model: string): Record<string, unknown> {
-  const body: Record<string, unknown> = { model, prompt: req.prompt, ...req.sampling, stream: req.stream };
-  if (req.stream) body.stream_options = { include_usage: true };
-  return body;
+  return { model, prompt: req.prompt, ...req.sampling, stream: req.stream };
 }
 
 // ---- responses -------------------------------------------------------------------------------------------------
@@ -484,13 +485,20 @@ export function errorMessage(body: unknown): string | null {
   return null;
 }
 
+/** Where the token counts of a stream may already be (the exchange, whose usage meter removes the usage event). */
+export interface UsageSource {
+  usage: { prompt: number; completion: number } | null;
+}
+
 /**
  * The engine's SSE completion stream → SSE events of OIP responses (one per chunk with text; see the rules above).
  * Fed the engine's bytes as they come; returns the text to send to the client ('' when nothing is complete yet).
+ * The final response's token counts come from the usage event, or from `source` when something else consumed it.
  */
 export class OipEventStream {
   readonly model: string;
   readonly req: OipInfer;
+  readonly source: UsageSource | null;
   /** Token counts from the engine's usage event, once seen. */
   usage: { prompt: number; completion: number } | null = null;
   /** The final response (or an error event) was produced: nothing follows. */
@@ -501,9 +509,10 @@ export class OipEventStream {
   #held: { text: string; finish: string } | null = null;
   #finalParameters: Record<string, OipParameter> = {};
 
-  constructor(model: string, req: OipInfer) {
+  constructor(model: string, req: OipInfer, source: UsageSource | null = null) {
     this.model = model;
     this.req = req;
+    this.source = source;
   }
 
   push(chunk: Buffer): string {
@@ -537,6 +546,8 @@ export class OipEventStream {
     this.#held = null;
     const params = this.#finalParameters;
     if (held !== null) params.finish_reason = held.finish;
+    const counted = this.source?.usage;
+    if (this.usage === null && counted != null) usageParameters({ prompt_tokens: counted.prompt, completion_tokens: counted.completion }, params);
     if (this.req.emptyFinal) {
       if (held !== null && held.text.length > 0) out += event(response(this.model, this.req, [textOutput(held.text)], { triton_final_response: false }));
       out += event(response(this.model, this.req, [], { ...params, triton_final_response: true }));

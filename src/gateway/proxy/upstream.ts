@@ -37,6 +37,7 @@ import { errorBody } from '../http/errors.ts';
 import type { GatewayCore } from '../http/exchange.ts';
 import { engineErrorBody } from './engine-errors.ts';
 import { UsageMeter } from '../accounting/usage.ts';
+import type { RelayTranslator } from '../protocols/front.ts';
 import { clientResponseLines, contentLengthOf, upstreamRequestLines } from './headers.ts';
 import { deadline, type Deadline } from '../http/deadlines.ts';
 
@@ -161,6 +162,8 @@ export class ProxyCall implements UpstreamHandler {
   headers: IncomingHttpHeaders | null = null;
   sse = false;
   meter: UsageMeter | null = null;
+  /** The front's rewriting of a relayed successful answer (the OIP's events), or null. */
+  translator: RelayTranslator | null = null;
   chunks: Buffer[] | null = null;
   size = 0;
   /** Last two bytes relayed (to terminate a partial SSE event before an error event). */
@@ -281,6 +284,7 @@ export class ProxyCall implements UpstreamHandler {
     }
     // Token accounting (accounting/usage.ts): usage read from successful responses.
     this.meter = statusCode < 300 ? new UsageMeter(ex, this.sse) : null;
+    this.translator = statusCode < 300 ? (ex.front?.relay?.(ex) ?? null) : null;
   }
 
   /** The client's response starts with the first upstream byte (until then a failed attempt can be retried). */
@@ -288,7 +292,7 @@ export class ProxyCall implements UpstreamHandler {
     const headers = this.headers;
     const extra = this.ex.responseHeaderLines();
     if (headers === null) this.ex.http.writeHeadLines(this.status, `x-request-id: ${this.ex.requestId}\r\n` + extra, -1);
-    else this.ex.http.writeHeadLines(this.status, clientResponseLines(headers, this.ex.requestId) + extra, contentLengthOf(headers));
+    else this.ex.http.writeHeadLines(this.status, clientResponseLines(headers, this.ex.requestId) + extra, this.translator === null ? contentLengthOf(headers) : -1);
   }
 
   onResponseData(controller: UpstreamController, chunk: Buffer): void {
@@ -319,6 +323,11 @@ export class ProxyCall implements UpstreamHandler {
       const m = this.meter.relay(chunk);
       if (m === null || m.length === 0) return;
       out = m;
+    }
+    if (this.translator !== null) {
+      const t = this.translator.push(out);
+      if (t.length === 0) return;
+      out = Buffer.from(t);
     }
     const k = out.length;
     this.prev = k > 1 ? out[k - 2]! : this.last;
@@ -356,7 +365,9 @@ export class ProxyCall implements UpstreamHandler {
     const res = ex.http;
     if (!res.headersSent) this.startClientResponse();
     const tail = this.meter !== null ? this.meter.end() : null;
-    if (tail !== null) res.end(tail);
+    const translator = this.translator;
+    if (translator !== null) res.end((tail !== null ? translator.push(tail) : '') + translator.end());
+    else if (tail !== null) res.end(tail);
     else res.end();
     ex.finish(this.status);
   }
@@ -365,9 +376,11 @@ export class ProxyCall implements UpstreamHandler {
   answerEngineError(): void {
     const ex = this.ex;
     const chunks = this.chunks!;
-    const body = engineErrorBody(this.status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size));
+    let body: string | Buffer = engineErrorBody(this.status, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size));
+    const reshape = ex.front?.errorBody;
+    if (reshape !== undefined) body = reshape(body);
     const { 'content-type': _engineType, ...headers } = this.headers!;
-    ex.http.writeHeadLines(this.status, 'content-type: application/json\r\n' + clientResponseLines(headers, ex.requestId) + ex.responseHeaderLines(), body.length);
+    ex.http.writeHeadLines(this.status, 'content-type: application/json\r\n' + clientResponseLines(headers, ex.requestId) + ex.responseHeaderLines(), Buffer.byteLength(body));
     ex.http.end(body);
     ex.finish(this.status);
   }
@@ -395,8 +408,9 @@ export class ProxyCall implements UpstreamHandler {
       ex.errorCode = 'upstream_stream_error';
       if (this.sse && !res.destroyed) {
         const sep = this.last === LF ? (this.prev === LF ? '' : '\n') : '\n\n';
-        const event = errorBody('upstream_error', `The engine stream broke: ${err.message}`);
-        res.end(`${sep}data: ${JSON.stringify(event)}\n\n`);
+        const event = JSON.stringify(errorBody('upstream_error', `The engine stream broke: ${err.message}`));
+        const reshape = ex.front?.errorBody;
+        res.end(`${sep}data: ${reshape !== undefined ? reshape(event) : event}\n\n`);
       } else {
         res.destroy();
       }
