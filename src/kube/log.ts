@@ -2,7 +2,8 @@
 // JSON lines on stderr with the same fields everywhere, so one query reads them all —
 //   {"time":"2026-12-02T14:00:00.000Z","level":"info","component":"controller-manager/autoscaler","msg":"...", ...fields}
 // Fields follow `msg` in the order given; an Error becomes its message; undefined fields are left out. Level from
-// $MATRIXINFER_LOG_LEVEL (debug, info, warn, error, silent; default info).
+// $MATRIXINFER_LOG_LEVEL (debug, info, warn, error, silent; default info). With tracing on (kube/tracing.ts), a line
+// written inside a span has `trace_id` and `span_id` after `msg`.
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -20,9 +21,18 @@ function envLevel(): LogLevel {
   return value in ORDER ? (value as LogLevel) : 'info';
 }
 
+/** The active span's ids, set by kube/tracing-sdk.ts while tracing is on; null otherwise. */
+let logContext: (() => Record<string, string> | undefined) | null = null;
+
+/** Set (or clear, with null) where log lines find the active span's `trace_id` and `span_id`. */
+export function setLogContext(ids: (() => Record<string, string> | undefined) | null): void {
+  logContext = ids;
+}
+
 /** One record as its JSON line (without the newline). */
 export function formatRecord(level: Exclude<LogLevel, 'silent'>, component: string, msg: string, fields?: Record<string, unknown>, time = new Date()): string {
   const record: Record<string, unknown> = { time: time.toISOString(), level, component, msg };
+  if (logContext !== null) Object.assign(record, logContext());
   if (fields) {
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined || k in record) continue;
