@@ -337,6 +337,9 @@ async function gatewayRole(args: Map<string, string>): Promise<void> {
   const { createGatewayServer } = await import('../src/gateway/http/server.ts');
   const { modelRoute, modelServer, pod, toServers } = await import('../src/gateway/testing/fixtures.ts');
   const n = Number(args.get('engines'));
+  // With OTEL_EXPORTER_OTLP_ENDPOINT set (and passed on), the gateway traces as `matrixinfer gateway` does.
+  const { startTracing } = await import('../src/kube/tracing.ts');
+  const tracing = await startTracing('gateway');
   const core = createCore({ accessLog: false, maxBodyBytes: 16 * 1024 * 1024 });
   core.rebuild({
     servers: [modelServer('bench', { inferName: 'bench', service: { port: Number(args.get('engine-port')) }, ...(args.has('policy') ? { scheduling: { policy: args.get('policy') } } : {}) } as never)],
@@ -346,7 +349,7 @@ async function gatewayRole(args: Map<string, string>): Promise<void> {
   core.synced = true;
   const server = createGatewayServer(core);
   server.listen(Number(args.get('port')), '127.0.0.1');
-  process.on('SIGTERM', () => process.exit(0));
+  process.on('SIGTERM', () => void tracing.shutdown().then(() => process.exit(0)));
 }
 
 async function loadRole(args: Map<string, string>): Promise<void> {

@@ -29,6 +29,7 @@ import { ResponseCaches } from './cache/caches.ts';
 import { createTlsServer } from './tls/listener.ts';
 import { startGrpcFront, type GrpcFront } from './grpc/server.ts';
 import { writeRecord } from '../kube/log.ts';
+import { gatewayTracer } from './observability/tracing.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
@@ -131,6 +132,7 @@ export function createCore(
     breakers,
     policy: new TrafficPolicy({ log: options.log }),
     caches: new ResponseCaches(metrics.registry, options.log),
+    tracer: gatewayTracer(),
     holds: new Holds({
       queueSize: options.holdQueueSize,
       maxWaitMs: options.holdMaxWaitMs,

@@ -14,6 +14,7 @@ import type { GatewayMetrics, ModelMetrics } from '../observability/metrics.ts';
 import type { AccessLog } from '../observability/access-log.ts';
 import { GatewayError, type ErrorCode } from './errors.ts';
 import { traceContext } from '../observability/trace.ts';
+import { resumeTraced, type GatewayTracer, type RequestTrace } from '../observability/tracing.ts';
 import type { CircuitBreakers } from '../proxy/circuit.ts';
 import type { Admission, TrafficPolicy } from '../policy/traffic.ts';
 import type { Usage } from '../accounting/usage.ts';
@@ -61,6 +62,8 @@ export interface GatewayCore {
   holds: Holds;
   /** Response caches per ModelRoute (cache/caches.ts). */
   caches: ResponseCaches;
+  /** Spans of each request (observability/tracing.ts); null when tracing is off. */
+  tracer: GatewayTracer | null;
 }
 
 /** What an upstream attempt must offer the exchange. */
@@ -106,6 +109,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
   /** W3C trace id (the client's, or a new one) and the traceparent sent upstream. */
   readonly traceId: string;
   readonly traceparent: string;
+  /** The request's spans when tracing is on (observability/tracing.ts); null when off. */
+  readonly trace: RequestTrace | null;
   readonly method: string;
   /** Path without the query string. */
   readonly path: string;
@@ -198,9 +203,17 @@ export class Exchange implements SchedulingRequest, StreamSink {
     this.path = q < 0 ? url : url.slice(0, q);
     const headers = http.headers;
     this.requestId = requestIdFrom(headers);
-    const tc = traceContext(headers.traceparent);
-    this.traceId = tc.traceId;
-    this.traceparent = tc.traceparent;
+    const tracer = core.tracer;
+    if (tracer === null) {
+      this.trace = null;
+      const tc = traceContext(headers.traceparent);
+      this.traceId = tc.traceId;
+      this.traceparent = tc.traceparent;
+    } else {
+      const trace = (this.trace = tracer.begin(this));
+      this.traceId = trace.traceId;
+      this.traceparent = trace.traceparent;
+    }
     this.modelMetrics = core.metrics.forModel('');
     http.sink = this;
   }
@@ -283,6 +296,10 @@ export class Exchange implements SchedulingRequest, StreamSink {
 
   /** Run the pipeline on from the next stage, until a stage answers or waits. */
   resume(): void {
+    if (this.trace !== null) {
+      resumeTraced(this, this.trace); // the same loop, each stage in its span
+      return;
+    }
     const stages = this.pipeline;
     try {
       while (this.stage < stages.length && !this.done) {
@@ -317,6 +334,7 @@ export class Exchange implements SchedulingRequest, StreamSink {
       this.bodyTimer.cancel();
       this.bodyTimer = null;
     }
+    if (this.trace !== null) this.trace.finish(this, status, error);
     if (!this.accounted) return;
     const duration = this.elapsed();
     mm.request(status);

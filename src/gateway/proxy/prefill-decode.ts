@@ -12,6 +12,8 @@
 //    timeout) as they do for every attempt. It does not use up the request's retries, which are the decode's.
 //  - An engine error from the prefill is relayed to the client as it is; a prefill that cannot be reached or times
 //    out answers 502/504. The client disconnecting aborts it (counted `cancelled`).
+//  - With tracing on, the prefill is a `prefill` span beside the decode's `attempt` (observability/tracing.ts), and
+//    its context is the traceparent the prefill pod receives.
 import type { Exchange, UpstreamCall } from '../http/exchange.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import type { Endpoint } from '../scheduling/endpoint.ts';
@@ -19,15 +21,20 @@ import { decodeBody, prefillBody } from '../scheduling/pd.ts';
 import { BODY_TIMEOUT, CONNECT_TIMEOUT } from '../http1/client.ts';
 import { upstreamRequestLines } from './headers.ts';
 import { attempt, currentServer } from './upstream.ts';
+import { endAttempt, traceparentOf } from '../observability/tracing.ts';
+import type { Span } from '../../kube/tracing.ts';
 
 class PrefillCall implements UpstreamCall {
   readonly ac = new AbortController();
   readonly ex: Exchange;
+  /** The prefill's span; null when tracing is off. */
+  span: Span | null = null;
   constructor(ex: Exchange) {
     this.ex = ex;
   }
   abortByClient(): void {
     this.ex.modelMetrics.attempt('cancelled');
+    if (this.span !== null) endAttempt(this.span, 'cancelled', 0);
     this.ac.abort();
   }
   resume(): void {}
@@ -42,8 +49,10 @@ export function proxyPrefillDecode(ex: Exchange, prefill: Endpoint, decode: Endp
   if (ex.usageInjected) body.stream_options = { ...(body.stream_options as object | undefined), include_usage: true };
   const core = ex.core;
   const raw = Buffer.from(JSON.stringify(prefillBody(body)));
-  const headers = upstreamRequestLines(ex.headers, ex.requestId, raw.length, ex.traceparent, true);
   const call = new PrefillCall(ex);
+  let traceparent = ex.traceparent;
+  if (ex.trace !== null) traceparent = traceparentOf((call.span = ex.trace.startAttempt('prefill', prefill, 0)));
+  const headers = upstreamRequestLines(ex.headers, ex.requestId, raw.length, traceparent, true);
   ex.upstream = call;
   ex.acquire(prefill);
   const timeoutMs = server.timeoutMs ?? core.defaultTimeoutMs;
@@ -55,6 +64,7 @@ export function proxyPrefillDecode(ex: Exchange, prefill: Endpoint, decode: Endp
       ex.upstream = null;
       ex.releaseEndpoint();
       const mm = ex.modelMetrics;
+      if (call.span !== null) endAttempt(call.span, res.status >= 500 ? 'status' : 'success', res.status);
       if (res.status >= 500) {
         mm.attempt('status');
         core.breakers.failure(prefill, server.circuit, `HTTP ${res.status}`);
@@ -84,18 +94,19 @@ export function proxyPrefillDecode(ex: Exchange, prefill: Endpoint, decode: Endp
       if (ex.upstream !== call) return;
       ex.upstream = null;
       ex.releaseEndpoint();
-      prefillFailed(ex, server, prefill, err);
+      prefillFailed(ex, server, prefill, err, call.span);
     });
 }
 
 /** A prefill that never answered: the attempt metrics, the breaker, then 504 or 502. */
-function prefillFailed(ex: Exchange, server: ServerEntry, prefill: Endpoint, err: unknown): void {
+function prefillFailed(ex: Exchange, server: ServerEntry, prefill: Endpoint, err: unknown, span: Span | null): void {
   const code = (err as { code?: string }).code ?? '';
   const kind = code === BODY_TIMEOUT ? 'timeout' : code === 'ECONNREFUSED' || code === CONNECT_TIMEOUT ? 'connect' : 'reset';
   const message = `The prefill request to ${prefill.podKey} failed: ${code || (err as Error).message}.`;
   const mm = ex.modelMetrics;
   mm.upstreamError(kind);
   mm.attempt(kind);
+  if (span !== null) endAttempt(span, kind, 0);
   ex.core.breakers.failure(prefill, server.circuit, message);
   if (ex.done) return;
   if (kind === 'timeout') ex.fail('upstream_timeout', message);

@@ -26,7 +26,8 @@
 //   and closes; any other body is cut (the client connection is destroyed).
 // - The client disconnects: the exchange is accounted (499) and the upstream request aborted.
 // Every attempt's outcome feeds the endpoint's circuit breaker (proxy/circuit.ts) and
-// `matrixinfer_gateway_upstream_attempts_total{outcome}`.
+// `matrixinfer_gateway_upstream_attempts_total{outcome}`; with tracing on, each attempt is a span whose context is
+// the `traceparent` sent upstream (observability/tracing.ts).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Exchange } from '../http/exchange.ts';
 import { CONNECT_TIMEOUT, type UpstreamController, type UpstreamHandler } from '../http1/client.ts';
@@ -40,6 +41,8 @@ import { UsageMeter } from '../accounting/usage.ts';
 import type { RelayTranslator } from '../protocols/front.ts';
 import { clientResponseLines, contentLengthOf, upstreamRequestLines } from './headers.ts';
 import { deadline, type Deadline } from '../http/deadlines.ts';
+import { endAttempt, traceparentOf } from '../observability/tracing.ts';
+import type { Span } from '../../kube/tracing.ts';
 
 export interface BufferedResponse {
   status: number;
@@ -105,7 +108,9 @@ export function startAttempt(ex: Exchange, ep: Endpoint): void {
   call.timeoutMs = timeoutMs;
   if (timeoutMs > 0) call.timer = deadline(timeoutMs, onFirstByteTimeout, call);
   // A response the gateway parses must come back uncompressed.
-  const headers = upstreamRequestLines(ex.headers, ex.requestId, payload.length, ex.traceparent, onBuffered !== undefined);
+  let traceparent = ex.traceparent;
+  if (ex.trace !== null) traceparent = traceparentOf((call.span = ex.trace.startAttempt('attempt', ep, ex.attempts)));
+  const headers = upstreamRequestLines(ex.headers, ex.requestId, payload.length, traceparent, onBuffered !== undefined);
   try {
     core.pools.get(ep.origin).dispatch({ path, method: 'POST', headers, body: payload, bodyTimeoutMs: core.bodyIdleTimeoutMs }, call);
   } catch (err) {
@@ -162,6 +167,8 @@ export class ProxyCall implements UpstreamHandler {
   headers: IncomingHttpHeaders | null = null;
   sse = false;
   meter: UsageMeter | null = null;
+  /** The attempt's span (observability/tracing.ts); null when tracing is off. */
+  span: Span | null = null;
   /** The front's rewriting of a relayed successful answer (the OIP's events), or null. */
   translator: RelayTranslator | null = null;
   chunks: Buffer[] | null = null;
@@ -191,10 +198,16 @@ export class ProxyCall implements UpstreamHandler {
     }
   }
 
+  /** The attempt ended: its metric, and its span when tracing. */
+  outcome(kind: 'success' | UpstreamErrorKind | 'cancelled'): void {
+    this.ex.modelMetrics.attempt(kind);
+    if (this.span !== null) endAttempt(this.span, kind, this.status);
+  }
+
   abortByClient(): void {
     this.clientAborted = true;
     this.clearTimer();
-    this.ex.modelMetrics.attempt('cancelled');
+    this.outcome('cancelled');
     this.controller?.abort(new ClientGoneError());
   }
 
@@ -222,7 +235,7 @@ export class ProxyCall implements UpstreamHandler {
     if (c !== null && !c.aborted) c.abort(new AttemptAbandonedError(kind));
     const mm = ex.modelMetrics;
     mm.upstreamError(kind);
-    mm.attempt(kind);
+    this.outcome(kind);
     ex.core.breakers.failure(this.endpoint, this.server.circuit, message);
     if (ex.done) return;
     if (ex.http.headersSent) {
@@ -342,10 +355,10 @@ export class ProxyCall implements UpstreamHandler {
     ex.upstream = null;
     const mm = ex.modelMetrics;
     if (this.status >= 500) {
-      mm.attempt('status');
+      this.outcome('status');
       ex.core.breakers.failure(this.endpoint, this.server.circuit, `HTTP ${this.status}`);
     } else {
-      mm.attempt('success');
+      this.outcome('success');
       ex.core.breakers.success(this.endpoint);
     }
     if (this.onBuffered !== undefined) {
@@ -394,7 +407,7 @@ export class ProxyCall implements UpstreamHandler {
     if (err instanceof ResponseTooLargeError) {
       this.clearTimer();
       ex.upstream = null;
-      mm.attempt('reset');
+      this.outcome('reset');
       ex.fail('upstream_error', `The engine response is too large: ${err.message}.`);
       return;
     }
@@ -403,7 +416,7 @@ export class ProxyCall implements UpstreamHandler {
       this.clearTimer();
       ex.upstream = null;
       mm.upstreamError('stream');
-      mm.attempt('stream');
+      this.outcome('stream');
       ex.core.breakers.failure(this.endpoint, this.server.circuit, `stream broke: ${err.message}`);
       ex.errorCode = 'upstream_stream_error';
       if (this.sse && !res.destroyed) {
