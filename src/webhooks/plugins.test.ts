@@ -27,7 +27,13 @@ test('one plugin per kind, groups as in the CRDs', () => {
       'ModelInfer.workload.matrixinfer.ai',
       'ModelRoute.networking.matrixinfer.ai',
       'ModelServer.networking.matrixinfer.ai',
-    ],
+      'InferenceService.production-stack.vllm.ai',
+      'InferenceGateway.production-stack.vllm.ai',
+      'InferenceCache.production-stack.vllm.ai',
+      'SpeculativeDecoding.production-stack.vllm.ai',
+      'PrefillDecodingDisaggregation.production-stack.vllm.ai',
+      'StaticRoute.production-stack.vllm.ai',
+    ].sort(),
   );
 });
 

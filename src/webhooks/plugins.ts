@@ -18,6 +18,13 @@ import {
   type AutoscalingPolicyBinding,
   type StringMatch,
   type MetricTarget,
+  PRODUCTION_STACK_GROUP,
+  type InferenceCache,
+  type InferenceGateway,
+  type InferenceService,
+  type PrefillDecodingDisaggregation,
+  type SpeculativeDecoding,
+  type StaticRoute,
 } from '../api/kinds/index.ts';
 import type { PredictiveScaling } from '../api/kinds/autoscaling-behavior.ts';
 import { DEFAULT_METRICS } from '../controllers/model/desired.ts';
@@ -26,6 +33,14 @@ import { validatePodSpecResources, validateResourceRequirements } from '../kube/
 import { MODEL_NAME_LABEL, ROLE_LABEL } from '../api/labels.ts';
 import { validateSchedules } from '../controllers/autoscaler/schedule.ts';
 import { parseCost } from '../controllers/autoscaler/variants.ts';
+import {
+  validateInferenceCache,
+  validateInferenceGateway,
+  validateInferenceService,
+  validatePrefillDecodingDisaggregation,
+  validateSpeculativeDecoding,
+  validateStaticRoute,
+} from './productionstack.ts';
 
 type Validator<T> = (object: T, request: AdmissionRequest) => FieldError[];
 /** Fills in defaults on `object` in place. Must be idempotent: it runs on every CREATE and UPDATE. */
@@ -406,4 +421,11 @@ export const admissionPlugins: AdmissionPlugin[] = [
   plugin<ModelInfer>(WORKLOAD_GROUP, 'ModelInfer', validateModelInfer, defaultModelInfer),
   plugin<ModelServer>(NETWORKING_GROUP, 'ModelServer', validateModelServer, defaultModelServer),
   plugin<ModelRoute>(NETWORKING_GROUP, 'ModelRoute', validateModelRoute),
+  // production-stack.vllm.ai (seed 004): productionstack.ts.
+  plugin<InferenceService>(PRODUCTION_STACK_GROUP, 'InferenceService', validateInferenceService),
+  plugin<InferenceGateway>(PRODUCTION_STACK_GROUP, 'InferenceGateway', validateInferenceGateway),
+  plugin<InferenceCache>(PRODUCTION_STACK_GROUP, 'InferenceCache', validateInferenceCache),
+  plugin<SpeculativeDecoding>(PRODUCTION_STACK_GROUP, 'SpeculativeDecoding', validateSpeculativeDecoding),
+  plugin<PrefillDecodingDisaggregation>(PRODUCTION_STACK_GROUP, 'PrefillDecodingDisaggregation', validatePrefillDecodingDisaggregation),
+  plugin<StaticRoute>(PRODUCTION_STACK_GROUP, 'StaticRoute', validateStaticRoute),
 ];

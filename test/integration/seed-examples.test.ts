@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { ALL_KINDS } from '../../src/api/kinds/index.ts';
 import { readManifests } from '../../src/cli/manifests.ts';
 import { admissionPlugins } from '../../src/webhooks/plugins.ts';
 import { projectCrds, startTestApiServer, type TestApiServer } from '../../src/kube/testing/apiserver.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
-const PLURALS: Record<string, string> = { Model: 'models', ModelServer: 'modelservers', ModelInfer: 'modelinfers', ModelRoute: 'modelroutes' };
+const PLURALS: Record<string, string> = Object.fromEntries(ALL_KINDS.map((kind) => [kind.kind, kind.plural]));
 let api: TestApiServer;
 
 before(async () => {
