@@ -197,7 +197,7 @@ async function completion(gateway: string): Promise<boolean> {
  */
 function startCommand(ports: Ports): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
   const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts;
-  const extra = ['--gateway-port', String(ports.gateway), '--gateway-tls-port', String(ports.gatewayTls), '--apiserver-port', String(ports.apiserver)];
+  const extra = ['--gateway-port', String(ports.gateway), '--gateway-tls-port', String(ports.gatewayTls), '--gateway-grpc-port', String(ports.gatewayGrpc), '--apiserver-port', String(ports.apiserver)];
   const path = `${join(ROOT, 'node_modules', '.bin')}:${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
   return { command: 'sh', args: ['-c', `${scripts.start} "$@"`, 'sh', ...extra], env: { ...process.env, PATH: path } };
 }
@@ -205,6 +205,7 @@ function startCommand(ports: Ports): { command: string; args: string[]; env: Nod
 interface Ports {
   gateway: number;
   gatewayTls: number;
+  gatewayGrpc: number;
   apiserver: number;
 }
 
@@ -233,7 +234,7 @@ async function stop(child: ChildProcess): Promise<void> {
 export async function run(argv: string[]): Promise<void> {
   const options = parseArgs(argv);
   const home = mkdtempSync(join(tmpdir(), 'matrixinfer-footprint-'));
-  const ports: Ports = { gateway: await freePort(), gatewayTls: await freePort(), apiserver: await freePort() };
+  const ports: Ports = { gateway: await freePort(), gatewayTls: await freePort(), gatewayGrpc: await freePort(), apiserver: await freePort() };
   const gateway = `http://127.0.0.1:${ports.gateway}`;
   const api = `http://127.0.0.1:${ports.apiserver}`;
   let platform = startUp(home, ports);

@@ -151,6 +151,7 @@ export async function runGateway(options: {
   host?: string;
   port: number;
   tlsPort?: number;
+  grpcPort?: number;
   namespace?: string;
   watchSecrets?: boolean;
   holdQueueSize?: number;
@@ -163,12 +164,14 @@ export async function runGateway(options: {
     host: options.host ?? '127.0.0.1',
     port: options.port,
     ...(options.tlsPort !== undefined ? { tlsPort: options.tlsPort } : {}),
+    ...(options.grpcPort !== undefined ? { grpcPort: options.grpcPort } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.watchSecrets === false ? { watchSecrets: false } : {}),
     ...(options.holdQueueSize !== undefined ? { holdQueueSize: options.holdQueueSize } : {}),
     ...(options.holdMaxWaitMs !== undefined ? { holdMaxWaitMs: options.holdMaxWaitMs } : {}),
   });
-  writeRecord('info', 'gateway', `gateway listening on ${gateway.url}${gateway.tlsUrl ? ` and ${gateway.tlsUrl}` : ''}`);
+  const also = [gateway.tlsUrl, gateway.grpcAddress && `grpc://${gateway.grpcAddress}`].filter(Boolean);
+  writeRecord('info', 'gateway', `gateway listening on ${gateway.url}${also.length > 0 ? ` and ${also.join(' and ')}` : ''}`);
   stopOnSignal(() => gateway.close());
 }
 

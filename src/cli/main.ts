@@ -30,9 +30,10 @@ async function main(): Promise<void> {
     .option('--home <dir>', 'state, logs and kubeconfig directory (default $MATRIXINFER_HOME or ~/.matrixinfer)')
     .option('--gateway-port <port>', 'gateway port', '8080')
     .option('--gateway-tls-port <port>', 'gateway HTTPS port (ModelServers with tls.enabled)', '8443')
+    .option('--gateway-grpc-port <port>', "gateway gRPC port (the Open Inference Protocol's GRPCInferenceService, health, reflection; cleartext and TLS)", '8081')
     .option('--apiserver-port <port>', 'embedded API server port', '6443')
-    .option('--controller-manager-metrics-port <port>', "the controller manager's Prometheus /metrics port (default 8081, or a free port when 8081 is taken)")
-    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; apiserverPort: string; controllerManagerMetricsPort?: string }) => {
+    .option('--controller-manager-metrics-port <port>', "the controller manager's Prometheus /metrics port (default 8082, or a free port when 8082 is taken)")
+    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; gatewayGrpcPort: string; apiserverPort: string; controllerManagerMetricsPort?: string }) => {
       const { up } = await import('./up.ts');
       const started = Date.now();
       const platform = await up({
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
         ...(opts.home ? { home: opts.home } : {}),
         gatewayPort: Number(opts.gatewayPort),
         gatewayTlsPort: Number(opts.gatewayTlsPort),
+        gatewayGrpcPort: Number(opts.gatewayGrpcPort),
         apiserverPort: Number(opts.apiserverPort),
         ...(opts.controllerManagerMetricsPort !== undefined ? { controllerManagerMetricsPort: Number(opts.controllerManagerMetricsPort) } : {}),
       });
@@ -47,12 +49,13 @@ async function main(): Promise<void> {
         [
           '',
           `MatrixInfer is up (${((Date.now() - started) / 1000).toFixed(1)} s).`,
-          `  gateway:     ${platform.gatewayUrl}  (HTTPS: ${platform.gatewayTlsUrl})`,
+          `  gateway:     ${platform.gatewayUrl}  (HTTPS: ${platform.gatewayTlsUrl}; gRPC: ${platform.gatewayGrpcAddress}, cleartext and TLS)`,
           `  metrics:     ${platform.metricsUrl} (controller manager, the autoscaler's decisions), ${platform.gatewayUrl}/metrics (gateway)`,
           `  kubeconfig:  ${platform.kubeconfig}`,
           `  state, logs: ${platform.home}`,
           '',
           `Try:  curl -s ${platform.gatewayUrl}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"llama-7b","messages":[{"role":"user","content":"Hello"}]}'`,
+          `      curl -s ${platform.gatewayUrl}/v2/models/llama-7b/infer -d '{"inputs":[{"name":"text_input","datatype":"BYTES","shape":[1],"data":["Hello"]}]}'`,
           `      kubectl --kubeconfig ${platform.kubeconfig} get models,modelinfers,modelservers,modelroutes,pods -A`,
           'Press Ctrl-C to stop; everything applied is kept for the next start.',
         ].join('\n'),
@@ -137,18 +140,26 @@ async function main(): Promise<void> {
     .option('--host <address>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'listen port', '8080')
     .option('--tls-port <port>', 'HTTPS listen port for ModelServers with tls.enabled (certificate by SNI from tls.secretName); off when not given')
+    .option('--grpc-port <port>', "gRPC listen port: the Open Inference Protocol's GRPCInferenceService, grpc.health.v1 and reflection, cleartext HTTP/2 and TLS (the HTTPS certificates) on one port; off when not given")
     .option('--namespace <name>', 'serve one namespace only')
     .option('--no-watch-secrets', 'do not watch Secrets (TLS certificates, API keys); API-key authentication then refuses all')
     .option('--hold-queue-size <n>', 'requests that may wait per ModelServer while its ModelInfer starts from zero replicas (0: off, 503 at once)', '256')
     .option('--hold-max-wait <duration>', "longest such wait (also bounded by the ModelServer's routing.timeout), e.g. 60s", '60s')
-    .action(async (opts: { kubeconfig?: string; host: string; port: string; tlsPort?: string; namespace?: string; watchSecrets: boolean; holdQueueSize: string; holdMaxWait: string }) => {
+    .action(async (opts: { kubeconfig?: string; host: string; port: string; tlsPort?: string; grpcPort?: string; namespace?: string; watchSecrets: boolean; holdQueueSize: string; holdMaxWait: string }) => {
       const { runGateway } = await import('./components.ts');
       const { parseDuration } = await import('../kube/units.ts');
       const holdQueueSize = Number(opts.holdQueueSize);
       const holdMaxWaitMs = parseDuration(opts.holdMaxWait);
       if (!Number.isInteger(holdQueueSize) || holdQueueSize < 0) throw new Error(`--hold-queue-size must be a whole number ≥ 0, not ${opts.holdQueueSize}`);
       if (holdMaxWaitMs === undefined || holdMaxWaitMs <= 0) throw new Error(`--hold-max-wait must be a positive duration such as 60s, not ${opts.holdMaxWait}`);
-      await runGateway({ ...opts, port: Number(opts.port), tlsPort: opts.tlsPort === undefined ? undefined : Number(opts.tlsPort), holdQueueSize, holdMaxWaitMs });
+      await runGateway({
+        ...opts,
+        port: Number(opts.port),
+        tlsPort: opts.tlsPort === undefined ? undefined : Number(opts.tlsPort),
+        grpcPort: opts.grpcPort === undefined ? undefined : Number(opts.grpcPort),
+        holdQueueSize,
+        holdMaxWaitMs,
+      });
     });
 
   program.command('engine').description('Run the simulated vLLM-compatible engine (see `matrixinfer engine --help`)');

@@ -27,11 +27,13 @@ const NODE_FLAGS = ['--disable-warning=ExperimentalWarning', '--max-semi-space-s
  */
 const GATEWAY_SEMI_SPACE_MIB = 4;
 /**
- * The controller manager's metrics port: next to the gateway's 8080 (which serves the gateway's own /metrics), as
- * controller-runtime managers pair 8080 and 8081. Unlike the ports clients are configured with (API server, gateway)
- * it only has to be found, and `up` prints it: when taken, a free port is used instead.
+ * The controller manager's metrics port: after the gateway's 8080 (HTTP, with the gateway's own /metrics) and 8081
+ * (gRPC). Unlike the ports clients are configured with (API server, gateway) it only has to be found, and `up`
+ * prints it: when taken, a free port is used instead.
  */
-export const DEFAULT_METRICS_PORT = 8081;
+export const DEFAULT_METRICS_PORT = 8082;
+/** The gateway's gRPC port (the Open Inference Protocol's GRPCInferenceService; 8081 as in KServe's examples). */
+export const DEFAULT_GRPC_PORT = 8081;
 
 export interface UpOptions {
   files: string[];
@@ -39,6 +41,8 @@ export interface UpOptions {
   gatewayPort: number;
   /** The gateway's HTTPS listener (ModelServers with tls.enabled); default 8443. */
   gatewayTlsPort?: number;
+  /** The gateway's gRPC listener (cleartext and TLS); default DEFAULT_GRPC_PORT. */
+  gatewayGrpcPort?: number;
   apiserverPort: number;
   /**
    * The controller manager's GET /metrics port (on 127.0.0.1). Default: DEFAULT_METRICS_PORT, or a free port when
@@ -125,6 +129,8 @@ async function applyInChild(files: string[], kubeconfig: string, env: NodeJS.Pro
 export interface RunningPlatform {
   gatewayUrl: string;
   gatewayTlsUrl: string;
+  /** host:port of the gateway's gRPC listener, as gRPC clients take it. */
+  gatewayGrpcAddress: string;
   /** The controller manager's Prometheus metrics. */
   metricsUrl: string;
   kubeconfig: string;
@@ -138,7 +144,13 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
   const logDir = join(home, 'logs');
   mkdirSync(logDir, { recursive: true });
   const gatewayTlsPort = options.gatewayTlsPort ?? 8443;
-  const ports: [number, string, string][] = [[options.apiserverPort, 'API server', 'apiserver-port'], [options.gatewayPort, 'gateway', 'gateway-port'], [gatewayTlsPort, 'gateway (HTTPS)', 'gateway-tls-port']];
+  const gatewayGrpcPort = options.gatewayGrpcPort ?? DEFAULT_GRPC_PORT;
+  const ports: [number, string, string][] = [
+    [options.apiserverPort, 'API server', 'apiserver-port'],
+    [options.gatewayPort, 'gateway', 'gateway-port'],
+    [gatewayTlsPort, 'gateway (HTTPS)', 'gateway-tls-port'],
+    [gatewayGrpcPort, 'gateway (gRPC)', 'gateway-grpc-port'],
+  ];
   if (options.controllerManagerMetricsPort !== undefined) ports.push([options.controllerManagerMetricsPort, 'controller manager metrics', 'controller-manager-metrics-port']);
   for (const [port, what, flag] of ports) {
     if (!(await portFree(port))) throw new Error(`port ${port} for the ${what} is in use: is MatrixInfer already running? (choose another with --${flag})`);
@@ -174,7 +186,13 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
       stopping: false,
     },
     { name: 'agent', args: ['agent', '--kubeconfig', kubeconfig], restarts: 0, stopping: false },
-    { name: 'gateway', nodeFlags: [`--max-semi-space-size=${GATEWAY_SEMI_SPACE_MIB}`], args: ['gateway', '--kubeconfig', kubeconfig, '--port', String(options.gatewayPort), '--tls-port', String(gatewayTlsPort)], restarts: 0, stopping: false },
+    {
+      name: 'gateway',
+      nodeFlags: [`--max-semi-space-size=${GATEWAY_SEMI_SPACE_MIB}`],
+      args: ['gateway', '--kubeconfig', kubeconfig, '--port', String(options.gatewayPort), '--tls-port', String(gatewayTlsPort), '--grpc-port', String(gatewayGrpcPort)],
+      restarts: 0,
+      stopping: false,
+    },
   ];
 
   const start = (component: Component): void => {
@@ -220,5 +238,13 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     await stop();
     throw error;
   }
-  return { gatewayUrl: `http://127.0.0.1:${options.gatewayPort}`, gatewayTlsUrl: `https://127.0.0.1:${gatewayTlsPort}`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, kubeconfig, home, stop };
+  return {
+    gatewayUrl: `http://127.0.0.1:${options.gatewayPort}`,
+    gatewayTlsUrl: `https://127.0.0.1:${gatewayTlsPort}`,
+    gatewayGrpcAddress: `127.0.0.1:${gatewayGrpcPort}`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    kubeconfig,
+    home,
+    stop,
+  };
 }

@@ -27,7 +27,7 @@ import { startDebugServer, type DebugServer } from './observability/debug.ts';
 import { TrafficPolicy } from './policy/traffic.ts';
 import { ResponseCaches } from './cache/caches.ts';
 import { createTlsServer } from './tls/listener.ts';
-import { startGrpcFront, type GrpcFront } from './grpc/server.ts';
+import type { GrpcFront } from './grpc/server.ts';
 import { writeRecord } from '../kube/log.ts';
 import { gatewayTracer } from './observability/tracing.ts';
 
@@ -215,6 +215,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   }
   let grpc: GrpcFront | undefined;
   if (options.grpcPort !== undefined) {
+    // Loaded only when asked for: grpc-js and the protobuf loader hold about 30 MiB resident.
+    const { startGrpcFront } = await import('./grpc/server.ts');
     grpc = await startGrpcFront({
       host: options.grpcHost ?? options.host ?? '127.0.0.1',
       port: options.grpcPort,

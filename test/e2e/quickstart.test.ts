@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,10 +37,13 @@ test('README quick start from a clean clone', { timeout: 600_000 }, async () => 
   });
   assert.equal(ci.code, 0, ci.output);
 
-  // A port other than 8080 only if something on this machine already holds 8080.
+  // Other ports only if something on this machine already holds 8080 or 8081 (gRPC).
   const gatewayPort = await portOrDefault(8080);
+  const defaults = gatewayPort === 8080 && (await portFree(8081));
   const started = Date.now();
-  const args = gatewayPort === 8080 ? ['start'] : ['start', '--', '--gateway-port', String(gatewayPort), '--gateway-tls-port', String(await freePort()), '--apiserver-port', String(await freePort())];
+  const args = defaults
+    ? ['start']
+    : ['start', '--', '--gateway-port', String(gatewayPort), '--gateway-tls-port', String(await freePort()), '--gateway-grpc-port', String(await freePort()), '--apiserver-port', String(await freePort())];
   const child = spawn('npm', args, { cwd: clone, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
@@ -65,12 +69,21 @@ test('README quick start from a clean clone', { timeout: 600_000 }, async () => 
   const parsed = JSON.parse(completion) as { choices: { message: { content: string } }[] };
   assert.ok(parsed.choices[0]!.message.content.length > 0);
   assert.match(output, new RegExp(`http://127\\.0\\.0\\.1:${gatewayPort}`));
+  assert.match(output, /gRPC: 127\.0\.0\.1:\d+, cleartext and TLS/);
   assert.ok(output.includes(join(home, 'kubeconfig')), output);
 
   const listed = await kubectl(join(home, 'kubeconfig'), ['get', 'models,modelinfers,modelservers,modelroutes,autoscalingpolicies,autoscalingpolicybindings,pods', '-A']);
   assert.equal(listed.code, 0, listed.stderr);
   assert.match(listed.stdout, /pod\/llama-7b-0-server-0/);
 });
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
 
 async function portOrDefault(port: number): Promise<number> {
   try {

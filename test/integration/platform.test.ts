@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { packageDefinition } from '../../src/gateway/grpc/proto.ts';
 import { freePort, kubectl, matrixinfer, startPlatform, stopProcess, until } from '../support/platform.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'matrixinfer-platform-'));
@@ -14,6 +16,7 @@ const kubeconfig = join(home, 'kubeconfig');
 const env = { ...process.env, MATRIXINFER_HOME: home };
 let gatewayPort = 0;
 let gatewayTlsPort = 0;
+let gatewayGrpcPort = 0;
 let apiserverPort = 0;
 let metricsPort = 0;
 let platform: ReturnType<typeof startPlatform>;
@@ -29,12 +32,26 @@ async function chat(): Promise<Response> {
 }
 
 function upArgs(): string[] {
-  return ['-f', 'examples/quickstart.yaml', '--gateway-port', String(gatewayPort), '--gateway-tls-port', String(gatewayTlsPort), '--apiserver-port', String(apiserverPort), '--controller-manager-metrics-port', String(metricsPort)];
+  return [
+    '-f',
+    'examples/quickstart.yaml',
+    '--gateway-port',
+    String(gatewayPort),
+    '--gateway-tls-port',
+    String(gatewayTlsPort),
+    '--gateway-grpc-port',
+    String(gatewayGrpcPort),
+    '--apiserver-port',
+    String(apiserverPort),
+    '--controller-manager-metrics-port',
+    String(metricsPort),
+  ];
 }
 
 before(async () => {
   gatewayPort = await freePort();
   gatewayTlsPort = await freePort();
+  gatewayGrpcPort = await freePort();
   apiserverPort = await freePort();
   metricsPort = await freePort();
   gateway = `http://127.0.0.1:${gatewayPort}`;
@@ -53,6 +70,34 @@ after(async () => {
 
 test('the first completion arrives within 15 seconds of start', () => {
   assert.ok(firstCompletionMs > 0 && firstCompletionMs < 15_000, `took ${firstCompletionMs} ms`);
+});
+
+test('the Open Inference Protocol over REST and over gRPC on the port `up` prints', async () => {
+  assert.match(platform.output(), new RegExp(`gRPC: 127\\.0\\.0\\.1:${gatewayGrpcPort}, cleartext and TLS`));
+  const rest = await fetch(`${gateway}/v2/models/llama-7b/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [1], data: ['Hello'] }], parameters: { max_tokens: 4 } }),
+  });
+  assert.equal(rest.status, 200);
+  const body = (await rest.json()) as { outputs: Array<{ name: string; data: string[] }> };
+  assert.equal(body.outputs[0]!.name, 'text_output');
+
+  const pkg = loadPackageDefinition(packageDefinition) as any;
+  const client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${gatewayGrpcPort}`, credentials.createInsecure());
+  try {
+    const res = await new Promise<any>((resolve, reject) =>
+      client.ModelInfer(
+        { model_name: 'llama-7b', inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('Hello')] } }], parameters: { max_tokens: { int64_param: 4 } } },
+        new Metadata(),
+        (err: ServiceError | null, r: unknown) => (err ? reject(err) : resolve(r)),
+      ),
+    );
+    assert.equal(res.model_name, 'llama-7b');
+    assert.ok(res.outputs[0].contents.bytes_contents[0].length > 0);
+  } finally {
+    client.close();
+  }
 });
 
 test('the openai SDK works unchanged, streaming and not', async () => {

@@ -74,7 +74,10 @@ describe('TLS as shipped, with the seed example', { skip: needs('kubectl', 'open
   before(async () => {
     httpPort = await freePort();
     tlsPort = await freePort();
-    platform = startPlatform(['--gateway-port', String(httpPort), '--gateway-tls-port', String(tlsPort), '--apiserver-port', String(await freePort()), '--controller-manager-metrics-port', String(await freePort())], env);
+    platform = startPlatform(
+      ['--gateway-port', String(httpPort), '--gateway-tls-port', String(tlsPort), '--gateway-grpc-port', String(await freePort()), '--apiserver-port', String(await freePort()), '--controller-manager-metrics-port', String(await freePort())],
+      env,
+    );
     await platform.up;
     assert.match(platform.output(), new RegExp(`HTTPS: https://127\\.0\\.0\\.1:${tlsPort}`));
   });
