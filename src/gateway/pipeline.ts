@@ -27,7 +27,7 @@ import { authenticate, authorize, limit } from './policy/traffic.ts';
 import { schedulePair, twoPhase } from './scheduling/pd.ts';
 import { startAttempt } from './proxy/upstream.ts';
 import { proxyPrefillDecode } from './proxy/prefill-decode.ts';
-import { cacheLookup } from './cache/stages.ts';
+import { cacheLookup, onCachedRoute } from './cache/stages.ts';
 
 /** The body (read whole) → `body`, `model`, `payload`, `upstreamPath`, as the front defines them. */
 function parse(ex: Exchange): boolean {
@@ -70,6 +70,7 @@ function matchRoute(ex: Exchange): boolean {
     sel = idle;
   }
   ex.route = sel.route;
+  onCachedRoute(ex);
   const server = (ex.server = sel.server);
   const body = ex.body!;
   if (!entry.lora && server.model !== undefined && server.model !== model) {

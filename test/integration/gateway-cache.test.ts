@@ -243,6 +243,8 @@ test('with authentication, entries belong to their user unless the route shares 
   assert.equal((await chat(q, { model: 'per-user', apiKey: 'sk-alice' })).cache, 'hit');
   assert.equal((await chat(q, { model: 'shared', apiKey: 'sk-alice' })).cache, 'miss');
   assert.equal((await chat(q, { model: 'shared', apiKey: 'sk-bob' })).cache, 'hit');
+  // Refused before the lookup: still a response of a cached route, and it says the cache was bypassed.
+  assert.deepEqual(await raw({ messages: [{ role: 'user', content: q }] }, 'per-user'), { status: 401, cache: 'bypass' });
 });
 
 test('metrics count hits, misses and bypasses per tier', async () => {

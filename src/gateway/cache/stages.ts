@@ -10,8 +10,9 @@
 //            no gateway error, the request allowed it (no `no-store`, n ≤ 1, temperature within the bound), and a
 //            stream completed (cache/assembler.ts) or a JSON body parsed as a completion. The store's promise is not
 //            awaited by anyone: the response has already gone.
-//   header   `x-matrixinfer-cache: hit | miss | bypass` on every response from the lookup on, errors included.
-//            Refusals before it (401, 403, 429) carry none: they never reached the cache.
+//   header   `x-matrixinfer-cache: hit | miss | bypass` on every response of a cached route, errors included:
+//            `bypass` from the moment the route is matched (`onCachedRoute`), so refusals before the lookup (401, 403,
+//            429) and fronts the cache does not serve say so; the lookup then sets `hit` or `miss`.
 //
 // Rules: the tap sees the engine's bytes before the usage meter (accounting/usage.ts) hides the usage event the
 // gateway asked for, so a stored stream keeps its usage; it stops collecting past MAX_ENTRY_BYTES. No per-request
@@ -120,6 +121,11 @@ export function cacheLookup(ex: Exchange): boolean {
 }
 
 const BYPASS = { [CACHE_HEADER]: 'bypass' };
+
+/** The route is matched: on a cached route every response says `bypass` until the lookup decides otherwise. */
+export function onCachedRoute(ex: Exchange): void {
+  if (ex.core.caches.forRoute(ex.route!.key) !== undefined) ex.responseHeaders = BYPASS;
+}
 const MISS = { [CACHE_HEADER]: 'miss' };
 const HIT = { [CACHE_HEADER]: 'hit' };
 
