@@ -7,7 +7,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -302,7 +302,10 @@ test('gRPC: a client cancelling ModelStreamInfer mid-stream aborts the engine re
 });
 
 test('gRPC over TLS on the same port, with the certificate from the ModelServer’s Secret', async () => {
-  const tlsClient = new pkg.inference.GRPCInferenceService(grpcAddress, credentials.createSsl(Buffer.from(await (await import('node:fs/promises')).readFile(caFile)))) as Client & Record<string, any>;
+  // SNI gw.test: the name the Secret's certificate carries.
+  const tlsClient = new pkg.inference.GRPCInferenceService(grpcAddress, credentials.createSsl(readFileSync(caFile)), {
+    'grpc.ssl_target_name_override': 'gw.test',
+  }) as Client & Record<string, any>;
   try {
     const res = await call(tlsClient, 'ModelInfer', inferRequest('secure-model', 'over TLS'));
     assert.equal(res.model_name, 'secure-model');

@@ -1,3 +1,5 @@
+// The gRPC definitions as loaded: the service's methods, and file descriptors for reflection whose map entries are
+// named as protoc names them (what grpcurl and other strict clients require).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import descriptor from 'protobufjs/ext/descriptor/index.js';

@@ -1,3 +1,5 @@
+// The Open Inference Protocol's REST codec alone (protocols/oip.ts, pure functions): paths, metadata, infer requests
+// and every way they can be wrong, Triton's binary tensor data, completions and streamed chunks into OIP responses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
