@@ -295,7 +295,8 @@ test('gRPC: a client cancelling ModelStreamInfer mid-stream aborts the engine re
   await until('three streamed responses', () => responses.length >= 3);
   assert.ok(responses.every((r) => r.error_message === '' && r.infer_response.parameters.triton_final_response.bool_param === false));
   stream.cancel();
-  const line = await until('the access log line', () => accessLog.find((l) => l.request_id === 'oip-cancel-1'));
+  // The call's x-request-id, numbered per request on the stream.
+  const line = await until('the access log line', () => accessLog.find((l) => l.request_id === 'oip-cancel-1-1'));
   assert.equal(line.status, 499);
   assert.equal(line.error, 'client_closed_request');
   await until('the engine aborted the request', async () => (await engineAborts()) > abortsBefore, 5000);

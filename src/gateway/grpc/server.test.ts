@@ -312,7 +312,9 @@ const finalOf = (r: any): boolean | undefined => r.infer_response?.parameters.tr
 const textOf = (r: any): string | undefined => r.infer_response?.outputs[0]?.contents.bytes_contents[0]?.toString();
 
 test('ModelStreamInfer: one response per chunk, the last final; several requests on one stream; errors in-band', async () => {
-  const { stream, responses, ended } = openStream();
+  const md = new Metadata();
+  md.set('x-request-id', 'call-7');
+  const { stream, responses, ended } = openStream(md);
   stream.write(inferReq('llama', 'one two', { id: 'a', parameters: { stream: { bool_param: true } } }));
   stream.write(inferReq('llama', 'whole', { id: 'b' }));
   stream.write(inferReq('missing', 'x', { id: 'c' }));
@@ -334,6 +336,9 @@ test('ModelStreamInfer: one response per chunk, the last final; several requests
   // The requests went to the REST side as they stand: the streaming one with its stream parameter.
   const streamed = seen.find((s) => s.body.includes('"id":"a"'))!;
   assert.equal(JSON.parse(streamed.body.toString()).parameters.stream, true);
+  // Each request on the stream has a request id of its own, from the call's.
+  assert.equal(streamed.headers['x-request-id'], 'call-7-1');
+  assert.equal(seen.find((s) => s.body.includes('"id":"b"'))!.headers['x-request-id'], 'call-7-2');
 });
 
 test('ModelStreamInfer: an unauthenticated request ends the call with UNAUTHENTICATED', async () => {

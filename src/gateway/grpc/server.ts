@@ -12,8 +12,9 @@
 //    preface); each kind goes to its own grpc-js Server through a connection injector, so handlers know whether the
 //    call came over TLS (ModelServers with `tls.enabled` answer nothing else). TLS uses the HTTPS listener's
 //    certificates, by SNI (tls.ts); without a certificate store TLS connections are closed.
-//  - ModelStreamInfer: each request on the stream is an infer of its own; its responses are written as they come
-//    (one per generated chunk when it streams, the last with `triton_final_response`), in-band errors carry
+//  - ModelStreamInfer: each request on the stream is an infer of its own (an `x-request-id` of the call becomes
+//    `<id>-<n>` for its n-th request, so each is told apart in the access log); its responses are written as they
+//    come (one per generated chunk when it streams, the last with `triton_final_response`), in-band errors carry
 //    `error_message` and the stream goes on, except 401/403, which end the call with UNAUTHENTICATED /
 //    PERMISSION_DENIED (the credentials are the call's). The call ends when the client has half-closed and every
 //    request is answered.
@@ -288,6 +289,8 @@ function errorOf(json: unknown): string | null {
 
 function serveStream(handle: RequestHandler, secure: boolean, call: InferStream): void {
   const owner = new StreamCall(call);
+  const callRequestId = call.metadata.get('x-request-id')[0];
+  let requests = 0;
   call.on('data', (req: ModelInferRequest | Malformed) => {
     if (owner.closed) return;
     if (req instanceof Malformed) {
@@ -300,6 +303,8 @@ function serveStream(handle: RequestHandler, secure: boolean, call: InferStream)
       return;
     }
     const headers = requestHeaders(call.metadata, call.getHost(), rest.headers, rest.body!.length);
+    requests++;
+    if (typeof callRequestId === 'string') headers['x-request-id'] = `${callRequestId}-${requests}`;
     const stream = new GrpcClientStream(rest.method, rest.path, headers, rest.body, new StreamResponder(owner, req.raw_input_contents.length > 0));
     owner.active.add(stream);
     stream.start((s) => handle(s, secure));
