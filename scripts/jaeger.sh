@@ -6,7 +6,8 @@
 # Same approach as scripts/kube-binaries.sh. Needs Go >= 1.24 and the Go module proxy. Cold: several minutes on 2
 # cores (niced); warm: instant.
 set -euo pipefail
-JAEGER_VERSION=v2.13.0   # Go module github.com/jaegertracing/jaeger v1.76.0 (Jaeger tags v2 releases both ways)
+# Jaeger v2.13.0 is the Go module github.com/jaegertracing/jaeger v1.76.0 (Jaeger tags each v2 release both ways).
+JAEGER_VERSION=v2.13.0
 here=$(cd "$(dirname "$0")/.." && pwd)
 out="${MATRIXINFER_JAEGER_CACHE:-$HOME/.cache/matrixinfer/bin}/jaeger-$JAEGER_VERSION"
 if [ ! -x "$out/jaeger" ]; then

@@ -8,6 +8,9 @@
 // On a pod this agent has not run yet but that has container statuses (a previous agent ran it), containers that
 // were running count as lost (exit 137) and restart per restartPolicy, incrementing restartCount; containers
 // waiting in CrashLoopBackOff start at once; terminated ones stay terminated unless the policy restarts them.
+//
+// With tracing on (kube/tracing.ts), starting a container, writing the pod's status and terminating the pod are
+// spans (`start container`, `write pod status`, `terminate pod`), and their API requests carry the span's context.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -19,6 +22,7 @@ import { buildPodStatus, podPhase, type PodSnapshot, statusPatch } from './pod-s
 import { ProbeRunner } from './probe.ts';
 import { type ContainerProcess, type ExitInfo, pidFilePath, startProcess } from './process.ts';
 import { expandVars, type HostInfo, planContainer } from './runtime-map.ts';
+import { inSpan, tracing } from '../kube/tracing.ts';
 import {
   type Container,
   type ContainerState,
@@ -31,6 +35,8 @@ import {
 } from './types.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/** The agent's spans each start a trace: a watch event, an exit or a probe started the work, not the caller. */
+const ROOT = { root: true };
 
 export interface WorkerContext {
   nodeName: string;
@@ -278,7 +284,12 @@ export class PodWorker {
 
   // ---- containers --------------------------------------------------------------------------------------------
 
-  private async startContainer(c: ContainerRt): Promise<void> {
+  private startContainer(c: ContainerRt): Promise<void> {
+    if (tracing() === null || c.starting || c.proc || this.phase !== 'active') return this.runContainer(c);
+    return inSpan('start container', { 'k8s.namespace.name': this.namespace, 'k8s.pod.name': this.name, 'k8s.container.name': c.spec.name }, () => this.runContainer(c), ROOT);
+  }
+
+  private async runContainer(c: ContainerRt): Promise<void> {
     if (c.starting || c.proc || this.phase !== 'active') return;
     c.pendingStart = false;
     c.starting = true;
@@ -625,7 +636,12 @@ export class PodWorker {
     while (this.flushing) await this.flushing;
   }
 
-  private async writeStatus(): Promise<void> {
+  private writeStatus(): Promise<void> {
+    if (tracing() === null) return this.patchStatus();
+    return inSpan('write pod status', { 'k8s.namespace.name': this.namespace, 'k8s.pod.name': this.name }, () => this.patchStatus(), ROOT);
+  }
+
+  private async patchStatus(): Promise<void> {
     for (let attempt = 0; this.phase !== 'gone'; attempt++) {
       const desired = buildPodStatus(this.snapshot(), this.lastWritten, rfc3339());
       const patch = statusPatch(desired, this.lastWritten);
@@ -655,7 +671,12 @@ export class PodWorker {
 
   // ---- termination -------------------------------------------------------------------------------------------
 
-  private async terminate(): Promise<void> {
+  private terminate(): Promise<void> {
+    if (tracing() === null) return this.stopAndDelete();
+    return inSpan('terminate pod', { 'k8s.namespace.name': this.namespace, 'k8s.pod.name': this.name }, () => this.stopAndDelete(), ROOT);
+  }
+
+  private async stopAndDelete(): Promise<void> {
     const wasRunning = this.phase === 'active';
     this.phase = 'terminating';
     const grace = this.graceMs();

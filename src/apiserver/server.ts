@@ -21,6 +21,7 @@ import { negotiate, parseResourcePath } from './request.ts';
 import { Storage } from './storage.ts';
 import { NAMESPACES_KEY, ObjectStore } from './store.ts';
 import { WatchHub } from './watch.ts';
+import { serverSpan, tracing } from '../kube/tracing.ts';
 
 export interface ApiServerOptions {
   dataDir: string;
@@ -60,6 +61,25 @@ function allocators(storage: Storage): Allocators {
       throw new Error('node port range exhausted');
     },
   };
+}
+
+/**
+ * With tracing on (kube/tracing.ts): a request for a resource is a SERVER span `<verb> <resource>[/<subresource>]`
+ * continuing the client's traceparent (a controller's reconcile sends it); watches, discovery and probes are not
+ * traced.
+ */
+function tracedRequest(req: IncomingMessage, res: ServerResponse, serve: (req: IncomingMessage, res: ServerResponse) => Promise<void>): Promise<void> {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const info = parseResourcePath(path);
+  if (info === undefined || info.legacyWatch || (q >= 0 && /[?&]watch=(true|1)(&|$)/.test(url.slice(q)))) return serve(req, res);
+  const method = req.method ?? 'GET';
+  const resource = info.subresource !== undefined ? `${info.resource}/${info.subresource}` : info.resource;
+  const attributes: Record<string, string> = { 'http.request.method': method, 'url.path': path, 'matrixinfer.resource': resource };
+  if (info.namespace !== undefined) attributes['k8s.namespace.name'] = info.namespace;
+  if (info.name !== undefined) attributes['matrixinfer.name'] = info.name;
+  return serverSpan(req, res, `${method} ${resource}`, attributes, () => serve(req, res));
 }
 
 export async function startApiServer(options: ApiServerOptions): Promise<RunningApiServer> {
@@ -161,8 +181,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     throw notFoundPath();
   };
 
+  const serve = (req: IncomingMessage, res: ServerResponse): Promise<void> => route(req, res).catch((err: unknown) => sendError(res, err));
   const server = createServer((req, res) => {
-    route(req, res).catch((err: unknown) => sendError(res, err));
+    if (tracing() === null) void serve(req, res);
+    else void tracedRequest(req, res, serve);
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {

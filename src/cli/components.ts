@@ -1,10 +1,13 @@
 // Long-running component commands: each starts one component and stops it cleanly on SIGTERM/SIGINT.
 // `matrixinfer up` runs them as child processes; on a cluster each runs in its own Deployment.
 // Each component imports only its own modules: the API server and the engine never load the Kubernetes client.
+// Each starts tracing first (kube/tracing.ts: a no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set), as service
+// matrixinfer-<component>, and flushes its spans when it stops.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { matrixinferHome } from '../kube/home.ts';
 import { writeRecord } from '../kube/log.ts';
+import { startTracing, stopTracing } from '../kube/tracing.ts';
 
 function stopOnSignal(stop: () => Promise<void>): void {
   let stopping = false;
@@ -12,19 +15,22 @@ function stopOnSignal(stop: () => Promise<void>): void {
     if (stopping) return;
     stopping = true;
     writeRecord('info', 'main', `received ${signal}, stopping`);
-    stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        writeRecord('error', 'main', 'error while stopping', { error: String(error) });
-        process.exit(1);
-      },
-    );
+    stop()
+      .then(stopTracing)
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          writeRecord('error', 'main', 'error while stopping', { error: String(error) });
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
 }
 
 export async function runApiServer(options: { dataDir?: string; host?: string; port: number }): Promise<void> {
+  await startTracing('apiserver');
   const { startApiServer } = await import('../apiserver/server.ts');
   const { admissionPlugins } = await import('../webhooks/plugins.ts');
   const home = matrixinferHome();
@@ -73,6 +79,7 @@ export interface ControllerManagerCommandOptions {
 }
 
 export async function runControllerManager(options: ControllerManagerCommandOptions): Promise<void> {
+  await startTracing('controller-manager');
   const { startControllerManager } = await import('../controllers/manager.ts');
   const { startHealthServer } = await import('../kube/health.ts');
   const { loadKubeConfig } = await import('../kube/config.ts');
@@ -130,6 +137,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
 }
 
 export async function runAgent(options: { kubeconfig?: string; nodeName?: string; engineStartupSeconds?: string }): Promise<void> {
+  await startTracing('agent');
   const { startNodeAgent } = await import('../agent/agent.ts');
   const { loadKubeConfig } = await import('../kube/config.ts');
   const startup = options.engineStartupSeconds;
@@ -157,6 +165,7 @@ export async function runGateway(options: {
   holdQueueSize?: number;
   holdMaxWaitMs?: number;
 }): Promise<void> {
+  await startTracing('gateway');
   const { startGateway } = await import('../gateway/gateway.ts');
   const { loadKubeConfig } = await import('../kube/config.ts');
   const gateway = await startGateway({
@@ -177,6 +186,7 @@ export async function runGateway(options: {
 
 export async function runEngine(argv: string[]): Promise<void> {
   const { parseEngineArgs } = await import('../engine/options.ts');
+  await startTracing('engine');
   const { startEngine } = await import('../engine/server.ts');
   // The command defaults to the profile's cold start (the model load before the server listens); SIGTERM during it
   // ends the process at once, as it would vLLM's.

@@ -16,6 +16,9 @@
 // Anything else: 404 (unknown path) or 405 (known path, wrong method), in the OpenAI error shape. No request, however
 // malformed, takes the engine down: handler errors become JSON errors, and a broken stream is cut, not thrown.
 //
+// Tracing (kube/tracing.ts, on when OTEL_EXPORTER_OTLP_ENDPOINT is set): each POST is a SERVER span continuing the
+// request's `traceparent` (the gateway's attempt), with the model it asked for; probes and scrapes are not traced.
+//
 // Shutdown: `drain()` is what SIGTERM does, as vLLM's uvicorn does it: the listener closes (new connections are
 // refused, so the readiness probe fails), idle keep-alive connections close, requests already accepted run to
 // completion (answered with `connection: close`, and their connection closes as soon as it is idle), then the
@@ -39,6 +42,7 @@ import { lifecyclePlan, runColdStart, SleepMode, type SleepLevel } from './start
 import { detokenize, tokenize, type TokenizeContext } from './tokenize.ts';
 import { createTokenizer } from './tokenizer.ts';
 import { writeRecord } from '../kube/log.ts';
+import { activeSpan, serverSpan, tracing } from '../kube/tracing.ts';
 
 /** The version reported by GET /version: the vLLM (or SGLang) release whose API this simulator follows. */
 export const IMPERSONATED_VERSION = { vllm: '0.11.0', sglang: '0.5.4' } as const;
@@ -170,6 +174,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
       const body = await readJson(req);
       if (sleepMode.sleeping) throw new ApiError(503, 'The model is sleeping; POST /wake_up first.');
       const request = parse(body, modelNames());
+      activeSpan()?.setAttribute('gen_ai.request.model', request.model);
       const fault = faults.intercept(req, res, request.model);
       if (fault) runGeneration(ctx, request, res, fault.tap);
     };
@@ -264,7 +269,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     drainStep?.();
   }
 
-  const server = http.createServer(async (req, res) => {
+  const serve = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     inflight.add(res);
     res.on('close', responseClosed);
     // A request that raced the drain on an open connection is served, and its connection closes after.
@@ -292,6 +297,15 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
         sendJson(res, 500, new ApiError(500, 'Internal server error').body());
       }
     }
+  };
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'POST' || tracing() === null) {
+      void serve(req, res);
+      return;
+    }
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    const name = routes[path] !== undefined ? `POST ${path}` : 'POST';
+    void serverSpan(req, res, name, { 'http.request.method': 'POST', 'url.path': path }, () => serve(req, res));
   });
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');

@@ -1,8 +1,11 @@
 // Where every component gets its connection to the Kubernetes API: an explicit kubeconfig path (local mode
 // writes one to $MATRIXINFER_HOME/kubeconfig), $KUBECONFIG, in-cluster service account, or ~/.kube/config.
+// With tracing on, every request of the API clients made from it carries the active span's `traceparent`
+// (kube/tracing.ts propagateToKube), so the API server's spans join the reconcile that caused them.
 import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { localKubeconfigPath, loopbackKubeconfigYaml } from './home.ts';
+import { propagateToKube } from './tracing.ts';
 
 export { localKubeconfigPath, loopbackKubeconfigYaml, matrixinferHome } from './home.ts';
 
@@ -18,6 +21,7 @@ export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
   } else {
     kc.loadFromDefault();
   }
+  propagateToKube(kc);
   return kc;
 }
 

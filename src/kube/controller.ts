@@ -1,9 +1,12 @@
 // The controller runner: event sources (shared informers) map objects to work-queue keys; workers take keys
 // off the queue and call an idempotent, level-triggered `reconcile(key)`. A failed reconcile is retried with
 // the key's exponential back-off; a successful one resets it and may ask to be called again later.
+// With tracing on (kube/tracing.ts), each reconcile is a span `reconcile <controller>` with the object's key, so
+// what it logs carries the trace id; a failed one is marked failed.
 import type { KubeObject } from '../api/admission.ts';
 import type { SharedInformer } from './informer.ts';
 import { createLogger, errorMessage, type Logger } from './log.ts';
+import { inSpan, spanError, tracing } from './tracing.ts';
 import { controllerKey, objectKey } from './objects.ts';
 import { WorkQueue, type WorkQueueOptions } from './workqueue.ts';
 
@@ -42,6 +45,9 @@ export function byLabel(label: string): KeyMapper<KubeObject> {
     return value ? `${object.metadata.namespace ?? ''}/${value}`.replace(/^\//, '') : undefined;
   };
 }
+
+/** A reconcile starts its own trace (whatever event queued the key). */
+const ROOT = { root: true };
 
 export class Controller {
   readonly name: string;
@@ -113,20 +119,27 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      const started = Date.now();
-      try {
-        const result = await this.reconcile(key);
-        this.queue.forget(key);
-        if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
-        this.log.debug('reconciled', { key, ms: Date.now() - started });
-      } catch (err) {
-        const retries = this.queue.numRequeues(key);
-        const delay = this.queue.addRateLimited(key);
-        const level = retries >= 3 ? 'warn' : 'debug';
-        this.log[level]('reconcile failed, will retry', { key, error: errorMessage(err), retryInMs: delay });
-      } finally {
-        this.queue.done(key);
-      }
+      if (tracing() === null) await this.process(key);
+      else await inSpan(`reconcile ${this.name}`, { 'matrixinfer.controller': this.name, 'matrixinfer.key': key }, () => this.process(key), ROOT);
+    }
+  }
+
+  /** One reconcile of `key` and what the queue learns from it. */
+  private async process(key: string): Promise<void> {
+    const started = Date.now();
+    try {
+      const result = await this.reconcile(key);
+      this.queue.forget(key);
+      if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+      this.log.debug('reconciled', { key, ms: Date.now() - started });
+    } catch (err) {
+      spanError(err);
+      const retries = this.queue.numRequeues(key);
+      const delay = this.queue.addRateLimited(key);
+      const level = retries >= 3 ? 'warn' : 'debug';
+      this.log[level]('reconcile failed, will retry', { key, error: errorMessage(err), retryInMs: delay });
+    } finally {
+      this.queue.done(key);
     }
   }
 

@@ -122,14 +122,23 @@ export async function startTracing(component: string, env: NodeJS.ProcessEnv = p
   };
 }
 
+/** Flush and stop the running tracing, if any (a component's command calls it when it stops). */
+export async function stopTracing(): Promise<void> {
+  const t = current;
+  current = null;
+  if (t !== null) await t.shutdown();
+}
+
 /**
  * Run `fn` inside a span (active for what it calls, so its log lines carry the trace id); the span records a
- * thrown error. Without tracing, `fn` runs as it is.
+ * thrown error. It is a child of the active span, or with `root` starts a trace of its own (work that an event
+ * started, not its caller). Without tracing, `fn` runs as it is.
  */
-export function inSpan<T>(name: string, attributes: OtelApi.Attributes, fn: () => Promise<T>, kind?: OtelApi.SpanKind): Promise<T> {
+export function inSpan<T>(name: string, attributes: OtelApi.Attributes, fn: () => Promise<T>, options: { root?: boolean } = {}): Promise<T> {
   const t = current;
   if (t === null) return fn();
-  return t.tracer.startActiveSpan(name, { attributes, ...(kind !== undefined ? { kind } : {}) }, async (span) => {
+  const parent = options.root === true ? t.api.ROOT_CONTEXT : t.api.context.active();
+  return t.tracer.startActiveSpan(name, { attributes }, parent, async (span) => {
     try {
       return await fn();
     } catch (err) {
@@ -178,6 +187,26 @@ export function serverSpan(req: IncomingMessage, res: ServerResponse, name: stri
     span.end();
   });
   return api.context.with(api.trace.setSpan(parent, span), serve);
+}
+
+/** What a client-node KubeConfig offers to decorate each request of the API clients made from it. */
+interface RequestAuthenticator {
+  applySecurityAuthentication(context: { setHeaderParam(key: string, value: string): void }): Promise<void>;
+}
+
+/**
+ * Make the API clients of `kc` send the active span's `traceparent` (and `tracestate`) with every request, so the
+ * API server's spans continue the work that caused them. client-node applies its KubeConfig to each request as its
+ * authentication; the header is added there. Nothing changes when tracing is off.
+ */
+export function propagateToKube(kc: RequestAuthenticator): void {
+  const t = current;
+  if (t === null) return;
+  const authenticate = kc.applySecurityAuthentication.bind(kc);
+  kc.applySecurityAuthentication = async (context) => {
+    await authenticate(context);
+    t.api.propagation.inject(t.api.context.active(), context, { set: (carrier, key, value) => carrier.setHeaderParam(key, value) });
+  };
 }
 
 /** The span of the request being served (serverSpan), for attributes learnt while serving it; undefined when off. */

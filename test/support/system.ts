@@ -1,6 +1,7 @@
 // System programs that some tests and benchmarks need and a machine with only Node.js and npm lacks (redis-server,
-// curl, kubectl, nginx, openssl, prometheus; grpcurl and Triton's Python client, which the project's scripts build or
-// install into ~/.cache/matrixinfer/, where the tests find them). Rules:
+// curl, kubectl, nginx, openssl, prometheus; grpcurl, Triton's Python client and Jaeger (the OTLP receiver of the
+// tracing tests), which the project's scripts build or install into ~/.cache/matrixinfer/, where the tests find
+// them). Rules:
 // - Where one is missing, the test is skipped with one visible line naming the program and what installs it;
 //   never failed, never skipped silently.
 // - Under MATRIXINFER_REQUIRE_ALL=1 (set by .ci/run, which installs them all) a missing program is an error, so CI
@@ -19,6 +20,7 @@ export const SYSTEM_PROGRAMS = {
   prometheus: 'apt-get install prometheus',
   grpcurl: 'bash scripts/grpcurl.sh',
   tritonclient: 'bash scripts/python-clients.sh',
+  jaeger: 'bash scripts/jaeger.sh',
 } as const;
 export type SystemProgram = keyof typeof SYSTEM_PROGRAMS;
 
@@ -89,4 +91,10 @@ export function grpcurlPath(): string {
 export function tritonPython(): string {
   const cache = process.env.MATRIXINFER_PYTHON_CLIENTS_CACHE ?? join(homedir(), '.cache/matrixinfer/python-clients');
   return process.env.MATRIXINFER_TRITON_PYTHON ?? join(cache, `tritonclient-${scriptVersion('python-clients.sh', 'TRITONCLIENT_VERSION')}`, 'bin/python');
+}
+
+/** Where scripts/jaeger.sh puts Jaeger v2 (`MATRIXINFER_JAEGER` overrides). */
+export function jaegerPath(): string {
+  const cache = process.env.MATRIXINFER_JAEGER_CACHE ?? join(homedir(), '.cache/matrixinfer/bin');
+  return process.env.MATRIXINFER_JAEGER ?? join(cache, `jaeger-${scriptVersion('jaeger.sh', 'JAEGER_VERSION')}`, 'jaeger');
 }
