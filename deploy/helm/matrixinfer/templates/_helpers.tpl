@@ -58,6 +58,35 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-webhook" (include "matrixinfer.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+The OpenTelemetry environment of a component's container (tracing.otlpEndpoint set; nothing otherwise): the
+standard OTEL_* variables, and the pod's name and namespace as resource attributes.
+*/}}
+{{- define "matrixinfer.tracingEnv" -}}
+{{- $t := .Values.tracing -}}
+{{- if $t.otlpEndpoint }}
+- name: OTEL_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $t.otlpEndpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $t.protocol | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $t.sampler | quote }}
+{{- with $t.samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "k8s.pod.name=$(OTEL_POD_NAME),k8s.namespace.name=%s%s" .Release.Namespace (ternary (printf ",%s" $t.resourceAttributes) "" (ne $t.resourceAttributes "")) | quote }}
+{{- with $t.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Pod and container security: non-root, read-only root filesystem, no privilege escalation, no capabilities. */}}
 {{- define "matrixinfer.podSecurityContext" -}}
 runAsNonRoot: true
