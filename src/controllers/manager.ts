@@ -18,6 +18,7 @@ import { createModelInferController } from './modelinfer/controller.ts';
 import { createModelRouteController, createModelServerController, defaultGatewayLocation } from './networking/controller.ts';
 import { createEnginePolicyController, type EnginePolicyOptions } from './networking/engine-policy.ts';
 import type { GatewayLocation } from './networking/service.ts';
+import { createProductionStack } from './productionstack/index.ts';
 import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from '../webhooks/server.ts';
 
 export const CONTROLLER_MANAGER_NAME = 'matrixinfer-controller-manager';
@@ -72,13 +73,17 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
   const informers = new InformerFactory(client, { namespace: options.namespace, logger: log.child('informer') });
   const recorder = new KubeEventRecorder(client, CONTROLLER_MANAGER_NAME, log.child('events'));
   const deps = { client, informers, recorder, workers: options.workers };
+  // The production-stack.vllm.ai kinds (seed 004); SpeculativeDecoding and PrefillDecodingDisaggregation reach the
+  // workloads through the Model controller's amendments.
+  const productionStack = createProductionStack({ ...deps, logger: log.child('production-stack') });
   const controllers: Controller[] = [
-    createModelController({ ...deps, logger: log.child('model') }),
+    createModelController({ ...deps, logger: log.child('model'), amenders: productionStack.amenders }),
     createModelInferController({ ...deps, logger: log.child('modelinfer') }),
     createModelServerController({ ...deps, logger: log.child('modelserver'), ...(options.gateway ? { gateway: options.gateway } : {}) }),
     createModelRouteController({ ...deps, logger: log.child('modelroute') }),
     // The autoscaler reads the same gateways the ModelServer Services lead to (its gateway_* metrics).
     createAutoscalerController({ ...deps, logger: log.child('autoscaler'), observer: autoscalerMetrics, options: { ...(options.gateway ? { gateway: options.gateway } : {}), ...options.autoscaler } }),
+    ...productionStack.controllers,
   ];
   if (options.enginePolicy) {
     const gateway = options.gateway ?? defaultGatewayLocation();

@@ -8,6 +8,7 @@ import {
   setHeaderOptions,
   type KubeConfig,
   type V1Pod,
+  type V1ConfigMap,
   type V1Service,
 } from '@kubernetes/client-node';
 import type { KubeObject } from '../api/admission.ts';
@@ -24,6 +25,8 @@ export interface ResourceType {
 
 export const PODS: ResourceType = { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true };
 export const SERVICES: ResourceType = { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true };
+/** Written by the StaticRoute controller (static_config.json). */
+export const CONFIG_MAPS: ResourceType = { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true };
 /** Listed and watched only (the gateway's TLS certificates and API keys). */
 export const SECRETS: ResourceType = { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true };
 
@@ -111,7 +114,11 @@ export class KubeClient {
               ? namespace
                 ? await this.core.listNamespacedSecret({ namespace, ...selectors })
                 : await this.core.listSecretForAllNamespaces(selectors)
-              : unsupported(rt);
+              : rt.plural === 'configmaps'
+                ? namespace
+                  ? await this.core.listNamespacedConfigMap({ namespace, ...selectors })
+                  : await this.core.listConfigMapForAllNamespaces(selectors)
+                : unsupported(rt);
       return toWire<ObjectList>(result);
     }
     const { group, version, plural } = rt;
@@ -133,6 +140,7 @@ export class KubeClient {
       if (rt.group === '') {
         if (rt.plural === 'pods') return toWire<T>(await this.core.readNamespacedPod({ name, namespace }));
         if (rt.plural === 'services') return toWire<T>(await this.core.readNamespacedService({ name, namespace }));
+        if (rt.plural === 'configmaps') return toWire<T>(await this.core.readNamespacedConfigMap({ name, namespace }));
         unsupported(rt);
       }
       const { group, version, plural } = rt;
@@ -148,6 +156,7 @@ export class KubeClient {
     if (rt.group === '') {
       if (rt.plural === 'pods') return toWire<T>(await this.core.createNamespacedPod({ namespace, body: object as V1Pod }));
       if (rt.plural === 'services') return toWire<T>(await this.core.createNamespacedService({ namespace, body: object as V1Service }));
+      if (rt.plural === 'configmaps') return toWire<T>(await this.core.createNamespacedConfigMap({ namespace, body: object as V1ConfigMap }));
       unsupported(rt);
     }
     const { group, version, plural } = rt;
@@ -161,6 +170,7 @@ export class KubeClient {
     if (rt.group === '') {
       if (rt.plural === 'pods') return toWire<T>(await this.core.replaceNamespacedPod({ name, namespace, body: object as V1Pod }));
       if (rt.plural === 'services') return toWire<T>(await this.core.replaceNamespacedService({ name, namespace, body: object as V1Service }));
+      if (rt.plural === 'configmaps') return toWire<T>(await this.core.replaceNamespacedConfigMap({ name, namespace, body: object as V1ConfigMap }));
       unsupported(rt);
     }
     const { group, version, plural } = rt;
@@ -211,6 +221,7 @@ export class KubeClient {
       if (rt.group === '') {
         if (rt.plural === 'pods') await this.core.deleteNamespacedPod({ name, namespace, body });
         else if (rt.plural === 'services') await this.core.deleteNamespacedService({ name, namespace, body });
+        else if (rt.plural === 'configmaps') await this.core.deleteNamespacedConfigMap({ name, namespace, body });
         else unsupported(rt);
       } else {
         const { group, version, plural } = rt;

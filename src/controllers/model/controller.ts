@@ -1,8 +1,10 @@
 // The Model controller: one Model → ModelInfer, ModelServer, ModelRoute, AutoscalingPolicy and
 // AutoscalingPolicyBinding, kept equal to the desired state (desired.ts), recreated when deleted, and the
-// Model's status derived from them (status.ts). Deleting a Model deletes its children by garbage collection
-// (controller ownerReferences with blockOwnerDeletion); the controller holds no finalizer.
-import { REGISTRY_GROUP, type Model, type ModelInfer } from '../../api/kinds/index.ts';
+// Model's status derived from them (status.ts). Amenders (amend.ts) may rewrite the desired ModelInfer and ModelServer
+// first (the production-stack kinds' speculative decoding and prefill/decode roles); the controller stays their only
+// writer. Deleting a Model deletes its children by garbage collection (controller ownerReferences with
+// blockOwnerDeletion); the controller holds no finalizer.
+import { REGISTRY_GROUP, type Model, type ModelInfer, type ModelServer } from '../../api/kinds/index.ts';
 import type { KubeObject } from '../../api/admission.ts';
 import { ensureChild, patchStatus, OwnershipConflictError } from '../../kube/apply.ts';
 import { isPermanent, type KubeClient, type ResourceType } from '../../kube/client.ts';
@@ -19,6 +21,7 @@ import {
   AUTOSCALING_POLICIES,
   AUTOSCALING_POLICY_BINDINGS,
 } from '../resources.ts';
+import { amendChildren, type ModelAmender } from './amend.ts';
 import { desiredChildren, preserveReplicas } from './desired.ts';
 import { computeModelStatus, type ChildError } from './status.ts';
 
@@ -28,6 +31,8 @@ export interface ModelControllerDeps {
   recorder: EventRecorder;
   logger?: Logger;
   workers?: number;
+  /** Other controllers' amendments to the children (amend.ts). */
+  amenders?: readonly ModelAmender[];
 }
 
 /** How long to wait before retrying after a permanent child error (nothing else would wake us). */
@@ -43,15 +48,17 @@ export function createModelController(deps: ModelControllerDeps): Controller {
     AUTOSCALING_POLICIES,
     AUTOSCALING_POLICY_BINDINGS,
   ].map((rt) => ({ rt, informer: informers.informer(rt) }));
-  const [modelInfers] = children;
+  const [modelInfers, modelServers] = children;
+  const amenders = deps.amenders ?? [];
 
   async function reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     const model = models.get(namespace, name);
     if (!model || isDeleting(model)) return;
-    const desired = desiredChildren(model);
-    const errors: ChildError[] = [];
     let modelInfer = modelInfers!.informer.get(namespace, name) as ModelInfer | undefined;
+    const live = { modelInfer, modelServer: modelServers!.informer.get(namespace, name) as ModelServer | undefined };
+    const desired = amendChildren(desiredChildren(model), amenders.flatMap((amender) => amender.amendmentsFor(model, live)), live);
+    const errors: ChildError[] = [];
 
     const steps: [ResourceType, KubeObject][] = [
       [MODEL_INFERS, desired.modelInfer],
@@ -94,5 +101,6 @@ export function createModelController(deps: ModelControllerDeps): Controller {
   const controller = new Controller({ name: 'model', reconcile, workers: deps.workers, logger: deps.logger });
   controller.watchPrimary(models);
   for (const { informer } of children) controller.watch(informer, toController('Model', REGISTRY_GROUP));
+  for (const amender of amenders) for (const { informer, map } of amender.watches) controller.watch(informer, map);
   return controller;
 }

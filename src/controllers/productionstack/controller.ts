@@ -1,0 +1,147 @@
+// The production-stack.vllm.ai controllers (seed 004), thin loops around the pure functions of this folder: each reads
+// its object and what it names from the shared informers, writes what it owns, and patches its status. Permanent
+// errors (a 4xx other than a conflict, a child someone else owns) go to the status and are retried slowly; others are
+// thrown and retried with back-off. Events are emitted for writes and when a condition changes, not per reconcile.
+//
+//   InferenceService               → its ModelRoute (owned)
+//   InferenceGateway, InferenceCache → status only (their effect is on the InferenceServices' routes)
+//   SpeculativeDecoding, PrefillDecodingDisaggregation → status only (the Model controller applies them: amender.ts)
+//   StaticRoute                    → its ConfigMap (owned), backend probes (prober.ts)
+import type { KubeObject } from '../../api/admission.ts';
+import type { Condition } from '../../api/schema-kit.ts';
+import {
+  PRODUCTION_STACK_GROUP,
+  type InferenceCache,
+  type InferenceGateway,
+  type InferenceService,
+  type Model,
+  type ModelInfer,
+  type ModelRoute,
+  type ModelServer,
+} from '../../api/kinds/index.ts';
+import { ensureChild, OwnershipConflictError, patchStatus } from '../../kube/apply.ts';
+import { isPermanent, type KubeClient } from '../../kube/client.ts';
+import { Controller, toController, type KeyMapper, type ReconcileResult } from '../../kube/controller.ts';
+import type { EventRecorder } from '../../kube/events.ts';
+import type { InformerFactory, SharedInformer } from '../../kube/informer.ts';
+import { errorMessage, type Logger } from '../../kube/log.ts';
+import { isControlledBy, isDeleting, objectKey, splitKey } from '../../kube/objects.ts';
+import {
+  INFERENCE_CACHES,
+  INFERENCE_GATEWAYS,
+  INFERENCE_SERVICES,
+  MODEL_INFERS,
+  MODEL_ROUTES,
+  MODEL_SERVERS,
+  MODELS,
+  SERVICES,
+} from '../resources.ts';
+import { conditionChanged, conditionOf } from './conditions.ts';
+import { computeInferenceServiceStatus, planInferenceService, routeName } from './inference-service.ts';
+import type { World } from './resolve.ts';
+
+export interface ProductionStackDeps {
+  client: KubeClient;
+  informers: InformerFactory;
+  recorder: EventRecorder;
+  logger?: Logger;
+  workers?: number;
+}
+
+/** How long to wait before retrying after a permanent error (nothing else would wake us). */
+const PERMANENT_ERROR_RETRY_MS = 30_000;
+
+/** The informers every production-stack controller reads, shared through the factory. */
+export function sharedInformers(informers: InformerFactory) {
+  return {
+    models: informers.informer<Model>(MODELS),
+    modelInfers: informers.informer<ModelInfer>(MODEL_INFERS),
+    servers: informers.informer<ModelServer>(MODEL_SERVERS),
+    routes: informers.informer<ModelRoute>(MODEL_ROUTES),
+    services: informers.informer(SERVICES),
+  };
+}
+type Shared = ReturnType<typeof sharedInformers>;
+
+export function worldOf(shared: Shared, namespace: string): World {
+  return {
+    routes: shared.routes.list(namespace),
+    servers: shared.servers.list(namespace),
+    modelInfers: shared.modelInfers.list(namespace),
+    models: shared.models.list(namespace),
+  };
+}
+
+/** Map an event to the keys of the primary objects in its namespace that `concerns` says it touches. */
+export function inNamespace<P extends KubeObject, T extends KubeObject>(primary: SharedInformer<P>, concerns: (candidate: P, object: T) => boolean): KeyMapper<T> {
+  return (object) => primary.list(object.metadata.namespace ?? 'default').filter((candidate) => concerns(candidate, object)).map((candidate) => objectKey(candidate));
+}
+
+const isPermanentWrite = (err: unknown) => err instanceof OwnershipConflictError || isPermanent(err);
+
+/** Events for the conditions of `types` that changed: Normal when True, Warning otherwise. */
+function conditionEvents(recorder: EventRecorder, object: KubeObject, previous: { conditions?: Condition[] } | undefined, next: { conditions?: Condition[] }, types: string[]): void {
+  const before = previous?.conditions;
+  const after = next.conditions;
+  for (const type of types) {
+    if (!conditionChanged(before, after, type)) continue;
+    const condition = conditionOf(after, type);
+    if (!condition?.reason) continue;
+    recorder.event(object, condition.status === 'True' ? 'Normal' : 'Warning', condition.reason, condition.message || `${type} ${condition.status}`);
+  }
+}
+
+export function createInferenceServiceController(deps: ProductionStackDeps): Controller {
+  const { client, informers, recorder } = deps;
+  const shared = sharedInformers(informers);
+  const isvcs = informers.informer<InferenceService>(INFERENCE_SERVICES);
+  const gateways = informers.informer<InferenceGateway>(INFERENCE_GATEWAYS);
+  const caches = informers.informer<InferenceCache>(INFERENCE_CACHES);
+
+  async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const isvc = isvcs.get(namespace, name);
+    if (!isvc || isDeleting(isvc)) return;
+    const plan = planInferenceService(isvc, { world: worldOf(shared, namespace), services: shared.services.list(namespace), gateways: gateways.list(namespace), caches: caches.list(namespace) });
+    const existing = shared.routes.get(namespace, routeName(isvc));
+    let route: ModelRoute | undefined;
+    let writeError: string | undefined;
+    if (plan.route) {
+      try {
+        const result = await ensureChild(client, MODEL_ROUTES, plan.route, { owner: isvc, existing });
+        route = result.object;
+        if (result.action !== 'unchanged') {
+          recorder.event(isvc, 'Normal', result.action === 'created' ? 'RouteCreated' : 'RouteUpdated', `${result.action === 'created' ? 'Created' : 'Updated'} ModelRoute ${route.metadata.name} for ${isvc.spec.modelName}`);
+        }
+      } catch (err) {
+        if (!isPermanentWrite(err)) throw err;
+        writeError = `ModelRoute ${plan.route.metadata.name}: ${errorMessage(err)}`;
+      }
+    } else if (existing && isControlledBy(existing, isvc.metadata.uid)) {
+      // Nothing to route to: a route left behind would answer for the model with a backend that is gone.
+      await client.delete(MODEL_ROUTES, namespace, existing.metadata.name!, { uid: existing.metadata.uid! });
+      recorder.event(isvc, 'Warning', 'RouteRemoved', `Removed ModelRoute ${existing.metadata.name}: ${plan.backendProblem?.message}`);
+    }
+    const status = computeInferenceServiceStatus(isvc, plan, { ...(route ? { route } : {}), ...(writeError ? { writeError } : {}), routes: shared.routes.list(namespace) });
+    await patchStatus(client, INFERENCE_SERVICES, isvc, status as Record<string, unknown>);
+    conditionEvents(recorder, isvc, isvc.status, status, ['ResolvedRefs', 'Ready']);
+    if (writeError) return { requeueAfterMs: PERMANENT_ERROR_RETRY_MS };
+  }
+
+  const controller = new Controller({ name: 'inferenceservice', reconcile, workers: deps.workers, logger: deps.logger });
+  controller.watchPrimary(isvcs);
+  controller.watch(shared.routes, toController('InferenceService', PRODUCTION_STACK_GROUP));
+  // An older route for the same model name shadows ours.
+  controller.watch(shared.routes, inNamespace(isvcs, (isvc, r: ModelRoute) => r.spec?.modelName === isvc.spec.modelName));
+  // Backends: ModelServers (and their ready endpoints), Services and ModelInfers (a Service selecting a ModelInfer's pods).
+  controller.watch(shared.servers, inNamespace(isvcs, () => true));
+  controller.watch(shared.modelInfers, inNamespace(isvcs, () => true));
+  controller.watch(shared.services, inNamespace(isvcs, (isvc, s: KubeObject) => s.metadata.name === isvc.spec.backendRef || s.metadata.name === isvc.spec.nlpFilters?.semanticCache?.storeRef));
+  controller.watch(gateways, inNamespace(isvcs, (isvc, g: InferenceGateway) => isvc.status?.inferenceGateway === g.metadata.name || (g.spec.routes ?? []).some((r) => r.inferenceServiceRef === isvc.metadata.name)));
+  controller.watch(
+    caches,
+    inNamespace(isvcs, (isvc, c: InferenceCache) => isvc.status?.inferenceCache === c.metadata.name || isvc.spec.inferenceCacheRef === c.metadata.name || isvc.spec.modelName === c.spec.modelName),
+  );
+  return controller;
+}
+

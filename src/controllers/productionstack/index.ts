@@ -1,0 +1,21 @@
+// The production-stack.vllm.ai kinds in the controller manager: their controllers, and the amender through which the
+// Model controller applies SpeculativeDecoding and PrefillDecodingDisaggregation to the workloads it generates.
+import type { Controller } from '../../kube/controller.ts';
+import type { ModelAmender } from '../model/amend.ts';
+import { createInferenceServiceController, type ProductionStackDeps } from './controller.ts';
+
+export interface ProductionStack {
+  controllers: Controller[];
+  amenders: ModelAmender[];
+}
+
+export function createProductionStack(deps: ProductionStackDeps): ProductionStack {
+  const log = deps.logger;
+  const child = (name: string) => ({ ...deps, ...(log ? { logger: log.child(name) } : {}) });
+  return {
+    controllers: [createInferenceServiceController(child('inferenceservice'))],
+    amenders: [],
+  };
+}
+
+export type { ProductionStackDeps };
