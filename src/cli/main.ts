@@ -3,6 +3,7 @@
 // engine (started once per pod) don't pay for the whole platform's imports.
 import { flushCompileCache } from 'node:module';
 import { Command, Option } from 'commander';
+import { tracingConfig } from '../kube/tracing.ts';
 
 const argv = process.argv.slice(2);
 
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
           `  gateway:     ${platform.gatewayUrl}  (HTTPS: ${platform.gatewayTlsUrl}; gRPC: ${platform.gatewayGrpcAddress}, cleartext and TLS)`,
           `  metrics:     ${platform.metricsUrl} (controller manager, the autoscaler's decisions), ${platform.gatewayUrl}/metrics (gateway)`,
           `  kubeconfig:  ${platform.kubeconfig}`,
+          ...(tracesTo() !== undefined ? [`  traces:      OTLP to ${tracesTo()} (services matrixinfer-apiserver, -controller-manager, -agent, -gateway, -engine)`] : []),
           `  state, logs: ${platform.home}`,
           '',
           `Try:  curl -s ${platform.gatewayUrl}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"llama-7b","messages":[{"role":"user","content":"Hello"}]}'`,
@@ -223,3 +225,9 @@ main()
     process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   });
+
+/** Where `up`'s components send their spans (the OTEL_* variables they inherit), or undefined when tracing is off. */
+function tracesTo(): string | undefined {
+  if (tracingConfig('up') === undefined) return undefined;
+  return process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || process.env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+}

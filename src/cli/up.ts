@@ -159,7 +159,9 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
   const apiUrl = `http://127.0.0.1:${options.apiserverPort}`;
   const kubeconfig = localKubeconfigPath(home);
   // The compile cache keeps type-stripped sources: a child that hits it never loads the TypeScript stripper
-  // (about 17 MiB per process). Engines inherit it through the node agent's environment.
+  // (about 17 MiB per process). Engines inherit it through the node agent's environment, as they do the OTEL_*
+  // variables: each component, engines included, exports its spans as matrixinfer-<component> unless OTEL_SERVICE_NAME
+  // names one service for all (kube/tracing.ts).
   const env = { ...process.env, MATRIXINFER_HOME: home, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE || join(home, 'cache', 'node') };
 
   const components: Component[] = [
