@@ -7,12 +7,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { KubeObject } from '../../src/api/admission.ts';
-import type { InferenceService, Model, ModelRoute } from '../../src/api/kinds/index.ts';
+import type { InferenceGateway, InferenceService, Model, ModelRoute } from '../../src/api/kinds/index.ts';
 import { readManifests } from '../../src/cli/manifests.ts';
 import { KubeClient, type ResourceType } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/kube/log.ts';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
-import { INFERENCE_CACHES, INFERENCE_SERVICES, MODELS, MODEL_ROUTES, PODS, SERVICES } from '../../src/controllers/resources.ts';
+import { INFERENCE_CACHES, INFERENCE_GATEWAYS, INFERENCE_SERVICES, MODELS, MODEL_ROUTES, PODS, SERVICES } from '../../src/controllers/resources.ts';
 import { ALL_KINDS } from '../../src/api/kinds/index.ts';
 import { resourceOf } from '../../src/kube/client.ts';
 import { admissionPlugins } from '../../src/webhooks/plugins.ts';
@@ -126,4 +126,51 @@ test("InferenceService (seed): a ModelRoute for modelName to the ModelServer beh
   assert.equal(status.status?.inferenceCache, 'llama2-cache');
   const events = await client.core.listNamespacedEvent({ namespace: NS });
   assert.ok(events.items.some((e) => e.involvedObject.kind === 'InferenceService' && e.reason === 'RouteCreated'), 'RouteCreated event');
+});
+
+test('InferenceGateway (seed): its profile on the listed InferenceServices\' routes; Accepted, Programmed and routes[] say which carry it', async () => {
+  await client.create(MODELS, engineModel('llama3-engine', 'hf://meta-llama/Meta-Llama-3-70B-Instruct'));
+  const isvc = (name: string, modelName: string): InferenceService => ({
+    apiVersion: 'production-stack.vllm.ai/v1alpha1',
+    kind: 'InferenceService',
+    metadata: { name, namespace: NS },
+    spec: { modelName, backendRef: 'llama3-engine' },
+  });
+  await client.create(INFERENCE_SERVICES, isvc('llama3-chatbot-service', 'llama3-70b'));
+  await applySeed('production-stack-gateway.yaml');
+
+  const route = await until('the chatbot route carries the gateway profile', async () => {
+    const r = await get<ModelRoute>(MODEL_ROUTES, 'llama3-chatbot-service');
+    return r?.spec.scheduling?.sessionAffinity ? r : undefined;
+  });
+  assert.deepEqual(route.spec.scheduling, {
+    policy: 'prefix-affinity',
+    scorers: [
+      { name: 'session-affinity', weight: 10 },
+      { name: 'prefix-cache', weight: 3 },
+      { name: 'queue', weight: 1 },
+      { name: 'kv-cache', weight: 1 },
+    ],
+    sessionAffinity: { header: 'x-session-id' },
+  });
+  let gateway = await until('gateway: one route programmed, mistral3 not', async () => {
+    const g = await get<InferenceGateway>(INFERENCE_GATEWAYS, 'llm-gateway');
+    return g?.status?.routes?.[0]?.programmed ? g : undefined;
+  });
+  assert.equal(condition(gateway, 'Accepted')?.status, 'True');
+  assert.equal(condition(gateway, 'Programmed')?.reason, 'PartiallyProgrammed');
+  assert.equal(gateway.status?.routes?.[1]?.message, 'InferenceService mistral-agent-service not found');
+
+  await client.create(INFERENCE_SERVICES, isvc('mistral-agent-service', 'mistral3'));
+  gateway = await until('gateway Programmed', async () => {
+    const g = await get<InferenceGateway>(INFERENCE_GATEWAYS, 'llm-gateway');
+    return condition(g, 'Programmed')?.status === 'True' ? g : undefined;
+  });
+  assert.deepEqual(gateway.status?.routes?.map((r) => [r.model, r.modelRoute, r.programmed]), [
+    ['llama3-70b', 'llama3-chatbot-service', true],
+    ['mistral3', 'mistral-agent-service', true],
+  ]);
+  assert.equal(gateway.status?.observedGeneration, gateway.metadata.generation);
+  const chatbot = await get<InferenceService>(INFERENCE_SERVICES, 'llama3-chatbot-service');
+  assert.equal(chatbot?.status?.inferenceGateway, 'llm-gateway');
 });

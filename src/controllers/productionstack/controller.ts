@@ -18,6 +18,8 @@ import {
   type ModelInfer,
   type ModelRoute,
   type ModelServer,
+  type PrefillDecodingDisaggregation,
+  type SpeculativeDecoding,
 } from '../../api/kinds/index.ts';
 import { ensureChild, OwnershipConflictError, patchStatus } from '../../kube/apply.ts';
 import { isPermanent, type KubeClient } from '../../kube/client.ts';
@@ -30,6 +32,8 @@ import {
   INFERENCE_CACHES,
   INFERENCE_GATEWAYS,
   INFERENCE_SERVICES,
+  PD_DISAGGREGATIONS,
+  SPECULATIVE_DECODINGS,
   MODEL_INFERS,
   MODEL_ROUTES,
   MODEL_SERVERS,
@@ -37,6 +41,8 @@ import {
   SERVICES,
 } from '../resources.ts';
 import { conditionChanged, conditionOf } from './conditions.ts';
+import { computeInferenceCacheStatus } from './inference-cache.ts';
+import { computeInferenceGatewayStatus } from './inference-gateway.ts';
 import { computeInferenceServiceStatus, planInferenceService, routeName } from './inference-service.ts';
 import type { World } from './resolve.ts';
 
@@ -145,3 +151,53 @@ export function createInferenceServiceController(deps: ProductionStackDeps): Con
   return controller;
 }
 
+
+/** InferenceGateway: status only, read back from the InferenceServices it lists. */
+export function createInferenceGatewayController(deps: ProductionStackDeps): Controller {
+  const { client, informers, recorder } = deps;
+  const gateways = informers.informer<InferenceGateway>(INFERENCE_GATEWAYS);
+  const isvcs = informers.informer<InferenceService>(INFERENCE_SERVICES);
+
+  async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const gateway = gateways.get(namespace, name);
+    if (!gateway || isDeleting(gateway)) return;
+    const status = computeInferenceGatewayStatus(gateway, isvcs.list(namespace), gateways.list(namespace));
+    await patchStatus(client, INFERENCE_GATEWAYS, gateway, status as Record<string, unknown>);
+    conditionEvents(recorder, gateway, gateway.status, status, ['Accepted', 'Programmed']);
+  }
+
+  const controller = new Controller({ name: 'inferencegateway', reconcile, workers: deps.workers, logger: deps.logger });
+  controller.watchPrimary(gateways);
+  controller.watch(isvcs, inNamespace(gateways, (g, isvc: InferenceService) => (g.spec.routes ?? []).some((r) => r.inferenceServiceRef === isvc.metadata.name)));
+  // Another gateway listing the same InferenceService may hold it.
+  controller.watch(gateways, inNamespace(gateways, (g, other: InferenceGateway) => g !== other && (g.spec.routes ?? []).some((r) => (other.spec.routes ?? []).some((o) => o.inferenceServiceRef === r.inferenceServiceRef))));
+  return controller;
+}
+
+/** InferenceCache: status only, read back from the InferenceServices applying it and the objects it names. */
+export function createInferenceCacheController(deps: ProductionStackDeps): Controller {
+  const { client, informers, recorder } = deps;
+  const shared = sharedInformers(informers);
+  const caches = informers.informer<InferenceCache>(INFERENCE_CACHES);
+  const isvcs = informers.informer<InferenceService>(INFERENCE_SERVICES);
+  const pdds = informers.informer<PrefillDecodingDisaggregation>(PD_DISAGGREGATIONS);
+  const sds = informers.informer<SpeculativeDecoding>(SPECULATIVE_DECODINGS);
+
+  async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const cache = caches.get(namespace, name);
+    if (!cache || isDeleting(cache)) return;
+    const status = computeInferenceCacheStatus(cache, { isvcs: isvcs.list(namespace), routes: shared.routes.list(namespace), pdds: pdds.list(namespace), sds: sds.list(namespace) });
+    await patchStatus(client, INFERENCE_CACHES, cache, status as Record<string, unknown>);
+    conditionEvents(recorder, cache, cache.status, status, ['ResolvedRefs', 'Programmed']);
+  }
+
+  const controller = new Controller({ name: 'inferencecache', reconcile, workers: deps.workers, logger: deps.logger });
+  controller.watchPrimary(caches);
+  controller.watch(isvcs, inNamespace(caches, (c, isvc: InferenceService) => isvc.status?.inferenceCache === c.metadata.name || isvc.spec.modelName === c.spec.modelName || isvc.spec.inferenceCacheRef === c.metadata.name));
+  controller.watch(shared.routes, inNamespace(caches, (c, r: ModelRoute) => r.spec?.modelName === c.spec.modelName));
+  controller.watch(pdds, inNamespace(caches, (c, p: PrefillDecodingDisaggregation) => c.spec.pddRef === p.metadata.name));
+  controller.watch(sds, inNamespace(caches, (c, sd: SpeculativeDecoding) => c.spec.sdRef === sd.metadata.name));
+  return controller;
+}

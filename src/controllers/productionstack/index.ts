@@ -2,7 +2,7 @@
 // Model controller applies SpeculativeDecoding and PrefillDecodingDisaggregation to the workloads it generates.
 import type { Controller } from '../../kube/controller.ts';
 import type { ModelAmender } from '../model/amend.ts';
-import { createInferenceServiceController, type ProductionStackDeps } from './controller.ts';
+import { createInferenceCacheController, createInferenceGatewayController, createInferenceServiceController, type ProductionStackDeps } from './controller.ts';
 
 export interface ProductionStack {
   controllers: Controller[];
@@ -13,7 +13,11 @@ export function createProductionStack(deps: ProductionStackDeps): ProductionStac
   const log = deps.logger;
   const child = (name: string) => ({ ...deps, ...(log ? { logger: log.child(name) } : {}) });
   return {
-    controllers: [createInferenceServiceController(child('inferenceservice'))],
+    controllers: [
+      createInferenceServiceController(child('inferenceservice')),
+      createInferenceGatewayController(child('inferencegateway')),
+      createInferenceCacheController(child('inferencecache')),
+    ],
     amenders: [],
   };
 }
