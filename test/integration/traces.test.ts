@@ -4,7 +4,8 @@
 // stored: the gateway's server span continues the client's traceparent, the pipeline's stages are its children, the
 // upstream attempt is the proxy stage's child and the engine's span the attempt's child; controllers span their
 // reconciles and the API server's spans join them; the node agent and the API server span their work; the gateway's
-// access log carries the trace id. Then the same engine with tracing disabled exports nothing and still serves.
+// access log carries the trace id; a client's unsampled trace is continued and not recorded. Then an engine with
+// tracing disabled, or without OTEL_* at all, exports nothing and still serves.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -203,6 +204,16 @@ describe('exported traces', { skip }, () => {
       20_000,
       200,
     );
+  });
+
+  test('a client trace not sampled (flags 00) is continued, not recorded: nothing exported, the access log keeps its id', async () => {
+    const traceId = hex(16);
+    const res = await chat(`00-${traceId}-${hex(8)}-00`);
+    assert.equal(res.status, 200);
+    await res.text();
+    await until('the access log line', async () => readFileSync(join(home, 'logs', 'gateway.log'), 'utf8').includes(`"trace_id":"${traceId}"`), 5_000, 100);
+    await new Promise((r) => setTimeout(r, 1_000)); // five batch delays of gateway and engine
+    assert.equal((await jaeger<JaegerTrace[]>(receiver.query, `/api/traces/${traceId}`))?.length ?? 0, 0);
   });
 
   test('controllers span their reconciles, and the API server spans the requests they make in the same trace', async () => {

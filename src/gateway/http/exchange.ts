@@ -210,7 +210,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
       this.traceId = tc.traceId;
       this.traceparent = tc.traceparent;
     } else {
-      const trace = (this.trace = tracer.begin(this));
+      const trace = tracer.begin(this);
+      this.trace = trace.recording ? trace : null; // not sampled: served as with tracing off
       this.traceId = trace.traceId;
       this.traceparent = trace.traceparent;
     }

@@ -17,6 +17,9 @@
 //  - The request path never enters the AsyncLocalStorage context (no `context.with` per request): spans are passed
 //    as parents explicitly; the access log's trace_id is the server span's.
 //  - Probes and scrapes (not accounted) are not exported: their span is never ended.
+//  - A request the sampler leaves out (a client's traceparent with the sampled flag off, a ratio sampler) gets a
+//    non-recording server span and nothing more: the exchange drops its RequestTrace and runs as with tracing off,
+//    sending the server span's traceparent (sampled flag off) upstream.
 //  - Attributes: on the server span the model, route, ModelServer, pod, status, attempts, tokens and the error code;
 //    on an attempt the pod, its address, the attempt's number, outcome (success, connect, timeout, status, reset,
 //    stream, cancelled) and status.
@@ -39,7 +42,7 @@ export class GatewayTracer {
     const api = this.tracing.api;
     const parent = api.propagation.extract(api.ROOT_CONTEXT, ex.headers);
     const span = this.tracer.startSpan(ex.method, { kind: api.SpanKind.SERVER, attributes: { 'http.request.method': ex.method, 'url.path': ex.path, 'matrixinfer.request_id': ex.requestId } }, parent);
-    return new RequestTrace(this, span, api.trace.setSpan(parent, span));
+    return new RequestTrace(this, span, span.isRecording() ? api.trace.setSpan(parent, span) : parent);
   }
 }
 
@@ -73,8 +76,10 @@ export class RequestTrace {
   readonly span: Span;
   readonly context: Context;
   readonly traceId: string;
-  /** The server span's own traceparent (used upstream only if an attempt has none). */
+  /** The server span's own traceparent (what goes upstream when the request is not sampled). */
   readonly traceparent: string;
+  /** Sampled: the exchange keeps this trace and its stages and attempts get spans. */
+  readonly recording: boolean;
   /** The running (or waiting) stage's span, null between stages. */
   stage: Span | null = null;
   /** The context under which attempts start: the stage that started them (proxy). */
@@ -86,6 +91,7 @@ export class RequestTrace {
     this.context = context;
     this.traceId = span.spanContext().traceId;
     this.traceparent = traceparentOf(span);
+    this.recording = span.isRecording();
   }
 
   startStage(stage: Stage): void {
