@@ -7,12 +7,24 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { KubeObject } from '../../src/api/admission.ts';
-import type { InferenceGateway, InferenceService, Model, ModelRoute } from '../../src/api/kinds/index.ts';
+import type { InferenceCache, InferenceGateway, InferenceService, Model, ModelInfer, ModelRoute, ModelServer, PrefillDecodingDisaggregation, SpeculativeDecoding } from '../../src/api/kinds/index.ts';
 import { readManifests } from '../../src/cli/manifests.ts';
 import { KubeClient, type ResourceType } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/kube/log.ts';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
-import { INFERENCE_CACHES, INFERENCE_GATEWAYS, INFERENCE_SERVICES, MODELS, MODEL_ROUTES, PODS, SERVICES } from '../../src/controllers/resources.ts';
+import {
+  INFERENCE_CACHES,
+  INFERENCE_GATEWAYS,
+  INFERENCE_SERVICES,
+  MODEL_INFERS,
+  MODEL_ROUTES,
+  MODEL_SERVERS,
+  MODELS,
+  PD_DISAGGREGATIONS,
+  PODS,
+  SERVICES,
+  SPECULATIVE_DECODINGS,
+} from '../../src/controllers/resources.ts';
 import { ALL_KINDS } from '../../src/api/kinds/index.ts';
 import { resourceOf } from '../../src/kube/client.ts';
 import { admissionPlugins } from '../../src/webhooks/plugins.ts';
@@ -173,4 +185,103 @@ test('InferenceGateway (seed): its profile on the listed InferenceServices\' rou
   assert.equal(gateway.status?.observedGeneration, gateway.metadata.generation);
   const chatbot = await get<InferenceService>(INFERENCE_SERVICES, 'llama3-chatbot-service');
   assert.equal(chatbot?.status?.inferenceGateway, 'llm-gateway');
+});
+
+/** A pod deleted gracefully is finished off, as the node agent does once its containers stopped. */
+async function finishTerminating(name: string): Promise<void> {
+  const pod = await get(PODS, name);
+  if (pod?.metadata.deletionTimestamp) await client.delete(PODS, NS, name, { gracePeriodSeconds: 0 });
+}
+
+/** Plays the node agent for a ModelInfer's pods until `done`: ready pods get IPs, terminating ones go. */
+async function runPods(modelInfer: string, done: () => Promise<boolean>, what: string): Promise<void> {
+  let ip = 20;
+  await until(what, async () => {
+    const pods = (await client.list(PODS, { namespace: NS, labelSelector: `workload.matrixinfer.ai/modelinfer-name=${modelInfer}` })).items;
+    for (const pod of pods) {
+      if (pod.metadata.deletionTimestamp) await finishTerminating(pod.metadata.name!);
+      else if ((pod.status as { phase?: string } | undefined)?.phase !== 'Running') await markReady(pod.metadata.name!, `127.0.3.${ip++}`);
+    }
+    return done();
+  }, 30_000);
+}
+
+test('InferenceCache, SpeculativeDecoding and PrefillDecodingDisaggregation (seed): cache weights on the route, prefill/decode roles with the hint, speculative decoding on decode, rolled out; removing the PDD rolls back', async () => {
+  // The gateway test's Model serves llama3-70b through InferenceService llama3-chatbot-service; its pod is ready.
+  await runPods('llama3-engine', async () => (await get<ModelInfer>(MODEL_INFERS, 'llama3-engine'))?.status?.readyReplicas === 1, 'llama3-engine ready');
+  await applySeed('production-stack-cache-pdd-sd.yaml');
+
+  // The cache's weights on top of the gateway's profile.
+  const route = await until('route with cache weights', async () => {
+    const r = await get<ModelRoute>(MODEL_ROUTES, 'llama3-chatbot-service');
+    return r?.spec.scheduling?.scorers?.[0]?.weight === 13 ? r : undefined;
+  });
+  assert.deepEqual(route.spec.scheduling?.scorers?.map((s) => `${s.name}:${s.weight}`), ['prefix-cache:13', 'session-affinity:100', 'queue:10', 'kv-cache:14']);
+
+  // The workload: prefill and decode roles on the hinted nodes, NIXL KV transfer, speculative decoding on decode.
+  const mi = await until('ModelInfer split', async () => {
+    const m = await get<ModelInfer>(MODEL_INFERS, 'llama3-engine');
+    return m?.spec.roles.length === 2 ? m : undefined;
+  });
+  assert.equal(mi.metadata.annotations?.['registry.matrixinfer.ai/amended-by'], 'PrefillDecodingDisaggregation/pdd-llama3-chatbot,SpeculativeDecoding/sd-llama3-chatbot');
+  const [prefill, decode] = mi.spec.roles.map((r) => r.template.spec as { nodeSelector: Record<string, string>; containers: { args: string[] }[] });
+  assert.deepEqual(mi.spec.roles.map((r) => r.name), ['prefill', 'decode']);
+  for (const spec of [prefill!, decode!]) assert.deepEqual(spec.nodeSelector, { gpuType: 'NVIDIA-A100', zone: 'rack1' });
+  assert.deepEqual(prefill!.containers[0]!.args.slice(-2), ['--kv-transfer-config', '{"kv_connector":"NixlConnector","kv_role":"kv_both"}']);
+  assert.deepEqual(decode!.containers[0]!.args.slice(-4), [
+    '--kv-transfer-config', '{"kv_connector":"NixlConnector","kv_role":"kv_both"}',
+    '--speculative-config', '{"method":"draft_model","model":"llama3-1b","num_speculative_tokens":5}',
+  ]);
+
+  // The rollout: a prefill/decode surge group, then the ModelServer routes pairs, the old server pod goes.
+  await runPods('llama3-engine', async () => {
+    const ms = await get<ModelServer>(MODEL_SERVERS, 'llama3-engine');
+    const m = await get<ModelInfer>(MODEL_INFERS, 'llama3-engine');
+    return !!ms?.spec.pdDisaggregation && m?.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'RolloutComplete';
+  }, 'rollout to prefill/decode');
+  const pods = (await client.list(PODS, { namespace: NS, labelSelector: 'workload.matrixinfer.ai/modelinfer-name=llama3-engine' })).items.filter((p) => !p.metadata.deletionTimestamp);
+  assert.deepEqual(pods.map((p) => p.metadata.name).sort(), ['llama3-engine-0-decode-0', 'llama3-engine-0-prefill-0']);
+  assert.deepEqual((pods[0]!.spec as { nodeSelector: unknown }).nodeSelector, { gpuType: 'NVIDIA-A100', zone: 'rack1' });
+
+  const pdd = await until('PDD Ready', async () => {
+    const p = await get<PrefillDecodingDisaggregation>(PD_DISAGGREGATIONS, 'pdd-llama3-chatbot');
+    return condition(p, 'Ready')?.status === 'True' && p?.status?.prefill?.replicas === 1 ? p : undefined;
+  });
+  assert.deepEqual([pdd.status?.modelInfer, pdd.status?.prefill, pdd.status?.decode, pdd.status?.readyPairs], ['llama3-engine', { replicas: 1, readyReplicas: 1 }, { replicas: 1, readyReplicas: 1 }, 1]);
+  const sd = await until('SD Ready', async () => {
+    const s = await get<SpeculativeDecoding>(SPECULATIVE_DECODINGS, 'sd-llama3-chatbot');
+    return condition(s, 'Ready')?.status === 'True' ? s : undefined;
+  });
+  assert.equal(condition(sd, 'Applied')?.reason, 'Applied');
+  assert.deepEqual(sd.status?.workloads?.map((w) => [w.modelInfer, w.model, w.engine, w.applied, w.updatedReplicas, w.replicas]), [['llama3-engine', 'llama3-engine', 'vLLM', true, 1, 1]]);
+  const cache = await until('cache Programmed', async () => {
+    const c = await get<InferenceCache>(INFERENCE_CACHES, 'llama3-chatbot-cache');
+    return condition(c, 'Programmed')?.status === 'True' && condition(c, 'ResolvedRefs')?.status === 'True' ? c : undefined;
+  });
+  assert.deepEqual(cache.status?.weights, { prefixCache: 13, kvCache: 14, load: 10 });
+  assert.deepEqual(cache.status?.modelRoutes, ['llama3-chatbot-service']);
+  assert.equal(condition(cache, 'MetricsObserved')?.reason, 'NotCollected');
+
+  // A second PDD for the same model: refused as a condition, nothing changes.
+  await client.create(PD_DISAGGREGATIONS, { apiVersion: 'production-stack.vllm.ai/v1alpha1', kind: 'PrefillDecodingDisaggregation', metadata: { name: 'pdd-again', namespace: NS }, spec: { modelName: 'llama3-70b' } });
+  const again = await until('second PDD refused', async () => {
+    const p = await get<PrefillDecodingDisaggregation>(PD_DISAGGREGATIONS, 'pdd-again');
+    return condition(p, 'Applied')?.reason === 'AlreadyDisaggregated' ? p : undefined;
+  });
+  assert.match(condition(again, 'Applied')!.message!, /already split by PrefillDecodingDisaggregation pdd-llama3-chatbot/);
+  await client.delete(PD_DISAGGREGATIONS, NS, 'pdd-again');
+
+  // Removing the PDD: back to one server role (speculative decoding kept), plain routing at once.
+  await client.delete(PD_DISAGGREGATIONS, NS, 'pdd-llama3-chatbot');
+  await runPods('llama3-engine', async () => {
+    const ms = await get<ModelServer>(MODEL_SERVERS, 'llama3-engine');
+    const m = await get<ModelInfer>(MODEL_INFERS, 'llama3-engine');
+    return !ms?.spec.pdDisaggregation && m?.spec.roles.map((r) => r.name).join() === 'server' && m.status?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'RolloutComplete';
+  }, 'rollback to one server role');
+  const back = (await get<ModelInfer>(MODEL_INFERS, 'llama3-engine'))!;
+  assert.equal(back.metadata.annotations?.['registry.matrixinfer.ai/amended-by'], 'SpeculativeDecoding/sd-llama3-chatbot');
+  assert.equal((back.spec.roles[0]!.template.spec as { nodeSelector?: unknown }).nodeSelector, undefined);
+  assert.deepEqual((back.spec.roles[0]!.template.spec as { containers: { args: string[] }[] }).containers[0]!.args.slice(-2), [
+    '--speculative-config', '{"method":"draft_model","model":"llama3-1b","num_speculative_tokens":5}',
+  ]);
 });

@@ -29,6 +29,7 @@ import type { InformerFactory, SharedInformer } from '../../kube/informer.ts';
 import { errorMessage, type Logger } from '../../kube/log.ts';
 import { isControlledBy, isDeleting, objectKey, splitKey } from '../../kube/objects.ts';
 import {
+  PODS,
   INFERENCE_CACHES,
   INFERENCE_GATEWAYS,
   INFERENCE_SERVICES,
@@ -44,7 +45,11 @@ import { conditionChanged, conditionOf } from './conditions.ts';
 import { computeInferenceCacheStatus } from './inference-cache.ts';
 import { computeInferenceGatewayStatus } from './inference-gateway.ts';
 import { computeInferenceServiceStatus, planInferenceService, routeName } from './inference-service.ts';
-import type { World } from './resolve.ts';
+import { sharedInformers, worldOf } from './informers.ts';
+import { claimWorkloads } from './resolve.ts';
+import { computeDisaggregationStatus, computeSpeculativeStatus } from './workload-status.ts';
+import { MODELINFER_PODS } from '../modelinfer/controller.ts';
+import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
 
 export interface ProductionStackDeps {
   client: KubeClient;
@@ -56,27 +61,6 @@ export interface ProductionStackDeps {
 
 /** How long to wait before retrying after a permanent error (nothing else would wake us). */
 const PERMANENT_ERROR_RETRY_MS = 30_000;
-
-/** The informers every production-stack controller reads, shared through the factory. */
-export function sharedInformers(informers: InformerFactory) {
-  return {
-    models: informers.informer<Model>(MODELS),
-    modelInfers: informers.informer<ModelInfer>(MODEL_INFERS),
-    servers: informers.informer<ModelServer>(MODEL_SERVERS),
-    routes: informers.informer<ModelRoute>(MODEL_ROUTES),
-    services: informers.informer(SERVICES),
-  };
-}
-type Shared = ReturnType<typeof sharedInformers>;
-
-export function worldOf(shared: Shared, namespace: string): World {
-  return {
-    routes: shared.routes.list(namespace),
-    servers: shared.servers.list(namespace),
-    modelInfers: shared.modelInfers.list(namespace),
-    models: shared.models.list(namespace),
-  };
-}
 
 /** Map an event to the keys of the primary objects in its namespace that `concerns` says it touches. */
 export function inNamespace<P extends KubeObject, T extends KubeObject>(primary: SharedInformer<P>, concerns: (candidate: P, object: T) => boolean): KeyMapper<T> {
@@ -199,5 +183,72 @@ export function createInferenceCacheController(deps: ProductionStackDeps): Contr
   controller.watch(shared.routes, inNamespace(caches, (c, r: ModelRoute) => r.spec?.modelName === c.spec.modelName));
   controller.watch(pdds, inNamespace(caches, (c, p: PrefillDecodingDisaggregation) => c.spec.pddRef === p.metadata.name));
   controller.watch(sds, inNamespace(caches, (c, sd: SpeculativeDecoding) => c.spec.sdRef === sd.metadata.name));
+  return controller;
+}
+
+/** Models and ModelInfers of a namespace change which workloads these objects hold: every object there is concerned. */
+function watchWorkloads<T extends KubeObject>(controller: Controller, primary: SharedInformer<T>, informers: ReturnType<typeof sharedInformers>): void {
+  const all = inNamespace(primary, () => true);
+  controller.watch(informers.models, all);
+  controller.watch(informers.modelInfers, all);
+  controller.watch(informers.servers, all);
+  controller.watch(informers.routes, all);
+}
+
+/** SpeculativeDecoding: status only; the Model controller applies it (amender.ts). */
+export function createSpeculativeDecodingController(deps: ProductionStackDeps): Controller {
+  const { client, informers, recorder } = deps;
+  const shared = sharedInformers(informers);
+  const sds = informers.informer<SpeculativeDecoding>(SPECULATIVE_DECODINGS);
+
+  async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const sd = sds.get(namespace, name);
+    if (!sd || isDeleting(sd)) return;
+    const world = worldOf(shared, namespace);
+    const claims = claimWorkloads(sds.list(namespace), (o) => o.spec.targetModel, world);
+    const status = computeSpeculativeStatus(sd, { claims, models: world.models, modelInfers: world.modelInfers });
+    await patchStatus(client, SPECULATIVE_DECODINGS, sd, status as Record<string, unknown>);
+    conditionEvents(recorder, sd, sd.status, status, ['ResolvedRefs', 'Applied', 'Ready']);
+  }
+
+  const controller = new Controller({ name: 'speculativedecoding', reconcile, workers: deps.workers, logger: deps.logger });
+  controller.watchPrimary(sds);
+  // Another object for the same model may hold the workload, or let it go.
+  controller.watch(sds, inNamespace(sds, (a, b: SpeculativeDecoding) => a !== b && a.spec.targetModel === b.spec.targetModel));
+  watchWorkloads(controller, sds, shared);
+  return controller;
+}
+
+/** PrefillDecodingDisaggregation: status only (roles' ready pods); the Model controller applies it (amender.ts). */
+export function createDisaggregationController(deps: ProductionStackDeps): Controller {
+  const { client, informers, recorder } = deps;
+  const shared = sharedInformers(informers);
+  const pdds = informers.informer<PrefillDecodingDisaggregation>(PD_DISAGGREGATIONS);
+  const pods = informers.informer(PODS, MODELINFER_PODS);
+
+  async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const pdd = pdds.get(namespace, name);
+    if (!pdd || isDeleting(pdd)) return;
+    const world = worldOf(shared, namespace);
+    const claims = claimWorkloads(pdds.list(namespace), (o) => o.spec.modelName, world);
+    const namespacePods = pods.list(namespace);
+    const status = computeDisaggregationStatus(pdd, {
+      claims,
+      models: world.models,
+      modelInfers: world.modelInfers,
+      servers: world.servers,
+      podsOf: (mi) => namespacePods.filter((p) => p.metadata.labels?.[MODELINFER_NAME_LABEL] === mi),
+    });
+    await patchStatus(client, PD_DISAGGREGATIONS, pdd, status as Record<string, unknown>);
+    conditionEvents(recorder, pdd, pdd.status, status, ['ResolvedRefs', 'Applied', 'Ready']);
+  }
+
+  const controller = new Controller({ name: 'prefilldecodingdisaggregation', reconcile, workers: deps.workers, logger: deps.logger });
+  controller.watchPrimary(pdds);
+  controller.watch(pdds, inNamespace(pdds, (a, b: PrefillDecodingDisaggregation) => a !== b && a.spec.modelName === b.spec.modelName));
+  controller.watch(pods, inNamespace(pdds, (pdd, pod: KubeObject) => (pdd.status?.modelInfer ?? '').split(',').includes(pod.metadata.labels?.[MODELINFER_NAME_LABEL] ?? '')));
+  watchWorkloads(controller, pdds, shared);
   return controller;
 }

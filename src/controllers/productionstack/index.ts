@@ -2,7 +2,15 @@
 // Model controller applies SpeculativeDecoding and PrefillDecodingDisaggregation to the workloads it generates.
 import type { Controller } from '../../kube/controller.ts';
 import type { ModelAmender } from '../model/amend.ts';
-import { createInferenceCacheController, createInferenceGatewayController, createInferenceServiceController, type ProductionStackDeps } from './controller.ts';
+import { createProductionStackAmender } from './amender.ts';
+import {
+  createDisaggregationController,
+  createInferenceCacheController,
+  createInferenceGatewayController,
+  createInferenceServiceController,
+  createSpeculativeDecodingController,
+  type ProductionStackDeps,
+} from './controller.ts';
 
 export interface ProductionStack {
   controllers: Controller[];
@@ -17,8 +25,10 @@ export function createProductionStack(deps: ProductionStackDeps): ProductionStac
       createInferenceServiceController(child('inferenceservice')),
       createInferenceGatewayController(child('inferencegateway')),
       createInferenceCacheController(child('inferencecache')),
+      createSpeculativeDecodingController(child('speculativedecoding')),
+      createDisaggregationController(child('prefilldecodingdisaggregation')),
     ],
-    amenders: [],
+    amenders: [createProductionStackAmender(deps.informers)],
   };
 }
 

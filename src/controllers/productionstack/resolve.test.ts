@@ -44,4 +44,9 @@ test('claims: the oldest object holds a workload, the others see who does', () =
   assert.deepEqual(claims.won.get('second'), []);
   assert.deepEqual(claims.lost.get('second')!.map((l) => l.holder), ['first']);
   assert.equal(claims.holders.get('llama3-70b'), first);
+  // The one already applied keeps the workload, whatever the ages.
+  const applied = { ...engine.modelInfer, metadata: { ...engine.modelInfer.metadata, annotations: { 'registry.matrixinfer.ai/amended-by': 'SpeculativeDecoding/second' } } };
+  const kept = claimWorkloads([first, second], (o) => o.spec.targetModel, { ...world(engine), modelInfers: [applied] });
+  assert.equal(kept.holders.get('llama3-70b'), second);
+  assert.deepEqual(kept.lost.get('first')!.map((l) => l.holder), ['second']);
 });

@@ -5,11 +5,14 @@
 //    their targets' ModelServers to the ModelInfers serving it; without a route, a Model of that name serves it;
 //  - an InferenceService's backendRef is a ModelServer, or a Service whose selector picks the pods of a ModelInfer
 //    (then the oldest ModelServer exposing that ModelInfer); a Service in front of anything else is not ours to route.
-// Claims: when several objects of a kind ask for one workload, the oldest wins and the others report the conflict.
+// Claims: when several objects of a kind ask for one workload, the one already applied to it (named in the ModelInfer's
+// amended-by annotation) keeps it; otherwise the oldest wins (creation time, then namespace/name: creation times have
+// one-second resolution). The others report the conflict.
 import type { KubeObject } from '../../api/admission.ts';
 import { olderFirst, type Model, type ModelInfer, type ModelRoute, type ModelServer } from '../../api/kinds/index.ts';
 import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
 import { getControllerOf } from '../../kube/objects.ts';
+import { AMENDED_BY_ANNOTATION } from '../model/amend.ts';
 
 /** One namespace's objects, as the informers hold them. */
 export interface World {
@@ -96,16 +99,24 @@ export interface Claims<T extends KubeObject> {
   holders: Map<string, T>;
 }
 
-/** Who holds each workload: the oldest object asking for it. */
+/** Who holds each workload: the object already applied to it, else the oldest asking for it. */
 export function claimWorkloads<T extends KubeObject>(objects: readonly T[], targetOf: (object: T) => string, world: World): Claims<T> {
   const claims: Claims<T> = { won: new Map(), lost: new Map(), holders: new Map() };
-  for (const object of [...objects].filter((o) => !o.metadata.deletionTimestamp).sort(olderFirst)) {
+  const live = [...objects].filter((o) => !o.metadata.deletionTimestamp).sort(olderFirst);
+  const wanted = live.map((object) => ({ object, workloads: workloadsServing(targetOf(object), world) }));
+  for (const { object, workloads } of wanted) {
+    claims.won.set(object.metadata.name!, []);
+    claims.lost.set(object.metadata.name!, []);
+    for (const workload of workloads) {
+      const mi = world.modelInfers.find((m) => m.metadata.name === workload.modelInfer);
+      if ((mi?.metadata.annotations?.[AMENDED_BY_ANNOTATION] ?? '').split(',').includes(`${object.kind}/${object.metadata.name}`)) claims.holders.set(workload.modelInfer, object);
+    }
+  }
+  for (const { object, workloads } of wanted) {
     const name = object.metadata.name!;
-    claims.won.set(name, []);
-    claims.lost.set(name, []);
-    for (const workload of workloadsServing(targetOf(object), world)) {
+    for (const workload of workloads) {
       const holder = claims.holders.get(workload.modelInfer);
-      if (holder) claims.lost.get(name)!.push({ workload, holder: holder.metadata.name! });
+      if (holder && holder !== object) claims.lost.get(name)!.push({ workload, holder: holder.metadata.name! });
       else {
         claims.holders.set(workload.modelInfer, object);
         claims.won.get(name)!.push(workload);
