@@ -153,7 +153,7 @@ describe('exported traces', { skip }, () => {
     assert.match(String(tag(server, 'matrixinfer.pod')), /^default\//);
     assert.equal(tag(server, 'matrixinfer.route'), 'default/llama-7b');
 
-    for (const stage of ['parse', 'match route', 'authenticate', 'authorize', 'limit', 'schedule', 'proxy']) {
+    for (const stage of ['parse', 'match route', 'authenticate', 'authorize', 'limit', 'cache lookup', 'schedule', 'proxy']) {
       const [span] = byName(stage);
       assert.ok(span, `a span for the stage '${stage}'`);
       assert.equal(parentOf(span), server.spanID, `'${stage}' is a child of the server span`);
