@@ -7,8 +7,9 @@
 //    `matrixinfer-<component>`), OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL (http/protobuf, the
 //    default, or http/json), OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default parentbased_always_on),
 //    OTEL_BSP_* (batching), and by the exporter OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _TIMEOUT, _COMPRESSION.
-//  - Off costs nothing: this module loads no OpenTelemetry code. `startTracing` loads the API and the SDK
-//    (tracing-sdk.ts) only when tracing is on, so a process without it never carries them (≈ 20 MiB).
+//  - Off costs nothing: this module loads no OpenTelemetry code. `startTracing` loads the SDK and the exporter
+//    (tracing-sdk.ts) only when tracing is on, so a process without it never carries them (≈ 20 MiB; the small API
+//    package is loaded anyway where prom-client is, for its exemplars).
 //  - `tracing()` is null when off: a caller branches once and does nothing else. The helpers here (`inSpan`,
 //    `serverSpan`) run their work directly when off.
 //  - Spans are exported in batches (BatchSpanProcessor); `shutdown()` flushes what is queued, and every component's
