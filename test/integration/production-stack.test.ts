@@ -7,12 +7,16 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { KubeObject } from '../../src/api/admission.ts';
-import type { InferenceCache, InferenceGateway, InferenceService, Model, ModelInfer, ModelRoute, ModelServer, PrefillDecodingDisaggregation, SpeculativeDecoding } from '../../src/api/kinds/index.ts';
+import type { InferenceCache, InferenceGateway, InferenceService, Model, ModelInfer, ModelRoute, ModelServer, PrefillDecodingDisaggregation, SpeculativeDecoding, StaticRoute } from '../../src/api/kinds/index.ts';
+import { startEngine } from '../../src/engine/server.ts';
+import { parseEngineArgs } from '../../src/engine/options.ts';
 import { readManifests } from '../../src/cli/manifests.ts';
 import { KubeClient, type ResourceType } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/kube/log.ts';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
 import {
+  CONFIG_MAPS,
+  STATIC_ROUTES,
   INFERENCE_CACHES,
   INFERENCE_GATEWAYS,
   INFERENCE_SERVICES,
@@ -284,4 +288,55 @@ test('InferenceCache, SpeculativeDecoding and PrefillDecodingDisaggregation (see
   assert.deepEqual((back.spec.roles[0]!.template.spec as { containers: { args: string[] }[] }).containers[0]!.args.slice(-2), [
     '--speculative-config', '{"method":"draft_model","model":"llama3-1b","num_speculative_tokens":5}',
   ]);
+});
+
+test('StaticRoute (seed): ConfigMap vllm-router-config with static_config.json, every backend probed, status', async (t) => {
+  // An engine the platform does not manage, on the seed's first backend (when the port is free here).
+  let engine: Awaited<ReturnType<typeof startEngine>> | undefined;
+  try {
+    engine = await startEngine(parseEngineArgs(['facebook/opt-125m', '--host', '127.0.0.1', '--port', '9001'], { warn: () => {} }));
+    t.after(() => engine?.close());
+  } catch {
+    t.diagnostic('port 9001 is taken here: every backend is expected unhealthy');
+  }
+  const [route] = await applySeed('production-stack-staticroute.yaml');
+  const cm = await until('ConfigMap vllm-router-config', () => get(CONFIG_MAPS, 'vllm-router-config'));
+  assert.equal(cm.metadata.ownerReferences?.[0]?.uid, route!.metadata.uid);
+  assert.deepEqual(JSON.parse((cm.data as Record<string, string>)['static_config.json']!), {
+    service_discovery: 'static',
+    routing_logic: 'roundrobin',
+    static_backends: 'http://localhost:9001,http://localhost:9002,http://localhost:9003',
+    static_models: 'facebook/opt-125m,meta-llama/Llama-3.1-8B-Instruct,facebook/opt-125m',
+  });
+  const status = await until('backends probed', async () => {
+    const r = await get<StaticRoute>(STATIC_ROUTES, 'staticroute-sample');
+    return r?.status?.backends?.every((b) => b.lastChecked) ? r : undefined;
+  });
+  assert.equal(status.status?.configMapRef, 'vllm-router-config');
+  assert.ok(status.status?.lastAppliedTime);
+  assert.deepEqual(status.status?.backends?.map((b) => [b.url, b.model, b.healthy]), [
+    ['http://localhost:9001', 'facebook/opt-125m', engine !== undefined],
+    ['http://localhost:9002', 'meta-llama/Llama-3.1-8B-Instruct', false],
+    ['http://localhost:9003', 'facebook/opt-125m', false],
+  ]);
+  assert.match(status.status!.backends![1]!.message!, /GET \/health: ECONNREFUSED; GET \/v1\/models: ECONNREFUSED/);
+  assert.equal(condition(status, 'Programmed')?.status, 'True');
+  assert.equal(condition(status, 'BackendsHealthy')?.status, 'False');
+  assert.equal(condition(status, 'ResolvedRefs')?.reason, 'RouterNotFound');
+  assert.equal(condition(status, 'Ready')?.status, engine ? 'True' : 'False');
+  assert.equal(status.status?.observedGeneration, status.metadata.generation);
+
+  // A content change rewrites the ConfigMap and moves lastAppliedTime; the router Service appearing resolves routerRef.
+  await client.create(SERVICES, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'vllm-router', namespace: NS }, spec: { ports: [{ port: 80 }] } });
+  await new Promise((r) => setTimeout(r, 1100));
+  await client.mergePatch(STATIC_ROUTES, NS, 'staticroute-sample', { spec: { staticBackends: 'http://localhost:9001,http://localhost:9002', staticModels: 'facebook/opt-125m,meta-llama/Llama-3.1-8B-Instruct' } });
+  const updated = await until('updated', async () => {
+    const r = await get<StaticRoute>(STATIC_ROUTES, 'staticroute-sample');
+    return r?.status?.backends?.length === 2 && condition(r, 'ResolvedRefs')?.status === 'True' && r.status.lastAppliedTime !== status.status?.lastAppliedTime ? r : undefined;
+  });
+  assert.ok(updated.status!.lastAppliedTime! > status.status!.lastAppliedTime!);
+  const cm2 = await get(CONFIG_MAPS, 'vllm-router-config');
+  assert.equal(JSON.parse((cm2!.data as Record<string, string>)['static_config.json']!).static_backends, 'http://localhost:9001,http://localhost:9002');
+  // A backend list whose models do not match is refused at admission, with the field.
+  await assert.rejects(client.mergePatch(STATIC_ROUTES, NS, 'staticroute-sample', { spec: { staticModels: 'facebook/opt-125m' } }), /spec\.staticModels: Invalid value.*1 model for 2 backends/);
 });

@@ -20,6 +20,8 @@ import {
   type ModelServer,
   type PrefillDecodingDisaggregation,
   type SpeculativeDecoding,
+  type StaticRoute,
+  staticEntries,
 } from '../../api/kinds/index.ts';
 import { ensureChild, OwnershipConflictError, patchStatus } from '../../kube/apply.ts';
 import { isPermanent, type KubeClient } from '../../kube/client.ts';
@@ -29,6 +31,8 @@ import type { InformerFactory, SharedInformer } from '../../kube/informer.ts';
 import { errorMessage, type Logger } from '../../kube/log.ts';
 import { isControlledBy, isDeleting, objectKey, splitKey } from '../../kube/objects.ts';
 import {
+  CONFIG_MAPS,
+  STATIC_ROUTES,
   PODS,
   INFERENCE_CACHES,
   INFERENCE_GATEWAYS,
@@ -49,7 +53,10 @@ import { sharedInformers, worldOf } from './informers.ts';
 import { claimWorkloads } from './resolve.ts';
 import { computeDisaggregationStatus, computeSpeculativeStatus } from './workload-status.ts';
 import { MODELINFER_PODS } from '../modelinfer/controller.ts';
-import { MODELINFER_NAME_LABEL } from '../../api/labels.ts';
+import { MANAGED_BY_LABEL, MODELINFER_NAME_LABEL } from '../../api/labels.ts';
+import { PRODUCTION_STACK_MANAGER } from './inference-service.ts';
+import { BackendProber, type Probe } from './prober.ts';
+import { computeStaticRouteStatus, configMapName, desiredConfigMap, healthCheckOf } from './static-route.ts';
 
 export interface ProductionStackDeps {
   client: KubeClient;
@@ -250,5 +257,55 @@ export function createDisaggregationController(deps: ProductionStackDeps): Contr
   controller.watch(pdds, inNamespace(pdds, (a, b: PrefillDecodingDisaggregation) => a !== b && a.spec.modelName === b.spec.modelName));
   controller.watch(pods, inNamespace(pdds, (pdd, pod: KubeObject) => (pdd.status?.modelInfer ?? '').split(',').includes(pod.metadata.labels?.[MODELINFER_NAME_LABEL] ?? '')));
   watchWorkloads(controller, pdds, shared);
+  return controller;
+}
+
+/** A controller that also stops its backend prober. */
+class StaticRouteController extends Controller {
+  prober: BackendProber | undefined;
+  override async stop(): Promise<void> {
+    this.prober?.stop();
+    await super.stop();
+  }
+}
+
+/** StaticRoute: its ConfigMap (owned) and its backends' health (prober.ts); `probe` is replaceable for tests. */
+export function createStaticRouteController(deps: ProductionStackDeps & { probe?: Probe }): Controller {
+  const { client, informers, recorder } = deps;
+  const shared = sharedInformers(informers);
+  const routes = informers.informer<StaticRoute>(STATIC_ROUTES);
+  const configMaps = informers.informer(CONFIG_MAPS, { labelSelector: `${MANAGED_BY_LABEL}=${PRODUCTION_STACK_MANAGER}` });
+
+  async function reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const route = routes.get(namespace, name);
+    if (!route || isDeleting(route)) {
+      controller.prober?.forget(key);
+      return;
+    }
+    controller.prober?.ensure(key, staticEntries(route.spec).map((e) => e.url), healthCheckOf(route.spec));
+    let writeError: string | undefined;
+    let applied = false;
+    try {
+      const result = await ensureChild(client, CONFIG_MAPS, desiredConfigMap(route), { owner: route, existing: configMaps.get(namespace, configMapName(route)) });
+      applied = result.action !== 'unchanged';
+      if (applied) recorder.event(route, 'Normal', result.action === 'created' ? 'ConfigMapCreated' : 'ConfigMapUpdated', `${result.action === 'created' ? 'Created' : 'Updated'} ConfigMap ${configMapName(route)}`);
+    } catch (err) {
+      if (!isPermanentWrite(err)) throw err;
+      writeError = `ConfigMap ${configMapName(route)}: ${errorMessage(err)}`;
+    }
+    const ref = route.spec.routerRef;
+    const routerFound = ref ? shared.services.get(ref.namespace ?? namespace, ref.name) !== undefined : undefined;
+    const status = computeStaticRouteStatus(route, { ...(writeError ? { writeError } : {}), applied, health: controller.prober?.results(key) ?? new Map(), ...(routerFound !== undefined ? { routerFound } : {}) });
+    await patchStatus(client, STATIC_ROUTES, route, status as Record<string, unknown>);
+    conditionEvents(recorder, route, route.status, status, ['Programmed', 'BackendsHealthy', 'ResolvedRefs']);
+    if (writeError) return { requeueAfterMs: PERMANENT_ERROR_RETRY_MS };
+  }
+
+  const controller = new StaticRouteController({ name: 'staticroute', reconcile, workers: deps.workers, logger: deps.logger });
+  controller.prober = new BackendProber((key) => controller.enqueue(key), deps.probe);
+  controller.watchPrimary(routes);
+  controller.watch(configMaps, toController('StaticRoute', PRODUCTION_STACK_GROUP));
+  controller.watch(shared.services, inNamespace(routes, (r, s: KubeObject) => r.spec.routerRef?.name === s.metadata.name));
   return controller;
 }

@@ -9,6 +9,7 @@ import {
   createInferenceGatewayController,
   createInferenceServiceController,
   createSpeculativeDecodingController,
+  createStaticRouteController,
   type ProductionStackDeps,
 } from './controller.ts';
 
@@ -27,6 +28,7 @@ export function createProductionStack(deps: ProductionStackDeps): ProductionStac
       createInferenceCacheController(child('inferencecache')),
       createSpeculativeDecodingController(child('speculativedecoding')),
       createDisaggregationController(child('prefilldecodingdisaggregation')),
+      createStaticRouteController(child('staticroute')),
     ],
     amenders: [createProductionStackAmender(deps.informers)],
   };
