@@ -58,6 +58,7 @@ export interface ControllerManagerCommandOptions {
   webhookCertDir?: string;
   /** Serve /healthz and /readyz (the pod's probes) on this port (off when undefined). */
   healthPort?: number;
+  healthHost?: string;
   /** Serve Prometheus metrics on GET /metrics on this port (off when undefined); host default 0.0.0.0. */
   metricsPort?: number;
   metricsHost?: string;
@@ -85,7 +86,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
   const { loadKubeConfig } = await import('../kube/config.ts');
   let started = false;
   // Probes answer while the manager starts; ready once started (as leader or standby).
-  const health = options.healthPort !== undefined ? await startHealthServer({ port: options.healthPort, ready: () => started }) : undefined;
+  const health = options.healthPort !== undefined ? await startHealthServer({ port: options.healthPort, ...(options.healthHost ? { host: options.healthHost } : {}), ready: () => started }) : undefined;
   const { defaultGatewayLocation } = await import('../controllers/networking/controller.ts');
   const gatewayDefaults = defaultGatewayLocation();
   const managerNamespace = options.controllerManagerNamespace ?? process.env.POD_NAMESPACE;

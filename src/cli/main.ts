@@ -86,7 +86,7 @@ async function main(): Promise<void> {
 
   program
     .command('controller-manager')
-    .description('Run the controllers (Model, ModelInfer, networking status)')
+    .description('Run the controllers (Model, ModelInfer, networking status, autoscaler, the production-stack kinds)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster or $KUBECONFIG)')
     .option('--namespace <name>', 'watch one namespace only')
     .option('--no-leader-elect', 'run without leader election')
@@ -112,13 +112,26 @@ async function main(): Promise<void> {
     .option('--prometheus-selector <selector>', 'label selector (key=value,...) of those Prometheus pods', '')
     .option('--controller-manager-namespace <name>', 'with --engine-network-policy: namespace of the controller-manager pods allowed to scrape engine metrics for the autoscaler (default: $POD_NAMESPACE; no rule when neither)')
     .option('--controller-manager-selector <selector>', 'label selector (key=value,...) of those controller-manager pods', 'app.kubernetes.io/name=matrixinfer,app.kubernetes.io/component=controller-manager')
-    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string; metricsPort?: string; metricsHost: string; gatewayNamespace?: string; gatewaySelector?: string; gatewayAddress?: string[]; gatewayPort: string; gatewayTlsPort: string; engineNetworkPolicy?: boolean; prometheusUrl?: string; prometheusNamespace?: string; prometheusSelector?: string; controllerManagerNamespace?: string; controllerManagerSelector?: string }) => {
+    .addHelpText('after', '\nEnvironment (the production-stack router controller\'s, seed 004; flags win): KUBERNETES_NAMESPACE (the namespace it runs in,\nwhen $POD_NAMESPACE is unset), METRICS_ADDR and HEALTH_PROBE_ADDR ([host]:port), LEADER_ELECTION_ENABLED (true/false).\nGPU_METRICS_ENDPOINT is not used (src/cli/seed-env.ts says why).\n')
+    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string; metricsPort?: string; metricsHost: string; gatewayNamespace?: string; gatewaySelector?: string; gatewayAddress?: string[]; gatewayPort: string; gatewayTlsPort: string; engineNetworkPolicy?: boolean; prometheusUrl?: string; prometheusNamespace?: string; prometheusSelector?: string; controllerManagerNamespace?: string; controllerManagerSelector?: string }, command: Command) => {
       const { runControllerManager } = await import('./components.ts');
+      const { seedEnvironment } = await import('./seed-env.ts');
+      const { writeRecord } = await import('../kube/log.ts');
+      const env = seedEnvironment(process.env);
+      if (env.errors.length > 0) throw new Error(env.errors.join('; '));
+      for (const line of env.ignored) writeRecord('warn', 'controller-manager', line);
+      if (env.podNamespace) process.env.POD_NAMESPACE = env.podNamespace;
+      const fromFlag = (name: string) => command.getOptionValueSource(name) === 'cli';
+      const metrics = opts.metricsPort !== undefined ? { port: Number(opts.metricsPort), host: opts.metricsHost } : env.metrics ? { port: env.metrics.port, host: fromFlag('metricsHost') ? opts.metricsHost : (env.metrics.host ?? opts.metricsHost) } : undefined;
+      const health = opts.healthPort !== undefined ? { port: Number(opts.healthPort) } : env.health;
       await runControllerManager({
         ...opts,
+        leaderElect: fromFlag('leaderElect') ? opts.leaderElect : (env.leaderElect ?? opts.leaderElect),
         webhookPort: opts.webhookPort === undefined ? undefined : Number(opts.webhookPort),
-        healthPort: opts.healthPort === undefined ? undefined : Number(opts.healthPort),
-        metricsPort: opts.metricsPort === undefined ? undefined : Number(opts.metricsPort),
+        healthPort: health?.port,
+        ...(health?.host ? { healthHost: health.host } : {}),
+        metricsPort: metrics?.port,
+        metricsHost: metrics?.host ?? opts.metricsHost,
         gatewayPort: Number(opts.gatewayPort),
         gatewayTlsPort: Number(opts.gatewayTlsPort),
       });
