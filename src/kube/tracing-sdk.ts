@@ -4,8 +4,8 @@
 // the hook that puts the active span's ids on every log line (kube/log.ts).
 //
 // Rules: built only from the official packages; environment variables the packages read themselves (the exporter's
-// endpoint, headers, timeout and compression; OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES through envDetector)
-// are left to them; what SDK 3 no longer reads from the environment (sampler, batching) comes parsed from
+// headers, timeout and compression; OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES through envDetector) are left to
+// them; the endpoint, and what SDK 3 no longer reads from the environment (sampler, batching), come parsed from
 // tracing.ts `tracingConfig`.
 import * as api from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -55,7 +55,7 @@ export async function createTracing(config: TracingConfig): Promise<Tracing> {
     .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName, [ATTR_SERVICE_VERSION]: VERSION }))
     .merge(detectResources({ detectors: [envDetector] }));
   await resource.waitForAsyncAttributes?.();
-  const exporter = config.protocol === 'http/json' ? new JsonExporter() : new ProtobufExporter();
+  const exporter = config.protocol === 'http/json' ? new JsonExporter({ url: config.url }) : new ProtobufExporter({ url: config.url });
   const provider = new TracerProvider({
     resource,
     sampler: samplerFor(config.sampler, config.ratio),
@@ -66,7 +66,7 @@ export async function createTracing(config: TracingConfig): Promise<Tracing> {
   api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   api.trace.setGlobalTracerProvider(provider);
   setLogContext(activeIds);
-  writeRecord('info', 'tracing', `exporting traces over OTLP (${config.protocol}) as ${component}`, { sampler: config.sampler });
+  writeRecord('info', 'tracing', `exporting traces over OTLP (${config.protocol}) to ${config.url} as ${component}`, { sampler: config.sampler });
   let stopped: Promise<void> | undefined;
   return {
     api,

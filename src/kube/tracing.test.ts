@@ -19,6 +19,9 @@ test('off unless an OTLP endpoint is set, and when disabled', () => {
 test('defaults: the component names the service, http/protobuf, parentbased_always_on', () => {
   const c = tracingConfig('controller-manager', ENDPOINT)!;
   assert.equal(c.serviceName, 'matrixinfer-controller-manager');
+  assert.equal(c.url, 'http://127.0.0.1:4318/v1/traces');
+  assert.equal(tracingConfig('g', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/base/' })!.url, 'http://c:4318/base/v1/traces');
+  assert.equal(tracingConfig('g', { ...ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:4318/x' })!.url, 'http://t:4318/x');
   assert.equal(c.protocol, 'http/protobuf');
   assert.equal(c.sampler, 'parentbased_always_on');
   assert.equal(c.ratio, 1);

@@ -6,7 +6,8 @@
 //    or OTEL_TRACES_EXPORTER=none. The rest is read as the OpenTelemetry SDKs read it: OTEL_SERVICE_NAME (default
 //    `matrixinfer-<component>`), OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL (http/protobuf, the
 //    default, or http/json), OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default parentbased_always_on),
-//    OTEL_BSP_* (batching), and by the exporter OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _TIMEOUT, _COMPRESSION.
+//    OTEL_BSP_* (batching), and by the exporter itself (from process.env) OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _TIMEOUT,
+//    _COMPRESSION and the TLS files.
 //  - Off costs nothing: this module loads no OpenTelemetry code. `startTracing` loads the SDK and the exporter
 //    (tracing-sdk.ts) only when tracing is on, so a process without it never carries them (≈ 20 MiB; the small API
 //    package is loaded anyway where prom-client is, for its exemplars).
@@ -30,6 +31,8 @@ export type SamplerName = 'always_on' | 'always_off' | 'traceidratio' | 'parentb
 /** What the environment asks for (pure: tested without the SDK). */
 export interface TracingConfig {
   serviceName: string;
+  /** Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  url: string;
   protocol: OtlpProtocol;
   sampler: SamplerName;
   /** The ratio of the traceidratio samplers, in [0, 1]. */
@@ -58,7 +61,10 @@ function nonEmpty(v: string | undefined): string | undefined {
 /** The tracing configuration for `component` ('gateway', 'engine', …), or undefined when tracing is off. */
 export function tracingConfig(component: string, env: NodeJS.ProcessEnv = process.env): TracingConfig | undefined {
   if (nonEmpty(env.OTEL_SDK_DISABLED)?.toLowerCase() === 'true') return undefined;
-  if (nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) === undefined && nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT) === undefined) return undefined;
+  const tracesEndpoint = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const endpoint = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  if (tracesEndpoint === undefined && endpoint === undefined) return undefined;
+  const url = tracesEndpoint ?? `${endpoint!.replace(/\/+$/, '')}/v1/traces`;
   const exporters = (nonEmpty(env.OTEL_TRACES_EXPORTER) ?? 'otlp').toLowerCase().split(',').map((s) => s.trim());
   if (exporters.includes('none')) return undefined;
   const warnings: string[] = [];
@@ -92,7 +98,7 @@ export function tracingConfig(component: string, env: NodeJS.ProcessEnv = proces
     if (Number.isInteger(n) && n > 0) batch[key] = n;
     else warnings.push(`${name}=${v} is not a positive integer; ignored`);
   }
-  return { serviceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? `matrixinfer-${component}`, protocol, sampler, ratio, batch, warnings };
+  return { serviceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? `matrixinfer-${component}`, url, protocol, sampler, ratio, batch, warnings };
 }
 
 let current: Tracing | null = null;

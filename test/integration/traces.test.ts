@@ -8,81 +8,16 @@
 // tracing disabled, or without OTEL_* at all, exports nothing and still serves.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, MAIN, REPO, startPlatform, stopProcess, until } from '../support/platform.ts';
 import { jaegerPath, needs } from '../support/system.ts';
-
-interface JaegerSpan {
-  traceID: string;
-  spanID: string;
-  operationName: string;
-  references: { refType: string; traceID: string; spanID: string }[];
-  tags: { key: string; value: unknown }[];
-  processID: string;
-}
-interface JaegerTrace {
-  traceID: string;
-  spans: JaegerSpan[];
-  processes: Record<string, { serviceName: string }>;
-}
+import { jaegerQuery as jaeger, parentOf, serviceOf as service, startJaeger, tag, type JaegerSpan, type JaegerTrace } from '../support/jaeger.ts';
 
 const skip = needs(['jaeger', jaegerPath()]);
-
-/** Jaeger v2 on free loopback ports: OTLP/HTTP in, spans kept in memory, the query API out. */
-async function startJaeger(dir: string): Promise<{ child: ChildProcess; otlp: string; query: string }> {
-  const [otlpPort, queryPort, queryGrpcPort] = [await freePort(), await freePort(), await freePort()];
-  const config = join(dir, 'jaeger.yaml');
-  writeFileSync(
-    config,
-    `service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces: {receivers: [otlp], exporters: [jaeger_storage_exporter]}
-  telemetry: {metrics: {level: none}, logs: {level: warn}}
-extensions:
-  jaeger_storage: {backends: {memstore: {memory: {max_traces: 100000}}}}
-  jaeger_query:
-    storage: {traces: memstore}
-    http: {endpoint: "127.0.0.1:${queryPort}"}
-    grpc: {endpoint: "127.0.0.1:${queryGrpcPort}"}
-receivers:
-  otlp: {protocols: {http: {endpoint: "127.0.0.1:${otlpPort}"}}}
-exporters:
-  jaeger_storage_exporter: {trace_storage: memstore}
-`,
-  );
-  const child = spawn(jaegerPath(), [`--config=file:${config}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const query = `http://127.0.0.1:${queryPort}`;
-  await until("Jaeger's query API", async () => {
-    if (child.exitCode !== null) throw new Error(`jaeger exited: ${stderr.slice(-500)}`);
-    return (await fetch(`${query}/api/services`).catch(() => undefined))?.ok === true;
-  }, 20_000, 100);
-  return { child, otlp: `http://127.0.0.1:${otlpPort}`, query };
-}
-
-async function jaeger<T>(query: string, path: string): Promise<T | undefined> {
-  const res = await fetch(query + path);
-  if (!res.ok) return undefined;
-  return ((await res.json()) as { data: T }).data;
-}
-
-function tag(span: JaegerSpan, key: string): unknown {
-  return span.tags.find((t) => t.key === key)?.value;
-}
-
-function parentOf(span: JaegerSpan): string | undefined {
-  return span.references.find((r) => r.refType === 'CHILD_OF')?.spanID;
-}
-
-function service(trace: JaegerTrace, span: JaegerSpan): string {
-  return trace.processes[span.processID]!.serviceName;
-}
 
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 
