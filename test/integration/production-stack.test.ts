@@ -337,6 +337,7 @@ test('StaticRoute (seed): ConfigMap vllm-router-config with static_config.json, 
   assert.ok(updated.status!.lastAppliedTime! > status.status!.lastAppliedTime!);
   const cm2 = await get(CONFIG_MAPS, 'vllm-router-config');
   assert.equal(JSON.parse((cm2!.data as Record<string, string>)['static_config.json']!).static_backends, 'http://localhost:9001,http://localhost:9002');
-  // A backend list whose models do not match is refused at admission, with the field.
-  await assert.rejects(client.mergePatch(STATIC_ROUTES, NS, 'staticroute-sample', { spec: { staticModels: 'facebook/opt-125m' } }), /spec\.staticModels: Invalid value.*1 model for 2 backends/);
+  // A backend list whose models do not match is refused at admission, with the field (the embedded server runs our
+  // admission inline; on the real one the webhook server does, test/cluster/webhooks.test.ts).
+  if (cluster.backend === 'embedded') await assert.rejects(client.mergePatch(STATIC_ROUTES, NS, 'staticroute-sample', { spec: { staticModels: 'facebook/opt-125m' } }), /spec\.staticModels: Invalid value.*1 model for 2 backends/);
 });
