@@ -16,9 +16,9 @@ import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
 import { projectCrds, startTestApiServer, type TestApiServer } from '../../src/kube/testing/apiserver.ts';
 import { startTracing } from '../../src/kube/tracing.ts';
 import { readyPod } from '../support/pods.ts';
-import { stopProcess, until } from '../support/platform.ts';
+import { until } from '../support/platform.ts';
 import { jaegerPath, needs } from '../support/system.ts';
-import { jaegerTraces, parentOf, startJaeger, tag, type JaegerSpan } from '../support/jaeger.ts';
+import { jaegerTraces, parentOf, startJaeger, stopJaeger, tag, type JaegerSpan } from '../support/jaeger.ts';
 
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const skip = needs(['jaeger', jaegerPath()]);
@@ -52,7 +52,7 @@ describe('gateway spans of retries and prefill/decode', { skip }, () => {
     for (const e of engines) await e.close();
     await api?.close();
     await tracing?.shutdown();
-    if (receiver) await stopProcess(receiver.child);
+    await stopJaeger(receiver);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, MAIN, REPO, startPlatform, stopProcess, until } from '../support/platform.ts';
 import { jaegerPath, needs } from '../support/system.ts';
-import { jaegerQuery as jaeger, parentOf, serviceOf as service, startJaeger, tag, type JaegerSpan, type JaegerTrace } from '../support/jaeger.ts';
+import { jaegerQuery as jaeger, parentOf, serviceOf as service, startJaeger, stopJaeger, tag, type JaegerSpan, type JaegerTrace } from '../support/jaeger.ts';
 
 const skip = needs(['jaeger', jaegerPath()]);
 
@@ -44,7 +44,7 @@ describe('exported traces', { skip }, () => {
 
   after(async () => {
     if (platform) await stopProcess(platform.child);
-    if (receiver) await stopProcess(receiver.child);
+    await stopJaeger(receiver);
     rmSync(home, { recursive: true, force: true });
   });
 
@@ -206,7 +206,7 @@ describe('tracing off', { skip }, () => {
       }
       assert.deepEqual((await jaeger<string[]>(receiver.query, '/api/services')) ?? [], []);
     } finally {
-      await stopProcess(receiver.child);
+      await stopJaeger(receiver);
       rmSync(dir, { recursive: true, force: true });
     }
   });

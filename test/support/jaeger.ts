@@ -68,6 +68,15 @@ exporters:
   return { child, otlp: `http://127.0.0.1:${otlpPort}`, query };
 }
 
+/** Stop it at once: its store is in memory, nothing to keep (a graceful stop can take ten seconds). */
+export async function stopJaeger(jaeger: Jaeger | undefined): Promise<void> {
+  const child = jaeger?.child;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
 /** The `data` of a query API answer (undefined when it is not 2xx, e.g. 404 for a trace not stored). */
 export async function jaegerQuery<T>(query: string, path: string): Promise<T | undefined> {
   const res = await fetch(query + path);
