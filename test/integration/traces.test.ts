@@ -3,8 +3,8 @@
 // exporting under its own service name, with only the standard OTEL_* variables set. Asserted from what Jaeger
 // stored: the gateway's server span continues the client's traceparent, the pipeline's stages are its children, the
 // upstream attempt is the proxy stage's child and the engine's span the attempt's child; controllers span their
-// reconciles and the API server's spans join them; the node agent and the API server span their work; the gateway's
-// access log carries the trace id; a client's unsampled trace is continued and not recorded. Then an engine with
+// reconciles and the API server's spans join them; the node agent and the API server span their work; log lines
+// written inside a span and the gateway's access log carry the trace id; a client's unsampled trace is continued and not recorded. Then an engine with
 // tracing disabled, or without OTEL_* at all, exports nothing and still serves.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -151,7 +151,7 @@ describe('exported traces', { skip }, () => {
     assert.equal((await jaeger<JaegerTrace[]>(receiver.query, `/api/traces/${traceId}`))?.length ?? 0, 0);
   });
 
-  test('controllers span their reconciles, and the API server spans the requests they make in the same trace', async () => {
+  test('controllers span their reconciles (the API server spans their requests in the same trace); the agent its work, logged with the ids', async () => {
     const services = (await jaeger<string[]>(receiver.query, '/api/services')) ?? [];
     for (const name of ['matrixinfer-gateway', 'matrixinfer-engine', 'matrixinfer-controller-manager', 'matrixinfer-apiserver', 'matrixinfer-agent']) {
       assert.ok(services.includes(name), `${name} exported spans (services: ${services.join(', ')})`);
@@ -169,6 +169,14 @@ describe('exported traces', { skip }, () => {
     assert.ok(joined, "an API server span whose parent is a model reconcile");
     const agent = (await jaeger<JaegerTrace[]>(receiver.query, `/api/traces?service=matrixinfer-agent&operation=${encodeURIComponent('start container')}&limit=5`)) ?? [];
     assert.ok(agent.length > 0, 'the node agent spans container starts');
+    // kube/log.ts: a line written inside a span carries its ids (the agent's line about the engine it starts).
+    const line = readFileSync(join(home, 'logs', 'agent.log'), 'utf8')
+      .split('\n')
+      .find((l) => l.includes('container engine') && l.includes('"trace_id"'));
+    assert.ok(line, "the agent's log line about starting the engine carries a trace id");
+    const ids = JSON.parse(line) as { trace_id: string; span_id: string };
+    const started = (await jaeger<JaegerTrace[]>(receiver.query, `/api/traces/${ids.trace_id}`))?.[0];
+    assert.equal(started?.spans.find((s) => s.spanID === ids.span_id)?.operationName, 'start container');
   });
 });
 
