@@ -80,7 +80,7 @@ test('certificates: rotated before expiry; a rotated CA keeps the old one in the
 
 test('webhook configurations: one webhook per group, Fail, None, v1, the CA bundle, url or Service', () => {
   const validating = desiredValidatingConfiguration({ plugins: admissionPlugins, endpoint: { url: 'https://127.0.0.1:9443' }, caBundle: 'PEM' });
-  assert.deepEqual(validating.webhooks!.map((w) => w.name), ['validate.networking.matrixinfer.ai', 'validate.registry.matrixinfer.ai', 'validate.workload.matrixinfer.ai']);
+  assert.deepEqual(validating.webhooks!.map((w) => w.name), ['validate.networking.matrixinfer.ai', 'validate.production-stack.vllm.ai', 'validate.registry.matrixinfer.ai', 'validate.workload.matrixinfer.ai']);
   for (const w of validating.webhooks!) {
     assert.equal(w.failurePolicy, 'Fail');
     assert.equal(w.sideEffects, 'None');
