@@ -20,7 +20,8 @@
 // which needs the same authentication and authorization but nothing after them; DESCRIBE_MODEL the same for a model
 // named in the path (the Open Inference Protocol's model metadata and readiness), whose route chooses the server.
 import type { Exchange, Stage } from './http/exchange.ts';
-import { selectIdle, selectRoute } from './routing/select.ts';
+import { selectIdle, selectRoute, type RouteSelection } from './routing/select.ts';
+import type { ModelEntry } from './routing/table.ts';
 import { shown } from './protocols/front.ts';
 import { requestUsage } from './accounting/usage.ts';
 import { authenticate, authorize, limit } from './policy/traffic.ts';
@@ -41,25 +42,13 @@ function parse(ex: Exchange): boolean {
  * the upstream body names the server's model and asks a streaming engine for usage (accounting/usage.ts).
  */
 function matchRoute(ex: Exchange): boolean {
+  if (ex.server !== null) return synced(ex); // a per-ModelServer path chose it
+  const entry = modelEntry(ex);
+  if (entry === undefined) return false;
+  let sel = firstMatch(ex, entry);
+  if (sel === undefined) return false;
   const core = ex.core;
-  if (!core.synced) {
-    ex.fail('gateway_not_ready', 'The gateway has not synced its routing table yet.', { retryAfter: 1 });
-    return false;
-  }
-  if (ex.server !== null) return true; // a per-ModelServer path chose it
   const model = ex.model;
-  const entry = core.table.models.get(model);
-  if (entry === undefined) {
-    ex.fail('model_not_found', `The model '${shown(model)}' does not exist.`, { param: 'model' });
-    return false;
-  }
-  ex.lora = entry.lora;
-  ex.modelMetrics = core.metrics.forModel(model);
-  let sel = selectRoute(entry, ex.headers, ex.path);
-  if (sel === 'no_rule') {
-    ex.fail('route_not_found', `No rule of the routes for model '${shown(model)}' matches this request.`, { param: 'model' });
-    return false;
-  }
   if (sel === 'no_upstream') {
     // A target at zero replicas may start for this request: it goes on, and waits in `schedule`.
     const idle = selectIdle(entry, ex.headers, ex.path);
@@ -87,24 +76,11 @@ function matchRoute(ex: Exchange): boolean {
  * authorization apply; nothing is held or started.
  */
 function matchModel(ex: Exchange): boolean {
-  const core = ex.core;
-  if (!core.synced) {
-    ex.fail('gateway_not_ready', 'The gateway has not synced its routing table yet.', { retryAfter: 1 });
-    return false;
-  }
+  const entry = modelEntry(ex);
+  if (entry === undefined) return false;
+  const sel = firstMatch(ex, entry);
+  if (sel === undefined) return false;
   const model = ex.model;
-  const entry = core.table.models.get(model);
-  if (entry === undefined) {
-    ex.fail('model_not_found', `The model '${shown(model)}' does not exist.`, { param: 'model' });
-    return false;
-  }
-  ex.lora = entry.lora;
-  ex.modelMetrics = core.metrics.forModel(model);
-  const sel = selectRoute(entry, ex.headers, ex.path);
-  if (sel === 'no_rule') {
-    ex.fail('route_not_found', `No rule of the routes for model '${shown(model)}' matches this request.`, { param: 'model' });
-    return false;
-  }
   const chosen = sel === 'no_upstream' ? selectIdle(entry, ex.headers, ex.path) : sel;
   if (chosen === undefined) {
     ex.fail('no_healthy_upstream', `No ModelServer serves model '${shown(model)}' right now.`, { retryAfter: 1 });
@@ -113,6 +89,35 @@ function matchModel(ex: Exchange): boolean {
   ex.route = chosen.route;
   ex.server = chosen.server;
   return true;
+}
+
+/** The routing table is built (503 before the gateway's first sync). */
+function synced(ex: Exchange): boolean {
+  if (ex.core.synced) return true;
+  ex.fail('gateway_not_ready', 'The gateway has not synced its routing table yet.', { retryAfter: 1 });
+  return false;
+}
+
+/** The routing-table entry of `ex.model` (with its metrics on the exchange), or undefined after answering. */
+function modelEntry(ex: Exchange): ModelEntry | undefined {
+  if (!synced(ex)) return undefined;
+  const model = ex.model;
+  const entry = ex.core.table.models.get(model);
+  if (entry === undefined) {
+    ex.fail('model_not_found', `The model '${shown(model)}' does not exist.`, { param: 'model' });
+    return undefined;
+  }
+  ex.lora = entry.lora;
+  ex.modelMetrics = ex.core.metrics.forModel(model);
+  return entry;
+}
+
+/** The first matching rule's weighted target, or 'no_upstream' when its targets have no ready pod; undefined after answering 404. */
+function firstMatch(ex: Exchange, entry: ModelEntry): RouteSelection | 'no_upstream' | undefined {
+  const sel = selectRoute(entry, ex.headers, ex.path);
+  if (sel !== 'no_rule') return sel;
+  ex.fail('route_not_found', `No rule of the routes for model '${shown(ex.model)}' matches this request.`, { param: 'model' });
+  return undefined;
 }
 
 /** The pod (or the prefill/decode pair) for the first attempt → `pick` / `pair`; at zero replicas, wait here. */
