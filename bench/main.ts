@@ -7,6 +7,7 @@
 //   npm run bench -- footprint [--smoke]   resident memory of the quickstart's process tree, with one and more engines
 //   npm run bench -- autoscaling [--smoke] fixed fleet, HPA-style, KPA-style and our autoscaler on a compressed diurnal day of Azure traces
 //   npm run bench -- cache [--smoke]       response cache: hit and false-hit rates on labelled pairs, latency of a hit vs a miss
+//   npm run bench -- speculative [--smoke] simulated speculative decoding: TTFT/TPOT with a draft model, EAGLE-3, n-gram vs none
 
 interface Benchmark {
   description: string;
@@ -24,6 +25,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
   autoscaling: {
     description: 'SLO attainment, replica-seconds, actions and oscillations of a fixed fleet, HPA-style, KPA-style and our autoscaler on a compressed day of real traces (discrete-event simulation)',
     load: () => import('./autoscaling.ts'),
+  },
+  speculative: {
+    description: "simulated speculative decoding (what a SpeculativeDecoding writes): TTFT, time per output token and tokens/s against none, with the engine's acceptance",
+    load: () => import('./speculative.ts'),
   },
   cache: {
     description: 'response cache: hit rate and false-hit rate on labelled near-duplicate and must-not-match pairs, a threshold sweep, latency of a hit vs a miss',

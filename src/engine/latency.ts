@@ -9,6 +9,8 @@
 //           + interTokenLatencyPerKvTokenMs × K                  attention reads the KV cache of every decoding token
 //           + prefillTimePerTokenMs × P                          prefill GEMMs
 //           + prefillAttentionTimeMs × A                         prefill attention (quadratic in context)
+//           + interTokenLatencyPerSeqMs × V + S                  speculative decoding: V proposed tokens verified,
+//                                                                S the drafter's steps (speculative.ts)
 //
 // scaled by (1 + jitter × u), u uniform in [−1, 1] from a seeded generator, where D is the number of decoding
 // sequences in the step, K the sum of their context lengths, P the number of (uncached) prompt tokens it prefills and
@@ -53,6 +55,10 @@ export interface StepShape {
   decodeContextTokens?: number;
   /** Σ chunk × (context before the chunk + chunk / 2) over the prefill chunks of the step. */
   prefillAttentionPairs?: number;
+  /** Speculative decoding: proposed tokens the target verifies besides each sequence's own next token. */
+  verifyTokens?: number;
+  /** Speculative decoding: the drafter's time before the target's pass (ms). */
+  draftMs?: number;
 }
 
 /** Duration in milliseconds of a step of the given shape; `random` returns uniform [0, 1) for jitter. */
@@ -62,7 +68,8 @@ export function stepDurationMs(params: LatencyParams, shape: StepShape, random?:
   const fixed = Math.max(p > 0 ? params.timeToFirstTokenMs : 0, d > 0 ? params.interTokenLatencyMs : 0);
   let ms =
     fixed +
-    params.interTokenLatencyPerSeqMs * Math.max(d - 1, 0) +
+    params.interTokenLatencyPerSeqMs * (Math.max(d - 1, 0) + (shape.verifyTokens ?? 0)) +
+    (d > 0 ? (shape.draftMs ?? 0) : 0) +
     params.interTokenLatencyPerKvTokenMs * (shape.decodeContextTokens ?? 0) +
     params.prefillTimePerTokenMs * p +
     params.prefillAttentionTimeMs * (shape.prefillAttentionPairs ?? 0);

@@ -92,6 +92,8 @@ export interface MetricsConfig {
   sleepMode?: boolean;
   /** The DCGM exporter's GPU gauges (header); none without. */
   dcgm?: DcgmConfig;
+  /** Speculative decoding is on: vLLM's vllm:spec_decode_* counters (speculative.ts), as vLLM registers them only then. */
+  speculative?: { numSpeculativeTokens: number };
 }
 
 // vLLM v1 (vllm/v1/metrics/loggers.py) bucket boundaries.
@@ -310,6 +312,7 @@ class VllmMetrics extends EngineRegistry {
   private readonly generationTokensRequest: Observe;
   private readonly maxTokensParam: Observe;
   private readonly iterationTokens: Observe;
+  private readonly spec: { drafts: Inc; draftTokens: Inc; accepted: Inc; perPosition: Inc[] } | undefined;
 
   constructor(c: MetricsConfig) {
     const labels = { model_name: c.modelName, engine: '0' };
@@ -393,9 +396,29 @@ class VllmMetrics extends EngineRegistry {
     this.prefill = this.histogram('vllm:request_prefill_time_seconds', 'Histogram of time spent in PREFILL phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
     this.decode = this.histogram('vllm:request_decode_time_seconds', 'Histogram of time spent in DECODE phase for request.', VLLM_REQUEST_LATENCY_BUCKETS);
     this.dcgm(c);
+    if (c.speculative) {
+      const perPosition = new Counter({
+        name: 'vllm:spec_decode_num_accepted_tokens_per_pos_total',
+        help: 'Accepted tokens per draft position.',
+        labelNames: [...labelNames, 'position'],
+        registers,
+      });
+      this.spec = {
+        drafts: this.counter('vllm:spec_decode_num_drafts_total', 'Number of spec decoding drafts.'),
+        draftTokens: this.counter('vllm:spec_decode_num_draft_tokens_total', 'Number of draft tokens.'),
+        accepted: this.counter('vllm:spec_decode_num_accepted_tokens_total', 'Number of accepted tokens.'),
+        perPosition: Array.from({ length: c.speculative.numSpeculativeTokens }, (_, position) => zero(perPosition.labels({ ...labels, position: String(position) }))),
+      };
+    }
   }
 
   onStep(s: StepStats): void {
+    if (this.spec && s.specDrafts > 0) {
+      this.spec.drafts.inc(s.specDrafts);
+      this.spec.draftTokens.inc(s.specDraftTokens);
+      if (s.specAcceptedTokens) this.spec.accepted.inc(s.specAcceptedTokens);
+      s.specAcceptedPerPosition.forEach((n, position) => n > 0 && this.spec!.perPosition[position]?.inc(n));
+    }
     if (s.promptTokens) this.promptTokens.inc(s.promptTokens);
     if (s.generationTokens) this.generationTokens.inc(s.generationTokens);
     if (s.preemptions) this.preemptions.inc(s.preemptions);

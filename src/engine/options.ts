@@ -7,6 +7,7 @@ import { addFaultOptions, faultConfigFromFlags, type FaultConfig } from './fault
 import type { LatencyParams } from './latency.ts';
 import { coldStartSeconds, DEFAULT_PROFILE, getProfile, PROFILES, type EngineProfile } from './profiles.ts';
 import { writeRecord } from '../kube/log.ts';
+import { speculativeConfigOf, type SpeculativeConfig } from './speculative.ts';
 
 export type EngineKind = 'vllm' | 'sglang';
 
@@ -49,6 +50,8 @@ export interface EngineOptions {
   tokenizer: string;
   /** --kv-transfer-config as given (JSON), for P/D deployments; requests' kv_transfer_params work without it. */
   kvTransferConfig?: Record<string, unknown>;
+  /** Speculative decoding (--speculative-config, or SGLang's --speculative-*): speculative.ts. */
+  speculative?: SpeculativeConfig;
   /**
    * Seconds from start until the engine listens (--startup-seconds): the simulated model load. The phases and the
    * sleep-mode wake-ups scale with it (startup.ts). The CLI's default is the profile's cold start; in-process
@@ -228,6 +231,19 @@ function nonNegative(name: string): (v: string) => number {
   };
 }
 
+/** A flag whose value is a JSON object. */
+function jsonObject(flag: string): (v: string) => Record<string, unknown> {
+  return (v: string) => {
+    try {
+      const j = JSON.parse(v) as unknown;
+      if (j && typeof j === 'object' && !Array.isArray(j)) return j as Record<string, unknown>;
+    } catch {
+      /* fall through */
+    }
+    throw new InvalidArgumentError(`${flag} must be a JSON object`);
+  };
+}
+
 function buildProgram(): Command {
   const d = PROFILES[DEFAULT_PROFILE]!;
   const l = d.latency;
@@ -258,15 +274,15 @@ function buildProgram(): Command {
     .option('--max-loras <n>', 'most distinct LoRA adapters in one batch; requests for others wait; alias --max-loras-per-batch', int('--max-loras', 1), 1)
     .option('--enable-lora', 'accepted; LoRA is always enabled (POST /v1/load_lora_adapter, /v1/unload_lora_adapter)')
     .option('--tokenizer <name>', 'tokenizer: `approx` (regex, ≈4 chars/token, little memory) or anything else for the Llama-3 BPE (default)')
-    .option('--kv-transfer-config <json>', 'P/D disaggregation connector config, e.g. {"kv_connector":"NixlConnector","kv_role":"kv_both"}; accepted for compatibility: requests\' kv_transfer_params decide each side', (v: string) => {
-      try {
-        const j = JSON.parse(v) as unknown;
-        if (j && typeof j === 'object' && !Array.isArray(j)) return j as Record<string, unknown>;
-      } catch {
-        /* fall through */
-      }
-      throw new InvalidArgumentError('--kv-transfer-config must be a JSON object');
-    })
+    .option('--kv-transfer-config <json>', 'P/D disaggregation connector config, e.g. {"kv_connector":"NixlConnector","kv_role":"kv_both"}; accepted for compatibility: requests\' kv_transfer_params decide each side', jsonObject('--kv-transfer-config'))
+    .option('--speculative-config <json>', 'speculative decoding, as vLLM: {"method":"draft_model|eagle|eagle3|mtp|ngram|…","model":…,"num_speculative_tokens":k}', jsonObject('--speculative-config'))
+    .option('--speculative-algorithm <name>', 'SGLang speculative decoding: STANDALONE, EAGLE, EAGLE3, NEXTN, NGRAM')
+    .option('--speculative-num-steps <n>', 'SGLang: draft steps (k when --speculative-num-draft-tokens is not given)', int('--speculative-num-steps', 1))
+    .option('--speculative-num-draft-tokens <n>', 'SGLang: tokens verified per step (k + 1)', int('--speculative-num-draft-tokens', 2))
+    .option('--speculative-draft-model-path <path>', 'SGLang: the draft model')
+    .option('--speculative-eagle-topk <n>', 'SGLang: accepted; the simulator drafts one chain')
+    .option('--speculative-acceptance-rate <p>', 'simulator: probability a proposed token is accepted, 0 to <1 (default by method: draft_model 0.7, eagle3 0.8, ngram 0.3, …)', nonNegative('--speculative-acceptance-rate'))
+    .option('--speculative-draft-cost <fraction>', "simulator: one draft step's time as a fraction of --inter-token-latency-ms (default: the draft's stated size over the target's, else by method)", nonNegative('--speculative-draft-cost'))
     .option('--seed <n>', 'seed of the generated text and latency jitter', int('--seed', 0), 0)
     .option('--max-tokens-default <n>', 'max_tokens when a request gives none (default 16 for completions, 32 for chat)', int('--max-tokens-default', 1))
     .option('--time-to-first-token-ms <ms>', `fixed cost of a step that prefills: TTFT of a tiny prompt on an idle engine ${byProfile(l.timeToFirstTokenMs)}`, nonNegative('--time-to-first-token-ms'))
@@ -393,6 +409,13 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
     maxLoras: number;
     tokenizer?: string;
     kvTransferConfig?: Record<string, unknown>;
+    speculativeConfig?: Record<string, unknown>;
+    speculativeAlgorithm?: string;
+    speculativeNumSteps?: number;
+    speculativeNumDraftTokens?: number;
+    speculativeDraftModelPath?: string;
+    speculativeAcceptanceRate?: number;
+    speculativeDraftCost?: number;
     seed: number;
     maxTokensDefault?: number;
     timeToFirstTokenMs?: number;
@@ -430,6 +453,18 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
   if (ignored.length > 0) warn(`engine: ignoring arguments the simulator does not model: ${ignored.join(' ')}`);
 
   const engine: EngineKind = o.engine ?? (sawModelPath ? 'sglang' : 'vllm');
+  const speculative: SpeculativeConfig | undefined = speculativeConfigOf(
+      {
+        ...(o.speculativeConfig ? { config: o.speculativeConfig } : {}),
+        ...(o.speculativeAlgorithm ? { algorithm: o.speculativeAlgorithm } : {}),
+        ...(o.speculativeNumSteps !== undefined ? { numSteps: o.speculativeNumSteps } : {}),
+        ...(o.speculativeNumDraftTokens !== undefined ? { numDraftTokens: o.speculativeNumDraftTokens } : {}),
+        ...(o.speculativeDraftModelPath ? { draftModelPath: o.speculativeDraftModelPath } : {}),
+        ...(o.speculativeAcceptanceRate !== undefined ? { acceptanceRate: o.speculativeAcceptanceRate } : {}),
+        ...(o.speculativeDraftCost !== undefined ? { draftCost: o.speculativeDraftCost } : {}),
+      },
+      model,
+    );
   const options: EngineOptions = {
     model,
     servedModelNames: o.servedModelName && o.servedModelName.length > 0 ? o.servedModelName : [model],
@@ -455,6 +490,7 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
     enableSleepMode: o.enableSleepMode === true,
     serverDevMode: (opts.env ?? process.env).VLLM_SERVER_DEV_MODE === '1',
     ...(o.kvTransferConfig ? { kvTransferConfig: o.kvTransferConfig } : {}),
+    ...(speculative ? { speculative } : {}),
     ignoredArgs: ignored,
     faults: faultConfigFromFlags(program.opts()),
   };

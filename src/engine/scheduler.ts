@@ -13,11 +13,15 @@
 //      prompt while the transfer runs (kvTransferMs), then joins at step 0;
 //   3. lasts stepDurationMs() of that work (a timer, never a busy loop), then every sequence whose tokens are all
 //      computed samples one token, which is handed to its listener; newly full KV blocks enter the prefix cache.
+// With speculative decoding (speculative.ts) a decoding sequence also holds budget and KV blocks for the k proposed
+// tokens, the step costs their verification and the drafter's steps, and the sequence emits its own next token plus
+// the accepted proposals (1..k+1 tokens), each handed to its listener in order; the accepted ones' KV stays computed.
 // When nothing runs, waits or transfers the loop stops: no timer is pending until the next submit().
 
 import { BusyWindow } from './gpu.ts';
 import { emptyKvState, type KvBlock, type KvCache, type KvHolder } from './kv-cache.ts';
 import { attentionPairs, kvTransferMs, stepDurationMs, type LatencyParams } from './latency.ts';
+import { acceptedTokens, type SpeculativeConfig } from './speculative.ts';
 import { writeRecord } from '../kube/log.ts';
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -74,6 +78,11 @@ export interface StepStats {
   prefixCacheHits: number;
   prefixCacheQueries: number;
   durationMs: number;
+  /** Speculative decoding: sequences that drafted this step, tokens proposed, tokens accepted, and accepted by position. */
+  specDrafts: number;
+  specDraftTokens: number;
+  specAcceptedTokens: number;
+  specAcceptedPerPosition: number[];
 }
 
 export type SequenceState = 'waiting' | 'transferring' | 'running' | 'finished';
@@ -143,6 +152,10 @@ export interface SchedulerOptions {
   now?: () => number;
   /** Uniform [0, 1) source for latency jitter. */
   random?: () => number;
+  /** Speculative decoding (speculative.ts); off when absent. */
+  speculative?: SpeculativeConfig;
+  /** Uniform [0, 1) source for draft acceptance (seeded, separate from jitter). */
+  acceptRandom?: () => number;
 }
 
 /** How far (ms) the loop may run behind its planned step boundaries and still catch up instead of re-basing. */
@@ -158,6 +171,8 @@ export class Scheduler {
   private readonly observer: SchedulerObserver | undefined;
   private readonly now: () => number;
   private readonly random: (() => number) | undefined;
+  readonly speculative: SpeculativeConfig | undefined;
+  private readonly acceptRandom: () => number;
 
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
@@ -171,6 +186,8 @@ export class Scheduler {
   private inFlight = false;
   private readonly slotSeqs: Sequence[] = [];
   private readonly slotTokens: number[] = [];
+  /** Speculative decoding: tokens slot i's sequence proposes (0: none), counted in its budget and blocks. */
+  private readonly slotDrafts: number[] = [];
   private numSlots = 0;
   private inFlightDurationMs = 0;
   private plannedEnd = -1;
@@ -196,6 +213,8 @@ export class Scheduler {
     this.observer = options.observer;
     this.now = options.now ?? (() => performance.now());
     this.random = options.random;
+    this.speculative = options.speculative;
+    this.acceptRandom = options.acceptRandom ?? Math.random;
     this.onStepTimer = () => {
       this.timer = null;
       this.completeStep();
@@ -368,6 +387,8 @@ export class Scheduler {
     let decodeContextTokens = 0;
     let prefillTokens = 0;
     let prefillAttentionPairs = 0;
+    let verifyTokens = 0;
+    let draftSteps = 0;
     let preemptions = 0;
     let cacheHits = 0;
     let cacheQueries = 0;
@@ -387,12 +408,17 @@ export class Scheduler {
     }
 
     // 1. Running sequences, oldest first.
+    const k = this.speculative?.numSpeculativeTokens ?? 0;
     for (let i = 0; i < this.running.length && budget > 0; i++) {
       const seq = this.running[i]!;
       const tokens = Math.min(seq.numTokens - seq.numComputedTokens, budget);
       if (tokens <= 0) continue;
+      // Decoding: one token after the last; a remote prefill's last prompt token is computed like a decode step.
+      const decoding = tokens === 1 && seq.numComputedTokens === seq.numTokens - 1 && (seq.numOutputTokens > 0 || seq.spec.remotePrefill);
+      // Speculative decoding: the proposals take budget and KV slots too (as vLLM's lookahead slots), when they fit.
+      const drafts = decoding && k > 0 && budget >= 1 + k ? Math.min(k, Math.max(0, seq.spec.maxTokens - seq.numOutputTokens - 1)) : 0;
       let scheduled = true;
-      while (!this.kv.allocate(seq, seq.numComputedTokens + tokens)) {
+      while (!this.kv.allocate(seq, seq.numComputedTokens + tokens + drafts)) {
         const victim = this.preemptLast();
         preemptions++;
         if (victim === seq) {
@@ -401,12 +427,13 @@ export class Scheduler {
         }
       }
       if (!scheduled) break;
-      this.addSlot(seq, tokens);
-      budget -= tokens;
-      // Decoding: one token after the last; a remote prefill's last prompt token is computed like a decode step.
-      if (tokens === 1 && seq.numComputedTokens === seq.numTokens - 1 && (seq.numOutputTokens > 0 || seq.spec.remotePrefill)) {
+      this.addSlot(seq, tokens, drafts);
+      budget -= tokens + drafts;
+      if (decoding) {
         decodeSeqs++;
         decodeContextTokens += seq.numTokens;
+        verifyTokens += drafts;
+        if (drafts > draftSteps) draftSteps = drafts;
       } else {
         prefillTokens += tokens;
         prefillAttentionPairs += attentionPairs(seq.numComputedTokens, tokens);
@@ -478,6 +505,9 @@ export class Scheduler {
     shape.prefillTokens = prefillTokens;
     shape.decodeContextTokens = decodeContextTokens;
     shape.prefillAttentionPairs = prefillAttentionPairs;
+    shape.verifyTokens = verifyTokens;
+    // The drafter proposes for the whole batch at once, one step per proposed position.
+    shape.draftMs = draftSteps > 0 ? draftSteps * this.speculative!.draftCost * this.latency.interTokenLatencyMs : 0;
     const duration = stepDurationMs(this.latency, shape, this.random);
     const start = this.plannedEnd >= 0 && now - this.plannedEnd <= MAX_CATCH_UP_MS ? this.plannedEnd : now;
     this.plannedEnd = start + duration;
@@ -496,7 +526,7 @@ export class Scheduler {
     }
   }
 
-  private readonly stepShape = { decodeSeqs: 0, prefillTokens: 0, decodeContextTokens: 0, prefillAttentionPairs: 0 };
+  private readonly stepShape = { decodeSeqs: 0, prefillTokens: 0, decodeContextTokens: 0, prefillAttentionPairs: 0, verifyTokens: 0, draftMs: 0 };
   private readonly pendingStats = { preemptions: 0, prefixCacheHits: 0, prefixCacheQueries: 0 };
   /** Handed to the observer after each step; reused (observers read it during the call only). */
   private readonly stepStats: StepStats = {
@@ -507,11 +537,16 @@ export class Scheduler {
     prefixCacheHits: 0,
     prefixCacheQueries: 0,
     durationMs: 0,
+    specDrafts: 0,
+    specDraftTokens: 0,
+    specAcceptedTokens: 0,
+    specAcceptedPerPosition: [],
   };
 
-  private addSlot(seq: Sequence, tokens: number): void {
+  private addSlot(seq: Sequence, tokens: number, drafts = 0): void {
     this.slotSeqs[this.numSlots] = seq;
     this.slotTokens[this.numSlots] = tokens;
+    this.slotDrafts[this.numSlots] = drafts;
     this.numSlots++;
   }
 
@@ -531,6 +566,11 @@ export class Scheduler {
     let promptTokens = 0;
     let generationTokens = 0;
     let scheduledTokens = 0;
+    const stats = this.stepStats;
+    stats.specDrafts = 0;
+    stats.specDraftTokens = 0;
+    stats.specAcceptedTokens = 0;
+    stats.specAcceptedPerPosition.fill(0);
 
     const n = this.numSlots;
     for (let i = 0; i < n; i++) {
@@ -542,39 +582,32 @@ export class Scheduler {
       scheduledTokens += tokens;
       this.kv.commit(seq, seq.numComputedTokens);
       if (seq.numComputedTokens < seq.numTokens) continue; // chunked prefill continues next step
-      // Sample one token.
-      seq.numOutputTokens++;
-      seq.numTokens++;
-      generationTokens++;
-      if (seq.firstTokenTime < 0) {
-        seq.firstTokenTime = now;
-        promptTokens += seq.spec.promptTokens;
-        this.observer?.onFirstToken(seq, (now - seq.arrivalTime) / 1000);
-      } else {
-        this.observer?.onInterToken((now - seq.lastTokenTime) / 1000);
+      // Speculative decoding: the proposals accepted, emitted after the sequence's own next token.
+      let accepted = 0;
+      const drafts = this.slotDrafts[i]!;
+      if (drafts > 0) {
+        accepted = acceptedTokens(drafts, this.speculative!.acceptanceRate, this.acceptRandom);
+        scheduledTokens += drafts;
+        stats.specDrafts++;
+        stats.specDraftTokens += drafts;
+        stats.specAcceptedTokens += accepted;
+        for (let p = 0; p < accepted; p++) stats.specAcceptedPerPosition[p] = (stats.specAcceptedPerPosition[p] ?? 0) + 1;
       }
-      seq.lastTokenTime = now;
-      const atMax = seq.numOutputTokens >= seq.spec.maxTokens ? seq.spec.finishReasonAtMax : null;
-      let requested: FinishReason | null | void;
-      try {
-        requested = seq.listener.onToken(seq, atMax);
-      } catch (err) {
-        // A broken listener (e.g. a failed socket write) must not take the loop down: drop its sequence.
-        reportListenerError(err);
-        this.abort(seq);
-        continue;
-      }
-      // The listener may have aborted the sequence (e.g. the client write failed).
-      if (seq.state !== 'running') continue;
-      const reason = requested ?? atMax;
-      if (reason) {
-        this.removeRunning(seq);
-        this.finish(seq, reason, now);
+      const emitted = 1 + accepted;
+      const sinceLast = seq.firstTokenTime < 0 ? 0 : (now - seq.lastTokenTime) / 1000 / emitted;
+      for (let t = 0; t < emitted; t++) {
+        // An accepted proposal's KV was computed by the verification pass.
+        if (t > 0) {
+          seq.numComputedTokens++;
+          this.kv.commit(seq, seq.numComputedTokens);
+        }
+        generationTokens++;
+        if (seq.firstTokenTime < 0) promptTokens += seq.spec.promptTokens;
+        if (!this.sample(seq, now, sinceLast)) break;
       }
     }
 
     if (this.observer) {
-      const stats = this.stepStats;
       stats.promptTokens = promptTokens;
       stats.generationTokens = generationTokens;
       stats.scheduledTokens = scheduledTokens;
@@ -587,6 +620,41 @@ export class Scheduler {
 
     if (this.running.length > 0 || this.waiting.length > 0 || this.transferring.length > 0) this.planStep();
     else this.plannedEnd = -1;
+  }
+
+  /**
+   * Sample one token for `seq` and hand it to its listener; false when the sequence is done (finished, aborted or
+   * dropped for a broken listener). Tokens emitted together by one speculative step share the step's interval evenly.
+   */
+  private sample(seq: Sequence, now: number, interTokenSeconds: number): boolean {
+    seq.numOutputTokens++;
+    seq.numTokens++;
+    if (seq.firstTokenTime < 0) {
+      seq.firstTokenTime = now;
+      this.observer?.onFirstToken(seq, (now - seq.arrivalTime) / 1000);
+    } else {
+      this.observer?.onInterToken(interTokenSeconds);
+    }
+    seq.lastTokenTime = now;
+    const atMax = seq.numOutputTokens >= seq.spec.maxTokens ? seq.spec.finishReasonAtMax : null;
+    let requested: FinishReason | null | void;
+    try {
+      requested = seq.listener.onToken(seq, atMax);
+    } catch (err) {
+      // A broken listener (e.g. a failed socket write) must not take the loop down: drop its sequence.
+      reportListenerError(err);
+      this.abort(seq);
+      return false;
+    }
+    // The listener may have aborted the sequence (e.g. the client write failed).
+    if (seq.state !== 'running') return false;
+    const reason = requested ?? atMax;
+    if (reason) {
+      this.removeRunning(seq);
+      this.finish(seq, reason, now);
+      return false;
+    }
+    return true;
   }
 
   private finish(seq: Sequence, reason: FinishReason, now: number): void {

@@ -149,6 +149,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     prefixCaching: options.enablePrefixCaching,
     sleepMode: options.enableSleepMode,
     dcgm: dcgmFromEnv(profile.gpu, `${options.host}:${options.port}`),
+    ...(options.speculative ? { speculative: { numSpeculativeTokens: options.speculative.numSpeculativeTokens } } : {}),
   });
   scheduler = new Scheduler({
     maxNumSeqs: options.maxNumSeqs,
@@ -159,6 +160,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
     random: seededRandom(options.seed ^ 0x9e3779b9),
     maxLoras: options.maxLoras,
     maxWaiting: options.maxWaitingQueueLength,
+    ...(options.speculative ? { speculative: options.speculative, acceptRandom: seededRandom(options.seed ^ 0x5bd1e995) } : {}),
   });
   // The tokenizer loads its vocabulary here (≈ 0.15 s), before the engine reports ready, as vLLM does.
   const tokenizer = createTokenizer(options.tokenizer);
