@@ -3,7 +3,8 @@
 // responses are not the engine's own, translates the engine's answer. Everything between — routing, policy,
 // scheduling, retries, accounting — is the pipeline's and the same for every front.
 import type { Exchange } from '../http/exchange.ts';
-import type { BufferedResponseHandler } from '../proxy/upstream.ts';
+import type { BufferedResponse, BufferedResponseHandler } from '../proxy/upstream.ts';
+import { engineErrorBody } from '../proxy/engine-errors.ts';
 
 export interface Front {
   /** For metrics and logs. */
@@ -52,4 +53,27 @@ export function parseJsonObject(ex: Exchange, raw: Buffer): Record<string, unkno
     return undefined;
   }
   return body as Record<string, unknown>;
+}
+
+/**
+ * The engine's answer to a front that translates it (`translate`): an engine error is answered as it is (its status,
+ * in the front's error shape) and gives undefined; otherwise the parsed body, or null when it is not JSON.
+ */
+export function engineAnswer(ex: Exchange, response: BufferedResponse): unknown {
+  if (response.status < 200 || response.status >= 300) {
+    ex.errorCode = 'upstream_status';
+    ex.sendJson(response.status, engineErrorBody(response.status, response.body));
+    return undefined;
+  }
+  try {
+    return JSON.parse(response.body.toString('utf8')) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+/** The engine answered 2xx with something that is not a completion: 502. */
+export function notACompletion(ex: Exchange): void {
+  ex.modelMetrics.upstreamError('status');
+  ex.fail('upstream_error', 'The engine did not answer with a completion.');
 }

@@ -15,8 +15,7 @@ import type { Exchange } from '../http/exchange.ts';
 import { GatewayError } from '../http/errors.ts';
 import type { ServerEntry } from '../routing/table.ts';
 import type { BufferedResponse } from '../proxy/upstream.ts';
-import { engineErrorBody } from '../proxy/engine-errors.ts';
-import { parseJsonObject, type Front } from './front.ts';
+import { engineAnswer, notACompletion, parseJsonObject, type Front } from './front.ts';
 
 export interface InferResponse {
   model_name: string;
@@ -115,21 +114,11 @@ function describeInfer(ex: Exchange): void {
 export const SEED_INFER: Front = { name: 'infer', parse: parseInfer, translate: onInferResponse, describe: describeInfer };
 
 function onInferResponse(ex: Exchange, response: BufferedResponse): void {
-  if (response.status < 200 || response.status >= 300) {
-    ex.errorCode = 'upstream_status';
-    ex.sendJson(response.status, engineErrorBody(response.status, response.body));
-    return;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(response.body.toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
+  const parsed = engineAnswer(ex, response);
+  if (parsed === undefined) return;
   const out = completionToInfer(parsed, ex.server?.inferModel ?? ex.model, ex.requestId);
   if (out === null) {
-    ex.modelMetrics.upstreamError('status');
-    ex.fail('upstream_error', 'The engine did not answer with a completion.');
+    notACompletion(ex);
     return;
   }
   ex.usage = { prompt: out.usage.prompt_tokens, completion: out.usage.completion_tokens };

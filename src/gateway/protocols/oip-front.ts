@@ -17,8 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { Exchange } from '../http/exchange.ts';
 import { methodNotAllowed } from '../http/exchange.ts';
 import type { BufferedResponse } from '../proxy/upstream.ts';
-import { engineErrorBody } from '../proxy/engine-errors.ts';
-import { shown, type Front, type RelayTranslator } from './front.ts';
+import { engineAnswer, notACompletion, shown, type Front, type RelayTranslator } from './front.ts';
 import {
   OipError,
   OipEventStream,
@@ -111,21 +110,11 @@ function parseOip(ex: Exchange, raw: Buffer): boolean {
 
 /** A non-streaming answer: the completion → the OIP response (JSON, or with binary outputs when asked). */
 function onOipResponse(ex: Exchange, response: BufferedResponse): void {
-  if (response.status < 200 || response.status >= 300) {
-    ex.errorCode = 'upstream_status';
-    ex.sendJson(response.status, engineErrorBody(response.status, response.body));
-    return;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(response.body.toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
+  const parsed = engineAnswer(ex, response);
+  if (parsed === undefined) return;
   const res = inferResponse(parsed, ex.model, ex.oip!);
   if (res === null) {
-    ex.modelMetrics.upstreamError('status');
-    ex.fail('upstream_error', 'The engine did not answer with a completion.');
+    notACompletion(ex);
     return;
   }
   const prompt = res.parameters.prompt_tokens;
