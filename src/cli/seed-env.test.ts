@@ -1,3 +1,4 @@
+// The production-stack router controller's environment variables as controller-manager defaults.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAddress, seedEnvironment } from './seed-env.ts';

@@ -1,3 +1,4 @@
+// Speculative decoding in the simulated engine: configuration, acceptance, the loop on mocked timers, metrics.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { PagedKvCache } from './kv-cache.ts';

@@ -1,3 +1,4 @@
+// Amendments to a Model's children: applied in order, sources recorded, the annotation cleared when none remain.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Model } from '../../api/kinds/index.ts';

@@ -9,15 +9,13 @@
 //   StaticRoute                    → its ConfigMap (owned), backend probes (prober.ts)
 import type { KubeObject } from '../../api/admission.ts';
 import type { Condition } from '../../api/schema-kit.ts';
+import { MANAGED_BY_LABEL, MODELINFER_NAME_LABEL } from '../../api/labels.ts';
 import {
   PRODUCTION_STACK_GROUP,
   type InferenceCache,
   type InferenceGateway,
   type InferenceService,
-  type Model,
-  type ModelInfer,
   type ModelRoute,
-  type ModelServer,
   type PrefillDecodingDisaggregation,
   type SpeculativeDecoding,
   type StaticRoute,
@@ -30,6 +28,7 @@ import type { EventRecorder } from '../../kube/events.ts';
 import type { InformerFactory, SharedInformer } from '../../kube/informer.ts';
 import { errorMessage, type Logger } from '../../kube/log.ts';
 import { isControlledBy, isDeleting, objectKey, splitKey } from '../../kube/objects.ts';
+import { MODELINFER_PODS } from '../modelinfer/controller.ts';
 import {
   CONFIG_MAPS,
   STATIC_ROUTES,
@@ -39,22 +38,15 @@ import {
   INFERENCE_SERVICES,
   PD_DISAGGREGATIONS,
   SPECULATIVE_DECODINGS,
-  MODEL_INFERS,
   MODEL_ROUTES,
-  MODEL_SERVERS,
-  MODELS,
-  SERVICES,
 } from '../resources.ts';
 import { conditionChanged, conditionOf } from './conditions.ts';
 import { computeInferenceCacheStatus } from './inference-cache.ts';
 import { computeInferenceGatewayStatus } from './inference-gateway.ts';
-import { computeInferenceServiceStatus, planInferenceService, routeName } from './inference-service.ts';
+import { PRODUCTION_STACK_MANAGER, computeInferenceServiceStatus, planInferenceService, routeName } from './inference-service.ts';
 import { sharedInformers, worldOf } from './informers.ts';
 import { claimWorkloads } from './resolve.ts';
 import { computeDisaggregationStatus, computeSpeculativeStatus } from './workload-status.ts';
-import { MODELINFER_PODS } from '../modelinfer/controller.ts';
-import { MANAGED_BY_LABEL, MODELINFER_NAME_LABEL } from '../../api/labels.ts';
-import { PRODUCTION_STACK_MANAGER } from './inference-service.ts';
 import { BackendProber, type Probe } from './prober.ts';
 import { computeStaticRouteStatus, configMapName, desiredConfigMap, healthCheckOf } from './static-route.ts';
 

@@ -1,3 +1,4 @@
+// InferenceGateway and InferenceCache status, read back from the InferenceServices that program them (pure).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InferenceCache, InferenceGateway, InferenceService, ModelRoute, PrefillDecodingDisaggregation, SpeculativeDecoding } from '../../api/kinds/index.ts';

@@ -1,3 +1,4 @@
+// InferenceService → ModelRoute and status (pure): backends, gateway profile, cache weights, semantic cache, shadowing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InferenceCache, InferenceGateway, InferenceService, ModelRoute } from '../../api/kinds/index.ts';

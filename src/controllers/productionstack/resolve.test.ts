@@ -1,3 +1,4 @@
+// Model names, backendRefs and claims resolved over one namespace's objects (pure).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SpeculativeDecoding } from '../../api/kinds/index.ts';

@@ -1,3 +1,4 @@
+// InferenceGateway and InferenceCache as scheduling sections, checked against what the gateway compiles.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileProfile } from '../../gateway/scheduling/profiles.ts';

@@ -1,3 +1,4 @@
+// SpeculativeDecoding and PrefillDecodingDisaggregation: engine arguments, roles, amendments and status (pure).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ModelInfer, PrefillDecodingDisaggregation, SpeculativeDecoding } from '../../api/kinds/index.ts';

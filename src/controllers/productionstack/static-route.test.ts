@@ -1,3 +1,4 @@
+// StaticRoute: the ConfigMap, backend health and status (pure), and the prober against local HTTP servers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
