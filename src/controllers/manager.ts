@@ -18,7 +18,7 @@ import { createModelInferController } from './modelinfer/controller.ts';
 import { createModelRouteController, createModelServerController, defaultGatewayLocation } from './networking/controller.ts';
 import { createEnginePolicyController, type EnginePolicyOptions } from './networking/engine-policy.ts';
 import type { GatewayLocation } from './networking/service.ts';
-import { createProductionStack } from './productionstack/index.ts';
+import { createProductionStack, type ProductionStackOptions } from './productionstack/index.ts';
 import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from '../webhooks/server.ts';
 
 export const CONTROLLER_MANAGER_NAME = 'matrixinfer-controller-manager';
@@ -49,6 +49,8 @@ export interface ControllerManagerOptions {
   gateway?: GatewayLocation;
   /** Guard engine pods with a NetworkPolicy per ModelInfer (networking/engine-policy.ts); off when unset. */
   enginePolicy?: Omit<EnginePolicyOptions, 'gatewayNamespace' | 'gatewaySelector'>;
+  /** The production-stack controllers' periods (productionstack/index.ts); tests shorten them. */
+  productionStack?: ProductionStackOptions;
   /** The autoscaler's sync period and staleness (autoscaler/controller.ts); tests shorten the period. */
   autoscaler?: AutoscalerOptions;
   /**
@@ -75,7 +77,7 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
   const deps = { client, informers, recorder, workers: options.workers };
   // The production-stack.vllm.ai kinds (seed 004); SpeculativeDecoding and PrefillDecodingDisaggregation reach the
   // workloads through the Model controller's amendments.
-  const productionStack = createProductionStack({ ...deps, logger: log.child('production-stack') });
+  const productionStack = createProductionStack({ ...deps, logger: log.child('production-stack') }, options.productionStack);
   const controllers: Controller[] = [
     createModelController({ ...deps, logger: log.child('model'), amenders: productionStack.amenders }),
     createModelInferController({ ...deps, logger: log.child('modelinfer') }),

@@ -76,7 +76,7 @@ before(async () => {
   cluster = await startTestCluster(undefined, { admission: admissionPlugins });
   client = new KubeClient(cluster.kubeConfig);
   for (const rt of [MODELS, INFERENCE_SERVICES]) await until(`${rt.plural} served`, async () => (await client.list(rt, { namespace: NS })) !== undefined);
-  manager = await startControllerManager({ kubeConfig: cluster.kubeConfig, leaderElection: false, logger: createLogger('controller-manager', (process.env.MATRIXINFER_LOG_LEVEL as 'debug') ?? 'warn') });
+  manager = await startControllerManager({ kubeConfig: cluster.kubeConfig, leaderElection: false, productionStack: { cacheStatsPeriodMs: 300 }, logger: createLogger('controller-manager', (process.env.MATRIXINFER_LOG_LEVEL as 'debug') ?? 'warn') });
 });
 
 after(async () => {
@@ -264,7 +264,24 @@ test('InferenceCache, SpeculativeDecoding and PrefillDecodingDisaggregation (see
   });
   assert.deepEqual(cache.status?.weights, { prefixCache: 13, kvCache: 14, load: 10 });
   assert.deepEqual(cache.status?.modelRoutes, ['llama3-chatbot-service']);
-  assert.equal(condition(cache, 'MetricsObserved')?.reason, 'NotCollected');
+  // cacheStats from the engines: simulated engines on the pods' addresses, as the node agent would run them.
+  const engines = await Promise.all(
+    pods.map((p) => startEngine(parseEngineArgs(['llama3-70b', '--host', (p.status as { podIP: string }).podIP, '--port', '8000'], { warn: () => {} }))),
+  );
+  try {
+    const prompt = 'A long system prompt that every request of the chatbot shares, so the engines find it cached. '.repeat(12);
+    for (const e of engines) {
+      for (let i = 0; i < 2; i++) await fetch(`${e.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'llama3-70b', prompt, max_tokens: 1 }) });
+    }
+    const observed = await until('cacheStats from the engines', async () => {
+      const c = await get<InferenceCache>(INFERENCE_CACHES, 'llama3-chatbot-cache');
+      return condition(c, 'MetricsObserved')?.status === 'True' && c?.status?.cacheStats?.hitRate ? c : undefined;
+    });
+    assert.match(condition(observed, 'MetricsObserved')!.message!, /^2 engine pods: prefix-cache hit rate 0\.\d{3} \(threshold 0\.8\), KV-cache usage 0\.000/);
+    assert.ok(Number(observed.status!.cacheStats!.hitRate) > 0.3, observed.status!.cacheStats!.hitRate);
+  } finally {
+    await Promise.all(engines.map((e) => e.close()));
+  }
 
   // A second PDD for the same model: refused as a condition, nothing changes.
   await client.create(PD_DISAGGREGATIONS, { apiVersion: 'production-stack.vllm.ai/v1alpha1', kind: 'PrefillDecodingDisaggregation', metadata: { name: 'pdd-again', namespace: NS }, spec: { modelName: 'llama3-70b' } });

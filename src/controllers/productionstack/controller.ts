@@ -9,7 +9,7 @@
 //   StaticRoute                    → its ConfigMap (owned), backend probes (prober.ts)
 import type { KubeObject } from '../../api/admission.ts';
 import type { Condition } from '../../api/schema-kit.ts';
-import { MANAGED_BY_LABEL, MODELINFER_NAME_LABEL } from '../../api/labels.ts';
+import { MANAGED_BY_LABEL, MODELINFER_NAME_LABEL, WARM_LABEL } from '../../api/labels.ts';
 import {
   PRODUCTION_STACK_GROUP,
   type InferenceCache,
@@ -27,7 +27,7 @@ import { Controller, toController, type KeyMapper, type ReconcileResult } from '
 import type { EventRecorder } from '../../kube/events.ts';
 import type { InformerFactory, SharedInformer } from '../../kube/informer.ts';
 import { errorMessage, type Logger } from '../../kube/log.ts';
-import { isControlledBy, isDeleting, objectKey, splitKey } from '../../kube/objects.ts';
+import { isControlledBy, isDeleting, isPodReady, objectKey, splitKey } from '../../kube/objects.ts';
 import { MODELINFER_PODS } from '../modelinfer/controller.ts';
 import {
   CONFIG_MAPS,
@@ -45,7 +45,8 @@ import { computeInferenceCacheStatus } from './inference-cache.ts';
 import { computeInferenceGatewayStatus } from './inference-gateway.ts';
 import { PRODUCTION_STACK_MANAGER, computeInferenceServiceStatus, planInferenceService, routeName } from './inference-service.ts';
 import { sharedInformers, worldOf } from './informers.ts';
-import { claimWorkloads } from './resolve.ts';
+import { claimWorkloads, workloadsServing } from './resolve.ts';
+import { CacheStatsCollector, type Scrape } from './cache-stats.ts';
 import { computeDisaggregationStatus, computeSpeculativeStatus } from './workload-status.ts';
 import { BackendProber, type Probe } from './prober.ts';
 import { computeStaticRouteStatus, configMapName, desiredConfigMap, healthCheckOf } from './static-route.ts';
@@ -158,25 +159,46 @@ export function createInferenceGatewayController(deps: ProductionStackDeps): Con
   return controller;
 }
 
-/** InferenceCache: status only, read back from the InferenceServices applying it and the objects it names. */
-export function createInferenceCacheController(deps: ProductionStackDeps): Controller {
+/**
+ * InferenceCache: status only, read back from the InferenceServices applying it and the objects it names, with the
+ * engines' cache figures (cache-stats.ts; `cacheStatsPeriodMs` shortens the period for tests).
+ */
+export function createInferenceCacheController(deps: ProductionStackDeps & { cacheStatsPeriodMs?: number; scrape?: Scrape }): Controller {
   const { client, informers, recorder } = deps;
   const shared = sharedInformers(informers);
   const caches = informers.informer<InferenceCache>(INFERENCE_CACHES);
   const isvcs = informers.informer<InferenceService>(INFERENCE_SERVICES);
   const pdds = informers.informer<PrefillDecodingDisaggregation>(PD_DISAGGREGATIONS);
   const sds = informers.informer<SpeculativeDecoding>(SPECULATIVE_DECODINGS);
+  const pods = informers.informer(PODS, MODELINFER_PODS);
+
+  /** The ready, served engine pods of the ModelInfers the cache's model resolves to, now. */
+  function enginePods(namespace: string, name: string): KubeObject[] {
+    const cache = caches.get(namespace, name);
+    if (!cache) return [];
+    const workloads = new Set(workloadsServing(cache.spec.modelName, worldOf(shared, namespace)).map((w) => w.modelInfer));
+    return pods.list(namespace).filter((p) => workloads.has(p.metadata.labels?.[MODELINFER_NAME_LABEL] ?? '') && p.metadata.labels?.[WARM_LABEL] !== 'true' && !isDeleting(p) && isPodReady(p));
+  }
 
   async function reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     const cache = caches.get(namespace, name);
-    if (!cache || isDeleting(cache)) return;
-    const status = computeInferenceCacheStatus(cache, { isvcs: isvcs.list(namespace), routes: shared.routes.list(namespace), pdds: pdds.list(namespace), sds: sds.list(namespace) });
+    if (!cache || isDeleting(cache)) {
+      controller.collector?.forget(key);
+      return;
+    }
+    controller.collector?.ensure(key, () => enginePods(namespace, name));
+    const stats = controller.collector?.results(key);
+    const status = computeInferenceCacheStatus(cache, { isvcs: isvcs.list(namespace), routes: shared.routes.list(namespace), pdds: pdds.list(namespace), sds: sds.list(namespace), ...(stats ? { stats } : {}) });
     await patchStatus(client, INFERENCE_CACHES, cache, status as Record<string, unknown>);
     conditionEvents(recorder, cache, cache.status, status, ['ResolvedRefs', 'Programmed']);
   }
 
-  const controller = new Controller({ name: 'inferencecache', reconcile, workers: deps.workers, logger: deps.logger });
+  const controller = new CollectingController<CacheStatsCollector>({ name: 'inferencecache', reconcile, workers: deps.workers, logger: deps.logger });
+  controller.collector = new CacheStatsCollector((key) => controller.enqueue(key), {
+    ...(deps.cacheStatsPeriodMs !== undefined ? { periodMs: deps.cacheStatsPeriodMs } : {}),
+    ...(deps.scrape ? { scrape: deps.scrape } : {}),
+  });
   controller.watchPrimary(caches);
   controller.watch(isvcs, inNamespace(caches, (c, isvc: InferenceService) => isvc.status?.inferenceCache === c.metadata.name || isvc.spec.modelName === c.spec.modelName || isvc.spec.inferenceCacheRef === c.metadata.name));
   controller.watch(shared.routes, inNamespace(caches, (c, r: ModelRoute) => r.spec?.modelName === c.spec.modelName));
@@ -252,11 +274,11 @@ export function createDisaggregationController(deps: ProductionStackDeps): Contr
   return controller;
 }
 
-/** A controller that also stops its backend prober. */
-class StaticRouteController extends Controller {
-  prober: BackendProber | undefined;
+/** A controller that also stops its periodic collector (backend probes, engine metrics). */
+class CollectingController<C extends { stop(): void }> extends Controller {
+  collector: C | undefined;
   override async stop(): Promise<void> {
-    this.prober?.stop();
+    this.collector?.stop();
     await super.stop();
   }
 }
@@ -272,10 +294,10 @@ export function createStaticRouteController(deps: ProductionStackDeps & { probe?
     const { namespace, name } = splitKey(key);
     const route = routes.get(namespace, name);
     if (!route || isDeleting(route)) {
-      controller.prober?.forget(key);
+      controller.collector?.forget(key);
       return;
     }
-    controller.prober?.ensure(key, staticEntries(route.spec).map((e) => e.url), healthCheckOf(route.spec));
+    controller.collector?.ensure(key, staticEntries(route.spec).map((e) => e.url), healthCheckOf(route.spec));
     let writeError: string | undefined;
     let applied = false;
     try {
@@ -288,14 +310,14 @@ export function createStaticRouteController(deps: ProductionStackDeps & { probe?
     }
     const ref = route.spec.routerRef;
     const routerFound = ref ? shared.services.get(ref.namespace ?? namespace, ref.name) !== undefined : undefined;
-    const status = computeStaticRouteStatus(route, { ...(writeError ? { writeError } : {}), applied, health: controller.prober?.results(key) ?? new Map(), ...(routerFound !== undefined ? { routerFound } : {}) });
+    const status = computeStaticRouteStatus(route, { ...(writeError ? { writeError } : {}), applied, health: controller.collector?.results(key) ?? new Map(), ...(routerFound !== undefined ? { routerFound } : {}) });
     await patchStatus(client, STATIC_ROUTES, route, status as Record<string, unknown>);
     conditionEvents(recorder, route, route.status, status, ['Programmed', 'BackendsHealthy', 'ResolvedRefs']);
     if (writeError) return { requeueAfterMs: PERMANENT_ERROR_RETRY_MS };
   }
 
-  const controller = new StaticRouteController({ name: 'staticroute', reconcile, workers: deps.workers, logger: deps.logger });
-  controller.prober = new BackendProber((key) => controller.enqueue(key), deps.probe);
+  const controller = new CollectingController<BackendProber>({ name: 'staticroute', reconcile, workers: deps.workers, logger: deps.logger });
+  controller.collector = new BackendProber((key) => controller.enqueue(key), deps.probe);
   controller.watchPrimary(routes);
   controller.watch(configMaps, toController('StaticRoute', PRODUCTION_STACK_GROUP));
   controller.watch(shared.services, inNamespace(routes, (r, s: KubeObject) => r.spec.routerRef?.name === s.metadata.name));

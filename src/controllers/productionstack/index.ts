@@ -18,14 +18,19 @@ export interface ProductionStack {
   amenders: ModelAmender[];
 }
 
-export function createProductionStack(deps: ProductionStackDeps): ProductionStack {
+export interface ProductionStackOptions {
+  /** How often an InferenceCache's engines are read for cacheStats (default 30 s). */
+  cacheStatsPeriodMs?: number;
+}
+
+export function createProductionStack(deps: ProductionStackDeps, options: ProductionStackOptions = {}): ProductionStack {
   const log = deps.logger;
   const child = (name: string) => ({ ...deps, ...(log ? { logger: log.child(name) } : {}) });
   return {
     controllers: [
       createInferenceServiceController(child('inferenceservice')),
       createInferenceGatewayController(child('inferencegateway')),
-      createInferenceCacheController(child('inferencecache')),
+      createInferenceCacheController({ ...child('inferencecache'), ...(options.cacheStatsPeriodMs !== undefined ? { cacheStatsPeriodMs: options.cacheStatsPeriodMs } : {}) }),
       createSpeculativeDecodingController(child('speculativedecoding')),
       createDisaggregationController(child('prefilldecodingdisaggregation')),
       createStaticRouteController(child('staticroute')),

@@ -5,7 +5,8 @@
 //    another model, or to none, is reported, nothing else happens);
 //  - Programmed: at least one InferenceService's route carries the weights (an InferenceCache alone changes nothing:
 //    the gateway's routes for a model are the InferenceServices');
-//  - MetricsObserved: cacheStats from the engines' metrics are not collected yet (Unknown, said so).
+//  - MetricsObserved: cacheStats from the engines' metrics (cache-stats.ts): the prefix-cache hit rate over the last
+//    window and the mean KV-cache usage of the model's ready engine pods.
 import type {
   InferenceCache,
   InferenceCacheStatus,
@@ -15,6 +16,7 @@ import type {
   SpeculativeDecoding,
 } from '../../api/kinds/index.ts';
 import { findCondition, nowTime, setConditions, type ConditionInput } from '../../kube/objects.ts';
+import type { CacheStats } from './cache-stats.ts';
 
 const LOAD = new Set(['queue', 'running', 'least-request']);
 
@@ -23,6 +25,8 @@ export interface CacheObservation {
   routes: readonly ModelRoute[];
   pdds: readonly PrefillDecodingDisaggregation[];
   sds: readonly SpeculativeDecoding[];
+  /** The engines' figures from the last collection round; undefined before the first. */
+  stats?: CacheStats;
 }
 
 /** The InferenceServices whose routes carry this cache's weights. */
@@ -59,12 +63,19 @@ export function computeInferenceCacheStatus(cache: InferenceCache, observed: Cac
     applying.length > 0
       ? { type: 'Programmed', status: 'True', reason: 'Programmed', message: `weights on ModelRoute${routeNames.length === 1 ? '' : 's'} ${routeNames.join(', ')}` }
       : { type: 'Programmed', status: 'False', reason: 'NoInferenceService', message: `no InferenceService serving ${model} applies it (one naming it in inferenceCacheRef, or of that model naming none)` };
-  const metrics: ConditionInput = {
-    type: 'MetricsObserved',
-    status: 'Unknown',
-    reason: 'NotCollected',
-    message: "the engines' prefix-cache hit rate and KV usage are not collected into cacheStats yet; the thresholds act through the route's scorer weights",
-  };
+  const stats = observed.stats;
+  const metrics: ConditionInput =
+    stats === undefined
+      ? { type: 'MetricsObserved', status: 'Unknown', reason: 'NotCollected', message: "the engines' metrics have not been read yet" }
+      : stats.pods === 0
+        ? { type: 'MetricsObserved', status: 'False', reason: 'NoEngineMetrics', message: `no ready engine pod serving ${model} answered /metrics` }
+        : {
+            type: 'MetricsObserved',
+            status: 'True',
+            reason: 'Observed',
+            message: `${stats.pods} engine pod${stats.pods === 1 ? '' : 's'}: prefix-cache hit rate ${fmt(stats.hitRate) ?? 'unknown (no prefill yet)'} (threshold ${cache.spec.kvCacheTransferPolicy?.thresholdHitRate ?? 'default'}), KV-cache usage ${fmt(stats.kvCacheUsage) ?? 'unknown'} (eviction threshold ${cache.spec.kvCacheTransferPolicy?.evictionThreshold ?? 'default'})`,
+          };
+  const cacheStats = stats && stats.pods > 0 ? { ...(stats.hitRate !== undefined ? { hitRate: fmt(stats.hitRate)! } : {}), ...(stats.kvCacheUsage !== undefined ? { kvCacheUsage: fmt(stats.kvCacheUsage)! } : {}) } : undefined;
   const first = observed.routes.find((r) => r.metadata.name === routeNames[0]);
   const scorers = first?.spec.scheduling?.scorers ?? [];
   const weight = (name: string) => scorers.find((s) => s.name === name)?.weight ?? 0;
@@ -72,8 +83,13 @@ export function computeInferenceCacheStatus(cache: InferenceCache, observed: Cac
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     conditions: setConditions(cache.status?.conditions, [resolved, programmed, metrics], now, generation),
     modelRoutes: routeNames,
+    ...(cacheStats ? { cacheStats } : {}),
     ...(first
       ? { weights: { prefixCache: weight('prefix-cache'), kvCache: weight('kv-cache'), load: scorers.filter((s) => LOAD.has(s.name)).reduce((sum, s) => sum + (s.weight ?? 1), 0) } }
       : {}),
   };
+}
+
+function fmt(value: number | undefined): string | undefined {
+  return value === undefined || !Number.isFinite(value) ? undefined : value.toFixed(3);
 }

@@ -4,6 +4,7 @@
 // match of `thresholdHitRate`, and free KV cache outweighs a full prefix match once a pod's KV usage passes
 // `evictionThreshold` (controllers/productionstack/scheduling.ts says how). `pddRef` and `sdRef` name the
 // PrefillDecodingDisaggregation and SpeculativeDecoding of the same model; each applies itself, the cache reports them.
+// status.cacheStats is what the model's engines report (controllers/productionstack/cache-stats.ts).
 import { Type, Obj, type Static } from '../../schema-kit.ts';
 import { AGE_COLUMN, type KindDefinition } from '../../kind.ts';
 import type { KubeObject } from '../../admission.ts';
@@ -51,7 +52,7 @@ export const InferenceCacheStatus = Obj({
         hitRate: Type.Optional(Type.String({ description: 'Observed prefix-cache hit rate of the engines (0..1).' })),
         kvCacheUsage: Type.Optional(Type.String({ description: 'Observed mean KV-cache usage of the engines (0..1).' })),
       },
-      { description: "From the engines' metrics (not collected yet: see the MetricsObserved condition)." },
+      { description: "From the engines' metrics, every 30 s: the prefix-cache hit rate over the last window, the mean KV-cache usage now (MetricsObserved says from how many pods)." },
     ),
   ),
 });
