@@ -358,3 +358,22 @@ test('StaticRoute (seed): ConfigMap vllm-router-config with static_config.json, 
   // admission inline; on the real one the webhook server does, test/cluster/webhooks.test.ts).
   if (cluster.backend === 'embedded') await assert.rejects(client.mergePatch(STATIC_ROUTES, NS, 'staticroute-sample', { spec: { staticModels: 'facebook/opt-125m' } }), /spec\.staticModels: Invalid value.*1 model for 2 backends/);
 });
+
+test('kubectl get: the printer columns of the six kinds, conditions included', async () => {
+  const table = async (plural: string) => {
+    const res = await cluster.request('GET', `/apis/production-stack.vllm.ai/v1alpha1/namespaces/${NS}/${plural}`, undefined, { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const body = res.body as { columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] };
+    return { columns: body.columnDefinitions.map((c) => c.name), rows: body.rows.map((r) => r.cells) };
+  };
+  const isvc = await table('inferenceservices');
+  assert.deepEqual(isvc.columns, ['Name', 'Model', 'Backend', 'Route', 'Backends', 'Ready', 'Cache', 'Gateway', 'Age']);
+  assert.deepEqual(isvc.rows.find((r) => r[0] === 'basic-inference')!.slice(1, 6), ['meta-llama/Llama-2-70b-chat-hf', 'llama2-service-backend', 'basic-inference', 1, 'True']);
+  const gw = await table('inferencegateways');
+  assert.deepEqual(gw.rows[0]!.slice(0, 6), ['llm-gateway', 'gpu-load-aware', 'PrefixHash', true, 'True', 'True']);
+  const sd = await table('speculativedecodings');
+  assert.deepEqual(sd.rows[0]!.slice(0, 5), ['sd-llama3-chatbot', 'llama3-1b', 'llama3-70b', 'True', 'True']);
+  const sr = await table('staticroutes');
+  assert.deepEqual(sr.rows[0]!.slice(0, 3), ['staticroute-sample', 'roundrobin', 'vllm-router-config']);
+  assert.deepEqual((await table('inferencecaches')).rows.find((r) => r[0] === 'llama3-chatbot-cache')!.slice(0, 5), ['llama3-chatbot-cache', 'llama3-70b', 0.8, 0.9, 'True']);
+});
