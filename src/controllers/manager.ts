@@ -1,6 +1,7 @@
 // The controller manager: every MatrixInfer controller in one process, sharing one set of informers, running
 // only while this process holds the leader Lease (unless leader election is off). It owns one Prometheus registry:
-// the autoscaler's decisions (autoscaler/metrics.ts) while it leads, and with `metrics` the process metrics, served
+// the autoscaler's decisions (autoscaler/metrics.ts) and the production-stack controllers' reconciles and statuses
+// (productionstack/metrics.ts) while it leads, and with `metrics` the process metrics, served
 // on GET /metrics by every replica, leader or not (a standby has no autoscaler series).
 import type { KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -19,6 +20,7 @@ import { createModelRouteController, createModelServerController, defaultGateway
 import { createEnginePolicyController, type EnginePolicyOptions } from './networking/engine-policy.ts';
 import type { GatewayLocation } from './networking/service.ts';
 import { createProductionStack, type ProductionStackOptions } from './productionstack/index.ts';
+import { ProductionStackMetrics } from './productionstack/metrics.ts';
 import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from '../webhooks/server.ts';
 
 export const CONTROLLER_MANAGER_NAME = 'matrixinfer-controller-manager';
@@ -71,13 +73,13 @@ export interface ControllerManager {
 }
 
 /** One run of the controllers (from becoming leader to losing leadership or stopping). */
-async function runControllers(options: ControllerManagerOptions, client: KubeClient, log: Logger, autoscalerMetrics: AutoscalerMetrics): Promise<() => Promise<void>> {
+async function runControllers(options: ControllerManagerOptions, client: KubeClient, log: Logger, autoscalerMetrics: AutoscalerMetrics, productionStackMetrics: ProductionStackMetrics): Promise<() => Promise<void>> {
   const informers = new InformerFactory(client, { namespace: options.namespace, logger: log.child('informer') });
   const recorder = new KubeEventRecorder(client, CONTROLLER_MANAGER_NAME, log.child('events'));
   const deps = { client, informers, recorder, workers: options.workers };
   // The production-stack.vllm.ai kinds (seed 004); SpeculativeDecoding and PrefillDecodingDisaggregation reach the
   // workloads through the Model controller's amendments.
-  const productionStack = createProductionStack({ ...deps, logger: log.child('production-stack') }, options.productionStack);
+  const productionStack = createProductionStack({ ...deps, logger: log.child('production-stack'), metrics: productionStackMetrics }, options.productionStack);
   const controllers: Controller[] = [
     createModelController({ ...deps, logger: log.child('model'), amenders: productionStack.amenders }),
     createModelInferController({ ...deps, logger: log.child('modelinfer') }),
@@ -102,6 +104,7 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
     informers.stop();
     // No longer deciding: the next leader reports the bindings.
     autoscalerMetrics.clear();
+    productionStackMetrics.clear();
     await recorder.flush();
     log.info('controllers stopped');
   };
@@ -114,6 +117,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
   const leaseNamespace = options.leaseNamespace ?? options.namespace ?? process.env.POD_NAMESPACE ?? 'default';
   const registry = new Registry();
   const autoscalerMetrics = new AutoscalerMetrics(registry);
+  const productionStackMetrics = new ProductionStackMetrics(registry);
   const webhook = options.webhook
     ? await startWebhookServer({ ...options.webhook, kubeConfig: options.kubeConfig, namespace: options.webhook.namespace ?? leaseNamespace, logger: log.child('webhook') })
     : undefined;
@@ -131,7 +135,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
   const servers = { ...(webhook ? { webhook } : {}), ...(metrics ? { metrics } : {}), registry };
 
   if (options.leaderElection === false) {
-    stopRun = await runControllers(options, client, log, autoscalerMetrics);
+    stopRun = await runControllers(options, client, log, autoscalerMetrics, productionStackMetrics);
     return {
       ...servers,
       async stop() {
@@ -156,7 +160,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
     logger: log.child('leader-election'),
     onStartedLeading: () => {
       transition = transition.then(async () => {
-        stopRun = await runControllers(options, client, log, autoscalerMetrics);
+        stopRun = await runControllers(options, client, log, autoscalerMetrics, productionStackMetrics);
       });
       return transition;
     },

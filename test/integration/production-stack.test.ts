@@ -376,4 +376,9 @@ test('kubectl get: the printer columns of the six kinds, conditions included', a
   const sr = await table('staticroutes');
   assert.deepEqual(sr.rows[0]!.slice(0, 3), ['staticroute-sample', 'roundrobin', 'vllm-router-config']);
   assert.deepEqual((await table('inferencecaches')).rows.find((r) => r[0] === 'llama3-chatbot-cache')!.slice(0, 5), ['llama3-chatbot-cache', 'llama3-70b', 0.8, 0.9, 'True']);
+  // And the controller manager's /metrics series.
+  const metrics = await manager.registry.metrics();
+  assert.match(metrics, /matrixinfer_production_stack_reconciles_total\{controller="inferenceservice",result="success"\} [1-9]/);
+  assert.match(metrics, /matrixinfer_production_stack_condition\{kind="InferenceGateway",namespace="default",name="llm-gateway",condition="Programmed",status="True"\} 1/);
+  assert.match(metrics, /matrixinfer_production_stack_ready_backends\{namespace="default",name="basic-inference"\} 1/);
 });

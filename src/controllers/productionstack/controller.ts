@@ -23,7 +23,7 @@ import {
 } from '../../api/kinds/index.ts';
 import { ensureChild, OwnershipConflictError, patchStatus } from '../../kube/apply.ts';
 import { isPermanent, type KubeClient } from '../../kube/client.ts';
-import { Controller, toController, type KeyMapper, type ReconcileResult } from '../../kube/controller.ts';
+import { Controller, toController, type KeyMapper, type ReconcileResult, type Reconciler } from '../../kube/controller.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { InformerFactory, SharedInformer } from '../../kube/informer.ts';
 import { errorMessage, type Logger } from '../../kube/log.ts';
@@ -49,6 +49,7 @@ import { claimWorkloads, workloadsServing } from './resolve.ts';
 import { CacheStatsCollector, type Scrape } from './cache-stats.ts';
 import { computeDisaggregationStatus, computeSpeculativeStatus } from './workload-status.ts';
 import { BackendProber, type Probe } from './prober.ts';
+import type { ProductionStackMetrics } from './metrics.ts';
 import { computeStaticRouteStatus, configMapName, desiredConfigMap, healthCheckOf } from './static-route.ts';
 
 export interface ProductionStackDeps {
@@ -57,6 +58,29 @@ export interface ProductionStackDeps {
   recorder: EventRecorder;
   logger?: Logger;
   workers?: number;
+  /** Reconciles and statuses as Prometheus series (metrics.ts). */
+  metrics?: ProductionStackMetrics;
+}
+
+/** The reconcile, counted by result. */
+function instrumented(controller: string, deps: ProductionStackDeps, reconcile: Reconciler): Reconciler {
+  const metrics = deps.metrics;
+  if (!metrics) return reconcile;
+  return async (key) => {
+    try {
+      const result = await reconcile(key);
+      metrics.reconciled(controller, true);
+      return result;
+    } catch (err) {
+      metrics.reconciled(controller, false);
+      throw err;
+    }
+  };
+}
+
+/** The object is gone (or going): its series go too. */
+function gone(deps: ProductionStackDeps, kind: string, namespace: string, name: string): void {
+  deps.metrics?.forget(kind, namespace, name);
 }
 
 /** How long to wait before retrying after a permanent error (nothing else would wake us). */
@@ -91,7 +115,7 @@ export function createInferenceServiceController(deps: ProductionStackDeps): Con
   async function reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     const isvc = isvcs.get(namespace, name);
-    if (!isvc || isDeleting(isvc)) return;
+    if (!isvc || isDeleting(isvc)) return gone(deps, 'InferenceService', namespace, name);
     const plan = planInferenceService(isvc, { world: worldOf(shared, namespace), services: shared.services.list(namespace), gateways: gateways.list(namespace), caches: caches.list(namespace) });
     const existing = shared.routes.get(namespace, routeName(isvc));
     let route: ModelRoute | undefined;
@@ -114,11 +138,12 @@ export function createInferenceServiceController(deps: ProductionStackDeps): Con
     }
     const status = computeInferenceServiceStatus(isvc, plan, { ...(route ? { route } : {}), ...(writeError ? { writeError } : {}), routes: shared.routes.list(namespace) });
     await patchStatus(client, INFERENCE_SERVICES, isvc, status as Record<string, unknown>);
+    deps.metrics?.observe('InferenceService', namespace, name, status as Record<string, unknown>);
     conditionEvents(recorder, isvc, isvc.status, status, ['ResolvedRefs', 'Ready']);
     if (writeError) return { requeueAfterMs: PERMANENT_ERROR_RETRY_MS };
   }
 
-  const controller = new Controller({ name: 'inferenceservice', reconcile, workers: deps.workers, logger: deps.logger });
+  const controller = new Controller({ name: 'inferenceservice', reconcile: instrumented('inferenceservice', deps, reconcile), workers: deps.workers, logger: deps.logger });
   controller.watchPrimary(isvcs);
   controller.watch(shared.routes, toController('InferenceService', PRODUCTION_STACK_GROUP));
   // An older route for the same model name shadows ours.
@@ -145,13 +170,14 @@ export function createInferenceGatewayController(deps: ProductionStackDeps): Con
   async function reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     const gateway = gateways.get(namespace, name);
-    if (!gateway || isDeleting(gateway)) return;
+    if (!gateway || isDeleting(gateway)) return gone(deps, 'InferenceGateway', namespace, name);
     const status = computeInferenceGatewayStatus(gateway, isvcs.list(namespace), gateways.list(namespace));
     await patchStatus(client, INFERENCE_GATEWAYS, gateway, status as Record<string, unknown>);
+    deps.metrics?.observe('InferenceGateway', namespace, name, status as Record<string, unknown>);
     conditionEvents(recorder, gateway, gateway.status, status, ['Accepted', 'Programmed']);
   }
 
-  const controller = new Controller({ name: 'inferencegateway', reconcile, workers: deps.workers, logger: deps.logger });
+  const controller = new Controller({ name: 'inferencegateway', reconcile: instrumented('inferencegateway', deps, reconcile), workers: deps.workers, logger: deps.logger });
   controller.watchPrimary(gateways);
   controller.watch(isvcs, inNamespace(gateways, (g, isvc: InferenceService) => (g.spec.routes ?? []).some((r) => r.inferenceServiceRef === isvc.metadata.name)));
   // Another gateway listing the same InferenceService may hold it.
@@ -184,6 +210,7 @@ export function createInferenceCacheController(deps: ProductionStackDeps & { cac
     const { namespace, name } = splitKey(key);
     const cache = caches.get(namespace, name);
     if (!cache || isDeleting(cache)) {
+      gone(deps, 'InferenceCache', namespace, name);
       controller.collector?.forget(key);
       return;
     }
@@ -191,10 +218,11 @@ export function createInferenceCacheController(deps: ProductionStackDeps & { cac
     const stats = controller.collector?.results(key);
     const status = computeInferenceCacheStatus(cache, { isvcs: isvcs.list(namespace), routes: shared.routes.list(namespace), pdds: pdds.list(namespace), sds: sds.list(namespace), ...(stats ? { stats } : {}) });
     await patchStatus(client, INFERENCE_CACHES, cache, status as Record<string, unknown>);
+    deps.metrics?.observe('InferenceCache', namespace, name, status as Record<string, unknown>);
     conditionEvents(recorder, cache, cache.status, status, ['ResolvedRefs', 'Programmed']);
   }
 
-  const controller = new CollectingController<CacheStatsCollector>({ name: 'inferencecache', reconcile, workers: deps.workers, logger: deps.logger });
+  const controller = new CollectingController<CacheStatsCollector>({ name: 'inferencecache', reconcile: instrumented('inferencecache', deps, reconcile), workers: deps.workers, logger: deps.logger });
   controller.collector = new CacheStatsCollector((key) => controller.enqueue(key), {
     ...(deps.cacheStatsPeriodMs !== undefined ? { periodMs: deps.cacheStatsPeriodMs } : {}),
     ...(deps.scrape ? { scrape: deps.scrape } : {}),
@@ -225,15 +253,16 @@ export function createSpeculativeDecodingController(deps: ProductionStackDeps): 
   async function reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     const sd = sds.get(namespace, name);
-    if (!sd || isDeleting(sd)) return;
+    if (!sd || isDeleting(sd)) return gone(deps, 'SpeculativeDecoding', namespace, name);
     const world = worldOf(shared, namespace);
     const claims = claimWorkloads(sds.list(namespace), (o) => o.spec.targetModel, world);
     const status = computeSpeculativeStatus(sd, { claims, models: world.models, modelInfers: world.modelInfers });
     await patchStatus(client, SPECULATIVE_DECODINGS, sd, status as Record<string, unknown>);
+    deps.metrics?.observe('SpeculativeDecoding', namespace, name, status as Record<string, unknown>);
     conditionEvents(recorder, sd, sd.status, status, ['ResolvedRefs', 'Applied', 'Ready']);
   }
 
-  const controller = new Controller({ name: 'speculativedecoding', reconcile, workers: deps.workers, logger: deps.logger });
+  const controller = new Controller({ name: 'speculativedecoding', reconcile: instrumented('speculativedecoding', deps, reconcile), workers: deps.workers, logger: deps.logger });
   controller.watchPrimary(sds);
   // Another object for the same model may hold the workload, or let it go.
   controller.watch(sds, inNamespace(sds, (a, b: SpeculativeDecoding) => a !== b && a.spec.targetModel === b.spec.targetModel));
@@ -251,7 +280,7 @@ export function createDisaggregationController(deps: ProductionStackDeps): Contr
   async function reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     const pdd = pdds.get(namespace, name);
-    if (!pdd || isDeleting(pdd)) return;
+    if (!pdd || isDeleting(pdd)) return gone(deps, 'PrefillDecodingDisaggregation', namespace, name);
     const world = worldOf(shared, namespace);
     const claims = claimWorkloads(pdds.list(namespace), (o) => o.spec.modelName, world);
     const namespacePods = pods.list(namespace);
@@ -263,10 +292,11 @@ export function createDisaggregationController(deps: ProductionStackDeps): Contr
       podsOf: (mi) => namespacePods.filter((p) => p.metadata.labels?.[MODELINFER_NAME_LABEL] === mi),
     });
     await patchStatus(client, PD_DISAGGREGATIONS, pdd, status as Record<string, unknown>);
+    deps.metrics?.observe('PrefillDecodingDisaggregation', namespace, name, status as Record<string, unknown>);
     conditionEvents(recorder, pdd, pdd.status, status, ['ResolvedRefs', 'Applied', 'Ready']);
   }
 
-  const controller = new Controller({ name: 'prefilldecodingdisaggregation', reconcile, workers: deps.workers, logger: deps.logger });
+  const controller = new Controller({ name: 'prefilldecodingdisaggregation', reconcile: instrumented('prefilldecodingdisaggregation', deps, reconcile), workers: deps.workers, logger: deps.logger });
   controller.watchPrimary(pdds);
   controller.watch(pdds, inNamespace(pdds, (a, b: PrefillDecodingDisaggregation) => a !== b && a.spec.modelName === b.spec.modelName));
   controller.watch(pods, inNamespace(pdds, (pdd, pod: KubeObject) => (pdd.status?.modelInfer ?? '').split(',').includes(pod.metadata.labels?.[MODELINFER_NAME_LABEL] ?? '')));
@@ -294,6 +324,7 @@ export function createStaticRouteController(deps: ProductionStackDeps & { probe?
     const { namespace, name } = splitKey(key);
     const route = routes.get(namespace, name);
     if (!route || isDeleting(route)) {
+      gone(deps, 'StaticRoute', namespace, name);
       controller.collector?.forget(key);
       return;
     }
@@ -312,11 +343,12 @@ export function createStaticRouteController(deps: ProductionStackDeps & { probe?
     const routerFound = ref ? shared.services.get(ref.namespace ?? namespace, ref.name) !== undefined : undefined;
     const status = computeStaticRouteStatus(route, { ...(writeError ? { writeError } : {}), applied, health: controller.collector?.results(key) ?? new Map(), ...(routerFound !== undefined ? { routerFound } : {}) });
     await patchStatus(client, STATIC_ROUTES, route, status as Record<string, unknown>);
+    deps.metrics?.observe('StaticRoute', namespace, name, status as Record<string, unknown>);
     conditionEvents(recorder, route, route.status, status, ['Programmed', 'BackendsHealthy', 'ResolvedRefs']);
     if (writeError) return { requeueAfterMs: PERMANENT_ERROR_RETRY_MS };
   }
 
-  const controller = new CollectingController<BackendProber>({ name: 'staticroute', reconcile, workers: deps.workers, logger: deps.logger });
+  const controller = new CollectingController<BackendProber>({ name: 'staticroute', reconcile: instrumented('staticroute', deps, reconcile), workers: deps.workers, logger: deps.logger });
   controller.collector = new BackendProber((key) => controller.enqueue(key), deps.probe);
   controller.watchPrimary(routes);
   controller.watch(configMaps, toController('StaticRoute', PRODUCTION_STACK_GROUP));
