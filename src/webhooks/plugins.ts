@@ -239,6 +239,10 @@ function checkScheduling(errors: FieldError[], path: string, sched: ModelServer[
   if (header !== undefined && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(header)) {
     errors.push({ field: `${path}.sessionAffinity.header`, type: 'Invalid value', value: header, detail: 'must be an HTTP header name' });
   }
+  const cookie = sched.sessionAffinity?.cookie;
+  if (cookie !== undefined && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(cookie)) {
+    errors.push({ field: `${path}.sessionAffinity.cookie`, type: 'Invalid value', value: cookie, detail: 'must be a cookie name (an HTTP token)' });
+  }
 }
 
 export const validateModelServer: Validator<ModelServer> = (ms) => {

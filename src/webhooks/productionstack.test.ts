@@ -45,8 +45,12 @@ test('InferenceGateway: unknown strategies and policies are refused with the val
   for (const routeStrategy of ['prefixaware', 'prefix-hash', 'session', 'round_robin', 'KVAware']) assert.deepEqual(validate('InferenceGateway', { routeStrategy }), [], routeStrategy);
   assert.deepEqual(validate('InferenceGateway', { schedulingPolicy: 'least-loaded' }), []);
   assert.deepEqual(
-    validate('InferenceGateway', { sessionHeader: 'x session', routes: [{ model: 'a', inferenceServiceRef: 's' }, { model: 'a', inferenceServiceRef: 't' }] }),
-    ['spec.sessionHeader: Invalid value: "x session": must be an HTTP header name', 'spec.routes[1].model: Duplicate value: "a"'],
+    validate('InferenceGateway', { sessionHeader: 'x session', sessionCookie: 'a;b', routes: [{ model: 'a', inferenceServiceRef: 's' }, { model: 'a', inferenceServiceRef: 't' }] }),
+    [
+      'spec.sessionHeader: Invalid value: "x session": must be an HTTP header name',
+      'spec.sessionCookie: Invalid value: "a;b": must be a cookie name (an HTTP token)',
+      'spec.routes[1].model: Duplicate value: "a"',
+    ],
   );
 });
 

@@ -54,7 +54,7 @@ export function validateInferenceService(isvc: InferenceService): FieldError[] {
 
 export function validateInferenceGateway(gateway: InferenceGateway): FieldError[] {
   const errors: FieldError[] = [];
-  const { routeStrategy, schedulingPolicy, sessionHeader, routes } = gateway.spec;
+  const { routeStrategy, schedulingPolicy, sessionHeader, sessionCookie, routes } = gateway.spec;
   if (routeStrategy !== undefined && routeStrategyOf(routeStrategy) === undefined) {
     errors.push({
       field: 'spec.routeStrategy',
@@ -68,6 +68,9 @@ export function validateInferenceGateway(gateway: InferenceGateway): FieldError[
   }
   if (sessionHeader !== undefined && !HEADER_NAME.test(sessionHeader)) {
     errors.push({ field: 'spec.sessionHeader', type: 'Invalid value', value: sessionHeader, detail: 'must be an HTTP header name' });
+  }
+  if (sessionCookie !== undefined && !HEADER_NAME.test(sessionCookie)) {
+    errors.push({ field: 'spec.sessionCookie', type: 'Invalid value', value: sessionCookie, detail: 'must be a cookie name (an HTTP token)' });
   }
   const models = new Set<string>();
   (routes ?? []).forEach((route, i) => {

@@ -167,7 +167,7 @@ test('InferenceGateway (seed): its profile on the listed InferenceServices\' rou
       { name: 'queue', weight: 1 },
       { name: 'kv-cache', weight: 1 },
     ],
-    sessionAffinity: { header: 'x-session-id' },
+    sessionAffinity: { header: 'x-session-id', cookie: 'session_id' },
   });
   let gateway = await until('gateway: one route programmed, mistral3 not', async () => {
     const g = await get<InferenceGateway>(INFERENCE_GATEWAYS, 'llm-gateway');

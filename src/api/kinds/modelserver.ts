@@ -54,7 +54,7 @@ export const SchedulingSpec = Obj(
         default: 'default',
         description:
           'default: prefix-cache affinity with load guard + engine queue/KV-cache + in-flight + LoRA affinity (+ session affinity when sessionAffinity is set); ' +
-          'prefix-affinity: prefix-cache with load guard + in-flight; session-affinity: consistent hash of a header + in-flight; ' +
+          'prefix-affinity: prefix-cache with load guard + in-flight; session-affinity: consistent hash of a header (or cookie) + in-flight; ' +
           'least-request: fewest in-flight requests; round-robin; random.',
       }),
     ),
@@ -87,7 +87,10 @@ export const SchedulingSpec = Obj(
       }),
     ),
     sessionAffinity: Type.Optional(
-      Obj({ header: Type.String({ minLength: 1, description: 'Header whose value is hashed onto the pods, e.g. x-session-id or x-user-id.' }) }),
+      Obj({
+        header: Type.String({ minLength: 1, description: 'Header whose value is hashed onto the pods, e.g. x-session-id or x-user-id.' }),
+        cookie: Type.Optional(Type.String({ minLength: 1, description: 'Cookie whose value is hashed the same way when the request has no such header, e.g. session_id.' })),
+      }),
     ),
   },
   { description: 'Pod selection policy.' },

@@ -33,7 +33,7 @@ test("the seed's gateway: accepted with its profile; each route reports whether 
   const gateway = seedGateway();
   const chatbot = programmedService('llama3-chatbot-service', 'llama3-70b', 'llm-gateway');
   const status = computeInferenceGatewayStatus(gateway, [chatbot], [gateway], '2025-01-01T00:00:00Z');
-  assert.equal(status.profile, 'prefix-affinity: session-affinity 10, prefix-cache 3, queue 1, kv-cache 1 (session header x-session-id)');
+  assert.equal(status.profile, 'prefix-affinity: session-affinity 10, prefix-cache 3, queue 1, kv-cache 1 (session header x-session-id, cookie session_id)');
   assert.deepEqual(status.routes, [
     { model: 'llama3-70b', inferenceService: 'llama3-chatbot-service', modelRoute: 'llama3-chatbot-service', readyBackends: 2, programmed: true },
     { model: 'mistral3', inferenceService: 'mistral-agent-service', programmed: false, message: 'InferenceService mistral-agent-service not found' },

@@ -22,9 +22,9 @@ test("the seed's gateway: gpu-load-aware + PrefixHash + sessionAffinity", () => 
       { name: 'queue', weight: 1 },
       { name: 'kv-cache', weight: 1 },
     ],
-    sessionAffinity: { header: 'x-session-id' },
+    sessionAffinity: { header: 'x-session-id', cookie: 'session_id' },
   });
-  assert.equal(describeScheduling(spec), 'prefix-affinity: session-affinity 10, prefix-cache 3, queue 1, kv-cache 1 (session header x-session-id)');
+  assert.equal(describeScheduling(spec), 'prefix-affinity: session-affinity 10, prefix-cache 3, queue 1, kv-cache 1 (session header x-session-id, cookie session_id)');
   // What the gateway compiles from it.
   const profile = compileProfile(spec);
   assert.deepEqual(profile.scorers.map((s) => s.name), ['session-affinity', 'prefix-cache', 'queue', 'kv-cache']);
@@ -34,14 +34,14 @@ test('strategies and policies, aliases, and the default left alone', () => {
   assert.equal(gatewayScheduling({}), undefined);
   assert.equal(gatewayScheduling({ schedulingPolicy: 'default' }), undefined);
   assert.deepEqual(gatewayScheduling({ routeStrategy: 'roundrobin', schedulingPolicy: 'round-robin' }), { policy: 'round-robin', scorers: [] });
-  assert.deepEqual(gatewayScheduling({ routeStrategy: 'session', sessionHeader: 'x-user-id' }), {
+  assert.deepEqual(gatewayScheduling({ routeStrategy: 'session', sessionHeader: 'x-user-id', sessionCookie: 'uid' }), {
     policy: 'session-affinity',
     scorers: [
       { name: 'session-affinity', weight: 10 },
       { name: 'queue', weight: 1 },
       { name: 'lora-affinity', weight: 2 },
     ],
-    sessionAffinity: { header: 'x-user-id' },
+    sessionAffinity: { header: 'x-user-id', cookie: 'uid' },
   });
   assert.equal(gatewayScheduling({ routeStrategy: 'PrefixHash', schedulingPolicy: 'random' })!.policy, 'random');
   assert.deepEqual(gatewayScheduling({ schedulingPolicy: 'least-loaded' }), {
@@ -77,7 +77,7 @@ test("the seed's cache: affinity from a 0.8 prefix match, spread from 0.9 KV usa
       { name: 'queue', weight: 10 },
       { name: 'kv-cache', weight: 14 },
     ],
-    sessionAffinity: { header: 'x-session-id' },
+    sessionAffinity: { header: 'x-session-id', cookie: 'session_id' },
   });
 });
 

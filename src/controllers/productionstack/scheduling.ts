@@ -2,7 +2,7 @@
 // gateway/scheduling/profiles.ts), pure.
 //
 // InferenceGateway: `routeStrategy` gives the affinity scorers, `schedulingPolicy` the load scorers, `sessionAffinity`
-// puts session-affinity (weight 10, on `sessionHeader`) in front:
+// puts session-affinity (weight 10, on `sessionHeader`, else the cookie `sessionCookie`) in front:
 //   PrefixHash       prefix-cache 3 (with its load guard)     gpu-load-aware  queue 1, kv-cache 1
 //   SessionAffinity  session-affinity 10                      least-request   least-request 1
 //   KVAware          prefix-cache 3, kv-cache 1               round-robin     (none)
@@ -24,6 +24,7 @@
 import type { SchedulingSpec } from '../../api/kinds/modelserver.ts';
 import {
   DEFAULT_EVICTION_THRESHOLD,
+  DEFAULT_SESSION_COOKIE,
   DEFAULT_SESSION_HEADER,
   DEFAULT_THRESHOLD_HIT_RATE,
   routeStrategyOf,
@@ -97,6 +98,7 @@ export function gatewayScheduling(spec: InferenceGatewaySpec): SchedulingSpec | 
   const session = spec.sessionAffinity === true;
   if (strategy === undefined && policy === 'default' && !session) return undefined;
   const header = spec.sessionHeader ?? DEFAULT_SESSION_HEADER;
+  const cookie = spec.sessionCookie ?? DEFAULT_SESSION_COOKIE;
   const scorers = merge([
     ...(session ? ([['session-affinity', 10]] as Scorers) : []),
     ...(strategy ? STRATEGY_SCORERS[strategy] : [['prefix-cache', 3] as [ScorerName, number]]),
@@ -108,7 +110,7 @@ export function gatewayScheduling(spec: InferenceGatewaySpec): SchedulingSpec | 
   return {
     policy: name,
     scorers: scorers.map(([n, weight]) => ({ name: n, weight })),
-    ...(usesSession ? { sessionAffinity: { header } } : {}),
+    ...(usesSession ? { sessionAffinity: { header, cookie } } : {}),
   };
 }
 
@@ -145,10 +147,11 @@ export function cacheScheduling(base: SchedulingSpec | undefined, cache: Inferen
   };
 }
 
-/** One line for a status: `prefix-affinity: prefix-cache 3, queue 1, kv-cache 1 (session header x-session-id)`. */
+/** One line for a status: `prefix-affinity: session-affinity 10, prefix-cache 3 (session header x-session-id, cookie session_id)`. */
 export function describeScheduling(spec: SchedulingSpec | undefined): string {
   if (spec === undefined) return "the ModelServer's policy";
   const scorers = (spec.scorers ?? []).map((s) => `${s.name} ${s.weight ?? 1}`).join(', ');
-  const header = spec.sessionAffinity ? ` (session header ${spec.sessionAffinity.header})` : '';
+  const session = spec.sessionAffinity;
+  const header = session ? ` (session header ${session.header}${session.cookie ? `, cookie ${session.cookie}` : ''})` : '';
   return `${spec.policy ?? 'default'}: ${scorers || 'no scorers (rotation)'}${header}`;
 }

@@ -8,7 +8,8 @@
 //                     last, i.e. has the most prefill left, so those scorers lengthened time to first token (README;
 //                     even as a 0.2-weight tie-breaker least-request cost 5 % of control p50).
 //   prefix-affinity   prefix-cache 3 (load guard), least-request 1
-//   session-affinity  session-affinity 10 (header default x-session-id), least-request 1
+//   session-affinity  session-affinity 10 (header default x-session-id; a cookie too when `sessionAffinity.cookie`
+//                     names one), least-request 1
 //   least-request     least-request 1 (the gateway's in-flight count per pod)
 //   round-robin       none (every pod ties; the picker takes the least recently picked: a rotation)
 //   random            none, random picker
@@ -76,7 +77,7 @@ function makeScorer(name: ScorerName, weight: number, spec: SchedulingSpec | und
     case 'lora-affinity':
       return new LoraAffinityScorer(weight);
     case 'session-affinity':
-      return new SessionAffinityScorer(weight, spec?.sessionAffinity?.header ?? DEFAULT_SESSION_HEADER);
+      return new SessionAffinityScorer(weight, spec?.sessionAffinity?.header ?? DEFAULT_SESSION_HEADER, spec?.sessionAffinity?.cookie);
   }
 }
 

@@ -195,19 +195,24 @@ export function ringFor(endpoints: readonly Endpoint[]): HashRing {
 }
 
 /**
- * Session affinity: consistent hashing of a header's value (e.g. x-session-id, x-user-id) onto the ModelServer's
- * pods; the owner scores 100, the rest 0. Pods joining or leaving move only their share of sessions. Requests
- * without the header score 0 everywhere (other scorers decide).
+ * Session affinity: consistent hashing of the session named by a header (e.g. x-session-id, x-user-id) or, when the
+ * request has no such header and a cookie name is configured, by that cookie (e.g. session_id) onto the ModelServer's
+ * pods; the owner scores 100, the rest 0. The header wins when both are sent; both hash the same way, so one session
+ * id lands on one pod whichever carries it. Pods joining or leaving move only their share of sessions. Requests with
+ * neither score 0 everywhere (other scorers decide). The cookie is looked for only when the header is absent.
  */
 export class SessionAffinityScorer extends WeightedScorer {
   readonly name = 'session-affinity';
   readonly header: string;
+  /** Cookie name (case-sensitive, as cookies are), or '' for none. */
+  readonly cookie: string;
   #candidates: readonly Endpoint[] = [];
   readonly #accept = (ep: Endpoint): boolean => this.#candidates.includes(ep);
 
-  constructor(weight: number, header: string) {
+  constructor(weight: number, header: string, cookie = '') {
     super(weight);
     this.header = header.toLowerCase();
+    this.cookie = cookie;
   }
 
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array, all?: readonly Endpoint[]): void {
@@ -215,6 +220,10 @@ export class SessionAffinityScorer extends WeightedScorer {
     out.fill(0, 0, n);
     let v = req.headers[this.header];
     if (Array.isArray(v)) v = v[0];
+    if ((typeof v !== 'string' || v === '') && this.cookie !== '') {
+      const jar = req.headers.cookie;
+      v = typeof jar === 'string' ? cookieValue(jar, this.cookie) : '';
+    }
     if (typeof v !== 'string' || v === '') return;
     this.#candidates = candidates;
     const owner = ringFor(all ?? candidates).owner(hash32(v, 0x51ed), this.#accept);
@@ -222,4 +231,33 @@ export class SessionAffinityScorer extends WeightedScorer {
     if (owner === undefined) return;
     out[candidates.indexOf(owner)] = 100;
   }
+}
+
+/**
+ * The value of cookie `name` in a Cookie header (`a=1; b="2"`, RFC 6265 §4.2; the gateway joins several Cookie lines
+ * with "; "), without surrounding double quotes; '' when it is absent. Names compare case-sensitively; the first
+ * occurrence wins. No allocation but the value.
+ */
+export function cookieValue(header: string, name: string): string {
+  const n = header.length;
+  const len = name.length;
+  let i = 0;
+  while (i < n) {
+    while (i < n && (header.charCodeAt(i) === 32 || header.charCodeAt(i) === 9)) i++;
+    let end = header.indexOf(';', i);
+    if (end < 0) end = n;
+    if (header.charCodeAt(i + len) === 61 /* = */ && i + len < end && header.startsWith(name, i)) {
+      let from = i + len + 1;
+      let to = end;
+      while (from < to && (header.charCodeAt(from) === 32 || header.charCodeAt(from) === 9)) from++;
+      while (to > from && (header.charCodeAt(to - 1) === 32 || header.charCodeAt(to - 1) === 9)) to--;
+      if (to - from >= 2 && header.charCodeAt(from) === 34 && header.charCodeAt(to - 1) === 34) {
+        from++;
+        to--;
+      }
+      return header.slice(from, to);
+    }
+    i = end + 1;
+  }
+  return '';
 }

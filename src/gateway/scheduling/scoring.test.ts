@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { Endpoint, EndpointRegistry, type EngineMetrics } from './endpoint.ts';
 import { Scheduler } from './scheduler.ts';
 import { BlockHasher, PrefixLru, PrefixCacheScorer, DEFAULT_PREFIX_CONFIG, capacityFor } from './prefix.ts';
-import { HashRing, KvCacheScorer, LoraAffinityScorer, QueueScorer, RunningScorer, SessionAffinityScorer } from './scorers.ts';
+import { HashRing, KvCacheScorer, LoraAffinityScorer, QueueScorer, RunningScorer, SessionAffinityScorer, cookieValue } from './scorers.ts';
 import { compileProfile } from './profiles.ts';
 import type { SchedulingRequest } from './types.ts';
 
@@ -191,6 +191,28 @@ test('session affinity: consistent hashing on a header; only the leaving pod’s
   const out = new Float64Array(5);
   sc.score(req(undefined, { 'x-session-id': 'abc' }), e, out);
   assert.deepEqual([...out].filter((x) => x === 100).length, 1);
+});
+
+test('session affinity on a cookie: the header wins, else the cookie of that name; one id lands on one pod either way', () => {
+  const e = eps(5);
+  const s = new Scheduler(compileProfile({ policy: 'session-affinity', sessionAffinity: { header: 'x-session-id', cookie: 'session_id' } }));
+  for (let i = 0; i < 50; i++) {
+    const id = `conversation-${i}`;
+    const byHeader = s.schedule(req(undefined, { 'x-session-id': id }), e, { rr: 0 })!;
+    assert.equal(s.schedule(req(undefined, { cookie: `theme=dark; session_id=${id}; lang=en` }), e, { rr: 3 }), byHeader);
+    assert.equal(s.schedule(req(undefined, { cookie: `session_id="${id}"` }), e, { rr: 1 }), byHeader, 'quoted value');
+    assert.equal(s.schedule(req(undefined, { 'x-session-id': id, cookie: 'session_id=someone-else' }), e, { rr: 2 }), byHeader, 'the header wins');
+  }
+  assert.equal(cookieValue('a=1; session_id=x; session_id=y', 'session_id'), 'x', 'first occurrence');
+  assert.equal(cookieValue('my_session_id=x;session_id= y ', 'session_id'), 'y', 'whole name only; spaces around the value trimmed');
+  assert.equal(cookieValue('SESSION_ID=x', 'session_id'), '', 'names are case-sensitive');
+  assert.equal(cookieValue('session_id', 'session_id'), '', 'no value');
+  assert.equal(cookieValue('', 'session_id'), '');
+  // Without a cookie name configured the cookie is not read.
+  const sc = new SessionAffinityScorer(1, 'x-session-id');
+  const out = new Float64Array(5);
+  sc.score(req(undefined, { cookie: 'x-session-id=abc' }), e, out);
+  assert.deepEqual([...out], [0, 0, 0, 0, 0]);
 });
 
 /** A request as the proxy holds it: its pod's in-flight and awaiting-first-byte counts are up until released. */

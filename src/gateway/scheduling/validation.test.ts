@@ -19,18 +19,19 @@ test('scheduling: valid sections pass; duplicate scorers, bad header names and e
     policy: 'default',
     scorers: [{ name: 'prefix-cache', weight: 3 }, { name: 'queue' }],
     prefixCache: { blockChars: 64, maxBlocks: 64, loadGuard: { absolute: 8, relative: 0.25 } },
-    sessionAffinity: { header: 'x-session-id' },
+    sessionAffinity: { header: 'x-session-id', cookie: 'session_id' },
   };
   assert.deepEqual(validate('ModelServer', { ...server, scheduling: good, pdDisaggregation: {} }), []);
   assert.deepEqual(validate('ModelRoute', { ...route, scheduling: { policy: 'round-robin' } }), []);
   const bad = validate('ModelServer', {
     ...server,
-    scheduling: { scorers: [{ name: 'queue' }, { name: 'queue', weight: 2 }], sessionAffinity: { header: 'x session' } },
+    scheduling: { scorers: [{ name: 'queue' }, { name: 'queue', weight: 2 }], sessionAffinity: { header: 'x session', cookie: 'a b' } },
     pdDisaggregation: { prefillRole: 'both', decodeRole: 'both' },
   });
-  assert.equal(bad.length, 3, bad.join('\n'));
+  assert.equal(bad.length, 4, bad.join('\n'));
   assert.match(bad[0]!, /spec\.scheduling\.scorers\[1\]\.name/);
   assert.match(bad[1]!, /sessionAffinity\.header/);
-  assert.match(bad[2]!, /pdDisaggregation\.decodeRole/);
+  assert.match(bad[2]!, /sessionAffinity\.cookie/);
+  assert.match(bad[3]!, /pdDisaggregation\.decodeRole/);
   assert.equal(validate('ModelRoute', { ...route, scheduling: { scorers: [{ name: 'kv-cache' }, { name: 'kv-cache' }] } }).length, 1);
 });

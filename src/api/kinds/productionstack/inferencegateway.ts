@@ -1,7 +1,7 @@
 // production-stack.vllm.ai/v1alpha1 InferenceGateway: the routing profile of the models it lists. Each route names
 // an InferenceService; the ModelRoute that InferenceService programs carries this gateway's profile (its
 // spec.scheduling): `routeStrategy` chooses the affinity, `schedulingPolicy` the load scoring, `sessionAffinity` adds
-// stickiness on a session header. The gateway itself is MatrixInfer's shared one; no router Deployment is created.
+// stickiness on a session header, else a session cookie. The gateway itself is MatrixInfer's shared one; no router Deployment is created.
 //
 // Accepted values (case, `-` and `_` do not matter; the production-stack router's spellings are aliases):
 //   routeStrategy     RoundRobin (roundrobin), PrefixHash (prefixaware, prefix-affinity), SessionAffinity (session),
@@ -49,6 +49,7 @@ export function schedulingPolicyOf(value: string): SchedulingPolicyName | undefi
 }
 
 export const DEFAULT_SESSION_HEADER = 'x-session-id';
+export const DEFAULT_SESSION_COOKIE = 'session_id';
 
 export const GatewayRoute = Obj({
   model: Type.String({ minLength: 1, description: "Model name of the route; must be the InferenceService's modelName." }),
@@ -66,11 +67,14 @@ export const InferenceGatewaySpec = Obj({
   routeStrategy: Type.Optional(
     Type.String({
       description:
-        'Affinity: PrefixHash (prefix-cache affinity with its load guard), SessionAffinity (consistent hash of the session header), KVAware (prefix affinity and free KV cache), LeastRequest, RoundRobin, Random. The router\'s roundrobin, prefixaware, session and kvaware are accepted.',
+        'Affinity: PrefixHash (prefix-cache affinity with its load guard), SessionAffinity (consistent hash of the session header, else cookie), KVAware (prefix affinity and free KV cache), LeastRequest, RoundRobin, Random. The router\'s roundrobin, prefixaware, session and kvaware are accepted.',
     }),
   ),
-  sessionAffinity: Type.Optional(Type.Boolean({ description: 'Keep a session on one pod: requests with the same session header value go to the same pod while it is there.' })),
+  sessionAffinity: Type.Optional(
+    Type.Boolean({ description: 'Keep a session on one pod: requests with the same session header value (or, without the header, the same session cookie value) go to the same pod while it is there.' }),
+  ),
   sessionHeader: Type.Optional(Type.String({ minLength: 1, description: `Header naming the session (default ${DEFAULT_SESSION_HEADER}).` })),
+  sessionCookie: Type.Optional(Type.String({ minLength: 1, description: `Cookie naming the session when the header is absent (default ${DEFAULT_SESSION_COOKIE}).` })),
   routes: Type.Optional(Type.Array(GatewayRoute, { maxItems: 256, description: 'The models this profile applies to.' })),
 });
 export type InferenceGatewaySpec = Static<typeof InferenceGatewaySpec>;
