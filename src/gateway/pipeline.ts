@@ -144,7 +144,7 @@ function schedule(ex: Exchange): boolean {
     ex.stage--;
     return false;
   }
-  ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready endpoint.`, { retryAfter: 1 });
+  ex.fail('no_healthy_upstream', `${server.kind} ${server.key} has no ready endpoint.`, { retryAfter: 1 });
   return false;
 }
 

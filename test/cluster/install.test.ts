@@ -227,7 +227,7 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     }
   };
 
-  it('the gateway, with only its ServiceAccount token, watches routes, servers, ModelInfers, pods and secrets', () => withLogOnFailure(async () => {
+  it('the gateway, with only its ServiceAccount token, watches routes, servers, ModelInfers, pods, StaticRoutes and secrets', () => withLogOnFailure(async () => {
     const token = await serviceAccountToken(GATEWAY);
     const { path } = cluster.kubeConfigFor(token);
     const port = await freePort();
@@ -236,7 +236,7 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     );
     const gateway = new Component([...args, `--kubeconfig=${path}`]);
     components.push(gateway);
-    // /ready is 503 until every informer (routes, servers, ModelInfers, pods, TLS and API-key secrets) has listed.
+    // /ready is 503 until every informer (routes, servers, ModelInfers, pods, StaticRoutes, TLS and API-key secrets) has listed.
     await until('gateway /ready', async () => (await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined))?.status === 200, 60_000, 250);
     await until('llama-7b in /v1/models', async () => {
       const res = await fetch(`http://127.0.0.1:${port}/v1/models`);
@@ -260,6 +260,8 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
       ['gateway writes a route status', json('/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default/modelroutes/llama-7b/status', { method: 'PATCH', token: gateway, headers: { 'content-type': 'application/merge-patch+json' }, body: '{"status":{}}' }), 403],
       ['gateway lists secrets (granted: TLS and API keys)', json('/api/v1/secrets', { token: gateway }), 200],
       ['gateway lists ModelInfers (granted: replicas, for starts from zero)', json('/apis/workload.matrixinfer.ai/v1alpha1/modelinfers', { token: gateway }), 200],
+      ['gateway lists StaticRoutes (granted: backends it serves)', json('/apis/production-stack.vllm.ai/v1alpha1/staticroutes', { token: gateway }), 200],
+      ['gateway writes a StaticRoute status', json('/apis/production-stack.vllm.ai/v1alpha1/namespaces/default/staticroutes/absent/status', { method: 'PATCH', token: gateway, headers: { 'content-type': 'application/merge-patch+json' }, body: '{"status":{}}' }), 403],
       ['gateway reads a ModelInfer scale (granted; absent: 404)', json('/apis/workload.matrixinfer.ai/v1alpha1/namespaces/default/modelinfers/absent/scale', { token: gateway }), 404],
       ['gateway patches a ModelInfer scale (granted: the 0→1 step; absent: 404)', json('/apis/workload.matrixinfer.ai/v1alpha1/namespaces/default/modelinfers/absent/scale', { method: 'PATCH', token: gateway, headers: { 'content-type': 'application/merge-patch+json' }, body: '{"spec":{"replicas":1}}' }), 404],
       ['gateway patches a ModelInfer spec', json('/apis/workload.matrixinfer.ai/v1alpha1/namespaces/default/modelinfers/llama-7b', { method: 'PATCH', token: gateway, headers: { 'content-type': 'application/merge-patch+json' }, body: '{"spec":{"replicas":3}}' }), 403],

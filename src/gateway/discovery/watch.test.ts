@@ -1,5 +1,6 @@
-// WorldWatcher against the embedded API server (with the networking and ModelInfer CRDs): initial sync, add/update/delete events
-// for routes, servers and pods, the ModelInfer label selector on pods, and recovery after the API server goes away
+// WorldWatcher against the embedded API server (with the networking, ModelInfer and StaticRoute CRDs): initial sync,
+// add/update/delete events for routes, servers, pods and StaticRoutes (their status too), the ModelInfer label selector
+// on pods, and recovery after the API server goes away
 // (closed, then restarted on the same port and data directory, so watches must resume or relist).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,9 @@ import { until } from '../../kube/testing/until.ts';
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const PODS = '/api/v1/namespaces/default/pods';
 const WORKLOAD = '/apis/workload.matrixinfer.ai/v1alpha1/namespaces/default';
+const STATIC = '/apis/production-stack.vllm.ai/v1alpha1/namespaces/default/staticroutes';
+/** The CRDs the watcher lists. */
+const CRDS = ['networking.matrixinfer.ai_modelroutes', 'networking.matrixinfer.ai_modelservers', 'workload.matrixinfer.ai_modelinfers', 'production-stack.vllm.ai_staticroutes'];
 
 
 test('lists and watches routes, servers and labelled pods; survives an API server restart', async () => {
@@ -31,12 +35,12 @@ test('lists and watches routes, servers and labelled pods; survives an API serve
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   };
-  for (const file of ['networking.matrixinfer.ai_modelroutes', 'networking.matrixinfer.ai_modelservers', 'workload.matrixinfer.ai_modelinfers']) {
+  for (const file of CRDS) {
     const crd = await readFile(new URL(`../../../deploy/crds/${file}.yaml`, import.meta.url), 'utf8');
     await k('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', parseYaml(crd));
   }
   const crdsServed = async () =>
-    (await fetch(`${url}${NET}/modelroutes`)).ok && (await fetch(`${url}${NET}/modelservers`)).ok && (await fetch(`${url}${WORKLOAD}/modelinfers`)).ok;
+    (await fetch(`${url}${NET}/modelroutes`)).ok && (await fetch(`${url}${NET}/modelservers`)).ok && (await fetch(`${url}${WORKLOAD}/modelinfers`)).ok && (await fetch(`${url}${STATIC}`)).ok;
   for (let i = 0; !(await crdsServed()); i++) {
     if (i > 200) throw new Error('the networking CRDs are not served');
     await new Promise((r) => setTimeout(r, 10));
@@ -62,6 +66,11 @@ test('lists and watches routes, servers and labelled pods; survives an API serve
 
     await k('PATCH', `${NET}/modelservers/s`, { spec: { model: 'meta-llama/Llama-2-7b' } }, 'application/merge-patch+json');
     await until('server update seen', () => watcher.snapshot().servers[0]?.spec.model === 'meta-llama/Llama-2-7b');
+
+    // StaticRoutes, and the backends' health the controller writes into their status.
+    await k('POST', STATIC, { apiVersion: 'production-stack.vllm.ai/v1alpha1', kind: 'StaticRoute', metadata: { name: 'ext' }, spec: { staticBackends: 'http://10.9.0.1:8000', staticModels: 'm' } });
+    await k('PATCH', `${STATIC}/ext/status`, { status: { backends: [{ url: 'http://10.9.0.1:8000', model: 'm', healthy: true }] } }, 'application/merge-patch+json');
+    await until('StaticRoute status seen', () => watcher.snapshot().staticRoutes?.[0]?.status?.backends?.[0]?.healthy === true);
 
     const before = changes;
     await k('DELETE', `${PODS}/p`);
@@ -102,7 +111,7 @@ test('ModelInfers are watched; the 0→1 write through the scale subresource: tw
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
     return JSON.parse(text) as Record<string, unknown>;
   };
-  for (const file of ['networking.matrixinfer.ai_modelroutes', 'networking.matrixinfer.ai_modelservers', 'workload.matrixinfer.ai_modelinfers']) {
+  for (const file of CRDS) {
     await k('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', parseYaml(await readFile(new URL(`../../../deploy/crds/${file}.yaml`, import.meta.url), 'utf8')));
   }
   await until('CRDs served', async () => (await fetch(`${url}${WORKLOAD}/modelinfers`)).ok);

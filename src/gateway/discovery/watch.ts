@@ -1,6 +1,7 @@
 // The gateway's view of the world: shared informers (kube/informer.ts, the project's one list-watch loop) on
 // ModelRoutes, ModelServers, ModelInfers (their replicas, for starts from zero), engine Pods (those labelled with a
-// ModelInfer name) and the Secrets the traffic policy reads, across all namespaces or one. Every change calls
+// ModelInfer name), production-stack StaticRoutes (engines the platform does not run, with the health the controller
+// wrote: routing/static-routes.ts) and the Secrets the traffic policy reads, across all namespaces or one. Every change calls
 // `onChange`; the gateway rebuilds its routing table from `snapshot()`. An informer that fails (API server down,
 // watch error) retries with capped exponential backoff, resuming from its last resourceVersion or relisting; `ready`
 // resolves once every informer has listed once.
@@ -14,6 +15,8 @@ import { NETWORKING_GROUP } from '../../api/kinds/modelserver.ts';
 import { WORKLOAD_GROUP } from '../../api/kinds/modelinfer.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import type { ModelServer } from '../../api/kinds/modelserver.ts';
+import { PRODUCTION_STACK_GROUP } from '../../api/kinds/productionstack/common.ts';
+import type { StaticRoute } from '../../api/kinds/productionstack/staticroute.ts';
 import { KubeClient, PODS, SECRETS, type ResourceType } from '../../kube/client.ts';
 import { InformerFactory, type SharedInformer } from '../../kube/informer.ts';
 import { lineLogger } from '../../kube/log.ts';
@@ -70,6 +73,7 @@ const resource = (group: string, kind: string, plural: string): ResourceType => 
 const MODEL_ROUTES = resource(NETWORKING_GROUP, 'ModelRoute', 'modelroutes');
 const MODEL_SERVERS = resource(NETWORKING_GROUP, 'ModelServer', 'modelservers');
 const MODEL_INFERS = resource(WORKLOAD_GROUP, 'ModelInfer', 'modelinfers');
+const STATIC_ROUTES = resource(PRODUCTION_STACK_GROUP, 'StaticRoute', 'staticroutes');
 
 export class WorldWatcher {
   readonly #options: WorldWatcherOptions;
@@ -77,6 +81,7 @@ export class WorldWatcher {
   readonly #routes: SharedInformer<ModelRoute>;
   readonly #servers: SharedInformer<ModelServer>;
   readonly #pods: SharedInformer;
+  readonly #staticRoutes: SharedInformer<StaticRoute>;
   readonly #infers: SharedInformer | undefined;
   readonly #secrets: SharedInformer[] = [];
   #started = false;
@@ -99,12 +104,13 @@ export class WorldWatcher {
     this.#servers = informers.informer<ModelServer>(MODEL_SERVERS);
     this.#infers = options.modelInfers === false ? undefined : informers.informer(MODEL_INFERS);
     this.#pods = informers.informer(PODS, { labelSelector: MODELINFER_NAME_LABEL });
+    this.#staticRoutes = informers.informer<StaticRoute>(STATIC_ROUTES);
     if (options.secrets !== false) {
       // Only the Secrets the traffic policy reads: TLS certificates (by type) and API keys (by label).
       this.#secrets.push(informers.informer(SECRETS, { fieldSelector: 'type=kubernetes.io/tls' }));
       this.#secrets.push(informers.informer(SECRETS, { labelSelector: API_KEYS_LABEL }));
     }
-    for (const informer of [this.#routes, this.#servers, this.#pods, ...(this.#infers ? [this.#infers] : []), ...this.#secrets]) {
+    for (const informer of [this.#routes, this.#servers, this.#pods, this.#staticRoutes, ...(this.#infers ? [this.#infers] : []), ...this.#secrets]) {
       informer.addHandler(this.#changed);
     }
     this.ready = new Promise((resolve) => {
@@ -132,6 +138,7 @@ export class WorldWatcher {
       routes: this.#routes.list(),
       servers: this.#servers.list(),
       pods: this.#pods.list() as unknown as PodLike[],
+      staticRoutes: this.#staticRoutes.list(),
       secrets: this.#secrets.flatMap((s) => s.list() as unknown as SecretLike[]),
       ...(this.#infers ? { infers: this.#infers.list() as unknown as ModelInferLike[] } : {}),
     };

@@ -3,7 +3,7 @@
 //
 //   GET /debug/config_dump              everything below in one object
 //   GET /debug/config_dump/routes       ModelRoutes as indexed: names (model, LoRA adapters), rules, matchers, targets
-//   GET /debug/config_dump/servers      ModelServers: model, timeout, retries, circuit config, path, endpoints
+//   GET /debug/config_dump/servers      ModelServers (and StaticRoutes' models): model, timeout, retries, circuit config, path, endpoints
 //   GET /debug/config_dump/endpoints    engine pods: address, in-flight and served counts, circuit state, and
 //                                       whatever else scheduling keeps on the endpoint (scraped metrics, ...)
 //   (`/pods` is an alias of `/endpoints`)
@@ -56,6 +56,7 @@ export function dumpRoutes(table: RoutingTable): unknown[] {
 export function dumpServers(table: RoutingTable): unknown[] {
   return [...table.servers.values()].map((s) => ({
     server: s.key,
+    kind: s.kind,
     model: s.model ?? null,
     inferModel: s.inferModel,
     engine: s.engine ?? null,

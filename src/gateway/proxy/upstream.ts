@@ -127,7 +127,7 @@ export function attempt(ex: Exchange, server: ServerEntry, last: Failure | null)
   const ep = ex.core.scheduler.schedule(ex, server.endpoints, server);
   if (ep !== undefined) startAttempt(ex, ep);
   else if (last !== null) answerFailure(ex, last);
-  else ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready endpoint.`, { retryAfter: 1 });
+  else ex.fail('no_healthy_upstream', `${server.kind} ${server.key} has no ready endpoint.`, { retryAfter: 1 });
 }
 
 function answerFailure(ex: Exchange, f: Failure): void {

@@ -1,5 +1,5 @@
 // The routing table: everything a request needs, precomputed from the watched world (ModelRoutes, ModelServers,
-// Pods) whenever it changes. Requests only read it: model name → routes (oldest first) → rules (in order) →
+// Pods, StaticRoutes) whenever it changes. Requests only read it: model name → routes (oldest first) → rules (in order) →
 // weighted ModelServers → ready endpoints.
 //
 // Rules of the build:
@@ -21,6 +21,10 @@
 // - A ModelServer's ModelInfer (`modelInferRef`), when watched, gives `inferReplicas` (its `spec.replicas`, default 1;
 //   -1 when unknown): a server with no endpoint whose ModelInfer is at 0 can be started by a request
 //   (activation/hold.ts). A rule's `idle` lists its weighted targets that have no endpoint but a known ModelInfer.
+// - Each model of a StaticRoute (static-routes.ts: its healthy backends as endpoints, its routingLogic as profile)
+//   becomes a server of kind StaticRoute (key `staticroute/<ns>/<name>/<model>`) and a route (key
+//   `staticroute/<ns>/<name>`, one rule, no match) indexed under the model name after every ModelRoute of that name:
+//   ModelRoutes first, oldest first, then StaticRoutes, oldest first.
 import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, ROLE_LABEL, WARM_LABEL } from '../../api/labels.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import { olderFirst, routingPath, type ModelServer } from '../../api/kinds/modelserver.ts';
@@ -31,6 +35,8 @@ import { EndpointRegistry, type Endpoint } from '../scheduling/endpoint.ts';
 import type { SchedulingProfile, ServerScheduling } from '../scheduling/scheduler.ts';
 import { buildServerScheduling, profileFor } from '../scheduling/profiles.ts';
 import { DEFAULT_CIRCUIT, type CircuitConfig } from '../proxy/circuit.ts';
+import type { StaticRoute } from '../../api/kinds/productionstack/staticroute.ts';
+import { staticModels, type StaticModel } from './static-routes.ts';
 
 /** Retries on another pod when a ModelServer sets no `routing.retries`. */
 export const DEFAULT_RETRIES = 1;
@@ -58,9 +64,11 @@ export interface ModelInferLike {
 }
 
 export interface ServerEntry {
+  /** A ModelServer, or one model of a StaticRoute (whose name `name` is). */
+  kind: 'ModelServer' | 'StaticRoute';
   namespace: string;
   name: string;
-  /** `namespace/name`. */
+  /** `namespace/name`; a StaticRoute's model: `staticroute/namespace/name/model`. */
   key: string;
   /** `spec.model`: requests are rewritten to it. */
   model: string | undefined;
@@ -149,6 +157,8 @@ export interface WorldSnapshot {
   secrets?: readonly SecretLike[];
   /** ModelInfers (their replicas, for starts from zero); unset when not watched. */
   infers?: readonly ModelInferLike[];
+  /** production-stack StaticRoutes (static-routes.ts); unset when not watched. */
+  staticRoutes?: readonly StaticRoute[];
 }
 
 export function emptyTable(): RoutingTable {
@@ -273,6 +283,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
     const path = routingPath(spec);
     const sched = buildServerScheduling(spec, endpoints, problems, key);
     table.servers.set(key, {
+      kind: 'ModelServer',
       namespace,
       name,
       key,
@@ -344,6 +355,9 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
     }
   }
 
+  // StaticRoutes, after every ModelRoute: for a name both serve, the ModelRoutes come first.
+  for (const sm of staticModels(world.staticRoutes ?? [], registry, problems)) addStaticModel(table, sm);
+
   // Seed infer paths and the model the infer path asks for.
   for (const server of table.servers.values()) {
     const segs = server.path?.split('/').filter(Boolean) ?? [];
@@ -367,6 +381,43 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
 
   registry.retain(table.endpoints);
   return table;
+}
+
+/** One model of a StaticRoute as a server (its healthy backends the endpoints) and a one-rule route to it. */
+function addStaticModel(table: RoutingTable, sm: StaticModel): void {
+  const { namespace, name, model } = sm;
+  const routeKey = `staticroute/${namespace}/${name}`;
+  const created = toMillis(sm.creationTimestamp);
+  const sched = buildServerScheduling({ scheduling: sm.scheduling }, sm.endpoints, table.problems, routeKey);
+  const server: ServerEntry = {
+    kind: 'StaticRoute',
+    namespace,
+    name,
+    key: `${routeKey}/${model}`,
+    model: undefined,
+    inferModel: model,
+    engine: 'vLLM',
+    timeoutMs: undefined,
+    retries: DEFAULT_RETRIES,
+    circuit: DEFAULT_CIRCUIT,
+    path: undefined,
+    port: 0,
+    endpoints: sched.endpoints,
+    rr: 0,
+    routeModels: [model],
+    routeKeys: [routeKey],
+    scheduling: sched.scheduling,
+    inferKey: null,
+    inferReplicas: -1,
+  };
+  table.servers.set(server.key, server);
+  for (const ep of server.endpoints) table.endpoints.add(ep);
+  const ready = server.endpoints.length > 0;
+  const rule: RuleEntry = { index: 0, name: undefined, match: null, targets: ready ? [server] : [], cumulative: ready ? [100] : [], total: ready ? 100 : 0, resolvable: true, idle: [] };
+  let entry = table.models.get(model);
+  // A name some ModelRoute lists only as a LoRA adapter stays one (its requests are not rewritten either way).
+  if (entry === undefined) table.models.set(model, (entry = { name: model, lora: false, routes: [], created }));
+  entry.routes.push({ namespace, name, key: routeKey, modelName: model, rules: [rule], created });
 }
 
 /** The first containerPort a pod declares (the engine's), if any. */

@@ -1,4 +1,4 @@
-// Builders for ModelRoute / ModelServer / Pod objects, shared by the gateway's unit and integration tests; and a
+// Builders for ModelRoute / ModelServer / Pod / StaticRoute objects, shared by the gateway's unit and integration tests; and a
 // gateway core served on loopback with its access log collected.
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
@@ -7,6 +7,7 @@ import type { TestableCore } from '../gateway.ts';
 import { createGatewayServer } from '../http/server.ts';
 import type { ModelRoute, RouteRule } from '../../api/kinds/modelroute.ts';
 import type { ModelServer, ModelServerSpec } from '../../api/kinds/modelserver.ts';
+import type { StaticRoute, StaticRouteSpec } from '../../api/kinds/productionstack/staticroute.ts';
 
 export function modelServer(
   name: string,
@@ -44,6 +45,23 @@ export function modelRoute(
 export function toServers(...targets: Array<string | [string, number]>): RouteRule {
   return {
     targetModels: targets.map((t) => (typeof t === 'string' ? { modelServerName: t } : { modelServerName: t[0], weight: t[1] })),
+  };
+}
+
+/** A StaticRoute whose status says which backend URLs are healthy (as the controller's probes write it). */
+export function staticRoute(
+  name: string,
+  spec: StaticRouteSpec,
+  healthy: readonly string[] = [],
+  meta: { namespace?: string; created?: string } = {},
+): StaticRoute {
+  const urls = spec.staticBackends.split(',').map((u) => u.trim().replace(/\/+$/, ''));
+  return {
+    apiVersion: 'production-stack.vllm.ai/v1alpha1',
+    kind: 'StaticRoute',
+    metadata: { name, namespace: meta.namespace ?? 'default', creationTimestamp: meta.created ?? '2025-01-01T00:00:00Z' },
+    spec,
+    status: { backends: urls.map((url, i) => ({ url, model: spec.staticModels.split(',')[i]?.trim() ?? '', healthy: healthy.includes(url) })) },
   };
 }
 
