@@ -172,17 +172,22 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     if (problems && problems !== lastProblems) log(`routing table: ${table.problems.join('; ')}`);
     lastProblems = problems;
   };
+  const requestRebuild = (): void => {
+    if (!pending) {
+      pending = true;
+      setImmediate(rebuild);
+    }
+  };
+  // An onnx cache embedder whose model failed to load (in its worker): recompile its routes exact-only, and report it.
+  core.caches.onChange = () => {
+    if (core.synced) requestRebuild();
+  };
   const watcher = new WorldWatcher(options.kubeConfig, {
     namespace: options.namespace,
     secrets: options.watchSecrets,
     modelInfers: options.holdQueueSize !== 0,
     log,
-    onChange: () => {
-      if (!pending) {
-        pending = true;
-        setImmediate(rebuild);
-      }
-    },
+    onChange: requestRebuild,
   });
   const ready = watcher.ready.then(() => {
     rebuild();

@@ -131,7 +131,7 @@ test('ModelServer: enabled features need their settings', () => {
   assert.deepEqual(validate('ModelServer', { ...base, authentication: { enabled: true, type: 'jwt', config: { issuer: 'https://i' } } }), []);
 });
 
-test('ModelRoute cache: durations, a redis store needs an address, a remote embedder a URL and model', () => {
+test('ModelRoute cache: durations, a redis store needs an address, a remote embedder a URL and model, an onnx one a model file', () => {
   const rules = [{ targetModels: [{ modelServerName: 'a' }] }];
   assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules, cache: { exact: { ttl: '5m' }, semantic: { threshold: 0.9 } } }), []);
   assert.deepEqual(
@@ -143,6 +143,16 @@ test('ModelRoute cache: durations, a redis store needs an address, a remote embe
       'spec.cache.semantic.embedder.model: Required value: a remote embedder needs a model name',
     ],
   );
+  // An onnx embedder needs its model file; its settings mean nothing to another type.
+  const onnx = { type: 'onnx', modelPath: '/models/e5/model.onnx', tokenizerPath: '/models/e5/tokenizer.json', pooling: 'cls', outputName: 'last_hidden_state', maxTokens: 128, timeout: '500ms' };
+  assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules, cache: { semantic: { embedder: onnx } } }), []);
+  assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules, cache: { semantic: { embedder: { type: 'onnx' } } } }), [
+    'spec.cache.semantic.embedder.modelPath: Required value: an onnx embedder needs the path of its model file',
+  ]);
+  assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules, cache: { semantic: { embedder: { modelPath: '/m.onnx', pooling: 'mean' } } } }), [
+    'spec.cache.semantic.embedder.modelPath: Forbidden: only for type onnx',
+    'spec.cache.semantic.embedder.pooling: Forbidden: only for type onnx',
+  ]);
   // The store may be named under the semantic tier (the issue's spelling); it serves both tiers, so two must agree.
   const redis = { type: 'redis', redis: { address: '127.0.0.1:6379' } };
   assert.deepEqual(validate('ModelRoute', { modelName: 'm', rules, cache: { semantic: { store: redis } } }), []);

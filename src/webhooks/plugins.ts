@@ -327,6 +327,14 @@ function checkCache(errors: FieldError[], cache: ModelRoute['spec']['cache']): v
     if (!embedder.url) errors.push({ field: 'spec.cache.semantic.embedder.url', type: 'Required value', detail: 'a remote embedder needs a URL' });
     if (!embedder.model) errors.push({ field: 'spec.cache.semantic.embedder.model', type: 'Required value', detail: 'a remote embedder needs a model name' });
   }
+  if (embedder?.type === 'onnx' && !embedder.modelPath) {
+    errors.push({ field: 'spec.cache.semantic.embedder.modelPath', type: 'Required value', detail: 'an onnx embedder needs the path of its model file' });
+  }
+  if (embedder !== undefined && embedder.type !== 'onnx') {
+    for (const field of ['modelPath', 'tokenizerPath', 'pooling', 'outputName', 'maxTokens'] as const) {
+      if (embedder[field] !== undefined) errors.push({ field: `spec.cache.semantic.embedder.${field}`, type: 'Forbidden', detail: 'only for type onnx' });
+    }
+  }
 }
 
 export const validateAutoscalingPolicy: Validator<AutoscalingPolicy> = (policy) => {

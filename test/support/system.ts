@@ -1,12 +1,14 @@
 // System programs that some tests and benchmarks need and a machine with only Node.js and npm lacks (redis-server,
 // curl, kubectl, nginx, openssl, prometheus; grpcurl, Triton's Python client and Jaeger (the OTLP receiver of the
 // tracing tests), which the project's scripts build or install into ~/.cache/matrixinfer/, where the tests find
-// them). Rules:
+// them), and the onnx cache embedder's test model (scripts/onnx-embedder.sh, same place) with onnxruntime-node (an
+// optional npm dependency). Rules:
 // - Where one is missing, the test is skipped with one visible line naming the program and what installs it;
 //   never failed, never skipped silently.
 // - Under MATRIXINFER_REQUIRE_ALL=1 (set by .ci/run, which installs them all) a missing program is an error, so CI
 //   always runs everything.
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 
@@ -97,4 +99,34 @@ export function tritonPython(): string {
 export function jaegerPath(): string {
   const cache = process.env.MATRIXINFER_JAEGER_CACHE ?? join(homedir(), '.cache/matrixinfer/bin');
   return process.env.MATRIXINFER_JAEGER ?? join(cache, `jaeger-${scriptVersion('jaeger.sh', 'JAEGER_VERSION')}`, 'jaeger');
+}
+
+/**
+ * Where scripts/onnx-embedder.sh puts the onnx embedder's test model (the static embedder's WordLlama weights as an
+ * ONNX graph; tokenizer.json beside it): keyed, as the script keys it, by a hash of the asset and the builder
+ * (`MATRIXINFER_ONNX_EMBEDDER_CACHE` moves the cache, as it does for the script).
+ */
+export function onnxEmbedderModel(): string {
+  const root = new URL('../../', import.meta.url);
+  const hash = createHash('sha256');
+  for (const file of ['assets/embedder/wordllama-l2-128.bin', 'assets/embedder/tokenizer.json.gz', 'scripts/build-onnx-embedder.py']) hash.update(readFileSync(new URL(file, root)));
+  const cache = process.env.MATRIXINFER_ONNX_EMBEDDER_CACHE ?? join(homedir(), '.cache/matrixinfer/onnx-embedder');
+  return join(cache, `wordllama-l2-128-${hash.digest('hex').slice(0, 12)}`, 'model.onnx');
+}
+
+/**
+ * The `skip` option for a test of the onnx embedder: false when onnxruntime-node is installed and the test model is
+ * built, else the reason (what enables it); under MATRIXINFER_REQUIRE_ALL=1 an error instead.
+ */
+export function needsOnnxEmbedder(): string | false {
+  let reason: string | undefined;
+  try {
+    import.meta.resolve('onnxruntime-node');
+  } catch {
+    reason = 'needs onnxruntime-node, not installed (an optional dependency: npm ci installs it)';
+  }
+  if (reason === undefined && !existsSync(onnxEmbedderModel())) reason = `needs the onnx embedder's test model, not built (bash scripts/onnx-embedder.sh enables it)`;
+  if (reason === undefined) return false;
+  if (requireAll()) throw new Error(`MATRIXINFER_REQUIRE_ALL=1: a test ${reason}`);
+  return reason;
 }

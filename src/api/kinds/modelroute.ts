@@ -94,10 +94,20 @@ export const RouteCache = Obj(
           ttl: Type.Optional(Duration({ description: 'How long a stored question can be matched (default 10m).' })),
           embedder: Type.Optional(
             Obj({
-              type: Type.Optional(StringEnum(['static', 'remote'] as const, { default: 'static', description: 'static: WordLlama shipped with the gateway; remote: an OpenAI /v1/embeddings endpoint.' })),
+              type: Type.Optional(
+                StringEnum(['static', 'remote', 'onnx'] as const, {
+                  default: 'static',
+                  description: 'static: WordLlama shipped with the gateway; remote: an OpenAI /v1/embeddings endpoint; onnx: an ONNX sentence-embedding model file from a volume, run on the gateway\'s CPU.',
+                }),
+              ),
               url: Type.Optional(Type.String({ description: 'remote: the embeddings URL, e.g. http://embedder.ns:8000/v1/embeddings.' })),
               model: Type.Optional(Type.String({ description: 'remote: the model name sent.' })),
-              timeout: Type.Optional(Duration({ description: 'remote: bound on one call (default 2s); past it the lookup is a miss.' })),
+              timeout: Type.Optional(Duration({ description: 'remote, onnx: bound on one embedding (default 2s); past it the lookup is a miss.' })),
+              modelPath: Type.Optional(Type.String({ minLength: 1, description: 'onnx: path of the .onnx file in the gateway container (a mounted volume).' })),
+              tokenizerPath: Type.Optional(Type.String({ minLength: 1, description: 'onnx: path of its tokenizer.json (default: tokenizer.json next to the model).' })),
+              pooling: Type.Optional(StringEnum(['mean', 'cls'] as const, { description: 'onnx: mean of the token vectors over the attention mask (default), or the first token\'s; ignored for an output that is already pooled ([batch, dims]).' })),
+              outputName: Type.Optional(Type.String({ minLength: 1, description: 'onnx: the output read (default: the model\'s first), [batch, tokens, dims] or [batch, dims].' })),
+              maxTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 8192, format: 'int32', description: 'onnx: tokens of a question embedded, longer ones are cut (default 256).' })),
             }),
           ),
           store: Type.Optional(CacheStoreSpec),

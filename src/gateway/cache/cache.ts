@@ -53,6 +53,11 @@ export class RouteCache {
     this.#onError = onError;
   }
 
+  /** The semantic tier's embedder (its id is part of every semantic partition). */
+  get embedder(): Embedder {
+    return this.#embedder;
+  }
+
   /** Why this request is never looked up nor stored (n > 1, temperature above the bound), or undefined. */
   notStorable(body: Record<string, unknown>): NotStorable | undefined {
     return requestNotStorable(body, this.config.maxTemperature);

@@ -1,12 +1,13 @@
 // The semantic cache's embedder: text → unit vector. One interface, three providers chosen per route:
 //   static  (default) WordLlama's token table shipped in assets/embedder (scripts/build-embedder.ts), run in process
 //           in microseconds, no download at run time;
-//   remote  an OpenAI-compatible `POST /v1/embeddings` endpoint (e.g. a TEI or vLLM embedding server in the cluster).
-// An ONNX provider (a model file from a volume) is not offered: onnxruntime-node's install script downloads its
-// binaries from a host this project's machines cannot reach, so it could not be installed or tested here.
+//   remote  an OpenAI-compatible `POST /v1/embeddings` endpoint (e.g. a TEI or vLLM embedding server in the cluster);
+//   onnx    a sentence-embedding model file from a volume, run by onnxruntime-node (an optional dependency) in a
+//           worker thread (onnx.ts).
 //
 // Rules: vectors are L2-normalised, so cosine similarity is a dot product; `id` names the model and its dimensions,
-// and entries embedded by one id are never compared with vectors of another (the stores partition by it).
+// and entries embedded by one id are never compared with vectors of another (the stores partition by it). An id may
+// change only before the provider's first vector (the onnx provider's is known once its model is loaded).
 
 export interface Embedder {
   /** Identifies the vector space (provider, model, dimensions): part of every semantic partition. */
