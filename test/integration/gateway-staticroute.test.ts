@@ -3,8 +3,9 @@
 // manager's StaticRoute controller probes them and writes status.backends[]; the gateway serves the StaticRoute's
 // model from the healthy ones. Checked: a chat completion with the openai SDK served by such an engine (a host name,
 // localhost, among the backends), round-robin across the two healthy backends, cookie (and header) session affinity
-// after a switch to routingLogic session, and a backend that goes down left out once the controller marks it
-// unhealthy. Runs against the embedded API server (or a real one: MATRIXINFER_TEST_APISERVER=real).
+// after a switch to routingLogic session, a backend that goes down left out once the controller marks it
+// unhealthy, and a ModelRoute for the same model name (created later) served first while its pod is ready, the
+// StaticRoute taking over when it is not. Runs against the embedded API server (or a real one: MATRIXINFER_TEST_APISERVER=real).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
@@ -17,10 +18,11 @@ import { startGateway, type GatewayHandle } from '../../src/gateway/gateway.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/kube/log.ts';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
-import { STATIC_ROUTES } from '../../src/controllers/resources.ts';
+import { MODEL_ROUTES, MODEL_SERVERS, STATIC_ROUTES } from '../../src/controllers/resources.ts';
 import { admissionPlugins } from '../../src/webhooks/plugins.ts';
 import { until } from '../../src/kube/testing/until.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
+import { createEnginePod, setPodStatus } from '../support/pods.ts';
 
 const NS = 'default';
 const MODEL = 'facebook/opt-125m';
@@ -34,6 +36,8 @@ let gw: GatewayHandle;
 let openai: OpenAI;
 let engineA: EngineServer;
 let engineB: EngineServer;
+/** The engine of a ModelRoute's pod (127.0.0.74), for the precedence test. */
+let engineC: EngineServer;
 /** Backend URLs as the StaticRoute names them: A by host name, B by address, and one where nothing listens. */
 let urlA: string;
 let urlB: string;
@@ -83,6 +87,7 @@ before(async () => {
   client = new KubeClient(cluster.kubeConfig);
   engineA = await startEngine(parseEngineArgs([MODEL, '--host', '127.0.0.1', ...ENGINE_ARGS], { warn: () => {} }));
   engineB = await startEngine(parseEngineArgs([MODEL, '--host', '127.0.0.72', ...ENGINE_ARGS], { warn: () => {} }));
+  engineC = await startEngine(parseEngineArgs([MODEL, '--host', '127.0.0.74', ...ENGINE_ARGS], { warn: () => {} }));
   urlA = `http://localhost:${engineA.port}`;
   urlB = `http://127.0.0.72:${engineB.port}`;
   urlDead = `http://127.0.0.73:${await deadPort('127.0.0.73')}`;
@@ -101,6 +106,7 @@ after(async () => {
   await manager?.stop();
   await engineA?.close();
   await engineB?.close();
+  await engineC?.close();
   await cluster?.stop();
 });
 
@@ -185,4 +191,31 @@ test('a backend that goes down is left out once the controller marks it unhealth
   const logged = accessLog.length;
   for (let i = 0; i < 6; i++) assert.equal(await chat(), backendOf(urlA));
   assert.ok(accessLog.slice(logged).every((l) => l.attempts === 1), 'no attempt on the unhealthy backend');
+});
+
+test('a ModelRoute for the same model name comes first, though newer, while its pod is ready; then the StaticRoute serves', async () => {
+  await createEnginePod(cluster, 'managed-0', 'managed');
+  await setPodStatus(cluster, 'managed-0', '127.0.0.74', true);
+  await client.create(MODEL_SERVERS, {
+    apiVersion: 'networking.matrixinfer.ai/v1alpha1',
+    kind: 'ModelServer',
+    metadata: { name: 'managed', namespace: NS },
+    spec: { modelInferRef: { name: 'managed' }, service: { port: 8000, targetPort: engineC.port } },
+  });
+  await client.create(MODEL_ROUTES, {
+    apiVersion: 'networking.matrixinfer.ai/v1alpha1',
+    kind: 'ModelRoute',
+    metadata: { name: 'managed', namespace: NS },
+    spec: { modelName: MODEL, rules: [{ targetModels: [{ modelServerName: 'managed' }] }] },
+  });
+  await until('the ModelRoute serves', async () => (await chat()) === `${NS}/managed-0`, 10_000, 50);
+  const logged = accessLog.length;
+  for (let i = 0; i < 4; i++) assert.equal(await chat(), `${NS}/managed-0`);
+  assert.ok(accessLog.slice(logged).every((l) => l.route === `${NS}/managed`));
+
+  // Its pod not ready: the route has no ready target and hands over to the StaticRoute.
+  await setPodStatus(cluster, 'managed-0', '127.0.0.74', false);
+  await until('the StaticRoute serves again', async () => (await chat()) === backendOf(urlA), 10_000, 50);
+  const line = accessLog[accessLog.length - 1]!;
+  assert.equal(line.route, `staticroute/${NS}/${ROUTE}`);
 });
