@@ -275,7 +275,8 @@ test('InferenceCache, SpeculativeDecoding and PrefillDecodingDisaggregation (see
     }
     const observed = await until('cacheStats from the engines', async () => {
       const c = await get<InferenceCache>(INFERENCE_CACHES, 'llama3-chatbot-cache');
-      return condition(c, 'MetricsObserved')?.status === 'True' && c?.status?.cacheStats?.hitRate ? c : undefined;
+      // A reading taken before both requests reached the engines says 0.000: wait for one taken after them.
+      return condition(c, 'MetricsObserved')?.status === 'True' && Number(c?.status?.cacheStats?.hitRate) > 0.3 ? c : undefined;
     });
     assert.match(condition(observed, 'MetricsObserved')!.message!, /^2 engine pods: prefix-cache hit rate 0\.\d{3} \(threshold 0\.8\), KV-cache usage 0\.000/);
     assert.ok(Number(observed.status!.cacheStats!.hitRate) > 0.3, observed.status!.cacheStats!.hitRate);
