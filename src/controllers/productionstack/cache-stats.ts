@@ -12,6 +12,7 @@ import type { KubeObject } from '../../api/admission.ts';
 import { parseEngineMetrics } from '../../api/engine-metrics/parse.ts';
 import { readSamples } from '../../api/engine-metrics/samples.ts';
 import { nowTime } from '../../kube/objects.ts';
+import { KeyedRounds, type RoundTarget } from './rounds.ts';
 
 /** One engine's cache counters at one scrape. */
 export interface CacheSample {
@@ -87,22 +88,18 @@ export function metricsUrl(pod: KubeObject): string | undefined {
   return ip ? `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}/metrics` : undefined;
 }
 
-interface Target {
+interface Target extends RoundTarget {
   pods: () => KubeObject[];
-  timer?: NodeJS.Timeout;
   previous: Map<string, CacheSample>;
   stats?: CacheStats;
 }
 
-export class CacheStatsCollector {
-  private readonly targets = new Map<string, Target>();
-  private readonly onRound: (key: string) => void;
+export class CacheStatsCollector extends KeyedRounds<Target> {
   private readonly periodMs: number;
   private readonly scrape: Scrape;
-  private stopped = false;
 
   constructor(onRound: (key: string) => void, options: { periodMs?: number; scrape?: Scrape } = {}) {
-    this.onRound = onRound;
+    super(onRound);
     this.periodMs = options.periodMs ?? 30_000;
     this.scrape = options.scrape ?? scrapeMetrics;
   }
@@ -115,38 +112,20 @@ export class CacheStatsCollector {
       existing.pods = pods;
       return;
     }
-    const target: Target = { pods, previous: new Map() };
-    this.targets.set(key, target);
-    this.schedule(key, target, 0);
+    this.start(key, { pods, previous: new Map() });
   }
 
   results(key: string): CacheStats | undefined {
     return this.targets.get(key)?.stats;
   }
 
-  forget(key: string): void {
-    const target = this.targets.get(key);
-    if (target?.timer) clearTimeout(target.timer);
-    this.targets.delete(key);
-  }
-
-  stop(): void {
-    this.stopped = true;
-    for (const key of [...this.targets.keys()]) this.forget(key);
-  }
-
-  private schedule(key: string, target: Target, delayMs: number): void {
-    target.timer = setTimeout(() => void this.round(key, target), delayMs);
-    target.timer.unref();
-  }
-
-  private async round(key: string, target: Target): Promise<void> {
+  protected async round(key: string, target: Target): Promise<void> {
     const pods = target.pods().flatMap((pod) => {
       const url = metricsUrl(pod);
       return url ? [{ name: pod.metadata.name!, url }] : [];
     });
     const texts = await Promise.all(pods.map((p) => this.scrape(p.url, Math.min(5000, this.periodMs))));
-    if (this.stopped || this.targets.get(key) !== target) return;
+    if (!this.current(key, target)) return;
     const current = new Map<string, CacheSample>();
     pods.forEach((p, i) => {
       const sample = texts[i] === undefined ? undefined : readCacheSample(texts[i]!);
@@ -156,7 +135,6 @@ export class CacheStatsCollector {
     // A pod that did not answer keeps its last sample (its next window counts from there); gone pods are dropped.
     const live = new Set(pods.map((p) => p.name));
     target.previous = new Map([...[...target.previous].filter(([pod]) => live.has(pod)), ...current]);
-    this.onRound(key);
-    this.schedule(key, target, this.periodMs);
+    this.finish(key, target, this.periodMs);
   }
 }

@@ -7,6 +7,7 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { nowTime } from '../../kube/objects.ts';
 import { nextHealth, type BackendHealth, type HealthCheck } from './static-route.ts';
+import { KeyedRounds, type RoundTarget } from './rounds.ts';
 
 export type ProbeResult = { ok: boolean; message: string };
 export type Probe = (url: string, timeoutMs: number) => Promise<ProbeResult>;
@@ -33,22 +34,18 @@ export const probeBackend: Probe = async (url, timeoutMs) => {
   return models.ok ? models : { ok: false, message: `${health.message}; ${models.message}` };
 };
 
-interface Target {
+interface Target extends RoundTarget {
   urls: string[];
   check: HealthCheck;
   signature: string;
-  timer?: NodeJS.Timeout;
   health: Map<string, BackendHealth>;
 }
 
-export class BackendProber {
-  private readonly targets = new Map<string, Target>();
-  private readonly onRound: (key: string) => void;
+export class BackendProber extends KeyedRounds<Target> {
   private readonly probe: Probe;
-  private stopped = false;
 
   constructor(onRound: (key: string) => void, probe: Probe = probeBackend) {
-    this.onRound = onRound;
+    super(onRound);
     this.probe = probe;
   }
 
@@ -58,15 +55,13 @@ export class BackendProber {
     const signature = JSON.stringify([urls, check]);
     const existing = this.targets.get(key);
     if (existing?.signature === signature) return;
-    if (existing?.timer) clearTimeout(existing.timer);
     const target: Target = { urls: [...urls], check, signature, health: new Map() };
     // Backends that stay keep their history.
     for (const url of urls) {
       const h = existing?.health.get(url);
       if (h) target.health.set(url, h);
     }
-    this.targets.set(key, target);
-    this.schedule(key, target, 0);
+    this.start(key, target);
   }
 
   /** The latest results of `key`, by URL. */
@@ -74,30 +69,13 @@ export class BackendProber {
     return this.targets.get(key)?.health ?? new Map();
   }
 
-  forget(key: string): void {
-    const target = this.targets.get(key);
-    if (target?.timer) clearTimeout(target.timer);
-    this.targets.delete(key);
-  }
-
-  stop(): void {
-    this.stopped = true;
-    for (const key of [...this.targets.keys()]) this.forget(key);
-  }
-
-  private schedule(key: string, target: Target, delayMs: number): void {
-    target.timer = setTimeout(() => void this.round(key, target), delayMs);
-    target.timer.unref();
-  }
-
-  private async round(key: string, target: Target): Promise<void> {
+  protected async round(key: string, target: Target): Promise<void> {
     const timeoutMs = target.check.timeoutSeconds * 1000;
     const results = await Promise.all(target.urls.map((url) => this.probe(url, timeoutMs)));
     // Reconfigured or forgotten meanwhile: this round's results belong to no one.
-    if (this.stopped || this.targets.get(key) !== target) return;
+    if (!this.current(key, target)) return;
     const now = nowTime();
     target.urls.forEach((url, i) => target.health.set(url, nextHealth(target.health.get(url), results[i]!.ok, results[i]!.message, target.check, now)));
-    this.onRound(key);
-    this.schedule(key, target, target.check.periodSeconds * 1000);
+    this.finish(key, target, target.check.periodSeconds * 1000);
   }
 }
