@@ -161,6 +161,14 @@ export const validateModel: Validator<Model> = (model) => {
   if (typeof uri === 'string' && uri !== '' && !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/.+/.test(uri) && !uri.startsWith('/')) {
     errors.push({ field: 'spec.modelSpec.source.uri', type: 'Invalid value', value: uri, detail: 'must be a URI with a scheme (huggingface://, hf://, s3://, gs://, pvc://, file://) or an absolute path' });
   }
+  const base = modelSpec?.baseModelRef?.name;
+  if (!base && !runtime) errors.push({ field: 'spec.runtime', type: 'Required value', detail: 'a Model needs a runtime, unless it is a LoRA adapter (spec.modelSpec.baseModelRef)' });
+  if (base && runtime) errors.push({ field: 'spec.runtime', type: 'Forbidden', detail: `a LoRA adapter runs in the engines of its base Model ${base}, not in its own` });
+  if (base && autoscaling) errors.push({ field: 'spec.autoscaling', type: 'Forbidden', detail: 'a LoRA adapter scales with its base Model' });
+  if (base && base === model.metadata.name) errors.push({ field: 'spec.modelSpec.baseModelRef.name', type: 'Invalid value', value: base, detail: 'a Model cannot be its own base' });
+  if (model.spec.deprecation && model.spec.deprecated !== true) {
+    errors.push({ field: 'spec.deprecation', type: 'Forbidden', detail: 'takes effect only with spec.deprecated: true; set that too' });
+  }
   if (typeof runtime?.image === 'string' && /\s/.test(runtime.image)) {
     errors.push({ field: 'spec.runtime.image', type: 'Invalid value', value: runtime.image, detail: 'must not contain whitespace' });
   }

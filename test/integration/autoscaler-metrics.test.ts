@@ -6,7 +6,7 @@
 // while the first holds the Lease, serves /metrics too, without autoscaler series.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AutoscalingPolicy, AutoscalingPolicyBinding, Model, ModelInfer } from '../../src/api/kinds/index.ts';
+import type { AutoscalingPolicy, AutoscalingPolicyBinding, ServedModel as Model, ModelInfer } from '../../src/api/kinds/index.ts';
 import { startControllerManager } from '../../src/controllers/manager.ts';
 import { desiredModelInfer } from '../../src/controllers/model/desired.ts';
 import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODEL_INFERS } from '../../src/controllers/resources.ts';

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { AutoscalingPolicy, AutoscalingPolicyBinding, Model, ModelInfer, ModelRoute, ModelServer, ScalingVariant } from '../../src/api/kinds/index.ts';
+import type { AutoscalingPolicy, AutoscalingPolicyBinding, ServedModel as Model, ModelInfer, ModelRoute, ModelServer, ScalingVariant } from '../../src/api/kinds/index.ts';
 import { desiredModelInfer, desiredModelRoute, desiredModelServer } from '../../src/controllers/model/desired.ts';
 import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODEL_INFERS, MODEL_ROUTES, MODEL_SERVERS, PODS } from '../../src/controllers/resources.ts';
 import type { GatewayHandle } from '../../src/gateway/gateway.ts';

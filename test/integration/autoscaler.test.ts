@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AutoscalingPolicy, AutoscalingPolicyBinding, Model, ModelInfer } from '../../src/api/kinds/index.ts';
+import type { AutoscalingPolicy, AutoscalingPolicyBinding, ServedModel as Model, ModelInfer } from '../../src/api/kinds/index.ts';
 import { desiredModelInfer } from '../../src/controllers/model/desired.ts';
 import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODELS, MODEL_INFERS, PODS } from '../../src/controllers/resources.ts';
 import type { GatewayHandle } from '../../src/gateway/gateway.ts';

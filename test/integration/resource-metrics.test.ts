@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
 import { usageSupported } from '../../src/agent/usage.ts';
-import type { Model, ModelInfer } from '../../src/api/kinds/index.ts';
+import type { ServedModel as Model, ModelInfer } from '../../src/api/kinds/index.ts';
 import { MODELINFER_NAME_LABEL } from '../../src/api/labels.ts';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
 import { desiredModelInfer } from '../../src/controllers/model/desired.ts';

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { Model, ModelInfer } from '../../src/api/kinds/index.ts';
+import type { ServedModel as Model, ModelInfer } from '../../src/api/kinds/index.ts';
 import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
 import { startControllerManager, type ControllerManager } from '../../src/controllers/manager.ts';
 import { MODEL_INFERS, MODEL_ROUTES, MODEL_SERVERS, PODS } from '../../src/controllers/resources.ts';

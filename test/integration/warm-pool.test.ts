@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KubeObject } from '../../src/api/admission.ts';
-import type { Model, ModelInfer } from '../../src/api/kinds/index.ts';
+import type { ServedModel as Model, ModelInfer } from '../../src/api/kinds/index.ts';
 import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, SLEEP_LEVEL_ANNOTATION, WARM_LABEL } from '../../src/api/labels.ts';
 import { desiredModelInfer, desiredModelRoute, desiredModelServer } from '../../src/controllers/model/desired.ts';
 import { MODEL_INFERS, MODEL_ROUTES, MODEL_SERVERS, PODS } from '../../src/controllers/resources.ts';

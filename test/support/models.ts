@@ -1,6 +1,6 @@
 // The Model the integration tests deploy: the seed's Llama-2-7B on the simulated engine, in one place, so a test
 // states only what it varies (engine arguments, replicas, autoscaling, serving).
-import type { Model } from '../../src/api/kinds/index.ts';
+import type { ServedModel as Model } from '../../src/api/kinds/index.ts';
 
 export function testModel(name: string, namespace: string, options: { runtime?: Partial<Model['spec']['runtime']>; spec?: Partial<Omit<Model['spec'], 'runtime' | 'modelSpec'>> } = {}): Model {
   return {

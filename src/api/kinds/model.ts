@@ -10,9 +10,28 @@ export const InferenceEngine = StringEnum(['vLLM', 'SGLang'] as const, { descrip
 export type InferenceEngine = Static<typeof InferenceEngine>;
 
 export const ModelSource = Obj(
-  { uri: Type.String({ minLength: 1, description: 'URI of the model artifacts (huggingface://, s3://, gs://, pvc://, file://).' }) },
+  {
+    uri: Type.String({
+      minLength: 1,
+      description:
+        'URI of the model artifacts: s3://bucket/prefix (AWS_ENDPOINT_URL for S3-compatible stores), gs://bucket/prefix, az://container/prefix or https://<account>.blob.core.windows.net/container/prefix, huggingface://org/repo or hf://org/repo, https://host/path (one file), pvc://claim/path (mounted, not copied), file:///path or /path (a directory on the node).',
+    }),
+    revision: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'Hugging Face revision (branch, tag or commit); default main. Ignored by other stores.' }),
+    ),
+    secretRef: Type.Optional(
+      Obj(
+        { name: Type.String({ minLength: 1, description: 'Secret in the Model\'s namespace.' }) },
+        {
+          description:
+            'Credentials for the store, with its standard variable names as keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL; GOOGLE_APPLICATION_CREDENTIALS (the JSON key itself); AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY; HF_TOKEN.',
+        },
+      ),
+    ),
+  },
   { description: 'Where the model artifacts come from.' },
 );
+
 
 export const ModelSpecSection = Obj(
   {
@@ -20,6 +39,15 @@ export const ModelSpecSection = Obj(
     framework: Type.String({ minLength: 1, description: 'ML framework (pytorch, tensorflow, onnx, ...).' }),
     version: Type.String({ minLength: 1, description: 'Model version.' }),
     source: ModelSource,
+    baseModelRef: Type.Optional(
+      Obj(
+        { name: Type.String({ minLength: 1, description: 'Name of the base Model in the same namespace.' }) },
+        {
+          description:
+            'Makes this Model a LoRA adapter of another Model: it has no runtime of its own, waits until its base is Ready, is loaded into the base\'s engines and is served under its own name.',
+        },
+      ),
+    ),
   },
   { description: 'What the model is.' },
 );
@@ -90,16 +118,59 @@ export const ModelServing = Obj(
   { description: 'How the gateway serves the model.' },
 );
 
+export const ModelDeprecation = Obj(
+  {
+    replacement: Type.Optional(Type.String({ minLength: 1, description: 'The Model clients should move to (a served model name); sent as Link: <…>; rel="successor-version".' })),
+    message: Type.Optional(Type.String({ maxLength: 1024, description: 'Why, and until when; shown in the Warning Event and /v1/models.' })),
+  },
+  { description: 'With deprecated: true, what clients are told.' },
+);
+
 export const ModelSpec = Obj({
   modelSpec: ModelSpecSection,
-  runtime: ModelRuntime,
+  runtime: Type.Optional(ModelRuntime),
   autoscaling: Type.Optional(ModelAutoscaling),
   serving: Type.Optional(ModelServing),
+  deprecated: Type.Optional(
+    Type.Boolean({
+      default: false,
+      description:
+        'A deprecated model still serves, but every response carries Deprecation (RFC 9745) and, with a replacement, Link rel="successor-version" headers, and /v1/models marks it.',
+    }),
+  ),
+  deprecation: Type.Optional(ModelDeprecation),
 });
 export type ModelSpec = Static<typeof ModelSpec>;
 
+export const Lifecycle = StringEnum(['Registered', 'Validated', 'Deprecated'] as const, {
+  description:
+    'Registered: accepted. Validated: artifacts fetched and scanned, runtime resolved (an adapter: its base is Ready). Deprecated: spec.deprecated.',
+});
+export type Lifecycle = Static<typeof Lifecycle>;
+
+export const DownloadPhase = StringEnum(['Pending', 'Downloading', 'Complete', 'Failed'] as const);
+export type DownloadPhase = Static<typeof DownloadPhase>;
+
+export const DownloadStatus = Obj(
+  {
+    phase: DownloadPhase,
+    bytesDone: Type.Optional(Type.Integer({ minimum: 0, format: 'int64' })),
+    bytesTotal: Type.Optional(Type.Integer({ minimum: 0, format: 'int64' })),
+    filesDone: Type.Optional(Type.Integer({ minimum: 0, format: 'int32' })),
+    filesTotal: Type.Optional(Type.Integer({ minimum: 0, format: 'int32' })),
+    reason: Type.Optional(Type.String({ description: 'Why it failed (InvalidSource, MissingCredentials, StoreUnreachable, NotFound, ChecksumMismatch, DiskFull, Stalled, UnsafeArtifact, InvalidArtifact, PolicyViolation).' })),
+    message: Type.Optional(Type.String()),
+    path: Type.Optional(Type.String({ description: 'Where the artifacts are on the nodes (the engine\'s model path).' })),
+  },
+  { description: 'The artifacts\' download into the node cache, over the pods that need it (the least advanced one).' },
+);
+export type DownloadStatus = Static<typeof DownloadStatus>;
+
 export const ModelStatus = Obj({
   phase: Type.Optional(Phase),
+  lifecycle: Type.Optional(Lifecycle),
+  download: Type.Optional(DownloadStatus),
+  currentRevision: Type.Optional(Type.Integer({ minimum: 1, format: 'int64', description: 'The ControllerRevision number the current spec is kept as.' })),
   observedGeneration: Type.Optional(Type.Integer({ format: 'int64' })),
   replicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Engine replicas that exist.' })),
   readyReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Engine replicas ready to serve.' })),
@@ -110,6 +181,26 @@ export type ModelStatus = Static<typeof ModelStatus>;
 export interface Model extends KubeObject {
   spec: ModelSpec;
   status?: ModelStatus;
+}
+
+export type ModelRuntime = Static<typeof ModelRuntime>;
+
+/** A Model that runs engines of its own: every Model but a LoRA adapter (admission requires one of the two). */
+export interface ServedModel extends Model {
+  spec: ModelSpec & { runtime: ModelRuntime };
+}
+
+/** A LoRA adapter of another Model (`spec.modelSpec.baseModelRef`): served by its base's engines. */
+export interface AdapterModel extends Model {
+  spec: ModelSpec & { modelSpec: ModelSpec['modelSpec'] & { baseModelRef: { name: string } } };
+}
+
+export function isAdapter(model: Model): model is AdapterModel {
+  return !!model.spec.modelSpec?.baseModelRef?.name;
+}
+
+export function isServed(model: Model): model is ServedModel {
+  return !isAdapter(model) && !!model.spec.runtime;
 }
 
 export const modelKind: KindDefinition = {
@@ -130,6 +221,7 @@ export const modelKind: KindDefinition = {
     { name: 'Version', type: 'string', jsonPath: '.spec.modelSpec.version' },
     { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
     { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    { name: 'Lifecycle', type: 'string', jsonPath: '.status.lifecycle' },
     { name: 'Image', type: 'string', jsonPath: '.spec.runtime.image', priority: 1 },
     AGE_COLUMN,
   ],

@@ -133,6 +133,16 @@ export const ModelRouteSpec = Obj({
   scheduling: Type.Optional(SchedulingSpec),
   authorization: Type.Optional(RouteAuthorization),
   cache: Type.Optional(RouteCache),
+  deprecation: Type.Optional(
+    Obj(
+      {
+        since: Type.String({ format: 'date-time', description: 'When the model was deprecated; sent as Deprecation: @<unix seconds> (RFC 9745).' }),
+        successor: Type.Optional(Type.String({ minLength: 1, description: 'Model name clients should move to; sent as Link: </v1/models/NAME>; rel="successor-version".' })),
+        message: Type.Optional(Type.String({ maxLength: 1024 })),
+      },
+      { description: 'The route serves a deprecated model: responses carry the Deprecation and Link headers and /v1/models marks it. The Model controller sets this from Model.spec.deprecated.' },
+    ),
+  ),
   rateLimit: Type.Optional(
     Obj({
       inputTokensPerUnit: Type.Optional(Type.Integer({ minimum: 1, format: 'int32' })),

@@ -1,7 +1,7 @@
 // Amendments to a Model's children: applied in order, sources recorded, the annotation cleared when none remain.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Model } from '../../api/kinds/index.ts';
+import type { ServedModel as Model } from '../../api/kinds/index.ts';
 import { AMENDED_BY_ANNOTATION, amendChildren, amendedBy } from './amend.ts';
 import { desiredChildren } from './desired.ts';
 

@@ -4,7 +4,7 @@
 // first (the production-stack kinds' speculative decoding and prefill/decode roles); the controller stays their only
 // writer. Deleting a Model deletes its children by garbage collection (controller ownerReferences with
 // blockOwnerDeletion); the controller holds no finalizer.
-import { REGISTRY_GROUP, type Model, type ModelInfer, type ModelServer } from '../../api/kinds/index.ts';
+import { REGISTRY_GROUP, isServed, type Model, type ModelInfer, type ModelServer } from '../../api/kinds/index.ts';
 import type { KubeObject } from '../../api/admission.ts';
 import { ensureChild, patchStatus, OwnershipConflictError } from '../../kube/apply.ts';
 import { isPermanent, type KubeClient, type ResourceType } from '../../kube/client.ts';
@@ -55,6 +55,8 @@ export function createModelController(deps: ModelControllerDeps): Controller {
     const { namespace, name } = splitKey(key);
     const model = models.get(namespace, name);
     if (!model || isDeleting(model)) return;
+    // A LoRA adapter (spec.modelSpec.baseModelRef) has no children of its own; see adapters.ts.
+    if (!isServed(model)) return;
     let modelInfer = modelInfers!.informer.get(namespace, name) as ModelInfer | undefined;
     const live = { modelInfer, modelServer: modelServers!.informer.get(namespace, name) as ModelServer | undefined };
     const desired = amendChildren(desiredChildren(model), amenders.flatMap((amender) => amender.amendmentsFor(model, live)), live);

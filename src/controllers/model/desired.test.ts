@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import type { Model } from '../../api/kinds/index.ts';
+import type { ServedModel as Model } from '../../api/kinds/index.ts';
 import { MANAGED_BY_LABEL, MODEL_NAME_LABEL } from '../../api/labels.ts';
 import {
   desiredChildren,

@@ -11,7 +11,8 @@ import {
   modelRouteKind,
   autoscalingPolicyKind,
   autoscalingPolicyBindingKind,
-  type Model,
+  type ServedModel,
+  type ModelRuntime,
   type ModelInfer,
   type ModelServer,
   type ModelRoute,
@@ -28,7 +29,7 @@ export const SERVER_ROLE = 'server';
 export const DEFAULT_METRICS: MetricTarget[] = [{ metricName: 'vllm:num_requests_waiting', targetValue: 10 }];
 export const DEFAULT_TOLERANCE_PERCENT = 10;
 
-type Runtime = Model['spec']['runtime'];
+type Runtime = ModelRuntime;
 
 /** The engine a runtime runs: `runtime.engine` if given, SGLang for images named *sglang*, vLLM otherwise. */
 export function engineOf(runtime: Runtime): InferenceEngine {
@@ -42,7 +43,7 @@ export function modelPath(uri: string): string {
   return match ? match[1]!.replace(/^\/+/, '') : uri;
 }
 
-export function enginePort(model: Model): number {
+export function enginePort(model: ServedModel): number {
   return model.spec.runtime.port ?? DEFAULT_ENGINE_PORT;
 }
 
@@ -70,7 +71,7 @@ function hasFlag(args: string[], flags: string[]): boolean {
  * The tensor-parallel size is the pod's GPU count (when given and not set in `runtime.args`); `runtime.args` (for
  * example `--max-model-len 4096`) come last.
  */
-export function engineCommand(model: Model): { command?: string[]; args: string[] } {
+export function engineCommand(model: ServedModel): { command?: string[]; args: string[] } {
   const name = model.metadata.name!;
   const runtime = model.spec.runtime;
   const path = modelPath(model.spec.modelSpec.source.uri);
@@ -88,11 +89,11 @@ export function engineCommand(model: Model): { command?: string[]; args: string[
   return { args: [path, '--served-model-name', name, '--host', '0.0.0.0', '--port', port, ...tp, ...extra] };
 }
 
-export function childLabels(model: Model): Record<string, string> {
+export function childLabels(model: ServedModel): Record<string, string> {
   return { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MODEL_NAME_LABEL]: model.metadata.name! };
 }
 
-function childMeta(model: Model) {
+function childMeta(model: ServedModel) {
   return { name: model.metadata.name!, namespace: model.metadata.namespace ?? 'default', labels: childLabels(model) };
 }
 
@@ -103,7 +104,7 @@ function quantities(map: Record<string, string | number> | undefined): Record<st
 }
 
 /** Replica bounds: from spec.autoscaling, else pinned to the runtime replica count. */
-export function replicaBounds(model: Model): { min: number; max: number } {
+export function replicaBounds(model: ServedModel): { min: number; max: number } {
   const autoscaling = model.spec.autoscaling;
   if (autoscaling) {
     const min = autoscaling.minReplicas ?? 1;
@@ -118,7 +119,7 @@ export function replicaBounds(model: Model): { min: number; max: number } {
  * when the Model is autoscaled. With autoscaling the controller sets this only at creation; afterwards the
  * autoscaler owns `spec.replicas` (see `preserveReplicas`).
  */
-export function initialReplicas(model: Model): number {
+export function initialReplicas(model: ServedModel): number {
   const replicas = model.spec.runtime.replicas;
   if (!model.spec.autoscaling) return replicas ?? 1;
   const { min, max } = replicaBounds(model);
@@ -141,7 +142,7 @@ export function engineResources(runtime: Runtime): { requests?: Record<string, s
   return { requests: { ...requests, ...fixed }, limits: { ...limits, ...fixed } };
 }
 
-export function desiredModelInfer(model: Model): ModelInfer {
+export function desiredModelInfer(model: ServedModel): ModelInfer {
   const name = model.metadata.name!;
   const runtime = model.spec.runtime;
   const port = enginePort(model);
@@ -187,18 +188,18 @@ export function desiredModelInfer(model: Model): ModelInfer {
 }
 
 /** With autoscaling, keep the live `spec.replicas` (the autoscaler's) instead of the Model's. */
-export function preserveReplicas(model: Model) {
+export function preserveReplicas(model: ServedModel) {
   return (desired: ModelInfer, existing: ModelInfer): ModelInfer => {
     if (!model.spec.autoscaling || existing.spec?.replicas === undefined) return desired;
     return { ...desired, spec: { ...desired.spec, replicas: existing.spec.replicas } };
   };
 }
 
-export function servingPath(model: Model): string {
+export function servingPath(model: ServedModel): string {
   return model.spec.serving?.path ?? `/v1/models/${model.metadata.name}`;
 }
 
-export function desiredModelServer(model: Model): ModelServer {
+export function desiredModelServer(model: ServedModel): ModelServer {
   const name = model.metadata.name!;
   return {
     apiVersion: apiVersionOf(modelServerKind),
@@ -218,7 +219,7 @@ export function desiredModelServer(model: Model): ModelServer {
   };
 }
 
-export function desiredModelRoute(model: Model): ModelRoute {
+export function desiredModelRoute(model: ServedModel): ModelRoute {
   const name = model.metadata.name!;
   return {
     apiVersion: apiVersionOf(modelRouteKind),
@@ -231,7 +232,7 @@ export function desiredModelRoute(model: Model): ModelRoute {
   };
 }
 
-export function desiredAutoscalingPolicy(model: Model): AutoscalingPolicy {
+export function desiredAutoscalingPolicy(model: ServedModel): AutoscalingPolicy {
   const autoscaling = model.spec.autoscaling;
   return {
     apiVersion: apiVersionOf(autoscalingPolicyKind),
@@ -247,7 +248,7 @@ export function desiredAutoscalingPolicy(model: Model): AutoscalingPolicy {
   };
 }
 
-export function desiredAutoscalingPolicyBinding(model: Model): AutoscalingPolicyBinding {
+export function desiredAutoscalingPolicyBinding(model: ServedModel): AutoscalingPolicyBinding {
   const name = model.metadata.name!;
   const { min, max } = replicaBounds(model);
   return {
@@ -272,7 +273,7 @@ export interface DesiredChildren {
   autoscalingPolicyBinding: AutoscalingPolicyBinding;
 }
 
-export function desiredChildren(model: Model): DesiredChildren {
+export function desiredChildren(model: ServedModel): DesiredChildren {
   return {
     modelInfer: desiredModelInfer(model),
     modelServer: desiredModelServer(model),

@@ -5,7 +5,7 @@
 // parser, so local runs and clusters run one spec.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Model } from '../../api/kinds/index.ts';
+import type { ServedModel as Model } from '../../api/kinds/index.ts';
 import { planContainer, type HostInfo } from '../../agent/runtime-map.ts';
 import { parseEngineArgs } from '../../engine/options.ts';
 import { desiredModelInfer, GPU_RESOURCE } from './desired.ts';

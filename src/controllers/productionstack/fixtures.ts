@@ -1,7 +1,7 @@
 // Objects for the unit tests of this folder (imported by tests only): a Model with its generated children, routes,
 // servers and Services, with creation times in the order they are made.
 import type { KubeObject } from '../../api/admission.ts';
-import type { Model, ModelInfer, ModelRoute, ModelServer } from '../../api/kinds/index.ts';
+import type { ServedModel as Model, ModelInfer, ModelRoute, ModelServer } from '../../api/kinds/index.ts';
 import { desiredChildren } from '../model/desired.ts';
 import type { World } from './resolve.ts';
 

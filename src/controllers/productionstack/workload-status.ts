@@ -10,6 +10,8 @@ import type { KubeObject } from '../../api/admission.ts';
 import {
   type InferenceEngine,
   type Model,
+  type ServedModel,
+  isServed,
   type ModelInfer,
   type ModelServer,
   type PrefillDecodingDisaggregation,
@@ -33,9 +35,9 @@ export function sourceOf(object: KubeObject): string {
 }
 
 /** The Model generating a workload, or why there is none to amend. */
-function generatingModel(workload: ServedWorkload, models: readonly Model[], modelInfers: readonly ModelInfer[], kind: string): { model: Model } | { problem: Problem } {
+function generatingModel(workload: ServedWorkload, models: readonly Model[], modelInfers: readonly ModelInfer[], kind: string): { model: ServedModel } | { problem: Problem } {
   const model = workload.model ? models.find((m) => m.metadata.name === workload.model) : undefined;
-  if (model) return { model };
+  if (model && isServed(model)) return { model };
   const mi = modelInfers.find((m) => m.metadata.name === workload.modelInfer);
   if (kind === 'PrefillDecodingDisaggregation' && isDisaggregated(mi)) {
     return { problem: { reason: 'AlreadyDisaggregated', message: `ModelInfer ${workload.modelInfer} already runs prefill and decode roles` } };
