@@ -127,6 +127,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     nodeIP,
     podsDir,
     logsDir,
+    home,
     core,
     alloc: new IpAllocator(),
     host: opts.host ?? localHostInfo(),

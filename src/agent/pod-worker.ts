@@ -21,7 +21,7 @@ import type { Logger } from './log.ts';
 import { buildPodStatus, podPhase, type PodSnapshot, statusPatch } from './pod-status.ts';
 import { ProbeRunner } from './probe.ts';
 import { type ContainerProcess, type ExitInfo, pidFilePath, startProcess } from './process.ts';
-import { expandVars, type HostInfo, planContainer } from './runtime-map.ts';
+import { expandVars, type HostInfo, mapPath, mountPaths, type PathMapping, planContainer } from './runtime-map.ts';
 import { inSpan, tracing } from '../kube/tracing.ts';
 import {
   type Container,
@@ -43,6 +43,8 @@ export interface WorkerContext {
   nodeIP: string;
   podsDir: string;
   logsDir: string;
+  /** $MATRIXINFER_HOME: hostPath volumes under /var/lib/matrixinfer/ live here (runtime-map.ts mountPaths). */
+  home: string;
   core: CoreV1Api;
   alloc: IpAllocator;
   host: HostInfo;
@@ -313,12 +315,17 @@ export class PodWorker {
     }
     c.starting = false;
     if (gen !== c.gen || this.phase !== 'active') return;
+    const paths = this.pathsOf(c.spec);
+    for (const [k, v] of Object.entries(env)) env[k] = mapPath(v, paths);
+    // The simulated engine needs no weights: a download step that cannot fetch them must not keep it from starting.
+    if (c.init && this.runsSimulatedEngine()) env.MATRIXINFER_ENGINE_SIMULATED = '1';
     const plan = planContainer(c.spec, {
       podIP: this.ip!,
       host: this.ctx.host,
       engineCommand: this.ctx.engineCommand,
       matrixinferCommand: this.ctx.matrixinferCommand,
       env,
+      paths,
     });
     if (!plan.runnable) {
       c.state = { waiting: { reason: plan.reason, message: plan.message } };
@@ -495,6 +502,19 @@ export class PodWorker {
   }
 
   // ---- environment -------------------------------------------------------------------------------------------
+
+  private pathsOf(spec: Container): PathMapping[] {
+    const volumes = (this.pod.spec as { volumes?: { name: string; hostPath?: { path: string } }[] }).volumes;
+    return mountPaths(volumes, (spec as { volumeMounts?: { name: string; mountPath: string }[] }).volumeMounts, this.ctx.home);
+  }
+
+  /** Whether any main container of this pod runs as the project's simulated engine on this host. */
+  private runsSimulatedEngine(): boolean {
+    return this.mains.some((m) => {
+      const plan = planContainer(m.spec, { podIP: this.ip ?? '127.0.0.1', host: this.ctx.host, engineCommand: this.ctx.engineCommand });
+      return plan.runnable && plan.kind === 'simulated';
+    });
+  }
 
   private async containerEnv(spec: Container): Promise<Record<string, string>> {
     const pod = this.pod;

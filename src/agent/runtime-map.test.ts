@@ -8,6 +8,8 @@ import {
   expandVars,
   type HostInfo,
   imageRepository,
+  mapPath,
+  mountPaths,
   planContainer,
   shellWords,
 } from './runtime-map.ts';
@@ -227,4 +229,22 @@ describe('helpers', () => {
   it('expandVars', () => {
     assert.equal(expandVars('$(A)-$(B)-$$(A)-$(', { A: '1' }), '1-$(B)-$(A)-$(');
   });
+});
+
+it('the model cache hostPath maps to $MATRIXINFER_HOME, in args and flags, and the download image runs `matrixinfer download`', () => {
+  const volumes = [
+    { name: 'model-cache', hostPath: { path: '/var/lib/matrixinfer/models' } },
+    { name: 'etc', hostPath: { path: '/etc/ssl' } },
+  ];
+  const paths = mountPaths(volumes, [{ name: 'model-cache', mountPath: '/var/lib/matrixinfer/models' }, { name: 'etc', mountPath: '/etc/ssl' }], '/home/u/.matrixinfer');
+  assert.deepEqual(paths, [{ container: '/var/lib/matrixinfer/models', host: '/home/u/.matrixinfer/models' }], 'only the project\'s own hostPaths are emulated');
+  assert.equal(mapPath('/var/lib/matrixinfer/models/m-1', paths), '/home/u/.matrixinfer/models/m-1');
+  assert.equal(mapPath('--cache-dir=/var/lib/matrixinfer/models', paths), '--cache-dir=/home/u/.matrixinfer/models');
+  assert.equal(mapPath('/var/lib/matrixinfer/models2', paths), '/var/lib/matrixinfer/models2', 'a longer name is another path');
+  assert.equal(mapPath('x/var/lib/matrixinfer/models', paths), 'x/var/lib/matrixinfer/models');
+  const plan = planContainer(
+    { name: 'model-download', image: 'matrixinfer/downloader:0.1.0', args: ['download', '--uri', 'hf://a/b', '--cache-dir', '/var/lib/matrixinfer/models'] },
+    { podIP: '10.0.0.5', host: host(), engineCommand: (a) => ({ command: 'engine', args: a }), matrixinferCommand: (a) => ({ command: 'mi', args: a }), paths },
+  );
+  assert.deepEqual(plan, { runnable: true, kind: 'download', command: 'mi', args: ['download', '--uri', 'hf://a/b', '--cache-dir', '/home/u/.matrixinfer/models'] });
 });

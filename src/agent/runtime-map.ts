@@ -52,6 +52,44 @@ export interface RuntimeMapOptions {
   matrixinferCommand?: (args: string[]) => { command: string; args: string[] };
   /** Environment for `$(VAR)` expansion in command and args (the container's own env, as Kubernetes does). */
   env?: Record<string, string>;
+  /** Container paths (mount paths of hostPath volumes) and the host directories they are here (`mountPaths`). */
+  paths?: readonly PathMapping[];
+}
+
+export interface PathMapping {
+  container: string;
+  host: string;
+}
+
+/**
+ * Where a pod's hostPath volumes are on this host: the agent runs containers as host processes, so a path the
+ * container would see under a mount is rewritten to the host directory. Only hostPaths under /var/lib/matrixinfer/
+ * (the node's model cache, src/registry/contract.ts) are mapped, to `<home>/…`; other volumes are not emulated.
+ */
+export function mountPaths(
+  volumes: readonly { name: string; hostPath?: { path: string } }[] | undefined,
+  mounts: readonly { name: string; mountPath: string }[] | undefined,
+  home: string,
+): PathMapping[] {
+  const out: PathMapping[] = [];
+  for (const mount of mounts ?? []) {
+    const path = volumes?.find((v) => v.name === mount.name)?.hostPath?.path;
+    const match = path && /^\/var\/lib\/matrixinfer\/(.+)$/.exec(path.replace(/\/+$/, ''));
+    if (match) out.push({ container: mount.mountPath.replace(/\/+$/, ''), host: `${home}/${match[1]}` });
+  }
+  return out;
+}
+
+/** A word with a mapped container path (alone, after `=`, or as a prefix of a longer path) rewritten. */
+export function mapPath(word: string, paths: readonly PathMapping[] | undefined): string {
+  if (!paths || paths.length === 0) return word;
+  for (const { container, host } of paths) {
+    const at = word.indexOf(container);
+    if (at < 0 || (at > 0 && word[at - 1] !== '=')) continue;
+    const next = word[at + container.length];
+    if (next === undefined || next === '/') return word.slice(0, at) + host + word.slice(at + container.length);
+  }
+  return word;
 }
 
 /** Repository path of an image reference without registry host, tag or digest: `ghcr.io/a/b:1` → `a/b`. */
@@ -68,12 +106,16 @@ export function imageRepository(image: string): string {
   return parts.join('/').toLowerCase();
 }
 
-export type ComponentKind = 'gateway' | 'controller-manager';
+/** A component is named by its `matrixinfer` subcommand. */
+export type ComponentKind = 'gateway' | 'controller-manager' | 'download';
+const COMPONENT_KINDS: ReadonlySet<string> = new Set<ComponentKind>(['gateway', 'controller-manager', 'download']);
 
 /** The project's component images and the CMD their Dockerfile target gives (deploy/docker/Dockerfile). */
 const COMPONENT_IMAGES: Record<string, { kind: ComponentKind; cmd: string[] }> = {
   'matrixinfer/gateway': { kind: 'gateway', cmd: ['gateway', '--host=0.0.0.0', '--port=8080'] },
   'matrixinfer/controller-manager': { kind: 'controller-manager', cmd: ['controller-manager', '--health-port=8081'] },
+  // The model download init step (src/registry/contract.ts): its args are given in full by the Model controller.
+  'matrixinfer/downloader': { kind: 'download', cmd: ['download'] },
 };
 
 /** Which `matrixinfer` component an image runs, or undefined when it is none of them. */
@@ -217,7 +259,7 @@ export function simulatedEngineArgs(kind: EngineKind, args: string[], podIP: str
 }
 
 /** The pod-IP listen flags each component gets last (later flags win), so pods on one node do not collide. */
-const LISTEN_FLAGS: Record<ComponentKind, string[]> = { gateway: ['--host'], 'controller-manager': ['--webhook-host', '--metrics-host'] };
+const LISTEN_FLAGS: Record<ComponentKind, string[]> = { gateway: ['--host'], 'controller-manager': ['--webhook-host', '--metrics-host'], download: [] };
 
 /**
  * A component image's container as its entry point (`matrixinfer`) would run it: `args` replace the image's CMD;
@@ -231,24 +273,24 @@ function planComponent(kind: ComponentKind, image: string, command: string[], ar
   let words: string[];
   if (command.length > 0) {
     const all = [...command, ...args];
-    const at = all.findIndex((w) => w === 'gateway' || w === 'controller-manager');
+    const at = all.findIndex((w) => COMPONENT_KINDS.has(w));
     if (at < 0) {
-      return { runnable: false, reason: 'ImageNotRunnable', message: `image "${image}": its command names no matrixinfer component (gateway, controller-manager)` };
+      return { runnable: false, reason: 'ImageNotRunnable', message: `image "${image}": its command names no matrixinfer component (${[...COMPONENT_KINDS].join(', ')})` };
     }
     words = all.slice(at);
   } else {
     words = args.length > 0 ? args : COMPONENT_IMAGES[imageRepository(image)]!.cmd;
     if (words.length === 0 || words[0]!.startsWith('-')) words = [kind, ...words];
   }
-  const ran = words[0] === 'gateway' || words[0] === 'controller-manager' ? words[0] : kind;
+  const ran = COMPONENT_KINDS.has(words[0]!) ? (words[0] as ComponentKind) : kind;
   const cli = opts.matrixinferCommand([...words, ...LISTEN_FLAGS[ran].flatMap((flag) => [flag, opts.podIP])]);
   return { runnable: true, kind: ran, command: cli.command, args: cli.args };
 }
 
 export function planContainer(container: ContainerLike, opts: RuntimeMapOptions): RuntimePlan {
   const env = opts.env ?? {};
-  const command = (container.command ?? []).map((s) => expandVars(s, env));
-  const args = (container.args ?? []).map((s) => expandVars(s, env));
+  const command = (container.command ?? []).map((s) => mapPath(expandVars(s, env), opts.paths));
+  const args = (container.args ?? []).map((s) => mapPath(expandVars(s, env), opts.paths));
   const image = container.image ?? '';
   const component = componentOfImage(image);
   if (component) return planComponent(component, image, command, args, opts);

@@ -116,7 +116,7 @@ export function parseSource(uri: string, revision?: string): Source {
 }
 
 /** Whether the artifacts are copied into the node cache (pvc and local paths are used where they are). */
-export function isFetched(source: Source): boolean {
+export function isFetched(source: Source): source is Exclude<Source, { store: 'pvc' | 'local' }> {
   return source.store !== 'pvc' && source.store !== 'local';
 }
 
