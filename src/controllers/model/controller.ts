@@ -13,7 +13,10 @@ import type { EventRecorder } from '../../kube/events.ts';
 import type { InformerFactory, SharedInformer } from '../../kube/informer.ts';
 import { errorMessage, type Logger } from '../../kube/log.ts';
 import { isDeleting, splitKey } from '../../kube/objects.ts';
+import { MODEL_NAME_LABEL } from '../../api/labels.ts';
+import { MODELINFER_PODS } from '../modelinfer/controller.ts';
 import {
+  PODS,
   MODELS,
   MODEL_INFERS,
   MODEL_SERVERS,
@@ -24,6 +27,7 @@ import {
 import { amendChildren, type ModelAmender } from './amend.ts';
 import { desiredChildren, preserveReplicas } from './desired.ts';
 import { computeModelStatus, type ChildError } from './status.ts';
+import { modelDownload, type PodLike } from './download-status.ts';
 
 export interface ModelControllerDeps {
   client: KubeClient;
@@ -49,6 +53,8 @@ export function createModelController(deps: ModelControllerDeps): Controller {
     AUTOSCALING_POLICY_BINDINGS,
   ].map((rt) => ({ rt, informer: informers.informer(rt) }));
   const [modelInfers, modelServers] = children;
+  // The engine pods carry their download step's progress (download-status.ts); shared with the ModelInfer controller.
+  const pods = informers.informer(PODS, MODELINFER_PODS);
   const amenders = deps.amenders ?? [];
 
   async function reconcile(key: string): Promise<ReconcileResult | void> {
@@ -88,8 +94,13 @@ export function createModelController(deps: ModelControllerDeps): Controller {
       }
     }
 
-    const status = computeModelStatus(model, { childErrors: errors, modelInfer });
+    const modelPods = pods.list(namespace).filter((p) => p.metadata.labels?.[MODEL_NAME_LABEL] === name) as PodLike[];
+    const download = modelDownload(modelPods) ?? model.status?.download;
+    const status = computeModelStatus(model, { childErrors: errors, modelInfer, download });
     const previousPhase = model.status?.phase;
+    if (status.lifecycle === 'Deprecated' && model.status?.lifecycle !== 'Deprecated') {
+      recorder.event(model, 'Warning', 'Deprecated', status.conditions?.find((c) => c.type === 'Deprecated')?.message ?? 'this model is deprecated');
+    }
     await patchStatus(client, MODELS, model, status as Record<string, unknown>);
     if (status.phase !== previousPhase) {
       const ready = status.conditions?.find((c) => c.type === 'Ready');
@@ -103,6 +114,10 @@ export function createModelController(deps: ModelControllerDeps): Controller {
   const controller = new Controller({ name: 'model', reconcile, workers: deps.workers, logger: deps.logger });
   controller.watchPrimary(models);
   for (const { informer } of children) controller.watch(informer, toController('Model', REGISTRY_GROUP));
+  controller.watch(pods, (pod) => {
+    const model = pod.metadata.labels?.[MODEL_NAME_LABEL];
+    return model ? [`${pod.metadata.namespace}/${model}`] : [];
+  });
   for (const amender of amenders) for (const { informer, map } of amender.watches) controller.watch(informer, map);
   return controller;
 }

@@ -64,3 +64,39 @@ test('lastTransitionTime is kept while Ready stays False', () => {
   const third = computeModelStatus({ ...model, status: second }, { childErrors: [], modelInfer: mi({ readyReplicas: 1 }) }, 't9');
   assert.equal(third.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime, 't9');
 });
+
+test('download and lifecycle: Registered until the artifacts are fetched and scanned, then Validated; Deprecated while deprecated', () => {
+  const downloading = { phase: 'Downloading' as const, bytesDone: 42, bytesTotal: 100, filesDone: 1, filesTotal: 3 };
+  let s = computeModelStatus(model, { childErrors: [], modelInfer: mi({ readyReplicas: 0 }), download: downloading }, 't');
+  assert.equal(s.lifecycle, 'Registered');
+  assert.deepEqual(s.download, downloading);
+  const cond = s.conditions?.find((c) => c.type === 'Downloaded');
+  assert.equal(cond?.status, 'False');
+  assert.equal(cond?.message, '42%, 1/3 files');
+  s = computeModelStatus(model, { childErrors: [], modelInfer: mi({ readyReplicas: 1 }), download: { phase: 'Complete', path: '/p' } }, 't');
+  assert.equal(s.lifecycle, 'Validated');
+  assert.equal(s.conditions?.find((c) => c.type === 'Downloaded')?.status, 'True');
+  const deprecated = { ...model, spec: { ...model.spec, deprecated: true, deprecation: { replacement: 'm2', message: 'retired on 2027-01-31' } } };
+  s = computeModelStatus(deprecated, { childErrors: [], modelInfer: mi({ readyReplicas: 1 }), download: { phase: 'Complete' } }, 't');
+  assert.equal(s.lifecycle, 'Deprecated');
+  assert.equal(s.phase, 'Ready', 'a deprecated model still serves');
+  assert.equal(s.conditions?.find((c) => c.type === 'Deprecated')?.message, 'retired on 2027-01-31; use m2 instead');
+  const undeprecated = computeModelStatus({ ...model, status: s }, { childErrors: [], modelInfer: mi({ readyReplicas: 1 }), download: { phase: 'Complete' } }, 't');
+  assert.equal(undeprecated.lifecycle, 'Validated');
+  assert.equal(undeprecated.conditions?.find((c) => c.type === 'Deprecated'), undefined, 'the condition goes with the flag');
+});
+
+test('a failed scan fails the Model even while an engine serves; a failed fetch only when nothing serves', () => {
+  const unsafe = { phase: 'Failed' as const, reason: 'UnsafeArtifact', message: 'pytorch_model.bin: global os.system is not allowed' };
+  let s = computeModelStatus(model, { childErrors: [], modelInfer: mi({ readyReplicas: 1 }), download: unsafe }, 't');
+  assert.equal(s.phase, 'Failed');
+  assert.deepEqual([s.conditions?.find((c) => c.type === 'Ready')?.reason, s.conditions?.find((c) => c.type === 'Downloaded')?.reason], ['UnsafeArtifact', 'UnsafeArtifact']);
+  const unreachable = { phase: 'Failed' as const, reason: 'StoreUnreachable', message: 'huggingface.co: getaddrinfo ENOTFOUND' };
+  s = computeModelStatus(model, { childErrors: [], modelInfer: mi({ readyReplicas: 1 }), download: unreachable }, 't');
+  assert.equal(s.phase, 'Ready', 'the simulated engine needs no weights and serves');
+  assert.equal(s.lifecycle, 'Registered');
+  assert.equal(s.conditions?.find((c) => c.type === 'Downloaded')?.reason, 'StoreUnreachable');
+  s = computeModelStatus(model, { childErrors: [], modelInfer: mi({ readyReplicas: 0 }), download: unreachable }, 't');
+  assert.equal(s.phase, 'Failed');
+  assert.equal(s.conditions?.find((c) => c.type === 'Ready')?.message, 'huggingface.co: getaddrinfo ENOTFOUND');
+});
