@@ -54,7 +54,8 @@ async function write(ctx: ClientContext, p: Planned, dryRun: boolean): Promise<'
   }
 }
 
-export async function apply(ctx: ClientContext, files: string[], out: (line: string) => void): Promise<void> {
+/** Applies the manifests; returns the Models applied (for `--wait`). */
+export async function apply(ctx: ClientContext, files: string[], out: (line: string) => void): Promise<{ namespace: string; name: string }[]> {
   const resources = await ctx.resources();
   const planned: Planned[] = [];
   const problems: string[] = [];
@@ -76,4 +77,7 @@ export async function apply(ctx: ClientContext, files: string[], out: (line: str
   }
   if (problems.length > 0) throw new Error(`nothing was applied:\n${problems.join('\n')}`);
   for (const p of planned) out(`${describeTarget(p)} ${await write(ctx, p, false)}`);
+  return planned
+    .filter((p) => p.object.kind === 'Model' && p.object.apiVersion.startsWith('registry.matrixinfer.ai/'))
+    .map((p) => ({ namespace: p.namespace ?? ctx.namespace, name: p.object.metadata.name! }));
 }

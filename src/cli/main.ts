@@ -181,9 +181,16 @@ async function main(): Promise<void> {
 
   clientOptions(program.command('apply').description('Create or update objects from manifests (validated first; all or nothing)'))
     .requiredOption('-f, --filename <path...>', 'manifest files or directories, - for stdin')
-    .action(async (opts: { filename: string[]; kubeconfig?: string; namespace?: string }) => {
+    .option('--wait', 'wait until the applied Models are Ready (or one Failed), showing their download progress')
+    .option('--timeout <duration>', 'with --wait: give up after this long (e.g. 90s, 30m)', '30m')
+    .action(async (opts: { filename: string[]; kubeconfig?: string; namespace?: string; wait?: boolean; timeout: string }) => {
       const [{ clientContext }, { apply }] = await Promise.all([import('./context.ts'), import('./apply.ts')]);
-      await apply(clientContext(opts), opts.filename, out);
+      const ctx = clientContext(opts);
+      const models = await apply(ctx, opts.filename, out);
+      if (!opts.wait || models.length === 0) return;
+      const [{ waitForModels }, { parseDuration }] = await Promise.all([import('./wait.ts'), import('../kube/units.ts')]);
+      const ok = await waitForModels(ctx, models, { timeoutMs: parseDuration(opts.timeout) ?? 1_800_000, tty: process.stdout.isTTY === true, write: (t) => process.stdout.write(t) });
+      if (!ok) process.exitCode = 1;
     });
 
   clientOptions(program.command('get').description('List objects, e.g. `get models,pods -A`, `get model llama-7b -o yaml`'))

@@ -161,6 +161,7 @@ export const DownloadStatus = Obj(
     reason: Type.Optional(Type.String({ description: 'Why it failed (InvalidSource, MissingCredentials, StoreUnreachable, NotFound, ChecksumMismatch, DiskFull, Stalled, UnsafeArtifact, InvalidArtifact, PolicyViolation).' })),
     message: Type.Optional(Type.String()),
     path: Type.Optional(Type.String({ description: 'Where the artifacts are on the nodes (the engine\'s model path).' })),
+    progress: Type.Optional(Type.String({ description: 'For people and printer columns: "42%", "100%", or the phase when the size is not known yet.' })),
   },
   { description: 'The artifacts\' download into the node cache, over the pods that need it (the least advanced one).' },
 );
@@ -222,6 +223,7 @@ export const modelKind: KindDefinition = {
     { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
     { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
     { name: 'Lifecycle', type: 'string', jsonPath: '.status.lifecycle' },
+    { name: 'Download', type: 'string', jsonPath: '.status.download.progress' },
     { name: 'Image', type: 'string', jsonPath: '.spec.runtime.image', priority: 1 },
     AGE_COLUMN,
   ],

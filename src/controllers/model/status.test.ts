@@ -69,7 +69,7 @@ test('download and lifecycle: Registered until the artifacts are fetched and sca
   const downloading = { phase: 'Downloading' as const, bytesDone: 42, bytesTotal: 100, filesDone: 1, filesTotal: 3 };
   let s = computeModelStatus(model, { childErrors: [], modelInfer: mi({ readyReplicas: 0 }), download: downloading }, 't');
   assert.equal(s.lifecycle, 'Registered');
-  assert.deepEqual(s.download, downloading);
+  assert.deepEqual(s.download, { ...downloading, progress: '42%' });
   const cond = s.conditions?.find((c) => c.type === 'Downloaded');
   assert.equal(cond?.status, 'False');
   assert.equal(cond?.message, '42%, 1/3 files');

@@ -33,6 +33,8 @@ export interface ModelObservation {
   modelInfer: ModelInfer | undefined;
   /** Over the engine pods (download-status.ts); undefined when none reported. */
   download?: DownloadStatus | undefined;
+  /** The ControllerRevision number the spec is kept as (revisions.ts); undefined when it could not be written. */
+  currentRevision?: number | undefined;
 }
 
 function downloadedCondition(d: DownloadStatus): ConditionInput {
@@ -47,6 +49,11 @@ function downloadedCondition(d: DownloadStatus): ConditionInput {
       return { type: 'Downloaded', status: 'False', reason: d.phase, message: percent === undefined ? d.phase.toLowerCase() : `${percent}%${files}` };
     }
   }
+}
+
+function progressText(d: DownloadStatus): string {
+  const percent = downloadPercent(d);
+  return d.phase === 'Failed' ? 'Failed' : percent === undefined ? d.phase : `${percent}%`;
 }
 
 function deprecatedCondition(model: Model): ConditionInput {
@@ -109,7 +116,8 @@ export function computeModelStatus(model: Model, observed: ModelObservation, now
   return {
     phase,
     lifecycle,
-    ...(download ? { download } : {}),
+    ...(download ? { download: { ...download, progress: progressText(download) } } : {}),
+    ...(observed.currentRevision !== undefined ? { currentRevision: observed.currentRevision } : {}),
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     replicas,
     readyReplicas,
