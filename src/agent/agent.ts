@@ -33,6 +33,11 @@ import { startStatsEndpoint, type StatsEndpoint, usageSupported } from './usage.
 
 export interface NodeAgentOptions {
   kubeConfig: KubeConfig;
+  /**
+   * The kubeconfig file the agent was given: the download step (a `matrixinfer download` container) gets it as
+   * KUBECONFIG to report progress on its Pod, since no service account token is mounted into host processes.
+   */
+  kubeconfigPath?: string;
   /** Default `matrixinfer-local`. */
   nodeName?: string;
   /** Default $MATRIXINFER_HOME (~/.matrixinfer). */
@@ -128,6 +133,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     podsDir,
     logsDir,
     home,
+    ...(opts.kubeconfigPath ? { kubeconfigPath: opts.kubeconfigPath } : {}),
     core,
     alloc: new IpAllocator(),
     host: opts.host ?? localHostInfo(),

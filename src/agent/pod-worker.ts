@@ -45,6 +45,8 @@ export interface WorkerContext {
   logsDir: string;
   /** $MATRIXINFER_HOME: hostPath volumes under /var/lib/matrixinfer/ live here (runtime-map.ts mountPaths). */
   home: string;
+  /** Given to the download step as KUBECONFIG (agent.ts). */
+  kubeconfigPath?: string;
   core: CoreV1Api;
   alloc: IpAllocator;
   host: HostInfo;
@@ -327,6 +329,7 @@ export class PodWorker {
       env,
       paths,
     });
+    if (plan.runnable && plan.kind === 'download' && this.ctx.kubeconfigPath && env.KUBECONFIG === undefined) env.KUBECONFIG = this.ctx.kubeconfigPath;
     if (!plan.runnable) {
       c.state = { waiting: { reason: plan.reason, message: plan.message } };
       this.ctx.log.warn(`pod ${this.label} container ${c.spec.name}: ${plan.message}`);

@@ -4,7 +4,7 @@
 // Each starts tracing first (kube/tracing.ts: a no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set), as service
 // matrixinfer-<component>, and flushes its spans when it stops.
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { matrixinferHome } from '../kube/home.ts';
 import { writeRecord } from '../kube/log.ts';
 import { startTracing, stopTracing } from '../kube/tracing.ts';
@@ -32,13 +32,14 @@ function stopOnSignal(stop: () => Promise<void>): void {
 export async function runApiServer(options: { dataDir?: string; host?: string; port: number }): Promise<void> {
   await startTracing('apiserver');
   const { startApiServer } = await import('../apiserver/server.ts');
-  const { admissionPlugins } = await import('../webhooks/plugins.ts');
+  const { createAdmissionPlugins } = await import('../webhooks/plugins.ts');
+  const { storedPolicy } = await import('../webhooks/policy.ts');
   const home = matrixinferHome();
   const dataDir = options.dataDir ?? join(home, 'data');
   const podLogDir = join(home, 'logs', 'pods');
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(podLogDir, { recursive: true });
-  const server = await startApiServer({ dataDir, host: options.host ?? '127.0.0.1', port: options.port, admission: admissionPlugins, podLogDir });
+  const server = await startApiServer({ dataDir, host: options.host ?? '127.0.0.1', port: options.port, admission: (objects) => createAdmissionPlugins({ policy: storedPolicy(objects) }), podLogDir });
   writeRecord('info', 'apiserver', `api server listening on ${server.url}`, { data: dataDir });
   stopOnSignal(() => server.close());
 }
@@ -147,6 +148,7 @@ export async function runAgent(options: { kubeconfig?: string; nodeName?: string
   }
   const agent = await startNodeAgent({
     kubeConfig: loadKubeConfig(options.kubeconfig),
+    ...(options.kubeconfig ? { kubeconfigPath: resolve(options.kubeconfig) } : {}),
     home: matrixinferHome(),
     ...(options.nodeName ? { nodeName: options.nodeName } : {}),
     ...(startup !== undefined ? { engineStartupSeconds: startup === 'profile' ? 'profile' : Number(startup) } : {}),

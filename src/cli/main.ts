@@ -224,6 +224,29 @@ async function main(): Promise<void> {
       await del(clientContext(opts), resource, names, { files: opts.filename ?? [], wait: opts.wait, ignoreNotFound: !!opts.ignoreNotFound }, out);
     });
 
+  const rollout = program.command('rollout').description("Manage a Model's rollouts: its spec history and rollbacks");
+  const revisionNumber = (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`revision must be a non-negative integer, not "${value}"`);
+    return n;
+  };
+  clientOptions(rollout.command('history').description('List the revisions of a Model (REVISION, CHANGE-CAUSE, what changed)'))
+    .argument('<target>', 'model/NAME (or: model NAME)')
+    .argument('[name]')
+    .option('--revision <n>', 'show the spec of this revision', revisionNumber)
+    .action(async (target: string, name: string | undefined, opts: { kubeconfig?: string; namespace?: string; revision?: number }) => {
+      const [{ clientContext }, { parseTarget, rolloutHistory }] = await Promise.all([import('./context.ts'), import('./rollout.ts')]);
+      await rolloutHistory(clientContext(opts), parseTarget(target, name), { ...(opts.revision !== undefined ? { revision: opts.revision } : {}) }, out);
+    });
+  clientOptions(rollout.command('undo').description("Roll a Model back to an earlier revision's spec (default: the previous one)"))
+    .argument('<target>', 'model/NAME (or: model NAME)')
+    .argument('[name]')
+    .option('--to-revision <n>', 'the revision to roll back to (0: the previous one)', revisionNumber)
+    .action(async (target: string, name: string | undefined, opts: { kubeconfig?: string; namespace?: string; toRevision?: number }) => {
+      const [{ clientContext }, { parseTarget, rolloutUndo }] = await Promise.all([import('./context.ts'), import('./rollout.ts')]);
+      await rolloutUndo(clientContext(opts), parseTarget(target, name), { ...(opts.toRevision !== undefined ? { toRevision: opts.toRevision } : {}) }, out);
+    });
+
   clientOptions(program.command('logs').description('Print the logs of a pod container'))
     .argument('<pod>', 'pod name')
     .option('-c, --container <name>', 'container name (default: the first)')

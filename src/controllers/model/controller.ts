@@ -4,6 +4,8 @@
 // first (the production-stack kinds' speculative decoding and prefill/decode roles); the controller stays their only
 // writer. Deleting a Model deletes its children by garbage collection (controller ownerReferences with
 // blockOwnerDeletion); the controller holds no finalizer.
+// Every distinct spec is kept as an apps/v1 ControllerRevision owned by the Model (revisions.ts), for rollout history
+// and undo; status.currentRevision names the one in force.
 import { REGISTRY_GROUP, isServed, type Model, type ModelInfer, type ModelServer } from '../../api/kinds/index.ts';
 import type { KubeObject } from '../../api/admission.ts';
 import { ensureChild, patchStatus, OwnershipConflictError } from '../../kube/apply.ts';
@@ -26,6 +28,7 @@ import {
 } from '../resources.ts';
 import { amendChildren, type ModelAmender } from './amend.ts';
 import { desiredChildren, preserveReplicas } from './desired.ts';
+import { CONTROLLER_REVISIONS, syncRevisions } from './revisions.ts';
 import { computeModelStatus, type ChildError } from './status.ts';
 import { modelDownload, type PodLike } from './download-status.ts';
 
@@ -56,6 +59,8 @@ export function createModelController(deps: ModelControllerDeps): Controller {
   // The engine pods carry their download step's progress (download-status.ts); shared with the ModelInfer controller.
   const pods = informers.informer(PODS, MODELINFER_PODS);
   const amenders = deps.amenders ?? [];
+  // The Model's spec history (revisions.ts): only revisions carrying the model-name label, not StatefulSets' own.
+  const revisions = informers.informer(CONTROLLER_REVISIONS, { labelSelector: MODEL_NAME_LABEL });
 
   async function reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
@@ -94,9 +99,16 @@ export function createModelController(deps: ModelControllerDeps): Controller {
       }
     }
 
+    let currentRevision = model.status?.currentRevision;
+    try {
+      currentRevision = (await syncRevisions(client, model, revisions.list(namespace))).current;
+    } catch (err) {
+      errors.push({ kind: 'ControllerRevision', message: errorMessage(err), permanent: false });
+    }
+
     const modelPods = pods.list(namespace).filter((p) => p.metadata.labels?.[MODEL_NAME_LABEL] === name) as PodLike[];
     const download = modelDownload(modelPods) ?? model.status?.download;
-    const status = computeModelStatus(model, { childErrors: errors, modelInfer, download });
+    const status = computeModelStatus(model, { childErrors: errors, modelInfer, download, currentRevision });
     const previousPhase = model.status?.phase;
     if (status.lifecycle === 'Deprecated' && model.status?.lifecycle !== 'Deprecated') {
       recorder.event(model, 'Warning', 'Deprecated', status.conditions?.find((c) => c.type === 'Deprecated')?.message ?? 'this model is deprecated');
@@ -113,7 +125,7 @@ export function createModelController(deps: ModelControllerDeps): Controller {
 
   const controller = new Controller({ name: 'model', reconcile, workers: deps.workers, logger: deps.logger });
   controller.watchPrimary(models);
-  for (const { informer } of children) controller.watch(informer, toController('Model', REGISTRY_GROUP));
+  for (const { informer } of [...children, { informer: revisions }]) controller.watch(informer, toController('Model', REGISTRY_GROUP));
   controller.watch(pods, (pod) => {
     const model = pod.metadata.labels?.[MODEL_NAME_LABEL];
     return model ? [`${pod.metadata.namespace}/${model}`] : [];
