@@ -5,7 +5,7 @@ import { badRequest } from './errors.ts';
 import { clone, deepEqual, isObject, type JsonObject } from './meta.ts';
 import type { MergeKeys } from './patch.ts';
 import {
-  CONFIGMAP_TABLE, ENDPOINTSLICE_TABLE, EVENT_TABLE, LEASE_TABLE, NAMESPACE_TABLE, NODE_TABLE, POD_TABLE, SECRET_TABLE, SERVICE_TABLE,
+  CONFIGMAP_TABLE, CONTROLLERREVISION_TABLE, ENDPOINTSLICE_TABLE, EVENT_TABLE, LEASE_TABLE, NAMESPACE_TABLE, NODE_TABLE, POD_TABLE, SECRET_TABLE, SERVICE_TABLE,
 } from './printers.ts';
 import { ALL_VERBS, type Registry, type ResourceType, type Strategy } from './registry.ts';
 import { validatePodSpecResources } from '../kube/resources.ts';
@@ -560,6 +560,24 @@ const endpointSliceStrategy = base(ENDPOINTSLICE_TABLE, {
   },
 });
 
+// ------------------------------------------------------------------------------------------------ controllerrevisions
+
+// apps/v1 ControllerRevision (pkg/apis/apps/validation ValidateControllerRevision): an immutable snapshot of a
+// controller's state (`data`, any JSON) with a `revision` number; the Model controller keeps its spec history in them.
+const controllerRevisionStrategy = base(CONTROLLERREVISION_TABLE, {
+  validate(o) {
+    const errs: FieldError[] = [];
+    if (o.data === undefined || o.data === null) errs.push({ field: 'data', type: 'Required value', detail: '' });
+    if (!Number.isInteger(o.revision) || (o.revision as number) < 0) {
+      errs.push({ field: 'revision', type: 'Invalid value', value: o.revision, detail: 'must be greater than or equal to 0' });
+    }
+    return errs;
+  },
+  validateUpdate(o, old) {
+    return deepEqual(o.data, old.data) ? [] : [{ field: 'data', type: 'Invalid value', value: '', detail: 'field is immutable' }];
+  },
+});
+
 // ------------------------------------------------------------------------------------------------ registration
 
 export interface Allocators {
@@ -592,6 +610,7 @@ export function registerBuiltins(registry: Registry, allocate: Allocators): void
   add(builtin({ group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'], mergeKeys: {}, strategy: coreEventStrategy }));
   add(builtin({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true, mergeKeys: {}, strategy: endpointSliceStrategy }));
   add(builtin({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true, mergeKeys: {}, strategy: leaseStrategy }));
+  add(builtin({ group: 'apps', version: 'v1', kind: 'ControllerRevision', plural: 'controllerrevisions', namespaced: true, mergeKeys: {}, strategy: controllerRevisionStrategy }));
   add(builtin({
     group: 'events.k8s.io', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, mergeKeys: {},
     storageKey: 'core/events', storageApiVersion: 'v1', strategy: eventsV1Strategy,

@@ -183,6 +183,22 @@ export const LEASE_TABLE: TableSpec = {
   cells: (o, now) => [o.metadata.name, obj(o.spec).holderIdentity ?? '', ageOf(o, now)],
 };
 
+/** apps/v1 ControllerRevision: CONTROLLER is `kind.group/name` of the controller ownerReference, as kubectl prints it. */
+export const CONTROLLERREVISION_TABLE: TableSpec = {
+  columns: [
+    NAME_COLUMN,
+    column('Controller', 'string', 'Controller of the object'),
+    column('Revision', 'integer', 'Revision indicates the revision of the state represented by Data.'),
+    AGE_COLUMN,
+  ],
+  cells(o, now) {
+    const ref = arr(o.metadata.ownerReferences).map(obj).find((r) => r.controller === true);
+    const group = typeof ref?.apiVersion === 'string' && ref.apiVersion.includes('/') ? `.${ref.apiVersion.split('/')[0]}` : '';
+    const controller = ref ? `${String(ref.kind).toLowerCase()}${group}/${String(ref.name)}` : '<none>';
+    return [o.metadata.name, controller, o.revision ?? 0, ageOf(o, now)];
+  },
+};
+
 /** Works on both core/v1 and events.k8s.io/v1 shapes. */
 export const EVENT_TABLE: TableSpec = {
   columns: [
