@@ -257,6 +257,24 @@ async function main(): Promise<void> {
       await logs(clientContext(opts), pod, { ...(opts.container ? { container: opts.container } : {}), follow: !!opts.follow, ...(opts.tail ? { tail: Number(opts.tail) } : {}) }, (chunk) => process.stdout.write(chunk));
     });
 
+  program
+    .command('download')
+    .description("Fetch a Model's artifacts into the node cache, verify and scan them, and print the engine's model path (the Model's init container)")
+    .requiredOption('--uri <uri>', 'source: s3://, gs://, az://, https://, huggingface:// (hf://), pvc://, file:// or /path')
+    .option('--revision <rev>', 'Hugging Face revision: branch, tag or commit (default main)')
+    .requiredOption('--cache-dir <dir>', 'node cache directory (entries are <name>-<hash>/)')
+    .option('--safetensors-only', 'refuse pickle-based artifacts (PolicyViolation)')
+    .option('--progress-file <path>', 'also write the JSON DownloadStatus here (replaced at most once a second)')
+    .option('--concurrency <n>', 'files fetched at once', '4')
+    .option('--stall-timeout <seconds>', 'abort an attempt after this long without a byte', '30')
+    .addHelpText('after', '\nCredentials from the environment: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (AWS_ENDPOINT_URL), GOOGLE_APPLICATION_CREDENTIALS\n(the key JSON; STORAGE_EMULATOR_HOST), AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT+AZURE_STORAGE_KEY, HF_TOKEN (HF_ENDPOINT).\nProgress on the pod annotation registry.matrixinfer.ai/download when POD_NAME and POD_NAMESPACE are set.\n')
+    .action(async (opts: { uri: string; revision?: string; cacheDir: string; safetensorsOnly?: boolean; progressFile?: string; concurrency: string; stallTimeout: string }) => {
+      const { runDownload } = await import('./download.ts');
+      const code = await runDownload({ ...opts, concurrency: Number(opts.concurrency), stallTimeout: Number(opts.stallTimeout) });
+      flushCompileCache();
+      process.exit(code); // client libraries may keep sockets open; the init container is done
+    });
+
   await program.parseAsync(process.argv);
 }
 

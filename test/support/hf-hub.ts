@@ -36,6 +36,8 @@ export interface HfHub {
   setRepo(name: string, repo: HubRepo): void;
   /** From now on every body stops after this many bytes and hangs (undefined: off). */
   stallAfter: number | undefined;
+  /** A pause between the 1 MiB slices of a body (a slower link; default 0). */
+  sliceDelayMs: number;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ export async function startHfHub(options: { repos: Record<string, HubRepo>; toke
     sha: (name) => repos.get(name)!.sha,
     setRepo,
     stallAfter: undefined,
+    sliceDelayMs: 0,
     close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
   };
 
@@ -84,13 +87,17 @@ export async function startHfHub(options: { repos: Record<string, HubRepo>; toke
     if (req.method === 'HEAD') return void res.end();
     const limit = hub.stallAfter;
     const out = limit !== undefined ? data.subarray(0, Math.min(limit, data.length)) : data;
-    const write = (from: number) => {
+    const write = (from: number): void => {
       // Write in 1 MiB slices so that a client abort stops the count where it stopped reading.
       for (let at = from; at < out.length; at += 1 << 20) {
+        if (res.destroyed) return;
         const slice = out.subarray(at, Math.min(out.length, at + (1 << 20)));
         entry.bytes += slice.length;
         if (counted) served += slice.length;
-        if (!res.write(slice)) return void res.once('drain', () => write(at + slice.length));
+        const next = at + slice.length;
+        const later = (): void => (hub.sliceDelayMs > 0 ? void setTimeout(() => write(next), hub.sliceDelayMs) : write(next));
+        if (!res.write(slice)) return void res.once('drain', later);
+        if (hub.sliceDelayMs > 0 && next < out.length) return later();
       }
       if (limit === undefined || out.length === data.length) res.end();
       // else: hold the connection open without another byte (a stalled server)

@@ -23,6 +23,9 @@ export const SYSTEM_PROGRAMS = {
   grpcurl: 'bash scripts/grpcurl.sh',
   tritonclient: 'bash scripts/python-clients.sh',
   jaeger: 'bash scripts/jaeger.sh',
+  moto: 'bash scripts/store-emulators.sh',
+  azurite: 'bash scripts/store-emulators.sh',
+  'fake-gcs-server': 'bash scripts/store-emulators.sh',
 } as const;
 export type SystemProgram = keyof typeof SYSTEM_PROGRAMS;
 
@@ -76,7 +79,7 @@ export function needs(...programs: Array<SystemProgram | [SystemProgram, string]
 }
 
 /** A version a script of the project pins (`NAME=value` in scripts/<script>), so tests look where it installs. */
-function scriptVersion(script: string, name: string): string {
+export function scriptVersion(script: string, name: string): string {
   const text = readFileSync(new URL(`../../scripts/${script}`, import.meta.url), 'utf8');
   const m = new RegExp(`^${name}=(\\S+)$`, 'm').exec(text);
   if (m === null) throw new Error(`scripts/${script} sets no ${name}`);

@@ -66,9 +66,15 @@ export function errorCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** The error's message with its causes' (fetch says only "fetch failed"; the cause says why) and its code. */
 function describe(err: unknown): string {
   const code = errorCode(err);
-  const message = err instanceof Error ? err.message : String(err);
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (message && !parts.includes(message)) parts.push(message);
+  }
+  const message = parts.join(': ');
   return code !== undefined && !message.includes(code) ? `${message} (${code})` : message;
 }
 

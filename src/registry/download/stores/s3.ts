@@ -17,6 +17,10 @@ export async function s3Store(source: S3Source, options: StoreOptions): Promise<
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     ...(endpoint ? { endpoint } : {}),
     forcePathStyle: endpoint !== undefined || env.AWS_S3_FORCE_PATH_STYLE === 'true',
+    // Keys given in `env` are used as they are; otherwise the SDK's default chain (which reads process.env).
+    ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } }
+      : {}),
     maxAttempts: 1,
     requestHandler: { connectionTimeout: options.connectTimeoutMs },
   });

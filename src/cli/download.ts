@@ -1,0 +1,76 @@
+// `matrixinfer download`: the Model's init container (contract.ts DOWNLOAD_CONTAINER). Fetches a source into the
+// node cache (src/registry/download/), prints the engine's model path and exits 0; on failure exits 1 with
+// `reason: message` on stderr and in /dev/termination-log (what Kubernetes shows as the container's termination
+// message).
+//
+// Rules:
+//  - Credentials and endpoints come from the environment under each store's standard names (the Model's secretRef
+//    is mounted as environment variables).
+//  - Progress: the Pod's DOWNLOAD_ANNOTATION (at most once a second, and the final status) when POD_NAME and
+//    POD_NAMESPACE are set with Kubernetes credentials; --progress-file gets the same JSON (atomically replaced).
+//  - MATRIXINFER_ENGINE_SIMULATED=1 (the engine needs no weights): one try with short timeouts; a failure is reported
+//    as Failed but the command exits 0 so the pod still starts.
+import { rename, writeFile } from 'node:fs/promises';
+import type { DownloadStatus } from '../api/kinds/model.ts';
+
+export interface DownloadCommandOptions {
+  uri: string;
+  revision?: string;
+  cacheDir: string;
+  safetensorsOnly?: boolean;
+  progressFile?: string;
+  concurrency?: number;
+  stallTimeout?: number;
+}
+
+export const TERMINATION_LOG = '/dev/termination-log';
+
+export async function runDownload(opts: DownloadCommandOptions, env: NodeJS.ProcessEnv = process.env, io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
+  const [{ downloadModel }, { DownloadError, classify }, { throttle }, { podAnnotationSink }] = await Promise.all([
+    import('../registry/download/download.ts'),
+    import('../registry/download/errors.ts'),
+    import('../registry/download/progress.ts'),
+    import('../registry/download/pod-report.ts'),
+  ]);
+  const simulated = env.MATRIXINFER_ENGINE_SIMULATED === '1';
+  const warn = (message: string) => io.err(`download: ${message}\n`);
+  const pod = await podAnnotationSink(env, warn);
+  const file = opts.progressFile;
+  const sinks = [pod, file ? (s: DownloadStatus) => writeAtomic(file, JSON.stringify(s) + '\n') : undefined].filter((s) => s !== undefined);
+  const reporter = throttle(async (s) => void (await Promise.all(sinks.map((sink) => sink(s)))), 1000);
+  try {
+    const result = await downloadModel({
+      uri: opts.uri,
+      ...(opts.revision ? { revision: opts.revision } : {}),
+      cacheDir: opts.cacheDir,
+      safetensorsOnly: !!opts.safetensorsOnly,
+      env,
+      ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+      ...(simulated
+        ? { retry: { attempts: 1, baseMs: 0, maxMs: 0 }, stallMs: 5_000, connectTimeoutMs: 3_000, lockStaleMs: 10_000 }
+        : opts.stallTimeout ? { stallMs: opts.stallTimeout * 1000 } : {}),
+      onProgress: (s) => reporter.push(s),
+    });
+    await reporter.flush();
+    io.out(result.path + '\n');
+    return 0;
+  } catch (err) {
+    const error = classify(err, opts.uri);
+    if (!(err instanceof DownloadError)) reporter.push({ phase: 'Failed', reason: error.reason, message: error.message });
+    await reporter.flush();
+    const line = `${error.reason}: ${error.message}`;
+    io.err(`download failed: ${line}\n`);
+    if (simulated) {
+      io.err('download: MATRIXINFER_ENGINE_SIMULATED=1, the simulated engine needs no weights: starting anyway\n');
+      return 0;
+    }
+    await writeFile(TERMINATION_LOG, line.slice(0, 4000)).catch(() => {});
+    return 1;
+  }
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
