@@ -87,6 +87,15 @@ export interface AdmissionPlugin {
   validate?(request: AdmissionRequest): FieldError[];
 }
 
+/**
+ * Read access to stored objects for plugins that decide by configuration held in the cluster (the registry policy
+ * ConfigMap): the embedded API server reads its own storage; the webhook server an informer's cache. Synchronous,
+ * because admission is; the returned object must not be modified.
+ */
+export interface ObjectReader {
+  get(resource: { group: string; plural: string }, namespace: string, name: string): KubeObject | undefined;
+}
+
 /** Render one field error exactly as kube-apiserver does: `spec.x: Required value`, `spec.y: Invalid value: "z": detail`. */
 export function formatFieldError(error: FieldError): string {
   const showValue = error.value !== undefined && (error.type === 'Invalid value' || error.type === 'Unsupported value' || error.type === 'Duplicate value' || error.type === 'Field value not found');

@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { AdmissionPlugin } from '../api/admission.ts';
+import type { AdmissionPlugin, ObjectReader } from '../api/admission.ts';
 import { INITIAL_NAMESPACES, registerBuiltins, type Allocators } from './builtins.ts';
 import { CRD_KEY, CrdManager } from './crd.ts';
 import {
@@ -29,7 +29,11 @@ export interface ApiServerOptions {
   host?: string;
   /** Default 6443; 0 picks an ephemeral port. */
   port?: number;
-  admission?: AdmissionPlugin[];
+  /**
+   * Admission plugins run inline; or a function making them over a reader of this server's stored objects (plugins
+   * that read configuration from the cluster, such as the registry policy ConfigMap).
+   */
+  admission?: AdmissionPlugin[] | ((objects: ObjectReader) => AdmissionPlugin[]);
   /** Where the node agent writes container logs (default `<dataDir>/pod-logs`). */
   podLogDir?: string;
   /** Watch events kept for resuming watches (default 10000); older resourceVersions get 410 Expired. */
@@ -88,7 +92,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   registerBuiltins(registry, allocators(storage));
   registerMetrics(registry);
   const hub = new WatchHub(options.watchCacheSize ?? 10000, storage.currentRV());
-  const store = new ObjectStore(storage, hub, registry, options.admission ?? []);
+  const objects: ObjectReader = { get: (resource, namespace, name) => storage.get({ key: `${resource.group || 'core'}/${resource.plural}`, namespace, name }) };
+  const admission = typeof options.admission === 'function' ? options.admission(objects) : (options.admission ?? []);
+  const store = new ObjectStore(storage, hub, registry, admission);
   const crds = new CrdManager(registry, storage, store.terminatingCrds);
   crds.loadAll();
   store.onCommit((key, type, obj) => {

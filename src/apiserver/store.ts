@@ -216,10 +216,6 @@ export class ObjectStore {
         else delete obj.status;
       }
       rt.strategy.prepareForUpdate?.(obj, old);
-      if (rt.strategy.tracksGeneration) {
-        const gen = old.metadata.generation ?? 1;
-        obj.metadata.generation = deepEqual(withoutMetadata(obj, false), withoutMetadata(old, false)) ? gen : gen + 1;
-      }
       if (old.metadata.deletionTimestamp) {
         const added = (obj.metadata.finalizers ?? []).filter((f) => !(old.metadata.finalizers ?? []).includes(f));
         if (added.length > 0) {
@@ -227,6 +223,12 @@ export class ObjectStore {
         }
       }
       obj = this.admit(rt, 'UPDATE', obj, old);
+      // After mutating admission, as kube-apiserver does: an update that admission defaults back to the stored
+      // object is a no-op, not a new generation.
+      if (rt.strategy.tracksGeneration) {
+        const gen = old.metadata.generation ?? 1;
+        obj.metadata.generation = deepEqual(withoutMetadata(obj, false), withoutMetadata(old, false)) ? gen : gen + 1;
+      }
     }
     obj.metadata.resourceVersion = old.metadata.resourceVersion;
     this.validate(rt, obj, old);

@@ -1,6 +1,8 @@
 // Validation rules the CRD schemas cannot express (cross-field constraints, regexes that must compile,
-// durations that must parse). One implementation, two transports: the embedded API server runs these plugins
-// inline; on clusters the webhook server wraps them in AdmissionReview.
+// durations that must parse), defaults, and the registry policy. One implementation, two transports: the embedded
+// API server runs these plugins inline; on clusters the webhook server wraps them in AdmissionReview. The Model
+// rules beyond the schema are in registry-policy.ts, the pod template rules in pod-template.ts, the policy
+// ConfigMap in policy.ts.
 import { resolveMetric } from '../controllers/autoscaler/signals.ts';
 import type { AdmissionPlugin, AdmissionRequest, FieldError, KubeObject } from '../api/admission.ts';
 import {
@@ -41,6 +43,9 @@ import {
   validateSpeculativeDecoding,
   validateStaticRoute,
 } from './productionstack.ts';
+import { activePolicy, noPolicy, type PolicyProvider, type RegistryPolicy } from './policy.ts';
+import { defaultPodTemplate, validatePodTemplate, type PodTemplate } from './pod-template.ts';
+import { checkPolicy, checkSource, checkWholeGpus, defaultModel } from './registry-policy.ts';
 
 type Validator<T> = (object: T, request: AdmissionRequest) => FieldError[];
 /** Fills in defaults on `object` in place. Must be idempotent: it runs on every CREATE and UPDATE. */
@@ -154,13 +159,11 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 
 // ---------- per kind ----------
 
+/** A Model's own rules; the registry policy's come on top (registry-policy.ts, in createAdmissionPlugins). */
 export const validateModel: Validator<Model> = (model) => {
   const errors: FieldError[] = [];
+  checkSource(model, errors);
   const { runtime, autoscaling, serving, modelSpec } = model.spec;
-  const uri = modelSpec?.source?.uri;
-  if (typeof uri === 'string' && uri !== '' && !/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/.+/.test(uri) && !uri.startsWith('/')) {
-    errors.push({ field: 'spec.modelSpec.source.uri', type: 'Invalid value', value: uri, detail: 'must be a URI with a scheme (huggingface://, hf://, s3://, gs://, pvc://, file://) or an absolute path' });
-  }
   const base = modelSpec?.baseModelRef?.name;
   if (!base && !runtime) errors.push({ field: 'spec.runtime', type: 'Required value', detail: 'a Model needs a runtime, unless it is a LoRA adapter (spec.modelSpec.baseModelRef)' });
   if (base && runtime) errors.push({ field: 'spec.runtime', type: 'Forbidden', detail: `a LoRA adapter runs in the engines of its base Model ${base}, not in its own` });
@@ -186,6 +189,7 @@ export const validateModel: Validator<Model> = (model) => {
   checkDuration(errors, 'spec.serving.timeout', serving?.timeout, { positive: true });
   // The engine container gets these resources, an extended resource's limit filled in from its request.
   errors.push(...validateResourceRequirements(runtime?.resources, 'spec.runtime.resources', { limitsFromRequests: true }));
+  errors.push(...checkWholeGpus(runtime?.resources, 'spec.runtime.resources'));
   return errors;
 };
 
@@ -219,6 +223,7 @@ export const validateModelInfer: Validator<ModelInfer> = (mi) => {
       errors.push({ field: `spec.roles[${i}].template.spec.containers`, type: 'Required value', detail: 'at least one container is required' });
     }
     errors.push(...validatePodSpecResources(role.template?.spec, `spec.roles[${i}].template.spec`));
+    if (role.template && typeof role.template === 'object') errors.push(...validatePodTemplate(role.template as PodTemplate, `spec.roles[${i}].template`));
     // The longest pod name this workload will generate must be a valid object name.
     const longest = `${mi.metadata.name ?? ''}-${Math.max(0, replicas + surge - 1)}-${role.name}-${Math.max(0, (role.replicas ?? 1) - 1)}`;
     if (mi.metadata.name && (longest.length > 253 || !DNS_SUBDOMAIN.test(longest))) {
@@ -422,8 +427,11 @@ export const defaultModelServer: Defaulter<ModelServer> = (ms) => {
   if (spec.rateLimit && spec.rateLimit.requestsPerSecond !== undefined && spec.rateLimit.burstSize === undefined) spec.rateLimit.burstSize = spec.rateLimit.requestsPerSecond;
 };
 
-/** ModelInfer: each role's pod template carries its role label; `modelName` from the owning Model's label. */
-export const defaultModelInfer: Defaulter<ModelInfer> = (mi) => {
+/**
+ * ModelInfer: each role's pod template carries its role label, then its scheduling, security and configuration
+ * defaults (pod-template.ts, under the registry policy); `modelName` from the owning Model's label.
+ */
+export function defaultModelInfer(mi: ModelInfer, policy: RegistryPolicy | undefined = undefined): void {
   const modelLabel = mi.metadata.labels?.[MODEL_NAME_LABEL];
   if (!mi.spec.modelName && modelLabel) mi.spec.modelName = modelLabel;
   for (const role of mi.spec.roles ?? []) {
@@ -431,14 +439,36 @@ export const defaultModelInfer: Defaulter<ModelInfer> = (mi) => {
     const metadata = (role.template.metadata ??= {});
     const labels = (metadata.labels ??= {});
     labels[ROLE_LABEL] ??= role.name;
+    defaultPodTemplate(role.template as PodTemplate, policy);
   }
-};
+}
 
-export const admissionPlugins: AdmissionPlugin[] = [
-  plugin<Model>(REGISTRY_GROUP, 'Model', validateModel),
+export interface AdmissionDependencies {
+  /** The registry policy ConfigMap (policy.ts); default: none. */
+  policy?: PolicyProvider;
+}
+
+/**
+ * The project's admission plugins. The Model and ModelInfer plugins read the registry policy from `policy` on every
+ * request; the embedded API server passes its storage, the webhook server an informer (policy.ts, policy-informer.ts).
+ */
+export function createAdmissionPlugins(deps: AdmissionDependencies = {}): AdmissionPlugin[] {
+  const policy = deps.policy ?? noPolicy;
+  const validateModelWithPolicy: Validator<Model> = (model, request) => {
+    const errors = validateModel(model, request);
+    return [...errors, ...checkPolicy(model, checkSource(model, []), policy)];
+  };
+  return [
+    plugin<Model>(REGISTRY_GROUP, 'Model', validateModelWithPolicy, (model, request) => defaultModel(model, request.oldObject as Model | undefined)),
+    plugin<ModelInfer>(WORKLOAD_GROUP, 'ModelInfer', validateModelInfer, (mi) => defaultModelInfer(mi, activePolicy(policy))),
+    ...commonPlugins,
+  ];
+}
+
+/** The plugins that read no cluster configuration. */
+const commonPlugins: AdmissionPlugin[] = [
   plugin<AutoscalingPolicy>(REGISTRY_GROUP, 'AutoscalingPolicy', validateAutoscalingPolicy),
   plugin<AutoscalingPolicyBinding>(REGISTRY_GROUP, 'AutoscalingPolicyBinding', validateAutoscalingPolicyBinding),
-  plugin<ModelInfer>(WORKLOAD_GROUP, 'ModelInfer', validateModelInfer, defaultModelInfer),
   plugin<ModelServer>(NETWORKING_GROUP, 'ModelServer', validateModelServer, defaultModelServer),
   plugin<ModelRoute>(NETWORKING_GROUP, 'ModelRoute', validateModelRoute),
   // production-stack.vllm.ai (seed 004): productionstack.ts.
@@ -449,3 +479,6 @@ export const admissionPlugins: AdmissionPlugin[] = [
   plugin<PrefillDecodingDisaggregation>(PRODUCTION_STACK_GROUP, 'PrefillDecodingDisaggregation', validatePrefillDecodingDisaggregation),
   plugin<StaticRoute>(PRODUCTION_STACK_GROUP, 'StaticRoute', validateStaticRoute),
 ];
+
+/** The plugins without a registry policy (tests, and servers that configure none). */
+export const admissionPlugins: AdmissionPlugin[] = createAdmissionPlugins();

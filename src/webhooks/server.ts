@@ -16,7 +16,9 @@ import { isConflict, isNotFound } from '../kube/client.ts';
 import { createLogger, errorMessage, type Logger } from '../kube/log.ts';
 import { certificatesFromSecretData, certificatesToSecretData, renewCertificates, type WebhookCertificates } from './certs.ts';
 import { ensureWebhookConfigurations, MUTATE_PATH, VALIDATE_PATH } from './configurations.ts';
-import { admissionPlugins } from './plugins.ts';
+import { createAdmissionPlugins } from './plugins.ts';
+import { REGISTRY_POLICY_CONFIGMAP } from './policy.ts';
+import { startPolicyInformer } from './policy-informer.ts';
 import { reviewAdmission, type AdmissionReview } from './review.ts';
 
 export const DEFAULT_WEBHOOK_SERVICE = 'matrixinfer-webhook';
@@ -25,8 +27,15 @@ const MAX_BODY = 3 * 1024 * 1024;
 
 export interface WebhookServerOptions {
   kubeConfig: KubeConfig;
-  /** Default: the project's admission plugins. */
+  /**
+   * Default: the project's admission plugins, reading the registry policy ConfigMap (policy.ts) in `policyNamespace`
+   * through an informer.
+   */
   plugins?: readonly AdmissionPlugin[];
+  /** Namespace of the registry policy ConfigMap (default: `namespace`, the controller manager's). */
+  policyNamespace?: string;
+  /** How long startup waits for the policy's first read before serving (default 10 s; Models are refused until then). */
+  policySyncTimeoutMs?: number;
   /** Listen address (default 0.0.0.0) and port (default 9443; 0 picks a free one). */
   host?: string;
   port?: number;
@@ -101,7 +110,12 @@ function send(res: ServerResponse, code: number, body: unknown): void {
 
 export async function startWebhookServer(options: WebhookServerOptions): Promise<WebhookServer> {
   const log = options.logger ?? createLogger('webhook');
-  const plugins = options.plugins ?? admissionPlugins;
+  const policyNamespace = options.policyNamespace ?? options.namespace;
+  const policy = options.plugins ? undefined : startPolicyInformer(options.kubeConfig, policyNamespace, log.child('policy'));
+  const plugins = options.plugins ?? createAdmissionPlugins({ policy });
+  if (policy && !(await policy.synced(options.policySyncTimeoutMs ?? 10_000))) {
+    log.warn('registry policy not read yet; Models are refused until it is', { configMap: `${policyNamespace}/${REGISTRY_POLICY_CONFIGMAP}` });
+  }
   const core = options.kubeConfig.makeApiClient(CoreV1Api);
   const serviceName = options.serviceName ?? DEFAULT_WEBHOOK_SERVICE;
   const secretName = options.secretName ?? `${serviceName}-cert`;
@@ -175,7 +189,11 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     }
   }
 
-  let current = await loadOrRenew();
+  const stopPolicy = (err: unknown): never => {
+    policy?.stop();
+    throw err;
+  };
+  let current = await loadOrRenew().catch(stopPolicy);
   const writeCertDir = (certs: WebhookCertificates) => {
     if (!options.certDir) return;
     mkdirSync(options.certDir, { recursive: true });
@@ -193,7 +211,10 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => {
+      policy?.stop();
+      reject(err);
+    });
     server.listen(options.port ?? DEFAULT_WEBHOOK_PORT, options.host ?? '0.0.0.0', () => {
       server.off('error', reject);
       resolve();
@@ -222,7 +243,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     await patchConfigurations();
   } catch (err) {
     server.close();
-    throw err;
+    stopPolicy(err);
   }
   log.info('webhook server listening', { url, endpoint: endpoint.url ?? `${serviceName}.${namespace}.svc` });
 
@@ -266,6 +287,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     sync,
     async close() {
       clearInterval(timer);
+      policy?.stop();
       await syncing?.catch(() => undefined);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -93,6 +93,7 @@ test('webhook configurations: one webhook per group, Fail, None, v1, the CA bund
   const mutating = desiredMutatingConfiguration({ plugins: admissionPlugins, endpoint: { service: { namespace: 'mi', name: 'matrixinfer-webhook', port: 443 } }, caBundle: 'PEM' });
   assert.deepEqual(mutating.webhooks!.map((w) => [w.name, w.rules![0]!.resources]), [
     ['default.networking.matrixinfer.ai', ['modelservers']],
+    ['default.registry.matrixinfer.ai', ['models']],
     ['default.workload.matrixinfer.ai', ['modelinfers']],
   ]);
   assert.deepEqual(mutating.webhooks![0]!.clientConfig.service, { namespace: 'mi', name: 'matrixinfer-webhook', port: 443, path: '/mutate' });

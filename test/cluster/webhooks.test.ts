@@ -84,7 +84,7 @@ test('the manager created the certificate Secret and both configurations: Fail, 
   const validating = await api.readValidatingWebhookConfiguration({ name: VALIDATING_CONFIGURATION_NAME });
   const mutating = await api.readMutatingWebhookConfiguration({ name: MUTATING_CONFIGURATION_NAME });
   assert.deepEqual(validating.webhooks!.map((w) => w.name), ['validate.networking.matrixinfer.ai', 'validate.production-stack.vllm.ai', 'validate.registry.matrixinfer.ai', 'validate.workload.matrixinfer.ai']);
-  assert.deepEqual(mutating.webhooks!.map((w) => w.name), ['default.networking.matrixinfer.ai', 'default.workload.matrixinfer.ai']);
+  assert.deepEqual(mutating.webhooks!.map((w) => w.name), ['default.networking.matrixinfer.ai', 'default.registry.matrixinfer.ai', 'default.workload.matrixinfer.ai']);
   for (const w of [...validating.webhooks!, ...mutating.webhooks!]) {
     assert.equal(w.failurePolicy, 'Fail');
     assert.equal(w.sideEffects, 'None');

@@ -165,3 +165,15 @@ test('replicas 0 without autoscaling still yields a valid binding', () => {
 test('desired children are a pure function of the Model', () => {
   assert.deepEqual(desiredChildren(model()), desiredChildren(model()));
 });
+
+test('a deprecated Model\'s route carries since (the Deprecated condition\'s transition, else creation), successor and message', () => {
+  assert.equal(desiredChildren(model()).modelRoute.spec.deprecation, undefined);
+  const deprecated = model({ deprecated: true, deprecation: { replacement: 'llama-13b', message: 'retiring in June' } });
+  deprecated.metadata.creationTimestamp = '2026-01-01T00:00:00Z';
+  assert.deepEqual(desiredChildren(deprecated).modelRoute.spec.deprecation, { since: '2026-01-01T00:00:00Z', successor: 'llama-13b', message: 'retiring in June' });
+  deprecated.status = { conditions: [{ type: 'Deprecated', status: 'True', reason: 'Deprecated', message: '', lastTransitionTime: '2026-03-01T12:00:00Z' }] };
+  assert.deepEqual(desiredChildren(deprecated).modelRoute.spec.deprecation, { since: '2026-03-01T12:00:00Z', successor: 'llama-13b', message: 'retiring in June' });
+  const bare = model({ deprecated: true });
+  bare.metadata.creationTimestamp = '2026-01-01T00:00:00Z';
+  assert.deepEqual(desiredChildren(bare).modelRoute.spec.deprecation, { since: '2026-01-01T00:00:00Z' });
+});

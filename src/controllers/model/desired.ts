@@ -219,8 +219,22 @@ export function desiredModelServer(model: ServedModel): ModelServer {
   };
 }
 
+/**
+ * A deprecated Model's route deprecation, which the gateway turns into Deprecation and Link headers: `since` is when
+ * the Model's Deprecated condition became true (status.ts), its creationTimestamp until that condition is written.
+ */
+export function routeDeprecation(model: ServedModel): ModelRoute['spec']['deprecation'] {
+  if (!model.spec.deprecated) return undefined;
+  const condition = model.status?.conditions?.find((c) => c.type === 'Deprecated' && c.status === 'True');
+  const since = condition?.lastTransitionTime ?? model.metadata.creationTimestamp;
+  if (!since) return undefined;
+  const { replacement, message } = model.spec.deprecation ?? {};
+  return { since, ...(replacement ? { successor: replacement } : {}), ...(message ? { message } : {}) };
+}
+
 export function desiredModelRoute(model: ServedModel): ModelRoute {
   const name = model.metadata.name!;
+  const deprecation = routeDeprecation(model);
   return {
     apiVersion: apiVersionOf(modelRouteKind),
     kind: modelRouteKind.kind,
@@ -228,6 +242,7 @@ export function desiredModelRoute(model: ServedModel): ModelRoute {
     spec: {
       modelName: name,
       rules: [{ name: 'default', targetModels: [{ modelServerName: name, weight: 100 }] }],
+      ...(deprecation ? { deprecation } : {}),
     },
   };
 }

@@ -145,7 +145,7 @@ function looked(ex: Exchange, req: CacheRequest, result: Lookup): void {
     return;
   }
   const body = replaySse(result.entry, req.includeUsage);
-  ex.http.writeHeadLines(200, `content-type: text/event-stream\r\ncache-control: no-cache\r\nx-request-id: ${ex.requestId}\r\n${CACHE_HEADER}: hit\r\n`, Buffer.byteLength(body));
+  ex.http.writeHeadLines(200, `content-type: text/event-stream\r\ncache-control: no-cache\r\nx-request-id: ${ex.requestId}\r\n${ex.responseHeaderLines()}`, Buffer.byteLength(body));
   ex.http.end(body);
   ex.finish(200);
 }

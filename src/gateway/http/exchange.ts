@@ -387,6 +387,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
     };
     if (extra) Object.assign(headers, extra);
     if (this.responseHeaders !== null) Object.assign(headers, this.responseHeaders);
+    const deprecation = this.route?.deprecation;
+    if (deprecation) Object.assign(headers, deprecation.headers);
     const reshape = this.front?.errorBody;
     if (status >= 400 && reshape !== undefined) {
       // The API's own error shape (the OIP's {"error": "..."}), from the OpenAI one every refusal is written in.
@@ -411,11 +413,13 @@ export class Exchange implements SchedulingRequest, StreamSink {
     this.sendError(new GatewayError(code, message, options));
   }
 
-  /** `responseHeaders` as serialised header lines ("name: value\r\n" each). */
+  /** `responseHeaders` and the route's deprecation headers (precompiled) as header lines ("name: value\r\n" each). */
   responseHeaderLines(): string {
+    const route = this.route;
+    const deprecated = route === null || route.deprecation === null ? '' : route.deprecation.lines;
     const extra = this.responseHeaders;
-    if (extra === null) return '';
-    let lines = '';
+    if (extra === null) return deprecated;
+    let lines = deprecated;
     for (const name in extra) lines += `${name}: ${extra[name]}\r\n`;
     return lines;
   }

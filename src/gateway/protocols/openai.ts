@@ -2,7 +2,7 @@
 // `model` (relayed to the same path on the engine), GET /v1/models and GET /v1/models/{id}. The POSTs run the
 // INFERENCE pipeline (pipeline.ts) with this front.
 import type { Exchange } from '../http/exchange.ts';
-import type { ModelEntry } from '../routing/table.ts';
+import { modelObject } from '../routing/table.ts';
 import { parseJsonObject, shown, type Front } from './front.ts';
 
 /** The body carries a `model`; the engine gets the same path and, unless the route renames the model, the same bytes. */
@@ -24,10 +24,6 @@ function parseOpenAI(ex: Exchange, raw: Buffer): boolean {
 /** POST /v1/*: relayed to the same path on the engine, the answer relayed untouched (SSE included). */
 export const OPENAI: Front = { name: 'openai', parse: parseOpenAI, translate: null };
 
-function modelObject(m: ModelEntry): { id: string; object: 'model'; created: number; owned_by: 'matrixinfer' } {
-  return { id: m.name, object: 'model', created: Math.floor(m.created / 1000), owned_by: 'matrixinfer' };
-}
-
 export function handleListModels(ex: Exchange): void {
   ex.sendJson(200, ex.core.table.modelList);
 }
@@ -45,5 +41,6 @@ export function handleRetrieveModel(ex: Exchange, id: string): void {
     ex.fail('model_not_found', `The model '${shown(name)}' does not exist.`, { param: 'model' });
     return;
   }
-  ex.sendJson(200, JSON.stringify(modelObject(entry)));
+  // A deprecated model's own description carries the headers its responses do.
+  ex.sendJson(200, JSON.stringify(modelObject(entry)), entry.routes[0]?.deprecation?.headers);
 }

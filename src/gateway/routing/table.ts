@@ -37,6 +37,7 @@ import { buildServerScheduling, profileFor } from '../scheduling/profiles.ts';
 import { DEFAULT_CIRCUIT, type CircuitConfig } from '../proxy/circuit.ts';
 import type { StaticRoute } from '../../api/kinds/productionstack/staticroute.ts';
 import { staticModels, type StaticModel } from './static-routes.ts';
+import { compileDeprecation, type RouteDeprecation } from './deprecation.ts';
 
 /** Retries on another pod when a ModelServer sets no `routing.retries`. */
 export const DEFAULT_RETRIES = 1;
@@ -124,6 +125,8 @@ export interface RouteEntry {
   created: number;
   /** `spec.scheduling`: overrides the target ModelServers' profiles for requests matched by this route. */
   scheduling?: SchedulingProfile;
+  /** `spec.deprecation` as response headers (deprecation.ts); null when the route serves no deprecated model. */
+  deprecation: RouteDeprecation | null;
 }
 
 export interface ModelEntry {
@@ -340,7 +343,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
       }
       rules.push(entry);
     });
-    const route: RouteEntry = { namespace, name, key, modelName, rules, created };
+    const route: RouteEntry = { namespace, name, key, modelName, rules, created, deprecation: compileDeprecation(mr.spec.deprecation, key, problems) };
     if (mr.spec.scheduling !== undefined) route.scheduling = profileFor(mr.spec.scheduling);
     const names: Array<[string, boolean]> = [];
     if (modelName) names.push([modelName, false]);
@@ -376,11 +379,28 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
   // GET /v1/models.
   const data = [...table.models.values()]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((m) => ({ id: m.name, object: 'model', created: Math.floor(m.created / 1000), owned_by: 'matrixinfer' }));
+    .map(modelObject);
   table.modelList = Buffer.from(JSON.stringify({ object: 'list', data }));
 
   registry.retain(table.endpoints);
   return table;
+}
+
+/**
+ * A model as `/v1/models` lists it; a name whose first route (the one that serves it) is deprecated says so, with its
+ * successor and message when given.
+ */
+export function modelObject(m: ModelEntry): Record<string, unknown> {
+  const deprecation = m.routes[0]?.deprecation;
+  return {
+    id: m.name,
+    object: 'model',
+    created: Math.floor(m.created / 1000),
+    owned_by: 'matrixinfer',
+    ...(deprecation ? { deprecated: true } : {}),
+    ...(deprecation?.successor ? { successor: deprecation.successor } : {}),
+    ...(deprecation?.message ? { deprecation_message: deprecation.message } : {}),
+  };
 }
 
 /** One model of a StaticRoute as a server (its healthy backends the endpoints) and a one-rule route to it. */
@@ -417,7 +437,7 @@ function addStaticModel(table: RoutingTable, sm: StaticModel): void {
   let entry = table.models.get(model);
   // A name some ModelRoute lists only as a LoRA adapter stays one (its requests are not rewritten either way).
   if (entry === undefined) table.models.set(model, (entry = { name: model, lora: false, routes: [], created }));
-  entry.routes.push({ namespace, name, key: routeKey, modelName: model, rules: [rule], created });
+  entry.routes.push({ namespace, name, key: routeKey, modelName: model, rules: [rule], created, deprecation: null });
 }
 
 /** The first containerPort a pod declares (the engine's), if any. */
