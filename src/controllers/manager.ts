@@ -15,6 +15,7 @@ import { startMetricsServer, type MetricsServer } from '../kube/metrics-server.t
 import { createAutoscalerController, type AutoscalerOptions } from './autoscaler/controller.ts';
 import { AutoscalerMetrics } from './autoscaler/metrics.ts';
 import { createModelController } from './model/controller.ts';
+import { createLoraLoader } from './model/lora-loader.ts';
 import { createModelInferController } from './modelinfer/controller.ts';
 import { createModelRouteController, createModelServerController, defaultGatewayLocation } from './networking/controller.ts';
 import { createEnginePolicyController, type EnginePolicyOptions } from './networking/engine-policy.ts';
@@ -82,6 +83,8 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
   const productionStack = createProductionStack({ ...deps, logger: log.child('production-stack'), metrics: productionStackMetrics }, options.productionStack);
   const controllers: Controller[] = [
     createModelController({ ...deps, logger: log.child('model'), amenders: productionStack.amenders }),
+    // LoRA adapter Models into their base's engines (model/lora-loader.ts).
+    createLoraLoader({ ...deps, logger: log.child('lora-loader') }),
     createModelInferController({ ...deps, logger: log.child('modelinfer') }),
     createModelServerController({ ...deps, logger: log.child('modelserver'), ...(options.gateway ? { gateway: options.gateway } : {}) }),
     createModelRouteController({ ...deps, logger: log.child('modelroute') }),

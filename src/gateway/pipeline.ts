@@ -21,7 +21,7 @@
 // named in the path (the Open Inference Protocol's model metadata and readiness), whose route chooses the server.
 import type { Exchange, Stage } from './http/exchange.ts';
 import { selectIdle, selectRoute, type RouteSelection } from './routing/select.ts';
-import type { ModelEntry } from './routing/table.ts';
+import { servingEndpoints, type ModelEntry } from './routing/table.ts';
 import { shown } from './protocols/front.ts';
 import { requestUsage } from './accounting/usage.ts';
 import { authenticate, authorize, limit } from './policy/traffic.ts';
@@ -134,7 +134,7 @@ function schedule(ex: Exchange): boolean {
     else ex.fail('no_healthy_upstream', `ModelServer ${server.key} has no ready prefill pod in group '${pair.group}'.`, { retryAfter: 1 });
     return false;
   }
-  const ep = core.scheduler.schedule(ex, server.endpoints, server);
+  const ep = core.scheduler.schedule(ex, servingEndpoints(server, ex.model, ex.lora), server);
   if (ep !== undefined) {
     ex.pick = ep;
     return true;

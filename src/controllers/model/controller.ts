@@ -3,10 +3,12 @@
 // Model's status derived from them (status.ts). Amenders (amend.ts) may rewrite the desired ModelInfer and ModelServer
 // first (the production-stack kinds' speculative decoding and prefill/decode roles); the controller stays their only
 // writer. Deleting a Model deletes its children by garbage collection (controller ownerReferences with
-// blockOwnerDeletion); the controller holds no finalizer.
+// blockOwnerDeletion); the controller holds no finalizer. A LoRA adapter (spec.modelSpec.baseModelRef) gets one
+// ModelRoute onto its base and a status from the base and its pods instead (adapters.ts); the LoRA loader
+// (lora-loader.ts) does the loading.
 // Every distinct spec is kept as an apps/v1 ControllerRevision owned by the Model (revisions.ts), for rollout history
 // and undo; status.currentRevision names the one in force.
-import { REGISTRY_GROUP, isServed, type Model, type ModelInfer, type ModelServer } from '../../api/kinds/index.ts';
+import { REGISTRY_GROUP, isAdapter, isServed, type Model, type ModelInfer, type ModelServer } from '../../api/kinds/index.ts';
 import type { KubeObject } from '../../api/admission.ts';
 import { ensureChild, patchStatus, OwnershipConflictError } from '../../kube/apply.ts';
 import { isPermanent, type KubeClient, type ResourceType } from '../../kube/client.ts';
@@ -26,6 +28,7 @@ import {
   AUTOSCALING_POLICIES,
   AUTOSCALING_POLICY_BINDINGS,
 } from '../resources.ts';
+import { reconcileAdapter, watchAdapterDependencies } from './adapters.ts';
 import { amendChildren, type ModelAmender } from './amend.ts';
 import { desiredChildren, preserveReplicas } from './desired.ts';
 import { CONTROLLER_REVISIONS, syncRevisions } from './revisions.ts';
@@ -59,6 +62,7 @@ export function createModelController(deps: ModelControllerDeps): Controller {
   // The engine pods carry their download step's progress (download-status.ts); shared with the ModelInfer controller.
   const pods = informers.informer(PODS, MODELINFER_PODS);
   const amenders = deps.amenders ?? [];
+  const adapterDeps = { client, recorder, models, routes: children[2]!.informer, pods };
   // The Model's spec history (revisions.ts): only revisions carrying the model-name label, not StatefulSets' own.
   const revisions = informers.informer(CONTROLLER_REVISIONS, { labelSelector: MODEL_NAME_LABEL });
 
@@ -66,7 +70,8 @@ export function createModelController(deps: ModelControllerDeps): Controller {
     const { namespace, name } = splitKey(key);
     const model = models.get(namespace, name);
     if (!model || isDeleting(model)) return;
-    // A LoRA adapter (spec.modelSpec.baseModelRef) has no children of its own; see adapters.ts.
+    // A LoRA adapter (spec.modelSpec.baseModelRef) runs no engine: one ModelRoute onto its base (adapters.ts).
+    if (isAdapter(model)) return reconcileAdapter(adapterDeps, model);
     if (!isServed(model)) return;
     let modelInfer = modelInfers!.informer.get(namespace, name) as ModelInfer | undefined;
     const live = { modelInfer, modelServer: modelServers!.informer.get(namespace, name) as ModelServer | undefined };
@@ -131,5 +136,6 @@ export function createModelController(deps: ModelControllerDeps): Controller {
     return model ? [`${pod.metadata.namespace}/${model}`] : [];
   });
   for (const amender of amenders) for (const { informer, map } of amender.watches) controller.watch(informer, map);
+  watchAdapterDependencies(controller, models, pods);
   return controller;
 }

@@ -31,7 +31,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Exchange } from '../http/exchange.ts';
 import { CONNECT_TIMEOUT, type UpstreamController, type UpstreamHandler } from '../http1/client.ts';
-import type { ServerEntry } from '../routing/table.ts';
+import { servingEndpoints, type ServerEntry } from '../routing/table.ts';
 import type { Endpoint } from '../scheduling/endpoint.ts';
 import type { UpstreamErrorKind } from '../observability/metrics.ts';
 import { errorBody } from '../http/errors.ts';
@@ -124,7 +124,7 @@ export function startAttempt(ex: Exchange, ep: Endpoint): void {
  */
 export function attempt(ex: Exchange, server: ServerEntry, last: Failure | null): void {
   ex.server = server;
-  const ep = ex.core.scheduler.schedule(ex, server.endpoints, server);
+  const ep = ex.core.scheduler.schedule(ex, servingEndpoints(server, ex.model, ex.lora), server);
   if (ep !== undefined) startAttempt(ex, ep);
   else if (last !== null) answerFailure(ex, last);
   else ex.fail('no_healthy_upstream', `${server.kind} ${server.key} has no ready endpoint.`, { retryAfter: 1 });
@@ -142,8 +142,8 @@ export function currentServer(core: GatewayCore, server: ServerEntry): ServerEnt
 }
 
 /** Another pod this request has not tried yet exists. */
-function anotherPod(server: ServerEntry, tried: readonly Endpoint[] | null, current: Endpoint): boolean {
-  const eps = server.endpoints;
+function anotherPod(ex: Exchange, server: ServerEntry, tried: readonly Endpoint[] | null, current: Endpoint): boolean {
+  const eps = servingEndpoints(server, ex.model, ex.lora);
   for (let i = 0; i < eps.length; i++) {
     const e = eps[i]!;
     if (e !== current && (tried === null || !tried.includes(e))) return true;
@@ -247,7 +247,7 @@ export class ProxyCall implements UpstreamHandler {
     const server = currentServer(ex.core, this.server);
     const nothingBack = this.status === 0 && (kind === 'reset' || kind === 'connect');
     if (ex.attempts <= (nothingBack ? server.retries + 1 : server.retries)) {
-      if (anotherPod(server, ex.tried, this.endpoint)) {
+      if (anotherPod(ex, server, ex.tried, this.endpoint)) {
         ex.releaseEndpoint();
         (ex.tried ??= []).push(this.endpoint);
         attempt(ex, server, { kind, message });
@@ -277,7 +277,7 @@ export class ProxyCall implements UpstreamHandler {
     ex.upstreamStatus = statusCode;
     if (statusCode >= 500) {
       const server = currentServer(ex.core, this.server);
-      if (ex.attempts <= server.retries && anotherPod(server, ex.tried, this.endpoint)) {
+      if (ex.attempts <= server.retries && anotherPod(ex, server, ex.tried, this.endpoint)) {
         this.controller = controller;
         this.failed('status', `The engine ${this.endpoint.podKey} answered HTTP ${statusCode}.`);
         return;

@@ -25,7 +25,13 @@
 //   becomes a server of kind StaticRoute (key `staticroute/<ns>/<name>/<model>`) and a route (key
 //   `staticroute/<ns>/<name>`, one rule, no match) indexed under the model name after every ModelRoute of that name:
 //   ModelRoutes first, oldest first, then StaticRoutes, oldest first.
+// - LoRA adapter Models (controllers/model/adapters.ts): a route labelled `registry.matrixinfer.ai/lora-base` sends its
+//   `loraAdapters` only to the pods whose LoRA loader record (api/lora-adapters.ts, valid for the pod's current restart
+//   count) lists the adapter: a new or restarted base pod is ready before the loader reached it, and would answer 404.
+//   Precomputed per server and adapter name (`adapterEndpoints`); a target with none of the route's adapters loaded
+//   anywhere counts as having no ready endpoint. Other routes' LoRA names (--lora-modules) reach every ready pod.
 import { GROUP_INDEX_LABEL, MODELINFER_NAME_LABEL, ROLE_LABEL, WARM_LABEL } from '../../api/labels.ts';
+import { LORA_BASE_LABEL, loadedAdapters } from '../../api/lora-adapters.ts';
 import type { ModelRoute } from '../../api/kinds/modelroute.ts';
 import { olderFirst, routingPath, type ModelServer } from '../../api/kinds/modelserver.ts';
 import type { SecretLike } from '../auth/apikey.ts';
@@ -48,11 +54,15 @@ export interface PodLike {
     name?: string;
     namespace?: string;
     labels?: Record<string, string> | null;
+    /** The LoRA loader's record (api/lora-adapters.ts). */
+    annotations?: Record<string, string> | null;
     deletionTimestamp?: unknown;
   };
   status?: {
     podIP?: string | null;
     conditions?: Array<{ type?: string; status?: string }> | null;
+    /** Restart counts: a LoRA record written before the last restart is stale. */
+    containerStatuses?: Array<{ restartCount?: number } | null> | null;
   } | null;
   /** For the engine port when `service.targetPort` is unset. */
   spec?: { containers?: Array<{ name?: string; ports?: Array<{ containerPort?: number }> | null }> | null } | null;
@@ -87,6 +97,11 @@ export interface ServerEntry {
   port: number;
   /** Ready endpoints, sorted by pod name. */
   endpoints: Endpoint[];
+  /**
+   * For the LoRA adapters of routes labelled with a base (adapter Models): the endpoints that have the adapter loaded,
+   * by adapter name (a subset of `endpoints`, same order); null when no such route targets this server.
+   */
+  adapterEndpoints: Map<string, readonly Endpoint[]> | null;
   /** Round-robin cursor for tie-breaking among equally good endpoints. */
   rr: number;
   /** Model names of routes that send traffic here. */
@@ -225,8 +240,9 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
   const table = emptyTable();
   const problems = table.problems;
 
-  // Ready pods by namespace + ModelInfer name.
+  // Ready pods by namespace + ModelInfer name; the LoRA adapters each endpoint has loaded.
   const podsByInfer = new Map<string, PodLike[]>();
+  const loaded = new Map<Endpoint, ReadonlySet<string>>();
   for (const pod of world.pods) {
     const label = pod.metadata?.labels?.[MODELINFER_NAME_LABEL];
     if (!label || !isPodReady(pod)) continue;
@@ -266,6 +282,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
         ep.engine = spec.inferenceEngine === 'SGLang' ? 'sglang' : 'vllm';
         ep.role = labels[ROLE_LABEL] ?? '';
         ep.group = labels[spec.pdDisaggregation?.groupLabel || GROUP_INDEX_LABEL] ?? '';
+        loaded.set(ep, loadedAdapters(pod));
         endpoints.push(ep);
         table.endpoints.add(ep);
       }
@@ -299,6 +316,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
       path,
       port: typeof port === 'number' ? port : 0,
       endpoints: sched.endpoints,
+      adapterEndpoints: null,
       rr: 0,
       routeModels: [],
       routeKeys: [],
@@ -316,6 +334,8 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
     const key = `${namespace}/${name}`;
     const created = toMillis(mr.metadata.creationTimestamp);
     const modelName = mr.spec.modelName || undefined;
+    // An adapter Model's route: its LoRA names go only to pods that have them loaded.
+    const loaderAdapters = mr.metadata.labels?.[LORA_BASE_LABEL] ? (mr.spec.loraAdapters ?? []).filter(Boolean) : [];
     const rules: RuleEntry[] = [];
     mr.spec.rules.forEach((rule, index) => {
       const compileProblems: CompileProblem[] = [];
@@ -333,6 +353,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
         if (!server.routeKeys.includes(key)) server.routeKeys.push(key);
         const weight = t.weight ?? 100;
         if (!(weight > 0)) continue;
+        if (server.endpoints.length > 0 && loaderAdapters.length > 0 && !adapterLoaded(server, loaderAdapters, loaded)) continue;
         if (server.endpoints.length === 0) {
           if (server.inferReplicas >= 0 && !entry.idle.includes(server)) entry.idle.push(server);
           continue;
@@ -403,6 +424,32 @@ export function modelObject(m: ModelEntry): Record<string, unknown> {
   };
 }
 
+/**
+ * Fill `server.adapterEndpoints` for `adapters` (each: the server's endpoints that have it loaded); whether any of them
+ * is loaded on some endpoint.
+ */
+function adapterLoaded(server: ServerEntry, adapters: readonly string[], loaded: ReadonlyMap<Endpoint, ReadonlySet<string>>): boolean {
+  const byAdapter = (server.adapterEndpoints ??= new Map());
+  let any = false;
+  for (const adapter of adapters) {
+    let eps = byAdapter.get(adapter);
+    if (eps === undefined) byAdapter.set(adapter, (eps = server.endpoints.filter((ep) => loaded.get(ep)?.has(adapter) === true)));
+    if (eps.length > 0) any = true;
+  }
+  return any;
+}
+
+/**
+ * The endpoints that may serve a request for `model` on `server`: for a LoRA adapter the loader manages, the pods
+ * that have it loaded; otherwise all of the server's. A map lookup, no allocation (request path).
+ */
+export function servingEndpoints(server: ServerEntry, model: string, lora: boolean): readonly Endpoint[] {
+  if (!lora) return server.endpoints;
+  const byAdapter = server.adapterEndpoints;
+  if (byAdapter === null) return server.endpoints;
+  return byAdapter.get(model) ?? server.endpoints;
+}
+
 /** One model of a StaticRoute as a server (its healthy backends the endpoints) and a one-rule route to it. */
 function addStaticModel(table: RoutingTable, sm: StaticModel): void {
   const { namespace, name, model } = sm;
@@ -423,6 +470,7 @@ function addStaticModel(table: RoutingTable, sm: StaticModel): void {
     path: undefined,
     port: 0,
     endpoints: sched.endpoints,
+    adapterEndpoints: null,
     rr: 0,
     routeModels: [model],
     routeKeys: [routeKey],

@@ -7,7 +7,7 @@
 //     the prefill pod's IP when the engine left it empty).
 // The orchestration (send, read, hand over to the decode pod) is the proxy's: proxy/prefill-decode.ts.
 import type { Exchange } from '../http/exchange.ts';
-import type { ServerEntry } from '../routing/table.ts';
+import { servingEndpoints, type ServerEntry } from '../routing/table.ts';
 import type { Endpoint } from './endpoint.ts';
 
 export function prefillBody(body: Record<string, unknown>): Record<string, unknown> {
@@ -55,7 +55,7 @@ export function schedulePair(ex: Exchange, server: ServerEntry): PairDecision {
   const scheduler = ex.core.scheduler;
   const pd = server.scheduling.pd!;
   const profile = scheduler.profileFor(ex, server);
-  const decode = scheduler.schedule(ex, server.endpoints, server, profile);
+  const decode = scheduler.schedule(ex, servingEndpoints(server, ex.model, ex.lora), server, profile);
   if (decode === undefined) return { kind: 'no-decode' };
   const prefill = scheduler.schedule(ex, pd.prefillByGroup.get(decode.group) ?? [], pd.prefillCursor, profile);
   return prefill === undefined ? { kind: 'no-prefill', group: decode.group } : { kind: 'pair', decode, prefill };
