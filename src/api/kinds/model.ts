@@ -17,7 +17,7 @@ export const ModelSource = Obj(
         'URI of the model artifacts: s3://bucket/prefix (AWS_ENDPOINT_URL for S3-compatible stores), gs://bucket/prefix, az://container/prefix or https://<account>.blob.core.windows.net/container/prefix, huggingface://org/repo or hf://org/repo, https://host/path (one file), pvc://claim/path (mounted, not copied), file:///path or /path (a directory on the node).',
     }),
     revision: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 255, description: 'Hugging Face revision (branch, tag or commit); default main. Ignored by other stores.' }),
+      Type.String({ minLength: 1, maxLength: 255, description: 'Hugging Face revision (branch, tag or commit); default main. Only for huggingface:// and hf:// sources (admission refuses it on others).' }),
     ),
     secretRef: Type.Optional(
       Obj(
