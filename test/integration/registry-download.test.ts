@@ -4,7 +4,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -17,21 +16,11 @@ import { DownloadError } from '../../src/registry/download/errors.ts';
 import { MANIFEST_FILE, readManifest } from '../../src/registry/download/manifest.ts';
 import { backoffMs, DEFAULT_RETRY } from '../../src/registry/download/retry.ts';
 import { startHfHub, type HfHub } from '../support/hf-hub.ts';
+import { EVIL_PICKLE, safetensors } from '../support/model-files.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { freePort, MAIN, matrixinfer, until } from '../support/platform.ts';
 
 const MiB = 1 << 20;
-
-/** A valid safetensors file holding one F32 tensor of `bytes` random bytes. */
-export function safetensors(bytes: number): Buffer {
-  const header = Buffer.from(JSON.stringify({ w: { dtype: 'F32', shape: [bytes / 4], data_offsets: [0, bytes] } }));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(header.length));
-  return Buffer.concat([len, header, randomBytes(bytes)]);
-}
-
-/** A protocol-0 pickle that would run os.system('id') when unpickled. */
-export const EVIL_PICKLE = Buffer.from("cos\nsystem\n(S'id'\ntR.", 'latin1');
 
 const BIG = safetensors(64 * MiB);
 const MODEL = { 'config.json': Buffer.from('{"architectures":["LlamaForCausalLM"]}'), 'tokenizer/tokenizer.json': Buffer.from('{"model":{}}'), 'model.safetensors': BIG };

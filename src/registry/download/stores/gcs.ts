@@ -33,15 +33,24 @@ export async function gcsStore(source: GcsSource, options: StoreOptions): Promis
   const env = options.env;
   const auth = gcsCredentials(env.GOOGLE_APPLICATION_CREDENTIALS);
   const { Storage } = await import('@google-cloud/storage');
-  // The library reads STORAGE_EMULATOR_HOST from process.env only; pass it as the endpoint instead.
+  // STORAGE_EMULATOR_HOST as Google's Go and Python clients read it (host:port or a URL, the API under
+  // /storage/v1). This library instead reads process.env itself and takes the value as the API's base URL, so it is
+  // hidden from the constructor (synchronous: nothing else runs meanwhile) and passed as apiEndpoint.
   const emulator = env.STORAGE_EMULATOR_HOST;
-  const apiEndpoint = emulator ? (/^https?:\/\//.test(emulator) ? emulator : `http://${emulator}`) : env.GCS_API_ENDPOINT;
-  const storage = new Storage({
-    ...(auth ?? {}),
-    ...(apiEndpoint ? { apiEndpoint } : {}),
-    ...(emulator ? { projectId: 'emulator', useAuthWithCustomEndpoint: false } : {}),
-    retryOptions: { autoRetry: false, maxRetries: 0 },
-  });
+  const apiEndpoint = emulator ? (/^https?:\/\//.test(emulator) ? emulator : `http://${emulator}`).replace(/\/+$/, '').replace(/\/storage\/v1$/, '') : env.GCS_API_ENDPOINT;
+  const saved = process.env.STORAGE_EMULATOR_HOST;
+  delete process.env.STORAGE_EMULATOR_HOST;
+  let storage;
+  try {
+    storage = new Storage({
+      ...(auth ?? {}),
+      ...(apiEndpoint ? { apiEndpoint } : {}),
+      ...(emulator ? { projectId: 'emulator', useAuthWithCustomEndpoint: false } : {}),
+      retryOptions: { autoRetry: false, maxRetries: 0 },
+    });
+  } finally {
+    if (saved !== undefined) process.env.STORAGE_EMULATOR_HOST = saved;
+  }
   const bucket = storage.bucket(source.bucket);
   const where = `gs://${source.bucket}/${source.prefix}`;
   const wrap = (err: unknown, what: string): DownloadError => {
