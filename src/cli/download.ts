@@ -8,8 +8,9 @@
 //    is mounted as environment variables).
 //  - Progress: the Pod's DOWNLOAD_ANNOTATION (at most once a second, and the final status) when POD_NAME and
 //    POD_NAMESPACE are set with Kubernetes credentials; --progress-file gets the same JSON (atomically replaced).
-//  - MATRIXINFER_ENGINE_SIMULATED=1 (the engine needs no weights): one try with short timeouts; a failure is reported
-//    as Failed but the command exits 0 so the pod still starts.
+//  - MATRIXINFER_ENGINE_SIMULATED=1 (the engine needs no weights): one try with short timeouts; a failure to fetch is
+//    reported as Failed but the command exits 0 so the pod still starts. A failed scan (UnsafeArtifact,
+//    InvalidArtifact, PolicyViolation) exits 1 all the same: it is a verdict on the artifacts, and nothing serves them.
 import { rename, writeFile } from 'node:fs/promises';
 import type { DownloadStatus } from '../api/kinds/model.ts';
 
@@ -24,6 +25,7 @@ export interface DownloadCommandOptions {
 }
 
 export const TERMINATION_LOG = '/dev/termination-log';
+const SCAN_VERDICTS: ReadonlySet<string> = new Set(['UnsafeArtifact', 'InvalidArtifact', 'PolicyViolation']);
 
 export async function runDownload(opts: DownloadCommandOptions, env: NodeJS.ProcessEnv = process.env, io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
   const [{ downloadModel }, { DownloadError, classify }, { throttle }, { podAnnotationSink }] = await Promise.all([
@@ -60,7 +62,7 @@ export async function runDownload(opts: DownloadCommandOptions, env: NodeJS.Proc
     await reporter.flush();
     const line = `${error.reason}: ${error.message}`;
     io.err(`download failed: ${line}\n`);
-    if (simulated) {
+    if (simulated && !SCAN_VERDICTS.has(error.reason)) {
       io.err('download: MATRIXINFER_ENGINE_SIMULATED=1, the simulated engine needs no weights: starting anyway\n');
       return 0;
     }

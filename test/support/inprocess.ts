@@ -3,7 +3,7 @@
 // gateway), and the node agent running pods as processes in a temporary home (measuring them for metrics.k8s.io
 // every 2 s). For integration tests that need the pieces working together; stop() takes them down in reverse order
 // and removes the home.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
@@ -60,7 +60,10 @@ export async function startInProcessPlatform(options: InProcessOptions = {}): Pr
     ...(options.autoscaler ? { autoscaler: options.autoscaler } : {}),
     ...(options.metrics ? { metrics: { host: '127.0.0.1', port: 0 } } : {}),
   });
-  const agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, home, log: memoryLogger(options.agentLog ?? []), metricsWindowSeconds: 2 });
+  // The download step (a `matrixinfer download` process) reports progress on its Pod through this file, as under `up`.
+  const kubeconfigPath = join(home, 'kubeconfig');
+  writeFileSync(kubeconfigPath, cluster.kubeConfig.exportConfig(), { mode: 0o600 });
+  const agent = await startNodeAgent({ kubeConfig: cluster.kubeConfig, kubeconfigPath, home, log: memoryLogger(options.agentLog ?? []), metricsWindowSeconds: 2 });
   return {
     cluster,
     client: new KubeClient(cluster.kubeConfig),

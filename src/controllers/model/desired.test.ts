@@ -42,17 +42,28 @@ test('the seed Model maps to a vLLM ModelInfer with the expected pod template', 
   assert.deepEqual(role.template.metadata, { labels: { [MODEL_NAME_LABEL]: 'llama-7b' } });
   const spec = role.template.spec as any;
   assert.equal(spec.restartPolicy, 'Always');
-  assert.deepEqual(spec.volumes, [{ name: 'dshm', emptyDir: { medium: 'Memory' } }]);
+  const cachePath = '/var/lib/matrixinfer/models/Llama-2-7b-hf-09d7a57727f4';
+  assert.deepEqual(spec.volumes, [
+    { name: 'dshm', emptyDir: { medium: 'Memory' } },
+    { name: 'model-cache', hostPath: { path: '/var/lib/matrixinfer/models', type: 'DirectoryOrCreate' } },
+  ]);
+  // The download step fetches the Hub repository into the node cache before the engine starts.
+  assert.equal(spec.initContainers.length, 1);
+  const init = spec.initContainers[0];
+  assert.equal(init.name, 'model-download');
+  assert.deepEqual(init.args, ['download', '--uri', 'huggingface://meta-llama/Llama-2-7b-hf', '--cache-dir', '/var/lib/matrixinfer/models']);
+  assert.deepEqual(init.volumeMounts, [{ name: 'model-cache', mountPath: '/var/lib/matrixinfer/models' }]);
+  assert.equal(init.envFrom, undefined, 'no Secret named, none mounted');
   assert.equal(spec.containers.length, 1);
   const c = spec.containers[0];
   assert.equal(c.name, 'engine');
   assert.equal(c.image, 'matrixinfer/pytorch-runtime:latest');
   assert.equal(c.command, undefined, 'vLLM images have `vllm serve` as entrypoint');
-  assert.deepEqual(c.args, ['meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '8000']);
+  assert.deepEqual(c.args, [cachePath, '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '8000']);
   assert.deepEqual(c.ports, [{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
   assert.deepEqual(c.resources, { requests: { memory: '8Gi', cpu: '2' }, limits: { memory: '16Gi', cpu: '4' } });
   assert.deepEqual(c.readinessProbe, { httpGet: { path: '/health', port: 8000 }, initialDelaySeconds: 0, periodSeconds: 2, failureThreshold: 3 });
-  assert.deepEqual(c.volumeMounts, [{ name: 'dshm', mountPath: '/dev/shm' }]);
+  assert.deepEqual(c.volumeMounts, [{ name: 'dshm', mountPath: '/dev/shm' }, { name: 'model-cache', mountPath: '/var/lib/matrixinfer/models', readOnly: true }]);
   assert.equal(c.env, undefined);
 });
 
@@ -64,10 +75,27 @@ test('engine detection and command lines', () => {
   const sglang = engineCommand(model({}, { image: 'lmsysorg/sglang:latest', port: 30000, args: ['--tp', '2'] }));
   assert.deepEqual(sglang, {
     command: ['python3', '-m', 'sglang.launch_server'],
-    args: ['--model-path', 'meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '30000', '--tp', '2'],
+    args: ['--model-path', '/var/lib/matrixinfer/models/Llama-2-7b-hf-09d7a57727f4', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '30000', '--tp', '2'],
   });
   const vllm = engineCommand(model({}, { args: ['--max-model-len', '4096'] }));
   assert.deepEqual(vllm.args.slice(-2), ['--max-model-len', '4096']);
+});
+
+test('the engine opens the artifacts where the pod has them: node cache, PVC mount or node directory; credentials from the named Secret', () => {
+  const s3 = desiredChildren(model({ modelSpec: { ...seed.spec.modelSpec, source: { uri: 's3://models/llama/7b', secretRef: { name: 'aws' } } } })).modelInfer;
+  const s3Spec = s3.spec.roles[0]!.template.spec as any;
+  assert.match(s3Spec.containers[0].args[0], /^\/var\/lib\/matrixinfer\/models\/7b-[0-9a-f]{12}$/);
+  assert.deepEqual(s3Spec.initContainers[0].envFrom, [{ secretRef: { name: 'aws' } }]);
+  const pvc = desiredChildren(model({ modelSpec: { ...seed.spec.modelSpec, source: { uri: 'pvc://weights/llama' } } })).modelInfer;
+  const pvcSpec = pvc.spec.roles[0]!.template.spec as any;
+  assert.equal(pvcSpec.containers[0].args[0], '/mnt/models/weights/llama');
+  assert.deepEqual(pvcSpec.volumes[1], { name: 'model-pvc', persistentVolumeClaim: { claimName: 'weights', readOnly: true } });
+  assert.deepEqual(pvcSpec.initContainers[0].volumeMounts, [{ name: 'model-pvc', mountPath: '/mnt/models/weights', readOnly: true }]);
+  const hf = desiredChildren(model({ modelSpec: { ...seed.spec.modelSpec, source: { uri: 'hf://org/m', revision: 'v2' } } })).modelInfer;
+  const hfSpec = hf.spec.roles[0]!.template.spec as any;
+  assert.deepEqual(hfSpec.initContainers[0].args.slice(3, 5), ['--revision', 'v2']);
+  const hfMain = desiredChildren(model({ modelSpec: { ...seed.spec.modelSpec, source: { uri: 'hf://org/m' } } })).modelInfer;
+  assert.notEqual((hfMain.spec.roles[0]!.template.spec as any).containers[0].args[0], hfSpec.containers[0].args[0], 'each revision has its own cache entry');
 });
 
 test('model path strips the Hugging Face schemes only', () => {

@@ -6,6 +6,16 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MODEL_NAME_LABEL } from '../../api/
 import { apiVersionOf } from '../../api/kind.ts';
 import { isOvercommitAllowed } from '../../kube/resources.ts';
 import {
+  CACHE_VOLUME,
+  DEFAULT_DOWNLOADER_IMAGE,
+  DOWNLOAD_CONTAINER,
+  NODE_CACHE_PATH,
+  PVC_MOUNT_ROOT,
+  PVC_VOLUME,
+  engineModelPath,
+} from '../../registry/contract.ts';
+import { isFetched, parseSource, type Source } from '../../registry/source.ts';
+import {
   modelInferKind,
   modelServerKind,
   modelRouteKind,
@@ -37,10 +47,25 @@ export function engineOf(runtime: Runtime): InferenceEngine {
   return /sglang/i.test(runtime.image) ? 'SGLang' : 'vLLM';
 }
 
-/** What the engine loads: a Hugging Face repo id for huggingface:// and hf:// URIs, the URI itself otherwise. */
+/** A Hugging Face repo id for huggingface:// and hf:// URIs, the URI itself otherwise (what engines resolve themselves). */
 export function modelPath(uri: string): string {
   const match = /^(?:huggingface|hf):\/\/(.*)$/i.exec(uri);
   return match ? match[1]!.replace(/^\/+/, '') : uri;
+}
+
+/** The Model's source, or undefined for a URI admission would refuse today (an object stored before the rule). */
+export function sourceOf(model: ServedModel): Source | undefined {
+  try {
+    return parseSource(model.spec.modelSpec.source.uri, model.spec.modelSpec.source.revision);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the engine loads: the artifacts' path in the pod (node cache, PVC mount or node directory). */
+export function enginePathOf(model: ServedModel): string {
+  const source = sourceOf(model);
+  return source ? engineModelPath(source) : modelPath(model.spec.modelSpec.source.uri);
 }
 
 export function enginePort(model: ServedModel): number {
@@ -74,7 +99,7 @@ function hasFlag(args: string[], flags: string[]): boolean {
 export function engineCommand(model: ServedModel): { command?: string[]; args: string[] } {
   const name = model.metadata.name!;
   const runtime = model.spec.runtime;
-  const path = modelPath(model.spec.modelSpec.source.uri);
+  const path = enginePathOf(model);
   const port = String(enginePort(model));
   const extra = runtime.args ?? [];
   const gpus = gpuCount(runtime);
@@ -142,12 +167,54 @@ export function engineResources(runtime: Runtime): { requests?: Record<string, s
   return { requests: { ...requests, ...fixed }, limits: { ...limits, ...fixed } };
 }
 
+/**
+ * Volumes for the artifacts: the node cache (hostPath, shared by the pods of a node) for fetched sources, the claim
+ * (read-only) for pvc://, the directory for a node path; the download step mounts them read-write (cache) and the
+ * engine read-only.
+ */
+function artifactVolumes(source: Source | undefined): { volumes: Record<string, unknown>[]; download: Record<string, unknown>[]; engine: Record<string, unknown>[] } {
+  if (!source) return { volumes: [], download: [], engine: [] };
+  if (isFetched(source)) {
+    return {
+      volumes: [{ name: CACHE_VOLUME, hostPath: { path: NODE_CACHE_PATH, type: 'DirectoryOrCreate' } }],
+      download: [{ name: CACHE_VOLUME, mountPath: NODE_CACHE_PATH }],
+      engine: [{ name: CACHE_VOLUME, mountPath: NODE_CACHE_PATH, readOnly: true }],
+    };
+  }
+  const mount = source.store === 'pvc'
+    ? { volume: { name: PVC_VOLUME, persistentVolumeClaim: { claimName: source.claim, readOnly: true } }, mountPath: `${PVC_MOUNT_ROOT}/${source.claim}` }
+    : { volume: { name: PVC_VOLUME, hostPath: { path: source.path, type: 'Directory' } }, mountPath: source.path };
+  const volumeMount = { name: PVC_VOLUME, mountPath: mount.mountPath, readOnly: true };
+  return { volumes: [mount.volume], download: [volumeMount], engine: [volumeMount] };
+}
+
+/**
+ * The download step (src/registry/contract.ts): fetches into the node cache, or only scans a mounted source, before
+ * the engine starts; credentials from the source's Secret under their standard names; progress on its own Pod.
+ */
+function downloadContainer(model: ServedModel, mounts: Record<string, unknown>[]): Record<string, unknown> {
+  const source = model.spec.modelSpec.source;
+  return {
+    name: DOWNLOAD_CONTAINER,
+    image: DEFAULT_DOWNLOADER_IMAGE,
+    args: ['download', '--uri', source.uri, ...(source.revision ? ['--revision', source.revision] : []), '--cache-dir', NODE_CACHE_PATH],
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    ],
+    ...(source.secretRef ? { envFrom: [{ secretRef: { name: source.secretRef.name } }] } : {}),
+    volumeMounts: mounts,
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
 export function desiredModelInfer(model: ServedModel): ModelInfer {
   const name = model.metadata.name!;
   const runtime = model.spec.runtime;
   const port = enginePort(model);
   const { command, args } = engineCommand(model);
   const resources = engineResources(runtime);
+  const artifacts = artifactVolumes(sourceOf(model));
   const container: Record<string, unknown> = {
     name: ENGINE_CONTAINER,
     image: runtime.image,
@@ -160,7 +227,7 @@ export function desiredModelInfer(model: ServedModel): ModelInfer {
     // (as KServe's vLLM templates, kserve#5062) before liveness or readiness count; then readiness follows /health.
     startupProbe: { httpGet: { path: '/health', port }, periodSeconds: 10, failureThreshold: 60 },
     readinessProbe: { httpGet: { path: '/health', port }, initialDelaySeconds: 0, periodSeconds: 2, failureThreshold: 3 },
-    volumeMounts: [{ name: 'dshm', mountPath: '/dev/shm' }],
+    volumeMounts: [{ name: 'dshm', mountPath: '/dev/shm' }, ...artifacts.engine],
   };
   return {
     apiVersion: apiVersionOf(modelInferKind),
@@ -176,8 +243,9 @@ export function desiredModelInfer(model: ServedModel): ModelInfer {
           template: {
             metadata: { labels: { [MODEL_NAME_LABEL]: name } },
             spec: {
+              initContainers: [downloadContainer(model, artifacts.download)],
               containers: [container],
-              volumes: [{ name: 'dshm', emptyDir: { medium: 'Memory' } }],
+              volumes: [{ name: 'dshm', emptyDir: { medium: 'Memory' } }, ...artifacts.volumes],
               restartPolicy: 'Always',
             },
           },

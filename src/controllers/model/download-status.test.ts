@@ -11,6 +11,11 @@ const pod = (name: string, report?: object, init?: NonNullable<NonNullable<PodLi
 test('one pod: its report, else what its init container state says', () => {
   assert.deepEqual(podDownload(pod('a', { phase: 'Downloading', bytesDone: 5, bytesTotal: 10 })), { phase: 'Downloading', bytesDone: 5, bytesTotal: 10 });
   assert.deepEqual(podDownload(pod('a', undefined, { waiting: {} })), { phase: 'Pending' });
+  assert.deepEqual(podDownload(pod('a', undefined, { waiting: { reason: 'CreateContainerConfigError', message: 'secret "hf" not found' } })), {
+    phase: 'Failed',
+    reason: 'MissingCredentials',
+    message: 'secret "hf" not found',
+  });
   assert.deepEqual(podDownload(pod('a', undefined, { running: {} })), { phase: 'Downloading' });
   assert.deepEqual(podDownload(pod('a', undefined, { terminated: { exitCode: 0 } })), { phase: 'Complete' });
   assert.deepEqual(podDownload(pod('a', { phase: 'Downloading', bytesDone: 5 }, { terminated: { exitCode: 1, message: 'ChecksumMismatch: config.json: sha256 differs' } })), {
@@ -33,5 +38,6 @@ test('over the pods: a failure wins, else the least advanced, Complete only when
   assert.equal(modelDownload([done, pod('d', { phase: 'Failed', reason: 'NotFound', message: 'no such bucket' })])?.reason, 'NotFound');
   assert.equal(modelDownload([{ ...slow, metadata: { ...slow.metadata, deletionTimestamp: 't' } }, fast])?.bytesDone, 90, 'a pod going away does not count');
   assert.equal(modelDownload([]), undefined);
+  assert.equal(modelDownload([pod('w', { phase: 'Pending', message: 'waiting for the lock' }), slow])?.bytesDone, 10, 'a pod waiting on its node\'s download does not hide it');
   assert.equal(downloadPercent({ phase: 'Downloading' }), undefined, 'no total, no percentage');
 });

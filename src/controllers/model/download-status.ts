@@ -4,7 +4,8 @@
 // not (yet), the init container's state says as much as it can: waiting → Pending, running → Downloading, exited 0
 // → Complete, exited non-zero → Failed with the termination message (`Reason: message`, written by the step).
 // Over the pods: Failed if any failed (the first, by name, so the message is stable); Complete when all are; else the
-// least advanced pod's progress, since the model is on every node only when the slowest is done.
+// least advanced pod's progress, since the model is on every node only when the slowest is done (among pods that
+// count bytes: one waiting for a download another pod of its node runs counts none).
 import type { DownloadStatus } from '../../api/kinds/index.ts';
 import { DOWNLOAD_ANNOTATION, DOWNLOAD_CONTAINER } from '../../registry/contract.ts';
 
@@ -19,6 +20,8 @@ export interface PodLike {
 }
 
 const PHASES = new Set(['Pending', 'Downloading', 'Complete', 'Failed']);
+/** Waiting reasons of a container that will not start by itself. */
+const STUCK = new Set(['CreateContainerConfigError', 'ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'ImageNotRunnable']);
 
 /** The annotation's JSON, if it is a DownloadStatus. */
 export function reportedDownload(pod: PodLike): DownloadStatus | undefined {
@@ -48,7 +51,13 @@ export function podDownload(pod: PodLike): DownloadStatus | undefined {
   if (reported) return reported;
   if (!init) return undefined;
   if (terminated) return { phase: 'Complete' };
-  return { phase: init.state?.running ? 'Downloading' : 'Pending' };
+  if (init.state?.running) return { phase: 'Downloading' };
+  // The step could not even start: its Secret or a key is missing, or its image cannot run.
+  const waiting = init.state?.waiting as { reason?: string; message?: string } | undefined;
+  if (waiting?.reason && STUCK.has(waiting.reason)) {
+    return { phase: 'Failed', reason: waiting.reason === 'CreateContainerConfigError' ? 'MissingCredentials' : waiting.reason, message: waiting.message || waiting.reason };
+  }
+  return { phase: 'Pending' };
 }
 
 function fraction(d: DownloadStatus): number {
@@ -69,7 +78,11 @@ export function modelDownload(pods: readonly PodLike[]): DownloadStatus | undefi
   if (failed) return failed;
   const complete = reports.filter((d) => d.phase === 'Complete');
   if (complete.length === reports.length) return complete.find((d) => d.bytesTotal !== undefined) ?? complete[0];
-  return reports.filter((d) => d.phase !== 'Complete').reduce((least, d) => (fraction(d) < fraction(least) ? d : least));
+  // A pod that waits for another pod's download on its node (the cache entry's lock) has no byte counts of its own:
+  // the least advanced download is taken among those that do, and only without any among all.
+  const open = reports.filter((d) => d.phase !== 'Complete');
+  const measured = open.filter((d) => d.bytesTotal !== undefined);
+  return (measured.length > 0 ? measured : open).reduce((least, d) => (fraction(d) < fraction(least) ? d : least));
 }
 
 /** Whole percent done, for `matrixinfer get` and the progress bar; undefined without a byte total. */

