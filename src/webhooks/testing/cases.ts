@@ -36,6 +36,31 @@ export function invalidCases(): InvalidCase[] {
       expect: 'Model.registry.matrixinfer.ai "bad-model" is invalid: [spec.autoscaling.minReplicas: Invalid value: 5: must be less than or equal to maxReplicas (3), spec.serving.timeout: Invalid value: "soon"',
     },
     {
+      title: 'Model: a source URI with an unsupported scheme, a revision on it and half a GPU',
+      group: 'registry.matrixinfer.ai',
+      plural: 'models',
+      object: {
+        ...model('bad-source'),
+        spec: {
+          modelSpec: { modelId: 'llama', framework: 'pytorch', version: '1', source: { uri: 'ftp://host/llama', revision: 'v1' } },
+          runtime: { image: 'vllm/vllm-openai:v0.9.2', resources: { limits: { 'nvidia.com/gpu': '0.5' } } },
+        },
+      },
+      expect: 'Model.registry.matrixinfer.ai "bad-source" is invalid: [spec.modelSpec.source.uri: Invalid value: "ftp://host/llama": "ftp://host/llama": scheme ftp:// is not supported (s3, gs, az, https, huggingface, hf, pvc, file), spec.runtime.resources.limits[nvidia.com/gpu]: Invalid value: "500m": must be an integer]',
+    },
+    {
+      title: 'ModelInfer: a privileged container without the opt-in annotation',
+      group: 'workload.matrixinfer.ai',
+      plural: 'modelinfers',
+      object: {
+        apiVersion: 'workload.matrixinfer.ai/v1alpha1',
+        kind: 'ModelInfer',
+        metadata: { name: 'bad-privileged' },
+        spec: { roles: [{ name: 'server', template: { spec: { containers: [{ ...container, securityContext: { privileged: true } }] } } }] },
+      },
+      expect: 'ModelInfer.workload.matrixinfer.ai "bad-privileged" is invalid: spec.roles[0].template.spec.containers[0].securityContext.privileged: Forbidden: privileged containers are refused unless the pod template carries the annotation workload.matrixinfer.ai/allow-privileged: "true"',
+    },
+    {
       title: 'ModelInfer: two roles with one name',
       group: 'workload.matrixinfer.ai',
       plural: 'modelinfers',
@@ -206,6 +231,49 @@ export function defaultingCases(): DefaultingCase[] {
         }
         if (spec.roles[1]!.template.metadata!.labels!.team !== 'a') return 'user label lost';
         return undefined;
+      },
+    },
+    {
+      title: 'Model: the engine resolved from the image',
+      group: 'registry.matrixinfer.ai',
+      plural: 'models',
+      object: model('defaulted-model', { runtime: { image: 'lmsysorg/sglang:v0.4.6' } }),
+      check(object) {
+        const engine = (object.spec as { runtime: { engine?: string } }).runtime.engine;
+        return engine === 'SGLang' ? undefined : `runtime.engine is ${engine}, want SGLang`;
+      },
+    },
+    {
+      title: 'ModelInfer: a GPU pod gets the GPU toleration and node label, a restricted security context; set fields stay',
+      group: 'workload.matrixinfer.ai',
+      plural: 'modelinfers',
+      object: {
+        apiVersion: 'workload.matrixinfer.ai/v1alpha1',
+        kind: 'ModelInfer',
+        metadata: { name: 'defaulted-gpu' },
+        spec: {
+          roles: [{
+            name: 'server',
+            template: {
+              spec: {
+                containers: [
+                  { name: 'engine', image: 'registry.local/engine:1', resources: { limits: { 'nvidia.com/gpu': '1' } } },
+                  { name: 'sidecar', image: 'registry.local/sidecar:1', securityContext: { capabilities: { drop: ['NET_RAW'] } } },
+                ],
+              },
+            },
+          }],
+        },
+      },
+      check(object) {
+        type C = { securityContext?: { allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } } };
+        const spec = (object.spec as { roles: { template: { spec: { containers: C[]; tolerations?: unknown; nodeSelector?: unknown; securityContext?: unknown } } }[] }).roles[0]!.template.spec;
+        const want = (what: string, got: unknown, expected: unknown) => (JSON.stringify(got) === JSON.stringify(expected) ? undefined : `${what} is ${JSON.stringify(got)}, want ${JSON.stringify(expected)}`);
+        return want('tolerations', spec.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }])
+          ?? want('nodeSelector', spec.nodeSelector, { 'nvidia.com/gpu.present': 'true' })
+          ?? want('pod securityContext', spec.securityContext, { seccompProfile: { type: 'RuntimeDefault' }, runAsNonRoot: true })
+          ?? want('engine securityContext', spec.containers[0]!.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } })
+          ?? want('sidecar capabilities', spec.containers[1]!.securityContext?.capabilities, { drop: ['NET_RAW'] });
       },
     },
   ];
