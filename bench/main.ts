@@ -8,6 +8,7 @@
 //   npm run bench -- autoscaling [--smoke] fixed fleet, HPA-style, KPA-style and our autoscaler on a compressed diurnal day of Azure traces
 //   npm run bench -- cache [--smoke]       response cache: hit and false-hit rates on labelled pairs, latency of a hit vs a miss
 //   npm run bench -- speculative [--smoke] simulated speculative decoding: TTFT/TPOT with a draft model, EAGLE-3, n-gram vs none
+//   npm run bench -- download [--smoke]    model downloader: MiB/s per store (local S3, Azure, GCS servers, Hub stand-in), cache hit, resume
 
 interface Benchmark {
   description: string;
@@ -29,6 +30,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
   speculative: {
     description: "simulated speculative decoding (what a SpeculativeDecoding writes): TTFT, time per output token and tokens/s against none, with the engine's acceptance",
     load: () => import('./speculative.ts'),
+  },
+  download: {
+    description: 'model downloader: throughput per store against local S3/Azure/GCS servers and the Hub stand-in, cache-hit time, bytes re-fetched after a resume at 50 %',
+    load: () => import('./download.ts'),
   },
   cache: {
     description: 'response cache: hit rate and false-hit rate on labelled near-duplicate and must-not-match pairs, a threshold sweep, latency of a hit vs a miss',

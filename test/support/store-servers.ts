@@ -54,8 +54,10 @@ export interface StoreServer {
   /** The endpoint clients use (through the counting proxy). */
   url: string;
   proxy: CountingProxy;
-  /** The environment that points the downloader at this server with valid credentials. */
+  /** The environment that points the downloader at this server (through the proxy) with valid credentials. */
   env: NodeJS.ProcessEnv;
+  /** The same, straight to the server (benchmarks: no proxy in the way). */
+  direct: NodeJS.ProcessEnv;
   stop(): Promise<void>;
 }
 
@@ -105,6 +107,7 @@ export async function startMoto(bucket: string, files: Record<string, Buffer>, o
     url: proxy.url,
     proxy,
     env: { ...S3_KEYS, AWS_ENDPOINT_URL: proxy.url },
+    direct: { ...S3_KEYS, AWS_ENDPOINT_URL: `http://127.0.0.1:${port}` },
     stop: async () => (await proxy.close(), await kill(child)),
   };
 }
@@ -128,6 +131,7 @@ export async function startAzurite(dir: string, container: string, files: Record
     url: proxy.url,
     proxy,
     env: { AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(proxy.url) },
+    direct: { AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString(`http://127.0.0.1:${port}`) },
     stop: async () => (await proxy.close(), await kill(child)),
   };
 }
@@ -147,6 +151,7 @@ export async function startFakeGcs(dir: string, bucket: string, files: Record<st
     url: proxy.url,
     proxy,
     env: { STORAGE_EMULATOR_HOST: proxy.url },
+    direct: { STORAGE_EMULATOR_HOST: `http://127.0.0.1:${port}` },
     stop: async () => (await proxy.close(), await kill(child)),
   };
 }
