@@ -158,7 +158,7 @@ export const DownloadStatus = Obj(
     bytesTotal: Type.Optional(Type.Integer({ minimum: 0, format: 'int64' })),
     filesDone: Type.Optional(Type.Integer({ minimum: 0, format: 'int32' })),
     filesTotal: Type.Optional(Type.Integer({ minimum: 0, format: 'int32' })),
-    reason: Type.Optional(Type.String({ description: 'Why it failed (InvalidSource, MissingCredentials, StoreUnreachable, NotFound, ChecksumMismatch, DiskFull, Stalled, UnsafeArtifact, InvalidArtifact, PolicyViolation).' })),
+    reason: Type.Optional(Type.String({ description: 'Why it failed (InvalidSource, MissingCredentials, StoreUnreachable, NotFound, Forbidden, ChecksumMismatch, DiskFull, Stalled, UnsafeArtifact, InvalidArtifact, PolicyViolation).' })),
     message: Type.Optional(Type.String()),
     path: Type.Optional(Type.String({ description: 'Where the artifacts are on the nodes (the engine\'s model path).' })),
     progress: Type.Optional(Type.String({ description: 'For people and printer columns: "42%", "100%", or the phase when the size is not known yet.' })),
