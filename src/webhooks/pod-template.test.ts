@@ -87,8 +87,14 @@ test('security context: what the user set is never overwritten', () => {
   assert.deepEqual(spec.securityContext, { runAsUser: 0, seccompProfile: { type: 'Unconfined' } });
   assert.deepEqual(spec.containers[0].securityContext, { allowPrivilegeEscalation: true, capabilities: { add: ['IPC_LOCK'], drop: ['ALL'] } });
   const container = defaulted(infer({ containers: [gpuEngine('x', { securityContext: { runAsNonRoot: false, capabilities: { drop: ['NET_RAW'] } } })] }));
-  assert.equal(container.securityContext.runAsNonRoot, undefined, 'a container\'s own choice leaves the pod default out');
-  assert.deepEqual(container.containers[0].securityContext.capabilities, { drop: ['NET_RAW'] });
+  assert.equal(container.securityContext.runAsNonRoot, true, 'a container\'s own runAsNonRoot overrides the pod\'s for itself only');
+  assert.deepEqual(container.containers[0].securityContext, { runAsNonRoot: false, allowPrivilegeEscalation: false, capabilities: { drop: ['NET_RAW'] } });
+  // A root download step that says so (runAsUser 0, runAsNonRoot false) leaves the engine's default in place ...
+  const rootInit = defaulted(infer({ initContainers: [{ name: 'fetch', image: 'x', securityContext: { runAsUser: 0, runAsNonRoot: false } }], containers: [gpuEngine()] }));
+  assert.equal(rootInit.securityContext.runAsNonRoot, true);
+  // ... but runAsUser 0 alone would inherit runAsNonRoot and not start: no pod default then.
+  const rootOnly = defaulted(infer({ containers: [gpuEngine('x', { securityContext: { runAsUser: 0 } })] }));
+  assert.equal(rootOnly.securityContext.runAsNonRoot, undefined);
   // CAP_SYS_ADMIN and allowPrivilegeEscalation: false are refused together by Kubernetes.
   const sysAdmin = defaulted(infer({ containers: [gpuEngine('x', { securityContext: { capabilities: { add: ['CAP_SYS_ADMIN'] } } })] }));
   assert.equal(sysAdmin.containers[0].securityContext.allowPrivilegeEscalation, undefined);

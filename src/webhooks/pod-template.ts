@@ -102,9 +102,14 @@ function defaultSecurity(spec: PodSpec, policy: RegistryPolicy | undefined): voi
   const pod = (spec.securityContext = isObj(spec.securityContext) ? spec.securityContext : {});
   pod.seccompProfile ??= { type: 'RuntimeDefault' };
   const containers = allContainers(spec);
-  const userChosen = pod.runAsNonRoot !== undefined || pod.runAsUser !== undefined
-    || containers.some((c) => isObj(c.securityContext) && (c.securityContext.runAsNonRoot !== undefined || c.securityContext.runAsUser !== undefined));
-  if (!userChosen && !containers.some((c) => runsAsRoot(c.image, policy))) pod.runAsNonRoot = true;
+  // A container's own runAsNonRoot overrides the pod's; one without it inherits the pod's and would not start under
+  // runAsNonRoot if it runs as root (runAsUser 0, or a root image with no runAsUser).
+  const breaks = (c: Container): boolean => {
+    const own = isObj(c.securityContext) ? c.securityContext : {};
+    if (own.runAsNonRoot !== undefined) return false;
+    return own.runAsUser === 0 || (own.runAsUser === undefined && runsAsRoot(c.image, policy));
+  };
+  if (pod.runAsNonRoot === undefined && pod.runAsUser === undefined && !containers.some(breaks)) pod.runAsNonRoot = true;
   for (const c of containers) {
     const sc = (c.securityContext = isObj(c.securityContext) ? c.securityContext : {});
     if (sc.privileged === true) continue; // opted in (validation checks the annotation); these would contradict it
