@@ -73,6 +73,7 @@ export interface ControllerManagerCommandOptions {
   engineNetworkPolicy?: boolean;
   /** Where the autoscaler sends PromQL metrics that name no address. */
   prometheusUrl?: string;
+  downloaderImage?: string;
   prometheusNamespace?: string;
   prometheusSelector?: string;
   /** With engineNetworkPolicy: this manager's own pods, admitted to the engine port (the autoscaler scrapes it). */
@@ -112,6 +113,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
       : {}),
     leaderElection: options.leaderElect,
     ...(options.prometheusUrl ? { autoscaler: { prometheusUrl: options.prometheusUrl } } : {}),
+    ...(options.downloaderImage ? { downloaderImage: options.downloaderImage } : {}),
     ...(options.metricsPort !== undefined ? { metrics: { port: options.metricsPort, ...(options.metricsHost ? { host: options.metricsHost } : {}) } } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.leaseNamespace ? { leaseNamespace: options.leaseNamespace } : {}),

@@ -61,6 +61,8 @@ export interface ControllerManagerOptions {
    * replica; host default 0.0.0.0. Off when unset (the registry still holds the autoscaler's series).
    */
   metrics?: { port: number; host?: string };
+  /** Image of the Models' download step (default matrixinfer/downloader at this version; src/registry/contract.ts). */
+  downloaderImage?: string;
 }
 
 export interface ControllerManager {
@@ -82,7 +84,12 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
   // workloads through the Model controller's amendments.
   const productionStack = createProductionStack({ ...deps, logger: log.child('production-stack'), metrics: productionStackMetrics }, options.productionStack);
   const controllers: Controller[] = [
-    createModelController({ ...deps, logger: log.child('model'), amenders: productionStack.amenders }),
+    createModelController({
+      ...deps,
+      logger: log.child('model'),
+      amenders: productionStack.amenders,
+      ...(options.downloaderImage ? { downloaderImage: options.downloaderImage } : {}),
+    }),
     // LoRA adapter Models into their base's engines (model/lora-loader.ts).
     createLoraLoader({ ...deps, logger: log.child('lora-loader') }),
     createModelInferController({ ...deps, logger: log.child('modelinfer') }),

@@ -3,7 +3,8 @@
 // replicas and an adapter Model (baseModelRef) become Ready; the adapter is loaded into both engines (their
 // /v1/models lists it with the base as parent; each pod records it), is served through the gateway under its own name
 // (openai SDK), is loaded again after its engine is killed and restarted, and is unloaded when deleted (the gateway
-// then answers 404 model_not_found). Deleting the base marks the adapter not ready, BaseModelNotFound.
+// then answers 404 model_not_found). Deprecated, it still serves with the Deprecation headers. Deleting the base marks
+// the adapter not ready, BaseModelNotFound.
 import { readFileSync } from 'node:fs';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,6 +112,20 @@ test('an engine restart loses the adapter; the loader loads it again and rewrite
   assert.equal(reloaded.metadata.annotations?.[LORA_ADAPTERS_ANNOTATION], ADAPTER);
   const completion = await openai.completions.create({ model: ADAPTER, prompt: 'after the restart', max_tokens: 2 });
   assert.equal(completion.model, ADAPTER);
+});
+
+test('a deprecated adapter still serves, with the Deprecation and successor Link headers', async () => {
+  await client.mergePatch(MODELS, NS, ADAPTER, { spec: { deprecated: true, deprecation: { replacement: 'sql-lora-v2' } } });
+  const res = await until('the gateway sends the Deprecation header for the adapter', async () => {
+    const r = await fetch(`${platform.gateway.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: ADAPTER, prompt: 'hi', max_tokens: 2 }) });
+    await r.text();
+    return r.status === 200 && r.headers.get('deprecation') ? r : undefined;
+  }, 10_000);
+  assert.match(res.headers.get('deprecation')!, /^@\d+$/);
+  assert.match(res.headers.get('link') ?? '', /<\/v1\/models\/sql-lora-v2>; rel="successor-version"/);
+  const m = (await getModel(ADAPTER))!;
+  assert.equal(m.status?.lifecycle, 'Deprecated');
+  assert.equal(m.status?.phase, 'Ready');
 });
 
 test('deleting the adapter unloads it; the gateway then answers 404 model_not_found', async () => {

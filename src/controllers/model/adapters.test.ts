@@ -154,3 +154,21 @@ test('adaptersOf: the base\'s existing, not-deleting adapters', () => {
   const models = [base('Ready'), adapter('sql'), adapter('chat'), adapter('x', 'hf://o/x', 'other'), gone];
   assert.deepEqual(adaptersOf(models, 'llama').map((m) => m.metadata.name), ['sql', 'chat']);
 });
+
+test('a deprecated adapter: its route carries spec.deprecation, its status the Deprecated condition (gone once undeprecated)', () => {
+  const a = adapter();
+  a.metadata.creationTimestamp = '2026-01-01T00:00:00Z';
+  a.spec.deprecated = true;
+  a.spec.deprecation = { replacement: 'sql-v2', message: 'retired in March' };
+  assert.deepEqual(desiredAdapterRoute(a).spec.deprecation, { since: '2026-01-01T00:00:00Z', successor: 'sql-v2', message: 'retired in March' });
+  const s = computeAdapterStatus(a, { base: base('Ready'), pods: { ready: 1, loaded: 1 }, childErrors: [] }, 't');
+  assert.equal(s.phase, 'Ready', 'a deprecated adapter still serves');
+  assert.equal(s.lifecycle, 'Deprecated');
+  assert.equal(cond(s, 'Deprecated')?.message, 'retired in March; use sql-v2 instead');
+  // The route's `since` is when the condition turned true.
+  a.status = s;
+  assert.equal(desiredAdapterRoute(a).spec.deprecation?.since, 't');
+  a.spec.deprecated = false;
+  assert.equal(desiredAdapterRoute(a).spec.deprecation, undefined);
+  assert.equal(cond(computeAdapterStatus(a, { base: base('Ready'), pods: { ready: 1, loaded: 1 }, childErrors: [] }, 't2'), 'Deprecated'), undefined);
+});

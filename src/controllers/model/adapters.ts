@@ -13,6 +13,8 @@
 //    the loader cannot hand to an engine (UnsupportedAdapterSource: object stores are not fetched for adapters;
 //    InvalidSource). Ready when loaded somewhere. Pending otherwise.
 //  - Lifecycle: Deprecated with spec.deprecated, Validated once the base is Ready and the source usable, else Registered.
+//    A deprecated adapter still serves; its route carries spec.deprecation (the gateway's Deprecation and Link headers),
+//    as a served Model's does (desired.ts routeDeprecation), and it has the Deprecated condition (status.ts).
 import { isAdapter, isServed, type AdapterModel, type Model, type ModelRoute, type ModelStatus } from '../../api/kinds/index.ts';
 import { modelRouteKind } from '../../api/kinds/modelroute.ts';
 import { apiVersionOf } from '../../api/kind.ts';
@@ -29,7 +31,8 @@ import type { SharedInformer } from '../../kube/informer.ts';
 import { errorMessage } from '../../kube/log.ts';
 import { isDeleting, isPodReady, objectKey, setConditions, nowTime, type ConditionInput } from '../../kube/objects.ts';
 import { MODELS, MODEL_ROUTES } from '../resources.ts';
-import type { ChildError } from './status.ts';
+import { routeDeprecation } from './desired.ts';
+import { deprecatedCondition, type ChildError } from './status.ts';
 
 /** How long to wait before retrying after a permanent child error (nothing else would wake us). */
 const PERMANENT_ERROR_RETRY_MS = 30_000;
@@ -71,6 +74,7 @@ export function adapterArtifacts(adapter: Model): AdapterArtifacts {
 export function desiredAdapterRoute(adapter: AdapterModel): ModelRoute {
   const name = adapter.metadata.name!;
   const base = adapter.spec.modelSpec.baseModelRef.name;
+  const deprecation = routeDeprecation(adapter);
   return {
     apiVersion: apiVersionOf(modelRouteKind),
     kind: modelRouteKind.kind,
@@ -83,6 +87,7 @@ export function desiredAdapterRoute(adapter: AdapterModel): ModelRoute {
       loraAdapters: [name],
       // The base's ModelServer is named after the base Model (desired.ts).
       rules: [{ name: 'default', targetModels: [{ modelServerName: base, weight: 100 }] }],
+      ...(deprecation ? { deprecation } : {}),
     },
   };
 }
@@ -159,14 +164,16 @@ export function computeAdapterStatus(adapter: AdapterModel, observed: AdapterObs
     ready = { type: 'Ready', status: 'False', reason: 'AdapterNotLoaded', message: `not loaded yet on any of ${readyPods} ready engine pods of ${baseName}` };
   }
 
-  const lifecycle = adapter.spec.deprecated ? 'Deprecated' : dependencies.status === 'True' && artifacts.ok ? 'Validated' : 'Registered';
+  const deprecated = adapter.spec.deprecated === true;
+  const lifecycle = deprecated ? 'Deprecated' : dependencies.status === 'True' && artifacts.ok ? 'Validated' : 'Registered';
+  const inputs = [dependencies, synced, ready, ...(deprecated ? [deprecatedCondition(adapter)] : [])];
   return {
     phase,
     lifecycle,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     replicas: readyPods,
     readyReplicas: phase === 'Ready' ? loaded : 0,
-    conditions: setConditions(adapter.status?.conditions, [dependencies, synced, ready], now, generation),
+    conditions: setConditions(adapter.status?.conditions, inputs, now, generation).filter((c) => deprecated || c.type !== 'Deprecated'),
   };
 }
 
@@ -224,6 +231,9 @@ export async function reconcileAdapter(deps: AdapterDeps, adapter: AdapterModel)
     childErrors: errors,
   });
   const previousPhase = adapter.status?.phase;
+  if (status.lifecycle === 'Deprecated' && adapter.status?.lifecycle !== 'Deprecated') {
+    recorder.event(adapter, 'Warning', 'Deprecated', status.conditions?.find((c) => c.type === 'Deprecated')?.message ?? 'this model is deprecated');
+  }
   await patchStatus(client, MODELS, adapter, status as Record<string, unknown>);
   if (status.phase !== previousPhase) {
     const ready = status.conditions?.find((c) => c.type === 'Ready');

@@ -41,6 +41,8 @@ export interface ModelControllerDeps {
   recorder: EventRecorder;
   logger?: Logger;
   workers?: number;
+  /** The download step's image (desired.ts DesiredOptions). */
+  downloaderImage?: string;
   /** Other controllers' amendments to the children (amend.ts). */
   amenders?: readonly ModelAmender[];
 }
@@ -75,7 +77,7 @@ export function createModelController(deps: ModelControllerDeps): Controller {
     if (!isServed(model)) return;
     let modelInfer = modelInfers!.informer.get(namespace, name) as ModelInfer | undefined;
     const live = { modelInfer, modelServer: modelServers!.informer.get(namespace, name) as ModelServer | undefined };
-    const desired = amendChildren(desiredChildren(model), amenders.flatMap((amender) => amender.amendmentsFor(model, live)), live);
+    const desired = amendChildren(desiredChildren(model, deps.downloaderImage ? { downloaderImage: deps.downloaderImage } : {}), amenders.flatMap((amender) => amender.amendmentsFor(model, live)), live);
     const errors: ChildError[] = [];
 
     const steps: [ResourceType, KubeObject][] = [

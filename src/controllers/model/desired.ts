@@ -21,6 +21,7 @@ import {
   modelRouteKind,
   autoscalingPolicyKind,
   autoscalingPolicyBindingKind,
+  type Model,
   type ServedModel,
   type ModelRuntime,
   type ModelInfer,
@@ -192,11 +193,11 @@ function artifactVolumes(source: Source | undefined): { volumes: Record<string, 
  * The download step (src/registry/contract.ts): fetches into the node cache, or only scans a mounted source, before
  * the engine starts; credentials from the source's Secret under their standard names; progress on its own Pod.
  */
-function downloadContainer(model: ServedModel, mounts: Record<string, unknown>[]): Record<string, unknown> {
+function downloadContainer(model: ServedModel, mounts: Record<string, unknown>[], image: string): Record<string, unknown> {
   const source = model.spec.modelSpec.source;
   return {
     name: DOWNLOAD_CONTAINER,
-    image: DEFAULT_DOWNLOADER_IMAGE,
+    image,
     args: ['download', '--uri', source.uri, ...(source.revision ? ['--revision', source.revision] : []), '--cache-dir', NODE_CACHE_PATH],
     env: [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -205,10 +206,19 @@ function downloadContainer(model: ServedModel, mounts: Record<string, unknown>[]
     ...(source.secretRef ? { envFrom: [{ secretRef: { name: source.secretRef.name } }] } : {}),
     volumeMounts: mounts,
     terminationMessagePolicy: 'FallbackToLogsOnError',
+    // The kubelet creates the hostPath cache owned by root (0755): the step writes there as root, with no capability
+    // and no privilege escalation; the files it leaves are world-readable for an engine running as any user.
+    securityContext: { runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
   };
 }
 
-export function desiredModelInfer(model: ServedModel): ModelInfer {
+/** What the desired state depends on besides the Model: the controller manager's configuration. */
+export interface DesiredOptions {
+  /** Image of the download step (--downloader-image). Default DEFAULT_DOWNLOADER_IMAGE. */
+  downloaderImage?: string;
+}
+
+export function desiredModelInfer(model: ServedModel, options: DesiredOptions = {}): ModelInfer {
   const name = model.metadata.name!;
   const runtime = model.spec.runtime;
   const port = enginePort(model);
@@ -243,7 +253,7 @@ export function desiredModelInfer(model: ServedModel): ModelInfer {
           template: {
             metadata: { labels: { [MODEL_NAME_LABEL]: name } },
             spec: {
-              initContainers: [downloadContainer(model, artifacts.download)],
+              initContainers: [downloadContainer(model, artifacts.download, options.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE)],
               containers: [container],
               volumes: [{ name: 'dshm', emptyDir: { medium: 'Memory' } }, ...artifacts.volumes],
               restartPolicy: 'Always',
@@ -291,7 +301,7 @@ export function desiredModelServer(model: ServedModel): ModelServer {
  * A deprecated Model's route deprecation, which the gateway turns into Deprecation and Link headers: `since` is when
  * the Model's Deprecated condition became true (status.ts), its creationTimestamp until that condition is written.
  */
-export function routeDeprecation(model: ServedModel): ModelRoute['spec']['deprecation'] {
+export function routeDeprecation(model: Model): ModelRoute['spec']['deprecation'] {
   if (!model.spec.deprecated) return undefined;
   const condition = model.status?.conditions?.find((c) => c.type === 'Deprecated' && c.status === 'True');
   const since = condition?.lastTransitionTime ?? model.metadata.creationTimestamp;
@@ -356,9 +366,9 @@ export interface DesiredChildren {
   autoscalingPolicyBinding: AutoscalingPolicyBinding;
 }
 
-export function desiredChildren(model: ServedModel): DesiredChildren {
+export function desiredChildren(model: ServedModel, options: DesiredOptions = {}): DesiredChildren {
   return {
-    modelInfer: desiredModelInfer(model),
+    modelInfer: desiredModelInfer(model, options),
     modelServer: desiredModelServer(model),
     modelRoute: desiredModelRoute(model),
     autoscalingPolicy: desiredAutoscalingPolicy(model),

@@ -56,7 +56,7 @@ function progressText(d: DownloadStatus): string {
   return d.phase === 'Failed' ? 'Failed' : percent === undefined ? d.phase : `${percent}%`;
 }
 
-function deprecatedCondition(model: Model): ConditionInput {
+export function deprecatedCondition(model: Model): ConditionInput {
   const { replacement, message } = model.spec.deprecation ?? {};
   const text = [message, replacement ? `use ${replacement} instead` : undefined].filter(Boolean).join('; ');
   return { type: 'Deprecated', status: 'True', reason: 'Deprecated', message: text || 'this model is deprecated' };
