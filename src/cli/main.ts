@@ -271,7 +271,12 @@ async function main(): Promise<void> {
     .addHelpText('after', '\nCredentials from the environment: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (AWS_ENDPOINT_URL), GOOGLE_APPLICATION_CREDENTIALS\n(the key JSON; STORAGE_EMULATOR_HOST), AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT+AZURE_STORAGE_KEY, HF_TOKEN (HF_ENDPOINT).\nProgress on the pod annotation registry.matrixinfer.ai/download when POD_NAME and POD_NAMESPACE are set.\n')
     .action(async (opts: { uri: string; revision?: string; cacheDir: string; safetensorsOnly?: boolean; progressFile?: string; concurrency: string; stallTimeout: string }) => {
       const { runDownload } = await import('./download.ts');
-      const code = await runDownload({ ...opts, concurrency: Number(opts.concurrency), stallTimeout: Number(opts.stallTimeout) });
+      const positive = (flag: string, value: string) => {
+        const n = Number(value);
+        if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${flag} must be a positive number, not "${value}"`);
+        return n;
+      };
+      const code = await runDownload({ ...opts, concurrency: Math.floor(positive('--concurrency', opts.concurrency)), stallTimeout: positive('--stall-timeout', opts.stallTimeout) });
       flushCompileCache();
       process.exit(code); // client libraries may keep sockets open; the init container is done
     });

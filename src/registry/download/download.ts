@@ -217,8 +217,13 @@ async function fetchEntry(source: FetchedSource, entry: string, path: string, op
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+    const concurrency = Number.isInteger(options.concurrency) && options.concurrency! > 0 ? options.concurrency! : 4;
+    await Promise.all(Array.from({ length: concurrency }, worker));
     if (firstError !== undefined) throw firstError;
+    // Never a half model: every listed file must be whole before the entry can be complete.
+    const whole = new Set(manifest.files.map((f) => f.path));
+    const missing = listing.files.filter((f) => !whole.has(f.path));
+    if (missing.length > 0) throw new DownloadError('StoreUnreachable', `${missing.length} file(s) not fetched: ${missing.map((f) => f.path).slice(0, 5).join(', ')}`);
 
     const verdict = verdictOf(await scanArtifacts(entry, { safetensorsOnly }), safetensorsOnly, entry);
     manifest.files.sort((a, b) => a.path.localeCompare(b.path));
