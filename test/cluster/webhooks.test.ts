@@ -19,6 +19,7 @@ import { until } from '../../src/kube/testing/until.ts';
 import { certificatesFromSecretData, splitPem } from '../../src/webhooks/certs.ts';
 import { deleteWebhookConfigurations, MUTATING_CONFIGURATION_NAME, VALIDATING_CONFIGURATION_NAME } from '../../src/webhooks/configurations.ts';
 import { admissionPlugins } from '../../src/webhooks/plugins.ts';
+import { REGISTRY_POLICY_CONFIGMAP } from '../../src/webhooks/policy.ts';
 import { defaultingCases, invalidCases } from '../../src/webhooks/testing/cases.ts';
 import { kubectl } from '../support/platform.ts';
 import { startRealCluster, type RealCluster } from './harness.ts';
@@ -125,6 +126,30 @@ test('kubectl shows the denial', async () => {
   assert.notEqual(res.code, 0);
   // kubectl renders a 422 from its causes, as it does for the embedded server's inline denial.
   assert.equal(res.stderr.trim(), 'The ModelServer "bad-server" is invalid: spec.rateLimit.requestsPerSecond: Required value: required when rateLimit.enabled is true');
+});
+
+test('the registry policy ConfigMap in the manager\'s namespace: Models refused through the webhook, naming field and key', async () => {
+  const cms = `/api/v1/namespaces/${NS}/configmaps`;
+  const created = await cluster.fetch(cms, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: REGISTRY_POLICY_CONFIGMAP }, data: { allowedSchemes: 'hf' } }) });
+  assert.equal(created.status, 201, await created.text());
+  const object = {
+    apiVersion: 'registry.matrixinfer.ai/v1alpha1',
+    kind: 'Model',
+    metadata: { name: 'from-s3' },
+    spec: { modelSpec: { modelId: 'm', framework: 'pytorch', version: '1', source: { uri: 's3://bucket/llama' } }, runtime: { image: 'vllm/vllm-openai:v0.9.2' } },
+  };
+  // The manager's informer sees the ConfigMap shortly after it is written.
+  const refused = await until('the policy in force', async () => {
+    const res = await createOn('real', 'registry.matrixinfer.ai', 'models', object, true);
+    return res.status === 422 ? res : undefined;
+  }, 30_000, 250);
+  assert.equal(refused.body.message, `admission webhook "validate.registry.matrixinfer.ai" denied the request: Model.registry.matrixinfer.ai "from-s3" is invalid: spec.modelSpec.source.uri: Forbidden: scheme s3:// is not allowed by the registry policy's allowedSchemes (ConfigMap ${NS}/${REGISTRY_POLICY_CONFIGMAP}): hf`);
+  assert.equal((await cluster.fetch(`${cms}/${REGISTRY_POLICY_CONFIGMAP}`, { method: 'DELETE' })).status, 200);
+  const admitted = await until('no policy once the ConfigMap is gone', async () => {
+    const res = await createOn('real', 'registry.matrixinfer.ai', 'models', object, true);
+    return res.status === 201 ? res : undefined;
+  }, 30_000, 250);
+  assert.equal((admitted.body.spec as { runtime: { engine?: string } }).runtime.engine, 'vLLM', 'defaulted by the mutating webhook');
 });
 
 test('failurePolicy Fail: with the webhook down nothing of ours is admitted; back up, it is', async () => {

@@ -1,6 +1,7 @@
 // Admission cases shared by the webhook tests on the embedded API server (npm test) and on the real kube-apiserver
 // (test/cluster/webhooks.test.ts): objects that pass the CRD schemas but break a rule only the admission plugins
 // know, and objects the mutating defaults fill in. Both servers must answer them the same way.
+import { isDeepStrictEqual } from 'node:util';
 import type { KubeObject } from '../../api/admission.ts';
 import { MODEL_NAME_LABEL, ROLE_LABEL } from '../../api/labels.ts';
 
@@ -26,6 +27,7 @@ const model = (name: string, spec: Record<string, unknown> = {}): KubeObject => 
 
 const container = { name: 'engine', image: 'vllm/vllm-openai:latest' };
 
+/** Tests pick some by index (test/cluster/webhooks.test.ts): add new cases at the end. */
 export function invalidCases(): InvalidCase[] {
   return [
     {
@@ -34,31 +36,6 @@ export function invalidCases(): InvalidCase[] {
       plural: 'models',
       object: model('bad-model', { autoscaling: { minReplicas: 5, maxReplicas: 3 }, serving: { timeout: 'soon' } }),
       expect: 'Model.registry.matrixinfer.ai "bad-model" is invalid: [spec.autoscaling.minReplicas: Invalid value: 5: must be less than or equal to maxReplicas (3), spec.serving.timeout: Invalid value: "soon"',
-    },
-    {
-      title: 'Model: a source URI with an unsupported scheme, a revision on it and half a GPU',
-      group: 'registry.matrixinfer.ai',
-      plural: 'models',
-      object: {
-        ...model('bad-source'),
-        spec: {
-          modelSpec: { modelId: 'llama', framework: 'pytorch', version: '1', source: { uri: 'ftp://host/llama', revision: 'v1' } },
-          runtime: { image: 'vllm/vllm-openai:v0.9.2', resources: { limits: { 'nvidia.com/gpu': '0.5' } } },
-        },
-      },
-      expect: 'Model.registry.matrixinfer.ai "bad-source" is invalid: [spec.modelSpec.source.uri: Invalid value: "ftp://host/llama": "ftp://host/llama": scheme ftp:// is not supported (s3, gs, az, https, huggingface, hf, pvc, file), spec.runtime.resources.limits[nvidia.com/gpu]: Invalid value: "500m": must be an integer]',
-    },
-    {
-      title: 'ModelInfer: a privileged container without the opt-in annotation',
-      group: 'workload.matrixinfer.ai',
-      plural: 'modelinfers',
-      object: {
-        apiVersion: 'workload.matrixinfer.ai/v1alpha1',
-        kind: 'ModelInfer',
-        metadata: { name: 'bad-privileged' },
-        spec: { roles: [{ name: 'server', template: { spec: { containers: [{ ...container, securityContext: { privileged: true } }] } } }] },
-      },
-      expect: 'ModelInfer.workload.matrixinfer.ai "bad-privileged" is invalid: spec.roles[0].template.spec.containers[0].securityContext.privileged: Forbidden: privileged containers are refused unless the pod template carries the annotation workload.matrixinfer.ai/allow-privileged: "true"',
     },
     {
       title: 'ModelInfer: two roles with one name',
@@ -162,6 +139,31 @@ export function invalidCases(): InvalidCase[] {
         spec: { metrics: [{ metricName: 'num_requests', targetValue: 4 }], predictive: { enabled: true, metricName: 'kv_cache_usage' } },
       },
       expect: 'AutoscalingPolicy.registry.matrixinfer.ai "bad-predictive" is invalid: spec.predictive.metricName: Invalid value: "kv_cache_usage": must name one of spec.metrics',
+    },
+    {
+      title: 'Model: a source URI with an unsupported scheme, a revision on it and half a GPU',
+      group: 'registry.matrixinfer.ai',
+      plural: 'models',
+      object: {
+        ...model('bad-source'),
+        spec: {
+          modelSpec: { modelId: 'llama', framework: 'pytorch', version: '1', source: { uri: 'ftp://host/llama', revision: 'v1' } },
+          runtime: { image: 'vllm/vllm-openai:v0.9.2', resources: { limits: { 'nvidia.com/gpu': '0.5' } } },
+        },
+      },
+      expect: 'Model.registry.matrixinfer.ai "bad-source" is invalid: [spec.modelSpec.source.uri: Invalid value: "ftp://host/llama": "ftp://host/llama": scheme ftp:// is not supported (s3, gs, az, https, huggingface, hf, pvc, file), spec.runtime.resources.limits[nvidia.com/gpu]: Invalid value: "500m": must be an integer]',
+    },
+    {
+      title: 'ModelInfer: a privileged container without the opt-in annotation',
+      group: 'workload.matrixinfer.ai',
+      plural: 'modelinfers',
+      object: {
+        apiVersion: 'workload.matrixinfer.ai/v1alpha1',
+        kind: 'ModelInfer',
+        metadata: { name: 'bad-privileged' },
+        spec: { roles: [{ name: 'server', template: { spec: { containers: [{ ...container, securityContext: { privileged: true } }] } } }] },
+      },
+      expect: 'ModelInfer.workload.matrixinfer.ai "bad-privileged" is invalid: spec.roles[0].template.spec.containers[0].securityContext.privileged: Forbidden: privileged containers are refused unless the pod template carries the annotation workload.matrixinfer.ai/allow-privileged: "true"',
     },
   ];
 }
@@ -268,7 +270,7 @@ export function defaultingCases(): DefaultingCase[] {
       check(object) {
         type C = { securityContext?: { allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } } };
         const spec = (object.spec as { roles: { template: { spec: { containers: C[]; tolerations?: unknown; nodeSelector?: unknown; securityContext?: unknown } } }[] }).roles[0]!.template.spec;
-        const want = (what: string, got: unknown, expected: unknown) => (JSON.stringify(got) === JSON.stringify(expected) ? undefined : `${what} is ${JSON.stringify(got)}, want ${JSON.stringify(expected)}`);
+        const want = (what: string, got: unknown, expected: unknown) => (isDeepStrictEqual(got, expected) ? undefined : `${what} is ${JSON.stringify(got)}, want ${JSON.stringify(expected)}`);
         return want('tolerations', spec.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }])
           ?? want('nodeSelector', spec.nodeSelector, { 'nvidia.com/gpu.present': 'true' })
           ?? want('pod securityContext', spec.securityContext, { seccompProfile: { type: 'RuntimeDefault' }, runAsNonRoot: true })
