@@ -14,15 +14,16 @@
 //   the ModelInfer still shows 0. A write is not repeated until the ModelInfer has been seen at ≥ 1, or for 10 s.
 // - Every routing-table rebuild (`update`) dispatches the waiting requests of each ModelServer that now has a ready
 //   endpoint, in arrival order, through the normal path (`dispatch`: the pipeline resumes at its `schedule` stage,
-//   then retries and circuit breaking as for any request). A ModelServer that left the table fails its waiting requests with 503
-//   `no_healthy_upstream`.
+//   then retries and circuit breaking as for any request). A request for a LoRA adapter Model waits on until a pod
+//   has the adapter loaded too (routing/table.ts `servingEndpoints`: the loader loads it once the pod is ready).
+//   A ModelServer that left the table fails its waiting requests with 503 `no_healthy_upstream`.
 // - A held request is the exchange's `upstream` (it implements UpstreamCall): a client that disconnects is
 //   accounted (499) by the exchange and leaves the queue through `abortByClient`.
 // - Nothing here runs for a ModelServer that has endpoints: `hold` is called only when scheduling found none, and
 //   `update` walks only the ModelServers with waiting requests plus one pass over the table's servers.
 import { performance } from 'node:perf_hooks';
 import type { Exchange, UpstreamCall } from '../http/exchange.ts';
-import type { RoutingTable, ServerEntry } from '../routing/table.ts';
+import { servingEndpoints, type RoutingTable, type ServerEntry } from '../routing/table.ts';
 import { deadline, type Deadline } from '../http/deadlines.ts';
 import { IntrusiveList } from '../util/intrusive-list.ts';
 import type { ScaleFromZero } from '../discovery/watch.ts';
@@ -217,7 +218,7 @@ export class Holds {
     for (const q of [...this.#queues.values()]) {
       const server = table.servers.get(q.key);
       if (server === undefined) this.#drain(q, 'server_gone', null);
-      else if (server.endpoints.length > 0) this.#drain(q, 'dispatched', server);
+      else if (server.endpoints.length > 0) this.#dispatchServable(q, server);
       else if (server.inferReplicas === 0 && server.inferKey !== null) this.#activate(server.inferKey);
     }
   }
@@ -267,6 +268,23 @@ export class Holds {
       if (ex.done) continue;
       if (server !== null) this.#dispatch(ex, server);
       else ex.fail('no_healthy_upstream', `ModelServer ${q.key} is gone.`, { retryAfter: 1 });
+    }
+  }
+
+  /** The waiting requests of `q` that `server` can serve now, oldest first, dispatched; the others wait on. */
+  #dispatchServable(q: HoldQueue, server: ServerEntry): void {
+    const now = performance.now();
+    for (let h = q.head; h !== null; ) {
+      const next = h.next;
+      const ex = h.ex;
+      if (ex.done || servingEndpoints(server, ex.model, ex.lora).length > 0) {
+        this.#remove(q, h);
+        ex.upstream = null;
+        ex.waited = now - h.since;
+        this.#observe(q, 'dispatched', ex.waited);
+        if (!ex.done) this.#dispatch(ex, server);
+      }
+      h = next;
     }
   }
 

@@ -1,5 +1,6 @@
 // The gateway's LoRA filter (table.ts): an adapter Model's route (labelled with its base) reaches only the pods whose
 // LoRA loader record lists the adapter and is not older than the pod's last restart; other LoRA routes reach every pod.
+// A request held while the base starts from zero (activation/hold.ts) waits until a pod has the adapter.
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { startEngine } from '../../engine/server.ts';
 import { createCore } from '../gateway.ts';
 import { modelRoute, modelServer, pod, serveCore, toServers } from '../testing/fixtures.ts';
 import { buildRoutingTable, servingEndpoints, type WorldSnapshot } from './table.ts';
+import { until } from '../../kube/testing/until.ts';
 import { fastEngineArgs, engineMetric } from '../../../test/support/engines.ts';
 
 /** A base pod of ModelInfer `llama` with the loader's record of `adapters` at `recordedAt`, after `restarts` restarts. */
@@ -89,5 +91,39 @@ test('through the gateway: adapter requests go only to the engine that has it; n
     await served.close();
     await a.close();
     await b.close();
+  }
+});
+
+test('a base at zero replicas: an adapter request is held until a pod is ready and has the adapter loaded', async () => {
+  const ip = '127.0.0.83';
+  const engine = await startEngine(parseEngineArgs(fastEngineArgs('llama', ip, 0), { warn: () => {} }));
+  const writes: string[] = [];
+  const core = createCore({ accessLog: new PassThrough().resume(), holdMaxWaitMs: 5000, scaleFromZero: async (ns, name) => (writes.push(`${ns}/${name}`), 'scaled'), log: () => {} });
+  core.synced = true;
+  const served = await serveCore(core);
+  const at = (replicas: number, pods: ReturnType<typeof basePod>[]): WorldSnapshot => ({
+    ...world(pods, engine.port),
+    infers: [{ metadata: { name: 'llama', namespace: 'default' }, spec: { replicas } }],
+  });
+  try {
+    core.rebuild(at(0, []));
+    const pending = fetch(`${served.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'sql', prompt: 'hi', max_tokens: 2 }) });
+    await until('held', () => core.holds.waiting('default/llama') === 1, 3000, 5);
+    assert.deepEqual(writes, ['default/llama'], 'the base is started');
+    // The pod is ready, the loader has not loaded the adapter yet: still waiting (not a 503, not a 404 from the engine).
+    core.rebuild(at(1, [basePod('p0', ip)]));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(core.holds.waiting('default/llama'), 1);
+    await fetch(`${engine.url}/v1/load_lora_adapter`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ lora_name: 'sql', lora_path: 'org/sql' }) });
+    core.rebuild(at(1, [basePod('p0', ip, ['sql'])]));
+    const res = await pending;
+    const body = (await res.json()) as { model?: string };
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.equal(body.model, 'sql');
+    assert.equal(core.holds.waiting('default/llama'), 0);
+  } finally {
+    core.holds.close();
+    await served.close();
+    await engine.close();
   }
 });
