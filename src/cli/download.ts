@@ -1,7 +1,7 @@
 // `matrixinfer download`: the Model's init container (contract.ts DOWNLOAD_CONTAINER). Fetches a source into the
 // node cache (src/registry/download/), prints the engine's model path and exits 0; on failure exits 1 with
-// `reason: message` on stderr and in /dev/termination-log (what Kubernetes shows as the container's termination
-// message).
+// `reason: message` on stderr and in /dev/termination-log when that file exists (what Kubernetes shows as the
+// container's termination message; never created elsewhere).
 //
 // Rules:
 //  - Credentials and endpoints come from the environment under each store's standard names (the Model's secretRef
@@ -11,7 +11,7 @@
 //  - MATRIXINFER_ENGINE_SIMULATED=1 (the engine needs no weights): one try with short timeouts; a failure to fetch is
 //    reported as Failed but the command exits 0 so the pod still starts. A failed scan (UnsafeArtifact,
 //    InvalidArtifact, PolicyViolation) exits 1 all the same: it is a verdict on the artifacts, and nothing serves them.
-import { rename, writeFile } from 'node:fs/promises';
+import { open, rename, writeFile } from 'node:fs/promises';
 import type { DownloadStatus } from '../api/kinds/model.ts';
 
 export interface DownloadCommandOptions {
@@ -24,7 +24,19 @@ export interface DownloadCommandOptions {
   stallTimeout?: number;
 }
 
+/** Kubernetes mounts this file into every container (terminationMessagePath); MATRIXINFER_TERMINATION_LOG moves it. */
 export const TERMINATION_LOG = '/dev/termination-log';
+
+/** Writes the termination message only into an existing file (outside a container there is none to create). */
+async function writeTerminationLog(path: string, text: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.truncate(0);
+    await handle.write(text, 0);
+  } finally {
+    await handle.close();
+  }
+}
 const SCAN_VERDICTS: ReadonlySet<string> = new Set(['UnsafeArtifact', 'InvalidArtifact', 'PolicyViolation']);
 
 export async function runDownload(opts: DownloadCommandOptions, env: NodeJS.ProcessEnv = process.env, io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
@@ -66,7 +78,7 @@ export async function runDownload(opts: DownloadCommandOptions, env: NodeJS.Proc
       io.err('download: MATRIXINFER_ENGINE_SIMULATED=1, the simulated engine needs no weights: starting anyway\n');
       return 0;
     }
-    await writeFile(TERMINATION_LOG, line.slice(0, 4000)).catch(() => {});
+    await writeTerminationLog(env.MATRIXINFER_TERMINATION_LOG || TERMINATION_LOG, line.slice(0, 4000)).catch(() => {});
     return 1;
   }
 }

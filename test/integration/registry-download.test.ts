@@ -279,9 +279,16 @@ describe('matrixinfer download', () => {
   test('a failure exits 1 with reason: message; under MATRIXINFER_ENGINE_SIMULATED=1 it is reported and exits 0', async () => {
     await pod('dl-sim');
     const base = { ...process.env, HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN, KUBECONFIG: cluster.kubeconfigPath, POD_NAMESPACE: 'default' };
-    const failed = await matrixinfer(['download', '--uri', 'hf://org/none', '--cache-dir', cache('cli')], { env: base });
+    const termination = join(root, 'termination-log');
+    writeFileSync(termination, 'stale');
+    const failed = await matrixinfer(['download', '--uri', 'hf://org/none', '--cache-dir', cache('cli')], { env: { ...base, MATRIXINFER_TERMINATION_LOG: termination } });
     assert.equal(failed.code, 1);
     assert.match(failed.stderr, /NotFound: hf:\/\/org\/none@main/);
+    assert.equal(readFileSync(termination, 'utf8'), 'NotFound: hf://org/none@main: not found (HTTP 404)');
+    // Outside a container there is no termination log, and none is created.
+    const nowhere = join(root, 'no-termination-log');
+    assert.equal((await matrixinfer(['download', '--uri', 'hf://org/none', '--cache-dir', cache('cli')], { env: { ...base, MATRIXINFER_TERMINATION_LOG: nowhere } })).code, 1);
+    assert.equal(existsSync(nowhere), false);
     const sim = await matrixinfer(['download', '--uri', 'hf://org/none', '--cache-dir', cache('cli')], { env: { ...base, POD_NAME: 'dl-sim', MATRIXINFER_ENGINE_SIMULATED: '1' } });
     assert.equal(sim.code, 0, sim.stderr);
     assert.deepEqual(await annotation('dl-sim'), { phase: 'Failed', reason: 'NotFound', message: 'hf://org/none@main: not found (HTTP 404)' });
