@@ -160,9 +160,9 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 // ---------- per kind ----------
 
 /** A Model's own rules; the registry policy's come on top (registry-policy.ts, in createAdmissionPlugins). */
-export const validateModel: Validator<Model> = (model) => {
+export const validateModel: Validator<Model> = (model, request) => {
   const errors: FieldError[] = [];
-  checkSource(model, errors);
+  checkSource(model, errors, request?.oldObject as Model | undefined);
   const { runtime, autoscaling, serving, modelSpec } = model.spec;
   const base = modelSpec?.baseModelRef?.name;
   if (!base && !runtime) errors.push({ field: 'spec.runtime', type: 'Required value', detail: 'a Model needs a runtime, unless it is a LoRA adapter (spec.modelSpec.baseModelRef)' });
@@ -456,7 +456,8 @@ export function createAdmissionPlugins(deps: AdmissionDependencies = {}): Admiss
   const policy = deps.policy ?? noPolicy;
   const validateModelWithPolicy: Validator<Model> = (model, request) => {
     const errors = validateModel(model, request);
-    return [...errors, ...checkPolicy(model, checkSource(model, []), policy)];
+    const old = request.oldObject as Model | undefined;
+    return [...errors, ...checkPolicy(model, checkSource(model, [], old), policy, old)];
   };
   return [
     plugin<Model>(REGISTRY_GROUP, 'Model', validateModelWithPolicy, (model, request) => defaultModel(model, request.oldObject as Model | undefined)),

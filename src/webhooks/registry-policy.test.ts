@@ -27,9 +27,13 @@ const model = (spec: { uri?: string; revision?: string; base?: string; runtime?:
 
 const policyMap = (data: Record<string, string>): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: REGISTRY_POLICY_CONFIGMAP, namespace: 'matrixinfer-system' }, data });
 
-function errorsOf(object: Model, configMap?: KubeObject): string[] {
+/** The Model plugin's refusals for creating `object` (or updating `old` to it), after its defaults. */
+function errorsOf(object: Model, configMap?: KubeObject, old?: Model): string[] {
   const plugin = createAdmissionPlugins({ policy: fixedPolicy(configMap) }).find((p) => p.kind === 'Model')!;
-  const request: AdmissionRequest = { operation: 'CREATE', group: 'registry.matrixinfer.ai', version: 'v1alpha1', kind: 'Model', resource: 'models', name: 'm', namespace: 'default', object: plugin.mutate!({ operation: 'CREATE', group: 'registry.matrixinfer.ai', version: 'v1alpha1', kind: 'Model', resource: 'models', name: 'm', object: structuredClone(object) }) };
+  const stored = old && structuredClone(old);
+  if (stored) defaultModel(stored, undefined); // as it was stored
+  const base = { operation: old ? 'UPDATE' : 'CREATE', group: 'registry.matrixinfer.ai', version: 'v1alpha1', kind: 'Model', resource: 'models', name: 'm', namespace: 'default', ...(stored ? { oldObject: stored } : {}) } as const;
+  const request: AdmissionRequest = { ...base, object: plugin.mutate!({ ...base, object: structuredClone(object) }) };
   return plugin.validate!(request).map(formatFieldError);
 }
 
@@ -148,4 +152,28 @@ test('policy: an invalid ConfigMap refuses every Model, naming the key; a missin
     'spec: Forbidden: the registry policy ConfigMap matrixinfer-system/matrixinfer-registry-policy is invalid, so no Model is admitted until it is fixed: data.maxGpusPerModel: "-1" must be a whole number',
   ]);
   assert.deepEqual(errorsOf(model({ uri: 'gs://anything/x' })), []);
+});
+
+test('UPDATE: rules hold for what changes, so a Model stored before a rule or a stricter policy can be relabelled and deleted', () => {
+  const cm = policyMap({ allowedSources: 'hf://meta-llama/', maxGpusPerModel: '4' });
+  // Stored before the URI rule: a relabel passes, a new URI that does not parse is refused.
+  const legacy = model({ uri: 'models/llama' });
+  const relabelled = { ...structuredClone(legacy), metadata: { ...legacy.metadata, labels: { team: 'a' } } };
+  assert.deepEqual(errorsOf(relabelled, undefined, legacy), []);
+  const moved = model({ uri: 'models/other' });
+  assert.equal(errorsOf(moved, undefined, legacy).length, 1);
+  // Admitted before the policy: a new image passes, a new source outside the policy does not.
+  const outside = model({ uri: 'hf://someone/llama', runtime: { resources: { limits: { 'nvidia.com/gpu': 8 } } } });
+  assert.deepEqual(errorsOf(model({ uri: 'hf://someone/llama', runtime: { image: 'vllm/vllm-openai:v0.10', resources: { limits: { 'nvidia.com/gpu': 8 } } } }), cm, outside), []);
+  assert.match(errorsOf(model({ uri: 'hf://someone/other', runtime: { resources: { limits: { 'nvidia.com/gpu': 8 } } } }), cm, outside)[0]!, /allowedSources/);
+  // Above the GPU cap already: fewer GPUs pass, more do not.
+  assert.deepEqual(errorsOf(model({ uri: 'hf://someone/llama', runtime: { resources: { limits: { 'nvidia.com/gpu': 6 } } } }), cm, outside), []);
+  assert.match(errorsOf(model({ uri: 'hf://someone/llama', runtime: { replicas: 2, resources: { limits: { 'nvidia.com/gpu': 8 } } } }), cm, outside)[0]!, /16 GPUs, above the registry policy's maxGpusPerModel/);
+  // Being deleted: never refused by the policy, even an invalid one (finalizers must come off).
+  const unchanged = { ...structuredClone(outside), metadata: { ...outside.metadata, finalizers: [] } };
+  assert.deepEqual(errorsOf(unchanged, policyMap({ maxGpusPerModel: 'x' }), outside), []);
+  const deleting = model({ uri: 'hf://someone/llama', runtime: { image: 'vllm/vllm-openai:v0.10' } });
+  deleting.metadata.deletionTimestamp = '2026-01-01T00:00:00Z';
+  assert.deepEqual(errorsOf(deleting, policyMap({ maxGpusPerModel: 'x' }), outside), []);
+  assert.equal(errorsOf({ ...deleting, metadata: { ...deleting.metadata, deletionTimestamp: undefined } }, policyMap({ maxGpusPerModel: 'x' }), outside).length, 1, 'not being deleted: refused');
 });

@@ -3,7 +3,9 @@
 // ConfigMap (policy.ts), and the Model's defaults (the engine resolved from the image).
 //
 // Rules: every refusal names the field path and the reason, and a policy refusal also names the ConfigMap and its
-// key; defaults are idempotent and never overwrite what the user set.
+// key; defaults are idempotent and never overwrite what the user set. On UPDATE a rule holds only for what changes
+// (ratcheting, as Kubernetes does for CRD validation): a Model stored before a rule or a stricter policy can still be
+// relabelled, have its finalizers removed and be deleted; only changing the field brings the rule to bear.
 import type { FieldError } from '../api/admission.ts';
 import type { Model } from '../api/kinds/index.ts';
 import { engineOf } from '../controllers/model/desired.ts';
@@ -16,18 +18,22 @@ const URI_FIELD = 'spec.modelSpec.source.uri';
 /** Stores a LoRA adapter can be loaded from today (object stores are not fetched for adapters yet). */
 const ADAPTER_STORES: ReadonlySet<Source['store']> = new Set(['huggingface', 'pvc', 'local']);
 
-/** The parsed source, or the refusal naming what is wrong with the URI. */
-export function checkSource(model: Model, errors: FieldError[]): Source | undefined {
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** The parsed source, or the refusal naming what is wrong with the URI (not on an UPDATE that keeps the source). */
+export function checkSource(model: Model, errors: FieldError[], old?: Model): Source | undefined {
   const source = model.spec.modelSpec?.source;
   if (typeof source?.uri !== 'string' || source.uri === '') return undefined;
+  const unchanged = old !== undefined && sameJson(old.spec?.modelSpec?.source, source) && sameJson(old.spec?.modelSpec?.baseModelRef, model.spec.modelSpec?.baseModelRef);
   let parsed: Source;
   try {
     parsed = parseSource(source.uri, source.revision);
   } catch (err) {
     if (!(err instanceof InvalidSourceError)) throw err;
-    errors.push({ field: URI_FIELD, type: 'Invalid value', value: source.uri, detail: err.message });
+    if (!unchanged) errors.push({ field: URI_FIELD, type: 'Invalid value', value: source.uri, detail: err.message });
     return undefined;
   }
+  if (unchanged) return parsed;
   if (source.revision !== undefined && parsed.store !== 'huggingface') {
     errors.push({ field: 'spec.modelSpec.source.revision', type: 'Forbidden', detail: `only huggingface:// and hf:// sources have revisions; ${parsed.store} sources are versioned by their URI` });
   }
@@ -91,8 +97,20 @@ function mostReplicas(model: Model): { replicas: number; field: string } {
 
 const policyRef = (policy: RegistryPolicy, key: string) => `the registry policy's ${key} (ConfigMap ${policy.source})`;
 
-/** The registry policy's rules on one Model; `source` is its parsed source (undefined when it does not parse). */
-export function checkPolicy(model: Model, source: Source | undefined, provider: PolicyProvider): FieldError[] {
+/** GPUs a Model can hold at once: GPUs per pod × its most replicas. */
+function gpuTotal(model: Model): { perPod: number; replicas: number; field: string; total: number } {
+  const perPod = gpusOf(model.spec.runtime?.resources);
+  const { replicas, field } = mostReplicas(model);
+  return { perPod, replicas, field, total: perPod * replicas };
+}
+
+/**
+ * The registry policy's rules on one Model; `source` is its parsed source (undefined when it does not parse). On
+ * UPDATE (`old`): nothing for a Model being deleted or whose spec is unchanged, the source rules only when the URI
+ * changes, the GPU cap only when the total grows.
+ */
+export function checkPolicy(model: Model, source: Source | undefined, provider: PolicyProvider, old?: Model): FieldError[] {
+  if (old && (model.metadata.deletionTimestamp || sameJson(old.spec, model.spec))) return [];
   const state = provider.current();
   if (state.state === 'none') return [];
   if (state.state === 'unavailable') {
@@ -104,7 +122,7 @@ export function checkPolicy(model: Model, source: Source | undefined, provider: 
   const policy = state.policy;
   const errors: FieldError[] = [];
   const uri = model.spec.modelSpec?.source?.uri;
-  if (source && typeof uri === 'string') {
+  if (source && typeof uri === 'string' && uri !== old?.spec?.modelSpec?.source?.uri) {
     const normalized = normalizeUri(uri);
     const scheme = normalizeScheme(normalized.slice(0, normalized.indexOf('://')));
     if (policy.allowedSchemes && !policy.allowedSchemes.includes(scheme)) {
@@ -114,12 +132,9 @@ export function checkPolicy(model: Model, source: Source | undefined, provider: 
       errors.push({ field: URI_FIELD, type: 'Forbidden', detail: `${JSON.stringify(uri)} is not under ${policyRef(policy, 'allowedSources')}: ${policy.allowedSources.join(', ')}` });
     }
   }
-  const runtime = model.spec.runtime;
-  if (policy.maxGpusPerModel !== undefined && runtime) {
-    const perPod = gpusOf(runtime.resources);
-    const { replicas, field } = mostReplicas(model);
-    const total = perPod * replicas;
-    if (total > policy.maxGpusPerModel) {
+  if (policy.maxGpusPerModel !== undefined && model.spec.runtime) {
+    const { perPod, replicas, field, total } = gpuTotal(model);
+    if (total > policy.maxGpusPerModel && !(old && total <= gpuTotal(old).total)) {
       errors.push({
         field: 'spec.runtime.resources',
         type: 'Forbidden',
