@@ -19,6 +19,8 @@ import { startHfHub, type HfHub } from '../support/hf-hub.ts';
 import { EVIL_PICKLE, safetensors } from '../support/model-files.ts';
 import { startTestCluster, type TestCluster } from '../support/cluster.ts';
 import { freePort, MAIN, matrixinfer, until } from '../support/platform.ts';
+import { findProgram, requireAll } from '../support/system.ts';
+import { fileURLToPath } from 'node:url';
 
 const MiB = 1 << 20;
 
@@ -173,6 +175,22 @@ describe('Hugging Face source', () => {
     assert.equal(again.reason, 'UnsafeArtifact');
     assert.equal(bytes, 0);
     assert.equal((await readManifest(entry))!.scan!.scannedAt, manifest.scan!.scannedAt);
+  });
+
+  const python = findProgram('python3');
+  const pythonSkip = python === undefined ? 'needs python3, not found on this machine (apt-get install python3 enables it)' : false;
+  if (pythonSkip !== false && requireAll()) throw new Error(`MATRIXINFER_REQUIRE_ALL=1: a test ${pythonSkip}`);
+  test("PyTorch checkpoints written by Python (the scanner's fixtures): a benign one passes, a malicious zip is refused", { skip: pythonSkip }, async () => {
+    const fixtures = join(root, 'pickles');
+    mkdirSync(fixtures);
+    execFileSync(python!, [fileURLToPath(new URL('../fixtures/registry-scan/make-pickles.py', import.meta.url)), fixtures], { stdio: ['ignore', 'ignore', 'inherit'] });
+    hub.setRepo('org/torch', { files: { 'config.json': Buffer.from('{}'), 'pytorch_model.bin': readFileSync(join(fixtures, 'benign-zip-deflated.pt')) } });
+    hub.setRepo('org/torch-evil', { files: { 'config.json': Buffer.from('{}'), 'pytorch_model.bin': readFileSync(join(fixtures, 'evil-zip.pt')) } });
+    const ok = await downloadModel({ uri: 'hf://org/torch', cacheDir: cache('torch'), env: env() });
+    assert.equal((await readManifest(ok.path))!.scan!.safe, true);
+    const error = await failure(downloadModel({ uri: 'hf://org/torch-evil', cacheDir: cache('torch'), env: env() }));
+    assert.equal(error.reason, 'UnsafeArtifact');
+    assert.match(error.message, /^pytorch_model\.bin!archive\/data\.pkl \(imports posix\.system\)/);
   });
 
   test('safetensorsOnly refuses a pickle-based file as PolicyViolation', async () => {
