@@ -3,7 +3,7 @@
 // llama-v2 with the same modelId and versions 1.0.0 and 2.0.0, and a user-written ModelRoute `llama` that sends
 // `x-model-version: 2.0.0` to v2 and splits everything else 80/20 between their ModelServers (the request's model is
 // rewritten to the chosen ModelServer's). Then llama-v1 is deprecated with llama-v2 as its replacement: its responses
-// (JSON, streamed, its own /v1/models/llama-v1) carry Deprecation: @<when the Deprecated condition became true> and
+// (JSON, streamed, engine errors, its seed paths /v1/models/llama-v1[/infer]) carry Deprecation: @<when the Deprecated condition became true> and
 // Link rel="successor-version", /v1/models marks it, other names carry nothing. Clients: the openai SDK and fetch.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,6 +130,20 @@ test('a deprecated Model: Deprecation and Link headers on its responses, marked 
   assert.equal(byId['llama-v1']!.deprecation_message, 'llama-v1 goes away on 2026-06-30');
   assert.equal(byId['llama-v2']!.deprecated, undefined);
   assert.equal(byId['llama']!.deprecated, undefined);
+
+  // The Model's seed paths (GET P, POST P/infer; P = /v1/models/llama-v1) name its ModelServer: they say it too.
+  const described = await fetch(`${gateway.url}/v1/models/llama-v1`);
+  assert.equal(described.status, 200);
+  assert.equal(described.headers.get('deprecation'), expected);
+  assert.equal(described.headers.get('link'), link);
+  await described.text();
+  const inferred = await fetch(`${gateway.url}/v1/models/llama-v1/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs": "hi", "parameters": {"max_tokens": 2}}' });
+  assert.equal(inferred.status, 200);
+  assert.equal(inferred.headers.get('deprecation'), expected);
+  await inferred.text();
+  const v2Seed = await fetch(`${gateway.url}/v1/models/llama-v2`);
+  assert.equal(v2Seed.headers.get('deprecation'), null);
+  await v2Seed.text();
 
   // Undeprecated: the headers go.
   const again = (await client.get<Model>(MODELS, NS, 'llama-v1'))!;

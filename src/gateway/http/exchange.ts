@@ -6,6 +6,7 @@ import type { ClientStream, StreamSink } from '../http1/server.ts';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { RoutingTable, RouteEntry, ServerEntry } from '../routing/table.ts';
+import type { RouteDeprecation } from '../routing/deprecation.ts';
 import type { Scheduler } from '../scheduling/scheduler.ts';
 import type { SchedulingRequest } from '../scheduling/types.ts';
 import type { Endpoint } from '../scheduling/endpoint.ts';
@@ -387,8 +388,8 @@ export class Exchange implements SchedulingRequest, StreamSink {
     };
     if (extra) Object.assign(headers, extra);
     if (this.responseHeaders !== null) Object.assign(headers, this.responseHeaders);
-    const deprecation = this.route?.deprecation;
-    if (deprecation) Object.assign(headers, deprecation.headers);
+    const deprecation = this.deprecation();
+    if (deprecation !== null) Object.assign(headers, deprecation.headers);
     const reshape = this.front?.errorBody;
     if (status >= 400 && reshape !== undefined) {
       // The API's own error shape (the OIP's {"error": "..."}), from the OpenAI one every refusal is written in.
@@ -413,10 +414,16 @@ export class Exchange implements SchedulingRequest, StreamSink {
     this.sendError(new GatewayError(code, message, options));
   }
 
+  /** The deprecation headers due: the matched route's, or on a seed path (a server, no route) the server's own route's. */
+  private deprecation(): RouteDeprecation | null {
+    if (this.route !== null) return this.route.deprecation;
+    return this.server === null ? null : this.server.deprecation;
+  }
+
   /** `responseHeaders` and the route's deprecation headers (precompiled) as header lines ("name: value\r\n" each). */
   responseHeaderLines(): string {
-    const route = this.route;
-    const deprecated = route === null || route.deprecation === null ? '' : route.deprecation.lines;
+    const deprecation = this.deprecation();
+    const deprecated = deprecation === null ? '' : deprecation.lines;
     const extra = this.responseHeaders;
     if (extra === null) return deprecated;
     let lines = deprecated;

@@ -38,6 +38,9 @@ test('the table puts the headers on the route and /v1/models marks the deprecate
   });
   assert.equal(table.models.get('llama-v1')!.routes[0]!.deprecation!.headers.deprecation, '@1767225600');
   assert.equal(table.models.get('llama-v2')!.routes[0]!.deprecation, null);
+  // A server's seed paths answer with its own model's route's headers.
+  assert.equal(table.servers.get('default/llama-v1')!.deprecation, table.models.get('llama-v1')!.routes[0]!.deprecation);
+  assert.equal(table.servers.get('default/llama-v2')!.deprecation, null);
   const list = JSON.parse(table.modelList.toString()) as { data: Record<string, unknown>[] };
   assert.deepEqual(list.data, [
     { id: 'llama-v1', object: 'model', created: 1735689600, owned_by: 'matrixinfer', deprecated: true, successor: 'llama-v2', deprecation_message: 'use v2' },

@@ -108,6 +108,11 @@ export interface ServerEntry {
   routeModels: string[];
   /** Keys (`namespace/name`) of the routes that send traffic here (their authorization guards the seed path). */
   routeKeys: string[];
+  /**
+   * The deprecation of the first route of `inferModel` (a deprecated Model's own route): what the seed paths, which
+   * name this server rather than a route, answer with.
+   */
+  deprecation: RouteDeprecation | null;
   /** Scheduling profile and prefill/decode state (scheduling/profiles.ts); `endpoints` are the decode pods under P/D. */
   scheduling: ServerScheduling;
   /** `namespace/name` of the ModelInfer (`modelInferRef`), or null. */
@@ -320,6 +325,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
       rr: 0,
       routeModels: [],
       routeKeys: [],
+      deprecation: null,
       scheduling: sched.scheduling,
       inferKey: inferName ? `${inferNs}/${inferName}` : null,
       inferReplicas: inferName ? (inferReplicas.get(`${inferNs}/${inferName}`) ?? -1) : -1,
@@ -386,6 +392,7 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
   for (const server of table.servers.values()) {
     const segs = server.path?.split('/').filter(Boolean) ?? [];
     server.inferModel = server.model ?? server.routeModels[0] ?? segs[segs.length - 1] ?? server.name;
+    server.deprecation = table.models.get(server.inferModel)?.routes[0]?.deprecation ?? null;
     if (server.path === undefined) continue;
     const inferPath = server.path === '/' ? '/infer' : `${server.path}/infer`;
     const owner = table.metaPaths.get(server.path);
@@ -474,6 +481,7 @@ function addStaticModel(table: RoutingTable, sm: StaticModel): void {
     rr: 0,
     routeModels: [model],
     routeKeys: [routeKey],
+    deprecation: null,
     scheduling: sched.scheduling,
     inferKey: null,
     inferReplicas: -1,
