@@ -208,8 +208,9 @@ function checkIntOrPercent(errors: FieldError[], field: string, value: number | 
 
 const isZero = (value: number | string) => value === 0 || /^0+%$/.test(String(value));
 
-export const validateModelInfer: Validator<ModelInfer> = (mi) => {
+export const validateModelInfer: Validator<ModelInfer> = (mi, request) => {
   const errors: FieldError[] = [];
+  const oldRoles = (request?.oldObject as ModelInfer | undefined)?.spec?.roles ?? [];
   const names = new Set<string>();
   const replicas = mi.spec.replicas ?? 1;
   const strategy = mi.spec.rolloutStrategy;
@@ -223,7 +224,10 @@ export const validateModelInfer: Validator<ModelInfer> = (mi) => {
       errors.push({ field: `spec.roles[${i}].template.spec.containers`, type: 'Required value', detail: 'at least one container is required' });
     }
     errors.push(...validatePodSpecResources(role.template?.spec, `spec.roles[${i}].template.spec`));
-    if (role.template && typeof role.template === 'object') errors.push(...validatePodTemplate(role.template as PodTemplate, `spec.roles[${i}].template`));
+    if (role.template && typeof role.template === 'object') {
+      const before = oldRoles.find((r) => r?.name === role.name)?.template as PodTemplate | undefined;
+      errors.push(...validatePodTemplate(role.template as PodTemplate, `spec.roles[${i}].template`, before));
+    }
     // The longest pod name this workload will generate must be a valid object name.
     const longest = `${mi.metadata.name ?? ''}-${Math.max(0, replicas + surge - 1)}-${role.name}-${Math.max(0, (role.replicas ?? 1) - 1)}`;
     if (mi.metadata.name && (longest.length > 253 || !DNS_SUBDOMAIN.test(longest))) {

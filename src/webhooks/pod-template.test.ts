@@ -35,7 +35,7 @@ function defaulted(mi: ModelInfer, configMap?: KubeObject): Json {
   return (once.spec as Json).roles[0].template.spec;
 }
 
-const errors = (mi: ModelInfer) => plugin().validate!(request(mi)).map(formatFieldError);
+const errors = (mi: ModelInfer, old?: ModelInfer) => plugin().validate!({ ...request(mi), ...(old ? { operation: 'UPDATE' as const, oldObject: old } : {}) }).map(formatFieldError);
 
 const gpuEngine = (image = 'registry.local/engine:1', extra: Json = {}) => ({ name: 'engine', image, resources: { limits: { 'nvidia.com/gpu': '2' } }, ...extra });
 
@@ -130,6 +130,12 @@ test('validation: privileged only with the opt-in annotation; fractional GPUs an
     `spec.roles[0].template.spec.containers[0].securityContext.privileged: Forbidden: privileged containers are refused unless the pod template carries the annotation ${ALLOW_PRIVILEGED_ANNOTATION}: "true"`,
   ]);
   assert.deepEqual(errors(infer({ containers: [{ name: 'e', image: 'x', securityContext: { privileged: true } }] }, { [ALLOW_PRIVILEGED_ANNOTATION]: 'true' })), []);
+  // Stored before the rule: still updatable (scaled, re-imaged); a newly privileged container is refused.
+  const legacy = infer({ containers: [{ name: 'e', image: 'x', securityContext: { privileged: true } }] });
+  const scaled = { ...structuredClone(legacy), spec: { ...structuredClone(legacy.spec), replicas: 3 } } as ModelInfer;
+  assert.deepEqual(errors(scaled, legacy), []);
+  const another = infer({ containers: [{ name: 'e', image: 'x', securityContext: { privileged: true } }, { name: 'f', image: 'x', securityContext: { privileged: true } }] });
+  assert.equal(errors(another, legacy).length, 1);
   assert.deepEqual(errors(infer({ initContainers: [{ name: 'i', image: 'x', resources: { requests: { 'nvidia.com/gpu': '0.5' }, limits: { 'nvidia.com/gpu': '0.5' } } }], containers: [{ name: 'e', image: 'x', resources: { requests: { memory: '2Gi' }, limits: { memory: '1Gi' } } }] })), [
     'spec.roles[0].template.spec.containers[0].resources.requests: Invalid value: "2Gi": must be less than or equal to memory limit of 1Gi',
     'spec.roles[0].template.spec.initContainers[0].resources.limits[nvidia.com/gpu]: Invalid value: "500m": must be an integer',

@@ -150,17 +150,22 @@ export function defaultPodTemplate(template: PodTemplate, policy: RegistryPolicy
   injectConfiguration(spec, policy);
 }
 
-/** What validation refuses in a pod template at `path` (`spec.roles[0].template`), beyond the resource checks. */
-export function validatePodTemplate(template: PodTemplate, path: string): FieldError[] {
+/**
+ * What validation refuses in a pod template at `path` (`spec.roles[0].template`), beyond the resource checks. On
+ * UPDATE (`before`: the role's stored template) a container that was privileged already stays allowed, so a
+ * ModelInfer stored before this rule can still be scaled and edited.
+ */
+export function validatePodTemplate(template: PodTemplate, path: string, before?: PodTemplate): FieldError[] {
   const errors: FieldError[] = [];
   if (!isObj(template.spec)) return errors;
   const spec = template.spec as PodSpec;
+  const wasPrivileged = new Set(before && isObj(before.spec) ? allContainers(before.spec as PodSpec).filter((c) => c.securityContext?.privileged === true).map((c) => c.name) : []);
   const optedIn = template.metadata?.annotations?.[ALLOW_PRIVILEGED_ANNOTATION] === 'true';
   for (const list of ['initContainers', 'containers'] as const) {
     containersOf(spec, list).forEach((c, i) => {
       const at = `${path}.spec.${list}[${i}]`;
       errors.push(...checkWholeGpus(c.resources, `${at}.resources`));
-      if (c.securityContext?.privileged === true && !optedIn) {
+      if (c.securityContext?.privileged === true && !optedIn && !wasPrivileged.has(c.name)) {
         errors.push({
           field: `${at}.securityContext.privileged`,
           type: 'Forbidden',
