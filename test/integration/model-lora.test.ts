@@ -1,10 +1,10 @@
 // LoRA adapters as Models end to end (issue 13, "Dependencies") on the embedded API server: controller manager (the
 // Model controller and the LoRA loader) + node agent (simulated engines as processes) + gateway. A base Model with 2
 // replicas and an adapter Model (baseModelRef) become Ready; the adapter is loaded into both engines (their
-// /v1/models lists it with the base as parent; each pod records it), is served through the gateway under its own name
-// (openai SDK), is loaded again after its engine is killed and restarted, and is unloaded when deleted (the gateway
-// then answers 404 model_not_found). Deprecated, it still serves with the Deprecation headers. Deleting the base marks
-// the adapter not ready, BaseModelNotFound.
+// /v1/models lists it with the base as parent; each pod records it) and served through the gateway under its own name
+// (openai SDK). It is loaded again after its engine is killed and restarted, and from its new path when its source
+// changes; deprecated, it still serves with the Deprecation headers; deleted, it is unloaded and the gateway answers
+// 404 model_not_found. Deleting the base marks the adapter not ready, BaseModelNotFound.
 import { readFileSync } from 'node:fs';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,6 +111,18 @@ test('an engine restart loses the adapter; the loader loads it again and rewrite
   }, 30_000);
   assert.equal(reloaded.metadata.annotations?.[LORA_ADAPTERS_ANNOTATION], ADAPTER);
   const completion = await openai.completions.create({ model: ADAPTER, prompt: 'after the restart', max_tokens: 2 });
+  assert.equal(completion.model, ADAPTER);
+});
+
+test('changing the adapter\'s source reloads it from the new path on both engines', async () => {
+  await client.mergePatch(MODELS, NS, ADAPTER, { spec: { modelSpec: { source: { uri: 'hf://acme/sql-lora-v2' } } } });
+  await until('both engines loaded it from the new path', async () => {
+    const pods = await basePods();
+    if (pods.length !== 2) return false;
+    for (const pod of pods) if ((await engineAdapters(pod)).find((a) => a.id === ADAPTER)?.root !== 'acme/sql-lora-v2') return false;
+    return true;
+  }, 20_000);
+  const completion = await openai.completions.create({ model: ADAPTER, prompt: 'v2', max_tokens: 2 });
   assert.equal(completion.model, ADAPTER);
 });
 

@@ -30,13 +30,16 @@ test('desired adapters: the base\'s loadable adapters with their lora_path, by n
   ]);
 });
 
-test('plan: load the desired ones the engine lacks; unload only what the loader recorded and is no longer wanted', () => {
+test('plan: load the desired ones the engine lacks; unload only what the loader recorded and is no longer wanted; reload a changed path', () => {
   const desired = [{ name: 'a', path: 'o/a' }, { name: 'b', path: 'o/b' }];
+  const on = (...names: string[]) => names.map((name) => ({ name }));
   // `static` came from --lora-modules (never recorded): left alone.
-  assert.deepEqual(planPod(desired, ['b', 'gone', 'static'], ['b', 'gone']), { load: [{ name: 'a', path: 'o/a' }], unload: ['gone'] });
+  assert.deepEqual(planPod(desired, on('b', 'gone', 'static'), ['b', 'gone']), { unload: ['gone'], load: [{ name: 'a', path: 'o/a' }] });
   // After an engine restart the engine has nothing: everything is loaded again.
-  assert.deepEqual(planPod(desired, [], ['a', 'b']), { load: desired, unload: [] });
-  assert.deepEqual(planPod([], ['a'], ['a']), { load: [], unload: ['a'] });
+  assert.deepEqual(planPod(desired, [], ['a', 'b']), { unload: [], load: desired });
+  assert.deepEqual(planPod([], on('a'), ['a']), { unload: ['a'], load: [] });
+  // The adapter's source changed: the engine's copy (root o/old) is replaced; the same path is left alone.
+  assert.deepEqual(planPod(desired, [{ name: 'a', root: 'o/old' }, { name: 'b', root: 'o/b' }], ['a', 'b']), { unload: ['a'], load: [{ name: 'a', path: 'o/a' }] });
 });
 
 test('record after the calls: desired adapters the engine has, plus recorded ones an unload left behind', () => {
@@ -68,15 +71,15 @@ test('engine client against the simulated engine: list, load (twice is fine), un
   const engine = await startEngine(parseEngineArgs(['org/llama', '--served-model-name', 'llama', '--host', '127.0.0.1', '--port', '0', '--lora-modules', 'static=/x'], { warn: () => {} }));
   try {
     const client = new EngineLoraClient(2000);
-    assert.deepEqual(await client.list(engine.url), ['static']);
+    assert.deepEqual(await client.list(engine.url), [{ name: 'static', root: '/x' }]);
     await client.load(engine.url, { name: 'sql', path: 'org/sql-lora' });
     await client.load(engine.url, { name: 'sql', path: 'org/sql-lora' });
-    assert.deepEqual((await client.list(engine.url)).sort(), ['sql', 'static']);
+    assert.deepEqual((await client.list(engine.url)).map((a) => a.name).sort(), ['sql', 'static']);
     const models = (await (await fetch(`${engine.url}/v1/models`)).json()) as { data: { id: string; parent: string | null; root: string }[] };
     assert.deepEqual(models.data.find((m) => m.id === 'sql'), { ...models.data.find((m) => m.id === 'sql'), parent: 'llama', root: 'org/sql-lora' });
     await client.unload(engine.url, 'sql');
     await client.unload(engine.url, 'sql');
-    assert.deepEqual(await client.list(engine.url), ['static']);
+    assert.deepEqual(await client.list(engine.url), [{ name: 'static', root: '/x' }]);
     // The engine's refusal comes back with its reason.
     await assert.rejects(client.load(engine.url, { name: 'bad', path: '' }), /loading bad from  into http:.*: 400 .*lora_path/);
   } finally {

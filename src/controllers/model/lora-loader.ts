@@ -7,10 +7,11 @@
 //    names the base and whose source can be handed to an engine (adapters.ts adapterArtifacts; the others are
 //    reported on the adapter, not loaded).
 //  - For every ready, routed engine pod of the base (model-name label; warm-pool pods wait until claimed): list what
-//    the engine has (GET /v1/models, entries with a `parent`), POST /v1/load_lora_adapter {lora_name, lora_path} for
-//    each desired one missing, POST /v1/unload_lora_adapter {lora_name} for each one it recorded there that is no
-//    longer desired (deleting an adapter unloads it without a finalizer). Adapters it did not load (the engine's
-//    --lora-modules) are left alone.
+//    the engine has (GET /v1/models, entries with a `parent`; `root` is the path it was loaded from), POST
+//    /v1/unload_lora_adapter {lora_name} for each one it recorded there that is no longer desired (deleting an adapter
+//    unloads it without a finalizer), then POST /v1/load_lora_adapter {lora_name, lora_path} for each desired one
+//    missing. One loaded from another path (the adapter's source changed) is unloaded and loaded again. Adapters it did
+//    not load (the engine's --lora-modules) are left alone unless an adapter Model claims their name.
 //  - Then the pod's annotation is rewritten, stamped with the pod's restart count: an engine restart (which loses
 //    adapters loaded at run time) makes the record stale at once, and the pod's update event brings the loader back.
 //  - A base with adapters is visited again every `resyncMs` (default 30 s) in case an engine lost them otherwise.
@@ -51,21 +52,32 @@ export function desiredAdapters(models: readonly Model[], base: string): Desired
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+/** An adapter as the engine lists it: its name and, when the engine says, the path it was loaded from. */
+export interface EngineAdapter {
+  name: string;
+  root?: string;
+}
+
 export interface PodPlan {
-  load: DesiredAdapter[];
+  /** Unloaded first (also the first half of a reload). */
   unload: string[];
+  load: DesiredAdapter[];
 }
 
 /**
- * One pod: load what is desired and missing from the engine; unload what the engine has, the loader recorded there and
- * is no longer desired.
+ * One pod: unload what the engine has, the loader recorded there and is no longer desired; load what is desired and
+ * missing; reload (unload, then load) a desired one the engine loaded from another path.
  */
-export function planPod(desired: readonly DesiredAdapter[], engine: readonly string[], recorded: readonly string[]): PodPlan {
-  const has = new Set(engine);
+export function planPod(desired: readonly DesiredAdapter[], engine: readonly EngineAdapter[], recorded: readonly string[]): PodPlan {
+  const has = new Map(engine.map((a) => [a.name, a]));
   const wanted = new Set(desired.map((d) => d.name));
+  const stale = desired.filter((d) => {
+    const root = has.get(d.name)?.root;
+    return root !== undefined && root !== d.path;
+  });
   return {
-    load: desired.filter((d) => !has.has(d.name)),
-    unload: engine.filter((name) => !wanted.has(name) && recorded.includes(name)).sort(),
+    unload: [...engine.filter((a) => !wanted.has(a.name) && recorded.includes(a.name)).map((a) => a.name), ...stale.map((d) => d.name)].sort(),
+    load: desired.filter((d) => !has.has(d.name) || stale.includes(d)),
   };
 }
 
@@ -95,12 +107,14 @@ export class EngineLoraClient {
     this.timeoutMs = timeoutMs;
   }
 
-  /** Adapter names the engine serves (GET /v1/models entries with a parent). */
-  async list(origin: string): Promise<string[]> {
+  /** Adapters the engine serves (GET /v1/models entries with a parent; `root`: the path it loaded). */
+  async list(origin: string): Promise<EngineAdapter[]> {
     const res = await fetch(`${origin}/v1/models`, { signal: AbortSignal.timeout(this.timeoutMs) });
     if (!res.ok) throw new Error(`GET ${origin}/v1/models: ${res.status} ${(await res.text()).slice(0, 200)}`);
-    const body = (await res.json()) as { data?: { id?: unknown; parent?: unknown }[] };
-    return (body.data ?? []).filter((m) => typeof m.id === 'string' && m.parent !== null && m.parent !== undefined).map((m) => m.id as string);
+    const body = (await res.json()) as { data?: { id?: unknown; parent?: unknown; root?: unknown }[] };
+    return (body.data ?? [])
+      .filter((m) => typeof m.id === 'string' && m.parent !== null && m.parent !== undefined)
+      .map((m) => ({ name: m.id as string, ...(typeof m.root === 'string' ? { root: m.root } : {}) }));
   }
 
   /** POST /v1/load_lora_adapter; an adapter already loaded counts as loaded. */
@@ -174,7 +188,7 @@ export function createLoraLoader(deps: LoraLoaderDeps): Controller {
     if (!origin) return;
     const restarts = podRestarts(pod as PodAdapterView);
     const recorded = recordedAdapters(pod as PodAdapterView)?.names ?? [];
-    let listed: string[];
+    let listed: EngineAdapter[];
     try {
       listed = await engine.list(origin);
     } catch (err) {
@@ -182,7 +196,15 @@ export function createLoraLoader(deps: LoraLoaderDeps): Controller {
       return;
     }
     const plan = planPod(desired, listed, recorded);
-    const loadedNow = new Set(listed);
+    const loadedNow = new Set(listed.map((a) => a.name));
+    for (const adapter of plan.unload) {
+      try {
+        await engine.unload(origin, adapter);
+        loadedNow.delete(adapter);
+      } catch (err) {
+        failures.push(`pod ${podName}: ${errorMessage(err)}`);
+      }
+    }
     for (const adapter of plan.load) {
       try {
         await engine.load(origin, adapter);
@@ -191,14 +213,6 @@ export function createLoraLoader(deps: LoraLoaderDeps): Controller {
         failures.push(`pod ${podName}: ${errorMessage(err)}`);
         const model = inNamespace.find((m) => m.metadata.name === adapter.name && isAdapter(m));
         if (model) recorder?.event(model, 'Warning', 'LoadFailed', `pod ${podName}: ${errorMessage(err)}`);
-      }
-    }
-    for (const adapter of plan.unload) {
-      try {
-        await engine.unload(origin, adapter);
-        loadedNow.delete(adapter);
-      } catch (err) {
-        failures.push(`pod ${podName}: ${errorMessage(err)}`);
       }
     }
     const next = adapterAnnotations(nextRecord(desired, recorded, loadedNow), restarts);
