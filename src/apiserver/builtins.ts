@@ -5,7 +5,8 @@ import { badRequest } from './errors.ts';
 import { clone, deepEqual, isObject, type JsonObject } from './meta.ts';
 import type { MergeKeys } from './patch.ts';
 import {
-  CONFIGMAP_TABLE, CONTROLLERREVISION_TABLE, ENDPOINTSLICE_TABLE, EVENT_TABLE, LEASE_TABLE, NAMESPACE_TABLE, NODE_TABLE, POD_TABLE, SECRET_TABLE, SERVICE_TABLE,
+  CONFIGMAP_TABLE, CONTROLLERREVISION_TABLE, ENDPOINTSLICE_TABLE, EVENT_TABLE, LEASE_TABLE, NAMESPACE_TABLE, NODE_TABLE, POD_TABLE,
+  ROLEBINDING_TABLE, SECRET_TABLE, SERVICE_TABLE, SERVICEACCOUNT_TABLE,
 } from './printers.ts';
 import { ALL_VERBS, type Registry, type ResourceType, type Strategy } from './registry.ts';
 import { validatePodSpecResources } from '../kube/resources.ts';
@@ -503,6 +504,35 @@ const eventsV1Strategy = base(EVENT_TABLE, {
 
 // ------------------------------------------------------------------------------------------------ leases
 
+// ------------------------------------------------------------------------------------------------ identities
+
+/** ServiceAccounts are stored and listed; no tokens are minted here (the embedded server has no token authenticator). */
+const serviceAccountStrategy = base(SERVICEACCOUNT_TABLE);
+
+/**
+ * RoleBindings are stored, validated and listed, not enforced (the embedded server authorizes everyone). As the real
+ * server: roleRef is required and immutable, subjects need a kind and a name.
+ */
+const roleBindingStrategy = base(ROLEBINDING_TABLE, {
+  validate(o) {
+    const errs: FieldError[] = [];
+    const ref = obj((o as { roleRef?: unknown }).roleRef);
+    if (ref.kind !== 'Role' && ref.kind !== 'ClusterRole') errs.push({ field: 'roleRef.kind', type: 'Unsupported value', value: ref.kind, detail: 'supported values: "Role", "ClusterRole"' });
+    if (!ref.name) errs.push({ field: 'roleRef.name', type: 'Required value' });
+    arr((o as { subjects?: unknown }).subjects).forEach((s, i) => {
+      const subject = obj(s);
+      if (!subject.kind) errs.push({ field: `subjects[${i}].kind`, type: 'Required value' });
+      if (!subject.name) errs.push({ field: `subjects[${i}].name`, type: 'Required value' });
+    });
+    return errs;
+  },
+  validateUpdate(o, old) {
+    return deepEqual((o as { roleRef?: unknown }).roleRef, (old as { roleRef?: unknown }).roleRef)
+      ? []
+      : [{ field: 'roleRef', type: 'Invalid value', value: (o as { roleRef?: unknown }).roleRef, detail: 'cannot change roleRef' }];
+  },
+});
+
 const leaseStrategy = base(LEASE_TABLE, {
   validate(o) {
     const errs: FieldError[] = [];
@@ -607,6 +637,8 @@ export function registerBuiltins(registry: Registry, allocate: Allocators): void
   }));
   add(builtin({ group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'], mergeKeys: {}, strategy: configMapStrategy }));
   add(builtin({ group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, mergeKeys: {}, strategy: secretStrategy }));
+  add(builtin({ group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, shortNames: ['sa'], mergeKeys: {}, strategy: serviceAccountStrategy }));
+  add(builtin({ group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true, mergeKeys: {}, strategy: roleBindingStrategy }));
   add(builtin({ group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'], mergeKeys: {}, strategy: coreEventStrategy }));
   add(builtin({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true, mergeKeys: {}, strategy: endpointSliceStrategy }));
   add(builtin({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true, mergeKeys: {}, strategy: leaseStrategy }));

@@ -178,6 +178,20 @@ export const ENDPOINTSLICE_TABLE: TableSpec = {
   },
 };
 
+export const SERVICEACCOUNT_TABLE: TableSpec = {
+  columns: [NAME_COLUMN, column('Secrets', 'string', 'Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.'), AGE_COLUMN],
+  cells: (o, now) => [o.metadata.name, ((o as { secrets?: unknown[] }).secrets ?? []).length, ageOf(o, now)],
+};
+
+/** rbac.authorization.k8s.io/v1 RoleBinding: ROLE as `Kind/name`, as kubectl prints it. */
+export const ROLEBINDING_TABLE: TableSpec = {
+  columns: [NAME_COLUMN, column('Role', 'string', 'RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace.'), AGE_COLUMN],
+  cells: (o, now) => {
+    const ref = obj((o as { roleRef?: unknown }).roleRef);
+    return [o.metadata.name, `${String(ref.kind ?? '')}/${String(ref.name ?? '')}`, ageOf(o, now)];
+  },
+};
+
 export const LEASE_TABLE: TableSpec = {
   columns: [NAME_COLUMN, column('Holder', 'string', 'holderIdentity contains the identity of the holder of a current lease.'), AGE_COLUMN],
   cells: (o, now) => [o.metadata.name, obj(o.spec).holderIdentity ?? '', ageOf(o, now)],

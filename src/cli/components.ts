@@ -74,6 +74,7 @@ export interface ControllerManagerCommandOptions {
   /** Where the autoscaler sends PromQL metrics that name no address. */
   prometheusUrl?: string;
   downloaderImage?: string;
+  downloadRole?: string;
   prometheusNamespace?: string;
   prometheusSelector?: string;
   /** With engineNetworkPolicy: this manager's own pods, admitted to the engine port (the autoscaler scrapes it). */
@@ -90,6 +91,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
   // Probes answer while the manager starts; ready once started (as leader or standby).
   const health = options.healthPort !== undefined ? await startHealthServer({ port: options.healthPort, ...(options.healthHost ? { host: options.healthHost } : {}), ready: () => started }) : undefined;
   const { defaultGatewayLocation } = await import('../controllers/networking/controller.ts');
+  const { parseRoleRef } = await import('../controllers/model/download-identity.ts');
   const gatewayDefaults = defaultGatewayLocation();
   const managerNamespace = options.controllerManagerNamespace ?? process.env.POD_NAMESPACE;
   const manager = await startControllerManager({
@@ -114,6 +116,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
     leaderElection: options.leaderElect,
     ...(options.prometheusUrl ? { autoscaler: { prometheusUrl: options.prometheusUrl } } : {}),
     ...(options.downloaderImage ? { downloaderImage: options.downloaderImage } : {}),
+    ...(options.downloadRole ? { downloadRole: parseRoleRef(options.downloadRole) } : {}),
     ...(options.metricsPort !== undefined ? { metrics: { port: options.metricsPort, ...(options.metricsHost ? { host: options.metricsHost } : {}) } } : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.leaseNamespace ? { leaseNamespace: options.leaseNamespace } : {}),

@@ -15,6 +15,7 @@ import { startMetricsServer, type MetricsServer } from '../kube/metrics-server.t
 import { createAutoscalerController, type AutoscalerOptions } from './autoscaler/controller.ts';
 import { AutoscalerMetrics } from './autoscaler/metrics.ts';
 import { createModelController } from './model/controller.ts';
+import type { RoleRef } from './model/download-identity.ts';
 import { createLoraLoader } from './model/lora-loader.ts';
 import { createModelInferController } from './modelinfer/controller.ts';
 import { createModelRouteController, createModelServerController, defaultGatewayLocation } from './networking/controller.ts';
@@ -63,6 +64,8 @@ export interface ControllerManagerOptions {
   metrics?: { port: number; host?: string };
   /** Image of the Models' download step (default matrixinfer/downloader at this version; src/registry/contract.ts). */
   downloaderImage?: string;
+  /** The role the download step's ServiceAccount is bound to in each Model namespace (the chart's); off when unset. */
+  downloadRole?: RoleRef;
 }
 
 export interface ControllerManager {
@@ -89,6 +92,7 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
       logger: log.child('model'),
       amenders: productionStack.amenders,
       ...(options.downloaderImage ? { downloaderImage: options.downloaderImage } : {}),
+      ...(options.downloadRole ? { downloadRole: options.downloadRole } : {}),
     }),
     // LoRA adapter Models into their base's engines (model/lora-loader.ts).
     createLoraLoader({ ...deps, logger: log.child('lora-loader') }),

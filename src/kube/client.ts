@@ -9,6 +9,7 @@ import {
   type KubeConfig,
   type V1Pod,
   type V1ConfigMap,
+  type V1ServiceAccount,
   type V1Service,
 } from '@kubernetes/client-node';
 import type { KubeObject } from '../api/admission.ts';
@@ -29,6 +30,8 @@ export const SERVICES: ResourceType = { group: '', version: 'v1', kind: 'Service
 export const CONFIG_MAPS: ResourceType = { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true };
 /** Listed and watched only (the gateway's TLS certificates and API keys). */
 export const SECRETS: ResourceType = { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true };
+export const SERVICE_ACCOUNTS: ResourceType = { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true };
+export const ROLE_BINDINGS: ResourceType = { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true };
 
 export function resourceOf(kind: KindDefinition): ResourceType {
   return { group: kind.group, version: kind.version, kind: kind.kind, plural: kind.plural, namespaced: kind.scope === 'Namespaced' };
@@ -118,7 +121,11 @@ export class KubeClient {
                 ? namespace
                   ? await this.core.listNamespacedConfigMap({ namespace, ...selectors })
                   : await this.core.listConfigMapForAllNamespaces(selectors)
-                : unsupported(rt);
+                : rt.plural === 'serviceaccounts'
+                  ? namespace
+                    ? await this.core.listNamespacedServiceAccount({ namespace, ...selectors })
+                    : await this.core.listServiceAccountForAllNamespaces(selectors)
+                  : unsupported(rt);
       return toWire<ObjectList>(result);
     }
     const { group, version, plural } = rt;
@@ -141,6 +148,7 @@ export class KubeClient {
         if (rt.plural === 'pods') return toWire<T>(await this.core.readNamespacedPod({ name, namespace }));
         if (rt.plural === 'services') return toWire<T>(await this.core.readNamespacedService({ name, namespace }));
         if (rt.plural === 'configmaps') return toWire<T>(await this.core.readNamespacedConfigMap({ name, namespace }));
+        if (rt.plural === 'serviceaccounts') return toWire<T>(await this.core.readNamespacedServiceAccount({ name, namespace }));
         unsupported(rt);
       }
       const { group, version, plural } = rt;
@@ -157,6 +165,7 @@ export class KubeClient {
       if (rt.plural === 'pods') return toWire<T>(await this.core.createNamespacedPod({ namespace, body: object as V1Pod }));
       if (rt.plural === 'services') return toWire<T>(await this.core.createNamespacedService({ namespace, body: object as V1Service }));
       if (rt.plural === 'configmaps') return toWire<T>(await this.core.createNamespacedConfigMap({ namespace, body: object as V1ConfigMap }));
+      if (rt.plural === 'serviceaccounts') return toWire<T>(await this.core.createNamespacedServiceAccount({ namespace, body: object as V1ServiceAccount }));
       unsupported(rt);
     }
     const { group, version, plural } = rt;
@@ -171,6 +180,7 @@ export class KubeClient {
       if (rt.plural === 'pods') return toWire<T>(await this.core.replaceNamespacedPod({ name, namespace, body: object as V1Pod }));
       if (rt.plural === 'services') return toWire<T>(await this.core.replaceNamespacedService({ name, namespace, body: object as V1Service }));
       if (rt.plural === 'configmaps') return toWire<T>(await this.core.replaceNamespacedConfigMap({ name, namespace, body: object as V1ConfigMap }));
+      if (rt.plural === 'serviceaccounts') return toWire<T>(await this.core.replaceNamespacedServiceAccount({ name, namespace, body: object as V1ServiceAccount }));
       unsupported(rt);
     }
     const { group, version, plural } = rt;
@@ -222,6 +232,7 @@ export class KubeClient {
         if (rt.plural === 'pods') await this.core.deleteNamespacedPod({ name, namespace, body });
         else if (rt.plural === 'services') await this.core.deleteNamespacedService({ name, namespace, body });
         else if (rt.plural === 'configmaps') await this.core.deleteNamespacedConfigMap({ name, namespace, body });
+        else if (rt.plural === 'serviceaccounts') await this.core.deleteNamespacedServiceAccount({ name, namespace, body });
         else unsupported(rt);
       } else {
         const { group, version, plural } = rt;

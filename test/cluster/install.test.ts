@@ -190,7 +190,30 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     ];
     for (const child of children) await until(child, async () => (await json(child)).status === 200, 60_000, 250);
     const pod = (await json('/api/v1/namespaces/default/pods/llama-7b-0-server-0')).body;
-    assert.deepEqual(pod.spec.containers[0].args, ['meta-llama/Llama-2-7b-hf', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '8000']);
+    // The engine opens the node cache entry the download step fills (src/registry/contract.ts).
+    assert.deepEqual(pod.spec.containers[0].args, ['/var/lib/matrixinfer/models/Llama-2-7b-hf-09d7a57727f4', '--served-model-name', 'llama-7b', '--host', '0.0.0.0', '--port', '8000']);
+    // The download step reports with an identity of its own, whose token only it mounts; the engine gets none.
+    assert.equal(pod.spec.initContainers[0].image, 'matrixinfer/downloader:0.1.0', 'the chart\'s downloader image');
+    assert.equal(pod.spec.serviceAccountName, 'matrixinfer-model-download');
+    assert.equal(pod.spec.automountServiceAccountToken, false);
+    const mounts = (c: { volumeMounts?: { mountPath: string }[] }) => (c.volumeMounts ?? []).map((m) => m.mountPath);
+    assert.ok(mounts(pod.spec.initContainers[0]).includes('/var/run/secrets/kubernetes.io/serviceaccount'));
+    assert.ok(!mounts(pod.spec.containers[0]).includes('/var/run/secrets/kubernetes.io/serviceaccount'), 'no token in the engine');
+    const roleBinding = (await json('/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/matrixinfer-model-download')).body;
+    assert.deepEqual(roleBinding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'matrixinfer-model-download' });
+    const canI = async (verb: string, namespace: string) => {
+      const review = await json('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: { user: 'system:serviceaccount:default:matrixinfer-model-download', groups: ['system:serviceaccounts'], resourceAttributes: { namespace, verb, resource: 'pods' } },
+        }),
+      });
+      return review.body.status?.allowed === true;
+    };
+    assert.deepEqual([await canI('patch', 'default'), await canI('delete', 'default'), await canI('patch', NAMESPACE)], [true, false, false], 'patch its namespace\'s pods, nothing more');
     // Status subresources are patched (the Model's and the children's).
     await until('Model status', async () => (await json('/apis/registry.matrixinfer.ai/v1alpha1/namespaces/default/models/llama-7b')).body?.status?.observedGeneration === 1, 60_000, 250);
     await until('ModelServer status', async () => (await json(children[1]!)).body?.status?.observedGeneration !== undefined, 60_000, 250);

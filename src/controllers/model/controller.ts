@@ -11,13 +11,13 @@
 import { REGISTRY_GROUP, isAdapter, isServed, type Model, type ModelInfer, type ModelServer } from '../../api/kinds/index.ts';
 import type { KubeObject } from '../../api/admission.ts';
 import { ensureChild, patchStatus, OwnershipConflictError } from '../../kube/apply.ts';
-import { isPermanent, type KubeClient, type ResourceType } from '../../kube/client.ts';
+import { isPermanent, ROLE_BINDINGS, SERVICE_ACCOUNTS, type KubeClient, type ResourceType } from '../../kube/client.ts';
 import { Controller, toController, type ReconcileResult } from '../../kube/controller.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { InformerFactory, SharedInformer } from '../../kube/informer.ts';
 import { errorMessage, type Logger } from '../../kube/log.ts';
 import { isDeleting, splitKey } from '../../kube/objects.ts';
-import { MODEL_NAME_LABEL } from '../../api/labels.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MODEL_NAME_LABEL } from '../../api/labels.ts';
 import { MODELINFER_PODS } from '../modelinfer/controller.ts';
 import {
   PODS,
@@ -34,6 +34,7 @@ import { desiredChildren, preserveReplicas } from './desired.ts';
 import { CONTROLLER_REVISIONS, syncRevisions } from './revisions.ts';
 import { computeModelStatus, type ChildError } from './status.ts';
 import { modelDownload, type PodLike } from './download-status.ts';
+import { DOWNLOAD_IDENTITY, ensureDownloadIdentity, type RoleRef } from './download-identity.ts';
 
 export interface ModelControllerDeps {
   client: KubeClient;
@@ -43,6 +44,8 @@ export interface ModelControllerDeps {
   workers?: number;
   /** The download step's image (desired.ts DesiredOptions). */
   downloaderImage?: string;
+  /** Give the download step its own ServiceAccount bound to this role (download-identity.ts); off when unset. */
+  downloadRole?: RoleRef;
   /** Other controllers' amendments to the children (amend.ts). */
   amenders?: readonly ModelAmender[];
 }
@@ -64,6 +67,15 @@ export function createModelController(deps: ModelControllerDeps): Controller {
   // The engine pods carry their download step's progress (download-status.ts); shared with the ModelInfer controller.
   const pods = informers.informer(PODS, MODELINFER_PODS);
   const amenders = deps.amenders ?? [];
+  const desiredOptions = { ...(deps.downloaderImage ? { downloaderImage: deps.downloaderImage } : {}), downloadIdentity: !!deps.downloadRole };
+  const managed = { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` };
+  const identity = deps.downloadRole
+    ? {
+        role: deps.downloadRole,
+        serviceAccounts: informers.informer(SERVICE_ACCOUNTS, managed),
+        roleBindings: informers.informer(ROLE_BINDINGS, managed),
+      }
+    : undefined;
   const adapterDeps = { client, recorder, models, routes: children[2]!.informer, pods };
   // The Model's spec history (revisions.ts): only revisions carrying the model-name label, not StatefulSets' own.
   const revisions = informers.informer(CONTROLLER_REVISIONS, { labelSelector: MODEL_NAME_LABEL });
@@ -77,8 +89,16 @@ export function createModelController(deps: ModelControllerDeps): Controller {
     if (!isServed(model)) return;
     let modelInfer = modelInfers!.informer.get(namespace, name) as ModelInfer | undefined;
     const live = { modelInfer, modelServer: modelServers!.informer.get(namespace, name) as ModelServer | undefined };
-    const desired = amendChildren(desiredChildren(model, deps.downloaderImage ? { downloaderImage: deps.downloaderImage } : {}), amenders.flatMap((amender) => amender.amendmentsFor(model, live)), live);
+    const desired = amendChildren(desiredChildren(model, desiredOptions), amenders.flatMap((amender) => amender.amendmentsFor(model, live)), live);
     const errors: ChildError[] = [];
+    if (identity) {
+      try {
+        const live = { serviceAccount: identity.serviceAccounts.get(namespace, DOWNLOAD_IDENTITY), roleBinding: identity.roleBindings.get(namespace, DOWNLOAD_IDENTITY) };
+        await ensureDownloadIdentity(client, namespace, identity.role, live);
+      } catch (err) {
+        errors.push({ kind: 'ServiceAccount', message: `the download step's identity: ${errorMessage(err)}`, permanent: false });
+      }
+    }
 
     const steps: [ResourceType, KubeObject][] = [
       [MODEL_INFERS, desired.modelInfer],

@@ -15,6 +15,7 @@ import {
   engineModelPath,
 } from '../../registry/contract.ts';
 import { isFetched, parseSource, type Source } from '../../registry/source.ts';
+import { withDownloadIdentity } from './download-identity.ts';
 import {
   modelInferKind,
   modelServerKind,
@@ -216,6 +217,8 @@ function downloadContainer(model: ServedModel, mounts: Record<string, unknown>[]
 export interface DesiredOptions {
   /** Image of the download step (--downloader-image). Default DEFAULT_DOWNLOADER_IMAGE. */
   downloaderImage?: string;
+  /** The download step reports progress with its own ServiceAccount token (download-identity.ts; clusters). */
+  downloadIdentity?: boolean;
 }
 
 export function desiredModelInfer(model: ServedModel, options: DesiredOptions = {}): ModelInfer {
@@ -225,6 +228,7 @@ export function desiredModelInfer(model: ServedModel, options: DesiredOptions = 
   const { command, args } = engineCommand(model);
   const resources = engineResources(runtime);
   const artifacts = artifactVolumes(sourceOf(model));
+  const withIdentity = (spec: Record<string, unknown>) => (options.downloadIdentity ? withDownloadIdentity(spec) : spec);
   const container: Record<string, unknown> = {
     name: ENGINE_CONTAINER,
     image: runtime.image,
@@ -252,12 +256,12 @@ export function desiredModelInfer(model: ServedModel, options: DesiredOptions = 
           replicas: 1,
           template: {
             metadata: { labels: { [MODEL_NAME_LABEL]: name } },
-            spec: {
+            spec: withIdentity({
               initContainers: [downloadContainer(model, artifacts.download, options.downloaderImage ?? DEFAULT_DOWNLOADER_IMAGE)],
               containers: [container],
               volumes: [{ name: 'dshm', emptyDir: { medium: 'Memory' } }, ...artifacts.volumes],
               restartPolicy: 'Always',
-            },
+            }),
           },
         },
       ],
