@@ -43,8 +43,8 @@ import {
   validateSpeculativeDecoding,
   validateStaticRoute,
 } from './productionstack.ts';
-import { activePolicy, noPolicy, type PolicyProvider, type RegistryPolicy } from './policy.ts';
-import { defaultPodTemplate, validatePodTemplate, type PodTemplate } from './pod-template.ts';
+import { noPolicy, podPolicy, type PolicyProvider, type RegistryPolicy } from './policy.ts';
+import { checkPolicyLoaded, defaultPodTemplate, validatePodTemplate, type PodTemplate } from './pod-template.ts';
 import { checkPolicy, checkSource, checkWholeGpus, defaultModel } from './registry-policy.ts';
 
 type Validator<T> = (object: T, request: AdmissionRequest) => FieldError[];
@@ -465,7 +465,7 @@ export function createAdmissionPlugins(deps: AdmissionDependencies = {}): Admiss
   };
   return [
     plugin<Model>(REGISTRY_GROUP, 'Model', validateModelWithPolicy, (model, request) => defaultModel(model, request.oldObject as Model | undefined)),
-    plugin<ModelInfer>(WORKLOAD_GROUP, 'ModelInfer', validateModelInfer, (mi) => defaultModelInfer(mi, activePolicy(policy))),
+    plugin<ModelInfer>(WORKLOAD_GROUP, 'ModelInfer', (mi, request) => [...validateModelInfer(mi, request), ...checkPolicyLoaded(mi, policy)], (mi) => defaultModelInfer(mi, podPolicy(policy))),
     ...commonPlugins,
   ];
 }

@@ -119,6 +119,15 @@ test('configuration: HF_HOME into the model cache mount of engine containers; th
   assert.deepEqual(plain.initContainers[0].args, template.initContainers[0]!.args, 'no policy, no flag');
   const strict = defaulted(infer(structuredClone(template)), policyMap({ safetensorsOnly: 'true' }));
   assert.deepEqual(strict.initContainers[0].args, [...template.initContainers[0]!.args, '--safetensors-only']);
+  // A policy with a bad key refuses Models, but what parsed still holds for pods: a typo must not drop the flag.
+  const typo = defaulted(infer(structuredClone(template)), policyMap({ safetensorsOnly: 'true', maxGpusPerModel: 'lots' }));
+  assert.deepEqual(typo.initContainers[0].args.at(-1), '--safetensors-only');
+  // Policy not read yet (the webhook server's informer): a ModelInfer with a download step waits; others do not.
+  const unread = createAdmissionPlugins({ policy: { current: () => ({ state: 'unavailable', reason: 'not read yet' }) } }).find((p) => p.kind === 'ModelInfer')!;
+  assert.deepEqual(unread.validate!(request(infer(structuredClone(template)))).map(formatFieldError), [
+    `spec.roles[0].template.spec.initContainers[0]: Forbidden: the registry policy is not loaded yet (not read yet); retry`,
+  ]);
+  assert.deepEqual(unread.validate!(request(infer({ containers: [{ name: 'e', image: 'x' }] }))), []);
   // An HF_HOME the user set stays.
   const own = structuredClone(template);
   own.containers[0]!.env = [{ name: 'HF_HOME', value: '/data/hf' }];

@@ -16,7 +16,8 @@
 import type { FieldError } from '../api/admission.ts';
 import { imageRepository } from '../agent/runtime-map.ts';
 import { CACHE_VOLUME, DOWNLOAD_CONTAINER, NODE_CACHE_PATH } from '../registry/contract.ts';
-import type { RegistryPolicy } from './policy.ts';
+import type { ModelInfer } from '../api/kinds/index.ts';
+import type { PolicyProvider, RegistryPolicy } from './policy.ts';
 import { checkWholeGpus } from './registry-policy.ts';
 
 /** On a pod template: `"true"` lets its containers be privileged (see docs/architecture.md, Admission). */
@@ -174,5 +175,22 @@ export function validatePodTemplate(template: PodTemplate, path: string, before?
       }
     });
   }
+  return errors;
+}
+
+/**
+ * A ModelInfer with a download step while the webhook server has not read the policy yet: refused (to be retried),
+ * since defaulting it without the policy could drop --safetensors-only. Others are not held up.
+ */
+export function checkPolicyLoaded(mi: ModelInfer, provider: PolicyProvider): FieldError[] {
+  const state = provider.current();
+  if (state.state !== 'unavailable') return [];
+  const errors: FieldError[] = [];
+  (mi.spec.roles ?? []).forEach((role, i) => {
+    const spec = isObj(role?.template?.spec) ? (role.template.spec as PodSpec) : {};
+    containersOf(spec, 'initContainers').forEach((c, j) => {
+      if (c.name === DOWNLOAD_CONTAINER) errors.push({ field: `spec.roles[${i}].template.spec.initContainers[${j}]`, type: 'Forbidden', detail: `the registry policy is not loaded yet (${state.reason}); retry` });
+    });
+  });
   return errors;
 }

@@ -40,7 +40,8 @@ export interface RegistryPolicy {
 export type PolicyState =
   | { state: 'none' }
   | { state: 'active'; policy: RegistryPolicy }
-  | { state: 'invalid'; source: string; problems: readonly string[] }
+  /** `policy`: the keys that did parse, still applied to pods (a typo elsewhere must not drop safetensorsOnly). */
+  | { state: 'invalid'; source: string; problems: readonly string[]; policy: RegistryPolicy }
   /** The webhook server has not read the ConfigMap yet: decisions that need it wait (are refused, to be retried). */
   | { state: 'unavailable'; reason: string };
 
@@ -134,11 +135,15 @@ export function readPolicy(configMap: KubeObject | undefined): PolicyState {
   const root = value('rootImages');
   if (root !== undefined) policy.rootImages = list(root).map((s) => s.toLowerCase());
 
-  return problems.length > 0 ? { state: 'invalid', source, problems } : { state: 'active', policy };
+  return problems.length > 0 ? { state: 'invalid', source, problems, policy } : { state: 'active', policy };
 }
 
-/** The active policy, or undefined when there is none or it cannot be used (the Model validator says why). */
-export function activePolicy(provider: PolicyProvider): RegistryPolicy | undefined {
+/**
+ * The policy pods are defaulted under: the active one, or what parsed of an invalid one (Models are refused then,
+ * but the pods of Models admitted earlier keep e.g. --safetensors-only); undefined when there is none or it has not
+ * been read (ModelInfers with a download step are refused then: see createAdmissionPlugins).
+ */
+export function podPolicy(provider: PolicyProvider): RegistryPolicy | undefined {
   const state = provider.current();
-  return state.state === 'active' ? state.policy : undefined;
+  return state.state === 'active' || state.state === 'invalid' ? state.policy : undefined;
 }
