@@ -67,6 +67,8 @@ export function dumpServers(table: RoutingTable): unknown[] {
     circuitBreaker: s.circuit,
     routeModels: s.routeModels,
     endpoints: s.endpoints.map((e) => e.key),
+    // LoRA adapter Models: the endpoints that have each adapter loaded (routing/table.ts).
+    ...(s.adapterEndpoints ? { adapterEndpoints: Object.fromEntries([...s.adapterEndpoints].map(([adapter, eps]) => [adapter, eps.map((e) => e.key)])) } : {}),
   }));
 }
 

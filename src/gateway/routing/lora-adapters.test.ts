@@ -10,6 +10,7 @@ import { startEngine } from '../../engine/server.ts';
 import { createCore } from '../gateway.ts';
 import { modelRoute, modelServer, pod, serveCore, toServers } from '../testing/fixtures.ts';
 import { buildRoutingTable, servingEndpoints, type WorldSnapshot } from './table.ts';
+import { dumpServers } from '../observability/debug.ts';
 import { until } from '../../kube/testing/until.ts';
 import { fastEngineArgs, engineMetric } from '../../../test/support/engines.ts';
 
@@ -50,6 +51,9 @@ test('table: per adapter, the pods that have it loaded; a stale record counts as
   assert.equal(servingEndpoints(server, 'sql', true), servingEndpoints(server, 'sql', true), 'precomputed: the same array every request');
   assert.equal(table.models.get('sql')!.lora, true);
   assert.equal(table.models.get('sql')!.routes[0]!.rules[0]!.targets.length, 1);
+  // The debug view (/debug/config_dump/servers) shows the subsets.
+  const dumped = dumpServers(table).find((d) => (d as { server: string }).server === 'default/llama') as { adapterEndpoints?: Record<string, string[]> };
+  assert.deepEqual(dumped.adapterEndpoints, { sql: ['default/p0@10.0.0.1:8000', 'default/p3@10.0.0.4:8000'], chat: ['default/p3@10.0.0.4:8000'] });
 
   // Nowhere loaded: the target has no ready endpoint for the adapter (503, not a 404 from an engine).
   const none = buildRoutingTable(world([basePod('p0', '10.0.0.1'), basePod('p1', '10.0.0.2', ['chat'])]));
