@@ -47,10 +47,10 @@ export function kubectlSuite(backend: Backend): void {
       const get = await k(['get', 'models']);
       assert.equal(get.code, 0, get.stderr);
       const [header, row] = get.stdout.trim().split('\n');
-      assert.deepEqual(header!.split(/\s{2,}/), ['NAME', 'MODEL-ID', 'FRAMEWORK', 'VERSION', 'READY', 'PHASE', 'AGE']);
-      assert.match(row!, /^llama-7b {3}llama-7b-v1 {3}pytorch {5}1\.1\.0 {21}\d+s$/);
+      assert.deepEqual(header!.split(/\s{2,}/), ['NAME', 'MODEL-ID', 'FRAMEWORK', 'VERSION', 'READY', 'PHASE', 'LIFECYCLE', 'DOWNLOAD', 'AGE']);
+      assert.match(row!, /^llama-7b {3}llama-7b-v1 {3}pytorch {5}1\.1\.0 {44}\d+s$/, 'no status yet: READY, PHASE, LIFECYCLE and DOWNLOAD empty');
       const wide = await k(['get', 'models', '-o', 'wide']);
-      assert.deepEqual(wide.stdout.trim().split('\n')[0]!.split(/\s{2,}/), ['NAME', 'MODEL-ID', 'FRAMEWORK', 'VERSION', 'READY', 'PHASE', 'IMAGE', 'AGE']);
+      assert.deepEqual(wide.stdout.trim().split('\n')[0]!.split(/\s{2,}/), ['NAME', 'MODEL-ID', 'FRAMEWORK', 'VERSION', 'READY', 'PHASE', 'LIFECYCLE', 'DOWNLOAD', 'IMAGE', 'AGE']);
       assert.match(wide.stdout, /matrixinfer\/pytorch-runtime:latest/);
       const all = await k(['get', 'matrixinfer']);
       assert.equal(all.code, 0, all.stderr);

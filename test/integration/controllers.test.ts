@@ -106,12 +106,17 @@ test('the seed Model becomes five owned, labelled children and an engine pod; re
   const engine = spec.containers[0];
   assert.equal(engine.name, 'engine');
   assert.equal(engine.image, 'matrixinfer/pytorch-runtime:latest');
-  assert.deepEqual(engine.args, ['meta-llama/Llama-2-7b-hf', '--served-model-name', NAME, '--host', '0.0.0.0', '--port', '8000']);
+  assert.deepEqual(engine.args, ['/var/lib/matrixinfer/models/Llama-2-7b-hf-09d7a57727f4', '--served-model-name', NAME, '--host', '0.0.0.0', '--port', '8000']);
   assert.deepEqual(engine.ports, [{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
   assert.deepEqual(engine.resources, { requests: { memory: '8Gi', cpu: '2' }, limits: { memory: '16Gi', cpu: '4' } });
   assert.equal(engine.readinessProbe.httpGet.path, '/health');
   assert.equal(engine.readinessProbe.httpGet.port, 8000);
-  assert.deepEqual(spec.volumes, [{ name: 'dshm', emptyDir: { medium: 'Memory' } }]);
+  // The node cache the download step fills and the engine reads (src/registry/contract.ts).
+  assert.deepEqual(spec.volumes, [
+    { name: 'dshm', emptyDir: { medium: 'Memory' } },
+    { name: 'model-cache', hostPath: { path: '/var/lib/matrixinfer/models', type: 'DirectoryOrCreate' } },
+  ]);
+  assert.deepEqual((pod.spec as { initContainers: { name: string }[] }).initContainers.map((c) => c.name), ['model-download']);
 
   // Before readiness: Pending everywhere.
   await until('Model Pending', async () => (await get<Model>(MODELS))?.status?.phase === 'Pending');
