@@ -63,7 +63,7 @@ const allows = (rules: Rule[], group: string, resource: string, verb: string) =>
 
 test('RBAC: no wildcards, the gateway only reads (and starts a ModelInfer from zero), the controller manager only touches its webhook certificate Secret', () => {
   const rbac = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role');
-  assert.equal(rbac.length, 5);
+  assert.equal(rbac.length, 6);
   for (const role of rbac) {
     for (const rule of role.rules as Rule[]) {
       for (const list of [rule.apiGroups, rule.resources, rule.verbs]) assert.ok(!list.includes('*'), `${role.metadata.name}: no wildcard`);
@@ -84,7 +84,13 @@ test('RBAC: no wildcards, the gateway only reads (and starts a ModelInfer from z
   assert.ok(!manager.some((r) => r.resources.includes('secrets')));
   // Webhooks: the certificate Secret and the two configurations, read and replaced by name only.
   const webhookSecrets = rulesOf('Role', 'matrixinfer-controller-manager-webhook');
-  for (const rule of webhookSecrets) assert.ok(rule.verbs.includes('create') ? !rule.resourceNames : rule.resourceNames?.join() === 'matrixinfer-webhook-cert');
+  for (const rule of webhookSecrets.filter((r) => r.resources.includes('secrets'))) {
+    assert.ok(rule.verbs.includes('create') ? !rule.resourceNames : rule.resourceNames?.join() === 'matrixinfer-webhook-cert');
+  }
+  // The registry policy ConfigMap (src/webhooks/policy.ts): read, by name only.
+  assert.deepEqual(webhookSecrets.filter((r) => !r.resources.includes('secrets')), [
+    { apiGroups: [''], resources: ['configmaps'], resourceNames: ['matrixinfer-registry-policy'], verbs: ['get', 'list', 'watch'] },
+  ]);
   const webhookConfigs = rulesOf('ClusterRole', 'matrixinfer-controller-manager-webhook');
   for (const rule of webhookConfigs) assert.ok(rule.verbs.includes('create') ? rule.verbs.length === 1 : rule.resourceNames?.length === 1);
   assert.ok(!allows(webhookConfigs, 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', 'delete'));
@@ -92,6 +98,9 @@ test('RBAC: no wildcards, the gateway only reads (and starts a ModelInfer from z
   assert.ok(!allows(manager, '', 'services', 'delete'), 'children go by garbage collection');
   assert.ok(allows(manager, 'registry.matrixinfer.ai', 'models/status', 'patch'));
   assert.ok(!allows(manager, 'registry.matrixinfer.ai', 'models', 'update'), 'the manager never changes a user\'s Model spec');
+  // The Models' download step annotates its own Pod, and that is all its identity may do.
+  assert.deepEqual(rulesOf('ClusterRole', 'matrixinfer-model-download'), [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] }]);
+  assert.ok(!allows(manager, '', 'serviceaccounts', 'update') && !allows(manager, 'rbac.authorization.k8s.io', 'rolebindings', 'update'), 'its identity is created and replaced, never edited');
   // The Lease: a namespaced Role, get/update only on the manager's own Lease.
   const lease = rulesOf('Role', 'matrixinfer-controller-manager-leader-election');
   assert.deepEqual(lease.find((r) => r.verbs.includes('update'))?.resourceNames, ['matrixinfer-controller-manager']);
