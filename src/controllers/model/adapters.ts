@@ -23,19 +23,17 @@ import { LORA_BASE_LABEL, loadedAdapters, type PodAdapterView } from '../../api/
 import { engineModelPath } from '../../registry/contract.ts';
 import { parseSource } from '../../registry/source.ts';
 import type { KubeObject } from '../../api/admission.ts';
-import { ensureChild, patchStatus, OwnershipConflictError } from '../../kube/apply.ts';
+import { ensureChild, OwnershipConflictError } from '../../kube/apply.ts';
 import { isPermanent, type KubeClient } from '../../kube/client.ts';
 import type { Controller, ReconcileResult } from '../../kube/controller.ts';
 import type { EventRecorder } from '../../kube/events.ts';
 import type { SharedInformer } from '../../kube/informer.ts';
 import { errorMessage } from '../../kube/log.ts';
 import { isDeleting, isPodReady, objectKey, setConditions, nowTime, type ConditionInput } from '../../kube/objects.ts';
-import { MODELS, MODEL_ROUTES } from '../resources.ts';
+import { MODEL_ROUTES } from '../resources.ts';
 import { routeDeprecation } from './desired.ts';
-import { deprecatedCondition, type ChildError } from './status.ts';
-
-/** How long to wait before retrying after a permanent child error (nothing else would wake us). */
-const PERMANENT_ERROR_RETRY_MS = 30_000;
+import { childrenFailed, deprecatedCondition, syncedCondition, type ChildError } from './status.ts';
+import { reportStatus } from './report.ts';
 
 /** What the engine is told to load (`lora_path`), or why the adapter cannot be loaded. */
 export type AdapterArtifacts =
@@ -132,21 +130,13 @@ export function computeAdapterStatus(adapter: AdapterModel, observed: AdapterObs
     dependencies = { type: 'DependenciesReady', status: 'True', reason: 'BaseModelReady', message: `base Model ${JSON.stringify(baseName)} is Ready` };
   }
 
-  const synced: ConditionInput =
-    observed.childErrors.length === 0
-      ? { type: 'ChildrenSynced', status: 'True', reason: 'Synced', message: 'ModelRoute is up to date' }
-      : {
-          type: 'ChildrenSynced',
-          status: 'False',
-          reason: permanent.length > 0 ? 'SyncFailed' : 'SyncRetrying',
-          message: observed.childErrors.map((e) => `${e.kind}: ${e.message}`).join('; '),
-        };
+  const synced = syncedCondition(observed.childErrors, 'ModelRoute is up to date');
 
   let phase: 'Pending' | 'Ready' | 'Failed';
   let ready: ConditionInput;
   if (permanent.length > 0) {
     phase = 'Failed';
-    ready = { type: 'Ready', status: 'False', reason: 'ChildrenFailed', message: permanent.map((e) => `${e.kind}: ${e.message}`).join('; ') };
+    ready = childrenFailed(permanent);
   } else if (!artifacts.ok) {
     phase = 'Failed';
     ready = { type: 'Ready', status: 'False', reason: artifacts.reason, message: artifacts.message };
@@ -230,18 +220,7 @@ export async function reconcileAdapter(deps: AdapterDeps, adapter: AdapterModel)
     pods: countBasePods(deps.pods.list(namespace), baseName, name),
     childErrors: errors,
   });
-  const previousPhase = adapter.status?.phase;
-  if (status.lifecycle === 'Deprecated' && adapter.status?.lifecycle !== 'Deprecated') {
-    recorder.event(adapter, 'Warning', 'Deprecated', status.conditions?.find((c) => c.type === 'Deprecated')?.message ?? 'this model is deprecated');
-  }
-  await patchStatus(client, MODELS, adapter, status as Record<string, unknown>);
-  if (status.phase !== previousPhase) {
-    const ready = status.conditions?.find((c) => c.type === 'Ready');
-    recorder.event(adapter, status.phase === 'Failed' ? 'Warning' : 'Normal', `Model${status.phase}`, ready?.message || `phase ${status.phase}`);
-  }
-  const transient = errors.filter((e) => !e.permanent);
-  if (transient.length > 0) throw new Error(transient.map((e) => `${e.kind}: ${e.message}`).join('; '));
-  if (errors.length > 0) return { requeueAfterMs: PERMANENT_ERROR_RETRY_MS };
+  return reportStatus(client, recorder, adapter, status, errors);
 }
 
 /**

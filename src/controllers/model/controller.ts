@@ -10,7 +10,7 @@
 // and undo; status.currentRevision names the one in force.
 import { REGISTRY_GROUP, isAdapter, isServed, type Model, type ModelInfer, type ModelServer } from '../../api/kinds/index.ts';
 import type { KubeObject } from '../../api/admission.ts';
-import { ensureChild, patchStatus, OwnershipConflictError } from '../../kube/apply.ts';
+import { ensureChild, OwnershipConflictError } from '../../kube/apply.ts';
 import { isPermanent, ROLE_BINDINGS, SERVICE_ACCOUNTS, type KubeClient, type ResourceType } from '../../kube/client.ts';
 import { Controller, toController, type ReconcileResult } from '../../kube/controller.ts';
 import type { EventRecorder } from '../../kube/events.ts';
@@ -33,6 +33,7 @@ import { amendChildren, type ModelAmender } from './amend.ts';
 import { desiredChildren, preserveReplicas } from './desired.ts';
 import { CONTROLLER_REVISIONS, syncRevisions } from './revisions.ts';
 import { computeModelStatus, type ChildError } from './status.ts';
+import { reportStatus } from './report.ts';
 import { modelDownload, type PodLike } from './download-status.ts';
 import { DOWNLOAD_IDENTITY, ensureDownloadIdentity, type RoleRef } from './download-identity.ts';
 
@@ -50,8 +51,6 @@ export interface ModelControllerDeps {
   amenders?: readonly ModelAmender[];
 }
 
-/** How long to wait before retrying after a permanent child error (nothing else would wake us). */
-const PERMANENT_ERROR_RETRY_MS = 30_000;
 
 export function createModelController(deps: ModelControllerDeps): Controller {
   const { client, informers, recorder } = deps;
@@ -136,18 +135,7 @@ export function createModelController(deps: ModelControllerDeps): Controller {
     const modelPods = pods.list(namespace).filter((p) => p.metadata.labels?.[MODEL_NAME_LABEL] === name) as PodLike[];
     const download = modelDownload(modelPods) ?? model.status?.download;
     const status = computeModelStatus(model, { childErrors: errors, modelInfer, download, currentRevision });
-    const previousPhase = model.status?.phase;
-    if (status.lifecycle === 'Deprecated' && model.status?.lifecycle !== 'Deprecated') {
-      recorder.event(model, 'Warning', 'Deprecated', status.conditions?.find((c) => c.type === 'Deprecated')?.message ?? 'this model is deprecated');
-    }
-    await patchStatus(client, MODELS, model, status as Record<string, unknown>);
-    if (status.phase !== previousPhase) {
-      const ready = status.conditions?.find((c) => c.type === 'Ready');
-      recorder.event(model, status.phase === 'Failed' ? 'Warning' : 'Normal', `Model${status.phase}`, ready?.message || `phase ${status.phase}`);
-    }
-    const transient = errors.filter((e) => !e.permanent);
-    if (transient.length > 0) throw new Error(transient.map((e) => `${e.kind}: ${e.message}`).join('; '));
-    if (errors.length > 0) return { requeueAfterMs: PERMANENT_ERROR_RETRY_MS };
+    return reportStatus(client, recorder, model, status, errors);
   }
 
   const controller = new Controller({ name: 'model', reconcile, workers: deps.workers, logger: deps.logger });

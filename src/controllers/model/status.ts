@@ -37,6 +37,22 @@ export interface ModelObservation {
   currentRevision?: number | undefined;
 }
 
+/** ChildrenSynced: True with `upToDate`, else the errors, SyncFailed when one of them is permanent. */
+export function syncedCondition(childErrors: readonly ChildError[], upToDate: string): ConditionInput {
+  if (childErrors.length === 0) return { type: 'ChildrenSynced', status: 'True', reason: 'Synced', message: upToDate };
+  return {
+    type: 'ChildrenSynced',
+    status: 'False',
+    reason: childErrors.some((e) => e.permanent) ? 'SyncFailed' : 'SyncRetrying',
+    message: childErrors.map((e) => `${e.kind}: ${e.message}`).join('; '),
+  };
+}
+
+/** Ready=False for children the API server will not take as they are. */
+export function childrenFailed(permanent: readonly ChildError[]): ConditionInput {
+  return { type: 'Ready', status: 'False', reason: 'ChildrenFailed', message: permanent.map((e) => `${e.kind}: ${e.message}`).join('; ') };
+}
+
 function downloadedCondition(d: DownloadStatus): ConditionInput {
   switch (d.phase) {
     case 'Complete':
@@ -75,21 +91,13 @@ export function computeModelStatus(model: Model, observed: ModelObservation, now
   const rejected = download?.phase === 'Failed' && SCAN_FAILURES.has(download.reason ?? '');
   const downloadFailed = download?.phase === 'Failed' && readyReplicas === 0;
 
-  const synced: ConditionInput =
-    observed.childErrors.length === 0
-      ? { type: 'ChildrenSynced', status: 'True', reason: 'Synced', message: 'ModelInfer, ModelServer, ModelRoute, AutoscalingPolicy and AutoscalingPolicyBinding are up to date' }
-      : {
-          type: 'ChildrenSynced',
-          status: 'False',
-          reason: permanent.length > 0 ? 'SyncFailed' : 'SyncRetrying',
-          message: observed.childErrors.map((e) => `${e.kind}: ${e.message}`).join('; '),
-        };
+  const synced = syncedCondition(observed.childErrors, 'ModelInfer, ModelServer, ModelRoute, AutoscalingPolicy and AutoscalingPolicyBinding are up to date');
 
   let phase: 'Pending' | 'Ready' | 'Failed';
   let ready: ConditionInput;
   if (permanent.length > 0) {
     phase = 'Failed';
-    ready = { type: 'Ready', status: 'False', reason: 'ChildrenFailed', message: permanent.map((e) => `${e.kind}: ${e.message}`).join('; ') };
+    ready = childrenFailed(permanent);
   } else if (rejected || downloadFailed) {
     phase = 'Failed';
     ready = { type: 'Ready', status: 'False', reason: download!.reason || 'DownloadFailed', message: download!.message || 'the download step failed' };
