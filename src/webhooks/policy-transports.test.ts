@@ -3,7 +3,6 @@
 // for the same objects; a policy change applies to both; kubectl shows a refusal's field path and reason.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import https from 'node:https';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { createAdmissionPlugins } from './plugins.ts';
 import { LOCAL_POLICY_NAMESPACE, REGISTRY_POLICY_CONFIGMAP, storedPolicy } from './policy.ts';
 import type { AdmissionReview } from './review.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
+import { createReview } from './testing/cases.ts';
 
 const NS = LOCAL_POLICY_NAMESPACE;
 const CM_PATH = `/api/v1/namespaces/${NS}/configmaps`;
@@ -77,22 +77,7 @@ const modelInfer = (name: string): KubeObject => ({
 const PLURALS: Record<string, string> = { Model: 'models', ModelInfer: 'modelinfers' };
 const pathOf = (object: KubeObject) => `/apis/${object.apiVersion}/namespaces/default/${PLURALS[object.kind]}`;
 
-function review(object: KubeObject): AdmissionReview {
-  const [group, version] = object.apiVersion.split('/') as [string, string];
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: randomUUID(),
-      kind: { group, version, kind: object.kind },
-      resource: { group, version, resource: PLURALS[object.kind]! },
-      name: object.metadata.name!,
-      namespace: 'default',
-      operation: 'CREATE',
-      object: { ...object, metadata: { ...object.metadata, namespace: 'default' } },
-    },
-  };
-}
+const review = (object: KubeObject) => createReview(object, PLURALS[object.kind]!);
 
 function post(path: string, body: AdmissionReview): Promise<AdmissionReview> {
   return new Promise((resolve, reject) => {

@@ -4,7 +4,7 @@
 // test/cluster/webhooks.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeObject } from '../api/admission.ts';
@@ -17,7 +17,7 @@ import { applyJsonPatch, createJsonPatch } from './jsonpatch.ts';
 import { admissionPlugins } from './plugins.ts';
 import { reviewAdmission, type AdmissionReview } from './review.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
-import { defaultingCases, invalidCases } from './testing/cases.ts';
+import { createReview, defaultingCases, invalidCases } from './testing/cases.ts';
 
 const quiet = createLogger('test', 'silent');
 
@@ -128,22 +128,6 @@ function post(path: string, body: unknown, ca: string): Promise<{ status: number
   });
 }
 
-function reviewFor(object: KubeObject, plural: string): AdmissionReview {
-  const [group, version] = object.apiVersion.split('/') as [string, string];
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: randomUUID(),
-      kind: { group, version, kind: object.kind },
-      resource: { group, version, resource: plural },
-      name: object.metadata.name!,
-      namespace: 'default',
-      operation: 'CREATE',
-      object: { ...object, metadata: { ...object.metadata, namespace: 'default' } },
-    },
-  };
-}
 
 async function createInline(group: string, plural: string, object: KubeObject): Promise<{ status: number; body: Record<string, unknown> }> {
   const kind = ALL_KINDS.find((k) => k.group === group && k.plural === plural)!;
@@ -159,7 +143,7 @@ test('the certificate Secret is created and the server presents its serving cert
   const secret = await api.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'matrixinfer-webhook-cert', namespace: 'default' });
   const certs = certificatesFromSecretData(secret.data)!;
   assert.equal(certs.serving.cert, webhook.certificates().serving.cert);
-  const res = await post('/validate', reviewFor(invalidCases()[0]!.object, 'models'), certs.caBundle);
+  const res = await post('/validate', createReview(invalidCases()[0]!.object, 'models'), certs.caBundle);
   assert.equal(res.status, 200);
   assert.equal(new X509Certificate(res.peerCert).fingerprint256, new X509Certificate(certs.serving.cert).fingerprint256);
   // A second replica starting against the same Secret serves the same certificate.
@@ -176,7 +160,7 @@ for (const c of invalidCases()) {
     const inline = await createInline(c.group, c.plural, c.object);
     assert.equal(inline.status, 422, JSON.stringify(inline.body));
     assert.ok(String(inline.body.message).startsWith(c.expect), String(inline.body.message));
-    const res = await post('/validate', reviewFor(c.object, c.plural), webhook.certificates().caBundle);
+    const res = await post('/validate', createReview(c.object, c.plural), webhook.certificates().caBundle);
     assert.equal(res.status, 200);
     const review = JSON.parse(res.body) as AdmissionReview;
     assert.equal(review.apiVersion, 'admission.k8s.io/v1');
@@ -194,7 +178,7 @@ for (const c of defaultingCases()) {
     const inline = await createInline(c.group, c.plural, c.object);
     assert.equal(inline.status, 201, JSON.stringify(inline.body));
     assert.equal(c.check(inline.body as unknown as KubeObject, true), undefined);
-    const request = reviewFor(c.object, c.plural);
+    const request = createReview(c.object, c.plural);
     const res = await post('/mutate', request, webhook.certificates().caBundle);
     const review = JSON.parse(res.body) as AdmissionReview;
     assert.equal(review.response!.allowed, true);
@@ -215,7 +199,7 @@ test('malformed reviews get 400, other paths 404, health 200', async () => {
   assert.equal((await post('/validate', { hello: 1 }, ca)).status, 400);
   assert.equal((await post('/elsewhere', {}, ca)).status, 404);
   // Kinds without a plugin, DELETE and status updates are allowed untouched.
-  const review = reviewFor({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }, 'configmaps');
+  const review = createReview({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }, 'configmaps');
   const res = JSON.parse((await post('/mutate', review, ca)).body) as AdmissionReview;
   assert.deepEqual(res.response, { uid: review.request!.uid, allowed: true });
 });

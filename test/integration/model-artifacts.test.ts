@@ -11,22 +11,13 @@ import type { Model } from '../../src/api/kinds/index.ts';
 import { MODELS, PODS } from '../../src/controllers/resources.ts';
 import { until } from '../../src/kube/testing/until.ts';
 import { startHfHub, type HfHub } from '../support/hf-hub.ts';
+import { EVIL_PICKLE, safetensors } from '../support/model-files.ts';
 import { startInProcessPlatform, type InProcessPlatform } from '../support/inprocess.ts';
 
 const NS = 'default';
 const TOKEN = 'hf_test_token';
 const ENGINE_ARGS = ['--startup-seconds', '0', '--time-to-first-token-ms', '5', '--inter-token-latency-ms', '1'];
 
-/** A valid safetensors file: one F32 tensor of `bytes` / 4 elements. */
-function safetensors(bytes: number): Buffer {
-  const header = Buffer.from(JSON.stringify({ weight: { dtype: 'F32', shape: [bytes / 4], data_offsets: [0, bytes] } }));
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(header.length));
-  return Buffer.concat([length, header, Buffer.alloc(bytes, 7)]);
-}
-
-/** A protocol-0 pickle that would call os.system('id') when unpickled. */
-const EVIL_PICKLE = Buffer.from("cos\nsystem\n(S'id'\ntR.", 'latin1');
 
 let platform: InProcessPlatform;
 let hub: HfHub;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DownloadStatus } from '../../src/api/kinds/model.ts';
 import { downloadModel } from '../../src/registry/download/download.ts';
-import { DownloadError } from '../../src/registry/download/errors.ts';
+import { downloadFailure } from '../support/downloads.ts';
 import { readManifest } from '../../src/registry/download/manifest.ts';
 import { openStore, type FetchedSource } from '../../src/registry/download/stores/index.ts';
 import { parseSource } from '../../src/registry/source.ts';
@@ -33,15 +33,7 @@ const TOTAL = BIG.length + FILES['llama/config.json']!.length + FILES['llama/tok
 /** What listing and request headers may add to the body bytes on the wire. */
 const OVERHEAD = 512 * 1024;
 
-async function failure(work: Promise<unknown>): Promise<DownloadError> {
-  try {
-    await work;
-  } catch (err) {
-    assert.ok(err instanceof DownloadError, `expected a DownloadError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('the download succeeded');
-}
+const failure = downloadFailure;
 
 interface StoreCase {
   name: string;

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DownloadStatus } from '../../src/api/kinds/model.ts';
 import { DOWNLOAD_ANNOTATION } from '../../src/registry/contract.ts';
 import { downloadModel } from '../../src/registry/download/download.ts';
-import { DownloadError } from '../../src/registry/download/errors.ts';
+import { downloadFailure } from '../support/downloads.ts';
 import { MANIFEST_FILE, readManifest } from '../../src/registry/download/manifest.ts';
 import { backoffMs, DEFAULT_RETRY } from '../../src/registry/download/retry.ts';
 import { startHfHub, type HfHub } from '../support/hf-hub.ts';
@@ -38,15 +38,7 @@ const served = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
   const value = await work();
   return [value, hub.bytesServed() - before];
 };
-async function failure(work: Promise<unknown>): Promise<DownloadError> {
-  try {
-    await work;
-  } catch (err) {
-    assert.ok(err instanceof DownloadError, `expected a DownloadError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('the download succeeded');
-}
+const failure = downloadFailure;
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'matrixinfer-download-'));

@@ -1,8 +1,10 @@
 // Admission cases shared by the webhook tests on the embedded API server (npm test) and on the real kube-apiserver
 // (test/cluster/webhooks.test.ts): objects that pass the CRD schemas but break a rule only the admission plugins
 // know, and objects the mutating defaults fill in. Both servers must answer them the same way.
+import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { KubeObject } from '../../api/admission.ts';
+import type { AdmissionReview } from '../review.ts';
 import { MODEL_NAME_LABEL, ROLE_LABEL } from '../../api/labels.ts';
 
 export interface InvalidCase {
@@ -279,4 +281,22 @@ export function defaultingCases(): DefaultingCase[] {
       },
     },
   ];
+}
+
+/** The AdmissionReview the API server would send for creating `object` (of resource `plural`) in `default`. */
+export function createReview(object: KubeObject, plural: string): AdmissionReview {
+  const [group, version] = object.apiVersion.split('/') as [string, string];
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: randomUUID(),
+      kind: { group, version, kind: object.kind },
+      resource: { group, version, resource: plural },
+      name: object.metadata.name!,
+      namespace: 'default',
+      operation: 'CREATE',
+      object: { ...object, metadata: { ...object.metadata, namespace: 'default' } },
+    },
+  };
 }
