@@ -35,7 +35,8 @@ import { CONTROLLER_REVISIONS, syncRevisions } from './revisions.ts';
 import { computeModelStatus, type ChildError } from './status.ts';
 import { reportStatus } from './report.ts';
 import { modelDownload, type PodLike } from './download-status.ts';
-import { DOWNLOAD_IDENTITY, ensureDownloadIdentity, type RoleRef } from './download-identity.ts';
+import { DOWNLOAD_IDENTITY, type RoleRef } from './download-identity.ts';
+import { ensureDownloadIdentity } from './download-identity-sync.ts';
 
 export interface ModelControllerDeps {
   client: KubeClient;

@@ -7,13 +7,14 @@
 // Rules:
 //  - shared by the Models of a namespace, so owned by none: created when missing, repaired when changed (a RoleBinding
 //    whose roleRef differs is replaced: roleRef is immutable), never deleted (they go with the namespace);
+//  - pure (no Kubernetes client: desired.ts, and through it the admission plugins of the embedded API server, import
+//    it); the controller writes the objects with ensureDownloadIdentity (download-identity-sync.ts);
 //  - off unless the controller manager is given the role (--download-role ClusterRole/NAME or Role/NAME, set by the
 //    chart). Locally
 //    the node agent hands the step its kubeconfig instead, and `up` has no RBAC.
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../api/labels.ts';
 import type { KubeObject } from '../../api/admission.ts';
 import { DOWNLOAD_CONTAINER } from '../../registry/contract.ts';
-import { isConflict, ROLE_BINDINGS, SERVICE_ACCOUNTS, type KubeClient } from '../../kube/client.ts';
 import { deepEqual } from '../../kube/objects.ts';
 
 export const DOWNLOAD_IDENTITY = 'matrixinfer-model-download';
@@ -59,28 +60,6 @@ export function identityAction(desired: KubeObject, live: KubeObject | undefined
   if (!live) return 'create';
   const { apiVersion: _a, kind: _k, metadata: _m, ...want } = desired;
   return Object.entries(want).every(([key, value]) => deepEqual(value, (live as Record<string, unknown>)[key])) ? 'none' : 'replace';
-}
-
-/** Makes the namespace's ServiceAccount and RoleBinding match; `live` from the informers (undefined: not there). */
-export async function ensureDownloadIdentity(
-  client: KubeClient,
-  namespace: string,
-  role: RoleRef,
-  live: { serviceAccount: KubeObject | undefined; roleBinding: KubeObject | undefined },
-): Promise<void> {
-  const steps = [
-    { rt: SERVICE_ACCOUNTS, desired: desiredServiceAccount(namespace), live: live.serviceAccount },
-    { rt: ROLE_BINDINGS, desired: desiredRoleBinding(namespace, role), live: live.roleBinding },
-  ];
-  for (const step of steps) {
-    const action = identityAction(step.desired, step.live);
-    if (action === 'replace') await client.delete(step.rt, namespace, DOWNLOAD_IDENTITY);
-    if (action !== 'none') {
-      await client.create(step.rt, step.desired).catch((err: unknown) => {
-        if (!isConflict(err)) throw err; // created meanwhile by another reconcile
-      });
-    }
-  }
 }
 
 /**
