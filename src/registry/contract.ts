@@ -17,6 +17,8 @@ export const NODE_CACHE_PATH = '/var/lib/matrixinfer/models';
 /** A pvc:// source's claim is mounted read-only here (`<root>/<claim>`). */
 export const PVC_MOUNT_ROOT = '/mnt/models';
 export const PVC_VOLUME = 'model-pvc';
+/** Hugging Face libraries' home in the engine: this directory under the node cache mount. */
+export const HF_HOME_DIR = 'huggingface';
 /** JSON DownloadStatus written by the download step on its own Pod (at most once a second, and at the end). */
 export const DOWNLOAD_ANNOTATION = 'registry.matrixinfer.ai/download';
 

@@ -15,7 +15,7 @@
 // KServe sets runAsNonRoot only on images it builds non-root. The policy's `rootImages` extends the list.
 import type { FieldError } from '../api/admission.ts';
 import { imageRepository } from '../agent/runtime-map.ts';
-import { CACHE_VOLUME, DOWNLOAD_CONTAINER, NODE_CACHE_PATH } from '../registry/contract.ts';
+import { CACHE_VOLUME, DOWNLOAD_CONTAINER, HF_HOME_DIR, NODE_CACHE_PATH } from '../registry/contract.ts';
 import type { ModelInfer } from '../api/kinds/index.ts';
 import type { PolicyProvider, RegistryPolicy } from './policy.ts';
 import { checkWholeGpus } from './registry-policy.ts';
@@ -26,8 +26,6 @@ export const ALLOW_PRIVILEGED_ANNOTATION = 'workload.matrixinfer.ai/allow-privil
 export const DEFAULT_GPU_NODE_SELECTOR: Readonly<Record<string, string>> = { 'nvidia.com/gpu.present': 'true' };
 export const NVIDIA_GPU = 'nvidia.com/gpu';
 export const SAFETENSORS_ONLY_FLAG = '--safetensors-only';
-/** Under the model cache mount: where Hugging Face libraries in the engine keep what they fetch themselves. */
-export const HF_HOME_DIR = 'huggingface';
 
 /** Image repositories (registry host and tag dropped) that run as root and fail under an arbitrary UID. */
 export const ROOT_IMAGES: readonly string[] = ['vllm/vllm-openai', 'lmsysorg/sglang', 'huggingface/text-generation-inference', 'nvidia/tritonserver'];

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { ServedModel as Model } from '../../api/kinds/index.ts';
 import { MANAGED_BY_LABEL, MODEL_NAME_LABEL } from '../../api/labels.ts';
+import { needsUpdate, stampDesired } from '../../kube/apply.ts';
+import { createAdmissionPlugins } from '../../webhooks/plugins.ts';
 import {
   desiredChildren,
   engineCommand,
@@ -64,7 +66,7 @@ test('the seed Model maps to a vLLM ModelInfer with the expected pod template', 
   assert.deepEqual(c.resources, { requests: { memory: '8Gi', cpu: '2' }, limits: { memory: '16Gi', cpu: '4' } });
   assert.deepEqual(c.readinessProbe, { httpGet: { path: '/health', port: 8000 }, initialDelaySeconds: 0, periodSeconds: 2, failureThreshold: 3 });
   assert.deepEqual(c.volumeMounts, [{ name: 'dshm', mountPath: '/dev/shm' }, { name: 'model-cache', mountPath: '/var/lib/matrixinfer/models', readOnly: true }]);
-  assert.equal(c.env, undefined);
+  assert.deepEqual(c.env, [{ name: 'HF_HOME', value: '/var/lib/matrixinfer/models/huggingface' }], 'Hugging Face libraries look in the node cache');
 });
 
 test('engine detection and command lines', () => {
@@ -110,7 +112,9 @@ test('port, env and replicas flow into the ModelInfer and ModelServer', () => {
   const c = (modelInfer.spec.roles[0]!.template.spec as any).containers[0];
   assert.deepEqual(c.ports, [{ name: 'http', containerPort: 9000, protocol: 'TCP' }]);
   assert.equal(c.readinessProbe.httpGet.port, 9000);
-  assert.deepEqual(c.env, [{ name: 'A', value: '1' }]);
+  assert.deepEqual(c.env, [{ name: 'A', value: '1' }, { name: 'HF_HOME', value: '/var/lib/matrixinfer/models/huggingface' }]);
+  const own = desiredChildren(model({}, { env: [{ name: 'HF_HOME', value: '/scratch/hf' }] })).modelInfer;
+  assert.deepEqual((own.spec.roles[0]!.template.spec as any).containers[0].env, [{ name: 'HF_HOME', value: '/scratch/hf' }], 'the runtime\'s HF_HOME wins');
   assert.equal(modelInfer.spec.replicas, 3);
   assert.deepEqual(modelServer.spec.service, { type: 'ClusterIP', port: 8080, targetPort: 9000 });
 });
@@ -204,4 +208,14 @@ test('a deprecated Model\'s route carries since (the Deprecated condition\'s tra
   const bare = model({ deprecated: true });
   bare.metadata.creationTimestamp = '2026-01-01T00:00:00Z';
   assert.deepEqual(desiredChildren(bare).modelRoute.spec.deprecation, { since: '2026-01-01T00:00:00Z' });
+});
+
+test('admission leaves the desired ModelInfer as it is where the controller compares it, so reconciles write nothing', () => {
+  const mutate = createAdmissionPlugins().find((p) => p.kind === 'ModelInfer')!.mutate!;
+  const owner = { apiVersion: 'registry.matrixinfer.ai/v1alpha1', kind: 'Model', metadata: { name: 'llama-7b', uid: 'uid-1' } };
+  // What the controller writes, and what the API server stores after the ModelInfer webhook's defaults.
+  const written = stampDesired(desiredChildren(model({}, { env: [{ name: 'A', value: '1' }] })).modelInfer, owner);
+  const stored = mutate({ operation: 'CREATE', group: 'workload.matrixinfer.ai', version: 'v1alpha1', kind: 'ModelInfer', resource: 'modelinfers', name: 'llama-7b', namespace: 'default', object: structuredClone(written) });
+  assert.notDeepEqual(stored, written, 'admission does add its defaults (security context, …)');
+  assert.equal(needsUpdate(written, stored), false, 'but only fields the desired state leaves unset');
 });

@@ -9,6 +9,7 @@ import {
   CACHE_VOLUME,
   DEFAULT_DOWNLOADER_IMAGE,
   DOWNLOAD_CONTAINER,
+  HF_HOME_DIR,
   NODE_CACHE_PATH,
   PVC_MOUNT_ROOT,
   PVC_VOLUME,
@@ -213,6 +214,21 @@ function downloadContainer(model: ServedModel, mounts: Record<string, unknown>[]
   };
 }
 
+/** Hugging Face libraries' home inside the node cache, as the ModelInfer webhook would default it (pod-template.ts). */
+export const ENGINE_HF_HOME = `${NODE_CACHE_PATH}/${HF_HOME_DIR}`;
+
+/**
+ * The engine's environment: the runtime's, and HF_HOME in the node cache when the pod mounts it. Admission would add
+ * HF_HOME anyway (webhooks/pod-template.ts); setting it here keeps the stored ModelInfer equal to the desired one, so
+ * the controller does not rewrite it on every reconcile. A runtime.env HF_HOME wins (an engine that must write there:
+ * the cache is read-only in the engine).
+ */
+function engineEnv(runtime: Runtime, mountsCache: boolean): { env?: { name: string; value: string }[] } {
+  const env = (runtime.env ?? []).map((e) => ({ name: e.name, value: e.value ?? '' }));
+  if (mountsCache && !env.some((e) => e.name === 'HF_HOME')) env.push({ name: 'HF_HOME', value: ENGINE_HF_HOME });
+  return env.length > 0 ? { env } : {};
+}
+
 /** What the desired state depends on besides the Model: the controller manager's configuration. */
 export interface DesiredOptions {
   /** Image of the download step (--downloader-image). Default DEFAULT_DOWNLOADER_IMAGE. */
@@ -234,7 +250,7 @@ export function desiredModelInfer(model: ServedModel, options: DesiredOptions = 
     image: runtime.image,
     ...(command ? { command } : {}),
     args,
-    ...(runtime.env && runtime.env.length > 0 ? { env: runtime.env.map((e) => ({ name: e.name, value: e.value ?? '' })) } : {}),
+    ...(engineEnv(runtime, artifacts.engine.length > 0 && artifacts.volumes[0]?.name === CACHE_VOLUME)),
     ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
     ...(resources ? { resources } : {}),
     // vLLM and SGLang listen only once the model is loaded (minutes for large models): the startup probe allows 10 min
