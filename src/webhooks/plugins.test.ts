@@ -276,3 +276,21 @@ test('Model and ModelInfer: resource quantities must parse, requests stay within
     'spec.roles[0].template.spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources',
   ]);
 });
+
+test('Model: a served Model and a LoRA adapter cannot turn into each other in place', () => {
+  const plugin = admissionPlugins.find((p) => p.kind === 'Model')!;
+  const served = { modelSpec: { modelId: 'm', framework: 'pytorch', version: '1', source: { uri: 'hf://a/b' } }, runtime: { image: 'img' } };
+  const adapter = { modelSpec: { modelId: 'm', framework: 'pytorch', version: '1', source: { uri: 'hf://a/lora' }, baseModelRef: { name: 'base' } } };
+  const update = (from: object, to: object) =>
+    plugin
+      .validate!({
+        operation: 'UPDATE', group: plugin.group, version: 'v1alpha1', kind: 'Model', resource: 'models', name: 'x',
+        object: { apiVersion: 'registry.matrixinfer.ai/v1alpha1', kind: 'Model', metadata: { name: 'x', namespace: 'default' }, spec: to },
+        oldObject: { apiVersion: 'registry.matrixinfer.ai/v1alpha1', kind: 'Model', metadata: { name: 'x', namespace: 'default' }, spec: from },
+      })
+      .map(formatFieldError);
+  assert.deepEqual(update(served, adapter), ['spec.modelSpec.baseModelRef: Forbidden: a served Model cannot become a LoRA adapter; create a new Model for the adapter']);
+  assert.deepEqual(update(adapter, served), ['spec.modelSpec.baseModelRef: Forbidden: a LoRA adapter cannot become a served Model; create a new Model with a runtime']);
+  assert.deepEqual(update(adapter, { ...adapter, modelSpec: { ...adapter.modelSpec, baseModelRef: { name: 'other' } } }), [], 'another base is fine: the loader moves it');
+  assert.deepEqual(update(served, { ...served, runtime: { image: 'img2' } }), []);
+});

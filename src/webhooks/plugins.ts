@@ -169,6 +169,16 @@ export const validateModel: Validator<Model> = (model, request) => {
   if (base && runtime) errors.push({ field: 'spec.runtime', type: 'Forbidden', detail: `a LoRA adapter runs in the engines of its base Model ${base}, not in its own` });
   if (base && autoscaling) errors.push({ field: 'spec.autoscaling', type: 'Forbidden', detail: 'a LoRA adapter scales with its base Model' });
   if (base && base === model.metadata.name) errors.push({ field: 'spec.modelSpec.baseModelRef.name', type: 'Invalid value', value: base, detail: 'a Model cannot be its own base' });
+  // A served Model and an adapter have different children (engines, Service, autoscaling vs one route onto the
+  // base): switching one into the other in place would leave the old kind's children behind.
+  const old = request?.oldObject as Model | undefined;
+  if (old?.spec && !!old.spec.modelSpec?.baseModelRef?.name !== !!base) {
+    errors.push({
+      field: 'spec.modelSpec.baseModelRef',
+      type: 'Forbidden',
+      detail: base ? 'a served Model cannot become a LoRA adapter; create a new Model for the adapter' : 'a LoRA adapter cannot become a served Model; create a new Model with a runtime',
+    });
+  }
   if (model.spec.deprecation && model.spec.deprecated !== true) {
     errors.push({ field: 'spec.deprecation', type: 'Forbidden', detail: 'takes effect only with spec.deprecated: true; set that too' });
   }
