@@ -13,6 +13,7 @@
 //    InvalidArtifact, PolicyViolation) exits 1 all the same: it is a verdict on the artifacts, and nothing serves them.
 import { open, rename, writeFile } from 'node:fs/promises';
 import type { DownloadStatus } from '../api/kinds/model.ts';
+import { SCAN_FAILURES } from '../registry/contract.ts';
 
 export interface DownloadCommandOptions {
   uri: string;
@@ -37,7 +38,7 @@ async function writeTerminationLog(path: string, text: string): Promise<void> {
     await handle.close();
   }
 }
-const SCAN_VERDICTS: ReadonlySet<string> = new Set(['UnsafeArtifact', 'InvalidArtifact', 'PolicyViolation']);
+
 
 export async function runDownload(opts: DownloadCommandOptions, env: NodeJS.ProcessEnv = process.env, io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
   const [{ downloadModel }, { DownloadError, classify }, { throttle }, { podAnnotationSink }] = await Promise.all([
@@ -74,7 +75,7 @@ export async function runDownload(opts: DownloadCommandOptions, env: NodeJS.Proc
     await reporter.flush();
     const line = `${error.reason}: ${error.message}`;
     io.err(`download failed: ${line}\n`);
-    if (simulated && !SCAN_VERDICTS.has(error.reason)) {
+    if (simulated && !SCAN_FAILURES.has(error.reason)) {
       io.err('download: MATRIXINFER_ENGINE_SIMULATED=1, the simulated engine needs no weights: starting anyway\n');
       return 0;
     }

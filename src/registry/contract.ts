@@ -17,6 +17,11 @@ export const NODE_CACHE_PATH = '/var/lib/matrixinfer/models';
 /** A pvc:// source's claim is mounted read-only here (`<root>/<claim>`). */
 export const PVC_MOUNT_ROOT = '/mnt/models';
 export const PVC_VOLUME = 'model-pvc';
+/**
+ * Download failures that are a verdict of the scan on the artifacts, not on the store: retrying cannot help, and no
+ * engine may serve them, not even the simulated one.
+ */
+export const SCAN_FAILURES: ReadonlySet<string> = new Set(['UnsafeArtifact', 'InvalidArtifact', 'PolicyViolation']);
 /** Hugging Face libraries' home in the engine: this directory under the node cache mount. */
 export const HF_HOME_DIR = 'huggingface';
 /** JSON DownloadStatus written by the download step on its own Pod (at most once a second, and at the end). */

@@ -17,9 +17,7 @@
 import type { DownloadStatus, Lifecycle, Model, ModelInfer, ModelStatus } from '../../api/kinds/index.ts';
 import { findCondition, setConditions, nowTime, type ConditionInput } from '../../kube/objects.ts';
 import { downloadPercent } from './download-status.ts';
-
-/** Download failures that are a verdict on the artifacts, not on the store: retrying cannot help. */
-export const SCAN_FAILURES: ReadonlySet<string> = new Set(['UnsafeArtifact', 'InvalidArtifact', 'PolicyViolation']);
+import { SCAN_FAILURES } from '../../registry/contract.ts';
 
 export interface ChildError {
   kind: string;
