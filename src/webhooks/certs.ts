@@ -48,9 +48,15 @@ function newKeyPair(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.
   return { privateKey: forge.pki.privateKeyFromPem(privateKey), publicKey: forge.pki.publicKeyFromPem(publicKey) as forge.pki.rsa.PublicKey, pem: privateKey };
 }
 
-function serial(): string {
-  // Positive 128-bit serial (leading 0 nibble keeps the DER integer positive).
-  return '0' + randomBytes(16).toString('hex').slice(1);
+/**
+ * A random 127-bit serial whose DER INTEGER is positive and minimal: the first byte is 0x40–0x7F. A first byte of
+ * 0x00 followed by one below 0x80 is a needless leading zero, which OpenSSL (Node's X509Certificate, TLS peers)
+ * refuses as "illegal padding": the old '0' + 31 random nibbles made that in 1 certificate of 32.
+ */
+export function serial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = 0x40 | (bytes[0]! & 0x3f);
+  return bytes.toString('hex');
 }
 
 function validity(cert: forge.pki.Certificate, now: number, lifetimeMs: number): void {
