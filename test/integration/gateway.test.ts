@@ -41,6 +41,14 @@ async function gatewayMetric(pattern: RegExp): Promise<number | undefined> {
   return m ? Number(m[1]) : undefined;
 }
 
+/** matrixinfer_gateway_routing_decisions_total of the endpoint at `ip`, by scorer label. */
+async function routingDecisions(ip: string): Promise<Record<string, number>> {
+  const text = await (await fetch(gw.url + '/metrics')).text();
+  const re = new RegExp(`^matrixinfer_gateway_routing_decisions_total\\{[^}]*address="${ip.replaceAll('.', '\\.')}:\\d+",scorer="([^"]+)"\\} (\\d+)$`, 'gm');
+  return Object.fromEntries([...text.matchAll(re)].map((m) => [m[1]!, Number(m[2])]));
+}
+const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+
 async function endpointRequests(ip: string): Promise<number> {
   return (await gatewayMetric(new RegExp(`matrixinfer_gateway_endpoint_requests_total\\{[^}]*address="${ip.replaceAll('.', '\\.')}:\\d+"\\} (\\d+)`))) ?? 0;
 }
@@ -210,6 +218,7 @@ test('client abort mid-stream aborts the engine request and frees the in-flight 
 test('two engines share the load; a pod that turns unready stops receiving traffic', async () => {
   const a0 = await endpointRequests(IP_A);
   const b0 = await endpointRequests(IP_B);
+  const decided0 = sum(await routingDecisions(IP_A)) + sum(await routingDecisions(IP_B));
   await Promise.all(
     Array.from({ length: 10 }, () => client.completions.create({ model: 'llama-7b', prompt: 'Balance me', max_tokens: 10 })),
   );
@@ -217,11 +226,17 @@ test('two engines share the load; a pod that turns unready stops receiving traff
   const b1 = await endpointRequests(IP_B);
   assert.equal(a1 - a0 + (b1 - b0), 10);
   assert.ok(a1 - a0 >= 4 && b1 - b0 >= 4, `split ${a1 - a0}/${b1 - b0}`);
+  // Every pick is counted once, with what decided it: one of the default profile's scorers, or a tie between equals.
+  const decidedA = await routingDecisions(IP_A);
+  assert.equal(sum(decidedA) + sum(await routingDecisions(IP_B)) - decided0, 10);
+  for (const scorer of Object.keys(decidedA)) assert.ok(['queue', 'running', 'kv-cache', 'least-request', 'prefix-cache', 'tie'].includes(scorer), scorer);
 
   await setPodStatus(api, 'llama-1', IP_B, false);
   await until('one endpoint left', async () => (await meta('/v1/models/llama-7b')).endpoints === 1);
+  const singleA = (await routingDecisions(IP_A)).single ?? 0;
   for (let i = 0; i < 4; i++) await client.completions.create({ model: 'llama-7b', prompt: 'Only A', max_tokens: 2 });
   assert.equal(await endpointRequests(IP_A), a1 + 4);
+  assert.equal((await routingDecisions(IP_A)).single, singleA + 4, 'one candidate left: decided by `single`');
 
   await setPodStatus(api, 'llama-1', IP_B, true);
   await until('two endpoints again', async () => (await meta('/v1/models/llama-7b')).endpoints === 2);

@@ -22,6 +22,10 @@
 //                                                              phase counts on its prefill pod until its (one-token)
 //                                                              response is read whole. Read at scrape time
 //   matrixinfer_gateway_endpoint_requests_total{namespace,pod,address}  per endpoint, read at scrape time
+//   matrixinfer_gateway_routing_decisions_total{namespace,pod,address,scorer}  picks of each endpoint by what decided
+//                                                              them: the scorer that put it ahead of the runner-up, or
+//                                                              single | pinned | tie (scheduling/deciders.ts). Read at
+//                                                              scrape time
 //   matrixinfer_gateway_ready_endpoints{namespace,model_server}         from the routing table, at scrape time
 //   matrixinfer_gateway_held_requests{namespace,model_server}           requests waiting for a start from zero now
 //   matrixinfer_gateway_hold_wait_seconds{namespace,model_server,outcome} how long held requests waited:
@@ -33,6 +37,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Endpoint, EndpointRegistry } from '../scheduling/endpoint.ts';
 import type { RoutingTable } from '../routing/table.ts';
 import { counterChild, gaugeChild, histogramChild } from './fast-children.ts';
+import { deciderName } from '../scheduling/deciders.ts';
 
 type Inc = { inc(value?: number): void };
 type EndpointLabels = 'namespace' | 'pod' | 'address';
@@ -235,6 +240,21 @@ export class GatewayMetrics {
     endpointSeries('gauge', registers, endpoints, 'matrixinfer_gateway_endpoint_inflight', "The gateway's outstanding requests per engine endpoint.", (ep) => ep.inflight);
     endpointSeries('gauge', registers, endpoints, 'matrixinfer_gateway_endpoint_awaiting_first_byte', "The gateway's requests per engine endpoint still awaiting the first byte of the upstream response body.", (ep) => ep.awaiting);
     endpointSeries('counter', registers, endpoints, 'matrixinfer_gateway_endpoint_requests_total', 'Requests sent to each engine endpoint (since the endpoint appeared).', (ep) => ep.served);
+    new Counter({
+      name: 'matrixinfer_gateway_routing_decisions_total',
+      help: 'Scheduling picks of each engine endpoint by what decided them: the scorer that put the pod ahead of the runner-up, or single, pinned, tie.',
+      labelNames: ['namespace', 'pod', 'address', 'scorer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const ep of endpoints()) {
+          const d = ep.decisions;
+          for (let id = 0; id < d.length; id++) {
+            if (d[id]! > 0) this.inc({ namespace: ep.namespace, pod: ep.podName, address: `${ep.ip}:${ep.port}`, scorer: deciderName(id) }, d[id]!);
+          }
+        }
+      },
+    });
     new Gauge({
       name: 'matrixinfer_gateway_ready_endpoints',
       help: 'Ready engine endpoints per ModelServer in the routing table.',

@@ -90,6 +90,16 @@ export class Endpoint {
   #scrapeSeen = -1;
   #awaitingAtScrape = 0;
 
+  /** Picks by what decided them: slot i counts the picks decided by decider i (scheduling/deciders.ts). */
+  readonly decisions: number[] = [];
+
+  /** Counts a pick decided by decider `id` (grows the array only the first time an id is seen here). */
+  decided(id: number): void {
+    const d = this.decisions;
+    while (d.length <= id) d.push(0);
+    d[id]!++;
+  }
+
   /** The scheduler picked this pod (`seq`: the pick's sequence number). */
   sent(seq: number): void {
     this.picks++;

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Endpoint } from './endpoint.ts';
 import { Scheduler } from './scheduler.ts';
+import { deciderId, deciderName, PINNED, SINGLE, TIE } from './deciders.ts';
 import type { Filter, Scorer, SchedulingRequest } from './types.ts';
 
 function eps(n: number): Endpoint[] {
@@ -61,4 +62,40 @@ test('filters and weighted scorers compose', () => {
   assert.equal(s.schedule(req(), e, { rr: 0 })!.podName, 'p4');
   const many = eps(200);
   assert.equal(s.schedule(req(), many, { rr: 0 })!.podName, 'p198', 'scratch buffers grow');
+});
+
+test('each pick counts what decided it: the scorer that put the pod ahead, or single, pinned, tie', () => {
+  const counts = (ep: Endpoint) => Object.fromEntries(ep.decisions.flatMap((c, id) => (c > 0 ? [[deciderName(id), c]] : [])));
+  // Two scorers: `near` slightly prefers p0, `far` strongly prefers p1 but weighs little.
+  const table = (name: string, weight: number, by: Record<string, number>): Scorer => ({ name, weight, score: (_r, c, out) => c.forEach((x, i) => (out[i] = by[x.podName] ?? 0)) });
+  const near = table('near', 5, { p0: 60, p1: 50 }); // weighted +50 for p0
+  const far = table('far', 1, { p0: 0, p1: 30 }); // weighted +30 for p1
+  const s = new Scheduler({ scorers: [near, far] });
+  const e = eps(2);
+  assert.equal(s.schedule(req(), e, { rr: 0 }), e[0]);
+  assert.deepEqual(counts(e[0]!), { near: 1 });
+  // The weights turned: p1 wins, and `far` decided it.
+  const s2 = new Scheduler({ scorers: [table('near', 1, { p0: 60, p1: 50 }), table('far', 2, { p0: 0, p1: 30 })] });
+  assert.equal(s2.schedule(req(), e, { rr: 0 }), e[1]);
+  assert.deepEqual(counts(e[1]!), { far: 1 });
+  // Equal totals: the picker broke a tie.
+  const f = eps(3);
+  new Scheduler().schedule(req(), f, { rr: 0 });
+  assert.deepEqual(counts(f[0]!), { tie: 1 });
+  // The default least-request scorer alone decides when loads differ.
+  f[0]!.inflight = 3;
+  f[2]!.inflight = 3;
+  new Scheduler().schedule(req(), f, { rr: 0 });
+  assert.deepEqual(counts(f[1]!), { 'least-request': 1 });
+  // One candidate left, and a pinned pick.
+  const g = eps(2);
+  const sched = new Scheduler();
+  sched.schedule(req(), [g[0]!], { rr: 0 });
+  const r = req();
+  sched.pin(r, g[1]!);
+  sched.schedule(r, g, { rr: 0 });
+  assert.equal(g[0]!.decisions[SINGLE], 1);
+  assert.equal(g[1]!.decisions[PINNED], 1);
+  assert.equal(deciderName(TIE), 'tie');
+  assert.equal(deciderId('near'), deciderId('near'), 'names are interned');
 });

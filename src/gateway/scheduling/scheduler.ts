@@ -15,6 +15,7 @@ import type { Filter, Picker, Scorer, SchedulingRequest } from './types.ts';
 import { LeastOutstandingScorer } from './least-outstanding.ts';
 import { MaxScoreRoundRobinPicker } from './pickers.ts';
 import { schedulableEndpoints } from './filters/circuit.ts';
+import { decider, deciderId, PINNED, SINGLE } from './deciders.ts';
 
 export interface SchedulerConfig {
   filters?: Filter[];
@@ -32,6 +33,9 @@ export interface SchedulingProfile {
   /** Scorers with a `prepare` / `picked` hook. */
   readonly preparing: readonly Scorer[];
   readonly recording: readonly Scorer[];
+  /** Each scorer's decider id and weight (deciders.ts), in `scorers` order. */
+  readonly scorerIds: readonly number[];
+  readonly weights: readonly number[];
 }
 
 export function makeProfile(policy: string, config: SchedulerConfig): SchedulingProfile {
@@ -43,6 +47,8 @@ export function makeProfile(policy: string, config: SchedulerConfig): Scheduling
     picker: config.picker ?? new MaxScoreRoundRobinPicker(),
     preparing: scorers.filter((s) => typeof s.prepare === 'function'),
     recording: scorers.filter((s) => typeof s.picked === 'function'),
+    scorerIds: scorers.map((s) => deciderId(s.name)),
+    weights: scorers.map((s) => s.weight),
   };
 }
 
@@ -83,6 +89,8 @@ export class Scheduler {
   // Scratch buffers reused by every call (scheduling is synchronous, so one set is enough).
   #total = new Float64Array(64);
   #one = new Float64Array(64);
+  /** Each scorer's scores side by side (scorer s at [s*n, s*n+n)), to name the pick's decider. */
+  #perScorer = new Float64Array(256);
   // Endpoints pinned for a request's next decision (the decode pod of a prefill/decode pair).
   readonly #pinned = new WeakMap<object, Endpoint>();
   #pins = 0;
@@ -120,6 +128,7 @@ export class Scheduler {
         this.#pins--;
         if (p.active && endpoints.includes(p)) {
           p.sent(++pickSeq);
+          p.decided(PINNED);
           return p;
         }
       }
@@ -136,6 +145,7 @@ export class Scheduler {
       chosen = undefined;
     } else if (n === 1) {
       chosen = candidates[0]!;
+      chosen.decided(SINGLE);
       const rec = prof.recording;
       if (rec.length > 0) {
         const prep = prof.preparing;
@@ -154,23 +164,34 @@ export class Scheduler {
       const prep = prof.preparing;
       for (let s = 0; s < prep.length; s++) prep[s]!.prepare!(req);
       const scorers = prof.scorers;
-      if (scorers.length === 1 && scorers[0]!.weight === 1) {
+      const S = scorers.length;
+      if (this.#perScorer.length < n * S) this.#perScorer = new Float64Array(n * S * 2);
+      const perScorer = this.#perScorer;
+      if (S === 1 && scorers[0]!.weight === 1) {
         scorers[0]!.score(req, candidates, total, all);
       } else {
-        for (let s = 0; s < scorers.length; s++) {
+        for (let s = 0; s < S; s++) {
           const scorer = scorers[s]!;
           scorer.score(req, candidates, one, all);
           const w = scorer.weight;
-          for (let i = 0; i < n; i++) total[i] = total[i]! + w * one[i]!;
+          const base = s * n;
+          for (let i = 0; i < n; i++) {
+            const v = one[i]!;
+            perScorer[base + i] = v;
+            total[i] = total[i]! + w * v;
+          }
         }
       }
       chosen = prof.picker.pick(candidates, total, cursor);
+      let chosenIndex = -1;
       for (let i = 0; i < n; i++) {
         const ep = candidates[i]!;
         ep.lastScore = total[i]!;
         ep.lastScoredAt = t0;
+        if (ep === chosen) chosenIndex = i;
       }
       if (chosen !== undefined) {
+        chosen.decided(decider(total, perScorer, prof.weights, prof.scorerIds, n, chosenIndex));
         const rec = prof.recording;
         for (let s = 0; s < rec.length; s++) rec[s]!.picked!(req, chosen);
       }
