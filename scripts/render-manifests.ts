@@ -1,15 +1,18 @@
 // Renders the Helm chart (deploy/helm/matrixinfer) into the plain manifests deploy/manifests/matrixinfer.yaml with
 // the real `helm template` (built from Go modules by scripts/helm-binary.sh, cached), after copying the generated
-// CRDs into the chart's crds/. Run with `npm run render`; test/cluster/install.test.ts fails when either is stale.
+// CRDs into the chart's crds/ and writing the Grafana dashboards (scripts/grafana-dashboards.ts) to deploy/grafana/
+// and the chart's dashboards/. Run with `npm run render`; test/cluster/install.test.ts fails when any is stale.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderCrds } from '../src/api/generate.ts';
+import { GRAFANA_DIR, renderDashboards } from './grafana-dashboards.ts';
 
 export const REPO = fileURLToPath(new URL('../', import.meta.url));
 export const CHART_DIR = join(REPO, 'deploy/helm/matrixinfer');
 export const CHART_CRD_DIR = join(CHART_DIR, 'crds');
+export const CHART_DASHBOARD_DIR = join(CHART_DIR, 'dashboards');
 export const MANIFESTS_FILE = join(REPO, 'deploy/manifests/matrixinfer.yaml');
 export const RELEASE = 'matrixinfer';
 export const NAMESPACE = 'matrixinfer-system';
@@ -41,10 +44,21 @@ export function writeChartCrds(): void {
   for (const [file, content] of files) writeFileSync(join(CHART_CRD_DIR, file), content);
 }
 
+/** Writes the Grafana dashboards to deploy/grafana/ and the chart's dashboards/ (the ConfigMap's files). */
+export function writeDashboards(): void {
+  const files = renderDashboards();
+  for (const dir of [GRAFANA_DIR, CHART_DASHBOARD_DIR]) {
+    mkdirSync(dir, { recursive: true });
+    for (const existing of readdirSync(dir)) if (existing.endsWith('.json') && !files.has(existing)) rmSync(join(dir, existing));
+    for (const [file, content] of files) writeFileSync(join(dir, file), content);
+  }
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   writeChartCrds();
+  writeDashboards();
   const helm = helmBinary();
   mkdirSync(join(REPO, 'deploy/manifests'), { recursive: true });
   writeFileSync(MANIFESTS_FILE, renderManifests(helm));
-  console.log(`wrote ${CHART_CRD_DIR} and ${MANIFESTS_FILE}`);
+  console.log(`wrote ${CHART_CRD_DIR}, ${GRAFANA_DIR}, ${CHART_DASHBOARD_DIR} and ${MANIFESTS_FILE}`);
 }

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { CHART_CRD_DIR, CHART_DIR, MANIFESTS_FILE, NAMESPACE, REPO } from '../../scripts/render-manifests.ts';
+import { CHART_CRD_DIR, CHART_DASHBOARD_DIR, CHART_DIR, MANIFESTS_FILE, NAMESPACE, REPO } from '../../scripts/render-manifests.ts';
+import { DASHBOARDS, GRAFANA_DIR, renderDashboards } from '../../scripts/grafana-dashboards.ts';
 import { renderCrds } from './generate.ts';
 
 interface Doc {
@@ -172,4 +173,25 @@ test('Dockerfile: multi-stage, non-root, one target per chart image, entrypoints
   }
   assert.equal(values.controllerManager.image.repository, 'matrixinfer/controller-manager');
   assert.equal(values.gateway.image.repository, 'matrixinfer/gateway');
+});
+
+test('Grafana: deploy/grafana/ and the chart hold the generated dashboards, shipped as one ConfigMap with the sidecar label', () => {
+  const rendered = renderDashboards();
+  assert.deepEqual([...rendered.keys()].sort(), ['autoscaling.json', 'gateway-routing.json', 'model-serving.json', 'platform-overview.json']);
+  const configMap = find('ConfigMap', 'matrixinfer-grafana-dashboards');
+  assert.equal((configMap.metadata as { labels?: Record<string, string> }).labels?.grafana_dashboard, '1');
+  for (const [file, text] of rendered) {
+    assert.equal(readFileSync(join(GRAFANA_DIR, file), 'utf8'), text, `deploy/grafana/${file} is stale: run npm run render`);
+    assert.equal(readFileSync(join(CHART_DASHBOARD_DIR, file), 'utf8'), text, `the chart's dashboards/${file} is stale: run npm run render`);
+    assert.equal(configMap.data[file], text, `the ConfigMap's ${file}`);
+    const dashboard = JSON.parse(text) as { uid: string; panels: { id: number; type: string; gridPos: { x: number; w: number }; targets?: { expr: string }[] }[] };
+    const ids = dashboard.panels.map((p) => p.id);
+    assert.equal(new Set(ids).size, ids.length, `${file}: panel ids are unique`);
+    for (const p of dashboard.panels) {
+      assert.ok(p.gridPos.x + p.gridPos.w <= 24, `${file}: panel ${p.id} fits the 24-column grid`);
+      if (p.type !== 'row') assert.ok((p.targets ?? []).length > 0 && p.targets!.every((t) => t.expr.length > 0), `${file}: panel ${p.id} has queries`);
+    }
+  }
+  const uids = DASHBOARDS.map((d) => d.uid);
+  assert.equal(new Set(uids).size, uids.length, 'dashboard uids are unique');
 });
