@@ -164,7 +164,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     try {
       w.sync(pod);
     } catch (err) {
-      log.error(`pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(err as Error).stack ?? String(err)}`);
+      log.error(`pod ${pod.metadata.namespace}/${pod.metadata.name}: ${(err as Error).stack ?? String(err)}`, { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name });
     }
   };
 
@@ -266,7 +266,7 @@ function startBinder(client: KubeClient, core: CoreV1Api, nodeName: string, log:
               target: { apiVersion: 'v1', kind: 'Node', name: nodeName },
             },
           });
-          log.info(`bound pod ${namespace}/${name} to ${nodeName}`);
+          log.info(`bound pod ${namespace}/${name} to ${nodeName}`, { kind: 'Pod', namespace, name });
           return;
         } catch (err) {
           const code = errCode(err);
@@ -278,14 +278,14 @@ function startBinder(client: KubeClient, core: CoreV1Api, nodeName: string, log:
         await core.patchNamespacedPod({ name, namespace, body: { metadata: { uid }, spec: { nodeName } } }, mergePatch);
         if (!patchFallback) log.info('pods/binding unavailable; binding pods by patching spec.nodeName');
         patchFallback = true;
-        log.info(`bound pod ${namespace}/${name} to ${nodeName} (patch)`);
+        log.info(`bound pod ${namespace}/${name} to ${nodeName} (patch)`, { kind: 'Pod', namespace, name });
       } catch (err) {
         if (errCode(err) !== 404) throw err;
       }
     } catch (err) {
       const code = errCode(err);
       if (code === 409) return; // already bound, or a different pod now
-      log.warn(`binding pod ${namespace}/${name}: ${errMessage(err)}`);
+      log.warn(`binding pod ${namespace}/${name}: ${errMessage(err)}`, { kind: 'Pod', namespace, name });
       if (retryable(err) && !stopped && !retries.has(uid)) {
         retries.set(uid, setTimeout(() => {
           retries.delete(uid);

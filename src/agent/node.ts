@@ -121,7 +121,7 @@ export class NodeHeartbeat {
         return;
       } catch (err) {
         if (!retryable(err) || Date.now() > deadline || this.stopped) throw err;
-        if (attempt === 1 || attempt % 10 === 0) this.log.warn(`registering node ${this.name}: ${errMessage(err)}; retrying`);
+        if (attempt === 1 || attempt % 10 === 0) this.log.warn(`registering node ${this.name}: ${errMessage(err)}; retrying`, { kind: 'Node', name: this.name });
         await sleep(Math.min(200 * attempt, 2000));
       }
     }
@@ -141,7 +141,7 @@ export class NodeHeartbeat {
     let node: V1Node;
     try {
       node = await this.core.createNode({ body });
-      this.log.info(`registered node ${this.name}`);
+      this.log.info(`registered node ${this.name}`, { kind: 'Node', name: this.name });
     } catch (err) {
       if (errCode(err) !== 409) throw err;
       const metadata = { labels: nodeLabels(this.name), ...(Object.keys(this.annotations).length ? { annotations: this.annotations } : {}) };
@@ -177,9 +177,9 @@ export class NodeHeartbeat {
       await this.patchStatus(nodeStatus(rfc3339(), this.lastStatus, this.nodeIP));
     } catch (err) {
       if (errCode(err) === 404) {
-        this.log.warn(`node ${this.name} was deleted; registering it again`);
+        this.log.warn(`node ${this.name} was deleted; registering it again`, { kind: 'Node', name: this.name });
         await this.register(5000).catch((e: unknown) => this.log.warn(`re-registering node: ${errMessage(e)}`));
-      } else this.log.warn(`updating node status: ${errMessage(err)}`);
+      } else this.log.warn(`updating node status: ${errMessage(err)}`, { kind: 'Node', name: this.name });
     }
   }
 
@@ -218,7 +218,7 @@ export class NodeHeartbeat {
     } catch (err) {
       // Conflict or deletion: read it again next time.
       this.lease = undefined;
-      if (errCode(err) !== 409) this.log.warn(`renewing node lease: ${errMessage(err)}`);
+      if (errCode(err) !== 409) this.log.warn(`renewing node lease: ${errMessage(err)}`, { kind: 'Node', name: this.name });
     }
   }
 

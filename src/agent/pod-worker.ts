@@ -192,6 +192,12 @@ export class PodWorker {
     return `${this.namespace}/${this.name}`;
   }
 
+  /** The object a log line concerns: this pod, or one of its containers. */
+  private about(container?: string): Record<string, string> {
+    const pod = { kind: 'Pod', namespace: this.namespace, name: this.name };
+    return container === undefined ? pod : { ...pod, container };
+  }
+
   sync(pod: Pod): void {
     if (this.phase === 'gone') return;
     this.pod = pod;
@@ -228,7 +234,7 @@ export class PodWorker {
     if (this.inits.length > 0) {
       for (const c of this.mains) if (c.state.waiting?.reason === 'ContainerCreating') c.state = { waiting: { reason: 'PodInitializing' } };
     }
-    this.ctx.log.info(`pod ${this.label} (${this.uid}) starting on ${this.ip}`);
+    this.ctx.log.info(`pod ${this.label} (${this.uid}) starting on ${this.ip}`, this.about());
     // Pending (IP, start time, ContainerCreating) goes out before any process starts, as with the kubelet.
     this.markDirty();
     void this.flush().then(() => this.advance());
@@ -306,7 +312,7 @@ export class PodWorker {
       c.starting = false;
       if (gen !== c.gen || this.phase !== 'active') return;
       c.state = { waiting: { reason: 'CreateContainerConfigError', message: (err as Error).message } };
-      this.ctx.log.warn(`pod ${this.label} container ${c.spec.name}: ${(err as Error).message}`);
+      this.ctx.log.warn(`pod ${this.label} container ${c.spec.name}: ${(err as Error).message}`, this.about(c.spec.name));
       c.restartTimer = setTimeout(() => {
         c.restartTimer = undefined;
         c.pendingStart = true;
@@ -332,13 +338,13 @@ export class PodWorker {
     if (plan.runnable && plan.kind === 'download' && this.ctx.kubeconfigPath && env.KUBECONFIG === undefined) env.KUBECONFIG = this.ctx.kubeconfigPath;
     if (!plan.runnable) {
       c.state = { waiting: { reason: plan.reason, message: plan.message } };
-      this.ctx.log.warn(`pod ${this.label} container ${c.spec.name}: ${plan.message}`);
+      this.ctx.log.warn(`pod ${this.label} container ${c.spec.name}: ${plan.message}`, this.about(c.spec.name));
       this.markDirty();
       return;
     }
     const logPath = containerLogPath(this.ctx.logsDir, this.namespace, this.name, c.spec.name);
     const cmdline = [plan.command, ...plan.args].map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ');
-    this.ctx.log.info(`pod ${this.label} container ${c.spec.name} (${plan.kind}): ${cmdline.length > 300 ? `${cmdline.slice(0, 300)}…` : cmdline}`);
+    this.ctx.log.info(`pod ${this.label} container ${c.spec.name} (${plan.kind}): ${cmdline.length > 300 ? `${cmdline.slice(0, 300)}…` : cmdline}`, this.about(c.spec.name));
     const proc = startProcess({
       command: plan.command,
       args: plan.args,
@@ -385,7 +391,7 @@ export class PodWorker {
           onResult: (ok, msg) => {
             if (!current()) return;
             c.ready = ok;
-            if (!ok) this.ctx.log.info(`pod ${this.label} container ${c.spec.name} not ready: ${msg}`);
+            if (!ok) this.ctx.log.info(`pod ${this.label} container ${c.spec.name} not ready: ${msg}`, this.about(c.spec.name));
             this.markDirty();
           },
         });
@@ -421,7 +427,7 @@ export class PodWorker {
 
   private killContainer(c: ContainerRt, message: string): void {
     if (!c.proc) return;
-    this.ctx.log.info(`pod ${this.label} container ${c.spec.name}: ${message}; restarting`);
+    this.ctx.log.info(`pod ${this.label} container ${c.spec.name}: ${message}; restarting`, this.about(c.spec.name));
     c.killMessage = message;
     c.ready = false;
     c.stopProbes();
@@ -454,7 +460,7 @@ export class PodWorker {
       return;
     }
     const ranMs = now - (proc?.startedAtMs ?? now);
-    this.ctx.log.info(`pod ${this.label} container ${c.spec.name} exited with code ${info.exitCode}${info.error ? ` (${info.error})` : ''}`);
+    this.ctx.log.info(`pod ${this.label} container ${c.spec.name} exited with code ${info.exitCode}${info.error ? ` (${info.error})` : ''}`, this.about(c.spec.name));
     const isRegularInit = c.init && !c.sidecar;
     let restart: boolean;
     if (isRegularInit) {
@@ -500,7 +506,7 @@ export class PodWorker {
       if (c.proc) void c.proc.stop(this.graceMs());
     }
     this.ctx.alloc.release(this.uid);
-    this.ctx.log.info(`pod ${this.label} ${phase}`);
+    this.ctx.log.info(`pod ${this.label} ${phase}`, this.about());
     this.markDirty();
   }
 
@@ -676,7 +682,7 @@ export class PodWorker {
           mergePatch,
         );
         this.lastWritten = desired;
-        this.ctx.log.debug(`pod ${this.label} status ${JSON.stringify(patch.status)}`);
+        this.ctx.log.debug(`pod ${this.label} status ${JSON.stringify(patch.status)}`, this.about());
         return;
       } catch (err) {
         const code = errCode(err);
@@ -684,7 +690,7 @@ export class PodWorker {
         // 409 on a patch without resourceVersion: the uid precondition failed (a newer pod by that name).
         if (code === 409 && /UID/i.test(errMessage(err))) return;
         if (!retryable(err) || attempt >= 20) {
-          this.ctx.log.warn(`pod ${this.label}: writing status: ${errMessage(err)}`);
+          this.ctx.log.warn(`pod ${this.label}: writing status: ${errMessage(err)}`, this.about());
           return;
         }
         await sleep(Math.min(100 * 2 ** attempt, 5000));
@@ -703,7 +709,7 @@ export class PodWorker {
     const wasRunning = this.phase === 'active';
     this.phase = 'terminating';
     const grace = this.graceMs();
-    this.ctx.log.info(`pod ${this.label} deleted; stopping containers (grace ${grace} ms)`);
+    this.ctx.log.info(`pod ${this.label} deleted; stopping containers (grace ${grace} ms)`, this.about());
     const all = [...this.inits, ...this.mains];
     for (const c of all) {
       c.clearTimer();
@@ -727,7 +733,7 @@ export class PodWorker {
         const code = errCode(err);
         if (code === 404 || code === 409) break; // gone already, or a different pod by that name now
         if (!retryable(err)) {
-          this.ctx.log.warn(`pod ${this.label}: delete failed: ${errMessage(err)}`);
+          this.ctx.log.warn(`pod ${this.label}: delete failed: ${errMessage(err)}`, this.about());
           break;
         }
         await sleep(Math.min(200 * 2 ** attempt, 5000));
@@ -744,7 +750,7 @@ export class PodWorker {
       return;
     }
     this.phase = 'gone';
-    this.ctx.log.info(`pod ${this.label} (${this.uid}) removed; killing its processes`);
+    this.ctx.log.info(`pod ${this.label} (${this.uid}) removed; killing its processes`, this.about());
     const all = [...this.inits, ...this.mains];
     for (const c of all) {
       c.clearTimer();

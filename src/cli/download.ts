@@ -14,6 +14,7 @@
 import { open, rename, writeFile } from 'node:fs/promises';
 import type { DownloadStatus } from '../api/kinds/model.ts';
 import { SCAN_FAILURES } from '../registry/contract.ts';
+import { formatRecord } from '../kube/log.ts';
 
 export interface DownloadCommandOptions {
   uri: string;
@@ -48,7 +49,9 @@ export async function runDownload(opts: DownloadCommandOptions, env: NodeJS.Proc
     import('../registry/download/pod-report.ts'),
   ]);
   const simulated = env.MATRIXINFER_ENGINE_SIMULATED === '1';
-  const warn = (message: string) => io.err(`download: ${message}\n`);
+  // Its lines on stderr are the platform's JSON log lines (component `downloader`): it runs as a pod's init container.
+  const record = (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => io.err(formatRecord(level, 'downloader', msg, { uri: opts.uri, ...fields }) + '\n');
+  const warn = (message: string) => record('warn', message);
   const pod = await podAnnotationSink(env, warn);
   const file = opts.progressFile;
   const sinks = [pod, file ? (s: DownloadStatus) => writeAtomic(file, JSON.stringify(s) + '\n') : undefined].filter((s) => s !== undefined);
@@ -74,9 +77,9 @@ export async function runDownload(opts: DownloadCommandOptions, env: NodeJS.Proc
     if (!(err instanceof DownloadError)) reporter.push({ phase: 'Failed', reason: error.reason, message: error.message });
     await reporter.flush();
     const line = `${error.reason}: ${error.message}`;
-    io.err(`download failed: ${line}\n`);
+    record('error', 'download failed', { reason: error.reason, error: error.message });
     if (simulated && !SCAN_FAILURES.has(error.reason)) {
-      io.err('download: MATRIXINFER_ENGINE_SIMULATED=1, the simulated engine needs no weights: starting anyway\n');
+      record('warn', 'MATRIXINFER_ENGINE_SIMULATED=1, the simulated engine needs no weights: starting anyway');
       return 0;
     }
     await writeTerminationLog(env.MATRIXINFER_TERMINATION_LOG || TERMINATION_LOG, line.slice(0, 4000)).catch(() => {});

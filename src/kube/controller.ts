@@ -124,6 +124,12 @@ export class Controller {
     }
   }
 
+  /** The object a log line concerns, as every component names it (kube/log.ts): controller, namespace, name. */
+  private about(key: string): Record<string, string> {
+    const slash = key.indexOf('/');
+    return slash < 0 ? { controller: this.name, name: key } : { controller: this.name, namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+  }
+
   /** One reconcile of `key` and what the queue learns from it. */
   private async process(key: string): Promise<void> {
     const started = Date.now();
@@ -131,13 +137,13 @@ export class Controller {
       const result = await this.reconcile(key);
       this.queue.forget(key);
       if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
-      this.log.debug('reconciled', { key, ms: Date.now() - started });
+      this.log.debug('reconciled', { ...this.about(key), ms: Date.now() - started });
     } catch (err) {
       spanError(err);
       const retries = this.queue.numRequeues(key);
       const delay = this.queue.addRateLimited(key);
       const level = retries >= 3 ? 'warn' : 'debug';
-      this.log[level]('reconcile failed, will retry', { key, error: errorMessage(err), retryInMs: delay });
+      this.log[level]('reconcile failed, will retry', { ...this.about(key), error: errorMessage(err), retryInMs: delay });
     } finally {
       this.queue.done(key);
     }

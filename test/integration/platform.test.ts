@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import { needs } from '../support/system.ts';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -235,6 +235,33 @@ async function getJson(type: string, name: string): Promise<{ metadata: { uid: s
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as { metadata: { uid: string }; status?: { podIP?: string } };
 }
+
+test('every component logs JSON lines with the same opening fields, naming the object or request concerned', async () => {
+  const res = await chat();
+  assert.equal(res.status, 200);
+  await res.text();
+  const logs = join(home, 'logs');
+  const files = [...readdirSync(logs).filter((f) => f.endsWith('.log')).map((f) => join(logs, f)), ...readdirSync(join(logs, 'pods')).map((f) => join(logs, 'pods', f))];
+  const byComponent = new Map<string, Record<string, unknown>[]>();
+  await until('the access log line of the request', () => readFileSync(join(logs, 'gateway.log'), 'utf8').includes('"component":"gateway/access"'), 5000);
+  for (const file of files) {
+    for (const line of readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0)) {
+      let record: Record<string, unknown>;
+      assert.doesNotThrow(() => (record = JSON.parse(line) as Record<string, unknown>), `${file}: not a JSON line: ${line}`);
+      const keys = Object.keys(record!).slice(0, 4);
+      assert.deepEqual(keys, ['time', 'level', 'component', 'msg'], `${file}: ${line}`);
+      assert.ok(!Number.isNaN(Date.parse(record!.time as string)) && ['debug', 'info', 'warn', 'error'].includes(record!.level as string), `${file}: ${line}`);
+      const component = (record!.component as string).split('/')[0]!;
+      byComponent.set(component, [...(byComponent.get(component) ?? []), record!]);
+    }
+  }
+  for (const component of ['apiserver', 'controller-manager', 'agent', 'gateway', 'engine', 'downloader']) assert.ok(byComponent.has(component), `${component} logged: ${[...byComponent.keys()]}`);
+  // The object concerned as fields: the agent's pod lines; the request concerned: the gateway's access log.
+  const podLine = byComponent.get('agent')!.find((r) => r.kind === 'Pod');
+  assert.ok(podLine && podLine.namespace === 'default' && typeof podLine.name === 'string', JSON.stringify(podLine));
+  const access = byComponent.get('gateway')!.find((r) => r.component === 'gateway/access' && r.msg === 'request' && r.status === 200);
+  assert.ok(access && typeof access.request_id === 'string' && access.status === 200, JSON.stringify(access));
+});
 
 test('stopping and starting again keeps every object and serves again; deleting the Model removes what it created', async () => {
   const before = (await getJson('modelinfer', 'llama-7b')).metadata.uid;

@@ -12,7 +12,7 @@ import type { SchedulingRequest } from '../scheduling/types.ts';
 import type { Endpoint } from '../scheduling/endpoint.ts';
 import type { PoolManager } from '../proxy/pools.ts';
 import type { GatewayMetrics, ModelMetrics } from '../observability/metrics.ts';
-import type { AccessLog } from '../observability/access-log.ts';
+import { ACCESS_LOG_COMPONENT, type AccessLog } from '../observability/access-log.ts';
 import { GatewayError, type ErrorCode } from './errors.ts';
 import { traceContext } from '../observability/trace.ts';
 import { resumeTraced, type GatewayTracer, type RequestTrace } from '../observability/tracing.ts';
@@ -350,6 +350,9 @@ export class Exchange implements SchedulingRequest, StreamSink {
     if (log.enabled) {
       log.write({
         time: new Date().toISOString(),
+        level: status >= 500 ? 'error' : 'info',
+        component: ACCESS_LOG_COMPONENT,
+        msg: 'request',
         request_id: this.requestId,
         trace_id: this.traceId,
         user: this.user,

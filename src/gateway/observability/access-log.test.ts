@@ -6,7 +6,7 @@ import { AccessLog, type AccessLogRecord } from './access-log.ts';
 
 function record(i: number): AccessLogRecord {
   return {
-    time: new Date(0).toISOString(), request_id: `r${i}`, trace_id: 't', user: null, method: 'POST', path: '/v1/completions',
+    time: new Date(0).toISOString(), level: 'info', component: 'gateway/access', msg: 'request', request_id: `r${i}`, trace_id: 't', user: null, method: 'POST', path: '/v1/completions',
     model: 'm', route: null, server: null, pod: null, status: 200, duration_ms: 1, ttfb_ms: null, upstream_status: 200,
     attempts: 1, wait_ms: null, prompt_tokens: null, completion_tokens: null, error: null,
   };

@@ -1,5 +1,6 @@
-// One JSON line per request:
-//   {"time","request_id","trace_id","user","method","path","model","route","server","pod","status","duration_ms","ttfb_ms",
+// One JSON line per request, opening with the fields every component's log lines open with (kube/log.ts) so one
+// query reads them all — level (error for a 5xx answer, else info), component "gateway/access", msg "request":
+//   {"time","level","component","msg","request_id","trace_id","user","method","path","model","route","server","pod","status","duration_ms","ttfb_ms",
 //    "upstream_status","attempts","wait_ms","prompt_tokens","completion_tokens","error"}
 // `route`/`server`/`pod` are namespace/name (`pod`: the last attempt's); `ttfb_ms` is arrival → first upstream
 // response body byte (null when nothing came back); `attempts` counts upstream attempts (retries included);
@@ -7,8 +8,13 @@
 // upstream failure kind), null on success; `wait_ms` is the time the request was held waiting for its ModelServer to
 // start from zero replicas (activation/hold.ts), null when it was not held.
 
+export const ACCESS_LOG_COMPONENT = 'gateway/access';
+
 export interface AccessLogRecord {
   time: string;
+  level: 'info' | 'error';
+  component: typeof ACCESS_LOG_COMPONENT;
+  msg: 'request';
   request_id: string;
   trace_id: string;
   /** The authenticated user (policy/traffic.ts), null when the ModelServer has no authentication. */
