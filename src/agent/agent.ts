@@ -7,7 +7,8 @@
 //   - watches Pods with spec.nodeName=<node> (the shared informer, kube/informer.ts; every relist is a resync) and
 //     runs each as processes on its own loopback IP (pod-worker.ts);
 //   - measures its pods' CPU and memory from /proc and serves them on /stats/summary (usage.ts; Linux only), which
-//     the embedded API server serves as metrics.k8s.io (`kubectl top`).
+//     the embedded API server serves as metrics.k8s.io (`kubectl top`);
+//   - serves the kubelet's Prometheus series on /metrics of the same endpoint (metrics.ts; every platform).
 //
 // Files under $MATRIXINFER_HOME: pods/<ns>_<pod>/ (working directory and .agent/ pid files) and
 // logs/pods/<ns>_<pod>_<container>.log (container stdout+stderr, read by the API server's pods/log).
@@ -15,7 +16,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LOCAL_NODE_NAME } from '../api/labels.ts';
-import { NODE_STATS_ENDPOINT_ANNOTATION } from '../api/node-stats.ts';
+import { NODE_STATS_ENDPOINT_ANNOTATION, NODE_STATS_PATH } from '../api/node-stats.ts';
 import { KubeClient, PODS } from '../kube/client.ts';
 import { matrixinferHome } from '../kube/config.ts';
 import { type InformerOptions, SharedInformer } from '../kube/informer.ts';
@@ -24,6 +25,7 @@ import { defaultEngineCommand, defaultMatrixinferCommand, localHostInfo } from '
 import { IpAllocator } from './ip-alloc.ts';
 import { errCode, errMessage, retryable } from './kube.ts';
 import { type Logger, stderrLogger } from './log.ts';
+import { AgentMetrics, type PodWorkerOperation } from './metrics.ts';
 import { NODE_IP, NodeHeartbeat } from './node.ts';
 import { podDirName, PodWorker, type WorkerContext } from './pod-worker.ts';
 import { killStaleProcesses } from './process.ts';
@@ -64,6 +66,10 @@ export interface NodeAgentOptions {
   maxGracePeriodSeconds?: number;
   /** Seconds between two samples of the pods' CPU and memory, the window of their metrics.k8s.io usage. Default 10. */
   metricsWindowSeconds?: number;
+  /** Port of the agent's endpoint (/metrics, and /stats/summary where supported), on nodeIP. Default 0: a free port. */
+  port?: number;
+  /** Keep the kubelet's metrics (default true); `process: false` leaves out the process metrics (tests). */
+  metrics?: boolean | { process: boolean };
   /** Host capabilities for the runtime map (tests). */
   host?: HostInfo;
   log?: Logger;
@@ -71,6 +77,8 @@ export interface NodeAgentOptions {
 
 export interface NodeAgent {
   nodeName: string;
+  /** Its endpoint's URLs: `metrics` (unless metrics are off) and `stats` (where usage is measured). */
+  urls: { metrics?: string; stats?: string };
   stop(): Promise<void>;
   /** Pod IP and running container pids of a pod this agent runs (diagnostics and tests). */
   inspect(namespace: string, name: string): { uid: string; podIP: string | undefined; pids: Record<string, number | undefined> } | undefined;
@@ -97,28 +105,40 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
 
   const nodeIP = opts.nodeIP ?? NODE_IP;
   const workers = new Map<string, PodWorker>();
+  const metrics = opts.metrics === false
+    ? undefined
+    : new AgentMetrics(() => [...workers.values()].filter((w) => w.alive).map((w) => ({ namespace: w.namespace, name: w.name, containers: w.views() })), { processMetrics: typeof opts.metrics !== 'object' || opts.metrics.process });
   // Before registering: the Node names the endpoint (or drops the one an earlier agent named, where /proc is missing).
-  let stats: StatsEndpoint | undefined;
-  if (usageSupported()) {
-    stats = await startStatsEndpoint({
+  const sampling = usageSupported();
+  let endpoint: StatsEndpoint | undefined;
+  if (sampling || metrics) {
+    endpoint = await startStatsEndpoint({
       nodeName,
       host: nodeIP,
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
       windowMs: (opts.metricsWindowSeconds ?? 10) * 1000,
-      pods: () => [...workers.values()].filter((w) => w.alive).map((w) => ({
-        namespace: w.namespace,
-        name: w.name,
-        uid: w.uid,
-        containers: Object.entries(w.pids()).flatMap(([name, pid]) => (pid === undefined ? [] : [{ name, pid }])),
-      })),
+      ...(sampling
+        ? {
+            pods: () => [...workers.values()].filter((w) => w.alive).map((w) => ({
+              namespace: w.namespace,
+              name: w.name,
+              uid: w.uid,
+              containers: Object.entries(w.pids()).flatMap(([name, pid]) => (pid === undefined ? [] : [{ name, pid }])),
+            })),
+          }
+        : {}),
+      ...(metrics ? { metrics: metrics.registry } : {}),
       onError: (err) => log.warn(`sampling pod usage: ${(err as Error).message}`),
     });
   }
+  const stats = sampling ? endpoint : undefined;
+  const urls = { ...(endpoint && metrics ? { metrics: `${endpoint.url}/metrics` } : {}), ...(stats ? { stats: `${stats.url}${NODE_STATS_PATH}` } : {}) };
   const heartbeat = new NodeHeartbeat(core, coord, nodeName, log, nodeIP, { [NODE_STATS_ENDPOINT_ANNOTATION]: stats?.url ?? null });
   try {
     await heartbeat.register();
     await heartbeat.start();
   } catch (err) {
-    await stats?.close();
+    await endpoint?.close();
     throw err;
   }
 
@@ -144,10 +164,19 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     nameInUse: (ns, name, exceptUid) =>
       [...workers.values()].some((w) => w.uid !== exceptUid && w.alive && w.namespace === ns && w.name === name),
     onGone: (uid) => workers.delete(uid),
+    ...(metrics ? { metrics } : {}),
   };
 
   let stopped = false;
-  const handlePod = (pod: Pod) => {
+  /** One sync of a pod, timed as the kubelet's pod worker (create: first seen; update: an event; sync: a relist). */
+  const handlePod = (pod: Pod, relist = false) => {
+    if (!metrics) return syncPod(pod);
+    const started = performance.now();
+    const operation: PodWorkerOperation = relist ? 'sync' : workers.has(pod.metadata?.uid) ? 'update' : 'create';
+    syncPod(pod);
+    metrics.podSynced(operation, (performance.now() - started) / 1000);
+  };
+  const syncPod = (pod: Pod) => {
     const uid = pod.metadata?.uid;
     if (!uid || stopped) return;
     const existing = workers.get(uid);
@@ -181,7 +210,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   pods.addListHandler((items) => {
     const mine = items.filter((p) => p.spec?.nodeName === nodeName); // a server that ignores the field selector
     const seen = new Set(mine.map((p) => p.metadata.uid));
-    for (const p of mine) handlePod(p);
+    for (const p of mine) handlePod(p, workers.has(p.metadata.uid));
     for (const [uid, w] of workers) if (!seen.has(uid)) track(w.remove());
     if (firstList) {
       firstList = false;
@@ -198,6 +227,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   let stopping: Promise<void> | undefined;
   return {
     nodeName,
+    urls,
     inspect(namespace, name) {
       for (const w of workers.values()) {
         if (w.namespace === namespace && w.name === name && w.alive) return { uid: w.uid, podIP: w.podIP, pids: w.pids() };
@@ -210,7 +240,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
         pods.stop();
         binder?.stop();
         heartbeat.stop();
-        await stats?.close();
+        await endpoint?.close();
         await Promise.all([...workers.values()].map((w) => w.shutdown(Math.min(5000, ctx.maxGraceMs))));
         await Promise.all([...removals]);
         workers.clear();

@@ -11,6 +11,8 @@
 //
 // With tracing on (kube/tracing.ts), starting a container, writing the pod's status and terminating the pod are
 // spans (`start container`, `write pod status`, `terminate pod`), and their API requests carry the span's context.
+// With metrics (metrics.ts), it reports container starts and start errors, each probe's result, and the pod's start
+// duration (first seen → every main container running); `views()` gives the scrape-time state of its containers.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -18,8 +20,9 @@ import { Backoff } from './backoff.ts';
 import type { IpAllocator } from './ip-alloc.ts';
 import { errCode, errMessage, retryable, sleep } from './kube.ts';
 import type { Logger } from './log.ts';
+import type { AgentMetrics, ContainerView } from './metrics.ts';
 import { buildPodStatus, podPhase, type PodSnapshot, statusPatch } from './pod-status.ts';
-import { ProbeRunner } from './probe.ts';
+import { type ProbeKind, ProbeRunner } from './probe.ts';
 import { type ContainerProcess, type ExitInfo, pidFilePath, startProcess } from './process.ts';
 import { expandVars, type HostInfo, mapPath, mountPaths, type PathMapping, planContainer } from './runtime-map.ts';
 import { inSpan, tracing } from '../kube/tracing.ts';
@@ -58,6 +61,8 @@ export interface WorkerContext {
   /** Another live worker uses the same namespace/name (a recreated pod): do not remove shared paths. */
   nameInUse: (namespace: string, name: string, exceptUid: string) => boolean;
   onGone: (uid: string) => void;
+  /** The kubelet's series (metrics.ts); none when unset. */
+  metrics?: AgentMetrics;
 }
 
 const SIGNUM: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6, SIGPIPE: 13 };
@@ -156,6 +161,9 @@ export class PodWorker {
   private dirty = false;
   private flushing: Promise<void> | undefined;
   private terminating: Promise<void> | undefined;
+  /** When this agent first saw the pod, and whether its start duration was recorded. */
+  private readonly seenAt = performance.now();
+  private startRecorded = false;
 
   constructor(pod: Pod, ctx: WorkerContext) {
     this.pod = pod;
@@ -182,6 +190,15 @@ export class PodWorker {
     const out: Record<string, number | undefined> = {};
     for (const c of [...this.inits, ...this.mains]) if (c.proc?.running()) out[c.spec.name] = c.proc.pid;
     return out;
+  }
+
+  /** Its containers now, for the scrape-time series (metrics.ts). */
+  views(): ContainerView[] {
+    return [...this.inits, ...this.mains].map((c) => ({
+      name: c.spec.name,
+      state: c.state.running ? 'running' : c.state.terminated || c.lastState.terminated ? 'exited' : 'waiting',
+      restartCount: c.restartCount,
+    }));
   }
 
   private get restartPolicy(): RestartPolicy {
@@ -345,6 +362,7 @@ export class PodWorker {
     const logPath = containerLogPath(this.ctx.logsDir, this.namespace, this.name, c.spec.name);
     const cmdline = [plan.command, ...plan.args].map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ');
     this.ctx.log.info(`pod ${this.label} container ${c.spec.name} (${plan.kind}): ${cmdline.length > 300 ? `${cmdline.slice(0, 300)}…` : cmdline}`, this.about(c.spec.name));
+    this.ctx.metrics?.containerStarted(c.init ? 'init_container' : 'container');
     const proc = startProcess({
       command: plan.command,
       args: plan.args,
@@ -361,17 +379,24 @@ export class PodWorker {
     c.ready = c.started && !c.spec.readinessProbe;
     if (!c.init || c.sidecar) this.startProbes(c, gen, env);
     void proc.exited.then((info) => this.onExit(c, gen, info));
+    if (!this.startRecorded && this.ctx.metrics && this.mains.every((m) => m.state.running)) {
+      this.startRecorded = true;
+      this.ctx.metrics.podStarted((performance.now() - this.seenAt) / 1000);
+    }
     this.markDirty();
   }
 
   private startProbes(c: ContainerRt, gen: number, env: Record<string, string>): void {
     const ctx = { podIP: this.ip!, ports: c.spec.ports ?? [], env: { ...process.env, ...env }, cwd: this.podDir };
+    const metrics = this.ctx.metrics;
+    const observe = metrics ? (kind: ProbeKind) => (ok: boolean | undefined) => metrics.probed(kind, ok, this, c.spec.name) : () => undefined;
     const startedAtMs = c.proc?.startedAtMs ?? Date.now();
     const current = () => gen === c.gen && c.proc !== undefined && this.phase === 'active';
     const startMain = () => {
       if (c.spec.livenessProbe) {
         const r = new ProbeRunner({
           kind: 'liveness',
+          observe: observe('liveness'),
           probe: c.spec.livenessProbe,
           ctx,
           startedAtMs,
@@ -385,6 +410,7 @@ export class PodWorker {
       if (c.spec.readinessProbe) {
         const r = new ProbeRunner({
           kind: 'readiness',
+          observe: observe('readiness'),
           probe: c.spec.readinessProbe,
           ctx,
           startedAtMs,
@@ -402,6 +428,7 @@ export class PodWorker {
     if (c.spec.startupProbe) {
       const r = new ProbeRunner({
         kind: 'startup',
+        observe: observe('startup'),
         probe: c.spec.startupProbe,
         ctx,
         startedAtMs,
@@ -454,6 +481,7 @@ export class PodWorker {
     if (message) term.message = message;
     if (c.containerID) term.containerID = c.containerID;
     c.killMessage = undefined;
+    if (info.error) this.ctx.metrics?.containerStartFailed(c.init ? 'init_container' : 'container');
     if (this.phase !== 'active') {
       c.state = { terminated: term };
       this.markDirty();

@@ -192,6 +192,8 @@ export interface ProbeRunnerOptions {
   startedAtMs: number;
   /** Probe function, replaceable in tests. */
   run?: (probe: Probe, ctx: ProbeContext) => Promise<ProbeOutcome>;
+  /** Told every run's raw result (prober_probe_total): true, false, or undefined when the probe itself errored. */
+  observe?: (ok: boolean | undefined) => void;
 }
 
 /** Runs one probe of one container on its schedule until stopped. */
@@ -243,12 +245,15 @@ export class ProbeRunner {
     if (this.stopped) return;
     const run = this.opts.run ?? runProbe;
     let outcome: ProbeOutcome;
+    let errored = false;
     try {
       outcome = await run(this.opts.probe, this.opts.ctx);
     } catch (err) {
       outcome = { ok: false, message: (err as Error).message };
+      errored = true;
     }
     if (this.stopped) return;
+    this.opts.observe?.(errored ? undefined : outcome.ok);
     this.lastMessage = outcome.message;
     let count = true;
     if (!outcome.ok && this.fast) {

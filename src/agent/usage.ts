@@ -15,10 +15,12 @@
 //
 // One sample per window (10 s by default, as metrics-server's resolution); a container is reported from its second
 // sample on, a restarted one (a new pid) again only after a window. Linux only: elsewhere there is no /proc, nothing
-// is sampled and the agent serves no endpoint, so the API server reports no metrics for its pods.
+// is sampled and /stats/summary is not served, so the API server reports no metrics for its pods. The same endpoint
+// serves the agent's Prometheus registry on GET /metrics (metrics.ts), everywhere, as the kubelet serves both.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import { formatGoDuration, NODE_STATS_PATH, type PodStats, type StatsSummary, type UsageStats } from '../api/node-stats.ts';
 import { rfc3339 } from './types.ts';
 
@@ -200,32 +202,46 @@ function usageBetween(prev: Point, last: Point): UsageStats {
 export interface StatsEndpoint {
   /** `http://<host>:<port>`, for the Node's annotation. */
   url: string;
+  port: number;
   close(): Promise<void>;
 }
 
-/** Samples every `windowMs` (first at once) and serves the summary on `GET /stats/summary` at host:port. */
+/**
+ * Serves, at host:port (0: a free port), the summary on `GET /stats/summary`, sampled every `windowMs` (first at
+ * once), when `pods` is given (where usage is supported), and `metrics` on `GET /metrics` when given.
+ */
 export async function startStatsEndpoint(opts: {
   nodeName: string;
   host: string;
   port?: number;
   windowMs: number;
-  pods: () => PodProcesses[];
+  pods?: () => PodProcesses[];
+  metrics?: Registry;
   onError?: (err: unknown) => void;
 }): Promise<StatsEndpoint> {
   const sampler = new UsageSampler();
+  const pods = opts.pods;
   const sample = () => {
     try {
-      sampler.sample(opts.pods());
+      if (pods) sampler.sample(pods());
     } catch (err) {
       opts.onError?.(err);
     }
   };
   sample();
-  const timer = setInterval(sample, opts.windowMs);
-  timer.unref();
+  const timer = pods ? setInterval(sample, opts.windowMs) : undefined;
+  timer?.unref();
+  const metrics = opts.metrics;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === NODE_STATS_PATH) {
+    if (req.method === 'GET' && path === '/metrics' && metrics) {
+      metrics.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': metrics.contentType, 'Content-Length': Buffer.byteLength(text) }).end(text),
+        (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${String(err)}\n`),
+      );
+      return;
+    }
+    if (req.method === 'GET' && path === NODE_STATS_PATH && pods) {
       const body = JSON.stringify(sampler.summary(opts.nodeName));
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
@@ -245,6 +261,7 @@ export async function startStatsEndpoint(opts: {
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   return {
     url: `http://${host}:${port}`,
+    port,
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(timer);

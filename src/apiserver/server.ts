@@ -12,6 +12,7 @@ import {
 import { methodNotAllowed, notAcceptable, notFoundPath } from './errors.ts';
 import { Collector } from './gc.ts';
 import { handleResource } from './handlers.ts';
+import { ApiServerMetrics, requestLabels } from './instrumentation.ts';
 import { registerMetrics } from './metrics.ts';
 import { sendError, sendJson, sendText } from './http.ts';
 import { isObject } from './meta.ts';
@@ -40,11 +41,18 @@ export interface ApiServerOptions {
   watchCacheSize?: number;
   /** Interval of BOOKMARK events on watches that allow them (default 15 s). */
   bookmarkIntervalMs?: number;
+  /**
+   * Keep kube-apiserver's metrics and serve them on GET /metrics (instrumentation.ts); default true. `process: false`
+   * leaves out prom-client's default process metrics (tests running many servers in one process).
+   */
+  metrics?: boolean | { process: boolean };
 }
 
 export interface RunningApiServer {
   url: string;
   port: number;
+  /** The server's Prometheus registry (undefined with `metrics: false`). */
+  metrics: ApiServerMetrics | undefined;
   close(): Promise<void>;
 }
 
@@ -104,6 +112,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   });
   const collector = new Collector(store, crds);
   store.onCommit(collector.onCommit);
+  const metrics = options.metrics === false
+    ? undefined
+    : new ApiServerMetrics(() => storage.keys().map((key) => [key, storage.count(key)]), { processMetrics: options.metrics === undefined || options.metrics === true || options.metrics.process });
+  if (metrics) {
+    storage.observer = (operation, key, seconds) => metrics.storage(operation, key, seconds);
+    store.admissionObserver = (name, operation, type, rejected, seconds) => metrics.admission(name, operation, type, rejected, seconds);
+  }
 
   const nsType = registry.get('', 'v1', 'namespaces')!;
   for (const name of INITIAL_NAMESPACES) {
@@ -129,6 +144,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     if (/^\/(healthz|livez|readyz)(\/.*)?$/.test(path)) return sendText(res, 200, 'ok');
+    if (path === '/metrics' && metrics && method === 'GET') return sendText(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
     const info = parseResourcePath(path);
     if (info) return handleResource(ctx, req, res, info, url);
     if (method !== 'GET') throw methodNotAllowed();
@@ -189,6 +205,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
 
   const serve = (req: IncomingMessage, res: ServerResponse): Promise<void> => route(req, res).catch((err: unknown) => sendError(res, err));
   const server = createServer((req, res) => {
+    if (metrics) {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const info = parseResourcePath(q < 0 ? url : url.slice(0, q));
+      const watch = q >= 0 && /[?&]watch=(true|1)(&|$)/.test(url.slice(q));
+      const tracker = metrics.begin(requestLabels(req.method ?? 'GET', info, watch, req.headers['content-type']));
+      res.once('close', () => tracker.done(res.statusCode));
+    }
     if (tracing() === null) void serve(req, res);
     else void tracedRequest(req, res, serve);
   });
@@ -209,6 +233,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   return {
     url: `http://${hostForUrl}:${addr.port}`,
     port: addr.port,
+    metrics,
     close() {
       closed ??= (async () => {
         collector.stop();

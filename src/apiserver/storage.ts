@@ -25,6 +25,9 @@ export function parseRef(s: string): ObjectRef {
 
 type Bucket = Map<string, Map<string, KubeObject>>; // namespace → name → object
 
+/** Told the duration of each storage operation (the API server's etcd_request_duration_seconds). */
+export type StorageObserver = (operation: 'get' | 'list' | 'create' | 'update' | 'delete', key: string, seconds: number) => void;
+
 export class Storage {
   private readonly db: DatabaseSync;
   private readonly upsert: StatementSync;
@@ -38,6 +41,8 @@ export class Storage {
   /** Objects with a deletionTimestamp: finalizer-driven work for the collector. */
   readonly deleting = new Set<string>();
   private rv: number;
+  /** Set by the server when it keeps metrics. */
+  observer: StorageObserver | undefined;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -66,11 +71,23 @@ export class Storage {
   }
 
   get(ref: ObjectRef): KubeObject | undefined {
-    return this.buckets.get(ref.key)?.get(ref.namespace)?.get(ref.name);
+    if (this.observer === undefined) return this.buckets.get(ref.key)?.get(ref.namespace)?.get(ref.name);
+    const started = performance.now();
+    const obj = this.buckets.get(ref.key)?.get(ref.namespace)?.get(ref.name);
+    this.observer('get', ref.key, (performance.now() - started) / 1000);
+    return obj;
   }
 
   /** Objects of one storage key, in one namespace or all, sorted by namespace then name like etcd's key order. */
   list(key: string, namespace?: string): KubeObject[] {
+    if (this.observer === undefined) return this.listMemory(key, namespace);
+    const started = performance.now();
+    const out = this.listMemory(key, namespace);
+    this.observer('list', key, (performance.now() - started) / 1000);
+    return out;
+  }
+
+  private listMemory(key: string, namespace?: string): KubeObject[] {
     const bucket = this.buckets.get(key);
     if (!bucket) return [];
     const out: KubeObject[] = [];
@@ -98,6 +115,8 @@ export class Storage {
 
   /** Store a new version: assigns the next resourceVersion, persists durably, then updates memory. */
   put(ref: ObjectRef, obj: KubeObject): KubeObject {
+    const started = this.observer === undefined ? 0 : performance.now();
+    const existed = this.observer !== undefined && this.buckets.get(ref.key)?.get(ref.namespace)?.has(ref.name) === true;
     const rv = this.rv + 1;
     obj.metadata.resourceVersion = String(rv);
     const data = JSON.stringify(obj);
@@ -107,11 +126,13 @@ export class Storage {
     });
     this.rv = rv;
     this.setMemory(ref, obj);
+    this.observer?.(existed ? 'update' : 'create', ref.key, (performance.now() - started) / 1000);
     return obj;
   }
 
   /** Remove an object; the deletion consumes a resourceVersion, which the DELETED event carries. */
   delete(ref: ObjectRef, finalState: KubeObject): KubeObject {
+    const started = this.observer === undefined ? 0 : performance.now();
     const rv = this.rv + 1;
     finalState.metadata.resourceVersion = String(rv);
     this.transaction(() => {
@@ -120,6 +141,7 @@ export class Storage {
     });
     this.rv = rv;
     this.deleteMemory(ref);
+    this.observer?.('delete', ref.key, (performance.now() - started) / 1000);
     return finalState;
   }
 

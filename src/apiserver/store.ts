@@ -57,6 +57,8 @@ export class ObjectStore {
   private readonly listeners: CommitListener[] = [];
   /** CRDs being deleted: their kinds are still served, but creates are refused. */
   readonly terminatingCrds = new Set<string>();
+  /** Told each admission plugin call's duration and verdict (the server's metrics, instrumentation.ts). */
+  admissionObserver: ((name: string, operation: string, type: 'admit' | 'validate', rejected: boolean, seconds: number) => void) | undefined;
 
   constructor(storage: Storage, hub: WatchHub, registry: Registry, admission: AdmissionPlugin[]) {
     this.storage = storage;
@@ -444,7 +446,19 @@ export class ObjectStore {
     let current = obj;
     for (const plugin of this.pluginsFor(rt)) {
       if (!plugin.mutate) continue;
-      current = plugin.mutate(this.admissionRequest(rt, operation, current, old));
+      const observe = this.admissionObserver;
+      if (observe === undefined) {
+        current = plugin.mutate(this.admissionRequest(rt, operation, current, old));
+        continue;
+      }
+      const started = performance.now();
+      let rejected = true;
+      try {
+        current = plugin.mutate(this.admissionRequest(rt, operation, current, old));
+        rejected = false;
+      } finally {
+        observe(admissionPluginName(plugin), operation, 'admit', rejected, (performance.now() - started) / 1000);
+      }
     }
     return current;
   }
@@ -467,11 +481,21 @@ export class ObjectStore {
     if (old) errs.push(...(rt.strategy.validateUpdate?.(obj, old) ?? []));
     if (errs.length === 0) {
       for (const plugin of this.pluginsFor(rt)) {
-        if (plugin.validate) errs.push(...plugin.validate(this.admissionRequest(rt, old ? 'UPDATE' : 'CREATE', obj, old)));
+        if (!plugin.validate) continue;
+        const operation = old ? 'UPDATE' : 'CREATE';
+        const started = this.admissionObserver === undefined ? 0 : performance.now();
+        const found = plugin.validate(this.admissionRequest(rt, operation, obj, old));
+        this.admissionObserver?.(admissionPluginName(plugin), operation, 'validate', found.length > 0, (performance.now() - started) / 1000);
+        errs.push(...found);
       }
     }
     if (errs.length > 0) throw invalid(rt.group, rt.kind, obj.metadata.name ?? obj.metadata.generateName ?? '', errs);
   }
+}
+
+/** The name an in-process admission plugin is measured under: its kind and group, as `models.matrixinfer.ai` names a resource. */
+export function admissionPluginName(plugin: AdmissionPlugin): string {
+  return plugin.group ? `${plugin.kind}.${plugin.group}` : plugin.kind;
 }
 
 /** genericregistry.ShouldDeleteDuringUpdate: the last finalizer went away from an object being deleted. */

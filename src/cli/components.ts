@@ -143,7 +143,7 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
   });
 }
 
-export async function runAgent(options: { kubeconfig?: string; nodeName?: string; engineStartupSeconds?: string }): Promise<void> {
+export async function runAgent(options: { kubeconfig?: string; nodeName?: string; engineStartupSeconds?: string; port?: string }): Promise<void> {
   await startTracing('agent');
   const { startNodeAgent } = await import('../agent/agent.ts');
   const { loadKubeConfig } = await import('../kube/config.ts');
@@ -157,8 +157,9 @@ export async function runAgent(options: { kubeconfig?: string; nodeName?: string
     home: matrixinferHome(),
     ...(options.nodeName ? { nodeName: options.nodeName } : {}),
     ...(startup !== undefined ? { engineStartupSeconds: startup === 'profile' ? 'profile' : Number(startup) } : {}),
+    ...(options.port !== undefined ? { port: Number(options.port) } : {}),
   });
-  writeRecord('info', 'agent', 'node agent started');
+  writeRecord('info', 'agent', 'node agent started', agent.urls);
   stopOnSignal(() => agent.stop());
 }
 

@@ -52,6 +52,7 @@ async function main(): Promise<void> {
           `MatrixInfer is up (${((Date.now() - started) / 1000).toFixed(1)} s).`,
           `  gateway:     ${platform.gatewayUrl}  (HTTPS: ${platform.gatewayTlsUrl}; gRPC: ${platform.gatewayGrpcAddress}, cleartext and TLS)`,
           `  metrics:     ${platform.metricsUrl} (controller manager, the autoscaler's decisions), ${platform.gatewayUrl}/metrics (gateway)`,
+          `  endpoints:   ${platform.endpointsFile} (every component's URLs, metrics included)`,
           `  kubeconfig:  ${platform.kubeconfig}`,
           ...(tracesTo() !== undefined ? [`  traces:      OTLP to ${tracesTo()} (services matrixinfer-apiserver, -controller-manager, -agent, -gateway, -engine)`] : []),
           `  state, logs: ${platform.home}`,
@@ -145,7 +146,8 @@ async function main(): Promise<void> {
     .option('--kubeconfig <path>', 'kubeconfig file')
     .option('--node-name <name>', 'node name', undefined)
     .option('--engine-startup-seconds <s>', "simulated engines' model load in seconds, or `profile` for the profile's estimated cold start (default 2)")
-    .action(async (opts: { kubeconfig?: string; nodeName?: string; engineStartupSeconds?: string }) => {
+    .option('--port <port>', "serve /metrics (the kubelet's series) and /stats/summary on this port of the node address (default: a free port)")
+    .action(async (opts: { kubeconfig?: string; nodeName?: string; engineStartupSeconds?: string; port?: string }) => {
       const { runAgent } = await import('./components.ts');
       await runAgent(opts);
     });

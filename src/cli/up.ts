@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { localKubeconfigPath, loopbackKubeconfigYaml, matrixinferHome } from '../kube/home.ts';
+import { endpointsDocument, endpointsPath, removeEndpoints, writeEndpoints } from './endpoints.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const CRD_DIR = fileURLToPath(new URL('../../deploy/crds/', import.meta.url));
@@ -34,6 +35,8 @@ const GATEWAY_SEMI_SPACE_MIB = 4;
 export const DEFAULT_METRICS_PORT = 8082;
 /** The gateway's gRPC port (the Open Inference Protocol's GRPCInferenceService; 8081 as in KServe's examples). */
 export const DEFAULT_GRPC_PORT = 8081;
+/** The node agent's /metrics and /stats/summary port: the kubelet's, or a free port when taken (endpoints.json says which). */
+export const DEFAULT_AGENT_PORT = 10250;
 
 export interface UpOptions {
   files: string[];
@@ -133,6 +136,8 @@ export interface RunningPlatform {
   gatewayGrpcAddress: string;
   /** The controller manager's Prometheus metrics. */
   metricsUrl: string;
+  /** `$MATRIXINFER_HOME/endpoints.json`: every component's URLs (endpoints.ts). */
+  endpointsFile: string;
   kubeconfig: string;
   home: string;
   stop(): Promise<void>;
@@ -156,6 +161,17 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     if (!(await portFree(port))) throw new Error(`port ${port} for the ${what} is in use: is MatrixInfer already running? (choose another with --${flag})`);
   }
   const metricsPort = options.controllerManagerMetricsPort ?? ((await portFree(DEFAULT_METRICS_PORT)) ? DEFAULT_METRICS_PORT : await anyFreePort());
+  const agentPort = (await portFree(DEFAULT_AGENT_PORT)) ? DEFAULT_AGENT_PORT : await anyFreePort();
+  const endpoints = endpointsDocument({
+    host: '127.0.0.1',
+    apiserver: options.apiserverPort,
+    controllerManagerMetrics: metricsPort,
+    agent: agentPort,
+    agentStats: process.platform === 'linux',
+    gateway: options.gatewayPort,
+    gatewayTls: gatewayTlsPort,
+    gatewayGrpc: gatewayGrpcPort,
+  });
   const apiUrl = `http://127.0.0.1:${options.apiserverPort}`;
   const kubeconfig = localKubeconfigPath(home);
   // The compile cache keeps type-stripped sources: a child that hits it never loads the TypeScript stripper
@@ -187,7 +203,7 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
       restarts: 0,
       stopping: false,
     },
-    { name: 'agent', args: ['agent', '--kubeconfig', kubeconfig], restarts: 0, stopping: false },
+    { name: 'agent', args: ['agent', '--kubeconfig', kubeconfig, '--port', String(agentPort)], restarts: 0, stopping: false },
     {
       name: 'gateway',
       nodeFlags: [`--max-semi-space-size=${GATEWAY_SEMI_SPACE_MIB}`],
@@ -212,6 +228,7 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
   };
 
   const stop = async (): Promise<void> => {
+    removeEndpoints(home);
     // Reverse order: the gateway first, the API server last, so components shut down while it still answers.
     for (const component of [...components].reverse()) {
       component.stopping = true;
@@ -232,6 +249,8 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     await applyInChild([CRD_DIR], kubeconfig, env, () => {});
     for (const component of components.slice(1)) start(component);
     await waitForHttp(`http://127.0.0.1:${options.gatewayPort}/health`, 30_000);
+    await Promise.all([endpoints['controller-manager'].metrics, endpoints.agent.metrics].map((url) => waitForHttp(url, 30_000)));
+    writeEndpoints(home, endpoints);
     if (options.files.length > 0) {
       // The CRDs were just created: discovery must see them before manifests of those kinds resolve.
       await applyInChild(options.files, kubeconfig, env, log);
@@ -245,6 +264,7 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     gatewayTlsUrl: `https://127.0.0.1:${gatewayTlsPort}`,
     gatewayGrpcAddress: `127.0.0.1:${gatewayGrpcPort}`,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    endpointsFile: endpointsPath(home),
     kubeconfig,
     home,
     stop,

@@ -1,12 +1,14 @@
 // The controller manager: every MatrixInfer controller in one process, sharing one set of informers, running
 // only while this process holds the leader Lease (unless leader election is off). It owns one Prometheus registry:
 // the autoscaler's decisions (autoscaler/metrics.ts) and the production-stack controllers' reconciles and statuses
-// (productionstack/metrics.ts) while it leads, and with `metrics` the process metrics, served
-// on GET /metrics by every replica, leader or not (a standby has no autoscaler series).
+// (productionstack/metrics.ts) while it leads, the controller runtime's reconcile, work queue, leader election and
+// webhook series (kube/controller-metrics.ts), and with `metrics` the process metrics, served on GET /metrics by
+// every replica, leader or not (a standby has no autoscaler series, and leader_election_master_status 0).
 import type { KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { KubeClient } from '../kube/client.ts';
 import type { Controller } from '../kube/controller.ts';
+import { ControllerRuntimeMetrics } from '../kube/controller-metrics.ts';
 import { KubeEventRecorder } from '../kube/events.ts';
 import { InformerFactory } from '../kube/informer.ts';
 import { LeaderElector } from '../kube/leaderelection.ts';
@@ -79,7 +81,7 @@ export interface ControllerManager {
 }
 
 /** One run of the controllers (from becoming leader to losing leadership or stopping). */
-async function runControllers(options: ControllerManagerOptions, client: KubeClient, log: Logger, autoscalerMetrics: AutoscalerMetrics, productionStackMetrics: ProductionStackMetrics): Promise<() => Promise<void>> {
+async function runControllers(options: ControllerManagerOptions, client: KubeClient, log: Logger, autoscalerMetrics: AutoscalerMetrics, productionStackMetrics: ProductionStackMetrics, runtimeMetrics: ControllerRuntimeMetrics): Promise<() => Promise<void>> {
   const informers = new InformerFactory(client, { namespace: options.namespace, logger: log.child('informer') });
   const recorder = new KubeEventRecorder(client, CONTROLLER_MANAGER_NAME, log.child('events'));
   const deps = { client, informers, recorder, workers: options.workers };
@@ -108,6 +110,8 @@ async function runControllers(options: ControllerManagerOptions, client: KubeCli
     const policy = { ...options.enginePolicy, gatewayNamespace: gateway.namespace, gatewaySelector: gateway.selector };
     controllers.push(createEnginePolicyController({ client, informers, options: policy, workers: options.workers, logger: log.child('engine-network-policy') }));
   }
+  // Before the informers start, so every add is counted.
+  for (const controller of controllers) controller.instrument(runtimeMetrics);
   informers.start();
   for (const controller of controllers) {
     controller.start().catch((err: unknown) => log.error('controller failed to start', { controller: controller.name, error: errorMessage(err) }));
@@ -132,8 +136,9 @@ export async function startControllerManager(options: ControllerManagerOptions):
   const registry = new Registry();
   const autoscalerMetrics = new AutoscalerMetrics(registry);
   const productionStackMetrics = new ProductionStackMetrics(registry);
+  const runtimeMetrics = new ControllerRuntimeMetrics(registry);
   const webhook = options.webhook
-    ? await startWebhookServer({ ...options.webhook, kubeConfig: options.kubeConfig, namespace: options.webhook.namespace ?? leaseNamespace, logger: log.child('webhook') })
+    ? await startWebhookServer({ ...options.webhook, observe: (path, code, seconds) => runtimeMetrics.webhook(path, code, seconds), kubeConfig: options.kubeConfig, namespace: options.webhook.namespace ?? leaseNamespace, logger: log.child('webhook') })
     : undefined;
   let metrics: MetricsServer | undefined;
   if (options.metrics) {
@@ -148,8 +153,11 @@ export async function startControllerManager(options: ControllerManagerOptions):
   }
   const servers = { ...(webhook ? { webhook } : {}), ...(metrics ? { metrics } : {}), registry };
 
+  const leaseName = options.leaseName ?? CONTROLLER_MANAGER_NAME;
   if (options.leaderElection === false) {
-    stopRun = await runControllers(options, client, log, autoscalerMetrics, productionStackMetrics);
+    // The only manager: it leads.
+    runtimeMetrics.leading(leaseName, true);
+    stopRun = await runControllers(options, client, log, autoscalerMetrics, productionStackMetrics, runtimeMetrics);
     return {
       ...servers,
       async stop() {
@@ -166,7 +174,8 @@ export async function startControllerManager(options: ControllerManagerOptions):
   const elector = new LeaderElector({
     kubeConfig: options.kubeConfig,
     namespace: leaseNamespace,
-    name: options.leaseName ?? CONTROLLER_MANAGER_NAME,
+    name: leaseName,
+    metrics: runtimeMetrics,
     identity: options.identity,
     leaseDurationMs: options.leaseDurationMs,
     renewDeadlineMs: options.renewDeadlineMs,
@@ -174,7 +183,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
     logger: log.child('leader-election'),
     onStartedLeading: () => {
       transition = transition.then(async () => {
-        stopRun = await runControllers(options, client, log, autoscalerMetrics, productionStackMetrics);
+        stopRun = await runControllers(options, client, log, autoscalerMetrics, productionStackMetrics, runtimeMetrics);
       });
       return transition;
     },

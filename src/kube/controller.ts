@@ -3,9 +3,12 @@
 // the key's exponential back-off; a successful one resets it and may ask to be called again later.
 // With tracing on (kube/tracing.ts), each reconcile is a span `reconcile <controller>` with the object's key, so
 // what it logs carries the trace id; a failed one is marked failed.
+// Instrumented (`instrument`, before the informers start), it reports controller-runtime's reconcile and work queue
+// series (kube/controller-metrics.ts).
 import type { KubeObject } from '../api/admission.ts';
 import type { SharedInformer } from './informer.ts';
 import { createLogger, errorMessage, type Logger } from './log.ts';
+import type { ControllerRuntimeMetrics, ReconcileMetrics } from './controller-metrics.ts';
 import { inSpan, spanError, tracing } from './tracing.ts';
 import { controllerKey, objectKey } from './objects.ts';
 import { WorkQueue, type WorkQueueOptions } from './workqueue.ts';
@@ -62,6 +65,7 @@ export class Controller {
   private running: Promise<void>[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private metrics: ReconcileMetrics | undefined;
 
   constructor(options: ControllerOptions) {
     this.name = options.name;
@@ -101,6 +105,15 @@ export class Controller {
     this.queue.add(key);
   }
 
+  /** Report this controller's reconciles and work queue on `metrics` (the manager's registry). */
+  instrument(metrics: ControllerRuntimeMetrics): this {
+    this.metrics = metrics.controller(this.name);
+    this.metrics.workers(this.workers);
+    this.queue.instrument(this.metrics.queue);
+    this.metrics.inProgress(() => this.queue.inProgress());
+    return this;
+  }
+
   /** Wait for every source to sync, then start the workers. Resolves once the workers are running. */
   async start(): Promise<void> {
     await Promise.all(this.sources.map((s) => s.informer.waitForSync()));
@@ -133,12 +146,15 @@ export class Controller {
   /** One reconcile of `key` and what the queue learns from it. */
   private async process(key: string): Promise<void> {
     const started = Date.now();
+    const finish = this.metrics?.started();
     try {
       const result = await this.reconcile(key);
       this.queue.forget(key);
       if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+      finish?.(result?.requeueAfterMs === undefined ? 'success' : result.requeueAfterMs > 0 ? 'requeue_after' : 'requeue');
       this.log.debug('reconciled', { ...this.about(key), ms: Date.now() - started });
     } catch (err) {
+      finish?.('error');
       spanError(err);
       const retries = this.queue.numRequeues(key);
       const delay = this.queue.addRateLimited(key);

@@ -3,10 +3,12 @@
 // renewed it for leaseDuration as measured on the candidate's own clock since it last saw the record change
 // (clock-skew safe); the leader renews every retryPeriod and steps down when it could not renew within
 // renewDeadline. Writes are conditional on resourceVersion, so two candidates never both win a round.
+// With `metrics`, it reports client-go's leader_election_master_status{name}: 1 while leading, 0 otherwise.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { apiStatus, isNotFound } from './client.ts';
+import type { ControllerRuntimeMetrics } from './controller-metrics.ts';
 import { createLogger, errorMessage, type Logger } from './log.ts';
 
 export interface LeaderElectionOptions {
@@ -23,6 +25,8 @@ export interface LeaderElectionOptions {
   onStartedLeading: () => void | Promise<void>;
   onStoppedLeading: () => void | Promise<void>;
   onNewLeader?: (identity: string) => void;
+  /** Where leader_election_master_status{name=<lease name>} is reported. */
+  metrics?: ControllerRuntimeMetrics;
   logger?: Logger;
 }
 
@@ -66,6 +70,7 @@ export class LeaderElector {
   start(): void {
     if (this.loop) return;
     this.stopped = false;
+    this.options.metrics?.leading(this.options.name, false);
     this.loop = this.run();
   }
 
@@ -87,6 +92,7 @@ export class LeaderElector {
       }
       if (this.stopped) break;
       this.leading = true;
+      this.options.metrics?.leading(this.options.name, true);
       this.log.info('became leader', { lease: `${this.options.namespace}/${this.options.name}`, identity: this.identity });
       await this.callback(this.options.onStartedLeading);
       // Renew until we cannot.
@@ -102,6 +108,7 @@ export class LeaderElector {
         }
       }
       this.leading = false;
+      this.options.metrics?.leading(this.options.name, false);
       await this.callback(this.options.onStoppedLeading);
       if (this.stopped) await this.release();
     }

@@ -5,6 +5,9 @@
 //  - `addRateLimited` re-adds a key after a per-key exponential back-off (base · 2^(failures-1), capped), which
 //    `forget` resets after a success;
 //  - `addAfter` delays an add; several pending delays for one key collapse to the earliest.
+// Instrumented (`instrument`), it reports client-go's work queue metrics (kube/controller-metrics.ts): adds, depth
+// (keys added and not yet taken), time queued, time worked, retries, and the work in progress.
+import type { QueueMetrics } from './controller-metrics.ts';
 
 export interface WorkQueueOptions {
   /** First retry delay after a failure, ms (default 50). */
@@ -21,6 +24,10 @@ export class WorkQueue<K = string> {
   private readonly delayed = new Map<K, { at: number; timer: NodeJS.Timeout }>();
   private readonly waiters: ((key: K | undefined) => void)[] = [];
   private shuttingDown = false;
+  private metrics: QueueMetrics | undefined;
+  /** With metrics: when each dirty key was added, and when each key in process was taken (performance.now()). */
+  private readonly addedAt = new Map<K, number>();
+  private readonly startedAt = new Map<K, number>();
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
 
@@ -29,18 +36,59 @@ export class WorkQueue<K = string> {
     this.maxDelayMs = options.maxDelayMs ?? 60_000;
   }
 
+  /** Report client-go's work queue metrics from now on. */
+  instrument(metrics: QueueMetrics): void {
+    this.metrics = metrics;
+    metrics.depth(this.dirty.size);
+  }
+
+  /** Seconds of work in progress (summed over the keys being processed) and of the longest-running one. */
+  inProgress(now = performance.now()): { unfinishedSeconds: number; longestSeconds: number } {
+    let unfinishedSeconds = 0;
+    let longestSeconds = 0;
+    for (const t of this.startedAt.values()) {
+      const s = (now - t) / 1000;
+      unfinishedSeconds += s;
+      if (s > longestSeconds) longestSeconds = s;
+    }
+    return { unfinishedSeconds, longestSeconds };
+  }
+
   /** Queue a key now (no-op if already queued, deferred until `done` if being processed). */
   add(key: K): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
+    if (this.metrics) {
+      this.metrics.added();
+      if (!this.addedAt.has(key)) this.addedAt.set(key, performance.now());
+      this.metrics.depth(this.dirty.size);
+    }
     if (this.processing.has(key)) return;
+    this.enqueue(key);
+  }
+
+  /** A dirty key not in process: to a waiting worker, else to the back of the queue. */
+  private enqueue(key: K): void {
     const waiter = this.waiters.shift();
     if (waiter) {
-      this.dirty.delete(key);
-      this.processing.add(key);
+      this.take(key);
       waiter(key);
     } else {
       this.queue.push(key);
+    }
+  }
+
+  /** A key leaves the queue for a worker. */
+  private take(key: K): void {
+    this.dirty.delete(key);
+    this.processing.add(key);
+    if (this.metrics) {
+      const now = performance.now();
+      const added = this.addedAt.get(key);
+      if (added !== undefined) this.metrics.taken((now - added) / 1000);
+      this.addedAt.delete(key);
+      this.startedAt.set(key, now);
+      this.metrics.depth(this.dirty.size);
     }
   }
 
@@ -75,6 +123,7 @@ export class WorkQueue<K = string> {
   addRateLimited(key: K): number {
     const delay = this.nextDelay(key);
     this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
+    this.metrics?.retried();
     this.addAfter(key, delay);
     return delay;
   }
@@ -93,8 +142,7 @@ export class WorkQueue<K = string> {
     if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.queue.shift();
     if (key !== undefined) {
-      this.dirty.delete(key);
-      this.processing.add(key);
+      this.take(key);
       return Promise.resolve(key);
     }
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -103,10 +151,13 @@ export class WorkQueue<K = string> {
   /** Mark a key processed; if it was added meanwhile it goes back into the queue. */
   done(key: K): void {
     this.processing.delete(key);
-    if (this.dirty.has(key) && !this.shuttingDown) {
-      this.dirty.delete(key);
-      this.add(key);
+    const started = this.startedAt.get(key);
+    if (started !== undefined) {
+      this.startedAt.delete(key);
+      this.metrics?.finished((performance.now() - started) / 1000);
     }
+    // Added while in process: counted then; now it goes into the queue.
+    if (this.dirty.has(key) && !this.shuttingDown) this.enqueue(key);
   }
 
   /** Keys waiting (not counting delayed or in-process ones). */
@@ -128,6 +179,8 @@ export class WorkQueue<K = string> {
     this.delayed.clear();
     this.queue.length = 0;
     this.dirty.clear();
+    this.addedAt.clear();
+    this.metrics?.depth(0);
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
   }
 }

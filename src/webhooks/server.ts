@@ -70,6 +70,8 @@ export interface WebhookServerOptions {
   failurePolicy?: 'Fail' | 'Ignore';
   validatingConfigurationName?: string;
   mutatingConfigurationName?: string;
+  /** Told each request's path, status code and duration (controller_runtime_webhook_*, kube/controller-metrics.ts). */
+  observe?: (webhook: string, code: number, seconds: number) => void;
   logger?: Logger;
 }
 
@@ -203,7 +205,13 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   };
   writeCertDir(current);
 
+  const observe = options.observe;
   const server = https.createServer({ cert: current.serving.cert, key: current.serving.key, minVersion: 'TLSv1.2' }, (req, res) => {
+    if (observe) {
+      const started = performance.now();
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (path === VALIDATE_PATH || path === MUTATE_PATH) res.once('finish', () => observe(path, res.statusCode, (performance.now() - started) / 1000));
+    }
     handle(req, res).catch((err: unknown) => {
       log.error('webhook request failed', { error: errorMessage(err) });
       if (!res.headersSent) send(res, 500, 'internal error');
