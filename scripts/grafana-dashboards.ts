@@ -3,7 +3,7 @@
 // JSON around them is Grafana's dashboard model (schemaVersion 39), written by the few helpers below rather than
 // by hand for each panel so that every panel has the same datasource, legend and layout rules.
 //
-// Rules: every query uses only series the components export (test/integration/grafana.test.ts runs each one against
+// Rules: every query uses only series the components export (test/e2e/grafana.test.ts runs each one against
 // a real Prometheus scraping a running platform and fails on an unknown name or an empty answer); rates use
 // $__rate_interval; a dashboard's variables come from label_values() of our own series.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -151,7 +151,7 @@ export const DASHBOARDS: DashboardSpec[] = [
         title: 'Serving',
         panels: [
           { title: 'Requests per second', kind: 'stat', unit: 'reqps', targets: [q('sum(rate(matrixinfer_gateway_requests_total[$__rate_interval]))', 'req/s')] },
-          { title: 'Error ratio (5xx)', kind: 'stat', unit: 'percentunit', targets: [q('sum(rate(matrixinfer_gateway_requests_total{code=~"5.."}[$__rate_interval])) / clamp_min(sum(rate(matrixinfer_gateway_requests_total[$__rate_interval])), 1e-9)', 'errors')] },
+          { title: 'Error ratio (5xx)', kind: 'stat', unit: 'percentunit', targets: [q('(sum(rate(matrixinfer_gateway_requests_total{code=~"5.."}[$__rate_interval])) or vector(0)) / clamp_min(sum(rate(matrixinfer_gateway_requests_total[$__rate_interval])), 1e-9)', 'errors')] },
           { title: 'Ready engine endpoints', kind: 'stat', targets: [q('sum(matrixinfer_gateway_ready_endpoints)', 'ready')] },
           { title: 'Generated tokens per second', kind: 'stat', unit: 'short', targets: [q('sum(rate(matrixinfer_gateway_tokens_total{type="completion"}[$__rate_interval]))', 'tokens/s')] },
           { title: 'Requests by model and status', unit: 'reqps', stacked: true, targets: [q('sum by (model, code) (rate(matrixinfer_gateway_requests_total[$__rate_interval]))', '{{model}} {{code}}')] },
