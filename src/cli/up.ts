@@ -32,6 +32,8 @@ const GATEWAY_SEMI_SPACE_MIB = 4;
  * prints it: when taken, a free port is used instead.
  */
 export const DEFAULT_METRICS_PORT = 8082;
+/** The dashboard's port (the controller manager serves it); found like the metrics port. */
+export const DEFAULT_DASHBOARD_PORT = 8090;
 /** The gateway's gRPC port (the Open Inference Protocol's GRPCInferenceService; 8081 as in KServe's examples). */
 export const DEFAULT_GRPC_PORT = 8081;
 
@@ -49,6 +51,8 @@ export interface UpOptions {
    * something holds that one (an explicit port in use is an error, as for the others).
    */
   controllerManagerMetricsPort?: number;
+  /** The web dashboard's port (on 127.0.0.1). Default: DEFAULT_DASHBOARD_PORT, or a free port when that one is taken. */
+  dashboardPort?: number;
   /** Return once the platform is up instead of running until a signal (used by tests). */
   log?: (line: string) => void;
 }
@@ -133,6 +137,8 @@ export interface RunningPlatform {
   gatewayGrpcAddress: string;
   /** The controller manager's Prometheus metrics. */
   metricsUrl: string;
+  /** The web dashboard (served by the controller manager). */
+  dashboardUrl: string;
   kubeconfig: string;
   home: string;
   stop(): Promise<void>;
@@ -152,10 +158,12 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     [gatewayGrpcPort, 'gateway (gRPC)', 'gateway-grpc-port'],
   ];
   if (options.controllerManagerMetricsPort !== undefined) ports.push([options.controllerManagerMetricsPort, 'controller manager metrics', 'controller-manager-metrics-port']);
+  if (options.dashboardPort !== undefined) ports.push([options.dashboardPort, 'dashboard', 'dashboard-port']);
   for (const [port, what, flag] of ports) {
     if (!(await portFree(port))) throw new Error(`port ${port} for the ${what} is in use: is MatrixInfer already running? (choose another with --${flag})`);
   }
   const metricsPort = options.controllerManagerMetricsPort ?? ((await portFree(DEFAULT_METRICS_PORT)) ? DEFAULT_METRICS_PORT : await anyFreePort());
+  const dashboardPort = options.dashboardPort ?? ((await portFree(DEFAULT_DASHBOARD_PORT)) ? DEFAULT_DASHBOARD_PORT : await anyFreePort());
   const apiUrl = `http://127.0.0.1:${options.apiserverPort}`;
   const kubeconfig = localKubeconfigPath(home);
   // The compile cache keeps type-stripped sources: a child that hits it never loads the TypeScript stripper
@@ -183,6 +191,8 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
         '127.0.0.1',
         '--metrics-port',
         String(metricsPort),
+        '--dashboard-port',
+        String(dashboardPort),
       ],
       restarts: 0,
       stopping: false,
@@ -245,6 +255,7 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     gatewayTlsUrl: `https://127.0.0.1:${gatewayTlsPort}`,
     gatewayGrpcAddress: `127.0.0.1:${gatewayGrpcPort}`,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    dashboardUrl: `http://127.0.0.1:${dashboardPort}/`,
     kubeconfig,
     home,
     stop,
