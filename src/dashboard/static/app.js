@@ -309,4 +309,6 @@ function Timeline({ t, c, decisions, autoscaler }) {
     <//>`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = '';
+render(html`<${App} />`, root);
