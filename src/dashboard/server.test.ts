@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { startDashboardServer, type DashboardData, type DashboardServer } from './server.ts';
 import type { ModelSummary } from './views.ts';
 
-const summary: ModelSummary = { namespace: 'ns', name: 'm', phase: 'Ready', lifecycle: 'Validated', version: '1', revision: 1, base: undefined, ready: 1, desired: 1, download: '100%', created: undefined, autoscaler: undefined, live: { rps: 2 } };
+const summary: ModelSummary = { namespace: 'ns', name: 'm', phase: 'Ready', lifecycle: 'Validated', version: '1', revision: 1, base: undefined, ready: 1, desired: 1, download: '100%', downloadError: undefined, created: undefined, autoscaler: undefined, live: { rps: 2 } };
 /** The summary as JSON carries it (undefined fields left out). */
 const sent = JSON.parse(JSON.stringify(summary)) as unknown;
 let update: () => void = () => {};

@@ -39,9 +39,12 @@ test('models: phase, lifecycle, version, ready/desired, download and autoscaler,
   assert.equal(llama.ready, 1);
   assert.equal(llama.desired, 2);
   assert.equal(llama.download, '42%');
+  assert.equal(llama.downloadError, undefined);
   assert.deepEqual(llama.autoscaler, { binding: 'llama-scaler', mode: 'Stable' });
   assert.deepEqual(llama.live, { rps: 3 });
   assert.equal(rows[0]!.phase, 'Pending', 'no status yet');
+  const failed = modelSummaries({ ...objects, models: [model('x', { download: { phase: 'Failed', progress: 'Failed', reason: 'NotFound', message: 'no such repo' } })] }, () => ({}));
+  assert.equal(failed[0]!.downloadError, 'NotFound: no such repo');
   assert.equal(rows[0]!.autoscaler, undefined);
 });
 

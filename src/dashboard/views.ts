@@ -30,6 +30,8 @@ export interface ModelSummary {
   desired: number;
   /** Download progress, e.g. "42%", or its phase; undefined when the Model downloads nothing. */
   download: string | undefined;
+  /** Why the download failed (`Reason: message`), when it did. */
+  downloadError: string | undefined;
   created: string | undefined;
   /** The binding that scales it, when any: its mode. */
   autoscaler: { binding: string; mode: string | undefined } | undefined;
@@ -112,6 +114,7 @@ export function modelSummaries(objects: Objects, live: (model: string) => Record
         ready: m.status?.readyReplicas ?? 0,
         desired: infers.reduce((sum, mi) => sum + (mi.spec.replicas ?? 1), 0),
         download: download ? (download.progress ?? download.phase) : undefined,
+        downloadError: download?.phase === 'Failed' ? [download.reason, download.message].filter(Boolean).join(': ') || undefined : undefined,
         created: m.metadata.creationTimestamp,
         autoscaler: binding ? { binding: binding.metadata.name!, mode: binding.status?.mode } : undefined,
         live: live(key),

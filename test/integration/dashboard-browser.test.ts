@@ -2,8 +2,8 @@
 // browser): the in-process platform with simulated engines, the autoscaler syncing every 500 ms and the dashboard
 // scraping every second. A Model that autoscales on num_requests appears with its phase; under a bounded load through
 // the gateway the live figures move and the charts draw; the autoscaler scales out and its timeline lists the
-// decision. The page loads nothing from outside the dashboard (it works offline) and throws no error. A screenshot
-// under load is written to test-results/dashboard.png.
+// decision. The page loads nothing from outside the dashboard (it works offline) and throws no error. Screenshots:
+// the models list (test-results/dashboard-models.png) and the model's page under load (test-results/dashboard.png).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -63,6 +63,8 @@ test('the dashboard in chromium: the model and its phase, live figures under loa
   await row.waitFor({ timeout: 20_000 });
   await until('the row shows Ready', async () => (await row.getByTestId('phase').textContent()) === 'Ready', 60_000, 200);
   assert.match((await row.getByTestId('replicas').textContent()) ?? '', /^1 \/ 1$/);
+  mkdirSync(new URL('../../test-results/', import.meta.url), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT.replace(/\.png$/, '-models.png') });
 
   await row.click();
   await page.getByTestId('figure-rps').waitFor();
@@ -90,10 +92,9 @@ test('the dashboard in chromium: the model and its phase, live figures under loa
     }, 20_000, 200);
     t.diagnostic(`requests/s on the page: ${rps}`);
     await until('a scaling decision on the timeline', async () => (await page.getByTestId('decision-marker').count()) >= 1, 30_000, 250);
-    // The scale-out's pods listed, and a few more periods of load so the screenshot shows it.
-    await until('the new pods in the pods table', async () => (await page.getByTestId('pod-row').count()) >= 2, 30_000, 250);
+    // The scale-out's pods ready in the pods table, and a few more periods of load so the screenshot shows it.
+    await until('two ready pods in the pods table', async () => (await page.getByTestId('pod-row').filter({ hasText: 'Ready' }).count()) >= 2, 30_000, 250);
     await page.waitForTimeout(3000);
-    mkdirSync(new URL('../../test-results/', import.meta.url), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   } finally {
     done = true;

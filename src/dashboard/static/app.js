@@ -14,7 +14,7 @@ const WINDOWS = ['5m', '15m', '1h'];
 
 const fmt = (v, digits = 2) => (v === undefined || v === null ? '–' : Number(v).toFixed(digits));
 const ms = (v) => (v === undefined || v === null ? '–' : `${(v * 1000).toFixed(0)} ms`);
-const pct = (v) => (v === undefined || v === null ? '–' : `${(v * 100).toFixed(0)}%`);
+const pct = (v) => (v === undefined || v === null ? '–' : `${(v * 100).toFixed(v < 0.1 ? 1 : 0)}%`);
 
 async function getJson(path) {
   const res = await fetch(path);
@@ -78,7 +78,7 @@ function ModelsPage({ models }) {
             <td>${m.lifecycle ?? '–'}</td>
             <td>${m.version ?? '–'}${m.revision ? html` <span class="muted">r${m.revision}</span>` : ''}</td>
             <td class="num" data-testid="replicas">${m.ready} / ${m.desired}</td>
-            <td data-testid="download">${m.download ?? '–'}</td>
+            <td data-testid="download" title=${m.downloadError ?? ''} class=${m.downloadError ? 'phase phase-Failed' : ''}>${m.download ?? '–'}</td>
             <td>${m.autoscaler ? (m.autoscaler.mode ?? '–') : html`<span class="muted">none</span>`}</td>
             <td class="num" data-testid="rps">${fmt(m.live.rps)}</td>
             <td class="num">${ms(m.live.ttft_p99)}</td>
@@ -110,7 +110,7 @@ function ModelPage({ route, at }) {
   return html`
     <h2><a href="#/">Models</a> / ${m.namespace} / ${m.name}
       <span class=${`phase phase-${m.phase}`} data-testid="detail-phase"> ${m.phase}</span></h2>
-    <div class="muted">${m.lifecycle ?? ''} · version ${m.version ?? '–'} · ${m.ready}/${m.desired} ready${m.download ? ` · download ${m.download}` : ''}</div>
+    <div class="muted">${m.lifecycle ?? ''} · version ${m.version ?? '–'} · ${m.ready}/${m.desired} ready${m.download ? ` · download ${m.download}` : ''}${m.downloadError ? ` (${m.downloadError})` : ''}</div>
     <div class="figures">
       <${Figure} id="rps" label="requests/s" value=${fmt(live.rps)} />
       <${Figure} id="errors" label="errors/s" value=${fmt(live.errors)} />
