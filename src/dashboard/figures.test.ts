@@ -66,9 +66,11 @@ test("a model's row: its gateway figures (not another model's), per-pod figures,
   assert.equal(row.as_current, undefined, 'no binding, no autoscaler figures');
 });
 
-test('before a second scrape a row has no rates; a pod without a window has no figures', () => {
-  const row = modelRow({ namespace: 'ns', name: 'm', gateway: undefined, pods: new Map([['p0', undefined]]), binding: undefined });
-  assert.deepEqual(row, {});
+test('before a second scrape a row has gauges but no rates; a pod without a window has no figures', () => {
+  assert.deepEqual(modelRow({ namespace: 'ns', name: 'm', gateway: undefined, pods: new Map([['p0', undefined]]), binding: undefined }), {});
+  const first = readExposition(gateway(1), GATEWAY_SPEC, 1000);
+  const row = modelRow({ namespace: 'ns', name: 'm', gateway: { seconds: 0, rates: new Map(), increases: new Map(), gauges: first.gauges, histograms: new Map() }, pods: new Map(), binding: undefined });
+  assert.deepEqual(row, { inflight: 3 });
 });
 
 test("the autoscaler's status as numbers: a summed metric's target scaled by ready replicas, the mode as its index", () => {

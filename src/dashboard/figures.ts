@@ -74,8 +74,10 @@ type Row = Record<string, number | undefined>;
 export function modelRow(inputs: ModelInputs): Row {
   const row: Row = {};
   const g = inputs.gateway;
-  if (g) {
-    const mine = (labels: string[]) => labels[0] === inputs.name;
+  const mine = (labels: string[]) => labels[0] === inputs.name;
+  // On the gateways' first scrape there are gauges but no window yet: no rates rather than zeros.
+  if (g) row.inflight = total(g.gauges, GATEWAY_SERIES.inflight, mine) ?? 0;
+  if (g && g.seconds > 0) {
     row.rps = total(g.rates, GATEWAY_SERIES.requests, mine) ?? 0;
     row.errors = total(g.rates, GATEWAY_SERIES.requests, (l) => mine(l) && !l[1]!.startsWith('2')) ?? 0;
     row.ttft_p50 = quantileOf(g.histograms, GATEWAY_SERIES.ttft, 0.5, mine);
@@ -83,7 +85,6 @@ export function modelRow(inputs: ModelInputs): Row {
     row.ttft_p99 = quantileOf(g.histograms, GATEWAY_SERIES.ttft, 0.99, mine);
     row.tokens_in = total(g.rates, GATEWAY_SERIES.tokens, (l) => mine(l) && l[1] === 'prompt') ?? 0;
     row.tokens_out = total(g.rates, GATEWAY_SERIES.tokens, (l) => mine(l) && l[1] === 'completion') ?? 0;
-    row.inflight = total(g.gauges, GATEWAY_SERIES.inflight, mine) ?? 0;
     for (const pod of inputs.pods.keys()) {
       const its = (labels: string[]) => labels[0] === inputs.namespace && labels[1] === pod;
       row[`pod_rps:${pod}`] = total(g.rates, GATEWAY_SERIES.endpointRequests, its) ?? 0;
