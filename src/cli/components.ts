@@ -80,6 +80,11 @@ export interface ControllerManagerCommandOptions {
   /** With engineNetworkPolicy: this manager's own pods, admitted to the engine port (the autoscaler scrapes it). */
   controllerManagerNamespace?: string;
   controllerManagerSelector?: string;
+  /** Serve the web dashboard on this port (off when undefined); host default 127.0.0.1. */
+  dashboardPort?: number;
+  dashboardHost?: string;
+  /** The dashboard's time series from this Prometheus instead of its in-memory hour. */
+  dashboardPrometheusUrl?: string;
 }
 
 export async function runControllerManager(options: ControllerManagerCommandOptions): Promise<void> {
@@ -118,6 +123,9 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
     ...(options.downloaderImage ? { downloaderImage: options.downloaderImage } : {}),
     ...(options.downloadRole ? { downloadRole: parseRoleRef(options.downloadRole) } : {}),
     ...(options.metricsPort !== undefined ? { metrics: { port: options.metricsPort, ...(options.metricsHost ? { host: options.metricsHost } : {}) } } : {}),
+    ...(options.dashboardPort !== undefined
+      ? { dashboard: { port: options.dashboardPort, ...(options.dashboardHost ? { host: options.dashboardHost } : {}), ...(options.dashboardPrometheusUrl ? { prometheusUrl: options.dashboardPrometheusUrl } : {}) } }
+      : {}),
     ...(options.namespace ? { namespace: options.namespace } : {}),
     ...(options.leaseNamespace ? { leaseNamespace: options.leaseNamespace } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
@@ -135,7 +143,11 @@ export async function runControllerManager(options: ControllerManagerCommandOpti
       : {}),
   });
   started = true;
-  const serving = [...(manager.webhook ? [`webhooks on ${manager.webhook.url}`] : []), ...(manager.metrics ? [`metrics on ${manager.metrics.url}`] : [])];
+  const serving = [
+    ...(manager.webhook ? [`webhooks on ${manager.webhook.url}`] : []),
+    ...(manager.metrics ? [`metrics on ${manager.metrics.url}`] : []),
+    ...(manager.dashboard ? [`dashboard on ${manager.dashboard.url}`] : []),
+  ];
   writeRecord('info', 'controller-manager', `controller manager started${serving.length > 0 ? ` (${serving.join(', ')})` : ''}`);
   stopOnSignal(async () => {
     await manager.stop();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { endpointsDocument, endpointsPath, removeEndpoints, writeEndpoints, type EndpointPorts } from './endpoints.ts';
 
-const ports: EndpointPorts = { host: '127.0.0.1', apiserver: 6443, controllerManagerMetrics: 8082, agent: 10250, agentStats: true, gateway: 8080, gatewayTls: 8443, gatewayGrpc: 8081 };
+const ports: EndpointPorts = { host: '127.0.0.1', apiserver: 6443, controllerManagerMetrics: 8082, dashboard: 8090, agent: 10250, agentStats: true, gateway: 8080, gatewayTls: 8443, gatewayGrpc: 8081 };
 
 test('every component and its URLs', () => {
   assert.deepEqual(endpointsDocument(ports), {
@@ -14,6 +14,7 @@ test('every component and its URLs', () => {
     'controller-manager': { metrics: 'http://127.0.0.1:8082/metrics' },
     agent: { metrics: 'http://127.0.0.1:10250/metrics', stats: 'http://127.0.0.1:10250/stats/summary' },
     gateway: { url: 'http://127.0.0.1:8080', tls: 'https://127.0.0.1:8443', grpc: '127.0.0.1:8081', metrics: 'http://127.0.0.1:8080/metrics' },
+    dashboard: { url: 'http://127.0.0.1:8090/' },
   });
   assert.deepEqual(endpointsDocument({ ...ports, agentStats: false }).agent, { metrics: 'http://127.0.0.1:10250/metrics' });
 });

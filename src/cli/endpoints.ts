@@ -12,6 +12,8 @@ export interface EndpointPorts {
   host: string;
   apiserver: number;
   controllerManagerMetrics: number;
+  /** The web dashboard (served by the controller manager). */
+  dashboard: number;
   agent: number;
   /** Whether the agent serves /stats/summary (Linux: it measures from /proc). */
   agentStats: boolean;
@@ -26,6 +28,7 @@ export interface EndpointsDocument {
   agent: { metrics: string; stats?: string };
   /** `grpc` is host:port, as gRPC clients take it. */
   gateway: { url: string; tls: string; grpc: string; metrics: string };
+  dashboard: { url: string };
 }
 
 export function endpointsDocument(p: EndpointPorts): EndpointsDocument {
@@ -35,6 +38,7 @@ export function endpointsDocument(p: EndpointPorts): EndpointsDocument {
     'controller-manager': { metrics: http(p.controllerManagerMetrics, '/metrics') },
     agent: { metrics: http(p.agent, '/metrics'), ...(p.agentStats ? { stats: http(p.agent, '/stats/summary') } : {}) },
     gateway: { url: http(p.gateway), tls: `https://${p.host}:${p.gatewayTls}`, grpc: `${p.host}:${p.gatewayGrpc}`, metrics: http(p.gateway, '/metrics') },
+    dashboard: { url: http(p.dashboard, '/') },
   };
 }
 

@@ -34,7 +34,8 @@ async function main(): Promise<void> {
     .option('--gateway-grpc-port <port>', "gateway gRPC port (the Open Inference Protocol's GRPCInferenceService, health, reflection; cleartext and TLS)", '8081')
     .option('--apiserver-port <port>', 'embedded API server port', '6443')
     .option('--controller-manager-metrics-port <port>', "the controller manager's Prometheus /metrics port (default 8082, or a free port when 8082 is taken)")
-    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; gatewayGrpcPort: string; apiserverPort: string; controllerManagerMetricsPort?: string }) => {
+    .option('--dashboard-port <port>', 'the web dashboard (default 8090, or a free port when 8090 is taken)')
+    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; gatewayGrpcPort: string; apiserverPort: string; controllerManagerMetricsPort?: string; dashboardPort?: string }) => {
       const { up } = await import('./up.ts');
       const started = Date.now();
       const platform = await up({
@@ -45,11 +46,13 @@ async function main(): Promise<void> {
         gatewayGrpcPort: Number(opts.gatewayGrpcPort),
         apiserverPort: Number(opts.apiserverPort),
         ...(opts.controllerManagerMetricsPort !== undefined ? { controllerManagerMetricsPort: Number(opts.controllerManagerMetricsPort) } : {}),
+        ...(opts.dashboardPort !== undefined ? { dashboardPort: Number(opts.dashboardPort) } : {}),
       });
       out(
         [
           '',
           `MatrixInfer is up (${((Date.now() - started) / 1000).toFixed(1)} s).`,
+          `  dashboard:   ${platform.dashboardUrl}`,
           `  gateway:     ${platform.gatewayUrl}  (HTTPS: ${platform.gatewayTlsUrl}; gRPC: ${platform.gatewayGrpcAddress}, cleartext and TLS)`,
           `  metrics:     ${platform.metricsUrl} (controller manager, the autoscaler's decisions), ${platform.gatewayUrl}/metrics (gateway)`,
           `  endpoints:   ${platform.endpointsFile} (every component's URLs, metrics included)`,
@@ -102,6 +105,9 @@ async function main(): Promise<void> {
     .option('--health-port <port>', 'serve /healthz and /readyz on this port (off when not given)')
     .option('--metrics-port <port>', "serve Prometheus metrics (the autoscaler's decisions, process metrics) on GET /metrics on this port (e.g. 8080); off when not given")
     .option('--metrics-host <address>', 'metrics listen address', '0.0.0.0')
+    .option('--dashboard-port <port>', 'serve the web dashboard (models, pods, traffic, latency, routing, the autoscaler timeline) and its JSON API on this port (e.g. 8090); off when not given')
+    .option('--dashboard-host <address>', 'dashboard listen address (port-forward to it on a cluster)', '127.0.0.1')
+    .option('--dashboard-prometheus-url <url>', "the dashboard's time series from this Prometheus (range queries) instead of its in-memory last hour")
     .option('--gateway-namespace <name>', 'namespace of the gateway pods that ModelServer Services lead to (default: $POD_NAMESPACE)')
     .option('--gateway-selector <selector>', 'label selector (key=value,...) of the gateway pods', 'app.kubernetes.io/name=matrixinfer,app.kubernetes.io/component=gateway')
     .option('--gateway-address <ip...>', 'fixed gateway addresses instead of pods (matrixinfer up: 127.0.0.1)')
@@ -116,7 +122,7 @@ async function main(): Promise<void> {
     .option('--controller-manager-namespace <name>', 'with --engine-network-policy: namespace of the controller-manager pods allowed to scrape engine metrics for the autoscaler (default: $POD_NAMESPACE; no rule when neither)')
     .option('--controller-manager-selector <selector>', 'label selector (key=value,...) of those controller-manager pods', 'app.kubernetes.io/name=matrixinfer,app.kubernetes.io/component=controller-manager')
     .addHelpText('after', '\nEnvironment (the production-stack router controller\'s, seed 004; flags win): KUBERNETES_NAMESPACE (the namespace it runs in,\nwhen $POD_NAMESPACE is unset), METRICS_ADDR and HEALTH_PROBE_ADDR ([host]:port), LEADER_ELECTION_ENABLED (true/false).\nGPU_METRICS_ENDPOINT is not used (src/cli/seed-env.ts says why).\n')
-    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string; metricsPort?: string; metricsHost: string; gatewayNamespace?: string; gatewaySelector?: string; gatewayAddress?: string[]; gatewayPort: string; gatewayTlsPort: string; engineNetworkPolicy?: boolean; prometheusUrl?: string; downloaderImage?: string; downloadRole?: string; prometheusNamespace?: string; prometheusSelector?: string; controllerManagerNamespace?: string; controllerManagerSelector?: string }, command: Command) => {
+    .action(async (opts: { kubeconfig?: string; namespace?: string; leaderElect: boolean; leaseNamespace?: string; identity?: string; webhookPort?: string; webhookHost?: string; webhookService?: string; webhookNamespace?: string; webhookUrl?: string; webhookCertDir?: string; healthPort?: string; metricsPort?: string; metricsHost: string; dashboardPort?: string; dashboardHost: string; dashboardPrometheusUrl?: string; gatewayNamespace?: string; gatewaySelector?: string; gatewayAddress?: string[]; gatewayPort: string; gatewayTlsPort: string; engineNetworkPolicy?: boolean; prometheusUrl?: string; downloaderImage?: string; downloadRole?: string; prometheusNamespace?: string; prometheusSelector?: string; controllerManagerNamespace?: string; controllerManagerSelector?: string }, command: Command) => {
       const { runControllerManager } = await import('./components.ts');
       const { seedEnvironment } = await import('./seed-env.ts');
       const { writeRecord } = await import('../kube/log.ts');
@@ -135,6 +141,7 @@ async function main(): Promise<void> {
         ...(health?.host ? { healthHost: health.host } : {}),
         metricsPort: metrics?.port,
         metricsHost: metrics?.host ?? opts.metricsHost,
+        dashboardPort: opts.dashboardPort === undefined ? undefined : Number(opts.dashboardPort),
         gatewayPort: Number(opts.gatewayPort),
         gatewayTlsPort: Number(opts.gatewayTlsPort),
       });

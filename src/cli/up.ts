@@ -33,6 +33,8 @@ const GATEWAY_SEMI_SPACE_MIB = 4;
  * prints it: when taken, a free port is used instead.
  */
 export const DEFAULT_METRICS_PORT = 8082;
+/** The dashboard's port (the controller manager serves it); found like the metrics port. */
+export const DEFAULT_DASHBOARD_PORT = 8090;
 /** The gateway's gRPC port (the Open Inference Protocol's GRPCInferenceService; 8081 as in KServe's examples). */
 export const DEFAULT_GRPC_PORT = 8081;
 /** The node agent's /metrics and /stats/summary port: the kubelet's, or a free port when taken (endpoints.json says which). */
@@ -52,6 +54,8 @@ export interface UpOptions {
    * something holds that one (an explicit port in use is an error, as for the others).
    */
   controllerManagerMetricsPort?: number;
+  /** The web dashboard's port (on 127.0.0.1). Default: DEFAULT_DASHBOARD_PORT, or a free port when that one is taken. */
+  dashboardPort?: number;
   /** Return once the platform is up instead of running until a signal (used by tests). */
   log?: (line: string) => void;
 }
@@ -138,6 +142,8 @@ export interface RunningPlatform {
   metricsUrl: string;
   /** `$MATRIXINFER_HOME/endpoints.json`: every component's URLs (endpoints.ts). */
   endpointsFile: string;
+  /** The web dashboard (served by the controller manager). */
+  dashboardUrl: string;
   kubeconfig: string;
   home: string;
   stop(): Promise<void>;
@@ -157,15 +163,18 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     [gatewayGrpcPort, 'gateway (gRPC)', 'gateway-grpc-port'],
   ];
   if (options.controllerManagerMetricsPort !== undefined) ports.push([options.controllerManagerMetricsPort, 'controller manager metrics', 'controller-manager-metrics-port']);
+  if (options.dashboardPort !== undefined) ports.push([options.dashboardPort, 'dashboard', 'dashboard-port']);
   for (const [port, what, flag] of ports) {
     if (!(await portFree(port))) throw new Error(`port ${port} for the ${what} is in use: is MatrixInfer already running? (choose another with --${flag})`);
   }
   const metricsPort = options.controllerManagerMetricsPort ?? ((await portFree(DEFAULT_METRICS_PORT)) ? DEFAULT_METRICS_PORT : await anyFreePort());
+  const dashboardPort = options.dashboardPort ?? ((await portFree(DEFAULT_DASHBOARD_PORT)) ? DEFAULT_DASHBOARD_PORT : await anyFreePort());
   const agentPort = (await portFree(DEFAULT_AGENT_PORT)) ? DEFAULT_AGENT_PORT : await anyFreePort();
   const endpoints = endpointsDocument({
     host: '127.0.0.1',
     apiserver: options.apiserverPort,
     controllerManagerMetrics: metricsPort,
+    dashboard: dashboardPort,
     agent: agentPort,
     agentStats: process.platform === 'linux',
     gateway: options.gatewayPort,
@@ -199,6 +208,8 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
         '127.0.0.1',
         '--metrics-port',
         String(metricsPort),
+        '--dashboard-port',
+        String(dashboardPort),
       ],
       restarts: 0,
       stopping: false,
@@ -265,6 +276,7 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
     gatewayGrpcAddress: `127.0.0.1:${gatewayGrpcPort}`,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     endpointsFile: endpointsPath(home),
+    dashboardUrl: endpoints.dashboard.url,
     kubeconfig,
     home,
     stop,

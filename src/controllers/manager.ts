@@ -26,6 +26,7 @@ import type { GatewayLocation } from './networking/service.ts';
 import { createProductionStack, type ProductionStackOptions } from './productionstack/index.ts';
 import { ProductionStackMetrics } from './productionstack/metrics.ts';
 import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from '../webhooks/server.ts';
+import type { Dashboard, DashboardOptions } from '../dashboard/index.ts';
 
 export const CONTROLLER_MANAGER_NAME = 'matrixinfer-controller-manager';
 
@@ -68,6 +69,11 @@ export interface ControllerManagerOptions {
   downloaderImage?: string;
   /** The role the download step's ServiceAccount is bound to in each Model namespace (the chart's); off when unset. */
   downloadRole?: RoleRef;
+  /**
+   * Serve the web dashboard and its JSON API (src/dashboard/) on every replica, leader or not, with informers of its
+   * own; lazy-loaded, so a manager without it loads none of it. Off when unset.
+   */
+  dashboard?: DashboardOptions;
 }
 
 export interface ControllerManager {
@@ -75,6 +81,8 @@ export interface ControllerManager {
   webhook?: WebhookServer;
   /** The /metrics server, when `metrics` was given. */
   metrics?: MetricsServer;
+  /** The dashboard, when `dashboard` was given. */
+  dashboard?: Dashboard;
   /** The manager's Prometheus registry. */
   registry: Registry;
   stop(): Promise<void>;
@@ -151,7 +159,22 @@ export async function startControllerManager(options: ControllerManagerOptions):
     }
     log.info('serving metrics', { url: metrics.url });
   }
-  const servers = { ...(webhook ? { webhook } : {}), ...(metrics ? { metrics } : {}), registry };
+  let dashboard: Dashboard | undefined;
+  if (options.dashboard) {
+    try {
+      const { startDashboard } = await import('../dashboard/index.ts');
+      dashboard = await startDashboard(
+        { client, ...(options.namespace ? { namespace: options.namespace } : {}), gateway: options.gateway ?? defaultGatewayLocation(), logger: log.child('dashboard') },
+        options.dashboard,
+      );
+    } catch (err) {
+      await webhook?.close();
+      await metrics?.close();
+      throw err;
+    }
+    log.info('serving the dashboard', { url: dashboard.url });
+  }
+  const servers = { ...(webhook ? { webhook } : {}), ...(metrics ? { metrics } : {}), ...(dashboard ? { dashboard } : {}), registry };
 
   const leaseName = options.leaseName ?? CONTROLLER_MANAGER_NAME;
   if (options.leaderElection === false) {
@@ -165,6 +188,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
         stopRun = undefined;
         await webhook?.close();
         await metrics?.close();
+        await dashboard?.close();
       },
     };
   }
@@ -208,6 +232,7 @@ export async function startControllerManager(options: ControllerManagerOptions):
       await stop?.();
       await webhook?.close();
       await metrics?.close();
+      await dashboard?.close();
     },
   };
 }

@@ -110,6 +110,15 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     assert.equal(gwRole.metadata.namespace, 'team-a');
     assert.ok(!gwRole.rules.some((r: { resources: string[] }) => r.resources.includes('secrets')));
     assert.ok(variant.find((d) => d.kind === 'Deployment' && d.metadata.name === GATEWAY)!.spec.template.spec.containers[0].args.includes('--no-watch-secrets'));
+    // The dashboard: off by default; on, every manager replica serves it behind a ClusterIP Service of its own.
+    assert.ok(!manifests.some((d) => d.kind === 'Service' && d.metadata.name === 'matrixinfer-dashboard'));
+    const withDashboard = docsOf(helmTemplate(helm, ['--set', 'controllerManager.dashboard.enabled=true']));
+    const dashboard = withDashboard.find((d) => d.kind === 'Service' && d.metadata.name === 'matrixinfer-dashboard')!;
+    assert.equal(dashboard.spec.type, 'ClusterIP');
+    assert.deepEqual(dashboard.spec.ports, [{ name: 'dashboard', port: 8090, targetPort: 'dashboard', protocol: 'TCP' }]);
+    const manager = withDashboard.find((d) => d.kind === 'Deployment' && d.metadata.name === MANAGER)!.spec.template.spec.containers[0];
+    assert.ok(manager.args.includes('--dashboard-port=8090') && manager.args.includes('--dashboard-host=0.0.0.0'), manager.args.join(' '));
+    assert.ok(manager.ports.some((p: { name: string; containerPort: number }) => p.name === 'dashboard' && p.containerPort === 8090));
   });
 
   it('the manifests pass a server-side dry run, then apply for real', async () => {
@@ -150,7 +159,7 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
   const managerScenario = async () => {
     const token = await serviceAccountToken(MANAGER);
     const { path } = cluster.kubeConfigFor(token);
-    const [healthPort, webhookPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const [healthPort, webhookPort, metricsPort, dashboardPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     // As the Deployment runs it, but on loopback ports; this bare kube-apiserver cannot reach Services, so the
     // webhook configurations point at the URL instead (--webhook-url), the rest is the chart's.
     const ports: Record<string, number> = { '--health-port': healthPort, '--webhook-port': webhookPort, '--metrics-port': metricsPort };
@@ -160,6 +169,8 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     });
     assert.ok(args.includes(`--metrics-port=${metricsPort}`), 'the chart serves the metrics');
     args.push('--webhook-host=127.0.0.1', '--metrics-host=127.0.0.1', `--webhook-url=https://127.0.0.1:{port}`);
+    // The dashboard too (off in the default chart): its informers list and watch under the same ServiceAccount.
+    args.push(`--dashboard-port=${dashboardPort}`, '--dashboard-host=127.0.0.1');
     assert.ok(args.includes(`--lease-namespace=${NAMESPACE}`), 'leader election is on, Lease in the release namespace');
     const manager = new Component([...args, `--kubeconfig=${path}`], { POD_NAMESPACE: NAMESPACE });
     components.push(manager);
@@ -230,6 +241,14 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       return text.includes('matrixinfer_autoscaler_desired_replicas{namespace="default",binding="llama-7b"}');
     }, 60_000, 250);
+    // The dashboard's API shows the Model and its pod from its own informers.
+    const dashboardModel = await until('the Model on the dashboard', async () => {
+      const res = await fetch(`http://127.0.0.1:${dashboardPort}/api/v1/models/default/llama-7b`).catch(() => undefined);
+      const body = res?.status === 200 ? ((await res.json()) as { model: { version: string }; pods: { name: string }[] }) : undefined;
+      return body && body.pods.length > 0 ? body : undefined;
+    }, 60_000, 250);
+    assert.equal(dashboardModel.model.version, '1.0.0');
+    assert.deepEqual(dashboardModel.pods.map((p) => p.name), ['llama-7b-0-server-0']);
     // Events are recorded (and counted up: create, then patch) by the manager.
     await until('Model events', async () => {
       const events = (await json('/api/v1/namespaces/default/events')).body.items as Array<{ involvedObject: { kind: string; name: string }; reportingComponent?: string; reason: string }>;

@@ -40,9 +40,9 @@ async function chat(): Promise<number> {
 }
 
 before(async () => {
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const [gateway, tls, grpc, apiserver, metrics] = ports.map(String) as [string, string, string, string, string];
-  platform = startPlatform(['-f', 'examples/quickstart.yaml', '--gateway-port', gateway, '--gateway-tls-port', tls, '--gateway-grpc-port', grpc, '--apiserver-port', apiserver, '--controller-manager-metrics-port', metrics], env);
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [gateway, tls, grpc, apiserver, metrics, dashboard] = ports.map(String) as [string, string, string, string, string, string];
+  platform = startPlatform(['-f', 'examples/quickstart.yaml', '--gateway-port', gateway, '--gateway-tls-port', tls, '--gateway-grpc-port', grpc, '--apiserver-port', apiserver, '--controller-manager-metrics-port', metrics, '--dashboard-port', dashboard], env);
   await platform.up;
   endpoints = JSON.parse(readFileSync(join(home, 'endpoints.json'), 'utf8')) as EndpointsDocument;
   await until('a first completion', async () => (await chat()) === 200, 60_000, 100);
@@ -53,7 +53,7 @@ after(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-test('endpoints.json lists every component, and `up` says where it is', () => {
+test('endpoints.json lists every component, and `up` says where it is', async () => {
   assert.match(platform!.output(), new RegExp(`endpoints: +${join(home, 'endpoints.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   assert.match(endpoints.apiserver.url, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.equal(endpoints.apiserver.metrics, `${endpoints.apiserver.url}/metrics`);
@@ -62,6 +62,10 @@ test('endpoints.json lists every component, and `up` says where it is', () => {
   assert.match(endpoints.gateway.grpc, /^127\.0\.0\.1:\d+$/);
   assert.match(endpoints['controller-manager'].metrics, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
   assert.match(endpoints.agent.metrics, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  assert.match(endpoints.dashboard.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const page = await fetch(endpoints.dashboard.url);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<html/i, 'the dashboard answers at its URL');
   if (process.platform === 'linux') assert.equal(endpoints.agent.stats, endpoints.agent.metrics.replace(/\/metrics$/, '/stats/summary'));
 });
 

@@ -19,6 +19,7 @@ let gatewayTlsPort = 0;
 let gatewayGrpcPort = 0;
 let apiserverPort = 0;
 let metricsPort = 0;
+let dashboardPort = 0;
 let platform: ReturnType<typeof startPlatform>;
 let gateway = '';
 let firstCompletionMs = 0;
@@ -45,6 +46,8 @@ function upArgs(): string[] {
     String(apiserverPort),
     '--controller-manager-metrics-port',
     String(metricsPort),
+    '--dashboard-port',
+    String(dashboardPort),
   ];
 }
 
@@ -54,6 +57,7 @@ before(async () => {
   gatewayGrpcPort = await freePort();
   apiserverPort = await freePort();
   metricsPort = await freePort();
+  dashboardPort = await freePort();
   gateway = `http://127.0.0.1:${gatewayPort}`;
   const started = Date.now();
   platform = startPlatform(upArgs(), env);
@@ -98,6 +102,20 @@ test('the Open Inference Protocol over REST and over gRPC on the port `up` print
   } finally {
     client.close();
   }
+});
+
+test('the dashboard on the URL `up` prints: the page, and the quickstart Model with its pod in its API', async () => {
+  const url = `http://127.0.0.1:${dashboardPort}/`;
+  assert.match(platform.output(), new RegExp(`dashboard: +${url.replace(/\./g, '\\.')}`));
+  const page = await fetch(url);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<script type="module" src="\/static\/app\.js">/);
+  const detail = await until('the Model and its pod on the dashboard', async () => {
+    const res = await fetch(`${url}api/v1/models/default/llama-7b`);
+    const body = res.status === 200 ? ((await res.json()) as { model: { phase: string }; pods: { name: string; ready: boolean }[] }) : undefined;
+    return body?.model.phase === 'Ready' && body.pods.some((p) => p.ready) && body;
+  }, 30_000, 250);
+  assert.deepEqual(detail.pods.map((p) => p.name), ['llama-7b-0-server-0']);
 });
 
 test('the openai SDK works unchanged, streaming and not', async () => {

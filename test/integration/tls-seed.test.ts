@@ -75,7 +75,7 @@ describe('TLS as shipped, with the seed example', { skip: needs('kubectl', 'open
     httpPort = await freePort();
     tlsPort = await freePort();
     platform = startPlatform(
-      ['--gateway-port', String(httpPort), '--gateway-tls-port', String(tlsPort), '--gateway-grpc-port', String(await freePort()), '--apiserver-port', String(await freePort()), '--controller-manager-metrics-port', String(await freePort())],
+      ['--gateway-port', String(httpPort), '--gateway-tls-port', String(tlsPort), '--gateway-grpc-port', String(await freePort()), '--apiserver-port', String(await freePort()), '--controller-manager-metrics-port', String(await freePort()), '--dashboard-port', String(await freePort())],
       env,
     );
     await platform.up;

@@ -36,7 +36,7 @@ describe('exported traces', { skip }, () => {
     const env: NodeJS.ProcessEnv = { ...process.env, MATRIXINFER_HOME: home, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.otlp, OTEL_BSP_SCHEDULE_DELAY: '200' };
     delete env.OTEL_SERVICE_NAME;
     const args = ['-f', 'examples/quickstart.yaml', '--gateway-port', String(gatewayPort), '--gateway-tls-port', String(tlsPort), '--gateway-grpc-port', String(grpcPort)];
-    args.push('--apiserver-port', String(apiserverPort), '--controller-manager-metrics-port', String(metricsPort));
+    args.push('--apiserver-port', String(apiserverPort), '--controller-manager-metrics-port', String(metricsPort), '--dashboard-port', String(await freePort()));
     platform = startPlatform(args, env);
     await platform.up;
     await until('a first completion', async () => (await chat()).status === 200, 60_000, 100);

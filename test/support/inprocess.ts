@@ -35,6 +35,8 @@ export interface InProcessOptions {
   autoscaler?: AutoscalerOptions;
   /** Serve the controller manager's /metrics on a free loopback port (`manager.metrics.url`). */
   metrics?: boolean;
+  /** Serve the dashboard on a free loopback port (`manager.dashboard.url`), scraping every `periodMs`. */
+  dashboard?: { periodMs: number; prometheusUrl?: string };
   /** Where the node agent's log lines go (default: dropped). */
   agentLog?: string[];
   /** The gateway's access log (default: dropped). */
@@ -59,6 +61,7 @@ export async function startInProcessPlatform(options: InProcessOptions = {}): Pr
     gateway: { namespace: 'default', selector: '', addresses: ['127.0.0.1'], port: Number(new URL(gateway.url).port), tlsPort: 8443 },
     ...(options.autoscaler ? { autoscaler: options.autoscaler } : {}),
     ...(options.metrics ? { metrics: { host: '127.0.0.1', port: 0 } } : {}),
+    ...(options.dashboard ? { dashboard: { host: '127.0.0.1', port: 0, ...options.dashboard } } : {}),
   });
   // The download step (a `matrixinfer download` process) reports progress on its Pod through this file, as under `up`.
   const kubeconfigPath = join(home, 'kubeconfig');

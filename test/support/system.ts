@@ -1,5 +1,5 @@
 // System programs that some tests and benchmarks need and a machine with only Node.js and npm lacks (redis-server,
-// curl, kubectl, nginx, openssl, prometheus; grpcurl, Triton's Python client and Jaeger (the OTLP receiver of the
+// curl, kubectl, nginx, openssl, prometheus, chromium; grpcurl, Triton's Python client and Jaeger (the OTLP receiver of the
 // tracing tests), which the project's scripts build or install into ~/.cache/matrixinfer/, where the tests find
 // them), and the onnx cache embedder's test model (scripts/onnx-embedder.sh, same place) with onnxruntime-node (an
 // optional npm dependency). Rules:
@@ -20,6 +20,7 @@ export const SYSTEM_PROGRAMS = {
   nginx: 'apt-get install nginx',
   openssl: 'apt-get install openssl',
   prometheus: 'apt-get install prometheus',
+  chromium: 'apt-get install chromium',
   grpcurl: 'bash scripts/grpcurl.sh',
   tritonclient: 'bash scripts/python-clients.sh',
   jaeger: 'bash scripts/jaeger.sh',
