@@ -34,7 +34,8 @@ async function main(): Promise<void> {
     .option('--gateway-grpc-port <port>', "gateway gRPC port (the Open Inference Protocol's GRPCInferenceService, health, reflection; cleartext and TLS)", '8081')
     .option('--apiserver-port <port>', 'embedded API server port', '6443')
     .option('--controller-manager-metrics-port <port>', "the controller manager's Prometheus /metrics port (default 8082, or a free port when 8082 is taken)")
-    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; gatewayGrpcPort: string; apiserverPort: string; controllerManagerMetricsPort?: string }) => {
+    .option('--agent-port <port>', "the node agent's /metrics and /stats/summary port (default: a free port; $MATRIXINFER_HOME/endpoints.json names it)")
+    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; gatewayGrpcPort: string; apiserverPort: string; controllerManagerMetricsPort?: string; agentPort?: string }) => {
       const { up } = await import('./up.ts');
       const started = Date.now();
       const platform = await up({
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
         gatewayGrpcPort: Number(opts.gatewayGrpcPort),
         apiserverPort: Number(opts.apiserverPort),
         ...(opts.controllerManagerMetricsPort !== undefined ? { controllerManagerMetricsPort: Number(opts.controllerManagerMetricsPort) } : {}),
+        ...(opts.agentPort !== undefined ? { agentPort: Number(opts.agentPort) } : {}),
       });
       out(
         [

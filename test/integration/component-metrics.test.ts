@@ -15,6 +15,7 @@ const home = mkdtempSync(join(tmpdir(), 'matrixinfer-metrics-'));
 const env = { ...process.env, MATRIXINFER_HOME: home };
 let platform: ReturnType<typeof startPlatform> | undefined;
 let endpoints: EndpointsDocument;
+let agentPort = 0;
 type Component = keyof typeof COMPONENT_SERIES;
 const COMPONENTS = Object.keys(COMPONENT_SERIES) as Component[];
 
@@ -40,9 +41,10 @@ async function chat(): Promise<number> {
 }
 
 before(async () => {
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const [gateway, tls, grpc, apiserver, metrics] = ports.map(String) as [string, string, string, string, string];
-  platform = startPlatform(['-f', 'examples/quickstart.yaml', '--gateway-port', gateway, '--gateway-tls-port', tls, '--gateway-grpc-port', grpc, '--apiserver-port', apiserver, '--controller-manager-metrics-port', metrics], env);
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [gateway, tls, grpc, apiserver, metrics, agent] = ports.map(String) as [string, string, string, string, string, string];
+  agentPort = Number(agent);
+  platform = startPlatform(['-f', 'examples/quickstart.yaml', '--gateway-port', gateway, '--gateway-tls-port', tls, '--gateway-grpc-port', grpc, '--apiserver-port', apiserver, '--controller-manager-metrics-port', metrics, '--agent-port', agent], env);
   await platform.up;
   endpoints = JSON.parse(readFileSync(join(home, 'endpoints.json'), 'utf8')) as EndpointsDocument;
   await until('a first completion', async () => (await chat()) === 200, 60_000, 100);
@@ -61,7 +63,7 @@ test('endpoints.json lists every component, and `up` says where it is', () => {
   assert.match(endpoints.gateway.tls, /^https:\/\/127\.0\.0\.1:\d+$/);
   assert.match(endpoints.gateway.grpc, /^127\.0\.0\.1:\d+$/);
   assert.match(endpoints['controller-manager'].metrics, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
-  assert.match(endpoints.agent.metrics, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  assert.equal(endpoints.agent.metrics, `http://127.0.0.1:${agentPort}/metrics`);
   if (process.platform === 'linux') assert.equal(endpoints.agent.stats, endpoints.agent.metrics.replace(/\/metrics$/, '/stats/summary'));
 });
 
