@@ -3,7 +3,7 @@
 // moves when the platform does work (API requests and a watch, a Model update, a pod run to Ready by its readiness
 // probe, a crashing container, a completion through the gateway).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -104,7 +104,12 @@ test('the series move with the work the platform does', async () => {
     },
   });
   await api('POST', `${ns}/pods`, { metadata: { name: 'metrics-crash' }, spec: { containers: [{ name: 'main', image: 'node:24', command: [process.execPath, '-e', 'process.exit(3)'] }] } });
+  // An executable whose interpreter does not exist: the process cannot be started at all.
+  const unstartable = join(home, 'unstartable.sh');
+  writeFileSync(unstartable, '#!/nonexistent/interpreter\n', { mode: 0o755 });
+  await api('POST', `${ns}/pods`, { metadata: { name: 'metrics-unstartable' }, spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox', command: [unstartable] }] } });
   await until('metrics-web Ready', async () => ((await api('GET', `${ns}/pods/metrics-web`)).status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'), 30_000, 100);
+  await until('metrics-unstartable failed to start', async () => (await api('GET', `${ns}/pods/metrics-unstartable`)).status?.containerStatuses?.[0]?.state?.terminated?.reason === 'StartError', 30_000, 100);
   await until('metrics-crash restarted', async () => ((await api('GET', `${ns}/pods/metrics-crash`)).status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 30_000, 100);
   // Gateway: a completion.
   assert.equal(await chat(), 200);
@@ -123,7 +128,7 @@ test('the series move with the work the platform does', async () => {
   assert.ok(grew('apiserver', 'apiserver_request_total', { resource: 'pods', verb: 'PATCH', subresource: 'status' }) >= 2, "the agent's pod status writes");
   assert.ok(total(after.apiserver, 'apiserver_longrunning_requests', { verb: 'WATCH' }) >= 3, 'the controllers, agent and gateway watch');
   assert.equal(grew('apiserver', 'apiserver_storage_objects', { resource: 'configmaps' }), 1);
-  assert.equal(grew('apiserver', 'apiserver_storage_objects', { resource: 'pods' }), 2);
+  assert.equal(grew('apiserver', 'apiserver_storage_objects', { resource: 'pods' }), 3);
   assert.ok(total(after.apiserver, 'apiserver_storage_objects', { resource: 'models.registry.matrixinfer.ai' }) >= 1);
   assert.ok(grew('apiserver', 'etcd_request_duration_seconds_count', { operation: 'create', type: 'configmaps' }) >= 1);
   assert.ok(grew('apiserver', 'etcd_request_duration_seconds_count', { operation: 'update', type: 'pods' }) >= 2);
@@ -146,8 +151,9 @@ test('the series move with the work the platform does', async () => {
 
   // Node agent
   assert.ok(grew('agent', 'kubelet_pod_start_duration_seconds_count') >= 1);
-  assert.ok(grew('agent', 'kubelet_pod_worker_duration_seconds_count', { operation: 'create' }) >= 2);
-  assert.ok(grew('agent', 'kubelet_started_containers_total', { container_type: 'container' }) >= 2, 'the web container and the crasher');
+  assert.ok(grew('agent', 'kubelet_pod_worker_duration_seconds_count', { operation: 'create' }) >= 3);
+  assert.ok(grew('agent', 'kubelet_started_containers_total', { container_type: 'container' }) >= 3, 'the web container, the crasher, the unstartable');
+  assert.equal(grew('agent', 'kubelet_started_containers_errors_total', { container_type: 'container', code: 'Unknown' }), 1);
   assert.ok(total(after.agent, 'prober_probe_total', { probe_type: 'Readiness', result: 'successful', pod: 'metrics-web', container: 'web', namespace: 'default' }) >= 1);
   assert.ok(total(after.agent, 'kube_pod_container_status_restarts_total', { namespace: 'default', pod: 'metrics-crash', container: 'main' }) >= 1);
   assert.equal(total(after.agent, 'kube_pod_container_status_restarts_total', { pod: 'metrics-web' }), 0);
