@@ -11,7 +11,8 @@
 //   kubelet_started_containers_total{container_type}      container | init_container
 //   kubelet_started_containers_errors_total{container_type,code}   a start that failed (code Unknown, as a
 //                                                         runtime's gRPC code; present at 0 from the start)
-//   kube_pod_container_status_restarts_total{namespace,pod,container}   the restartCount in each pod's status
+//   kube_pod_container_status_restarts_total{namespace,pod,container}   the restartCount in each pod's status (its
+//                                                         containers; init containers are not counted, as there)
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProbeKind } from './probe.ts';
 
@@ -26,6 +27,8 @@ export type PodWorkerOperation = 'create' | 'update' | 'sync';
 /** A container as the agent holds it, for the scrape-time series. */
 export interface ContainerView {
   name: string;
+  /** An init container (sidecars included): kube-state-metrics counts their restarts under another name. */
+  init: boolean;
   /** `exited`: terminated, or waiting to restart after exiting (CrashLoopBackOff); `waiting`: never ran yet. */
   state: 'running' | 'exited' | 'waiting';
   restartCount: number;
@@ -77,7 +80,7 @@ export class AgentMetrics {
       registers,
       collect() {
         this.reset();
-        for (const p of pods()) for (const c of p.containers) this.labels(p.namespace, p.name, c.name).inc(c.restartCount);
+        for (const p of pods()) for (const c of p.containers) if (!c.init) this.labels(p.namespace, p.name, c.name).inc(c.restartCount);
       },
     });
     this.podStart = new Histogram({ name: 'kubelet_pod_start_duration_seconds', help: 'Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run', buckets: POD_START_BUCKETS, registers });

@@ -196,6 +196,7 @@ export class PodWorker {
   views(): ContainerView[] {
     return [...this.inits, ...this.mains].map((c) => ({
       name: c.spec.name,
+      init: c.init,
       state: c.state.running ? 'running' : c.state.terminated || c.lastState.terminated ? 'exited' : 'waiting',
       restartCount: c.restartCount,
     }));

@@ -144,7 +144,13 @@ test('Deployments: own ServiceAccounts, hardened, probed, with resource requests
   const svc = find('Service', 'matrixinfer-gateway');
   assert.deepEqual(svc.spec.selector, find('Deployment', 'matrixinfer-gateway').spec.selector.matchLabels);
   assert.equal(svc.spec.ports[0].targetPort, 'http');
-  assert.ok(!docs.some((d) => d.kind === 'ServiceMonitor'), 'ServiceMonitor is off by default');
+  assert.ok(!docs.some((d) => d.kind === 'ServiceMonitor' || d.kind === 'PodMonitor'), 'ServiceMonitor is off by default');
+  // Every manager replica's /metrics behind one Service (what the ServiceMonitor selects, by its scrape label).
+  const metricsSvc = find('Service', 'matrixinfer-controller-manager-metrics');
+  assert.deepEqual(metricsSvc.spec.selector, find('Deployment', 'matrixinfer-controller-manager').spec.selector.matchLabels);
+  assert.deepEqual(metricsSvc.spec.ports, [{ name: 'metrics', port: 8080, targetPort: 'metrics', protocol: 'TCP' }]);
+  assert.equal((metricsSvc.metadata as { labels?: Record<string, string> }).labels?.['matrixinfer.ai/scrape'], 'metrics');
+  assert.ok(find('Deployment', 'matrixinfer-controller-manager').spec.template.spec.containers[0].ports.some((p: { name: string; containerPort: number }) => p.name === 'metrics' && p.containerPort === 8080));
   // The webhook Service reaches every manager replica on its HTTPS webhook port, which is also its readiness probe.
   const manager = find('Deployment', 'matrixinfer-controller-manager');
   const webhookSvc = find('Service', 'matrixinfer-webhook');

@@ -22,6 +22,8 @@ export interface HandlerContext {
   podLogDir: string;
   streams: Set<ServerResponse>;
   bookmarkIntervalMs: number;
+  /** Counts the events sent on watches (the server's metrics; watchstream.ts). */
+  watchEvents?: (group: string, version: string, resource: string) => { inc(): void };
 }
 
 export async function handleResource(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, info: ResourceRequest, url: URL): Promise<void> {

@@ -95,6 +95,9 @@ describe('GET /metrics', () => {
     const le = select(after, 'apiserver_request_duration_seconds_bucket', { verb: 'CREATE', resource: 'configmaps' }).map((s) => s.labels.le);
     assert.deepEqual(le.slice(0, 3), ['0.005', '0.025', '0.05']);
 
+    // The watch got the initial ADDED of `a` (it ended before the DELETE).
+    const events = (exp: Exposition) => total(exp, 'apiserver_watch_events_total', { group: '', version: 'v1', resource: 'configmaps' });
+    assert.equal(events(after) - events(before), 1);
     const storage = (exp: Exposition, operation: string) => total(exp, 'etcd_request_duration_seconds_count', { operation, type: 'configmaps' });
     assert.ok(storage(after, 'create') - storage(before, 'create') >= 1);
     assert.ok(storage(after, 'update') - storage(before, 'update') >= 1);

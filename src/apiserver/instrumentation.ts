@@ -7,6 +7,7 @@
 //   apiserver_request_duration_seconds{verb,group,version,resource,subresource,scope,component}   histogram (not WATCH)
 //   apiserver_longrunning_requests{verb,group,version,resource,subresource,scope,component}   gauge (open watches)
 //   apiserver_current_inflight_requests{request_kind}   gauge (readOnly | mutating; watches not counted)
+//   apiserver_watch_events_total{group,version,resource}   counter: events sent on watches (bookmarks included)
 //   apiserver_storage_objects{resource}   gauge, read from storage at scrape time
 //   etcd_request_duration_seconds{operation,type}   histogram: our SQLite-backed store stands in for etcd
 //   apiserver_admission_controller_admission_duration_seconds{name,operation,rejected,type}   histogram
@@ -101,6 +102,8 @@ export class ApiServerMetrics {
   private readonly children = new Map<string, { count: Map<number, Counter.Internal>; duration: Histogram.Internal<string>; longRunning: Gauge.Internal<string> }>();
   private readonly storageChildren = new Map<string, Histogram.Internal<string>>();
   private readonly admissionChildren = new Map<string, Histogram.Internal<string>>();
+  private readonly watchEventCounter: Counter<string>;
+  private readonly watchEventChildren = new Map<string, Counter.Internal>();
   private readonly readOnly: Gauge.Internal<string>;
   private readonly mutating: Gauge.Internal<string>;
 
@@ -112,6 +115,7 @@ export class ApiServerMetrics {
     this.durations = new Histogram({ name: 'apiserver_request_duration_seconds', help: 'Response latency distribution in seconds for each verb, group, version, resource, subresource, scope and component (WATCH excluded).', labelNames: REQUEST_LABELS, buckets: REQUEST_DURATION_BUCKETS, registers });
     this.longRunning = new Gauge({ name: 'apiserver_longrunning_requests', help: 'Gauge of all active long-running apiserver requests (watches) broken out by verb, group, version, resource, scope and component.', labelNames: REQUEST_LABELS, registers });
     this.inflight = new Gauge({ name: 'apiserver_current_inflight_requests', help: 'Maximal number of currently used inflight request limit of this apiserver per request kind (here: the requests in flight, watches excluded).', labelNames: ['request_kind'], registers });
+    this.watchEventCounter = new Counter({ name: 'apiserver_watch_events_total', help: 'Number of events sent in watch clients', labelNames: ['group', 'version', 'resource'], registers });
     this.readOnly = this.inflight.labels('readOnly');
     this.mutating = this.inflight.labels('mutating');
     this.readOnly.set(0);
@@ -162,6 +166,17 @@ export class ApiServerMetrics {
         if (!watch) duration.observe((performance.now() - started) / 1000);
       },
     };
+  }
+
+  /** The counter of events sent on watches of one resource (looked up once per watch). */
+  watchEvents(group: string, version: string, resource: string): Counter.Internal {
+    const key = `${group}|${version}|${resource}`;
+    let child = this.watchEventChildren.get(key);
+    if (child === undefined) {
+      child = this.watchEventCounter.labels(group, version, resource);
+      this.watchEventChildren.set(key, child);
+    }
+    return child;
   }
 
   /** One storage operation on `storageKey` took `seconds`. */

@@ -136,6 +136,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     streams,
     podLogDir: options.podLogDir ?? join(options.dataDir, 'pod-logs'),
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 15000,
+    ...(metrics ? { watchEvents: (group: string, version: string, resource: string) => metrics.watchEvents(group, version, resource) } : {}),
   };
   let serverAddress = '';
 

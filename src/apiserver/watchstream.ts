@@ -15,6 +15,8 @@ export interface WatchContext {
   store: ObjectStore;
   streams: Set<ServerResponse>;
   bookmarkIntervalMs: number;
+  /** The counter of events sent on watches of a resource (apiserver_watch_events_total; instrumentation.ts). */
+  watchEvents?: (group: string, version: string, resource: string) => { inc(): void };
 }
 
 /** Bytes buffered for a client that does not read before the watch is dropped (it will re-watch). */
@@ -55,8 +57,10 @@ export function serveWatch(
   };
 
   let closed = false;
+  const sent = ctx.watchEvents?.(rt.group, rt.version, rt.plural);
   const write = (line: string) => {
     if (closed) return;
+    sent?.inc();
     res.write(line);
     if (res.writableLength > MAX_BUFFERED) finish();
   };

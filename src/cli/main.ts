@@ -35,7 +35,8 @@ async function main(): Promise<void> {
     .option('--apiserver-port <port>', 'embedded API server port', '6443')
     .option('--controller-manager-metrics-port <port>', "the controller manager's Prometheus /metrics port (default 8082, or a free port when 8082 is taken)")
     .option('--dashboard-port <port>', 'the web dashboard (default 8090, or a free port when 8090 is taken)')
-    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; gatewayGrpcPort: string; apiserverPort: string; controllerManagerMetricsPort?: string; dashboardPort?: string }) => {
+    .option('--agent-port <port>', "the node agent's /metrics and /stats/summary port (default: a free port; $MATRIXINFER_HOME/endpoints.json names it)")
+    .action(async (opts: { filename: string[]; home?: string; gatewayPort: string; gatewayTlsPort: string; gatewayGrpcPort: string; apiserverPort: string; controllerManagerMetricsPort?: string; dashboardPort?: string; agentPort?: string }) => {
       const { up } = await import('./up.ts');
       const started = Date.now();
       const platform = await up({
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
         apiserverPort: Number(opts.apiserverPort),
         ...(opts.controllerManagerMetricsPort !== undefined ? { controllerManagerMetricsPort: Number(opts.controllerManagerMetricsPort) } : {}),
         ...(opts.dashboardPort !== undefined ? { dashboardPort: Number(opts.dashboardPort) } : {}),
+        ...(opts.agentPort !== undefined ? { agentPort: Number(opts.agentPort) } : {}),
       });
       out(
         [

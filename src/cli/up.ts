@@ -37,8 +37,6 @@ export const DEFAULT_METRICS_PORT = 8082;
 export const DEFAULT_DASHBOARD_PORT = 8090;
 /** The gateway's gRPC port (the Open Inference Protocol's GRPCInferenceService; 8081 as in KServe's examples). */
 export const DEFAULT_GRPC_PORT = 8081;
-/** The node agent's /metrics and /stats/summary port: the kubelet's, or a free port when taken (endpoints.json says which). */
-export const DEFAULT_AGENT_PORT = 10250;
 
 export interface UpOptions {
   files: string[];
@@ -56,6 +54,11 @@ export interface UpOptions {
   controllerManagerMetricsPort?: number;
   /** The web dashboard's port (on 127.0.0.1). Default: DEFAULT_DASHBOARD_PORT, or a free port when that one is taken. */
   dashboardPort?: number;
+  /**
+   * The node agent's /metrics and /stats/summary port (on 127.0.0.1). Default: a free port, fixed for the agent's
+   * restarts (not the kubelet's 10250: two platforms starting at once would both take it); endpoints.json names it.
+   */
+  agentPort?: number;
   /** Return once the platform is up instead of running until a signal (used by tests). */
   log?: (line: string) => void;
 }
@@ -164,12 +167,13 @@ export async function up(options: UpOptions): Promise<RunningPlatform> {
   ];
   if (options.controllerManagerMetricsPort !== undefined) ports.push([options.controllerManagerMetricsPort, 'controller manager metrics', 'controller-manager-metrics-port']);
   if (options.dashboardPort !== undefined) ports.push([options.dashboardPort, 'dashboard', 'dashboard-port']);
+  if (options.agentPort !== undefined) ports.push([options.agentPort, 'node agent', 'agent-port']);
   for (const [port, what, flag] of ports) {
     if (!(await portFree(port))) throw new Error(`port ${port} for the ${what} is in use: is MatrixInfer already running? (choose another with --${flag})`);
   }
   const metricsPort = options.controllerManagerMetricsPort ?? ((await portFree(DEFAULT_METRICS_PORT)) ? DEFAULT_METRICS_PORT : await anyFreePort());
   const dashboardPort = options.dashboardPort ?? ((await portFree(DEFAULT_DASHBOARD_PORT)) ? DEFAULT_DASHBOARD_PORT : await anyFreePort());
-  const agentPort = (await portFree(DEFAULT_AGENT_PORT)) ? DEFAULT_AGENT_PORT : await anyFreePort();
+  const agentPort = options.agentPort ?? (await anyFreePort());
   const endpoints = endpointsDocument({
     host: '127.0.0.1',
     apiserver: options.apiserverPort,

@@ -15,6 +15,7 @@ import { admissionPlugins } from '../webhooks/plugins.ts';
 import { startControllerManager } from './manager.ts';
 import { AUTOSCALING_POLICIES, AUTOSCALING_POLICY_BINDINGS, MODELS, MODEL_INFERS, MODEL_ROUTES, MODEL_SERVERS, PODS } from './resources.ts';
 import { until } from '../kube/testing/until.ts';
+import { parseExposition, total } from '../../test/support/prom.ts';
 
 const seed = parse(readFileSync(new URL('../../examples/quickstart.yaml', import.meta.url), 'utf8')) as Model;
 const quiet = createLogger('test', 'silent');
@@ -119,5 +120,26 @@ test('controller manager: fan-out, readiness, rolling update, self-healing, scal
     assert.match(failed.status?.conditions?.find((c) => c.type === 'ChildrenSynced')?.message ?? '', /ModelRoute .*already exists/);
   } finally {
     await manager.stop();
+  }
+});
+
+test('leader_election_master_status: 1 on the leader, 0 on the standby, which takes over when the leader stops', async () => {
+  const timings = { leaderElection: true, leaseName: 'status-test', retryPeriodMs: 100, renewDeadlineMs: 1000, leaseDurationMs: 1500, logger: quiet } as const;
+  const status = async (m: { registry: { metrics(): Promise<string> } }) =>
+    total(parseExposition(await m.registry.metrics()), 'leader_election_master_status', { name: 'status-test' });
+  const a = await startControllerManager({ kubeConfig: api.kubeConfig, identity: 'a', ...timings });
+  await until('a leads', async () => (await status(a)) === 1);
+  const b = await startControllerManager({ kubeConfig: api.kubeConfig, identity: 'b', ...timings });
+  try {
+    // b campaigns: the series is there at 0 while a holds the Lease.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await status(b), 0);
+    assert.equal(await status(a), 1);
+    await a.stop();
+    await until('b leads', async () => (await status(b)) === 1, 10_000);
+    assert.equal(await status(a), 0);
+  } finally {
+    await b.stop();
+    await a.stop();
   }
 });

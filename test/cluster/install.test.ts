@@ -105,7 +105,17 @@ describe('cluster install: Helm chart, plain manifests, least-privilege RBAC', {
     const clusterRoles = variant.filter((d) => d.kind === 'ClusterRole');
     assert.deepEqual(clusterRoles.map((d) => d.metadata.name), [`${MANAGER}-webhook`]);
     assert.ok(clusterRoles[0]!.rules.every((r: { apiGroups: string[] }) => r.apiGroups.join() === 'admissionregistration.k8s.io'));
-    assert.ok(variant.some((d) => d.kind === 'ServiceMonitor'));
+    // serviceMonitor.enabled scrapes every component the chart runs: the gateway, every manager replica (through
+    // its metrics Service, by the scrape label), the engine pods of the watched namespace.
+    const monitors = variant.filter((d) => d.kind === 'ServiceMonitor');
+    assert.deepEqual(monitors.map((d) => d.metadata.name).sort(), [MANAGER, GATEWAY].sort());
+    const managerMonitor = monitors.find((d) => d.metadata.name === MANAGER)!;
+    const metricsService = variant.find((d) => d.kind === 'Service' && d.metadata.name === `${MANAGER}-metrics`)!;
+    for (const [k, v] of Object.entries(managerMonitor.spec.selector.matchLabels as Record<string, string>)) assert.equal((metricsService.metadata as { labels?: Record<string, string> }).labels?.[k], v, `the manager's ServiceMonitor selects its metrics Service (${k})`);
+    assert.deepEqual(managerMonitor.spec.endpoints.map((e: { port: string }) => e.port), ['metrics']);
+    const engines = variant.find((d) => d.kind === 'PodMonitor')!;
+    assert.deepEqual(engines.spec.namespaceSelector, { matchNames: ['team-a'] });
+    assert.deepEqual(engines.spec.podMetricsEndpoints.map((e: { port: string }) => e.port), ['http']);
     const gwRole = variant.find((d) => d.kind === 'Role' && d.metadata.name === GATEWAY)!;
     assert.equal(gwRole.metadata.namespace, 'team-a');
     assert.ok(!gwRole.rules.some((r: { resources: string[] }) => r.resources.includes('secrets')));

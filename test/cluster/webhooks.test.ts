@@ -22,6 +22,7 @@ import { admissionPlugins } from '../../src/webhooks/plugins.ts';
 import { REGISTRY_POLICY_CONFIGMAP } from '../../src/webhooks/policy.ts';
 import { defaultingCases, invalidCases } from '../../src/webhooks/testing/cases.ts';
 import { kubectl } from '../support/platform.ts';
+import { parseExposition, total } from '../support/prom.ts';
 import { startRealCluster, type RealCluster } from './harness.ts';
 
 const quiet = createLogger('test', 'silent');
@@ -118,6 +119,15 @@ for (const c of defaultingCases()) {
     assert.deepEqual(real.body.spec, inline.body.spec);
   });
 }
+
+test("the manager counts the reviews it served, as controller-runtime's webhook series", async () => {
+  const exp = parseExposition(await manager!.registry.metrics());
+  // Each invalid case was denied by /validate (an answer is HTTP 200 whatever the verdict); each defaulted object went
+  // through /mutate, then /validate.
+  assert.ok(total(exp, 'controller_runtime_webhook_requests_total', { webhook: '/validate', code: '200' }) >= invalidCases().length + defaultingCases().length);
+  assert.ok(total(exp, 'controller_runtime_webhook_requests_total', { webhook: '/mutate', code: '200' }) >= defaultingCases().length);
+  assert.equal(total(exp, 'controller_runtime_webhook_latency_seconds_count', { webhook: '/validate' }), total(exp, 'controller_runtime_webhook_requests_total', { webhook: '/validate' }));
+});
 
 test('kubectl shows the denial', async () => {
   // Asynchronously: the webhook server runs in this process, a blocked event loop would time the webhook out.

@@ -3,7 +3,7 @@
 // moves when the platform does work (API requests and a watch, a Model update, a pod run to Ready by its readiness
 // probe, a crashing container, a completion through the gateway).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,6 +15,7 @@ const home = mkdtempSync(join(tmpdir(), 'matrixinfer-metrics-'));
 const env = { ...process.env, MATRIXINFER_HOME: home };
 let platform: ReturnType<typeof startPlatform> | undefined;
 let endpoints: EndpointsDocument;
+let agentPort = 0;
 type Component = keyof typeof COMPONENT_SERIES;
 const COMPONENTS = Object.keys(COMPONENT_SERIES) as Component[];
 
@@ -40,9 +41,10 @@ async function chat(): Promise<number> {
 }
 
 before(async () => {
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const [gateway, tls, grpc, apiserver, metrics, dashboard] = ports.map(String) as [string, string, string, string, string, string];
-  platform = startPlatform(['-f', 'examples/quickstart.yaml', '--gateway-port', gateway, '--gateway-tls-port', tls, '--gateway-grpc-port', grpc, '--apiserver-port', apiserver, '--controller-manager-metrics-port', metrics, '--dashboard-port', dashboard], env);
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [gateway, tls, grpc, apiserver, metrics, agent, dashboard] = ports.map(String) as [string, string, string, string, string, string, string];
+  agentPort = Number(agent);
+  platform = startPlatform(['-f', 'examples/quickstart.yaml', '--gateway-port', gateway, '--gateway-tls-port', tls, '--gateway-grpc-port', grpc, '--apiserver-port', apiserver, '--controller-manager-metrics-port', metrics, '--agent-port', agent, '--dashboard-port', dashboard], env);
   await platform.up;
   endpoints = JSON.parse(readFileSync(join(home, 'endpoints.json'), 'utf8')) as EndpointsDocument;
   await until('a first completion', async () => (await chat()) === 200, 60_000, 100);
@@ -61,7 +63,7 @@ test('endpoints.json lists every component, and `up` says where it is', async ()
   assert.match(endpoints.gateway.tls, /^https:\/\/127\.0\.0\.1:\d+$/);
   assert.match(endpoints.gateway.grpc, /^127\.0\.0\.1:\d+$/);
   assert.match(endpoints['controller-manager'].metrics, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
-  assert.match(endpoints.agent.metrics, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+  assert.equal(endpoints.agent.metrics, `http://127.0.0.1:${agentPort}/metrics`);
   assert.match(endpoints.dashboard.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
   const page = await fetch(endpoints.dashboard.url);
   assert.equal(page.status, 200);
@@ -106,7 +108,12 @@ test('the series move with the work the platform does', async () => {
     },
   });
   await api('POST', `${ns}/pods`, { metadata: { name: 'metrics-crash' }, spec: { containers: [{ name: 'main', image: 'node:24', command: [process.execPath, '-e', 'process.exit(3)'] }] } });
+  // An executable whose interpreter does not exist: the process cannot be started at all.
+  const unstartable = join(home, 'unstartable.sh');
+  writeFileSync(unstartable, '#!/nonexistent/interpreter\n', { mode: 0o755 });
+  await api('POST', `${ns}/pods`, { metadata: { name: 'metrics-unstartable' }, spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox', command: [unstartable] }] } });
   await until('metrics-web Ready', async () => ((await api('GET', `${ns}/pods/metrics-web`)).status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'), 30_000, 100);
+  await until('metrics-unstartable failed to start', async () => (await api('GET', `${ns}/pods/metrics-unstartable`)).status?.containerStatuses?.[0]?.state?.terminated?.reason === 'StartError', 30_000, 100);
   await until('metrics-crash restarted', async () => ((await api('GET', `${ns}/pods/metrics-crash`)).status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 30_000, 100);
   // Gateway: a completion.
   assert.equal(await chat(), 200);
@@ -121,11 +128,13 @@ test('the series move with the work the platform does', async () => {
   assert.ok(grew('apiserver', 'apiserver_request_total', { ...cm, verb: 'GET', code: '200' }) >= 1);
   assert.ok(grew('apiserver', 'apiserver_request_total', { ...cm, verb: 'LIST', code: '200' }) >= 1);
   assert.ok(grew('apiserver', 'apiserver_request_total', { ...cm, verb: 'WATCH' }) >= 1);
+  assert.ok(grew('apiserver', 'apiserver_watch_events_total', { group: '', version: 'v1', resource: 'configmaps' }) >= 1, 'the initial ADDED of the watch');
+  assert.ok(grew('apiserver', 'apiserver_watch_events_total', { resource: 'pods' }) >= 2, 'pod events to the agent and the controllers');
   assert.ok(grew('apiserver', 'apiserver_request_duration_seconds_count', { ...cm, verb: 'CREATE' }) >= 1);
   assert.ok(grew('apiserver', 'apiserver_request_total', { resource: 'pods', verb: 'PATCH', subresource: 'status' }) >= 2, "the agent's pod status writes");
   assert.ok(total(after.apiserver, 'apiserver_longrunning_requests', { verb: 'WATCH' }) >= 3, 'the controllers, agent and gateway watch');
   assert.equal(grew('apiserver', 'apiserver_storage_objects', { resource: 'configmaps' }), 1);
-  assert.equal(grew('apiserver', 'apiserver_storage_objects', { resource: 'pods' }), 2);
+  assert.equal(grew('apiserver', 'apiserver_storage_objects', { resource: 'pods' }), 3);
   assert.ok(total(after.apiserver, 'apiserver_storage_objects', { resource: 'models.registry.matrixinfer.ai' }) >= 1);
   assert.ok(grew('apiserver', 'etcd_request_duration_seconds_count', { operation: 'create', type: 'configmaps' }) >= 1);
   assert.ok(grew('apiserver', 'etcd_request_duration_seconds_count', { operation: 'update', type: 'pods' }) >= 2);
@@ -148,8 +157,9 @@ test('the series move with the work the platform does', async () => {
 
   // Node agent
   assert.ok(grew('agent', 'kubelet_pod_start_duration_seconds_count') >= 1);
-  assert.ok(grew('agent', 'kubelet_pod_worker_duration_seconds_count', { operation: 'create' }) >= 2);
-  assert.ok(grew('agent', 'kubelet_started_containers_total', { container_type: 'container' }) >= 2, 'the web container and the crasher');
+  assert.ok(grew('agent', 'kubelet_pod_worker_duration_seconds_count', { operation: 'create' }) >= 3);
+  assert.ok(grew('agent', 'kubelet_started_containers_total', { container_type: 'container' }) >= 3, 'the web container, the crasher, the unstartable');
+  assert.equal(grew('agent', 'kubelet_started_containers_errors_total', { container_type: 'container', code: 'Unknown' }), 1);
   assert.ok(total(after.agent, 'prober_probe_total', { probe_type: 'Readiness', result: 'successful', pod: 'metrics-web', container: 'web', namespace: 'default' }) >= 1);
   assert.ok(total(after.agent, 'kube_pod_container_status_restarts_total', { namespace: 'default', pod: 'metrics-crash', container: 'main' }) >= 1);
   assert.equal(total(after.agent, 'kube_pod_container_status_restarts_total', { pod: 'metrics-web' }), 0);

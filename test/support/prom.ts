@@ -95,6 +95,7 @@ export const COMPONENT_SERIES = {
     'apiserver_request_duration_seconds',
     'apiserver_longrunning_requests',
     'apiserver_current_inflight_requests',
+    'apiserver_watch_events_total',
     'apiserver_storage_objects',
     'etcd_request_duration_seconds',
     'apiserver_admission_controller_admission_duration_seconds',
