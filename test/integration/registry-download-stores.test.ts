@@ -58,7 +58,7 @@ const cases: StoreCase[] = [
         env: { ...bare, AWS_ENDPOINT_URL: server.url, AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_CONFIG_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true', HOME: cacheDir },
       });
       assert.equal(none.code, 1);
-      assert.match(none.stderr, /MissingCredentials: /);
+      assert.match(none.stderr, /"msg":"download failed","uri":"s3:\/\/models\/llama","reason":"MissingCredentials"/);
       // moto checking signatures (INITIAL_NO_AUTH_ACTION_COUNT=0): keys it does not know are refused.
       const strict = await startMoto('models', {}, { enforceAuth: true });
       try {

@@ -293,7 +293,10 @@ describe('matrixinfer download', () => {
     writeFileSync(termination, 'stale');
     const failed = await matrixinfer(['download', '--uri', 'hf://org/none', '--cache-dir', cache('cli')], { env: { ...base, MATRIXINFER_TERMINATION_LOG: termination } });
     assert.equal(failed.code, 1);
-    assert.match(failed.stderr, /NotFound: hf:\/\/org\/none@main/);
+    // stderr is the downloader's JSON log lines (component downloader): the failure with its reason and message.
+    const failure = failed.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, string>).find((r) => r.msg === 'download failed');
+    assert.deepEqual([failure?.component, failure?.level, failure?.reason, failure?.uri], ['downloader', 'error', 'NotFound', 'hf://org/none'], failed.stderr);
+    assert.match(failure!.error!, /^hf:\/\/org\/none@main: not found/);
     assert.equal(readFileSync(termination, 'utf8'), 'NotFound: hf://org/none@main: not found (HTTP 404)');
     // Outside a container there is no termination log, and none is created.
     const nowhere = join(root, 'no-termination-log');
