@@ -8,7 +8,7 @@ import { Dealer, Subscriber } from 'zeromq';
 import { DEFAULT_KV_HASH_SEED, key53OfWire, KvBlockHasher } from '../api/kv-block-hash.ts';
 import { decodeKvEventBatch, readSeq, seqFrame, type KvEvent } from '../api/kv-events.ts';
 import { emptyKvState, PagedKvCache, type KvEventSink, type KvHolder } from './kv-cache.ts';
-import { bindAddress, parseKvEventsConfig } from './kv-events-config.ts';
+import { bindAddress, parseKvEventsConfig } from '../api/kv-events-config.ts';
 import { parseEngineArgs } from './options.ts';
 import { startEngine, type EngineServer } from './server.ts';
 import { createTokenizer } from './tokenizer.ts';

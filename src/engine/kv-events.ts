@@ -13,7 +13,7 @@
 // rather than block, as in vLLM, and a subscriber that lost batches asks the replay socket.
 import { encodeKvEventBatch, MEDIUM_GPU, REPLAY_END, readSeq, seqFrame, type KvEvent } from '../api/kv-events.ts';
 import type { KvEventSink } from './kv-cache.ts';
-import { bindAddress, type KvEventsConfig } from './kv-events-config.ts';
+import { bindAddress, type KvEventsConfig } from '../api/kv-events-config.ts';
 
 type Zmq = typeof import('zeromq');
 

@@ -8,7 +8,7 @@ import type { LatencyParams } from './latency.ts';
 import { coldStartSeconds, DEFAULT_PROFILE, getProfile, PROFILES, type EngineProfile } from './profiles.ts';
 import { writeRecord } from '../kube/log.ts';
 import { speculativeConfigOf, type SpeculativeConfig } from './speculative.ts';
-import { parseKvEventsConfig, type KvEventsConfig } from './kv-events-config.ts';
+import { parseKvEventsConfig, type KvEventsConfig } from '../api/kv-events-config.ts';
 import { DEFAULT_KV_HASH_SEED, parseKvHashAlgo, type KvHashAlgo } from '../api/kv-block-hash.ts';
 
 export type EngineKind = 'vllm' | 'sglang';

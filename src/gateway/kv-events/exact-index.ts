@@ -164,6 +164,11 @@ export class ExactPrefixIndex {
     }
   }
 
+  /** A message that is not a KV-event message at all (counted by the caller). */
+  corrupt(reason: string): void {
+    this.#stale(reason, null);
+  }
+
   /** A full replay from 0 is worth trying (stale, and no replay pending). */
   wantsResync(): boolean {
     return this.phase === 'stale' && !this.#replaying;

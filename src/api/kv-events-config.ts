@@ -1,5 +1,6 @@
 // --kv-events-config, as vLLM parses it (vllm/config/kv_events.py KVEventsConfig): snake_case JSON fields, vLLM's
-// defaults. No imports: options.ts loads this in every engine, the publisher (kv-events.ts) only when events are on.
+// defaults. No imports: the engine (options.ts) loads it always, the gateway (kv-events/target.ts) reads pods with it;
+// the publisher (src/engine/kv-events.ts) is loaded only when events are on.
 
 /** vLLM's KVEventsConfig (snake_case JSON, as given on the command line). */
 export interface KvEventsConfig {
