@@ -26,6 +26,8 @@ export interface KvEventsTarget {
   readonly model: string;
   /** Everything above in one string: a changed target means a new subscription. */
   readonly key: string;
+  /** What the block keys depend on (algo, seed, tokenizer, model): pods alike share one hashing per request. */
+  readonly hashKey: string;
   /** The block hasher for this configuration (created on first use). */
   hasher: KvBlockHasher | null;
 }
@@ -77,8 +79,9 @@ export function kvEventsTarget(containers: readonly ContainerLike[] | null | und
     const model = flagValue(argv, '--model') ?? (positional !== undefined && !positional.startsWith('-') ? positional : fallbackModel);
     const endpoint = onPod(cfg.endpoint, ip);
     const replayEndpoint = cfg.replayEndpoint === null ? null : onPod(cfg.replayEndpoint, ip);
-    const key = [endpoint, replayEndpoint, cfg.topic, algo, seed, tokenizer, model].join('|');
-    return { target: { endpoint, replayEndpoint, topic: cfg.topic, algo, seed, tokenizer, model, key, hasher: null } };
+    const hashKey = [algo, seed, tokenizer, model].join('|');
+    const key = [endpoint, replayEndpoint, cfg.topic, hashKey].join('|');
+    return { target: { endpoint, replayEndpoint, topic: cfg.topic, algo, seed, tokenizer, model, key, hashKey, hasher: null } };
   }
   return { target: null };
 }

@@ -294,7 +294,7 @@ export class PrefixCacheScorer extends WeightedScorer {
 
   /** The request's exact block keys for a pod's engine configuration (null: the prompt cannot be tokenized). */
   exactKeys(req: SchedulingRequest, target: KvEventsTarget, blockSize: number): ExactKeys | null {
-    const sig = `${target.key}#${blockSize}`;
+    const sig = `${target.hashKey}#${blockSize}`;
     let ek = this.#exact.get(sig);
     if (ek !== undefined) return ek;
     let tokens = this.#tokens.get(target.tokenizer);
@@ -371,7 +371,7 @@ export class PrefixCacheScorer extends WeightedScorer {
     // it goes stale: a stall).
     const ix = ep.kvIndex;
     if (ix !== null && ix.phase === 'live' && ep.kvEvents !== null) {
-      const ek = this.#exact.get(`${ep.kvEvents.key}#${ix.blockSize}`);
+      const ek = this.#exact.get(`${ep.kvEvents.hashKey}#${ix.blockSize}`);
       if (ek && ek.n > 0 && ix.matched(ek.keys, ek.n) < ek.n) ix.expect(performance.now());
     }
     const n = this.#n;
