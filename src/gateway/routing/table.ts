@@ -15,6 +15,9 @@
 //   (`service.port` is the port of the ModelServer's Service, which leads to the gateway, not to the engine: the
 //   seed's `port: 443` example must not send engine traffic to 443).
 //   Pods labelled `workload.matrixinfer.ai/warm=true` (a ModelInfer's warm pool, asleep or about to be) are left out.
+//   An endpoint whose engine container's command line has `--kv-events-config` (events on, zmq) gets its KV-events
+//   target (`kvEvents`, kv-events/target.ts: where it publishes, how to reproduce its block hashes); the gateway
+//   subscribes after the rebuild (kv-events/manager.ts). A target that cannot be reproduced is a table problem.
 // - `routing.path` P gives `POST P/infer` and `GET P`. A path several ModelServers set belongs to the oldest
 //   (creationTimestamp, then namespace/name, whatever order they were seen in); the others get no seed path (their
 //   status says so: the PathConflict condition, controllers/networking/status.ts) but stay reachable through routes.
