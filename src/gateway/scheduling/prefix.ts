@@ -16,6 +16,7 @@ import { WeightedScorer, type SchedulingRequest } from './types.ts';
 import { KvBlockHasher } from '../../api/kv-block-hash.ts';
 import type { KvEventsTarget } from '../kv-events/target.ts';
 import { promptTokenIds, tokenizerFor } from '../kv-events/prompt-tokens.ts';
+import { blockKeyCache } from '../kv-events/key-cache.ts';
 
 /** The exact block keys of the request being scheduled, for one engine configuration and block size. */
 interface ExactKeys {
@@ -316,7 +317,7 @@ export class PrefixCacheScorer extends WeightedScorer {
       const n = Math.floor(tokens.length / blockSize);
       const keys = new Float64Array(n);
       try {
-        ek = { keys, n: hasher.keys(tokens, blockSize, req.lora ? [req.model] : null, keys) };
+        ek = { keys, n: blockKeyCache().keys(hasher, target.hashKey, tokens, blockSize, req.lora ? [req.model] : null, keys) };
       } catch {
         ek = null;
       }
