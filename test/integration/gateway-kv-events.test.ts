@@ -177,6 +177,29 @@ test('a long prompt goes back to the pod whose KV cache holds it, known from its
   assert.ok(sample(await metricsText(), 'matrixinfer_gateway_kv_events_total', `pod="${first.pod}",outcome="applied"`) >= 2);
 });
 
+test('an engine restart is a new epoch: the pod\'s index restarts empty and follows the new engine', async () => {
+  await until('kv-2 index live', () => kvState('kv-2', 'live'), 20_000);
+  const old = engines[2]!;
+  // Give the old engine some cached blocks the gateway knows about (sent to it directly).
+  const doc = longText('epoch', 8000);
+  await fetch(`${old.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: doc, max_tokens: 2 }) });
+  await until('the old blocks indexed', async () => sample(await metricsText(), 'matrixinfer_gateway_kv_index_blocks', 'pod="kv-2"') > 50);
+  const port = old.port;
+  await old.close();
+  engines[2] = await startEngine(
+    parseEngineArgs(fastEngineArgs('m', IPS[2]!, port, ['--kv-events-config', kvConfig, '--enable-sleep-mode']), { warn: () => {}, env: { PYTHONHASHSEED: SEED, VLLM_SERVER_DEV_MODE: '1' } }),
+  );
+  await new Promise((r) => setTimeout(r, 300)); // the subscriber reconnects on its own
+  const short = 'A short new prompt for the restarted engine, long enough for a few blocks of sixteen tokens each. '.repeat(3);
+  const res = await fetch(`${engines[2]!.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: short, max_tokens: 2 }) });
+  assert.equal(res.status, 200);
+  await until('the new epoch seen', async () => sample(await metricsText(), 'matrixinfer_gateway_kv_events_total', 'pod="kv-2",outcome="epoch"') >= 1, 20_000);
+  await until('the index holds the new engine\'s blocks only', async () => {
+    const blocks = sample(await metricsText(), 'matrixinfer_gateway_kv_index_blocks', 'pod="kv-2"');
+    return blocks > 0 && blocks < 20 && (await kvState('kv-2', 'live'));
+  });
+});
+
 test('a pod whose event stream is garbage falls back to the approximate index', async () => {
   await server('kvg', 'kvg-infer', engines[0]!.port);
   await kvPod('kvg-0', 'kvg-infer', GARBAGE_IP);
