@@ -173,4 +173,20 @@ describe('ExactPrefixIndex', () => {
     assert.equal(idx.phase, 'live');
     assert.equal(idx.matched(keys(9n), 1), 1);
   });
+
+  it('without a replay socket, a stream seen from its first batch goes live; one joined later does not', () => {
+    const a = make();
+    a.idx.start(0);
+    a.idx.replayed(0, null);
+    assert.equal(a.idx.phase, 'syncing');
+    a.idx.live(0, batch(stored([1n])), 1);
+    assert.equal(a.idx.phase, 'live');
+    assert.equal(a.idx.matched(keys(1n), 1), 1);
+    const b = make();
+    b.idx.start(0);
+    b.idx.replayed(0, null);
+    b.idx.live(3, batch(stored([1n])), 1);
+    assert.equal(b.idx.phase, 'stale');
+    assert.equal(b.idx.size, 0);
+  });
 });

@@ -3,7 +3,8 @@
 // replays it asks for; the prefix scorer reads `phase` and `matched()` on the request path.
 //
 // Phases:
-//   syncing  subscribed, the first replay (from sequence 0) not answered yet: nothing known; the scorer falls back.
+//   syncing  subscribed, the first replay (from sequence 0) not answered yet, or no replay socket and no batch seen
+//            yet: nothing known; the scorer falls back. Without a replay, a stream seen from batch 0 goes live.
 //   live     every batch from sequence 0 to `next − 1` applied in order: the block set is the engine's.
 //   stale    something was lost or garbled (a gap the replay could not fill, an undecodable payload, a stall, the
 //            capacity bound hit): the scorer falls back to the approximate index until the knowledge is whole again —
@@ -95,6 +96,19 @@ export class ExactPrefixIndex {
   }
 
   #take(seq: number, payload: Uint8Array, mayReplay: boolean): KvIndexStep {
+    if (this.phase === 'syncing') {
+      if (seq === 0) {
+        // The whole stream from its first batch: known exactly.
+        this.phase = 'live';
+        this.reason = '';
+        this.#synced = true;
+      } else {
+        this.phase = 'stale';
+        this.reason = `joined the stream at batch ${seq}: the engine's history before is unknown`;
+        this.#hooks.log(`KV events: index stale (${this.reason}); prefix scoring falls back to the approximate index`);
+        this.next = seq;
+      }
+    }
     if (seq < this.next) {
       // The engine restarted: a new epoch whose cache starts empty.
       this.#hooks.outcome('epoch');
@@ -130,10 +144,15 @@ export class ExactPrefixIndex {
     if (!complete) {
       this.#hooks.outcome('replay_failed');
       if (this.phase === 'syncing') {
-        // The engine's history before we subscribed is unknown: only a restart or a cache reset makes it whole.
-        this.phase = 'stale';
-        this.reason = batches === null ? 'no replay answer' : `the replay no longer holds batch ${from}`;
-        this.#hooks.log(`KV events: cannot sync (${this.reason}); prefix scoring falls back to the approximate index`);
+        if (batches === null) {
+          // No replay socket (vLLM's default) or no answer: the stream itself may still begin at sequence 0 (an
+          // engine that started after we subscribed); anything later leaves the history unknown (#take).
+          this.reason = 'no replay answer: waiting for sequence 0';
+        } else {
+          this.phase = 'stale';
+          this.reason = `the replay no longer holds batch ${from}`;
+          this.#hooks.log(`KV events: cannot sync (${this.reason}); prefix scoring falls back to the approximate index`);
+        }
       } else if (this.phase === 'live') {
         this.#stale(batches === null ? `replay from ${from} not answered` : `the replay no longer holds batch ${from}`, null);
       }
