@@ -378,7 +378,6 @@ export function runGeneration(ctx: GenerationContext, req: GenerationRequest, re
         finishReasonAtMax,
         maxTokensParam: req.maxTokens ?? Math.min(defaultMax, room),
         lora,
-        cacheSalt: options.model,
         remotePrefill,
         remoteDecode,
       },

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { emptyKvState, PagedKvCache, type KvHolder } from './kv-cache.ts';
 
-function holder(ids: number[], salt = 'model', outputs: number[] = []): KvHolder {
-  return { ...emptyKvState(), promptTokenIds: ids, outputTokenIds: outputs, cacheSalt: salt, cacheable: true };
+function holder(ids: number[], lora: string | null = null, outputs: number[] = []): KvHolder {
+  return { ...emptyKvState(), promptTokenIds: ids, outputTokenIds: outputs, lora, cacheable: true };
 }
 
 const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
@@ -34,8 +34,7 @@ describe('PagedKvCache', () => {
     assert.equal(kv.lookup(holder(range(0, 17)), 17), 16);
     assert.equal(kv.lookup(holder([...range(0, 6), 999, ...range(7, 10)]), 17), 4, 'diverges in the second block');
     assert.equal(kv.lookup(holder([42, ...range(1, 16)]), 16), 0, 'chained: a change early misses everything after');
-    assert.equal(kv.lookup(holder(range(0, 17), 'model\u0000lora:sql'), 17), 0, 'a LoRA adapter has its own keys');
-    assert.equal(kv.lookup(holder(range(0, 17), 'other-model'), 17), 0, 'the model name is mixed in');
+    assert.equal(kv.lookup(holder(range(0, 17), 'sql'), 17), 0, 'a LoRA adapter has its own keys');
     assert.equal(kv.lookup({ ...holder(range(0, 17)), cacheable: false }, 17), 0, 'unknown ids: no lookup');
 
     // Reusing a cached prefix pins those blocks and allocates only the rest.
@@ -50,11 +49,11 @@ describe('PagedKvCache', () => {
 
   it('caches generated tokens too (the next turn of a conversation hits)', () => {
     const kv = new PagedKvCache({ numBlocks: 100, blockSize: 4 });
-    const a = holder(range(0, 6), 'm', [50, 51, 52]);
+    const a = holder(range(0, 6), null, [50, 51, 52]);
     kv.allocate(a, 9);
     kv.commit(a, 9);
     kv.free(a);
-    assert.equal(kv.lookup(holder([...range(0, 6), 50, 51, 52, 60], 'm'), 10), 8);
+    assert.equal(kv.lookup(holder([...range(0, 6), 50, 51, 52, 60]), 10), 8);
   });
 
   it('evicts free cached blocks least recently freed first, and only when it must', () => {

@@ -2,9 +2,12 @@
 //
 // - The GPU holds `numBlocks` blocks of `blockSize` tokens. A running sequence holds ceil(tokens / blockSize) of
 //   them; its blocks are pinned (reference-counted) while it runs.
-// - Every full block gets a chained hash: hash(parent block's hash, the block's token ids), where the first block's
-//   parent is a hash of the model name and LoRA adapter (`cacheSalt`), so adapters never share blocks. Full blocks
-//   are registered under their hash as the sequence computes them (prompt and generated tokens alike).
+// - Every full block gets vLLM's chained hash (src/api/kv-block-hash.ts: sha256 over CBOR of the parent block's
+//   digest, the block's token ids and the LoRA adapter's name as extra key, so adapters never share blocks; the
+//   first block's parent is NONE_HASH from the seed). Full blocks are registered under their hash as the sequence
+//   computes them (prompt and generated tokens alike).
+// - With a KvEventSink (--kv-events-config) the cache reports, as vLLM's KV events: blocks registered (BlockStored,
+//   one event per commit of consecutive blocks), cached blocks evicted (BlockRemoved), a reset (AllBlocksCleared).
 // - A new sequence reuses the longest chain of registered blocks matching its leading tokens: those tokens are not
 //   prefilled again (usage.prompt_tokens_details.cached_tokens). As in vLLM the last prompt token is always computed
 //   (its logits are needed), so at most floor((prompt − 1) / blockSize) blocks hit.
@@ -13,28 +16,34 @@
 //   (eviction). vllm:kv_cache_usage_perc counts blocks pinned by sequences, not free cached ones, as vLLM does.
 // With prefix caching off (--no-enable-prefix-caching) nothing is registered and nothing hits.
 
+import { DEFAULT_KV_HASH_SEED, key53, KvBlockHasher, wireHash } from '../api/kv-block-hash.ts';
+
 /** Per-sequence state the cache keeps on the sequence object. */
 export interface KvHolder {
   /** Blocks held, in token order (managed by the cache). */
   kvBlocks: KvBlock[];
   /** Leading blocks already registered in the prefix cache (managed by the cache). */
   kvCommitted: number;
-  /** Chain hashes of the holder's full blocks, computed lazily and kept (tokens never change). */
+  /** Chain hashes (key53) of the holder's full blocks, computed lazily and kept (tokens never change). */
   blockHashes: number[];
+  /** The full digests of those blocks (the chain's parents; their low 64 bits are the events' hashes). */
+  blockDigests: Buffer[];
   /** Prompt token ids. */
   readonly promptTokenIds: readonly number[];
   /** Generated token ids so far (may lag behind the count of generated tokens when unknown). */
   readonly outputTokenIds: readonly number[];
-  /** Mixed into the first block's hash: model name and LoRA adapter. */
-  readonly cacheSalt: string;
+  /** LoRA adapter: the blocks' extra hash key (null for the base model). */
+  readonly lora: string | null;
   /** False when the prompt's token ids are unknown: nothing is looked up or registered. */
   readonly cacheable: boolean;
 }
 
 export interface KvBlock {
   readonly id: number;
-  /** Chain hash when registered in the prefix cache, else -1. */
+  /** Chain hash (key53) when registered in the prefix cache, else -1. */
   hash: number;
+  /** Its 64-bit wire hash while registered (for BlockRemoved). */
+  wire: bigint;
   refs: number;
   prev: KvBlock | null;
   next: KvBlock | null;
@@ -74,69 +83,41 @@ export interface KvCache {
   resetPrefixCache(): boolean;
 }
 
+/** Token ids [from, to) of the holder's prompt followed by its output. */
+function tokenSlice(holder: KvHolder, from: number, to: number): number[] {
+  const prompt = holder.promptTokenIds;
+  const p = prompt.length;
+  if (to <= p) return prompt.slice(from, to);
+  const out = holder.outputTokenIds;
+  if (from >= p) return out.slice(from - p, to - p);
+  return prompt.slice(from).concat(out.slice(0, to - p));
+}
+
 /** Tokens whose ids are known: the prompt and the generated tokens reported so far. */
 function knownTokens(holder: KvHolder): number {
   return holder.promptTokenIds.length + holder.outputTokenIds.length;
 }
 
 /** A holder with nothing allocated (fields to spread into a sequence object). */
-export function emptyKvState(): Pick<KvHolder, 'kvBlocks' | 'kvCommitted' | 'blockHashes'> {
-  return { kvBlocks: [], kvCommitted: 0, blockHashes: [] };
+export function emptyKvState(): Pick<KvHolder, 'kvBlocks' | 'kvCommitted' | 'blockHashes' | 'blockDigests'> {
+  return { kvBlocks: [], kvCommitted: 0, blockHashes: [], blockDigests: [] };
 }
 
-// 53-bit chain hashes from two 32-bit murmur3-style lanes: cheap, and collisions are negligible at GPU cache sizes.
-const TWO_21 = 2 ** 21;
-
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-function combine(a: number, b: number): number {
-  return (a >>> 0) * TWO_21 + (b >>> 11);
-}
-
-/** Hash of the salt (model name, LoRA adapter): the parent of a sequence's first block. */
-export function saltHash(salt: string): number {
-  let a = 0x2545f491;
-  let b = 0x9e3779b9 | 0;
-  for (let i = 0; i < salt.length; i++) {
-    const c = salt.charCodeAt(i);
-    a = mix(a, c);
-    b = mix(b, c ^ 0x5bd1e995);
-  }
-  return combine(fmix(a ^ salt.length), fmix(b ^ salt.length));
-}
-
-/** Chain hash of one block: its parent's hash and its token ids. */
-export function blockHash(parent: number, tokenAt: (i: number) => number, from: number, to: number): number {
-  let a = Math.floor(parent / TWO_21) | 0;
-  let b = (parent % TWO_21) | 0;
-  for (let i = from; i < to; i++) {
-    const t = tokenAt(i);
-    a = mix(a, t);
-    b = mix(b, t ^ 0x7feb352d);
-  }
-  return combine(fmix(a ^ (to - from)), fmix(b ^ 0x68e31da4));
+/** Where the cache reports what it stores and drops (src/engine/kv-events.ts batches these per engine step). */
+export interface KvEventSink {
+  stored(blockHashes: bigint[], parent: bigint | null, tokenIds: number[], blockSize: number, lora: string | null): void;
+  removed(blockHash: bigint): void;
+  cleared(): void;
 }
 
 export interface PagedKvCacheOptions {
   numBlocks: number;
   blockSize: number;
   prefixCaching?: boolean;
+  /** Block hashing (default: vLLM's sha256_cbor, seed DEFAULT_KV_HASH_SEED). */
+  hasher?: KvBlockHasher;
+  /** KV events (off when absent). */
+  events?: KvEventSink | null;
 }
 
 export class PagedKvCache implements KvCache {
@@ -144,6 +125,8 @@ export class PagedKvCache implements KvCache {
   readonly numBlocks: number;
   readonly prefixCaching: boolean;
   readonly stats: KvCacheStats = { evictions: 0 };
+  readonly hasher: KvBlockHasher;
+  events: KvEventSink | null;
   private readonly cached = new Map<number, KvBlock>();
   // Free queue: a doubly linked list, least recently freed at the head.
   private head: KvBlock | null = null;
@@ -159,7 +142,9 @@ export class PagedKvCache implements KvCache {
     this.numBlocks = numBlocks;
     this.blockSize = blockSize;
     this.prefixCaching = options.prefixCaching ?? true;
-    for (let id = 0; id < numBlocks; id++) this.pushTail({ id, hash: -1, refs: 0, prev: null, next: null });
+    this.hasher = options.hasher ?? new KvBlockHasher({ algo: 'sha256_cbor', seed: DEFAULT_KV_HASH_SEED });
+    this.events = options.events ?? null;
+    for (let id = 0; id < numBlocks; id++) this.pushTail({ id, hash: -1, wire: 0n, refs: 0, prev: null, next: null });
   }
 
   lookup(holder: KvHolder, numTokens: number): number {
@@ -198,14 +183,29 @@ export class PagedKvCache implements KvCache {
   commit(holder: KvHolder, computedTokens: number): void {
     if (!this.prefixCaching || !holder.cacheable) return;
     const full = Math.min(Math.floor(Math.min(computedTokens, knownTokens(holder)) / this.blockSize), holder.kvBlocks.length);
+    const events = this.events;
+    let runFrom = -1; // first block of the run of consecutive blocks registered now (one BlockStored per run)
     for (let i = holder.kvCommitted; i < full; i++) {
       const block = holder.kvBlocks[i]!;
-      if (block.hash !== -1) continue;
-      const h = this.hashOf(holder, i);
-      if (this.cached.has(h)) continue; // the same content computed twice at once: keep the first copy
-      block.hash = h;
-      this.cached.set(h, block);
+      let registered = false;
+      if (block.hash === -1) {
+        const h = this.hashOf(holder, i);
+        // The same content computed twice at once: keep the first copy.
+        if (!this.cached.has(h)) {
+          block.hash = h;
+          block.wire = wireHash(holder.blockDigests[i]!);
+          this.cached.set(h, block);
+          registered = true;
+        }
+      }
+      if (events === null) continue;
+      if (registered && runFrom === -1) runFrom = i;
+      if (!registered && runFrom !== -1) {
+        this.emitStored(holder, runFrom, i);
+        runFrom = -1;
+      }
     }
+    if (events !== null && runFrom !== -1) this.emitStored(holder, runFrom, full);
     if (full > holder.kvCommitted) holder.kvCommitted = full;
   }
 
@@ -236,20 +236,31 @@ export class PagedKvCache implements KvCache {
     for (const b of this.cached.values()) b.hash = -1;
     this.cached.clear();
     this.cachedFree = 0;
+    this.events?.cleared();
     return true;
+  }
+
+  /** BlockStored for the holder's blocks [from, to), just registered. */
+  private emitStored(holder: KvHolder, from: number, to: number): void {
+    const hashes: bigint[] = [];
+    for (let i = from; i < to; i++) hashes.push(holder.kvBlocks[i]!.wire);
+    const parent = from === 0 ? null : wireHash(holder.blockDigests[from - 1]!);
+    const tokens = tokenSlice(holder, from * this.blockSize, to * this.blockSize);
+    this.events!.stored(hashes, parent, tokens, this.blockSize, holder.lora);
   }
 
   /** Chain hash of the holder's block `i` (its tokens must be known). */
   private hashOf(holder: KvHolder, i: number): number {
     const hashes = holder.blockHashes;
+    const digests = holder.blockDigests;
     const bs = this.blockSize;
-    const prompt = holder.promptTokenIds;
-    const output = holder.outputTokenIds;
-    const p = prompt.length;
-    const tokenAt = (j: number): number => (j < p ? prompt[j]! : output[j - p]!);
+    const extra = holder.lora === null ? null : [holder.lora];
     for (let k = hashes.length; k <= i; k++) {
-      const parent = k === 0 ? saltHash(holder.cacheSalt) : hashes[k - 1]!;
-      hashes.push(blockHash(parent, tokenAt, k * bs, (k + 1) * bs));
+      const from = k * bs;
+      const tokens = tokenSlice(holder, from, from + bs);
+      const d = this.hasher.next(k === 0 ? null : digests[k - 1]!, tokens, 0, bs, extra);
+      digests.push(d);
+      hashes.push(key53(d));
     }
     return hashes[i]!;
   }
@@ -267,6 +278,7 @@ export class PagedKvCache implements KvCache {
       if (this.cached.get(b.hash) === b) this.cached.delete(b.hash);
       b.hash = -1;
       this.stats.evictions++;
+      this.events?.removed(b.wire);
     }
     b.refs = 1;
     return b;

@@ -8,6 +8,8 @@ import type { LatencyParams } from './latency.ts';
 import { coldStartSeconds, DEFAULT_PROFILE, getProfile, PROFILES, type EngineProfile } from './profiles.ts';
 import { writeRecord } from '../kube/log.ts';
 import { speculativeConfigOf, type SpeculativeConfig } from './speculative.ts';
+import { parseKvEventsConfig, type KvEventsConfig } from '../api/kv-events-config.ts';
+import { DEFAULT_KV_HASH_SEED, parseKvHashAlgo, type KvHashAlgo } from '../api/kv-block-hash.ts';
 
 export type EngineKind = 'vllm' | 'sglang';
 
@@ -48,6 +50,12 @@ export interface EngineOptions {
   loraModules: LoraModule[];
   /** Tokenizer: `approx` for the regex approximation, anything else (default) the Llama-3 BPE. */
   tokenizer: string;
+  /** --kv-events-config: publish KV-cache events over ZeroMQ as vLLM does (kv-events.ts); off when absent. */
+  kvEvents?: KvEventsConfig;
+  /** --prefix-caching-hash-algo: how block hashes are computed (src/api/kv-block-hash.ts). */
+  kvHashAlgo: KvHashAlgo;
+  /** PYTHONHASHSEED of the environment (NONE_HASH's seed), DEFAULT_KV_HASH_SEED when unset. */
+  kvHashSeed: string;
   /** --kv-transfer-config as given (JSON), for P/D deployments; requests' kv_transfer_params work without it. */
   kvTransferConfig?: Record<string, unknown>;
   /** Speculative decoding (--speculative-config, or SGLang's --speculative-*): speculative.ts. */
@@ -119,6 +127,8 @@ export function defaultEngineOptions(overrides: Partial<Omit<EngineOptions, 'lat
     maxLoras: 1,
     loraModules: [],
     tokenizer: 'llama3',
+    kvHashAlgo: 'sha256_cbor',
+    kvHashSeed: DEFAULT_KV_HASH_SEED,
     startupSeconds: 0,
     enableSleepMode: false,
     serverDevMode: false,
@@ -274,6 +284,14 @@ function buildProgram(): Command {
     .option('--max-loras <n>', 'most distinct LoRA adapters in one batch; requests for others wait; alias --max-loras-per-batch', int('--max-loras', 1), 1)
     .option('--enable-lora', 'accepted; LoRA is always enabled (POST /v1/load_lora_adapter, /v1/unload_lora_adapter)')
     .option('--tokenizer <name>', 'tokenizer: `approx` (regex, ≈4 chars/token, little memory) or anything else for the Llama-3 BPE (default)')
+    .option('--kv-events-config <json>', 'publish KV-cache events over ZeroMQ as vLLM: {"enable_kv_cache_events":true,"publisher":"zmq","endpoint":"tcp://*:5557","replay_endpoint":"tcp://*:5558","topic":"kv-events"} (`*` binds the --host address)', (v: string) => {
+      try {
+        return parseKvEventsConfig(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    })
+    .option('--prefix-caching-hash-algo <algo>', 'block hash: sha256_cbor (default; vLLM ≥ 0.10.2 with this flag) or sha256_cbor_64bit; NONE_HASH seeded by PYTHONHASHSEED (default "0")')
     .option('--kv-transfer-config <json>', 'P/D disaggregation connector config, e.g. {"kv_connector":"NixlConnector","kv_role":"kv_both"}; accepted for compatibility: requests\' kv_transfer_params decide each side', jsonObject('--kv-transfer-config'))
     .option('--speculative-config <json>', 'speculative decoding, as vLLM: {"method":"draft_model|eagle|eagle3|mtp|ngram|…","model":…,"num_speculative_tokens":k}', jsonObject('--speculative-config'))
     .option('--speculative-algorithm <name>', 'SGLang speculative decoding: STANDALONE, EAGLE, EAGLE3, NEXTN, NGRAM')
@@ -409,6 +427,8 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
     maxLoras: number;
     tokenizer?: string;
     kvTransferConfig?: Record<string, unknown>;
+    kvEventsConfig?: KvEventsConfig;
+    prefixCachingHashAlgo?: string;
     speculativeConfig?: Record<string, unknown>;
     speculativeAlgorithm?: string;
     speculativeNumSteps?: number;
@@ -453,6 +473,11 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
   if (ignored.length > 0) warn(`engine: ignoring arguments the simulator does not model: ${ignored.join(' ')}`);
 
   const engine: EngineKind = o.engine ?? (sawModelPath ? 'sglang' : 'vllm');
+  let kvHashAlgo = parseKvHashAlgo(o.prefixCachingHashAlgo);
+  if (kvHashAlgo === undefined) {
+    warn(`engine: --prefix-caching-hash-algo ${o.prefixCachingHashAlgo} is not modelled; using sha256_cbor`);
+    kvHashAlgo = 'sha256_cbor';
+  }
   const speculative: SpeculativeConfig | undefined = speculativeConfigOf(
       {
         ...(o.speculativeConfig ? { config: o.speculativeConfig } : {}),
@@ -486,6 +511,9 @@ export function parseEngineArgs(argv: string[], opts: ParseEngineArgsOptions = {
     maxLoras: o.maxLoras,
     loraModules: o.loraModules ?? [],
     tokenizer: o.tokenizer ?? 'llama3',
+    kvHashAlgo,
+    kvHashSeed: (opts.env ?? process.env).PYTHONHASHSEED ?? DEFAULT_KV_HASH_SEED,
+    ...(o.kvEventsConfig?.enableKvCacheEvents && o.kvEventsConfig.publisher === 'zmq' ? { kvEvents: o.kvEventsConfig } : {}),
     startupSeconds: o.startupSeconds ?? (opts.defaultStartupSeconds === 'profile' ? coldStartSeconds(profile.startup) : (opts.defaultStartupSeconds ?? 0)),
     enableSleepMode: o.enableSleepMode === true,
     serverDevMode: (opts.env ?? process.env).VLLM_SERVER_DEV_MODE === '1',

@@ -39,8 +39,6 @@ export interface SequenceSpec {
   maxTokensParam?: number;
   /** LoRA adapter the sequence runs with, or none for the base model. */
   lora?: string | null;
-  /** Mixed into prefix-cache keys (model name; the LoRA adapter is added). */
-  cacheSalt?: string;
   /** Prefill/decode disaggregation, decode side: the prompt's KV cache comes from a prefill engine. */
   remotePrefill?: boolean;
   /** Prefill side: remember the block ids (kv_transfer_params.remote_block_ids) before freeing them. */
@@ -95,7 +93,6 @@ export class Sequence implements KvHolder {
   readonly listener: SequenceListener;
   readonly promptTokenIds: readonly number[];
   readonly outputTokenIds: number[] = [];
-  readonly cacheSalt: string;
   readonly cacheable: boolean;
   readonly lora: string | null;
   state: SequenceState = 'waiting';
@@ -110,6 +107,7 @@ export class Sequence implements KvHolder {
   kvBlocks: KvBlock[];
   kvCommitted: number;
   blockHashes: number[];
+  blockDigests: Buffer[];
   /** Remote prefill: when the KV transfer completes (ms, the scheduler's clock). */
   kvReadyTime = -1;
   /** Remote decode: the block ids the sequence held when it finished. */
@@ -128,13 +126,13 @@ export class Sequence implements KvHolder {
     this.promptTokenIds = spec.promptTokenIds ?? [];
     this.cacheable = this.promptTokenIds.length === spec.promptTokens;
     this.lora = spec.lora ?? null;
-    this.cacheSalt = (spec.cacheSalt ?? '') + (this.lora ? '\u0000lora:' + this.lora : '');
     this.numTokens = spec.promptTokens;
     this.arrivalTime = now;
     const kv = emptyKvState();
     this.kvBlocks = kv.kvBlocks;
     this.kvCommitted = kv.kvCommitted;
     this.blockHashes = kv.blockHashes;
+    this.blockDigests = kv.blockDigests;
   }
 }
 

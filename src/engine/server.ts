@@ -31,6 +31,7 @@ import { runGeneration, type GenerationContext } from './completions.ts';
 import { ApiError } from './errors.ts';
 import { FaultInjector } from './fault-injector.ts';
 import { PagedKvCache } from './kv-cache.ts';
+import { KvBlockHasher } from '../api/kv-block-hash.ts';
 import { seededRandom } from './latency.ts';
 import { LoraRegistry } from './lora.ts';
 import { createEngineMetrics, dcgmFromEnv, type EngineMetrics } from './metrics.ts';
@@ -118,7 +119,15 @@ function sendEmpty(res: http.ServerResponse): void {
 export async function startEngine(options: EngineOptions): Promise<EngineServer> {
   validateEngineOptions(options);
   const publicName = options.servedModelNames[0]!;
-  const kv = new PagedKvCache({ numBlocks: options.numGpuBlocks, blockSize: options.blockSize, prefixCaching: options.enablePrefixCaching });
+  // KV events (--kv-events-config): the publisher binds before the engine serves, so no event is missed.
+  const kvEvents = options.kvEvents ? await (await import('./kv-events.ts')).KvEventPublisher.start(options.kvEvents, options.host, (m) => writeRecord('warn', 'engine', m)) : null;
+  const kv = new PagedKvCache({
+    numBlocks: options.numGpuBlocks,
+    blockSize: options.blockSize,
+    prefixCaching: options.enablePrefixCaching,
+    hasher: new KvBlockHasher({ algo: options.kvHashAlgo, seed: options.kvHashSeed }),
+    events: kvEvents,
+  });
   const loras = new LoraRegistry(options.loraModules, options.servedModelNames);
   const modelNames = (): string[] => [...options.servedModelNames, ...loras.names()];
   let scheduler: Scheduler | undefined;
@@ -332,7 +341,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineServer>
       scheduler!.stop();
       if (server.listening) server.close();
       server.closeAllConnections();
-      return serverClosed;
+      return Promise.all([serverClosed, kvEvents?.close()]).then(() => undefined);
     })();
     return closing;
   };

@@ -29,6 +29,7 @@ import { ResponseCaches } from './cache/caches.ts';
 import { createTlsServer } from './tls/listener.ts';
 import type { GrpcFront } from './grpc/server.ts';
 import { writeRecord } from '../kube/log.ts';
+import { KvEventsManager } from './kv-events/manager.ts';
 import { gatewayTracer } from './observability/tracing.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -96,6 +97,8 @@ export interface GatewayHandle {
 /** A gateway core without the Kubernetes side, for tests and embedding: set `table`/`synced` yourself. */
 export interface TestableCore extends GatewayCore {
   endpoints: EndpointRegistry;
+  /** KV-event subscriptions of the pods that publish them (kv-events/manager.ts). */
+  kvEvents: KvEventsManager;
   /** Build the routing table from this world and make it current. */
   rebuild(world: WorldSnapshot): RoutingTable;
 }
@@ -117,6 +120,10 @@ export function createCore(
   const pools = new PoolManager();
   const metrics = new GatewayMetrics({ endpoints: () => endpoints, table: () => core.table });
   const breakers = new CircuitBreakers(pools, { onEject: (ep) => metrics.ejections.labels(ep.namespace, ep.podName).inc() });
+  const kvEvents = new KvEventsManager({
+    log: options.log ? (m, f) => options.log!(f ? `${m} (pod ${f.namespace}/${f.name})` : m) : (m, f) => writeRecord('warn', 'gateway', m, f),
+    outcome: (namespace, pod, outcome, n) => metrics.kvEvents.labels(namespace, pod, outcome).inc(n ?? 1),
+  });
   const core: TestableCore = {
     table,
     synced: false,
@@ -142,6 +149,7 @@ export function createCore(
       log: options.log,
     }),
     endpoints,
+    kvEvents,
     rebuild(world: WorldSnapshot): RoutingTable {
       table = buildRoutingTable(world, endpoints);
       core.policy!.update(world, table.problems);
@@ -150,6 +158,7 @@ export function createCore(
       core.holds.update(table);
       pools.retain(endpoints.origins());
       breakers.sweep();
+      core.kvEvents.reconcile(endpoints.all());
       return table;
     },
   };
@@ -273,6 +282,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       core.caches.close();
       await debug?.close();
       core.breakers.close();
+      core.kvEvents.close();
       await core.pools.destroy();
       core.accessLog.flush();
     },

@@ -26,6 +26,12 @@
 //                                                              them: the scorer that put it ahead of the runner-up, or
 //                                                              single | pinned | tie (scheduling/deciders.ts). Read at
 //                                                              scrape time
+//   matrixinfer_gateway_kv_events_total{namespace,pod,outcome}  KV-event batches and stream incidents per engine pod
+//                                                              (kv-events/): applied | replayed | duplicate | gap | epoch |
+//                                                              undecodable | replay_failed | stalled | overflow | resynced
+//   matrixinfer_gateway_kv_index_state{namespace,pod,state}   1 for the state of each publishing pod's exact index:
+//                                                              syncing | live | stale (stale: prefix scoring falls back)
+//   matrixinfer_gateway_kv_index_blocks{namespace,pod,address}  blocks in that index, at scrape time
 //   matrixinfer_gateway_ready_endpoints{namespace,model_server}         from the routing table, at scrape time
 //   matrixinfer_gateway_held_requests{namespace,model_server}           requests waiting for a start from zero now
 //   matrixinfer_gateway_hold_wait_seconds{namespace,model_server,outcome} how long held requests waited:
@@ -38,6 +44,10 @@ import type { Endpoint, EndpointRegistry } from '../scheduling/endpoint.ts';
 import type { RoutingTable } from '../routing/table.ts';
 import { counterChild, gaugeChild, histogramChild } from './fast-children.ts';
 import { deciderName } from '../scheduling/deciders.ts';
+import type { KvIndexPhase } from '../kv-events/exact-index.ts';
+
+// Not imported from exact-index.ts: that module (and the msgpack codec behind it) loads only when KV events are on.
+const KV_INDEX_PHASES: readonly KvIndexPhase[] = ['syncing', 'live', 'stale'];
 
 type Inc = { inc(value?: number): void };
 type EndpointLabels = 'namespace' | 'pod' | 'address';
@@ -135,6 +145,7 @@ export class GatewayMetrics {
   readonly tokens: Counter<'model' | 'type'>;
   readonly rateLimited: Counter<'model' | 'limit'>;
   readonly ejections: Counter<'namespace' | 'pod'>;
+  readonly kvEvents: Counter<'namespace' | 'pod' | 'outcome'>;
   /** Scheduling decisions and their duration, by policy (scheduling/scheduler.ts calls `observeScheduling`). */
   readonly schedulingDuration: Histogram<'policy'>;
   /** Starts from zero (activation/hold.ts): requests held now, their waits, the 0→1 writes. */
@@ -202,6 +213,12 @@ export class GatewayMetrics {
       labelNames: ['namespace', 'pod'],
       registers,
     });
+    this.kvEvents = new Counter({
+      name: 'matrixinfer_gateway_kv_events_total',
+      help: 'KV-event batches and stream incidents per engine pod: applied, replayed, duplicate, gap, epoch (the engine restarted), undecodable, replay_failed, stalled, overflow, resynced.',
+      labelNames: ['namespace', 'pod', 'outcome'],
+      registers,
+    });
     this.schedulingDuration = new Histogram({
       name: 'matrixinfer_gateway_scheduling_duration_seconds',
       help: 'Time to choose an engine pod (filters, scorers, pick), by scheduling policy; the count is the number of decisions.',
@@ -255,6 +272,21 @@ export class GatewayMetrics {
         }
       },
     });
+    new Gauge({
+      name: 'matrixinfer_gateway_kv_index_state',
+      help: "1 for the state of each KV-event publishing pod's exact prefix index: syncing, live, stale (prefix scoring falls back to the approximate index).",
+      labelNames: ['namespace', 'pod', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const ep of endpoints()) {
+          const ix = ep.kvIndex;
+          if (ix === null || !ep.active) continue;
+          for (const state of KV_INDEX_PHASES) this.set({ namespace: ep.namespace, pod: ep.podName, state }, ix.phase === state ? 1 : 0);
+        }
+      },
+    });
+    endpointSeries('gauge', registers, endpoints, 'matrixinfer_gateway_kv_index_blocks', "Blocks in the pod's exact prefix index (from its KV events).", (ep) => (ep.kvIndex === null ? undefined : ep.kvIndex.size));
     new Gauge({
       name: 'matrixinfer_gateway_ready_endpoints',
       help: 'Ready engine endpoints per ModelServer in the routing table.',

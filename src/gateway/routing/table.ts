@@ -15,6 +15,9 @@
 //   (`service.port` is the port of the ModelServer's Service, which leads to the gateway, not to the engine: the
 //   seed's `port: 443` example must not send engine traffic to 443).
 //   Pods labelled `workload.matrixinfer.ai/warm=true` (a ModelInfer's warm pool, asleep or about to be) are left out.
+//   An endpoint whose engine container's command line has `--kv-events-config` (events on, zmq) gets its KV-events
+//   target (`kvEvents`, kv-events/target.ts: where it publishes, how to reproduce its block hashes); the gateway
+//   subscribes after the rebuild (kv-events/manager.ts). A target that cannot be reproduced is a table problem.
 // - `routing.path` P gives `POST P/infer` and `GET P`. A path several ModelServers set belongs to the oldest
 //   (creationTimestamp, then namespace/name, whatever order they were seen in); the others get no seed path (their
 //   status says so: the PathConflict condition, controllers/networking/status.ts) but stay reachable through routes.
@@ -44,6 +47,7 @@ import { DEFAULT_CIRCUIT, type CircuitConfig } from '../proxy/circuit.ts';
 import type { StaticRoute } from '../../api/kinds/productionstack/staticroute.ts';
 import { staticModels, type StaticModel } from './static-routes.ts';
 import { compileDeprecation, type RouteDeprecation } from './deprecation.ts';
+import { kvEventsTarget, type ContainerLike } from '../kv-events/target.ts';
 
 /** Retries on another pod when a ModelServer sets no `routing.retries`. */
 export const DEFAULT_RETRIES = 1;
@@ -65,7 +69,7 @@ export interface PodLike {
     containerStatuses?: Array<{ restartCount?: number } | null> | null;
   } | null;
   /** For the engine port when `service.targetPort` is unset. */
-  spec?: { containers?: Array<{ name?: string; ports?: Array<{ containerPort?: number }> | null }> | null } | null;
+  spec?: { containers?: Array<ContainerLike & { ports?: Array<{ containerPort?: number }> | null }> | null } | null;
 }
 
 /** The parts of a ModelInfer the gateway reads. */
@@ -287,6 +291,11 @@ export function buildRoutingTable(world: WorldSnapshot, registry: EndpointRegist
         ep.engine = spec.inferenceEngine === 'SGLang' ? 'sglang' : 'vllm';
         ep.role = labels[ROLE_LABEL] ?? '';
         ep.group = labels[spec.pdDisaggregation?.groupLabel || GROUP_INDEX_LABEL] ?? '';
+        const kv = kvEventsTarget(pod.spec?.containers, ep.ip, spec.model ?? '');
+        if (kv.problem) problems.push(`Pod ${ep.podKey}: KV events: ${kv.problem}`);
+        // Keep the same target object while nothing changed (it carries the hasher).
+        if (kv.target === null) ep.kvEvents = null;
+        else if (ep.kvEvents?.key !== kv.target.key) ep.kvEvents = kv.target;
         loaded.set(ep, loadedAdapters(pod));
         endpoints.push(ep);
         table.endpoints.add(ep);

@@ -5,9 +5,11 @@
 //
 // Scheduling state lives here too, read by scorers without lookups: the engine metrics last scraped
 // (metrics-scrape/), the gateway's own requests here still awaiting their first response byte, when it was last
-// picked, the pod's prefill/decode role and group, the prefix-cache index of what the gateway sent it (purged when
-// the pod leaves the table), and its last score for observability.
+// picked, the pod's prefill/decode role and group, the prefix-cache index of what the gateway sent it and the exact
+// one from the engine's KV events (both purged when the pod leaves the table), and its last score for observability.
 import type { PrefixLru } from './prefix.ts';
+import type { ExactPrefixIndex } from '../kv-events/exact-index.ts';
+import type { KvEventsTarget } from '../kv-events/target.ts';
 import type { SchedulingRequest } from './types.ts';
 
 /** Engine metrics of one pod, as last scraped (vLLM or SGLang names mapped to these fields). */
@@ -69,6 +71,10 @@ export class Endpoint {
   scraping = false;
   /** Prefix blocks the gateway has sent here (LRU), created on first use. */
   prefix: PrefixLru | null = null;
+  /** Where the pod publishes KV events (from its engine's flags, routing/table.ts), or null. */
+  kvEvents: KvEventsTarget | null = null;
+  /** The blocks the engine says it holds (kv-events/manager.ts); the prefix scorer uses it while `phase` is live. */
+  kvIndex: ExactPrefixIndex | null = null;
   /** Last total score this pod got as a candidate, and when (performance.now()); last time it was picked. */
   lastScore = 0;
   lastScoredAt = 0;
@@ -172,6 +178,7 @@ export class EndpointRegistry {
         if (ep.active) {
           // Gone from the table: whatever we knew about its cache and load no longer holds.
           ep.prefix = null;
+          ep.kvIndex = null;
           ep.metrics = null;
           ep.fresh = false;
         }

@@ -13,6 +13,16 @@
 // is found by binary search over the request's chain; the LRU goes away with the pod.
 import type { Endpoint } from './endpoint.ts';
 import { WeightedScorer, type SchedulingRequest } from './types.ts';
+import { KvBlockHasher } from '../../api/kv-block-hash.ts';
+import type { KvEventsTarget } from '../kv-events/target.ts';
+import { promptTokenIds, tokenizerFor } from '../kv-events/prompt-tokens.ts';
+import { blockKeyCache } from '../kv-events/key-cache.ts';
+
+/** The exact block keys of the request being scheduled, for one engine configuration and block size. */
+interface ExactKeys {
+  keys: Float64Array;
+  n: number;
+}
 
 export interface PrefixConfig {
   /** Characters per block. */
@@ -275,12 +285,53 @@ export class PrefixCacheScorer extends WeightedScorer {
 
   prepare(req: SchedulingRequest): void {
     this.#n = this.hasher.hashBody(req.model, req.body);
+    this.#tokens.clear();
+    this.#exact.clear();
   }
 
-  score(_req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
+  // Per decision: prompt token ids by tokenizer name, block keys by engine configuration + block size.
+  readonly #tokens = new Map<string, number[] | null>();
+  readonly #exact = new Map<string, ExactKeys | null>();
+
+  /** The request's exact block keys for a pod's engine configuration (null: the prompt cannot be tokenized). */
+  exactKeys(req: SchedulingRequest, target: KvEventsTarget, blockSize: number): ExactKeys | null {
+    const sig = `${target.hashKey}#${blockSize}`;
+    let ek = this.#exact.get(sig);
+    if (ek !== undefined) return ek;
+    let tokens = this.#tokens.get(target.tokenizer);
+    if (tokens === undefined) {
+      const tok = tokenizerFor(target.tokenizer);
+      tokens = null;
+      if (tok !== undefined) {
+        try {
+          tokens = promptTokenIds(req.body, tok, target.model);
+        } catch {
+          tokens = null; // odd content the engine would reject anyway
+        }
+      }
+      this.#tokens.set(target.tokenizer, tokens);
+    }
+    ek = null;
+    if (tokens !== null) {
+      const hasher = (target.hasher ??= new KvBlockHasher({ algo: target.algo, seed: target.seed }));
+      const n = Math.floor(tokens.length / blockSize);
+      const keys = new Float64Array(n);
+      try {
+        ek = { keys, n: blockKeyCache().keys(hasher, target.hashKey, tokens, blockSize, req.lora ? [req.model] : null, keys) };
+      } catch {
+        ek = null;
+      }
+    }
+    this.#exact.set(sig, ek);
+    return ek;
+  }
+
+  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = this.#n;
     const c = candidates.length;
-    if (n === 0) {
+    let exact = false;
+    for (let i = 0; i < c; i++) if (candidates[i]!.kvIndex?.phase === 'live') exact = true;
+    if (n === 0 && !exact) {
       out.fill(0, 0, c);
       return;
     }
@@ -298,18 +349,32 @@ export class PrefixCacheScorer extends WeightedScorer {
     const limit = min + (rel > cfg.guardAbsolute ? rel : cfg.guardAbsolute);
     for (let i = 0; i < c; i++) {
       const ep = candidates[i]!;
-      const lru = ep.prefix;
-      const m = lru === null ? 0 : lru.matched(hashes, n);
-      if (m > 0 && out[i]! > limit) {
+      const ix = ep.kvIndex;
+      let share = 0;
+      if (ix !== null && ix.phase === 'live' && ix.blockSize > 0 && ep.kvEvents !== null) {
+        const ek = this.exactKeys(req, ep.kvEvents, ix.blockSize);
+        if (ek !== null && ek.n > 0) share = ix.matched(ek.keys, ek.n) / ek.n;
+      } else if (n > 0) {
+        const lru = ep.prefix;
+        share = lru === null ? 0 : lru.matched(hashes, n) / n;
+      }
+      if (share > 0 && out[i]! > limit) {
         this.#guarded++;
         out[i] = 0;
       } else {
-        out[i] = (m / n) * 100;
+        out[i] = share * 100;
       }
     }
   }
 
   picked(_req: SchedulingRequest, ep: Endpoint): void {
+    // A live exact index whose pod lacks some of the prompt's blocks expects the engine to report them soon (else
+    // it goes stale: a stall).
+    const ix = ep.kvIndex;
+    if (ix !== null && ix.phase === 'live' && ep.kvEvents !== null) {
+      const ek = this.#exact.get(`${ep.kvEvents.hashKey}#${ix.blockSize}`);
+      if (ek && ek.n > 0 && ix.matched(ek.keys, ek.n) < ek.n) ix.expect(performance.now());
+    }
     const n = this.#n;
     if (n === 0) return;
     this.#lookups++;

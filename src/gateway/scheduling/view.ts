@@ -18,6 +18,8 @@ export interface EndpointSchedulingView {
   scrapeFailures: number;
   scrapeError: string | null;
   prefixBlocks: number;
+  /** The exact index from the pod's KV events, when it publishes: its state, why not live, blocks, next sequence. */
+  kvIndex: { phase: string; reason: string; blocks: number; next: number } | null;
   lastScore: number | null;
   lastScoredMsAgo: number | null;
   lastPickedMsAgo: number | null;
@@ -51,6 +53,7 @@ export function schedulingView(ep: Endpoint, now = performance.now()): EndpointS
     scrapeFailures: ep.scrapeFailures,
     scrapeError: ep.scrapeError || null,
     prefixBlocks: ep.prefix?.size ?? 0,
+    kvIndex: ep.kvIndex === null ? null : { phase: ep.kvIndex.phase, reason: ep.kvIndex.reason, blocks: ep.kvIndex.size, next: ep.kvIndex.next },
     lastScore: ep.lastScoredAt > 0 ? ep.lastScore : null,
     lastScoredMsAgo: ep.lastScoredAt > 0 ? Math.round(now - ep.lastScoredAt) : null,
     lastPickedMsAgo: ep.lastPickedAt > 0 ? Math.round(now - ep.lastPickedAt) : null,
