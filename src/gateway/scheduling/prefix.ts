@@ -285,8 +285,11 @@ export class PrefixCacheScorer extends WeightedScorer {
 
   prepare(req: SchedulingRequest): void {
     this.#n = this.hasher.hashBody(req.model, req.body);
-    this.#tokens.clear();
-    this.#exact.clear();
+    // Emptied only when the last decision filled them (a pod with a live exact index): nothing to do otherwise.
+    if (this.#exact.size > 0) {
+      this.#tokens.clear();
+      this.#exact.clear();
+    }
   }
 
   // Per decision: prompt token ids by tokenizer name, block keys by engine configuration + block size.
