@@ -372,7 +372,9 @@ test('kubectl get: the printer columns of the six kinds, conditions included', a
   assert.deepEqual(isvc.rows.find((r) => r[0] === 'basic-inference')!.slice(1, 6), ['meta-llama/Llama-2-70b-chat-hf', 'llama2-service-backend', 'basic-inference', 1, 'True']);
   const gw = await table('inferencegateways');
   assert.deepEqual(gw.rows[0]!.slice(0, 6), ['llm-gateway', 'gpu-load-aware', 'PrefixHash', true, 'True', 'True']);
-  const sd = await table('speculativedecodings');
+  // Ready follows the pods' readiness, which a busy machine can flip for a probe period: wait for it (bounded).
+  let sd = await table('speculativedecodings');
+  await until('the SpeculativeDecoding row Ready', async () => (sd = await table('speculativedecodings')).rows[0]![4] === 'True', 30_000, 250).catch(() => {});
   assert.deepEqual(sd.rows[0]!.slice(0, 5), ['sd-llama3-chatbot', 'llama3-1b', 'llama3-70b', 'True', 'True']);
   const sr = await table('staticroutes');
   assert.deepEqual(sr.rows[0]!.slice(0, 3), ['staticroute-sample', 'roundrobin', 'vllm-router-config']);
