@@ -72,7 +72,7 @@ interface Options extends WorkloadOptions {
 }
 
 /** Default steps per workload: the trace workloads carry ~2–4× the prompt tokens of shared/control per request. */
-const DEFAULT_RATES: Record<WorkloadName, number[]> = { shared: [48, 96, 144], control: [48, 96, 144], zipf: [16, 32, 48], multiturn: [16, 32, 48] };
+const DEFAULT_RATES: Record<WorkloadName, number[]> = { shared: [48, 96, 144], control: [48, 96, 144], zipf: [24, 48, 72], multiturn: [24, 48, 72] };
 
 function parseOptions(argv: string[]): Options {
   const get = (name: string): string | undefined => {
