@@ -1,22 +1,39 @@
 // Routing-quality benchmark: 8 simulated engines (one child process, KV-cache/prefix-cache model on, a small GPU
 // block count so cache pressure matters), the embedded API server and the gateway (this process), and a Poisson
-// load generator with stepped rates. Two workloads — shared-prefix (groups of requests sharing a long system
-// prompt) and a low-sharing control (unique prompts of the same length) — under each policy: random, round-robin,
-// least-request, prefix-affinity (with load guard) and the default mix. Policies are switched by patching the
-// ModelServer (no restart); engines are restarted between runs so every run starts with cold caches, and their pods
-// go unready meanwhile, which purges the gateway's prefix index.
+// load generator with stepped rates. Workloads (bench/routing-workloads.ts):
+//   shared     groups of requests sharing a long system prompt
+//   control    unique prompts of the same length (no sharing)
+//   zipf       256 distinct system prompts (≈3× what the fleet's KV cache holds) with Zipf(1) popularity, then a
+//              user part with prompt/output token counts from the Azure 2023 code trace
+//   multiturn  conversations whose context grows turn by turn (next prompt = previous prompt + the answer the
+//              engine streamed + a new message), think time between turns, lengths from the Azure 2023 conversation
+//              trace
+// The traces are read from ../shared/data/traces beside the repository, or `--traces DIR`; without them the lengths
+// come from log-normals fitted to them (the output says which). Every choice is seeded (`--seed`, default 1).
 //
-// Prints time to first token p50/p90/p99 (client side, through the gateway, streaming), output tokens/s, the
-// engines' prefix-cache hit rate (vllm:prefix_cache_hits_total / queries_total), the largest waiting queue seen on
-// any engine (polled), and the scheduler's own per-decision cost for a small and a 220 KB prompt; then TTFT p50/p90
-// per rate step with the mean spread between the longest and shortest engine queue (how evenly load went out), and
-// the round-robin / default and least-request / default TTFT ratios.
+// Routed through: our gateway under each policy — random, round-robin, least-request, prefix-affinity (with load
+// guard) and the default mix, switched by patching the ModelServer (no restart) — and through each peer router
+// installed by `bash scripts/peer-routers.sh` (sglang-router and vllm-router, both `cache_aware` at their defaults,
+// started with the engines' URLs as a static worker list; bench/routing-peers.ts). A peer not installed is skipped
+// with one line naming the script (an error under MATRIXINFER_REQUIRE_ALL=1, as in CI). Engines are restarted
+// between runs so every run starts with cold caches; our pods go unready meanwhile, which purges the gateway's
+// prefix index, and stay unready while a peer runs.
+//
+// Prints time to first token p50/p90/p99 (client side, streaming), output tokens/s, the engines' prefix-cache hit
+// rate (vllm:prefix_cache_hits_total / queries_total), the largest waiting queue seen on any engine (polled) and the
+// queue spread (mean longest − shortest engine waiting queue: how evenly load went out), and the scheduler's own
+// per-decision cost for a small and a 220 KB prompt; then TTFT p50/p90 per rate step, the round-robin / default and
+// least-request / default TTFT ratios, and the default policy beside each peer with our ratio to the best peer at
+// each percentile.
 //
 // Time scale: engine latencies are the README's H100/8B defaults multiplied by --scale (default 4) and arrival rates
-// are divided by it, so the queueing behaviour is the same while the CPU needed to simulate it is 4× smaller.
+// and think times are scaled by it, so the queueing behaviour is the same while the CPU needed to simulate it is 4×
+// smaller.
 //
-//   npm run bench -- routing [--smoke] [--policies default,round-robin] [--workloads shared,control]
-//                            [--scale 4] [--rates 4,8,12] [--step-seconds 20]
+//   npm run bench -- routing [--smoke] [--policies default,round-robin] [--peers sglang-router,vllm-router|none]
+//                            [--workloads shared,control,zipf,multiturn] [--traces DIR] [--scale 4] [--rates 4,8,12]
+//                            [--step-seconds 15] [--prefixes 256] [--zipf-s 1] [--max-output-tokens 128] [--turns 5]
+//                            [--think-seconds 1] [--seed 1]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -29,27 +46,33 @@ import { Scheduler } from '../src/gateway/scheduling/scheduler.ts';
 import { compileProfile } from '../src/gateway/scheduling/profiles.ts';
 import { DEFAULT_PROFILE, PROFILES } from '../src/engine/profiles.ts';
 import { seededRandom } from '../src/engine/latency.ts';
+import { requireAll } from '../test/support/system.ts';
+import { PEERS, peerMissing, startPeer, type PeerHandle, type PeerName } from './routing-peers.ts';
+import {
+  buildSessions, CHARS_PER_TOKEN, lengthSource, MAX_CONTEXT_TOKENS, requestCount, traceDir, words, WORKLOADS,
+  type LengthSource, type Session, type WorkloadName, type WorkloadOptions,
+} from './routing-workloads.ts';
 
 type Policy = 'random' | 'round-robin' | 'least-request' | 'prefix-affinity' | 'default';
-type WorkloadName = 'shared' | 'control';
+/** What a run routes through: our gateway under one policy, or a peer router. */
+type Target = { kind: 'ours'; policy: Policy } | { kind: 'peer'; peer: PeerName };
+const targetName = (t: Target): string => (t.kind === 'ours' ? t.policy : `${t.peer} cache_aware`);
 
-interface Options {
+interface Options extends WorkloadOptions {
   smoke: boolean;
   policies: Policy[];
+  peers: PeerName[];
   workloads: WorkloadName[];
-  scale: number;
-  /** Requests/s at scale 1 for each step (divided by scale). */
-  rates: number[];
-  stepSeconds: number;
-  groups: number;
-  sysChars: number;
-  questionChars: number;
-  outTokens: number;
+  /** Requests/s at scale 1 for each step (divided by scale), per workload. */
+  ratesOf: Record<WorkloadName, number[]>;
+  traces: string | undefined;
   gpuBlocks: number;
   engines: number;
   drainSeconds: number;
-  seed: number;
 }
+
+/** Default steps per workload: the trace workloads carry ~2–4× the prompt tokens of shared/control per request. */
+const DEFAULT_RATES: Record<WorkloadName, number[]> = { shared: [48, 96, 144], control: [48, 96, 144], zipf: [24, 48, 72], multiturn: [24, 48, 72] };
 
 function parseOptions(argv: string[]): Options {
   const get = (name: string): string | undefined => {
@@ -58,69 +81,37 @@ function parseOptions(argv: string[]): Options {
   };
   const smoke = argv.includes('--smoke');
   const scale = Number(get('scale') ?? 4);
-  const o: Options = {
+  const rates = get('rates')?.split(',').map(Number);
+  const workloads = (get('workloads')?.split(',') ?? [...WORKLOADS]) as WorkloadName[];
+  for (const w of workloads) if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`unknown workload ${w} (${WORKLOADS.join(', ')})`);
+  const peersArg = get('peers');
+  const peers = (peersArg === undefined ? [...PEERS] : peersArg === 'none' ? [] : peersArg.split(',')) as PeerName[];
+  for (const p of peers) if (!(PEERS as readonly string[]).includes(p)) throw new Error(`unknown peer ${p} (${PEERS.join(', ')}, or none)`);
+  const ratesOf = Object.fromEntries(WORKLOADS.map((w) => [w, rates ?? (smoke ? [w === 'shared' || w === 'control' ? 32 : 12] : DEFAULT_RATES[w])])) as Record<WorkloadName, number[]>;
+  return {
     smoke,
     policies: (get('policies')?.split(',') as Policy[] | undefined) ?? (smoke ? ['round-robin', 'default'] : ['random', 'round-robin', 'least-request', 'prefix-affinity', 'default']),
-    workloads: (get('workloads')?.split(',') as WorkloadName[] | undefined) ?? ['shared', 'control'],
+    peers,
+    workloads,
+    ratesOf,
+    rates: ratesOf.shared,
+    traces: get('traces'),
     scale,
-    rates: get('rates')?.split(',').map(Number) ?? (smoke ? [32] : [48, 96, 144]),
     stepSeconds: Number(get('step-seconds') ?? (smoke ? 3 : 15)),
     groups: Number(get('groups') ?? (smoke ? 8 : 32)),
     sysChars: Number(get('sys-chars') ?? 12000),
     questionChars: Number(get('question-chars') ?? 400),
     outTokens: Number(get('out-tokens') ?? (smoke ? 8 : 16)),
+    prefixes: Number(get('prefixes') ?? (smoke ? 64 : 256)),
+    zipfS: Number(get('zipf-s') ?? 1),
+    maxOutputTokens: Number(get('max-output-tokens') ?? (smoke ? 16 : 128)),
+    meanTurns: Number(get('turns') ?? (smoke ? 2 : 5)),
+    thinkSeconds: Number(get('think-seconds') ?? (smoke ? 0.1 : 1)),
     gpuBlocks: Number(get('gpu-blocks') ?? 1200),
     engines: Number(get('engines') ?? 8),
     drainSeconds: Number(get('drain-seconds') ?? (smoke ? 15 : 90)),
     seed: Number(get('seed') ?? 1),
   };
-  return o;
-}
-
-// ---- deterministic workload --------------------------------------------------------------------------------------
-
-
-const WORDS =
-  'the model answers questions about routing caching engines tokens latency queues batches prompts groups users systems policy rules context memory blocks schedule decode prefill cluster gateway kernel tensor weight layer attention vector matrix stream request response metric label pod node service route server adapter session header value budget quota limit'.split(
-    ' ',
-  );
-
-function words(rng: () => number, chars: number): string {
-  let s = '';
-  while (s.length < chars) s += WORDS[Math.floor(rng() * WORDS.length)] + (rng() < 0.1 ? '. ' : ' ');
-  return s.slice(0, chars);
-}
-
-interface Arrival {
-  at: number;
-  prompt: string;
-  /** Index of the rate step it arrives in. */
-  step: number;
-}
-
-function schedule(o: Options, workload: WorkloadName): Arrival[] {
-  const rng = seededRandom(o.seed * 7919 + (workload === 'shared' ? 1 : 2));
-  const systems = Array.from({ length: o.groups }, (_, g) => `System prompt of group ${g}. ` + words(seededRandom(o.seed * 31 + g), o.sysChars));
-  const out: Arrival[] = [];
-  let t = 0;
-  o.rates.forEach((rate, step) => {
-    const r = rate / o.scale;
-    const end = (step + 1) * o.stepSeconds;
-    for (;;) {
-      t += -Math.log(1 - rng()) / r;
-      if (t >= end) {
-        t = end;
-        break;
-      }
-      const question = words(rng, o.questionChars);
-      const prompt =
-        workload === 'shared'
-          ? `${systems[Math.floor(rng() * o.groups)]}\nQuestion: ${question}`
-          : `Request ${out.length}: ${words(rng, o.sysChars)}\nQuestion: ${question}`;
-      out.push({ at: t * 1000, prompt, step });
-    }
-  });
-  return out;
 }
 
 // ---- engines, API objects, gateway --------------------------------------------------------------------------------
@@ -258,12 +249,42 @@ async function engineMetrics(agent: Agent, urls: string[]): Promise<string[]> {
   );
 }
 
-async function runLoad(gw: GatewayHandle, o: Options, arrivals: Arrival[], engineUrls: string[]): Promise<RunResult> {
+/** The text of a streamed completion's chunks (`choices[0].text`), and how many chunks carried text. */
+function readSse(body: string): { text: string; tokens: number; done: boolean } {
+  let text = '';
+  let tokens = 0;
+  let done = false;
+  for (const line of body.split('\n')) {
+    if (!line.startsWith('data: ')) continue;
+    const data = line.slice(6);
+    if (data === '[DONE]') {
+      done = true;
+      continue;
+    }
+    try {
+      const t = (JSON.parse(data) as { choices?: Array<{ text?: string }> }).choices?.[0]?.text;
+      if (t) {
+        text += t;
+        tokens++;
+      }
+    } catch {
+      // a malformed event: not counted
+    }
+  }
+  return { text, tokens, done };
+}
+
+/**
+ * Replays `sessions` against `origin` (our gateway or a peer): each session starts at its time and runs its turns in
+ * order, a turn's prompt being the previous prompt + the answer received + the turn's message, after its think time.
+ */
+async function runLoad(origin: string, o: Options, sessions: Session[], engineUrls: string[], traceLengths: boolean): Promise<RunResult> {
   const agent = new Agent({ connections: null, keepAliveTimeout: 30_000, pipelining: 1 });
   const metricsAgent = new Agent({ connections: 1 });
-  const origin = gw.url;
-  // By arrival, so that each rate step can be reported on its own.
-  const ttfts: number[] = new Array<number>(arrivals.length).fill(Infinity);
+  const steps = o.ratesOf[sessions === undefined ? 'shared' : 'shared'].length;
+  const ttfts: number[] = [];
+  const reqSteps: number[] = [];
+  let sent = 0;
   let ok = 0;
   let failed = 0;
   let outputTokens = 0;
@@ -271,6 +292,7 @@ async function runLoad(gw: GatewayHandle, o: Options, arrivals: Arrival[], engin
   let spreadSum = 0;
   let polls = 0;
   let lastDone = 0;
+  let stopping = false;
   const controllers = new Set<AbortController>();
   const pending = new Set<Promise<void>>();
   const poll = setInterval(() => {
@@ -291,45 +313,62 @@ async function runLoad(gw: GatewayHandle, o: Options, arrivals: Arrival[], engin
   }, 500);
   const t0 = performance.now();
 
-  const send = (idx: number, prompt: string): Promise<void> => {
+  /** One request; resolves to the answer's text (undefined when it failed). */
+  const send = async (prompt: string, maxTokens: number): Promise<string | undefined> => {
     const ac = new AbortController();
     controllers.add(ac);
     const start = performance.now();
+    const idx = sent++;
+    ttfts.push(Infinity);
+    reqSteps.push(Math.min(o.rates.length - 1, Math.floor((start - t0) / 1000 / o.stepSeconds)));
     let first = -1;
-    const body = JSON.stringify({ model: 'llama', prompt, max_tokens: o.outTokens, stream: true });
-    return agent
-      .request({ origin, path: '/v1/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0 })
-      .then(async (res) => {
-        let tail = '';
-        for await (const chunk of res.body) {
-          if (first < 0) first = performance.now() - start;
-          tail = (tail + (chunk as Buffer).toString()).slice(-64);
-        }
-        if (res.statusCode === 200 && tail.includes('[DONE]')) {
-          ok++;
-          outputTokens += o.outTokens;
-          ttfts[idx] = first;
-          lastDone = performance.now();
-        } else {
-          failed++;
-        }
-      })
-      .catch(() => {
-        failed++;
-      })
-      .finally(() => controllers.delete(ac));
+    const body = JSON.stringify({ model: 'llama', prompt, max_tokens: maxTokens, stream: true, ...(traceLengths ? { ignore_eos: true } : {}) });
+    try {
+      const res = await agent.request({ origin, path: '/v1/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: ac.signal, headersTimeout: 0, bodyTimeout: 0 });
+      let all = '';
+      for await (const chunk of res.body) {
+        if (first < 0) first = performance.now() - start;
+        all += (chunk as Buffer).toString();
+      }
+      const r = readSse(all);
+      if (res.statusCode === 200 && r.done) {
+        ok++;
+        outputTokens += r.tokens;
+        ttfts[idx] = first;
+        lastDone = performance.now();
+        return r.text;
+      }
+      failed++;
+    } catch {
+      failed++;
+    } finally {
+      controllers.delete(ac);
+    }
+    return undefined;
   };
 
-  for (let i = 0; i < arrivals.length; i++) {
-    const a = arrivals[i]!;
-    const wait = t0 + a.at - performance.now();
+  const converse = async (s: Session): Promise<void> => {
+    let context = s.prefix;
+    for (const turn of s.turns) {
+      if (turn.thinkMs > 0) await new Promise((r) => setTimeout(r, turn.thinkMs));
+      if (stopping) return;
+      const prompt = context + turn.user;
+      const answer = await send(prompt, turn.outTokens);
+      if (answer === undefined) return;
+      context = prompt + answer;
+    }
+  };
+
+  for (const s of sessions) {
+    const wait = t0 + s.at - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const p = send(i, a.prompt);
+    const p = converse(s);
     pending.add(p);
     void p.finally(() => pending.delete(p));
   }
   const drainDeadline = performance.now() + o.drainSeconds * 1000;
   while (pending.size > 0 && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 50));
+  stopping = true;
   for (const ac of controllers) ac.abort();
   await Promise.allSettled([...pending]);
   clearInterval(poll);
@@ -342,8 +381,9 @@ async function runLoad(gw: GatewayHandle, o: Options, arrivals: Arrival[], engin
   }
   await agent.close();
   await metricsAgent.close();
+  void steps;
   return {
-    sent: arrivals.length,
+    sent,
     ok,
     failed,
     ttfts,
@@ -352,7 +392,7 @@ async function runLoad(gw: GatewayHandle, o: Options, arrivals: Arrival[], engin
     hitRate: queries > 0 ? hits / queries : null,
     maxQueue,
     queueSpread: polls > 0 ? spreadSum / polls : 0,
-    steps: arrivals.map((a) => a.step),
+    steps: reqSteps,
   };
 }
 
@@ -408,9 +448,32 @@ export function schedulerCost(): Array<{ prompt: string; policy: string; us: num
 
 // ---- main --------------------------------------------------------------------------------------------------------
 
+interface Row {
+  workload: WorkloadName;
+  target: Target;
+  r: RunResult;
+}
+
 export async function run(argv: string[]): Promise<void> {
   const o = parseOptions(argv);
   const log = (m: string): void => void process.stderr.write(m + '\n');
+
+  // Peers: one line per missing one, naming what installs it; fatal under MATRIXINFER_REQUIRE_ALL=1 (CI installs them).
+  const peers: PeerName[] = [];
+  for (const peer of o.peers) {
+    const missing = peerMissing(peer);
+    if (missing === undefined) peers.push(peer);
+    else if (requireAll()) throw new Error(`MATRIXINFER_REQUIRE_ALL=1: the routing benchmark ${missing}`);
+    else console.log(`routing bench: no ${peer} column: the comparison ${missing}`);
+  }
+  const targets: Target[] = [...o.policies.map((policy): Target => ({ kind: 'ours', policy })), ...peers.map((peer): Target => ({ kind: 'peer', peer }))];
+
+  // Token lengths of the trace workloads.
+  const dir = traceDir(o.traces);
+  const lengthsOf: Partial<Record<WorkloadName, LengthSource>> = {};
+  if (o.workloads.includes('zipf')) lengthsOf.zipf = lengthSource('code', dir);
+  if (o.workloads.includes('multiturn')) lengthsOf.multiturn = lengthSource('conv', dir);
+  for (const [w, src] of Object.entries(lengthsOf)) console.log(`routing bench: ${w} token lengths from ${src.describe}`);
 
   console.log('Scheduler cost per decision (8 pods, fresh metrics, 64 prefixes indexed):');
   console.log('| prompt | policy | µs/decision |');
@@ -423,7 +486,9 @@ export async function run(argv: string[]): Promise<void> {
   const gw = await startGateway({ kubeConfig: api.kubeConfig, port: 0, accessLog: false, log: () => {} });
   await gw.ready;
   let engines: { child: ChildProcess; port: number } | undefined;
-  const rows: Array<{ workload: WorkloadName; policy: Policy; r: RunResult }> = [];
+  let peer: PeerHandle | undefined;
+  const rows: Row[] = [];
+  const sessionCounts = new Map<WorkloadName, { sessions: number; requests: number }>();
   try {
     // Engines first, to learn the shared port.
     engines = await startEngines(o, 0);
@@ -432,7 +497,7 @@ export async function run(argv: string[]): Promise<void> {
       apiVersion: 'networking.matrixinfer.ai/v1alpha1',
       kind: 'ModelServer',
       metadata: { name: 'bench' },
-      spec: { modelInferRef: { name: 'bench-infer' }, service: { port }, scheduling: { policy: o.policies[0] } },
+      spec: { modelInferRef: { name: 'bench-infer' }, service: { port }, scheduling: { policy: o.policies[0] ?? 'default' } },
     });
     await k(api, 'POST', `${NET}/modelroutes`, {
       apiVersion: 'networking.matrixinfer.ai/v1alpha1',
@@ -452,74 +517,146 @@ export async function run(argv: string[]): Promise<void> {
     const engineUrls = IPS(o.engines).map((ip) => `http://${ip}:${port}`);
 
     for (const workload of o.workloads) {
-      const arrivals = schedule(o, workload);
-      for (const policy of o.policies) {
-        // Cold start: pods unready (the gateway drops its state about them), engines restarted, pods ready.
+      const wo: Options = { ...o, rates: o.ratesOf[workload] };
+      const sessions = buildSessions(wo, workload, lengthsOf[workload]);
+      sessionCounts.set(workload, { sessions: sessions.length, requests: requestCount(sessions) });
+      for (const target of targets) {
+        // Cold start: pods unready (the gateway drops its state about them), engines restarted, then either the pods
+        // ready again under the run's policy, or a peer started in front of the engines (pods stay unready, so our
+        // gateway neither scrapes nor routes meanwhile).
         await setReady(api, o, false);
         await until('no ready endpoints', async () => (await gatewayMetric(gw, readyEndpoints)) === 0);
         if (engines === undefined) engines = await startEngines(o, port);
-        await k(api, 'PATCH', `${NET}/modelservers/bench`, { spec: { scheduling: { policy } } }, 'application/merge-patch+json');
-        await setReady(api, o, true);
-        await until('all endpoints ready', async () => (await gatewayMetric(gw, readyEndpoints)) === o.engines);
-        // Let the scraper see every engine once.
-        await new Promise((r) => setTimeout(r, 1500));
-        log(`routing bench: ${workload} / ${policy}: ${arrivals.length} requests over ${o.rates.length * o.stepSeconds}s`);
-        const r = await runLoad(gw, o, arrivals, engineUrls);
-        rows.push({ workload, policy, r });
+        let origin = gw.url;
+        if (target.kind === 'ours') {
+          await k(api, 'PATCH', `${NET}/modelservers/bench`, { spec: { scheduling: { policy: target.policy } } }, 'application/merge-patch+json');
+          await setReady(api, o, true);
+          await until('all endpoints ready', async () => (await gatewayMetric(gw, readyEndpoints)) === o.engines);
+          // Let the scraper see every engine once.
+          await new Promise((r) => setTimeout(r, 1500));
+        } else {
+          peer = await startPeer(target.peer, engineUrls, log);
+          origin = peer.url;
+        }
+        log(`routing bench: ${workload} / ${targetName(target)}: ${requestCount(sessions)} requests in ${sessions.length} sessions over ${wo.rates.length * o.stepSeconds}s`);
+        const r = await runLoad(origin, wo, sessions, engineUrls, lengthsOf[workload] !== undefined);
+        rows.push({ workload, target, r });
+        if (peer !== undefined) await peer.close();
+        peer = undefined;
         await stopEngines(engines.child);
         engines = undefined;
       }
     }
   } finally {
+    if (peer !== undefined) await peer.close();
     if (engines !== undefined) await stopEngines(engines.child);
     await gw.close();
     await api.close();
   }
+  printTables(o, rows, sessionCounts, lengthsOf);
+}
 
+function printTables(
+  o: Options,
+  rows: Row[],
+  counts: Map<WorkloadName, { sessions: number; requests: number }>,
+  lengthsOf: Partial<Record<WorkloadName, LengthSource>>,
+): void {
+  const perSec = (rates: number[]): string => rates.map((r) => (r / o.scale).toFixed(1)).join(' → ');
+  const fleetTokens = o.engines * o.gpuBlocks * 16;
   console.log(
-    `Routing quality: ${o.engines} engines (${o.gpuBlocks} GPU blocks × 16 tokens each, latencies ×${o.scale}), ` +
-      `${o.groups} groups × ${o.sysChars}-char system prompts + ${o.questionChars}-char questions, ${o.outTokens} output tokens, ` +
-      `Poisson arrivals stepped ${o.rates.map((r) => (r / o.scale).toFixed(1)).join(' → ')} req/s × ${o.stepSeconds}s each`,
+    `Routing quality: ${o.engines} engines (${o.gpuBlocks} GPU blocks × 16 tokens each, ${fleetTokens} tokens in the fleet; latencies ×${o.scale}), ` +
+      `Poisson arrivals in ${o.stepSeconds}s steps, streaming /v1/completions. Workloads:`,
   );
-  console.log('| workload | policy | requests | ok | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | output tok/s | prefix hit rate | max queue |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
-  for (const { workload, policy, r } of rows) {
-    const s = [...r.ttfts].sort((a, b) => a - b);
+  for (const w of o.workloads) {
+    const c = counts.get(w);
+    const n = c === undefined ? '' : ` — ${c.requests} requests${c.sessions !== c.requests ? ` in ${c.sessions} conversations` : ''}`;
+    const rates = `${perSec(o.ratesOf[w])} req/s`;
+    if (w === 'shared') console.log(`- shared: ${o.groups} groups × ${o.sysChars}-char system prompts + ${o.questionChars}-char questions, ${o.outTokens} output tokens, ${rates}${n}`);
+    if (w === 'control') console.log(`- control: unique ${o.sysChars}-char prompts + ${o.questionChars}-char questions, ${o.outTokens} output tokens, ${rates}${n}`);
+    if (w === 'zipf')
+      console.log(
+        `- zipf: ${o.prefixes} distinct ${o.sysChars}-char system prompts (≈${Math.round((o.prefixes * o.sysChars) / CHARS_PER_TOKEN)} tokens, ` +
+          `${((o.prefixes * o.sysChars) / CHARS_PER_TOKEN / fleetTokens).toFixed(1)}× the fleet's KV cache), Zipf s=${o.zipfS} popularity, then a user part with the code trace's prompt tokens; ` +
+          `output tokens from the trace, clipped to ${o.maxOutputTokens}; ${rates}${n}`,
+      );
+    if (w === 'multiturn')
+      console.log(
+        `- multiturn: conversations of 2–${Math.max(2, 2 * o.meanTurns - 2)} turns (uniform), each prompt = previous prompt + the answer received + a new message; ` +
+          `turn 1 from the conversation trace's prompt tokens (≤ ${MAX_CONTEXT_TOKENS / 2}), follow-ups ¼ of a record's; output tokens from the trace, clipped to ${o.maxOutputTokens}; ` +
+          `think time exponential, mean ${(o.thinkSeconds * o.scale).toFixed(1)}s; a conversation stops before ${MAX_CONTEXT_TOKENS} tokens of context; ${rates} (conversations start at rate ÷ mean turns)${n}`,
+      );
+    if (lengthsOf[w] !== undefined) console.log(`  lengths: ${lengthsOf[w]!.describe}, seed ${o.seed}`);
+  }
+  console.log('');
+  console.log('| workload | router / policy | requests | ok | TTFT p50 ms | TTFT p90 ms | TTFT p99 ms | output tok/s | prefix hit rate | max queue | queue spread |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  const sorted = (r: RunResult): number[] => [...r.ttfts].sort((a, b) => a - b);
+  for (const { workload, target, r } of rows) {
+    const s = sorted(r);
     console.log(
-      `| ${workload} | ${policy} | ${r.sent} | ${r.ok} | ${ms(pct(s, 50))} | ${ms(pct(s, 90))} | ${ms(pct(s, 99))} | ${(r.outputTokens / r.seconds).toFixed(0)} | ` +
-        `${r.hitRate === null ? 'n/a' : (r.hitRate * 100).toFixed(1) + '%'} | ${r.maxQueue} |`,
+      `| ${workload} | ${targetName(target)} | ${r.sent} | ${r.ok} | ${ms(pct(s, 50))} | ${ms(pct(s, 90))} | ${ms(pct(s, 99))} | ${(r.outputTokens / r.seconds).toFixed(0)} | ` +
+        `${r.hitRate === null ? 'n/a' : (r.hitRate * 100).toFixed(1) + '%'} | ${r.maxQueue} | ${r.queueSpread.toFixed(1)} |`,
     );
   }
   console.log('');
   console.log('By rate step (req/s): TTFT p50 / p90 ms; queue spread = mean (longest − shortest) engine waiting queue over the polls with a queue');
-  console.log(`| workload | policy | ${o.rates.map((r) => `${(r / o.scale).toFixed(1)} req/s`).join(' | ')} | queue spread |`);
-  console.log(`|---|---|${o.rates.map(() => '---|').join('')}---|`);
-  for (const { workload, policy, r } of rows) {
-    const cells = o.rates.map((_, step) => {
-      const s = r.ttfts.filter((_, i) => r.steps[i] === step).sort((a, b) => a - b);
-      return `${ms(pct(s, 50))} / ${ms(pct(s, 90))}`;
-    });
-    console.log(`| ${workload} | ${policy} | ${cells.join(' | ')} | ${r.queueSpread.toFixed(1)} |`);
+  for (const w of o.workloads) {
+    const rates = o.ratesOf[w];
+    console.log(`| workload | router / policy | ${rates.map((r) => `${(r / o.scale).toFixed(1)} req/s`).join(' | ')} | queue spread |`);
+    console.log(`|---|---|${rates.map(() => '---|').join('')}---|`);
+    for (const { workload, target, r } of rows.filter((x) => x.workload === w)) {
+      const cells = rates.map((_, step) => {
+        const s = r.ttfts.filter((_, i) => r.steps[i] === step).sort((a, b) => a - b);
+        return `${ms(pct(s, 50))} / ${ms(pct(s, 90))}`;
+      });
+      console.log(`| ${workload} | ${targetName(target)} | ${cells.join(' | ')} | ${r.queueSpread.toFixed(1)} |`);
+    }
   }
-  const pcts = (w: WorkloadName, p: Policy): number[] | undefined => {
-    const row = rows.find((x) => x.workload === w && x.policy === p);
-    if (row === undefined) return undefined;
-    const s = [...row.r.ttfts].sort((a, b) => a - b);
+  console.log('');
+  const pcts = (r: RunResult): number[] => {
+    const s = sorted(r);
     return [pct(s, 50), pct(s, 90), pct(s, 99)];
   };
   const ratio = (a: number, b: number): string => {
     const r = a / b;
     return Number.isFinite(r) ? `${r.toFixed(2)}×` : '∞';
   };
+  const ours = (w: WorkloadName, p: Policy): RunResult | undefined => rows.find((x) => x.workload === w && x.target.kind === 'ours' && x.target.policy === p)?.r;
   for (const w of o.workloads) {
-    const d = pcts(w, 'default');
+    const d = ours(w, 'default');
     if (d === undefined) continue;
+    const dp = pcts(d);
     for (const base of ['round-robin', 'least-request'] as const) {
-      const b = pcts(w, base);
+      const b = ours(w, base);
       if (b === undefined) continue;
-      const target = base === 'round-robin' ? (w === 'shared' ? ' (target: p90 ≥ 3×)' : ' (target: ≥ 1×, no loss)') : '';
-      console.log(`${w}: ${base} TTFT / default TTFT = p50 ${ratio(b[0]!, d[0]!)}, p90 ${ratio(b[1]!, d[1]!)}, p99 ${ratio(b[2]!, d[2]!)}${target}`);
+      const bp = pcts(b);
+      const target = base === 'round-robin' ? (w === 'shared' ? ' (target: p90 ≥ 3×)' : w === 'control' ? ' (target: ≥ 1×, no loss)' : '') : '';
+      console.log(`${w}: ${base} TTFT / default TTFT = p50 ${ratio(bp[0]!, dp[0]!)}, p90 ${ratio(bp[1]!, dp[1]!)}, p99 ${ratio(bp[2]!, dp[2]!)}${target}`);
     }
+  }
+  // Ours (default policy) against the peers: the ratio to the best peer at each percentile (< 1× = we are faster).
+  const peerRows = rows.filter((x) => x.target.kind === 'peer');
+  if (peerRows.length === 0) return;
+  console.log('');
+  console.log(
+    'Default policy against the peer routers (same engines, load and seed): TTFT ms p50 / p90 / p99; prefix hit rate; queue spread. ' +
+      'Ratio = ours ÷ the best peer at that percentile (< 1× is better)',
+  );
+  const peerNames = [...new Set(peerRows.map((x) => targetName(x.target)))];
+  console.log(`| workload | default | ${peerNames.join(' | ')} | ours ÷ best peer p50 / p90 / p99 |`);
+  console.log(`|---|---|${peerNames.map(() => '---|').join('')}---|`);
+  const cell = (r: RunResult | undefined): string => {
+    if (r === undefined) return '—';
+    const p = pcts(r);
+    return `${ms(p[0]!)} / ${ms(p[1]!)} / ${ms(p[2]!)}; ${r.hitRate === null ? 'n/a' : (r.hitRate * 100).toFixed(1) + '%'}; ${r.queueSpread.toFixed(1)}`;
+  };
+  for (const w of o.workloads) {
+    const d = ours(w, 'default');
+    const ps = peerNames.map((n) => rows.find((x) => x.workload === w && targetName(x.target) === n)?.r);
+    const best = [0, 1, 2].map((i) => Math.min(...ps.filter((r) => r !== undefined).map((r) => pcts(r)[i]!)));
+    const ratios = d === undefined ? '—' : pcts(d).map((v, i) => ratio(v, best[i]!)).join(' / ');
+    console.log(`| ${w} | ${cell(d)} | ${ps.map(cell).join(' | ')} | ${ratios} |`);
   }
 }
 

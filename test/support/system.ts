@@ -1,6 +1,6 @@
 // System programs that some tests and benchmarks need and a machine with only Node.js and npm lacks (redis-server,
-// curl, kubectl, nginx, openssl, prometheus, chromium; grpcurl, Triton's Python client and Jaeger (the OTLP receiver of the
-// tracing tests), which the project's scripts build or install into ~/.cache/matrixinfer/, where the tests find
+// curl, kubectl, nginx, openssl, prometheus, chromium; grpcurl, Triton's Python client, Jaeger (the OTLP receiver of the
+// tracing tests) and the routing benchmark's peer routers (sglang-router, vllm-router), which the project's scripts build or install into ~/.cache/matrixinfer/, where the tests find
 // them), and the onnx cache embedder's test model (scripts/onnx-embedder.sh, same place) with onnxruntime-node (an
 // optional npm dependency). Rules:
 // - Where one is missing, the test is skipped with one visible line naming the program and what installs it;
@@ -27,6 +27,8 @@ export const SYSTEM_PROGRAMS = {
   moto: 'bash scripts/store-emulators.sh',
   azurite: 'bash scripts/store-emulators.sh',
   'fake-gcs-server': 'bash scripts/store-emulators.sh',
+  'sglang-router': 'bash scripts/peer-routers.sh',
+  'vllm-router': 'bash scripts/peer-routers.sh',
 } as const;
 export type SystemProgram = keyof typeof SYSTEM_PROGRAMS;
 
