@@ -1,7 +1,7 @@
 // Exact prefix routing from KV events, end to end: the embedded API server, simulated engines publishing vLLM's KV
 // events over real ZeroMQ sockets on their own loopback "pod IPs", and the gateway subscribing to them because the
-// pods' engine command lines carry --kv-events-config. Checked: a long prompt (beyond the approximate index's
-// 16 KiB) goes back to the pod that holds it, decided by the prefix scorer, and the engine serves it from cache;
+// pods' engine command lines carry --kv-events-config. Checked: a long prompt goes back to the pod that holds it,
+// decided by the default policy's TTFT scorer (which reads the exact index), and the engine serves it from cache;
 // after that pod's cache is cleared (AllBlocksCleared), the gateway knows it no longer holds it; a pod whose stream
 // is garbage falls back to the approximate index, with the metric saying so.
 import { test, before, after } from 'node:test';
@@ -151,7 +151,7 @@ after(async () => {
 test('a long prompt goes back to the pod whose KV cache holds it, known from its KV events', async () => {
   for (let i = 0; i < IPS.length; i++) await until(`kv-${i} index live`, () => kvState(`kv-${i}`, 'live'), 20_000);
 
-  // Two documents of 40 KB sharing their first 24 KB: beyond the approximate index's 16 KiB they differ.
+  // A 40 KB document.
   const shared = longText('shared', 24_000);
   const docA = shared + longText('alpha', 16_000);
   const first = await complete('kv-model', `${docA}\nQuestion 1?`);
@@ -159,11 +159,11 @@ test('a long prompt goes back to the pod whose KV cache holds it, known from its
   // The engine's BlockStored reaches the gateway's index.
   await until('the blocks in the index', async () => sample(await metricsText(), 'matrixinfer_gateway_kv_index_blocks', `pod="${first.pod}"`) > 500);
 
-  const before = await decisions(first.pod, 'prefix-cache');
+  const before = await decisions(first.pod, 'ttft');
   const second = await complete('kv-model', `${docA}\nQuestion 2?`);
   assert.equal(second.pod, first.pod, 'the follow-up goes where the document is cached');
   assert.ok(second.cached > second.promptTokens - 64, `served from cache: ${second.cached} of ${second.promptTokens} prompt tokens`);
-  assert.equal(await decisions(first.pod, 'prefix-cache'), before + 1, 'decided by the prefix scorer');
+  assert.equal(await decisions(first.pod, 'ttft'), before + 1, 'decided by the TTFT scorer');
 
   // The pod's cache is emptied (sleep discards it: AllBlocksCleared): the gateway knows at once; the approximate
   // index alone would still send the document there.
@@ -171,9 +171,9 @@ test('a long prompt goes back to the pod whose KV cache holds it, known from its
   assert.equal((await fetch(`${engine.url}/sleep?level=1`, { method: 'POST' })).status, 200);
   assert.equal((await fetch(`${engine.url}/wake_up`, { method: 'POST' })).status, 200);
   await until('the index emptied', async () => sample(await metricsText(), 'matrixinfer_gateway_kv_index_blocks', `pod="${first.pod}"`) === 0);
-  const prefixBefore = await decisions(first.pod, 'prefix-cache');
+  const prefixBefore = await decisions(first.pod, 'ttft');
   const third = await complete('kv-model', `${docA}\nQuestion 3?`);
-  if (third.pod === first.pod) assert.equal(await decisions(first.pod, 'prefix-cache'), prefixBefore, 'not sent there for a prefix it no longer holds');
+  if (third.pod === first.pod) assert.equal(await decisions(first.pod, 'ttft'), prefixBefore, 'not sent there for a prefix it no longer holds');
   assert.ok(sample(await metricsText(), 'matrixinfer_gateway_kv_events_total', `pod="${first.pod}",outcome="applied"`) >= 2);
 });
 

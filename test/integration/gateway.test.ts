@@ -229,7 +229,7 @@ test('two engines share the load; a pod that turns unready stops receiving traff
   // Every pick is counted once, with what decided it: one of the default profile's scorers, or a tie between equals.
   const decidedA = await routingDecisions(IP_A);
   assert.equal(sum(decidedA) + sum(await routingDecisions(IP_B)) - decided0, 10);
-  for (const scorer of Object.keys(decidedA)) assert.ok(['queue', 'running', 'kv-cache', 'least-request', 'prefix-cache', 'tie'].includes(scorer), scorer);
+  for (const scorer of Object.keys(decidedA)) assert.ok(['ttft', 'lora-affinity', 'tie'].includes(scorer), scorer);
 
   await setPodStatus(api, 'llama-1', IP_B, false);
   await until('one endpoint left', async () => (await meta('/v1/models/llama-7b')).endpoints === 1);

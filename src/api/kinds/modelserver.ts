@@ -53,7 +53,7 @@ export const SchedulingSpec = Obj(
       StringEnum(['default', 'round-robin', 'random', 'least-request', 'prefix-affinity', 'session-affinity'] as const, {
         default: 'default',
         description:
-          'default: prefix-cache affinity with load guard + engine queue/KV-cache + in-flight + LoRA affinity (+ session affinity when sessionAffinity is set); ' +
+          'default: expected time to first token (prompt tokens queued on the pod + the uncached part of this prompt, at the pod\'s measured prefill rate) + LoRA affinity (+ session affinity when sessionAffinity is set); ' +
           'prefix-affinity: prefix-cache with load guard + in-flight; session-affinity: consistent hash of a header (or cookie) + in-flight; ' +
           'least-request: fewest in-flight requests; round-robin; random.',
       }),
@@ -61,7 +61,7 @@ export const SchedulingSpec = Obj(
     scorers: Type.Optional(
       Type.Array(
         Obj({
-          name: StringEnum(['prefix-cache', 'queue', 'running', 'kv-cache', 'least-request', 'lora-affinity', 'session-affinity'] as const),
+          name: StringEnum(['ttft', 'prefix-cache', 'queue', 'running', 'kv-cache', 'least-request', 'lora-affinity', 'session-affinity'] as const),
           weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, default: 1, format: 'int32' })),
         }),
         { maxItems: 16, description: "Replaces the policy's scorers (the policy still chooses the picker: random for `random`, else highest score with round-robin ties)." },
@@ -70,9 +70,9 @@ export const SchedulingSpec = Obj(
     prefixCache: Type.Optional(
       Obj({
         blockChars: Type.Optional(Type.Integer({ minimum: 16, maximum: 8192, format: 'int32', description: 'Characters per hashed prompt block (default 128).' })),
-        maxBlocks: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, format: 'int32', description: 'Blocks hashed per request (default 128: the first 16 KiB of the prompt).' })),
+        maxBlocks: Type.Optional(Type.Integer({ minimum: 1, maximum: 16384, format: 'int32', description: 'Blocks hashed per request (default 4096: the first 512 KiB of the prompt).' })),
         capacityBlocks: Type.Optional(
-          Type.Integer({ minimum: 0, maximum: 1048576, format: 'int32', description: "Blocks remembered per pod (LRU); 0 (default) sizes it from the engine's KV capacity." }),
+          Type.Integer({ minimum: 0, maximum: 1048576, format: 'int32',  description: "Blocks remembered per pod (LRU); 0 (default) sizes it from the engine's KV capacity." }),
         ),
         loadGuard: Type.Optional(
           Obj(

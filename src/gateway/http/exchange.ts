@@ -10,6 +10,7 @@ import type { RouteDeprecation } from '../routing/deprecation.ts';
 import type { Scheduler } from '../scheduling/scheduler.ts';
 import type { SchedulingRequest } from '../scheduling/types.ts';
 import type { Endpoint } from '../scheduling/endpoint.ts';
+import { calibrateTokens } from '../scheduling/work.ts';
 import type { PoolManager } from '../proxy/pools.ts';
 import type { GatewayMetrics, ModelMetrics } from '../observability/metrics.ts';
 import { ACCESS_LOG_COMPONENT, type AccessLog } from '../observability/access-log.ts';
@@ -128,6 +129,14 @@ export class Exchange implements SchedulingRequest, StreamSink {
   }
   /** The model name is a LoRA adapter (scheduling: LoRA affinity). */
   lora = false;
+  /** Uncached prompt tokens the last pick is expected to prefill, and the prompt's characters (TTFT scorer). */
+  work = 0;
+  promptChars = 0;
+  // The attempt's share of its endpoint's pending prefill work, the work already queued there when it was sent,
+  // and when (elapsed ms): at the first byte they make a sample of the pod's prefill rate (scheduling/work.ts).
+  heldWork = 0;
+  workAhead = 0;
+  sentAt = 0;
 
   // Body reading: chunks collect while a body is expected (null otherwise), then go to bodyHandler.
   bodyHandler: BodyHandler | null = null;
@@ -271,6 +280,12 @@ export class Exchange implements SchedulingRequest, StreamSink {
     ep.served++;
     if (this.ttfb < 0) {
       ep.awaiting++;
+      const work = this.work;
+      this.heldWork = work;
+      this.workAhead = ep.pendingPrefill;
+      this.sentAt = this.elapsed();
+      ep.pendingPrefill += work;
+      ep.prefill.sent(work);
       this.phase = 'awaiting';
     } else {
       this.phase = 'relaying';
@@ -282,7 +297,10 @@ export class Exchange implements SchedulingRequest, StreamSink {
     this.ttfb = this.elapsed();
     if (this.phase === 'awaiting') {
       this.phase = 'relaying';
-      this.endpoint!.awaiting--;
+      const ep = this.endpoint!;
+      ep.awaiting--;
+      ep.pendingPrefill -= this.heldWork;
+      ep.prefill.observe(this.workAhead + this.heldWork, this.ttfb - this.sentAt);
     }
   }
 
@@ -291,7 +309,10 @@ export class Exchange implements SchedulingRequest, StreamSink {
     const phase = this.phase;
     if (phase !== 'awaiting' && phase !== 'relaying') return;
     const ep = this.endpoint!;
-    if (phase === 'awaiting') ep.awaiting--;
+    if (phase === 'awaiting') {
+      ep.awaiting--;
+      ep.pendingPrefill -= this.heldWork;
+    }
     ep.inflight--;
     this.phase = 'between';
   }
@@ -343,7 +364,10 @@ export class Exchange implements SchedulingRequest, StreamSink {
     mm.duration.observe(duration / 1000);
     const tokens = this.usage;
     if (tokens !== null) {
-      if (tokens.prompt > 0) mm.promptTokens.inc(tokens.prompt);
+      if (tokens.prompt > 0) {
+        mm.promptTokens.inc(tokens.prompt);
+        if (this.promptChars > 0) calibrateTokens(this.model, this.promptChars, tokens.prompt);
+      }
       if (tokens.completion > 0) mm.completionTokens.inc(tokens.completion);
     }
     const log = this.core.accessLog;

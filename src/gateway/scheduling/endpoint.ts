@@ -10,7 +10,7 @@
 import type { PrefixLru } from './prefix.ts';
 import type { ExactPrefixIndex } from '../kv-events/exact-index.ts';
 import type { KvEventsTarget } from '../kv-events/target.ts';
-import type { SchedulingRequest } from './types.ts';
+import { PrefillMeter } from './work.ts';
 
 /** Engine metrics of one pod, as last scraped (vLLM or SGLang names mapped to these fields). */
 export interface EngineMetrics {
@@ -92,6 +92,13 @@ export class Endpoint {
    * client gone). Exported as matrixinfer_gateway_endpoint_awaiting_first_byte (observability/metrics.ts).
    */
   awaiting = 0;
+  /**
+   * Prompt tokens the gateway's awaiting requests here still have to prefill, as estimated when each was sent (the
+   * uncached part: scheduling/work.ts). Held by the exchange exactly like `awaiting`, which it moves with.
+   */
+  pendingPrefill = 0;
+  /** The pod's measured prefill rate and mean work per request (work.ts). */
+  readonly prefill = new PrefillMeter();
   // The scrape `queued()` last saw, and the gateway's own awaiting count when it first saw it.
   #scrapeSeen = -1;
   #awaitingAtScrape = 0;
@@ -128,6 +135,15 @@ export class Endpoint {
     }
     const others = m.waiting - this.#awaitingAtScrape;
     return others > 0 ? own + others : own;
+  }
+
+  /**
+   * Prompt tokens ahead of a new request's first token: the gateway's own pending prefill work, plus the requests
+   * other senders have waiting on the pod (`queued()` beyond our own) priced at the mean work of a request here.
+   */
+  queuedWork(): number {
+    const others = this.queued() - this.awaiting;
+    return others > 0 ? this.pendingPrefill + others * this.prefill.meanWork : this.pendingPrefill;
   }
 
   /** Requests on the pod as best known now: scraped waiting + running corrected by what the gateway sent since, or in-flight. */

@@ -4,13 +4,20 @@
 // Hashing (no tokenizer, no allocation): the prompt text (completions `prompt`, or chat `messages` as
 // `role\ncontent\n`…, text parts only) is cut into fixed blocks of `blockChars` UTF-16 code units; each block's
 // hash is chained with the previous one (seeded with the model name), so block i's hash names the whole prefix up
-// to and including block i. Only the first `maxBlocks` blocks are hashed; a trailing partial block is dropped.
-// Hashes are 53-bit integers from two 32-bit lanes (collisions are harmless: at worst a wrong affinity hint).
+// to and including block i. The whole prompt is hashed up to `maxBlocks` blocks (default 4096 × 128 characters:
+// 512 KiB, about Llama 3.1's 128k-token context), so a long conversation's history is seen whole; a trailing
+// partial block is dropped. Hashes are 53-bit integers from two 32-bit lanes (collisions are harmless: at worst a
+// wrong affinity hint).
 //
-// Index: per pod, an LRU set of block hashes the gateway has sent it (bounded by `capacityBlocks`, or when the
-// engine reports its KV capacity, by that many tokens ≈ 4 characters each), refreshed from the last block to the
-// first so that a prefix's first blocks are the last to be evicted and the set stays prefix-closed. A pod's match
-// is found by binary search over the request's chain; the LRU goes away with the pod.
+// Index: per pod, a set of block hashes the gateway has sent it, bounded by `capacityBlocks` (or, when the engine
+// reports its KV capacity, by that many tokens ≈ 4 characters each) and evicted oldest first. Only some blocks are
+// indexed (indexedBlock: all of the first 16, every 8th to block 128, then 8 per doubling), so a 100k-token prompt
+// costs about 60 index updates; a match is found by binary search over the indexed blocks of the request's chain.
+// The index goes away with the pod.
+//
+// `PromptPrefix` is the per-decision part both prompt-aware scorers share (this one and the TTFT scorer, ttft.ts):
+// the request's blocks, and per pod the share of them the pod holds — from the pod's exact index when it publishes
+// KV events (kv-events/), else from this approximate one.
 import type { Endpoint } from './endpoint.ts';
 import { WeightedScorer, type SchedulingRequest } from './types.ts';
 import { KvBlockHasher } from '../../api/kv-block-hash.ts';
@@ -39,7 +46,7 @@ export interface PrefixConfig {
 
 export const DEFAULT_PREFIX_CONFIG: Readonly<PrefixConfig> = {
   blockChars: 128,
-  maxBlocks: 128,
+  maxBlocks: 4096,
   capacityBlocks: 0,
   guardAbsolute: 4,
   guardRelative: 0.5,
@@ -67,6 +74,8 @@ export class BlockHasher {
   readonly hashes: Float64Array;
   /** Complete blocks hashed. */
   n = 0;
+  /** UTF-16 code units of prompt text fed since `reset`, hashed or not (the TTFT scorer's size estimate). */
+  chars = 0;
   // Two lanes within a block (two UTF-16 units per multiply each, for speed), the chain across blocks.
   #a = 0;
   #b = 0;
@@ -82,6 +91,7 @@ export class BlockHasher {
 
   reset(seed: string): void {
     this.n = 0;
+    this.chars = 0;
     this.#pos = 0;
     let h = 0x9747b28c;
     for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 0x01000193);
@@ -97,6 +107,7 @@ export class BlockHasher {
 
   /** Append text; returns false once `maxBlocks` blocks are complete (the rest is ignored). */
   feed(s: string): boolean {
+    this.chars += s.length;
     if (this.n >= this.maxBlocks) return false;
     const bc = this.blockChars;
     const len = s.length;
@@ -149,7 +160,7 @@ export class BlockHasher {
     } else {
       const messages = body.messages;
       if (Array.isArray(messages)) {
-        for (let i = 0; i < messages.length && !this.full; i++) {
+        for (let i = 0; i < messages.length; i++) {
           const m = messages[i] as { role?: unknown; content?: unknown } | null;
           if (m === null || typeof m !== 'object') continue;
           if (typeof m.role === 'string') this.feed(m.role);
@@ -172,34 +183,58 @@ export class BlockHasher {
 }
 
 /**
- * Which blocks go into the index: every one of the first 16, then every 8th (blocks 23, 31, 39, …). A match is
- * then exact up to 16 blocks and to within 8 blocks beyond, while a long prompt costs a few dozen index updates,
- * not hundreds.
+ * Which blocks go into the index: every one of the first 16, every 8th to block 128 (blocks 23, 31, …, 127), then 8
+ * per doubling (143, 159, …, 255, 287, …). A match is then exact up to 16 blocks, to within 8 blocks up to 128 and
+ * to within an eighth of its length beyond, while a prompt of n blocks costs about 30 + 8·log2(n / 128) index
+ * updates, not n.
  */
 const DENSE = 16;
 const STRIDE = 8;
+const SPARSE_END = 128;
+const PER_DOUBLING = 8;
+const SPARSE_ENTRIES = DENSE + (SPARSE_END - DENSE) / STRIDE;
+
+/** How many of a chain's first n blocks are indexed. */
 export function indexedCount(n: number): number {
-  return n <= DENSE ? n : DENSE + Math.floor((n - DENSE) / STRIDE);
+  if (n <= DENSE) return n;
+  if (n <= SPARSE_END) return DENSE + Math.floor((n - DENSE) / STRIDE);
+  let count = SPARSE_ENTRIES;
+  for (let base = SPARSE_END, step = SPARSE_END / PER_DOUBLING; ; base *= 2, step *= 2) {
+    const k = Math.floor((n - base) / step);
+    if (k < PER_DOUBLING) return count + k;
+    count += PER_DOUBLING;
+  }
 }
+
+/** The block index of the k-th indexed block. */
 export function indexedBlock(k: number): number {
-  return k < DENSE ? k : DENSE + (k - DENSE) * STRIDE + STRIDE - 1;
+  if (k < DENSE) return k;
+  if (k < SPARSE_ENTRIES) return DENSE + (k - DENSE) * STRIDE + STRIDE - 1;
+  const r = k - SPARSE_ENTRIES;
+  const doublings = Math.floor(r / PER_DOUBLING);
+  return (SPARSE_END + (SPARSE_END / PER_DOUBLING) * ((r % PER_DOUBLING) + 1)) * 2 ** doublings - 1;
 }
 
 /**
- * The block hashes one pod is believed to hold. Each touch stamps a block with a clock; when the set outgrows its
- * capacity, every block not touched within the last 7/8 × capacity touches is dropped in one sweep (an LRU in
- * batches: V8 Maps degrade badly under per-touch delete + re-insert). Blocks of one prompt are stamped from the
- * last to the first, so a prefix's first blocks are always the last to go and the set stays prefix-closed.
+ * The block hashes one pod is believed to hold, evicted oldest first. Each indexed block is stamped with a clock
+ * that advances by the number of blocks the entry stands for (the blocks since the previous indexed one), so the
+ * clock counts blocks sent; every capacity / 8 blocks, entries stamped more than `capacity` blocks ago are dropped
+ * in one sweep (an LRU in batches: V8 Maps degrade badly under per-touch delete + re-insert). Blocks of one prompt
+ * are stamped from the last to the first, so a prefix's first blocks are always the last to go and the set stays
+ * prefix-closed.
  */
 export class PrefixLru {
   readonly #map = new Map<number, number>();
   #clock = 0;
+  #sweptAt = 0;
+  /** In blocks; may change between adds (the engine's reported KV capacity). */
   capacity: number;
 
   constructor(capacity: number) {
     this.capacity = capacity;
   }
 
+  /** Indexed blocks held (the entries, not the blocks they stand for). */
   get size(): number {
     return this.#map.size;
   }
@@ -228,13 +263,20 @@ export class PrefixLru {
   add(hashes: Float64Array, n: number): void {
     const map = this.#map;
     let clock = this.#clock;
-    for (let k = indexedCount(n) - 1; k >= 0; k--) map.set(hashes[indexedBlock(k)]!, ++clock);
+    let block = indexedBlock(indexedCount(n) - 1);
+    for (let k = indexedCount(n) - 1; k >= 0; k--) {
+      const prev = k > 0 ? indexedBlock(k - 1) : -1;
+      clock += block - prev;
+      map.set(hashes[block]!, clock);
+      block = prev;
+    }
     this.#clock = clock;
-    if (map.size > this.capacity) {
-      const cutoff = clock - Math.floor((this.capacity * 7) / 8);
+    if (clock - this.#sweptAt >= Math.max(1, Math.floor(this.capacity / 8))) {
+      const cutoff = clock - this.capacity;
       map.forEach((stamp, h) => {
         if (stamp <= cutoff) map.delete(h);
       });
+      this.#sweptAt = clock;
     }
   }
 
@@ -259,28 +301,24 @@ export function capacityFor(ep: Endpoint, config: PrefixConfig): number {
 }
 
 /**
- * Score = matched blocks / hashed blocks × 100, 0 for pods over the load guard. After the pick the chosen pod is
- * recorded as holding every hashed block.
+ * The prompt of the request being scheduled, as prefix blocks, matched against each pod's index. One per scorer
+ * (scheduling is synchronous: `prepare` starts a decision, `record` ends it on the chosen pod).
  */
-export class PrefixCacheScorer extends WeightedScorer {
-  readonly name = 'prefix-cache';
+export class PromptPrefix {
   readonly config: PrefixConfig;
   readonly hasher: BlockHasher;
   /** Blocks hashed for the request being scheduled. */
   #n = 0;
-  #hits = 0;
-  #lookups = 0;
-  #guarded = 0;
+  /** Picks of a prompt with at least one block, and those whose pod's approximate index held its first block. */
+  lookups = 0;
+  hits = 0;
+  // Per decision: prompt token ids by tokenizer name, block keys by engine configuration + block size.
+  readonly #tokens = new Map<string, number[] | null>();
+  readonly #exact = new Map<string, ExactKeys | null>();
 
-  constructor(weight: number, config: PrefixConfig = DEFAULT_PREFIX_CONFIG) {
-    super(weight);
+  constructor(config: PrefixConfig) {
     this.config = config;
     this.hasher = new BlockHasher(config.blockChars, config.maxBlocks);
-  }
-
-  /** Requests that matched some prefix on the chosen pod / requests with at least one block; guard trips. */
-  stats(): { lookups: number; hits: number; guarded: number } {
-    return { lookups: this.#lookups, hits: this.#hits, guarded: this.#guarded };
   }
 
   prepare(req: SchedulingRequest): void {
@@ -292,9 +330,21 @@ export class PrefixCacheScorer extends WeightedScorer {
     }
   }
 
-  // Per decision: prompt token ids by tokenizer name, block keys by engine configuration + block size.
-  readonly #tokens = new Map<string, number[] | null>();
-  readonly #exact = new Map<string, ExactKeys | null>();
+  /** Blocks of the approximate chain (0: no prompt text, or shorter than a block). */
+  get blocks(): number {
+    return this.#n;
+  }
+
+  /** Prompt characters (UTF-16 code units) of the request. */
+  get chars(): number {
+    return this.hasher.chars;
+  }
+
+  /** The pod matches through its exact index (KV events), which is live. */
+  exactFor(ep: Endpoint): boolean {
+    const ix = ep.kvIndex;
+    return ix !== null && ix.phase === 'live' && ix.blockSize > 0 && ep.kvEvents !== null;
+  }
 
   /** The request's exact block keys for a pod's engine configuration (null: the prompt cannot be tokenized). */
   exactKeys(req: SchedulingRequest, target: KvEventsTarget, blockSize: number): ExactKeys | null {
@@ -329,16 +379,89 @@ export class PrefixCacheScorer extends WeightedScorer {
     return ek;
   }
 
-  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
+  /** The prompt's token count as the pod's engine tokenizes it, when its exact index made us tokenize; else NaN. */
+  exactTokens(ep: Endpoint): number {
+    const target = ep.kvEvents;
+    if (target === null) return NaN;
+    const tokens = this.#tokens.get(target.tokenizer);
+    return tokens ? tokens.length : NaN;
+  }
+
+  /** Share (0..1) of the request's prompt blocks the pod holds: its exact index when live, else the approximate. */
+  share(req: SchedulingRequest, ep: Endpoint): number {
+    if (this.exactFor(ep)) {
+      const ix = ep.kvIndex!;
+      const ek = this.exactKeys(req, ep.kvEvents!, ix.blockSize);
+      return ek !== null && ek.n > 0 ? ix.matched(ek.keys, ek.n) / ek.n : 0;
+    }
     const n = this.#n;
+    const lru = ep.prefix;
+    return n === 0 || lru === null ? 0 : lru.matched(this.hasher.hashes, n) / n;
+  }
+
+  /** Whether any candidate could match anything (a hashed prompt, or a live exact index). */
+  matchable(candidates: readonly Endpoint[]): boolean {
+    if (this.#n > 0) return true;
+    for (let i = 0; i < candidates.length; i++) if (candidates[i]!.kvIndex?.phase === 'live') return true;
+    return false;
+  }
+
+  /** The pod was chosen: it now holds the prompt's blocks (counted as a hit when it held the first one already). */
+  record(_req: SchedulingRequest, ep: Endpoint): void {
+    // A live exact index whose pod lacks some of the prompt's blocks expects the engine to report them soon (else
+    // it goes stale: a stall).
+    const ix = ep.kvIndex;
+    if (ix !== null && ix.phase === 'live' && ep.kvEvents !== null) {
+      const ek = this.#exact.get(`${ep.kvEvents.hashKey}#${ix.blockSize}`);
+      if (ek && ek.n > 0 && ix.matched(ek.keys, ek.n) < ek.n) ix.expect(performance.now());
+    }
+    const n = this.#n;
+    if (n === 0) return;
+    this.lookups++;
+    let lru = ep.prefix;
+    if (lru === null) ep.prefix = lru = new PrefixLru(capacityFor(ep, this.config));
+    else lru.capacity = capacityFor(ep, this.config);
+    if (lru.has(this.hasher.hashes[0]!)) this.hits++;
+    lru.add(this.hasher.hashes, n);
+  }
+}
+
+/**
+ * Score = the share of the prompt's blocks the pod holds × 100, 0 for pods over the load guard. After the pick the
+ * chosen pod is recorded as holding every hashed block.
+ */
+export class PrefixCacheScorer extends WeightedScorer {
+  readonly name = 'prefix-cache';
+  readonly config: PrefixConfig;
+  readonly prompt: PromptPrefix;
+  #guarded = 0;
+
+  constructor(weight: number, config: PrefixConfig = DEFAULT_PREFIX_CONFIG) {
+    super(weight);
+    this.config = config;
+    this.prompt = new PromptPrefix(config);
+  }
+
+  get hasher(): BlockHasher {
+    return this.prompt.hasher;
+  }
+
+  /** Requests that matched some prefix on the chosen pod / requests with at least one block; guard trips. */
+  stats(): { lookups: number; hits: number; guarded: number } {
+    return { lookups: this.prompt.lookups, hits: this.prompt.hits, guarded: this.#guarded };
+  }
+
+  prepare(req: SchedulingRequest): void {
+    this.prompt.prepare(req);
+  }
+
+  score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const c = candidates.length;
-    let exact = false;
-    for (let i = 0; i < c; i++) if (candidates[i]!.kvIndex?.phase === 'live') exact = true;
-    if (n === 0 && !exact) {
+    const prompt = this.prompt;
+    if (!prompt.matchable(candidates)) {
       out.fill(0, 0, c);
       return;
     }
-    const hashes = this.hasher.hashes;
     const cfg = this.config;
     let min = Infinity;
     let sum = 0;
@@ -351,16 +474,7 @@ export class PrefixCacheScorer extends WeightedScorer {
     const rel = (cfg.guardRelative * sum) / c;
     const limit = min + (rel > cfg.guardAbsolute ? rel : cfg.guardAbsolute);
     for (let i = 0; i < c; i++) {
-      const ep = candidates[i]!;
-      const ix = ep.kvIndex;
-      let share = 0;
-      if (ix !== null && ix.phase === 'live' && ix.blockSize > 0 && ep.kvEvents !== null) {
-        const ek = this.exactKeys(req, ep.kvEvents, ix.blockSize);
-        if (ek !== null && ek.n > 0) share = ix.matched(ek.keys, ek.n) / ek.n;
-      } else if (n > 0) {
-        const lru = ep.prefix;
-        share = lru === null ? 0 : lru.matched(hashes, n) / n;
-      }
+      const share = prompt.share(req, candidates[i]!);
       if (share > 0 && out[i]! > limit) {
         this.#guarded++;
         out[i] = 0;
@@ -370,21 +484,7 @@ export class PrefixCacheScorer extends WeightedScorer {
     }
   }
 
-  picked(_req: SchedulingRequest, ep: Endpoint): void {
-    // A live exact index whose pod lacks some of the prompt's blocks expects the engine to report them soon (else
-    // it goes stale: a stall).
-    const ix = ep.kvIndex;
-    if (ix !== null && ix.phase === 'live' && ep.kvEvents !== null) {
-      const ek = this.#exact.get(`${ep.kvEvents.hashKey}#${ix.blockSize}`);
-      if (ek && ek.n > 0 && ix.matched(ek.keys, ek.n) < ek.n) ix.expect(performance.now());
-    }
-    const n = this.#n;
-    if (n === 0) return;
-    this.#lookups++;
-    let lru = ep.prefix;
-    if (lru === null) ep.prefix = lru = new PrefixLru(capacityFor(ep, this.config));
-    else lru.capacity = capacityFor(ep, this.config);
-    if (lru.has(this.hasher.hashes[0]!)) this.#hits++;
-    lru.add(this.hasher.hashes, n);
+  picked(req: SchedulingRequest, ep: Endpoint): void {
+    this.prompt.record(req, ep);
   }
 }

@@ -1,12 +1,14 @@
 // `scheduling` sections (ModelServer, ModelRoute override) compiled into profiles when the routing table is built.
 //
 // Policies and their scorers (weight):
-//   default           prefix-cache 3 (load guard), queue 1, lora-affinity 2 (+ session-affinity 10 when
-//                     `sessionAffinity` is set); highest score, ties to the least recently picked pod.
-//                     No kv-cache or least-request: among pods with as many requests awaiting their first token,
-//                     fewer requests in flight or less KV in use mostly means the pod's pending request arrived
-//                     last, i.e. has the most prefill left, so those scorers lengthened time to first token (README;
-//                     even as a 0.2-weight tie-breaker least-request cost 5 % of control p50).
+//   default           ttft 4, lora-affinity 2 (+ session-affinity 10 when `sessionAffinity` is set); highest
+//                     score, ties to the least recently picked pod. The TTFT scorer (ttft.ts) weighs prefix-cache
+//                     affinity against queued prefill work in one estimate, in tokens rather than requests: a
+//                     100k-token prompt waiting on a pod counts for what it is. It replaced prefix-cache 3 (load
+//                     guard) + queue 1, which counted requests and hashed only a prompt's first 16 KiB (README).
+//                     No kv-cache or least-request: among pods with as much work ahead of the first token, fewer
+//                     requests in flight or less KV in use mostly means the pod's pending request arrived last,
+//                     i.e. has the most prefill left, so those scorers lengthened time to first token.
 //   prefix-affinity   prefix-cache 3 (load guard), least-request 1
 //   session-affinity  session-affinity 10 (header default x-session-id; a cookie too when `sessionAffinity.cookie`
 //                     names one), least-request 1
@@ -23,6 +25,7 @@ import { GROUP_INDEX_LABEL } from '../../api/labels.ts';
 import { LeastOutstandingScorer } from './least-outstanding.ts';
 import { MaxScoreRoundRobinPicker, RandomPicker } from './pickers.ts';
 import { DEFAULT_PREFIX_CONFIG, PrefixCacheScorer, type PrefixConfig } from './prefix.ts';
+import { TtftScorer } from './ttft.ts';
 import { KvCacheScorer, LoraAffinityScorer, QueueScorer, RunningScorer, SessionAffinityScorer } from './scorers.ts';
 
 export type PolicyName = NonNullable<SchedulingSpec['policy']>;
@@ -32,8 +35,7 @@ export const DEFAULT_SESSION_HEADER = 'x-session-id';
 
 const POLICY_SCORERS: Record<PolicyName, Array<[ScorerName, number]>> = {
   default: [
-    ['prefix-cache', 3],
-    ['queue', 1],
+    ['ttft', 4],
     ['lora-affinity', 2],
   ],
   'prefix-affinity': [
@@ -64,6 +66,8 @@ export function prefixConfigOf(spec: SchedulingSpec | undefined): PrefixConfig {
 
 function makeScorer(name: ScorerName, weight: number, spec: SchedulingSpec | undefined): Scorer {
   switch (name) {
+    case 'ttft':
+      return new TtftScorer(weight, prefixConfigOf(spec));
     case 'prefix-cache':
       return new PrefixCacheScorer(weight, prefixConfigOf(spec));
     case 'queue':
@@ -119,6 +123,9 @@ export function prefixStats(): { lookups: number; hits: number; guarded: number 
         out.lookups += st.lookups;
         out.hits += st.hits;
         out.guarded += st.guarded;
+      } else if (s instanceof TtftScorer) {
+        out.lookups += s.prompt.lookups;
+        out.hits += s.prompt.hits;
       }
     }
   }

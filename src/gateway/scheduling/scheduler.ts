@@ -121,6 +121,7 @@ export class Scheduler {
   /** The chosen endpoint, or undefined when none is left. */
   schedule(req: SchedulingRequest, ready: readonly Endpoint[], cursor: ScheduleCursor, profile?: SchedulingProfile): Endpoint | undefined {
     const endpoints = schedulableEndpoints(ready, req.tried ?? null);
+    req.work = 0; // until a scorer estimates it for the pick
     if (this.#pins > 0) {
       const p = this.#pinned.get(req);
       if (p !== undefined) {

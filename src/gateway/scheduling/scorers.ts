@@ -15,7 +15,7 @@ function allFresh(candidates: readonly Endpoint[]): boolean {
 }
 
 /** Min–max normalise `out[0..n)` so that the lowest value scores 100 and the highest 0; all equal → 100. */
-function lowerIsBetter(out: Float64Array, n: number): void {
+export function lowerIsBetter(out: Float64Array, n: number): void {
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < n; i++) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { Endpoint, EndpointRegistry, type EngineMetrics } from './endpoint.ts';
 import { Scheduler } from './scheduler.ts';
-import { BlockHasher, PrefixLru, PrefixCacheScorer, DEFAULT_PREFIX_CONFIG, capacityFor } from './prefix.ts';
+import { BlockHasher, PrefixLru, PrefixCacheScorer, DEFAULT_PREFIX_CONFIG, capacityFor, indexedBlock, indexedCount } from './prefix.ts';
 import { HashRing, KvCacheScorer, LoraAffinityScorer, QueueScorer, RunningScorer, SessionAffinityScorer, cookieValue } from './scorers.ts';
 import { compileProfile } from './profiles.ts';
 import type { SchedulingRequest } from './types.ts';
@@ -69,7 +69,7 @@ test('chat messages hash like one text; text parts count; prompt lists use the f
   assert.equal(h.hashBody('m', undefined), 0);
 });
 
-test('prefix LRU: bounded, prefix-closed matching, oldest prefixes evicted first', () => {
+test('prefix LRU: bounded in blocks, prefix-closed matching, oldest prefixes evicted first', () => {
   const lru = new PrefixLru(8);
   const a = Float64Array.from([1, 2, 3, 4, 5]);
   lru.add(a, 5);
@@ -80,12 +80,13 @@ test('prefix LRU: bounded, prefix-closed matching, oldest prefixes evicted first
   lru.add(b, 5);
   assert.ok(lru.size <= 8, 'capacity holds');
   // a's tail went first (a was stamped last block first, so its head is the most recent part of a).
-  assert.equal(lru.matched(a, 5), 2);
+  assert.equal(lru.matched(a, 5), 3);
   assert.equal(lru.matched(b, 5), 5);
   // Touching a's head again keeps it over b's tail.
   lru.add(a, 2);
   for (let i = 0; i < 3; i++) lru.add(Float64Array.from([100 + i]), 1);
   assert.equal(lru.matched(a, 5), 2);
+  assert.equal(lru.matched(b, 5), 3);
   // Long prompts: exact to 16 blocks, then to within 8.
   const long = Float64Array.from({ length: 100 }, (_, i) => 1000 + i);
   const big = new PrefixLru(1000);
@@ -97,6 +98,35 @@ test('prefix LRU: bounded, prefix-closed matching, oldest prefixes evicted first
   for (let i = 41; i < 100; i++) other[i] = -i;
   assert.equal(big.matched(other, 100), 40);
   assert.equal(big.matched(long.subarray(0, 12), 12), 12);
+  // Beyond 128 blocks, 8 indexed blocks per doubling: a 1000-block conversation costs 53 entries and matches to
+  // within an eighth of its length; one that diverged at block 700 matches its first 640.
+  const conv = Float64Array.from({ length: 1000 }, (_, i) => 5000 + i);
+  const huge = new PrefixLru(100_000);
+  huge.add(conv, 1000);
+  assert.equal(huge.size, 53);
+  assert.equal(huge.matched(conv, 1000), 960);
+  const fork = Float64Array.from(conv);
+  for (let i = 700; i < 1000; i++) fork[i] = -i;
+  assert.equal(huge.matched(fork, 1000), 640);
+  // The capacity counts blocks, not entries: after another 960-block prompt, a 1000-block LRU keeps only the first
+  // 40 blocks of this one (its head: prefix-closed).
+  const tight = new PrefixLru(1000);
+  tight.add(conv, 1000);
+  tight.add(Float64Array.from({ length: 1000 }, (_, i) => 9000 + i), 1000);
+  assert.equal(tight.matched(conv, 1000), 40);
+});
+
+test('indexed blocks: strictly increasing, and indexedCount(n) counts those below n', () => {
+  let k = 0;
+  let prev = -1;
+  for (let n = 0; n <= 20_000; n++) {
+    while (indexedBlock(k) < n) {
+      assert.ok(indexedBlock(k) > prev);
+      prev = indexedBlock(k);
+      k++;
+    }
+    assert.equal(indexedCount(n), k, `n=${n}`);
+  }
 });
 
 test('prefix affinity: requests sharing a prefix follow it; the load guard spreads a hot prefix', () => {
@@ -226,11 +256,15 @@ function send(s: Scheduler, e: Endpoint[], body?: Record<string, unknown>): Trac
   const ep = s.schedule(r, e, { rr: 0 })!;
   ep.inflight++;
   ep.awaiting++;
+  ep.pendingPrefill += r.work ?? 0;
   return { req: r, endpoint: ep, awaiting: true };
 }
 /** The first response byte: the request no longer stands ahead of a new one's first token. */
 function firstByte(t: Tracked): void {
-  if (t.awaiting) t.endpoint.awaiting--;
+  if (t.awaiting) {
+    t.endpoint.awaiting--;
+    t.endpoint.pendingPrefill -= t.req.work ?? 0;
+  }
   t.awaiting = false;
 }
 /** The request ended (with or without a byte). */
@@ -372,7 +406,7 @@ test('baselines: round-robin rotates, random spreads, least-request follows in-f
 test('profiles: scorer lists, weights and the default mix; route override wins over the server', () => {
   const d = compileProfile(undefined);
   assert.equal(d.policy, 'default');
-  assert.deepEqual(d.scorers.map((x) => `${x.name}:${x.weight}`), ['prefix-cache:3', 'queue:1', 'lora-affinity:2']);
+  assert.deepEqual(d.scorers.map((x) => `${x.name}:${x.weight}`), ['ttft:4', 'lora-affinity:2']);
   const ds = compileProfile({ sessionAffinity: { header: 'x-user-id' } });
   assert.equal(ds.scorers[0]!.name, 'session-affinity');
   const custom = compileProfile({ policy: 'random', scorers: [{ name: 'kv-cache', weight: 2 }, { name: 'queue', weight: 0 }] });

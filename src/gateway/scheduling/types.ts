@@ -19,6 +19,13 @@ export interface SchedulingRequest {
   readonly attempts?: number;
   /** Endpoints this request already tried (a retry goes elsewhere); null or absent before the first retry. */
   readonly tried?: readonly Endpoint[] | null;
+  /**
+   * Prompt tokens the chosen pod is expected to prefill (the uncached part), written by the TTFT scorer at the pick
+   * (0 otherwise); the exchange holds it on the pod as `Endpoint.pendingPrefill` until the first byte.
+   */
+  work?: number;
+  /** Prompt characters, written by the TTFT scorer; the exchange calibrates the model's characters per token with it. */
+  promptChars?: number;
 }
 
 export interface Filter {
