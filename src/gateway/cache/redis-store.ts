@@ -17,7 +17,8 @@
 // record has gone (expired, evicted by Redis's maxmemory policy) reads as a miss. Redis's own memory policy bounds
 // the records (`maxEntries` bounds the mirror here, not Redis). Commands fail fast while Redis is away (no offline
 // queue, a command timeout); the cache treats that as a miss or a skipped store.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClass } from '../util/ioredis.ts';
 import type { CacheEntry } from './entry.ts';
 import type { CacheStore, SemanticIndex, StoreStats } from './store.ts';
 import { VectorSet, type Match } from './vectors.ts';
@@ -100,7 +101,8 @@ export class RedisStore implements CacheStore {
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     };
     const address = options.address;
-    const client = (/^rediss?:\/\//.test(address) ? new Redis(address, clientOptions) : new Redis({ ...hostPort(address), ...clientOptions })) as ScriptClient;
+    const RedisClient = redisClass();
+    const client = (/^rediss?:\/\//.test(address) ? new RedisClient(address, clientOptions) : new RedisClient({ ...hostPort(address), ...clientOptions })) as ScriptClient;
     client.defineCommand('cacheadd', { lua: ADD });
     client.defineCommand('cachesync', { lua: SYNC });
     let lastError = '';

@@ -8,7 +8,8 @@
 // A key expires when its bucket would be full again (TTL = time to refill from its level), so idle users cost no
 // memory. The client fails fast while Redis is away (no offline queue, a command timeout); the caller decides
 // whether that admits (failure mode open) or refuses (closed) the request.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClass } from '../util/ioredis.ts';
 
 // Shared by both scripts: the server clock in ms, a bucket's level refilled up to now, and storing a level with the
 // TTL after which the bucket would be full again.
@@ -113,7 +114,8 @@ export class RedisLimiter {
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
       lazyConnect: false,
     };
-    const client = (/^rediss?:\/\//.test(address) ? new Redis(address, options) : new Redis({ ...parseHostPort(address), ...options })) as ScriptClient;
+    const RedisClient = redisClass();
+    const client = (/^rediss?:\/\//.test(address) ? new RedisClient(address, options) : new RedisClient({ ...parseHostPort(address), ...options })) as ScriptClient;
     client.defineCommand('mitake', { lua: TAKE });
     client.defineCommand('miadjust', { lua: ADJUST });
     client.on('ready', () => {

@@ -78,9 +78,9 @@ test('prefix LRU: bounded in blocks, prefix-closed matching, oldest prefixes evi
   assert.equal(lru.matched(Float64Array.from([7, 2]), 2), 0);
   const b = Float64Array.from([11, 12, 13, 14, 15]);
   lru.add(b, 5);
-  assert.ok(lru.size <= 8, 'capacity holds');
+  assert.ok(lru.size <= 7, 'past the capacity, a sweep keeps 7/8 of it');
   // a's tail went first (a was stamped last block first, so its head is the most recent part of a).
-  assert.equal(lru.matched(a, 5), 3);
+  assert.equal(lru.matched(a, 5), 2);
   assert.equal(lru.matched(b, 5), 5);
   // Touching a's head again keeps it over b's tail.
   lru.add(a, 2);
@@ -108,12 +108,16 @@ test('prefix LRU: bounded in blocks, prefix-closed matching, oldest prefixes evi
   const fork = Float64Array.from(conv);
   for (let i = 700; i < 1000; i++) fork[i] = -i;
   assert.equal(huge.matched(fork, 1000), 640);
-  // The capacity counts blocks, not entries: after another 960-block prompt, a 1000-block LRU keeps only the first
-  // 40 blocks of this one (its head: prefix-closed).
+  // The capacity counts blocks, not entries: re-sending a prompt costs nothing, a new one its length. In a 1000-block
+  // LRU a second 960-block prompt leaves no room for the first, and the sweep keeps 7/8 of the capacity: its head.
   const tight = new PrefixLru(1000);
   tight.add(conv, 1000);
-  tight.add(Float64Array.from({ length: 1000 }, (_, i) => 9000 + i), 1000);
-  assert.equal(tight.matched(conv, 1000), 40);
+  tight.add(conv, 1000);
+  assert.equal(tight.blocks, 960);
+  const next = Float64Array.from({ length: 1000 }, (_, i) => 9000 + i);
+  tight.add(next, 1000);
+  assert.equal(tight.matched(conv, 1000), 0);
+  assert.ok(tight.blocks <= 875 && tight.matched(next, 1000) === tight.blocks, `the newest prompt's head: ${tight.blocks}`);
 });
 
 test('indexed blocks: strictly increasing, and indexedCount(n) counts those below n', () => {
@@ -174,10 +178,11 @@ test('prefix index is bounded by the engine KV capacity and purged when the pod 
   const ep = reg.obtain('default', 'p0', '10.0.0.1', 8000);
   assert.equal(capacityFor(ep, DEFAULT_PREFIX_CONFIG), 16384);
   ep.metrics = metrics({ cacheTokens: 64 * 16 });
-  // 1024 tokens × 4 chars / 128 chars per block = 32 → clamped to the minimum of 64.
-  assert.equal(capacityFor(ep, DEFAULT_PREFIX_CONFIG), 64);
+  // 4 × 1024 tokens × 4 chars / 128 chars per block = 128.
+  assert.equal(capacityFor(ep, DEFAULT_PREFIX_CONFIG), 128);
   ep.metrics = metrics({ cacheTokens: 25_000 * 16 });
-  assert.equal(capacityFor(ep, DEFAULT_PREFIX_CONFIG), 12500);
+  assert.equal(capacityFor(ep, DEFAULT_PREFIX_CONFIG), 50_000);
+  assert.equal(capacityFor(ep, DEFAULT_PREFIX_CONFIG, 6), 75_000, "at the model's measured characters per token");
   assert.equal(capacityFor(ep, { ...DEFAULT_PREFIX_CONFIG, capacityBlocks: 99 }), 99);
 
   const s = new Scheduler(compileProfile({ policy: 'prefix-affinity' }));
@@ -186,7 +191,7 @@ test('prefix index is bounded by the engine KV capacity and purged when the pod 
   // Memory stays bounded however many distinct prompts pass.
   ep.metrics = metrics({ cacheTokens: 64 * 16 });
   for (let i = 0; i < 50; i++) s.schedule(req({ prompt: text(`p${i}`, 4096) }), [ep], { rr: 0 });
-  assert.ok(ep.prefix!.size <= 64 && ep.prefix!.size >= 18, `bounded: ${ep.prefix!.size}`);
+  assert.ok(ep.prefix!.blocks <= 128 && ep.prefix!.size >= 18, `bounded: ${ep.prefix!.blocks} blocks`);
   reg.retain(new Set());
   assert.equal(ep.prefix, null, 'purged with the pod');
 });

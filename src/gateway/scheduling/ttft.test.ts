@@ -130,11 +130,27 @@ test('ttft: other senders’ waiting requests count at the pod’s mean work; a 
   for (const x of e) x.fresh = true;
   assert.equal(e[0]!.queuedWork(), 6_000);
   assert.equal(s.schedule({ model: 'm', body: { prompt: words('a', 400) }, headers: {} }, e, { rr: 0 }), e[1]);
-  // Measured rates: p1 prefills at a tenth of p0's pace, so 1,000 queued tokens on p1 weigh more than 6,000 on p0.
+  // Measured rates: p0 prefills 20× faster than p1 (beyond the spread identical pods show, so its own rate counts),
+  // so 1,000 queued tokens on p1 weigh more than 6,000 on p0.
   e[0]!.prefill.observe(10_000, 1_000);
-  e[1]!.prefill.observe(10_000, 10_000);
+  e[1]!.prefill.observe(10_000, 20_000);
   send(rr, [e[1]!], words('q', 4_000));
   assert.equal(s.schedule({ model: 'm', body: { prompt: words('b', 400) }, headers: {} }, e, { rr: 0 }), e[0]);
+});
+
+test('ttft: a prompt that does not fit in the free KV cache waits for running requests to free theirs', () => {
+  resetTokenCalibration();
+  const e = eps(2);
+  const s = new Scheduler(compileProfile(undefined));
+  // p0 has 5,000 tokens of prefill queued but plenty of free KV; p1 nothing queued but its KV cache 95% pinned.
+  const rr = new Scheduler(compileProfile({ policy: 'round-robin', scorers: [{ name: 'ttft', weight: 1 }] }));
+  send(rr, [e[0]!], words('queued', 20_000));
+  e[0]!.metrics = metrics({ running: 2, kvUsage: 0.3, cacheTokens: 100_000 });
+  e[1]!.metrics = metrics({ running: 8, kvUsage: 0.95, cacheTokens: 100_000 });
+  for (const x of e) x.fresh = true;
+  // A 2,000-token prompt fits in p1's 5,000 free tokens: p1. A 12,000-token one does not: p0, behind 5,000.
+  assert.equal(s.schedule({ model: 'm', body: { prompt: words('short', 8_000) }, headers: {} }, e, { rr: 0 }), e[1]);
+  assert.equal(s.schedule({ model: 'm', body: { prompt: words('long', 48_000) }, headers: {} }, e, { rr: 0 }), e[0]);
 });
 
 test('work estimates: characters per token calibrated from the engine’s usage; prefill rate from first bytes', () => {

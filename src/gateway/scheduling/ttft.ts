@@ -6,11 +6,12 @@
 // index when it publishes, else the approximate index of what the gateway sent it), so one number weighs cache
 // affinity against load: a conversation's next turn goes back to the pod holding its history unless the work queued
 // there outweighs the prefill it saves, and a hot prefix spills to a second pod once its pod's queue costs more
-// than prefilling the prefix again (which then caches it there too). No separate load guard is needed.
+// than prefilling the prefix again (which then caches it there too). No separate load guard is needed. A prompt
+// that does not fit in the pod's free KV cache also waits for running requests to free theirs (kvShortfall).
 //
-// Rates: a pod not yet measured is taken at the candidates' mean measured rate (all unmeasured: equal rates, which
-// cancel). Scores are min–max normalised, the quickest pod 100; equal estimates tie (the picker takes the least
-// recently picked pod).
+// Rates: pods rank at the candidates' pooled measured rate unless a pod's own is far off it (rateOf); before any
+// measurement, at equal rates, which cancel. Scores are min–max normalised, the quickest pod 100; equal estimates
+// tie (the picker takes the least recently picked pod).
 import type { Endpoint } from './endpoint.ts';
 import { WeightedScorer, type SchedulingRequest } from './types.ts';
 import { DEFAULT_PREFIX_CONFIG, PromptPrefix, type PrefixConfig } from './prefix.ts';
@@ -45,20 +46,11 @@ export class TtftScorer extends WeightedScorer {
 
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
-    let rates = 0;
-    let measured = 0;
-    for (let i = 0; i < n; i++) {
-      const r = candidates[i]!.prefill.rate;
-      if (r > 0) {
-        rates += r;
-        measured++;
-      }
-    }
-    const fallback = measured > 0 ? rates / measured : 1;
+    const pooled = pooledRate(candidates);
     for (let i = 0; i < n; i++) {
       const ep = candidates[i]!;
-      const r = ep.prefill.rate;
-      out[i] = (ep.queuedWork() + this.uncached(req, ep)) / (r > 0 ? r : fallback);
+      const u = this.uncached(req, ep);
+      out[i] = (ep.queuedWork() + u + kvShortfall(ep, u)) / rateOf(ep, pooled);
     }
     lowerIsBetter(out, n);
   }
@@ -67,4 +59,41 @@ export class TtftScorer extends WeightedScorer {
     req.work = Math.round(this.uncached(req, ep));
     this.prompt.record(req, ep);
   }
+}
+
+/** Prefill rate of the candidates together (Σ tokens / Σ ms of their meters), 1 when none is measured yet. */
+function pooledRate(candidates: readonly Endpoint[]): number {
+  let tokens = 0;
+  let ms = 0;
+  for (let i = 0; i < candidates.length; i++) {
+    const m = candidates[i]!.prefill;
+    tokens += m.tokens;
+    ms += m.ms;
+  }
+  return ms > 0 ? tokens / ms : 1;
+}
+
+/**
+ * The rate a pod is ranked at: the pooled rate, unless the pod's own is off it by more than RATE_SPREAD (a pod on
+ * a slower GPU, a throttled node). Identical pods measure rates a factor ~2 apart on the same traffic (each sample
+ * mixes fixed per-step costs and decode interference into the prefill time); ranking them on those figures
+ * lengthened TTFT p50 on the routing benchmark's multi-turn workload, so within that spread the pods rank as equals.
+ */
+const RATE_SPREAD = 2.5;
+function rateOf(ep: Endpoint, pooled: number): number {
+  const own = ep.prefill.rate;
+  return own > 0 && (own * RATE_SPREAD < pooled || own > pooled * RATE_SPREAD) ? own : pooled;
+}
+
+/**
+ * A prompt whose uncached tokens do not fit in the pod's free KV cache waits until running requests finish and free
+ * theirs: the shortfall (tokens) counts as that much more work ahead. Free KV is the scraped usage's complement
+ * (vllm:kv_cache_usage_perc counts blocks pinned by running requests) less the prefill the gateway sent since.
+ * 0 without fresh KV metrics.
+ */
+function kvShortfall(ep: Endpoint, uncached: number): number {
+  const m = ep.metrics;
+  if (m === null || !ep.fresh || !(m.cacheTokens > 0) || Number.isNaN(m.kvUsage)) return 0;
+  const free = (1 - m.kvUsage) * m.cacheTokens - ep.pendingPrefill;
+  return uncached > free ? uncached - free : 0;
 }

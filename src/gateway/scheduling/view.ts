@@ -52,7 +52,7 @@ export function schedulingView(ep: Endpoint, now = performance.now()): EndpointS
           },
     scrapeFailures: ep.scrapeFailures,
     scrapeError: ep.scrapeError || null,
-    prefixBlocks: ep.prefix?.size ?? 0,
+    prefixBlocks: ep.prefix?.blocks ?? 0,
     kvIndex: ep.kvIndex === null ? null : { phase: ep.kvIndex.phase, reason: ep.kvIndex.reason, blocks: ep.kvIndex.size, next: ep.kvIndex.next },
     lastScore: ep.lastScoredAt > 0 ? ep.lastScore : null,
     lastScoredMsAgo: ep.lastScoredAt > 0 ? Math.round(now - ep.lastScoredAt) : null,

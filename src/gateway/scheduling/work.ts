@@ -64,6 +64,14 @@ export class PrefillMeter {
     return this.#ms > 0 ? this.#tokens / this.#ms : NaN;
   }
 
+  /** The decayed sums behind `rate` (pooled over pods by the TTFT scorer). */
+  get tokens(): number {
+    return this.#tokens;
+  }
+  get ms(): number {
+    return this.#ms;
+  }
+
   /** Moving mean of the uncached prompt tokens of requests sent here (prices other senders' queued requests). */
   get meanWork(): number {
     return this.#meanWork;
