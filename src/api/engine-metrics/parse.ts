@@ -8,6 +8,7 @@
 // | kvUsage     | vllm:kv_cache_usage_perc (; vllm:gpu_cache_usage_perc)   | sglang:token_usage              |
 // | cacheTokens | vllm:cache_config_info{num_gpu_blocks × block_size}      | sglang:max_total_num_tokens     |
 // | loras       | vllm:lora_requests_info{running_lora_adapters, waiting_lora_adapters, max_lora} (latest series) | – |
+// | queuedTokens | matrixinfer_engine_queued_prompt_tokens: the simulated engine's, in both modes (vLLM and SGLang export no count of queued prompt tokens) |
 //
 // Several series of one name (data-parallel `engine` labels, several model names) are summed for counts and
 // maximised for usage. When the configured engine's names are absent but the other engine's are present (a
@@ -22,6 +23,8 @@ export interface ParsedMetrics {
   cacheTokens: number;
   loras: Set<string> | null;
   maxLoras: number;
+  /** Prompt tokens accepted and not yet prefilled (summed), NaN when the engine does not export them. */
+  queuedTokens: number;
   /** Which mapping matched. */
   engine: EngineKind;
 }
@@ -62,9 +65,13 @@ function maxNaN(a: number, b: number): number {
   return Number.isNaN(a) ? b : b > a ? b : a;
 }
 
+/** The simulated engine's queued prompt tokens (src/engine/metrics.ts QUEUED_PROMPT_TOKENS). */
+export const QUEUED_PROMPT_TOKENS = 'matrixinfer_engine_queued_prompt_tokens';
+
 export function parseEngineMetrics(text: string, preferred: EngineKind): ParsedMetrics | null {
   const v = acc();
   const s = acc();
+  let queuedTokens = NaN;
   let loraTs = -Infinity;
   let loraLabels = '';
   let start = 0;
@@ -73,8 +80,8 @@ export function parseEngineMetrics(text: string, preferred: EngineKind): ParsedM
     let end = text.indexOf('\n', start);
     if (end < 0) end = len;
     const c = text.charCodeAt(start);
-    // Only `vllm:` / `sglang:` sample lines (v = 118, s = 115).
-    if (c === 118 || c === 115) {
+    // Only `vllm:` / `sglang:` sample lines (v = 118, s = 115), and `matrixinfer_engine_queued_prompt_tokens`.
+    if (c === 118 || c === 115 || (c === 109 && text.startsWith(QUEUED_PROMPT_TOKENS, start))) {
       const line = text.slice(start, end);
       const brace = line.indexOf('{');
       const space = line.lastIndexOf(' ');
@@ -123,6 +130,9 @@ export function parseEngineMetrics(text: string, preferred: EngineKind): ParsedM
           case 'sglang:token_usage':
             s.kv = maxNaN(s.kv, value);
             break;
+          case QUEUED_PROMPT_TOKENS:
+            if (!Number.isNaN(value)) queuedTokens = (Number.isNaN(queuedTokens) ? 0 : queuedTokens) + value;
+            break;
           case 'sglang:max_total_num_tokens':
             if (value > 0) s.cacheTokens = Math.max(s.cacheTokens, value);
             break;
@@ -152,6 +162,7 @@ export function parseEngineMetrics(text: string, preferred: EngineKind): ParsedM
     cacheTokens: a.cacheTokens,
     loras,
     maxLoras,
+    queuedTokens,
     engine,
   };
 }

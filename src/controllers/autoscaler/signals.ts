@@ -31,7 +31,7 @@
 //    nobody could read is unknown, and guessing it zero would scale down on garbage.
 //  - A metric that cannot be read has `value: undefined` and, where there is one, an `error` for the status;
 //    recommend.ts ignores it, and with no usable metric at all the controller holds.
-import { parseEngineMetrics, type EngineKind } from '../../api/engine-metrics/parse.ts';
+import { parseEngineMetrics, QUEUED_PROMPT_TOKENS, type EngineKind } from '../../api/engine-metrics/parse.ts';
 import { parseHistograms, delta, sum, quantile, type Histogram } from '../../api/engine-metrics/histogram.ts';
 import { readSamples } from '../../api/engine-metrics/samples.ts';
 import { parseQuantity } from '../../kube/units.ts';
@@ -59,7 +59,7 @@ const HISTOGRAMS = {
 } as const;
 const ALL_HISTOGRAMS = [...HISTOGRAMS.ttft, ...HISTOGRAMS.itl];
 const GPU_UTIL = 'DCGM_FI_DEV_GPU_UTIL';
-const QUEUED_TOKENS = 'matrixinfer_engine_queued_prompt_tokens';
+const QUEUED_TOKENS = QUEUED_PROMPT_TOKENS;
 
 const NAMED: Record<string, SignalSpec> = {
   num_requests_waiting: { source: 'engine', field: 'waiting', aggregate: 'sum' },

@@ -42,6 +42,10 @@ test('older vLLM (gpu_cache_usage_perc) and SGLang names; a wrong inferenceEngin
   assert.equal(parseEngineMetrics(sg, 'vllm')!.engine, 'sglang');
   assert.equal(parseEngineMetrics('# nothing here\nprocess_cpu_seconds_total 3\n', 'vllm'), null);
   assert.ok(Number.isNaN(parseEngineMetrics('vllm:num_requests_running 0\n', 'vllm')!.kvUsage));
+  // The simulated engine's queued prompt tokens, summed over series; NaN where an engine exports none.
+  const sim = 'vllm:num_requests_waiting 2\nmatrixinfer_engine_queued_prompt_tokens{engine="0"} 1200\nmatrixinfer_engine_queued_prompt_tokens{engine="1"} 300 1700000000000\nmatrixinfer_engine_queued_prompt_tokens_other 9\n';
+  assert.equal(parseEngineMetrics(sim, 'vllm')!.queuedTokens, 1500);
+  assert.ok(Number.isNaN(old.queuedTokens));
 });
 
 async function listen(server: Server, host = '127.0.0.1'): Promise<number> {
@@ -68,6 +72,7 @@ test('scraper: real engines are scraped periodically; a pod that stops answering
     assert.ok(a.fresh && b.fresh, 'both engines scraped');
     assert.equal(a.metrics!.cacheTokens, 512 * 16);
     assert.equal(a.metrics!.running, 0);
+    assert.equal(a.metrics!.queuedTokens, 0, "the simulated engine's queued prompt tokens");
     assert.ok(b.metrics!.cacheTokens > 0 || b.metrics!.kvUsage >= 0);
     assert.equal(c.fresh, false);
     assert.match(c.scrapeError, /timed out|TIMEOUT/i);

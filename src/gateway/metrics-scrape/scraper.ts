@@ -98,6 +98,7 @@ export class MetricsScraper {
         cacheTokens: 0,
         loras: EMPTY,
         maxLoras: 0,
+        queuedTokens: NaN,
         at: 0,
         inflightAtScrape: 0,
       };
@@ -107,6 +108,7 @@ export class MetricsScraper {
       m.cacheTokens = parsed.cacheTokens;
       m.loras = parsed.loras ?? EMPTY;
       m.maxLoras = parsed.maxLoras;
+      m.queuedTokens = parsed.queuedTokens;
       m.at = performance.now();
       m.inflightAtScrape = ep.inflight;
       ep.metrics = m;

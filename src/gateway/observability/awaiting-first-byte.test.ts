@@ -11,6 +11,7 @@ import { accessLogCollector, modelRoute, modelServer, pod, serveCore, toServers 
 import type { ModelServerSpec } from '../../api/kinds/modelserver.ts';
 import { until } from '../../kube/testing/until.ts';
 import { fastEngineArgs } from '../../../test/support/engines.ts';
+import { charsPerTokenOf } from '../scheduling/work.ts';
 
 const MODEL = 'm';
 const OK = '127.0.0.121';
@@ -94,7 +95,10 @@ async function assertBalanced(gw: Gw, what: string): Promise<void> {
   const g = await gauge(gw);
   assert.equal(g.size, gw.core.endpoints.size, `${what}: one series per endpoint`);
   assert.equal(sum(g), 0, `${what}: gauge ${JSON.stringify([...g])}`);
-  for (const ep of gw.core.endpoints.all()) assert.equal(ep.awaiting, 0, `${what}: ${ep.key}`);
+  for (const ep of gw.core.endpoints.all()) {
+    assert.equal(ep.awaiting, 0, `${what}: ${ep.key}`);
+    assert.equal(ep.pendingPrefill, 0, `${what}: ${ep.key} prompt tokens still counted ahead`);
+  }
 }
 
 test('success: non-streaming, streaming and buffered (infer) requests; 0 once the first byte is back, while the stream runs', async () => {
@@ -165,8 +169,12 @@ test('client abort before the first byte: 1 on the pod while it waits, 0 once th
   try {
     for (const stream of [false, true]) {
       const ac = new AbortController();
-      const pending = complete(gw, { stream }, ac.signal).catch((err: unknown) => err);
+      const prompt = 'a long question '.repeat(250); // 4,000 characters
+      const pending = complete(gw, { stream, prompt }, ac.signal).catch((err: unknown) => err);
       await until('the request awaits its first byte', async () => (await gauge(gw)).get(`${HANG1}:${port}`) === 1);
+      // Its prompt tokens stand ahead of a new request's first token on that pod (the TTFT scorer's queued work).
+      const ep = [...gw.core.endpoints.all()][0]!;
+      assert.equal(ep.pendingPrefill, Math.round(prompt.length / charsPerTokenOf(MODEL)));
       ac.abort();
       assert.ok((await pending) instanceof Error);
       await assertBalanced(gw, `after a client abort (stream ${stream})`);

@@ -26,6 +26,8 @@ export interface EngineMetrics {
   loras: ReadonlySet<string>;
   /** max_lora from vllm:lora_requests_info, 0 when unknown. */
   maxLoras: number;
+  /** Prompt tokens queued for prefill on the engine (matrixinfer_engine_queued_prompt_tokens), NaN when not exported. */
+  queuedTokens: number;
   /** performance.now() of the scrape. */
   at: number;
   /** The gateway's in-flight count for this pod when the scrape answered (scorers add what was sent since). */
@@ -138,13 +140,27 @@ export class Endpoint {
   }
 
   /**
-   * Prompt tokens ahead of a new request's first token: the gateway's own pending prefill work, plus the requests
-   * other senders have waiting on the pod (`queued()` beyond our own) priced at the mean work of a request here.
+   * Prompt tokens ahead of a new request's first token: the gateway's own pending prefill work, plus other senders'
+   * (other gateway replicas'): the engine's queued prompt tokens as last scraped beyond the gateway's own pending work
+   * of that moment, where the engine exports them; else the requests they have waiting on the pod (`queued()` beyond
+   * our own), priced at the mean work of a request here.
    */
   queuedWork(): number {
+    const own = this.pendingPrefill;
+    const m = this.metrics;
+    if (m !== null && this.fresh && m.queuedTokens >= 0) {
+      if (m.at !== this.#tokensScrapeSeen) {
+        this.#tokensScrapeSeen = m.at;
+        this.#pendingAtScrape = own;
+      }
+      const others = m.queuedTokens - this.#pendingAtScrape;
+      return others > 0 ? own + others : own;
+    }
     const others = this.queued() - this.awaiting;
-    return others > 0 ? this.pendingPrefill + others * this.prefill.meanWork : this.pendingPrefill;
+    return others > 0 ? own + others * this.prefill.meanWork : own;
   }
+  #tokensScrapeSeen = -1;
+  #pendingAtScrape = 0;
 
   /** Requests on the pod as best known now: scraped waiting + running corrected by what the gateway sent since, or in-flight. */
   load(): number {

@@ -15,7 +15,7 @@ function req(body: Record<string, unknown> | undefined, headers: Record<string, 
   return { model: 'm', body, headers, ...extra };
 }
 function metrics(m: Partial<EngineMetrics>): EngineMetrics {
-  return { waiting: 0, running: 0, kvUsage: NaN, cacheTokens: 0, loras: new Set(), maxLoras: 0, at: performance.now(), inflightAtScrape: 0, ...m };
+  return { waiting: 0, running: 0, kvUsage: NaN, cacheTokens: 0, loras: new Set(), maxLoras: 0, queuedTokens: NaN, at: performance.now(), inflightAtScrape: 0, ...m };
 }
 const text = (seed: string, chars: number): string => {
   let s = '';

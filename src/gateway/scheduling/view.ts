@@ -13,6 +13,10 @@ export interface EndpointSchedulingView {
   /** The gateway's requests here with no response byte yet (queued or prefilling), and the queue scorer's estimate. */
   awaitingFirstByte: number;
   queued: number;
+  /** Prompt tokens ahead of a new request's first token (the TTFT scorer's queued work), and the pod's measured
+   * prefill rate in tokens per second (null before a sample). */
+  queuedTokens: number;
+  prefillTokensPerSecond: number | null;
   fresh: boolean;
   metrics: { waiting: number; running: number; kvUsage: number | null; cacheTokens: number; loras: string[]; maxLoras: number; ageMs: number } | null;
   scrapeFailures: number;
@@ -37,6 +41,8 @@ export function schedulingView(ep: Endpoint, now = performance.now()): EndpointS
     load: ep.load(),
     awaitingFirstByte: ep.awaiting,
     queued: ep.queued(),
+    queuedTokens: Math.round(ep.queuedWork()),
+    prefillTokensPerSecond: ep.prefill.rate > 0 ? Math.round(ep.prefill.rate * 1000) : null,
     fresh: ep.fresh,
     metrics:
       m === null
