@@ -78,16 +78,46 @@ function fmix(h: number): number {
 const LANES = new Int32Array(2);
 
 /**
- * The hot loop of hashing, on its own: two lanes of two UTF-16 units per multiply over s[i, end) (a multiple of 4),
- * state in LANES. A small function of one shape tiers up to optimised code within the first long prompt; inside
- * `feed` (with its block and chain bookkeeping) it stayed on the mid tier under some call patterns and cost ~5×.
+ * Long text is hashed from its UTF-16 code units copied into a reused buffer (Buffer#write 'utf16le' copies them
+ * verbatim, lone surrogates included) rather than read one `charCodeAt` at a time: 135–150 µs instead of ≈ 370 µs
+ * for a 220 KB prompt, the copy itself ≈ 30 µs. Same values either way, so the two paths mix freely. Below
+ * WIDE_MIN characters the copy's call costs more than it saves; above WIDE_MAX (16 MiB of buffer) the text is read
+ * in place rather than growing the buffer further.
  */
-function mixQuads(s: string, i: number, end: number): void {
+const WIDE_MIN = 512;
+const WIDE_MAX = 8 << 20;
+let wideBytes = Buffer.allocUnsafeSlow(1 << 16);
+let wide = new Uint16Array(wideBytes.buffer, 0, wideBytes.length >> 1);
+
+/** `s`'s first `n` code units in `wide` (grown to the next power of two when needed). */
+function widen(s: string, n: number): Uint16Array {
+  if (wide.length < n) {
+    let size = wideBytes.length;
+    while (size < n * 2) size *= 2;
+    wideBytes = Buffer.allocUnsafeSlow(size);
+    wide = new Uint16Array(wideBytes.buffer, 0, size >> 1);
+  }
+  wideBytes.write(s, 0, n * 2, 'utf16le');
+  return wide;
+}
+
+/**
+ * The hot loop of hashing: two lanes of two UTF-16 units per multiply over [i, end) (a multiple of 4), state in
+ * LANES; from `units` (widened text) when given, else from the string.
+ */
+function mixQuads(s: string, units: Uint16Array | null, i: number, end: number): void {
   let a = LANES[0]!;
   let b = LANES[1]!;
-  for (; i < end; i += 4) {
-    a = Math.imul(a ^ (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)), 0x01000193);
-    b = Math.imul(b ^ (s.charCodeAt(i + 2) | (s.charCodeAt(i + 3) << 16)), 0x5bd1e995);
+  if (units !== null) {
+    for (; i < end; i += 4) {
+      a = Math.imul(a ^ (units[i]! | (units[i + 1]! << 16)), 0x01000193);
+      b = Math.imul(b ^ (units[i + 2]! | (units[i + 3]! << 16)), 0x5bd1e995);
+    }
+  } else {
+    for (; i < end; i += 4) {
+      a = Math.imul(a ^ (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)), 0x01000193);
+      b = Math.imul(b ^ (s.charCodeAt(i + 2) | (s.charCodeAt(i + 3) << 16)), 0x5bd1e995);
+    }
   }
   LANES[0] = a;
   LANES[1] = b;
@@ -137,6 +167,9 @@ export class BlockHasher {
     if (this.n >= this.maxBlocks) return false;
     const bc = this.blockChars;
     const len = s.length;
+    // Only what can still complete a block is read.
+    const hashable = (this.maxBlocks - this.n) * bc - this.#pos;
+    const units = len >= WIDE_MIN && len <= WIDE_MAX ? widen(s, len < hashable ? len : hashable) : null;
     let a = this.#a;
     let b = this.#b;
     let pos = this.#pos;
@@ -148,7 +181,7 @@ export class BlockHasher {
       if (end4 > i) {
         LANES[0] = a;
         LANES[1] = b;
-        mixQuads(s, i, end4);
+        mixQuads(s, units, i, end4);
         a = LANES[0]!;
         b = LANES[1]!;
         i = end4;

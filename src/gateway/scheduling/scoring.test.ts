@@ -54,6 +54,27 @@ test('block hashes are chained: same prefix → same leading hashes, a change al
   assert.deepEqual(Array.from(small.hashes), first.slice(0, 4));
 });
 
+test('long text hashes the same whole (copied to a buffer) or block by block (read in place), any code units', () => {
+  const whole = new BlockHasher(128, 4096);
+  const pieces = new BlockHasher(128, 4096);
+  // Past the 512-unit threshold, with Latin-1, CJK, an emoji's surrogate pair and a lone surrogate.
+  const long = (text('wide', 30_000) + 'é中😀\ud800' + text('tail', 9_000)).repeat(2);
+  whole.reset('m');
+  whole.feed(long);
+  pieces.reset('m');
+  // Block-sized pieces (below the copy threshold) split nowhere the chain would notice.
+  for (let i = 0; i < long.length; i += 128) pieces.feed(long.slice(i, i + 128));
+  assert.equal(whole.n, Math.floor(long.length / 128));
+  assert.equal(pieces.n, whole.n);
+  assert.deepEqual(Array.from(pieces.hashes.subarray(0, pieces.n)), Array.from(whole.hashes.subarray(0, whole.n)));
+  // A bound on blocks bounds the copy too: the hasher stops where maxBlocks ends, whichever path.
+  const capped = new BlockHasher(128, 10);
+  capped.hashBody('m', { prompt: long });
+  assert.equal(capped.n, 10);
+  assert.deepEqual(Array.from(capped.hashes), Array.from(whole.hashes.subarray(0, 10)));
+  assert.equal(capped.chars, long.length, 'every character counted for the size estimate');
+});
+
 test('chat messages hash like one text; text parts count; prompt lists use the first', () => {
   const h = new BlockHasher(16, 64);
   const sys = text('sys', 200);
