@@ -118,6 +118,27 @@ test('ttft: a hot prefix stays on its pod until the pod is saturated, then spill
   assert.ok(full <= 8, `full prefills: ${full}`);
 });
 
+test('ttft: when every pod has a queue a miss weighs more (it delays what queues behind it); an idle pod takes one', () => {
+  resetTokenCalibration();
+  const e = eps(4);
+  const s = new Scheduler(compileProfile(undefined));
+  const rr = new Scheduler(compileProfile({ policy: 'round-robin', scorers: [{ name: 'ttft', weight: 1 }] }));
+  const system = words('system', 16_000); // 4,000 tokens
+  firstByte(send(s, e, system + words(' q0', 400)));
+  const home = e.find((x) => x.prefix !== null && x.prefix.blocks > 0)!;
+  // Four requests ahead of a first token on every pod: 2,000-token ones at home, 750-token ones elsewhere.
+  for (const x of e) for (let i = 0; i < 4; i++) send(rr, [x], words(`${x.podName} load ${i}`, x === home ? 8_000 : 3_000));
+  assert.deepEqual(e.map((x) => x.pendingPrefill).sort((a, b) => a - b), [3_000, 3_000, 3_000, 8_000]);
+  // Alone, time to first token says elsewhere (3,000 + 4,100 < 8,000 + 256); under a fleet-wide queue the miss's
+  // 4,100 tokens also delay the requests that will queue behind it: home.
+  assert.equal(send(s, e, system + words(' q1', 400)).ep, home);
+  // A pod with nothing queued takes the next one: nobody waits behind a miss there, and it becomes a second home.
+  const idle = e.find((x) => x !== home)!;
+  idle.pendingPrefill = 0;
+  idle.awaiting = 0;
+  assert.equal(send(s, e, system + words(' q2', 400)).ep, idle);
+});
+
 test('ttft: other senders’ waiting requests count at the pod’s mean work; a slower pod gets less', () => {
   resetTokenCalibration();
   const e = eps(2);

@@ -1,6 +1,8 @@
 // Expected time to first token: rank pods by how long a new request would wait for its first token there —
 //
-//   (prompt tokens queued ahead of it + its own uncached prompt tokens) / the pod's prefill rate
+//   (prompt tokens queued ahead of it + its own uncached prompt tokens × miss weight) / the pod's prefill rate
+//
+// (the miss weight grows with how deep the fleet's queues are: BEHIND_WEIGHT)
 //
 // (work.ts). The uncached part is the prompt minus the share the pod holds (prefix.ts: the pod's exact KV-event
 // index when it publishes, else the approximate index of what the gateway sent it), so one number weighs cache
@@ -17,6 +19,20 @@ import { WeightedScorer, type SchedulingRequest } from './types.ts';
 import { DEFAULT_PREFIX_CONFIG, PromptPrefix, type PrefixConfig } from './prefix.ts';
 import { lowerIsBetter } from './scorers.ts';
 import { estimateTokens } from './work.ts';
+
+/**
+ * The prefill a request brings to a pod delays not only its own first token but those of the requests that will
+ * queue behind it there, and a miss evicts blocks the next requests would hit. Where the fleet has idle pods that
+ * costs little; where every pod has a queue it costs capacity that all later requests wait for. So the uncached
+ * tokens weigh 1 + BEHIND_WEIGHT × (the lower median of the candidates' requests ahead of a first token): the plain
+ * estimate while at least half the pods are idle (one hot pod among idle ones still sheds its queue to them), more
+ * affinity as the whole fleet queues — except on a pod with nothing ahead of a first token, where a miss weighs 1. Routing benchmark (8 pods), TTFT p90 against the best peer router: weight 0 →
+ * zipf 1.16×, multi-turn 0.98×; the median at weight 3 → 0.81× and 0.86× (one run each, ours alone against the
+ * peers' figures of the full run; the closing table is a full run). The fleet's mean depth at weight 3 did as well
+ * on zipf but kept a conversation on its pod behind any queue when the other pods were idle; the shallowest pod's
+ * depth (weight 3 or 8) only reached 0.93–0.98× on zipf.
+ */
+const BEHIND_WEIGHT = 3;
 
 export class TtftScorer extends WeightedScorer {
   readonly name = 'ttft';
@@ -47,12 +63,37 @@ export class TtftScorer extends WeightedScorer {
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
     const pooled = pooledRate(candidates);
+    const missWeight = 1 + BEHIND_WEIGHT * this.#medianDepth(candidates);
     for (let i = 0; i < n; i++) {
       const ep = candidates[i]!;
       const u = this.uncached(req, ep);
-      out[i] = (ep.queuedWork() + u + kvShortfall(ep, u)) / rateOf(ep, pooled);
+      // An idle pod is the exception: nobody waits behind a miss there, its capacity is otherwise lost, and the miss
+      // makes it a second home for the prefix.
+      const w = ep.queued() === 0 ? 1 : missWeight;
+      out[i] = (ep.queuedWork() + u * w + kvShortfall(ep, u)) / rateOf(ep, pooled);
     }
     lowerIsBetter(out, n);
+  }
+
+  #depths = new Float64Array(64);
+
+  /** The (lower) median of the candidates' requests ahead of a first token (`Endpoint.queued()`). */
+  #medianDepth(candidates: readonly Endpoint[]): number {
+    const n = candidates.length;
+    if (this.#depths.length < n) this.#depths = new Float64Array(n * 2);
+    const d = this.#depths;
+    for (let i = 0; i < n; i++) d[i] = candidates[i]!.queued();
+    // Insertion sort in place: a handful of pods, no allocation.
+    for (let i = 1; i < n; i++) {
+      const v = d[i]!;
+      let j = i - 1;
+      while (j >= 0 && d[j]! > v) {
+        d[j + 1] = d[j]!;
+        j--;
+      }
+      d[j + 1] = v;
+    }
+    return d[(n - 1) >> 1]!; // the lower median: 0 while half the pods are idle
   }
 
   picked(req: SchedulingRequest, ep: Endpoint): void {
