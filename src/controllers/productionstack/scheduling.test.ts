@@ -2,13 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileProfile } from '../../gateway/scheduling/profiles.ts';
-import { DEFAULT_POLICY_SCORERS, cacheScheduling, describeScheduling, gatewayScheduling } from './scheduling.ts';
+import { CACHE_BASE_SCORERS, cacheScheduling, describeScheduling, gatewayScheduling } from './scheduling.ts';
 
-test('the default policy copied here is the one the gateway compiles', () => {
-  const profile = compileProfile(undefined);
+test('the base an InferenceCache weighs over compiles in the gateway, scorer for scorer', () => {
+  const profile = compileProfile({ scorers: CACHE_BASE_SCORERS.map(([name, weight]) => ({ name, weight })) });
   assert.deepEqual(
     profile.scorers.map((s) => [s.name, s.weight]),
-    DEFAULT_POLICY_SCORERS,
+    CACHE_BASE_SCORERS,
   );
 });
 

@@ -12,7 +12,7 @@
 //   (not given)      prefix-cache 3 (MatrixInfer's default affinity)
 // With neither given (or both `default`) and no session affinity, the route keeps the ModelServer's policy.
 //
-// InferenceCache, on top (or on MatrixInfer's default policy when no gateway lists the route): the weights are scaled
+// InferenceCache, on top (or on CACHE_BASE_SCORERS — prefix-cache 3, queue 1, lora-affinity 2 — when no gateway lists the route): the weights are scaled
 // by 10 for resolution, then with L the load scorers' weight (queue, running, least-request; a queue scorer of 10 is
 // added when there is none) and a prefix scorer scoring the matched fraction × 100:
 //   prefix-cache = L / thresholdHitRate    a pod matching the prompt's prefix at thresholdHitRate or more outweighs
@@ -39,8 +39,13 @@ type ScorerName = NonNullable<SchedulingSpec['scorers']>[number]['name'];
 type PolicyName = NonNullable<SchedulingSpec['policy']>;
 type Scorers = Array<[ScorerName, number]>;
 
-/** MatrixInfer's `default` policy, as gateway/scheduling/profiles.ts compiles it (a test keeps the two equal). */
-export const DEFAULT_POLICY_SCORERS: Scorers = [
+/**
+ * The scorers an InferenceCache's thresholds are weighed over when its route names none: prefix affinity and load
+ * as separate scorers (the gateway's earlier default policy), so `thresholdHitRate` and `evictionThreshold` can set
+ * where one outweighs the other. MatrixInfer's own default now folds both into one estimate (the `ttft` scorer),
+ * which leaves no weight for a threshold to set.
+ */
+export const CACHE_BASE_SCORERS: Scorers = [
   ['prefix-cache', 3],
   ['queue', 1],
   ['lora-affinity', 2],
@@ -124,11 +129,11 @@ export interface CacheTuning {
 
 const clampWeight = (w: number) => Math.max(1, Math.min(100, Math.round(w)));
 
-/** An InferenceCache's weights on top of a route's profile (undefined: MatrixInfer's default policy). */
+/** An InferenceCache's weights on top of a route's profile (undefined: CACHE_BASE_SCORERS). */
 export function cacheScheduling(base: SchedulingSpec | undefined, cache: InferenceCacheSpec): CacheTuning {
   const threshold = cache.kvCacheTransferPolicy?.thresholdHitRate ?? DEFAULT_THRESHOLD_HIT_RATE;
   const eviction = cache.kvCacheTransferPolicy?.evictionThreshold ?? DEFAULT_EVICTION_THRESHOLD;
-  const list: Scorers = (base?.scorers?.map((s) => [s.name, s.weight ?? 1] as [ScorerName, number]) ?? DEFAULT_POLICY_SCORERS).map(([n, w]) => [n, w * 10]);
+  const list: Scorers = (base?.scorers?.map((s) => [s.name, s.weight ?? 1] as [ScorerName, number]) ?? CACHE_BASE_SCORERS).map(([n, w]) => [n, w * 10]);
   let load = list.filter(([n]) => LOAD_SCORERS.has(n)).reduce((sum, [, w]) => sum + w, 0);
   if (load === 0) {
     list.push(['queue', 10]);

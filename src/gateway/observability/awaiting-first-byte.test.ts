@@ -169,7 +169,7 @@ test('client abort before the first byte: 1 on the pod while it waits, 0 once th
   try {
     for (const stream of [false, true]) {
       const ac = new AbortController();
-      const prompt = 'a long question '.repeat(250); // 4,000 characters
+      const prompt = `${stream} `.padEnd(16, '-') + 'a long question '.repeat(249); // 4,000 characters, none sent before
       const pending = complete(gw, { stream, prompt }, ac.signal).catch((err: unknown) => err);
       await until('the request awaits its first byte', async () => (await gauge(gw)).get(`${HANG1}:${port}`) === 1);
       // Its prompt tokens stand ahead of a new request's first token on that pod (the TTFT scorer's queued work).
