@@ -29,8 +29,8 @@ import type { FinishReason, SchedulerObserver, Sequence, StepStats } from './sch
  * The simulated engine's own gauge, in both modes: neither vLLM nor SGLang exports a count of queued prompt tokens
  * (only of queued requests), so it carries the project's prefix rather than borrowing theirs.
  */
-export { QUEUED_PROMPT_TOKENS } from '../api/engine-metrics/parse.ts';
 import { QUEUED_PROMPT_TOKENS } from '../api/engine-metrics/parse.ts';
+export { QUEUED_PROMPT_TOKENS };
 const QUEUED_PROMPT_TOKENS_HELP = 'Prompt tokens accepted and not yet prefilled (queued requests, and the rest of chunked prefills).';
 
 export interface EngineState {

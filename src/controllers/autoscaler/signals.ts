@@ -59,7 +59,6 @@ const HISTOGRAMS = {
 } as const;
 const ALL_HISTOGRAMS = [...HISTOGRAMS.ttft, ...HISTOGRAMS.itl];
 const GPU_UTIL = 'DCGM_FI_DEV_GPU_UTIL';
-const QUEUED_TOKENS = QUEUED_PROMPT_TOKENS;
 
 const NAMED: Record<string, SignalSpec> = {
   num_requests_waiting: { source: 'engine', field: 'waiting', aggregate: 'sum' },
@@ -70,7 +69,7 @@ const NAMED: Record<string, SignalSpec> = {
   'sglang:num_running_reqs': { source: 'engine', field: 'running', aggregate: 'sum' },
   num_requests: { source: 'engine', field: 'requests', aggregate: 'sum' },
   queued_prompt_tokens: { source: 'engine', field: 'queuedTokens', aggregate: 'sum' },
-  [QUEUED_TOKENS]: { source: 'engine', field: 'queuedTokens', aggregate: 'sum' },
+  [QUEUED_PROMPT_TOKENS]: { source: 'engine', field: 'queuedTokens', aggregate: 'sum' },
   kv_cache_usage: { source: 'engine', field: 'kvUsage', aggregate: 'average' },
   'vllm:kv_cache_usage_perc': { source: 'engine', field: 'kvUsage', aggregate: 'average' },
   'vllm:gpu_cache_usage_perc': { source: 'engine', field: 'kvUsage', aggregate: 'average' },
@@ -125,11 +124,9 @@ export function readPod(text: string, engine: EngineKind): PodSample | null {
   const pick = (names: readonly string[]) => histograms.get(names[parsed.engine === 'sglang' ? 1 : 0]!) ?? histograms.get(names[parsed.engine === 'sglang' ? 0 : 1]!);
   const ttft = pick(HISTOGRAMS.ttft);
   const itl = pick(HISTOGRAMS.itl);
-  const extra = readSamples(text, [GPU_UTIL, QUEUED_TOKENS]);
-  const gpus = extra.get(GPU_UTIL);
+  const gpus = readSamples(text, [GPU_UTIL]).get(GPU_UTIL);
   const gpuUtil = gpus ? gpus.reduce((s, g) => s + g.value, 0) / gpus.length : undefined;
-  const queued = extra.get(QUEUED_TOKENS);
-  const queuedTokens = queued ? queued.reduce((s, q) => s + q.value, 0) : undefined;
+  const queuedTokens = Number.isNaN(parsed.queuedTokens) ? undefined : parsed.queuedTokens;
   return {
     waiting: parsed.waiting,
     running: parsed.running,
@@ -251,7 +248,7 @@ function engineValue(field: EngineField, q: number | undefined, inputs: SignalIn
       return { value: total((p) => p.waiting + p.running), ...partial };
     case 'queuedTokens': {
       const known = pods.filter(([, p]) => p.queuedTokens !== undefined);
-      if (known.length === 0) return { value: undefined, error: `no ready pod exports ${QUEUED_TOKENS} (vLLM and SGLang count queued requests, not tokens: use num_requests_waiting or gateway_awaiting_first_byte)` };
+      if (known.length === 0) return { value: undefined, error: `no ready pod exports ${QUEUED_PROMPT_TOKENS} (vLLM and SGLang count queued requests, not tokens: use num_requests_waiting or gateway_awaiting_first_byte)` };
       const value = known.reduce((s, [, p]) => s + p.queuedTokens!, 0);
       return { value, ...(known.length < inputs.ready.length ? { partial: true } : {}) };
     }

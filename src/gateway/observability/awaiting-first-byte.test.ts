@@ -106,11 +106,16 @@ test('success: non-streaming, streaming and buffered (infer) requests; 0 once th
   try {
     const g0 = await gauge(gw);
     assert.deepEqual([...g0], [[`${OK}:${port}`, 0]], 'exported from the start, at 0');
+    let promptTokens = 0;
     for (const stream of [false, true]) {
       const res = await complete(gw, { stream });
       assert.equal(res.status, 200);
-      await res.arrayBuffer();
+      if (stream) await res.arrayBuffer();
+      else promptTokens = ((await res.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens;
     }
+    // The engine's usage calibrated the model's characters per token: 'hello' is 5 characters.
+    assert.ok(promptTokens > 0);
+    assert.ok(Math.abs(charsPerTokenOf(MODEL) - 5 / promptTokens) < 1e-9, `${charsPerTokenOf(MODEL)} vs 5 / ${promptTokens}`);
     const infer = await fetch(gw.url + '/v1/models/s/infer', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

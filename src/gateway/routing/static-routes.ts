@@ -19,7 +19,7 @@
 //   anything that is not an http URL with a host (admission refuses those already).
 // - `routingLogic` chooses the scheduling profile (scheduling/profiles.ts): roundrobin → round-robin; session →
 //   session-affinity on the `sessionKey` header, else the cookie of that name; prefixaware → prefix-affinity;
-//   kvaware → the default mix plus kv-cache 1, from the backends' vLLM /metrics, which the metrics scraper reads like
+//   kvaware → prefix-cache 3, queue 1, lora-affinity 2, kv-cache 1, from the backends' vLLM /metrics, which the metrics scraper reads like
 //   a pod's (a backend that exports none scores on the gateway's in-flight counts instead).
 // - A model name that a ModelRoute also serves: the ModelRoutes come first (oldest first), then StaticRoutes (oldest
 //   first); a route whose matched rule has no ready target hands over to the next (routing/select.ts), so a

@@ -101,9 +101,12 @@ export class Endpoint {
   pendingPrefill = 0;
   /** The pod's measured prefill rate and mean work per request (work.ts). */
   readonly prefill = new PrefillMeter();
-  // The scrape `queued()` last saw, and the gateway's own awaiting count when it first saw it.
+  // The scrape `queued()` last saw, and the gateway's own awaiting count when it first saw it; the same for
+  // `queuedWork()` and the gateway's pending prefill tokens.
   #scrapeSeen = -1;
   #awaitingAtScrape = 0;
+  #tokensScrapeSeen = -1;
+  #pendingAtScrape = 0;
 
   /** Picks by what decided them: slot i counts the picks decided by decider i (scheduling/deciders.ts). */
   readonly decisions: number[] = [];
@@ -159,8 +162,6 @@ export class Endpoint {
     const others = this.queued() - this.awaiting;
     return others > 0 ? own + others * this.prefill.meanWork : own;
   }
-  #tokensScrapeSeen = -1;
-  #pendingAtScrape = 0;
 
   /** Requests on the pod as best known now: scraped waiting + running corrected by what the gateway sent since, or in-flight. */
   load(): number {

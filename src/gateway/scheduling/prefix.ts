@@ -9,8 +9,9 @@
 // partial block is dropped. Hashes are 53-bit integers from two 32-bit lanes (collisions are harmless: at worst a
 // wrong affinity hint).
 //
-// Index: per pod, a set of block hashes the gateway has sent it, bounded by `capacityBlocks` (or, when the engine
-// reports its KV capacity, by that many tokens ≈ 4 characters each) and evicted oldest first. Only some blocks are
+// Index: per pod, a set of block hashes the gateway has sent it, bounded in blocks by `capacityBlocks` (or, when the
+// engine reports its KV capacity, by CAPACITY_OVERCOMMIT × that many tokens at the model's measured characters per
+// token) and evicted oldest first. Only some blocks are
 // indexed (indexedBlock: all of the first 16, every 8th to block 128, then 8 per doubling), so a 100k-token prompt
 // costs about 60 index updates; a match is found by binary search over the indexed blocks of the request's chain.
 // The index goes away with the pod.
@@ -80,9 +81,10 @@ const LANES = new Int32Array(2);
 /**
  * Long text is hashed from its UTF-16 code units copied into a reused buffer (Buffer#write 'utf16le' copies them
  * verbatim, lone surrogates included) rather than read one `charCodeAt` at a time: 135–150 µs instead of ≈ 370 µs
- * for a 220 KB prompt, the copy itself ≈ 30 µs. Same values either way, so the two paths mix freely. Below
- * WIDE_MIN characters the copy's call costs more than it saves; above WIDE_MAX (16 MiB of buffer) the text is read
- * in place rather than growing the buffer further.
+ * for a 220 KB prompt, the copy itself ≈ 30 µs. Same values either way, so the two paths mix freely. Short text
+ * (below WIDE_MIN characters: role names, separators, short messages) is read in place, where a copy could save
+ * little; text beyond WIDE_MAX too, so the buffer — kept for the process, twice the longest text hashed — stays
+ * within 16 MiB.
  */
 const WIDE_MIN = 512;
 const WIDE_MAX = 8 << 20;
@@ -278,6 +280,9 @@ export function indexedBlock(k: number): number {
   return (SPARSE_END + (SPARSE_END / PER_DOUBLING) * ((r % PER_DOUBLING) + 1)) * 2 ** doublings - 1;
 }
 
+/** An entry's value: its stamp × SPAN_SCALE + its span (spans stay below 2^16 for any maxBlocks the schema allows). */
+const SPAN_SCALE = 65536;
+
 /**
  * The block hashes one pod is believed to hold, least recently sent evicted first, bounded in blocks: each indexed
  * block stands for the blocks since the previous indexed one (its span), and the spans of the entries held are kept
@@ -286,9 +291,6 @@ export function indexedBlock(k: number): number {
  * Maps degrade badly under per-touch delete + re-insert). Blocks of one prompt are stamped from the last to the
  * first, so a prefix's first blocks are always the last to go and the set stays prefix-closed.
  */
-/** An entry's value: its stamp × SPAN_SCALE + its span (spans stay below 2^16 for any maxBlocks the schema allows). */
-const SPAN_SCALE = 65536;
-
 export class PrefixLru {
   readonly #map = new Map<number, number>();
   #clock = 0;
@@ -406,9 +408,6 @@ export class PromptPrefix {
   readonly hasher: BlockHasher;
   /** Blocks hashed for the request being scheduled. */
   #n = 0;
-  /** Picks of a prompt with at least one block, and those whose pod's approximate index held its first block. */
-  lookups = 0;
-  hits = 0;
   // Per decision: prompt token ids by tokenizer name, block keys by engine configuration + block size.
   readonly #tokens = new Map<string, number[] | null>();
   readonly #exact = new Map<string, ExactKeys | null>();
@@ -503,7 +502,7 @@ export class PromptPrefix {
     return false;
   }
 
-  /** The pod was chosen: it now holds the prompt's blocks (counted as a hit when it held the first one already). */
+  /** The pod was chosen: it now holds the prompt's blocks. */
   record(req: SchedulingRequest, ep: Endpoint): void {
     // A live exact index whose pod lacks some of the prompt's blocks expects the engine to report them soon (else
     // it goes stale: a stall).
@@ -514,12 +513,10 @@ export class PromptPrefix {
     }
     const n = this.#n;
     if (n === 0) return;
-    this.lookups++;
     let lru = ep.prefix;
     const capacity = capacityFor(ep, this.config, charsPerTokenOf(req.model));
     if (lru === null) ep.prefix = lru = new PrefixLru(capacity);
     else lru.capacity = capacity;
-    if (lru.has(this.hasher.hashes[0]!)) this.hits++;
     lru.add(this.hasher.hashes, n);
   }
 }
@@ -532,7 +529,6 @@ export class PrefixCacheScorer extends WeightedScorer {
   readonly name = 'prefix-cache';
   readonly config: PrefixConfig;
   readonly prompt: PromptPrefix;
-  #guarded = 0;
 
   constructor(weight: number, config: PrefixConfig = DEFAULT_PREFIX_CONFIG) {
     super(weight);
@@ -542,11 +538,6 @@ export class PrefixCacheScorer extends WeightedScorer {
 
   get hasher(): BlockHasher {
     return this.prompt.hasher;
-  }
-
-  /** Requests that matched some prefix on the chosen pod / requests with at least one block; guard trips. */
-  stats(): { lookups: number; hits: number; guarded: number } {
-    return { lookups: this.prompt.lookups, hits: this.prompt.hits, guarded: this.#guarded };
   }
 
   prepare(req: SchedulingRequest): void {
@@ -574,7 +565,6 @@ export class PrefixCacheScorer extends WeightedScorer {
     for (let i = 0; i < c; i++) {
       const share = prompt.share(req, candidates[i]!);
       if (share > 0 && out[i]! > limit) {
-        this.#guarded++;
         out[i] = 0;
       } else {
         out[i] = share * 100;

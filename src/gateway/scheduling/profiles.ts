@@ -15,8 +15,8 @@
 //   least-request     least-request 1 (the gateway's in-flight count per pod)
 //   round-robin       none (every pod ties; the picker takes the least recently picked: a rotation)
 //   random            none, random picker
-// `scorers` replaces the policy's list. Identical sections compile to the same profile object, so prefix
-// statistics and scratch buffers survive table rebuilds.
+// `scorers` replaces the policy's list. Identical sections compile to the same profile object, so scratch buffers
+// survive table rebuilds.
 import type { SchedulingSpec } from '../../api/kinds/modelserver.ts';
 import type { Scorer } from './types.ts';
 import { makeProfile, type PdState, type SchedulingProfile, type ServerScheduling } from './scheduler.ts';
@@ -111,25 +111,6 @@ export function profileFor(spec: SchedulingSpec | undefined): SchedulingProfile 
     cache.set(key, (p = compileProfile(spec)));
   }
   return p;
-}
-
-/** Prefix-cache statistics summed over every profile compiled in this process. */
-export function prefixStats(): { lookups: number; hits: number; guarded: number } {
-  const out = { lookups: 0, hits: 0, guarded: 0 };
-  for (const p of cache.values()) {
-    for (const s of p.scorers) {
-      if (s instanceof PrefixCacheScorer) {
-        const st = s.stats();
-        out.lookups += st.lookups;
-        out.hits += st.hits;
-        out.guarded += st.guarded;
-      } else if (s instanceof TtftScorer) {
-        out.lookups += s.prompt.lookups;
-        out.hits += s.prompt.hits;
-      }
-    }
-  }
-  return out;
 }
 
 /** The parts of a ModelServer spec scheduling reads. */

@@ -2,9 +2,7 @@
 //
 //   (prompt tokens queued ahead of it + its own uncached prompt tokens × miss weight) / the pod's prefill rate
 //
-// (the miss weight grows with how deep the fleet's queues are: BEHIND_WEIGHT)
-//
-// (work.ts). The uncached part is the prompt minus the share the pod holds (prefix.ts: the pod's exact KV-event
+// (queued work and rates: work.ts; the miss weight grows as the whole fleet queues: BEHIND_WEIGHT). The uncached part is the prompt minus the share the pod holds (prefix.ts: the pod's exact KV-event
 // index when it publishes, else the approximate index of what the gateway sent it), so one number weighs cache
 // affinity against load: a conversation's next turn goes back to the pod holding its history unless the work queued
 // there outweighs the prefill it saves, and a hot prefix spills to a second pod once its pod's queue costs more
@@ -25,12 +23,14 @@ import { estimateTokens } from './work.ts';
  * queue behind it there, and a miss evicts blocks the next requests would hit. Where the fleet has idle pods that
  * costs little; where every pod has a queue it costs capacity that all later requests wait for. So the uncached
  * tokens weigh 1 + BEHIND_WEIGHT × (the lower median of the candidates' requests ahead of a first token): the plain
- * estimate while at least half the pods are idle (one hot pod among idle ones still sheds its queue to them), more
- * affinity as the whole fleet queues — except on a pod with nothing ahead of a first token, where a miss weighs 1. Routing benchmark (8 pods), TTFT p90 against the best peer router: weight 0 →
- * zipf 1.16×, multi-turn 0.98×; the median at weight 3 → 0.81× and 0.86× (one run each, ours alone against the
- * peers' figures of the full run; the closing table is a full run). The fleet's mean depth at weight 3 did as well
- * on zipf but kept a conversation on its pod behind any queue when the other pods were idle; the shallowest pod's
- * depth (weight 3 or 8) only reached 0.93–0.98× on zipf.
+ * estimate while at least half the pods are idle, more affinity as the whole fleet queues — and 1 on a pod with
+ * nothing ahead of a first token (nobody waits behind a miss there).
+ *
+ * Measured on the routing benchmark (8 pods), TTFT p90 ours ÷ sglang-router, single runs with ±10 % spread:
+ * without the weight, zipf 1.16× and multi-turn 0.98× (a full run with the peers); weighting by the fleet's mean
+ * depth (×3), zipf 4108–4420 ms and multi-turn 503–555 against sglang's 5138 and 597 of that full run, but a
+ * conversation then stayed behind any queue on its pod while the other pods idled; by the shallowest pod's depth
+ * (×3, ×8), zipf 4774–5048. This rule, in the closing full run with the peers: zipf 1.12×, multi-turn 0.73×.
  */
 const BEHIND_WEIGHT = 3;
 
@@ -54,46 +54,41 @@ export class TtftScorer extends WeightedScorer {
 
   /** Prompt tokens the pod would have to prefill for this request (at least one: the engine computes the last). */
   uncached(req: SchedulingRequest, ep: Endpoint): number {
+    // `share` first: for a pod with a live exact index it tokenizes the prompt, which `exactTokens` then reads.
+    const share = this.prompt.share(req, ep);
     const exact = this.prompt.exactFor(ep) ? this.prompt.exactTokens(ep) : NaN;
-    const tokens = Number.isNaN(exact) ? this.#tokens : exact;
-    const u = tokens * (1 - this.prompt.share(req, ep));
+    const u = (Number.isNaN(exact) ? this.#tokens : exact) * (1 - share);
     return u > 1 ? u : 1;
   }
 
   score(req: SchedulingRequest, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
     const pooled = pooledRate(candidates);
-    const missWeight = 1 + BEHIND_WEIGHT * this.#medianDepth(candidates);
+    const depths = this.#depthsOf(candidates);
+    const missWeight = 1 + BEHIND_WEIGHT * lowerMedian(depths, n, this.#sorted);
     for (let i = 0; i < n; i++) {
       const ep = candidates[i]!;
       const u = this.uncached(req, ep);
       // An idle pod is the exception: nobody waits behind a miss there, its capacity is otherwise lost, and the miss
       // makes it a second home for the prefix.
-      const w = ep.queued() === 0 ? 1 : missWeight;
+      const w = depths[i] === 0 ? 1 : missWeight;
       out[i] = (ep.queuedWork() + u * w + kvShortfall(ep, u)) / rateOf(ep, pooled);
     }
     lowerIsBetter(out, n);
   }
 
+  // Scratch: each candidate's requests ahead of a first token (`Endpoint.queued()`), and a sorted copy.
   #depths = new Float64Array(64);
+  #sorted = new Float64Array(64);
 
-  /** The (lower) median of the candidates' requests ahead of a first token (`Endpoint.queued()`). */
-  #medianDepth(candidates: readonly Endpoint[]): number {
+  #depthsOf(candidates: readonly Endpoint[]): Float64Array {
     const n = candidates.length;
-    if (this.#depths.length < n) this.#depths = new Float64Array(n * 2);
-    const d = this.#depths;
-    for (let i = 0; i < n; i++) d[i] = candidates[i]!.queued();
-    // Insertion sort in place: a handful of pods, no allocation.
-    for (let i = 1; i < n; i++) {
-      const v = d[i]!;
-      let j = i - 1;
-      while (j >= 0 && d[j]! > v) {
-        d[j + 1] = d[j]!;
-        j--;
-      }
-      d[j + 1] = v;
+    if (this.#depths.length < n) {
+      this.#depths = new Float64Array(n * 2);
+      this.#sorted = new Float64Array(n * 2);
     }
-    return d[(n - 1) >> 1]!; // the lower median: 0 while half the pods are idle
+    for (let i = 0; i < n; i++) this.#depths[i] = candidates[i]!.queued();
+    return this.#depths;
   }
 
   picked(req: SchedulingRequest, ep: Endpoint): void {
@@ -137,4 +132,18 @@ function kvShortfall(ep: Endpoint, uncached: number): number {
   if (m === null || !ep.fresh || !(m.cacheTokens > 0) || Number.isNaN(m.kvUsage)) return 0;
   const free = (1 - m.kvUsage) * m.cacheTokens - ep.pendingPrefill;
   return uncached > free ? uncached - free : 0;
+}
+
+/** The lower median of values[0..n) (0 while half of them are 0), sorted into `scratch` by insertion: no allocation. */
+function lowerMedian(values: Float64Array, n: number, scratch: Float64Array): number {
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    let j = i - 1;
+    while (j >= 0 && scratch[j]! > v) {
+      scratch[j + 1] = scratch[j]!;
+      j--;
+    }
+    scratch[j + 1] = v;
+  }
+  return scratch[(n - 1) >> 1]!;
 }
