@@ -411,7 +411,7 @@ function ms(v: number): string {
 export function schedulerCost(): Array<{ prompt: string; policy: string; us: number }> {
   const eps = Array.from({ length: 8 }, (_, i) => {
     const e = new Endpoint('default', `p${i}`, `10.0.0.${i}`, 8000);
-    e.metrics = { waiting: i % 3, running: 4 + i, kvUsage: 0.1 * i, cacheTokens: 400_000, loras: new Set(), maxLoras: 0, queuedTokens: NaN, at: performance.now(), inflightAtScrape: 0 };
+    e.metrics = { waiting: i % 3, running: 4 + i, kvUsage: 0.1 * i, cacheTokens: 400_000, loras: new Set(), maxLoras: 0, queuedTokens: NaN, at: performance.now(), inflightAtScrape: 0, awaitingAtScrape: 0, pendingAtScrape: 0 };
     e.fresh = true;
     e.inflight = i % 4;
     return e;

@@ -94,3 +94,37 @@ test('scraper: real engines are scraped periodically; a pod that stops answering
     await engine.close().catch(() => {});
   }
 });
+
+test('scraper: a request of ours that ends while the scrape is out is not taken for another sender’s queued work', async () => {
+  const reg = new EndpointRegistry();
+  let ep: ReturnType<EndpointRegistry['obtain']> | null = null;
+  // The engine counts our one request (500 prompt tokens) as queued; before its answer reaches the gateway that
+  // request gets its first byte, so the gateway's own counts are back to 0 by the time the scrape is read.
+  const server = createServer((_req, res) => {
+    ep!.awaiting = 0;
+    ep!.pendingPrefill = 0;
+    res.end('vllm:num_requests_waiting{model_name="m"} 1\nvllm:num_requests_running{model_name="m"} 0\nmatrixinfer_engine_queued_prompt_tokens 500\n');
+  });
+  const port = await listen(server, '127.0.0.64');
+  ep = reg.obtain('default', 'p', '127.0.0.64', port);
+  ep.awaiting = 1;
+  ep.pendingPrefill = 500;
+  const scraper = new MetricsScraper(reg, { intervalMs: 60_000 });
+  try {
+    scraper.tick();
+    const deadline = Date.now() + 5000;
+    while (!ep.fresh && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(ep.metrics!.queuedTokens, 500);
+    assert.equal(ep.queuedWork(), 0, 'the 500 queued tokens were our own request');
+    assert.equal(ep.queued(), 0, 'the waiting request was our own');
+    // Another sender's request on top of ours would still count.
+    ep.metrics!.queuedTokens = 800;
+    ep.metrics!.waiting = 2;
+    assert.equal(ep.queuedWork(), 300);
+    assert.equal(ep.queued(), 1);
+  } finally {
+    await scraper.stop();
+    server.closeAllConnections();
+    server.close();
+  }
+});

@@ -77,6 +77,8 @@ export class MetricsScraper {
   }
 
   async #scrape(ep: Endpoint): Promise<void> {
+    const awaitingAtSend = ep.awaiting;
+    const pendingAtSend = ep.pendingPrefill;
     try {
       const res = await this.#agent.request({
         origin: ep.origin,
@@ -101,6 +103,8 @@ export class MetricsScraper {
         queuedTokens: NaN,
         at: 0,
         inflightAtScrape: 0,
+        awaitingAtScrape: 0,
+        pendingAtScrape: 0,
       };
       m.waiting = parsed.waiting;
       m.running = parsed.running;
@@ -111,6 +115,8 @@ export class MetricsScraper {
       m.queuedTokens = parsed.queuedTokens;
       m.at = performance.now();
       m.inflightAtScrape = ep.inflight;
+      m.awaitingAtScrape = Math.max(awaitingAtSend, ep.awaiting);
+      m.pendingAtScrape = Math.max(pendingAtSend, ep.pendingPrefill);
       ep.metrics = m;
       ep.fresh = true;
       ep.scrapeFailures = 0;

@@ -32,6 +32,14 @@ export interface EngineMetrics {
   at: number;
   /** The gateway's in-flight count for this pod when the scrape answered (scorers add what was sent since). */
   inflightAtScrape: number;
+  /**
+   * The gateway's own requests and prefill tokens the scrape counted: `awaiting` and `pendingPrefill` at the larger of
+   * their values when the scrape was sent and when it answered. The engine's figures are of a moment in between; a
+   * request of ours that ended in that window would otherwise be taken for another sender's work, and one that began
+   * in it only makes others' work look smaller (clamped at 0), never invented.
+   */
+  awaitingAtScrape: number;
+  pendingAtScrape: number;
 }
 
 export type EngineKind = 'vllm' | 'sglang';
@@ -101,12 +109,6 @@ export class Endpoint {
   pendingPrefill = 0;
   /** The pod's measured prefill rate and mean work per request (work.ts). */
   readonly prefill = new PrefillMeter();
-  // The scrape `queued()` last saw, and the gateway's own awaiting count when it first saw it; the same for
-  // `queuedWork()` and the gateway's pending prefill tokens.
-  #scrapeSeen = -1;
-  #awaitingAtScrape = 0;
-  #tokensScrapeSeen = -1;
-  #pendingAtScrape = 0;
 
   /** Picks by what decided them: slot i counts the picks decided by decider i (scheduling/deciders.ts). */
   readonly decisions: number[] = [];
@@ -127,18 +129,13 @@ export class Endpoint {
   /**
    * Requests ahead of a new one's first token, as best known now: the gateway's own `awaiting` (fresh),
    * plus what the last fresh scrape shows waiting beyond the gateway's own requests of that moment (other gateway
-   * replicas' traffic; stale by up to a scrape interval, but nothing fresher exists). The gateway's count at the
-   * scrape is taken the first time a scorer sees that scrape, before the next request is sent.
+   * replicas' traffic; stale by up to a scrape interval, but nothing fresher exists).
    */
   queued(): number {
     const own = this.awaiting;
     const m = this.metrics;
     if (m === null || !this.fresh) return own;
-    if (m.at !== this.#scrapeSeen) {
-      this.#scrapeSeen = m.at;
-      this.#awaitingAtScrape = own;
-    }
-    const others = m.waiting - this.#awaitingAtScrape;
+    const others = m.waiting - m.awaitingAtScrape;
     return others > 0 ? own + others : own;
   }
 
@@ -152,11 +149,7 @@ export class Endpoint {
     const own = this.pendingPrefill;
     const m = this.metrics;
     if (m !== null && this.fresh && m.queuedTokens >= 0) {
-      if (m.at !== this.#tokensScrapeSeen) {
-        this.#tokensScrapeSeen = m.at;
-        this.#pendingAtScrape = own;
-      }
-      const others = m.queuedTokens - this.#pendingAtScrape;
+      const others = m.queuedTokens - m.pendingAtScrape;
       return others > 0 ? own + others : own;
     }
     const others = this.queued() - this.awaiting;

@@ -15,7 +15,7 @@ function req(body: Record<string, unknown> | undefined, headers: Record<string, 
   return { model: 'm', body, headers, ...extra };
 }
 function metrics(m: Partial<EngineMetrics>): EngineMetrics {
-  return { waiting: 0, running: 0, kvUsage: NaN, cacheTokens: 0, loras: new Set(), maxLoras: 0, queuedTokens: NaN, at: performance.now(), inflightAtScrape: 0, ...m };
+  return { waiting: 0, running: 0, kvUsage: NaN, cacheTokens: 0, loras: new Set(), maxLoras: 0, queuedTokens: NaN, at: performance.now(), inflightAtScrape: 0, awaitingAtScrape: 0, pendingAtScrape: 0, ...m };
 }
 const text = (seed: string, chars: number): string => {
   let s = '';
@@ -315,7 +315,7 @@ test('queue: the gateway’s requests awaiting their first byte, plus others’ 
   assert.deepEqual([...out], [100, 0, 100]);
   // Fresh metrics: the scrape shows p0 with 4 waiting that are not ours (another gateway replica's), p1 with just ours.
   e[0]!.metrics = metrics({ waiting: 4 });
-  e[1]!.metrics = metrics({ waiting: 1 });
+  e[1]!.metrics = metrics({ waiting: 1, awaitingAtScrape: 1 });
   e[2]!.metrics = metrics({ waiting: 0 });
   for (const x of e) x.fresh = true;
   q.score(req(undefined), e, out);
@@ -326,7 +326,7 @@ test('queue: the gateway’s requests awaiting their first byte, plus others’ 
   assert.deepEqual(e.map((x) => x.queued()), [5, 2, 1]);
   // The next scrape: p1's first request got its first byte meanwhile; the engine reports the other one waiting.
   firstByte(rs[1]!);
-  e[1]!.metrics = metrics({ waiting: 1, at: performance.now() + 1 });
+  e[1]!.metrics = metrics({ waiting: 1, awaitingAtScrape: 1, at: performance.now() + 1 });
   assert.equal(e[1]!.queued(), 1, 'our own waiting requests are not counted twice');
 });
 

@@ -36,7 +36,7 @@ function firstByte(h: Held): void {
   h.ep.pendingPrefill -= h.req.work!;
 }
 function metrics(m: Partial<EngineMetrics>): EngineMetrics {
-  return { waiting: 0, running: 0, kvUsage: NaN, cacheTokens: 0, loras: new Set(), maxLoras: 0, queuedTokens: NaN, at: performance.now(), inflightAtScrape: 0, ...m };
+  return { waiting: 0, running: 0, kvUsage: NaN, cacheTokens: 0, loras: new Set(), maxLoras: 0, queuedTokens: NaN, at: performance.now(), inflightAtScrape: 0, awaitingAtScrape: 0, pendingAtScrape: 0, ...m };
 }
 
 test('ttft: load is counted in prompt tokens, not requests', () => {
@@ -151,8 +151,8 @@ test('ttft: other senders’ waiting requests count at the pod’s mean work; a 
   for (const x of e) x.fresh = true;
   assert.equal(e[0]!.queuedWork(), 6_000);
   // Where the engine exports its queued prompt tokens, those count instead (beyond the gateway's own of that moment).
-  e[1]!.metrics = metrics({ waiting: 1, queuedTokens: 9_000 });
   const mine = send(rr, [e[1]!], words('mine', 4_000));
+  e[1]!.metrics = metrics({ waiting: 1, queuedTokens: 9_000, awaitingAtScrape: 1, pendingAtScrape: 1_000 });
   assert.equal(e[1]!.queuedWork(), 1_000 + 9_000 - 1_000, 'our 1,000 pending were in the scrape already');
   firstByte(mine);
   e[1]!.metrics = metrics({ waiting: 0, queuedTokens: 0 });
