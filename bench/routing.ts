@@ -12,7 +12,10 @@
 // come from log-normals fitted to them (the output says which). Every choice is seeded (`--seed`, default 1).
 //
 // Routed through: our gateway under each policy — random, round-robin, least-request, prefix-affinity (with load
-// guard) and the default mix, switched by patching the ModelServer (no restart) — and through each peer router
+// guard) and the default mix, switched by patching the ModelServer (no restart); the default mix again with the
+// engines publishing KV-cache events (`default+kv-events`: the pods' command lines carry vLLM's --kv-events-config,
+// so the gateway scores the prefix each pod really holds; the log says how many event batches it applied) — and
+// through each peer router
 // installed by `bash scripts/peer-routers.sh` (sglang-router and vllm-router, both `cache_aware` at their defaults,
 // started with the engines' URLs as a static worker list; bench/routing-peers.ts). A peer not installed is skipped
 // with one line naming the script (an error under MATRIXINFER_REQUIRE_ALL=1, as in CI). Engines are restarted
@@ -30,7 +33,7 @@
 // and think times are scaled by it, so the queueing behaviour is the same while the CPU needed to simulate it is 4×
 // smaller.
 //
-//   npm run bench -- routing [--smoke] [--policies default,round-robin] [--peers sglang-router,vllm-router|none]
+//   npm run bench -- routing [--smoke] [--policies default,default+kv-events,round-robin] [--peers sglang-router,vllm-router|none]
 //                            [--workloads shared,control,zipf,multiturn] [--traces DIR] [--scale 4] [--rates 4,8,12]
 //                            [--step-seconds 15] [--prefixes 256] [--zipf-s 1] [--max-output-tokens 128] [--turns 5]
 //                            [--think-seconds 1] [--seed 1]
@@ -55,12 +58,19 @@ import {
 
 type Policy = 'random' | 'round-robin' | 'least-request' | 'prefix-affinity' | 'default';
 /** What a run routes through: our gateway under one policy, or a peer router. */
-type Target = { kind: 'ours'; policy: Policy } | { kind: 'peer'; peer: PeerName };
-const targetName = (t: Target): string => (t.kind === 'ours' ? t.policy : `${t.peer} cache_aware`);
+// `kvEvents`: the engines publish KV-cache events (vLLM's --kv-events-config) and the gateway scores the prefix each
+// pod really holds (written `default+kv-events` in --policies); otherwise it keeps its approximate index.
+type Target = { kind: 'ours'; policy: Policy; kvEvents: boolean } | { kind: 'peer'; peer: PeerName };
+const targetName = (t: Target): string => (t.kind === 'ours' ? t.policy + (t.kvEvents ? KV_SUFFIX : '') : `${t.peer} cache_aware`);
+const KV_SUFFIX = '+kv-events';
+/** What the engines (and their pods' command lines, which the gateway reads) carry to publish KV events. */
+const KV_EVENTS_ARGS = ['--kv-events-config', JSON.stringify({ enable_kv_cache_events: true, publisher: 'zmq', endpoint: 'tcp://*:5557', replay_endpoint: 'tcp://*:5558', topic: 'kv-events' })];
+const POLICIES: readonly string[] = ['random', 'round-robin', 'least-request', 'prefix-affinity', 'default'];
 
 interface Options extends WorkloadOptions {
   smoke: boolean;
-  policies: Policy[];
+  /** Our targets, from --policies. */
+  ours: Array<Extract<Target, { kind: 'ours' }>>;
   peers: PeerName[];
   workloads: WorkloadName[];
   /** Requests/s at scale 1 for each step (divided by scale), per workload. */
@@ -88,9 +98,16 @@ function parseOptions(argv: string[]): Options {
   const peers = (peersArg === undefined ? [...PEERS] : peersArg === 'none' ? [] : peersArg.split(',')) as PeerName[];
   for (const p of peers) if (!(PEERS as readonly string[]).includes(p)) throw new Error(`unknown peer ${p} (${PEERS.join(', ')}, or none)`);
   const ratesOf = Object.fromEntries(WORKLOADS.map((w) => [w, rates ?? (smoke ? [w === 'shared' || w === 'control' ? 32 : 12] : DEFAULT_RATES[w])])) as Record<WorkloadName, number[]>;
+  const policies = get('policies')?.split(',') ?? (smoke ? ['round-robin', 'default'] : [...POLICIES, 'default' + KV_SUFFIX]);
+  const ours = policies.map((name) => {
+    const kvEvents = name.endsWith(KV_SUFFIX);
+    const policy = kvEvents ? name.slice(0, -KV_SUFFIX.length) : name;
+    if (!POLICIES.includes(policy)) throw new Error(`unknown policy ${name} (${POLICIES.join(', ')}, each optionally with ${KV_SUFFIX})`);
+    return { kind: 'ours' as const, policy: policy as Policy, kvEvents };
+  });
   return {
     smoke,
-    policies: (get('policies')?.split(',') as Policy[] | undefined) ?? (smoke ? ['round-robin', 'default'] : ['random', 'round-robin', 'least-request', 'prefix-affinity', 'default']),
+    ours,
     peers,
     workloads,
     ratesOf,
@@ -119,8 +136,8 @@ function parseOptions(argv: string[]): Options {
 const NET = '/apis/networking.matrixinfer.ai/v1alpha1/namespaces/default';
 const IPS = (n: number): string[] => Array.from({ length: n }, (_, i) => `127.0.0.${101 + i}`);
 
-/** The default engine profile with every latency multiplied by the time scale. */
-function engineArgs(o: Options): string[] {
+/** The default engine profile with every latency multiplied by the time scale (the model first, as a pod runs it). */
+function engineArgs(o: Options, kvEvents: boolean): string[] {
   const l = PROFILES[DEFAULT_PROFILE]!.latency;
   const s = o.scale;
   return [
@@ -141,12 +158,13 @@ function engineArgs(o: Options): string[] {
     String(l.interTokenLatencyPerSeqMs * s),
     '--inter-token-latency-per-kv-token-ms',
     String(l.interTokenLatencyPerKvTokenMs * s),
+    ...(kvEvents ? KV_EVENTS_ARGS : []),
   ];
 }
 
-async function startEngines(o: Options, port: number): Promise<{ child: ChildProcess; port: number }> {
+async function startEngines(o: Options, port: number, kvEvents: boolean): Promise<{ child: ChildProcess; port: number }> {
   const script = fileURLToPath(new URL('./routing-engines.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', script, JSON.stringify({ ips: IPS(o.engines), port, args: engineArgs(o) })], {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', script, JSON.stringify({ ips: IPS(o.engines), port, args: engineArgs(o, kvEvents) })], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const got = await new Promise<number>((resolve, reject) => {
@@ -189,6 +207,30 @@ async function setReady(api: TestApiServer, o: Options, ready: boolean): Promise
       ),
     ),
   );
+}
+
+/**
+ * The engine pods, (re)created when their command line must change: the gateway subscribes to a pod's KV events when
+ * its engine container's command line has --kv-events-config, as with real vLLM pods. Created unready.
+ */
+async function createPods(api: TestApiServer, o: Options, kvEvents: boolean, replace: boolean): Promise<void> {
+  for (let i = 0; replace && i < o.engines; i++) await k(api, 'DELETE', `/api/v1/namespaces/default/pods/engine-${i}`);
+  for (let i = 0; i < o.engines; i++) {
+    await k(api, 'POST', '/api/v1/namespaces/default/pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `engine-${i}`, labels: { [MODELINFER_NAME_LABEL]: 'bench-infer' } },
+      spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:latest', args: engineArgs(o, kvEvents) }] },
+    });
+  }
+}
+
+/** matrixinfer_gateway_kv_events_total summed over pods, per outcome: `applied 1234, epoch 8`. */
+async function kvEventOutcomes(gw: GatewayHandle): Promise<string> {
+  const text = await (await fetch(gw.url + '/metrics')).text();
+  const by = new Map<string, number>();
+  for (const m of text.matchAll(/^matrixinfer_gateway_kv_events_total\{[^}]*outcome="([a-z_]+)"[^}]*\} (\S+)$/gm)) by.set(m[1]!, (by.get(m[1]!) ?? 0) + Number(m[2]));
+  return by.size === 0 ? 'none' : [...by].map(([o, n]) => `${o} ${n}`).join(', ');
 }
 
 async function gatewayMetric(gw: GatewayHandle, re: RegExp): Promise<number> {
@@ -466,7 +508,7 @@ export async function run(argv: string[]): Promise<void> {
     else if (requireAll()) throw new Error(`MATRIXINFER_REQUIRE_ALL=1: the routing benchmark ${missing}`);
     else console.log(`routing bench: no ${peer} column: the comparison ${missing}`);
   }
-  const targets: Target[] = [...o.policies.map((policy): Target => ({ kind: 'ours', policy })), ...peers.map((peer): Target => ({ kind: 'peer', peer }))];
+  const targets: Target[] = [...o.ours, ...peers.map((peer): Target => ({ kind: 'peer', peer }))];
 
   // Token lengths of the trace workloads.
   const dir = traceDir(o.traces);
@@ -490,14 +532,15 @@ export async function run(argv: string[]): Promise<void> {
   const rows: Row[] = [];
   const sessionCounts = new Map<WorkloadName, { sessions: number; requests: number }>();
   try {
-    // Engines first, to learn the shared port.
-    engines = await startEngines(o, 0);
+    // Engines first, to learn the shared port (they serve the first run).
+    const first = targets[0];
+    engines = await startEngines(o, 0, first?.kind === 'ours' && first.kvEvents);
     const port = engines.port;
     await k(api, 'POST', `${NET}/modelservers`, {
       apiVersion: 'networking.matrixinfer.ai/v1alpha1',
       kind: 'ModelServer',
       metadata: { name: 'bench' },
-      spec: { modelInferRef: { name: 'bench-infer' }, service: { port }, scheduling: { policy: o.policies[0] ?? 'default' } },
+      spec: { modelInferRef: { name: 'bench-infer' }, service: { port }, scheduling: { policy: o.ours[0]?.policy ?? 'default' } },
     });
     await k(api, 'POST', `${NET}/modelroutes`, {
       apiVersion: 'networking.matrixinfer.ai/v1alpha1',
@@ -505,14 +548,8 @@ export async function run(argv: string[]): Promise<void> {
       metadata: { name: 'bench' },
       spec: { modelName: 'llama', rules: [{ targetModels: [{ modelServerName: 'bench' }] }] },
     });
-    for (let i = 0; i < o.engines; i++) {
-      await k(api, 'POST', '/api/v1/namespaces/default/pods', {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: `engine-${i}`, labels: { [MODELINFER_NAME_LABEL]: 'bench-infer' } },
-        spec: { containers: [{ name: 'engine', image: 'vllm/vllm-openai:latest' }] },
-      });
-    }
+    let podsKvEvents = false;
+    await createPods(api, o, podsKvEvents, false);
     const readyEndpoints = /matrixinfer_gateway_ready_endpoints\{namespace="default",model_server="bench"\} (\d+)/;
     const engineUrls = IPS(o.engines).map((ip) => `http://${ip}:${port}`);
 
@@ -526,9 +563,11 @@ export async function run(argv: string[]): Promise<void> {
         // gateway neither scrapes nor routes meanwhile).
         await setReady(api, o, false);
         await until('no ready endpoints', async () => (await gatewayMetric(gw, readyEndpoints)) === 0);
-        if (engines === undefined) engines = await startEngines(o, port);
+        const kvEvents = target.kind === 'ours' && target.kvEvents;
+        if (engines === undefined) engines = await startEngines(o, port, kvEvents);
         let origin = gw.url;
         if (target.kind === 'ours') {
+          if (kvEvents !== podsKvEvents) await createPods(api, o, (podsKvEvents = kvEvents), true);
           await k(api, 'PATCH', `${NET}/modelservers/bench`, { spec: { scheduling: { policy: target.policy } } }, 'application/merge-patch+json');
           await setReady(api, o, true);
           await until('all endpoints ready', async () => (await gatewayMetric(gw, readyEndpoints)) === o.engines);
@@ -541,6 +580,7 @@ export async function run(argv: string[]): Promise<void> {
         log(`routing bench: ${workload} / ${targetName(target)}: ${requestCount(sessions)} requests in ${sessions.length} sessions over ${wo.rates.length * o.stepSeconds}s`);
         const r = await runLoad(origin, wo, sessions, engineUrls, lengthsOf[workload] !== undefined);
         rows.push({ workload, target, r });
+        if (kvEvents) log(`routing bench: ${workload} / ${targetName(target)}: KV-event batches by outcome (the gateway's counters so far): ${await kvEventOutcomes(gw)}`);
         if (peer !== undefined) await peer.close();
         peer = undefined;
         await stopEngines(engines.child);
@@ -622,7 +662,8 @@ function printTables(
     const r = a / b;
     return Number.isFinite(r) ? `${r.toFixed(2)}×` : '∞';
   };
-  const ours = (w: WorkloadName, p: Policy): RunResult | undefined => rows.find((x) => x.workload === w && x.target.kind === 'ours' && x.target.policy === p)?.r;
+  const ours = (w: WorkloadName, p: Policy, kvEvents = false): RunResult | undefined =>
+    rows.find((x) => x.workload === w && x.target.kind === 'ours' && x.target.policy === p && x.target.kvEvents === kvEvents)?.r;
   for (const w of o.workloads) {
     const d = ours(w, 'default');
     if (d === undefined) continue;
@@ -651,12 +692,15 @@ function printTables(
     const p = pcts(r);
     return `${ms(p[0]!)} / ${ms(p[1]!)} / ${ms(p[2]!)}; ${r.hitRate === null ? 'n/a' : (r.hitRate * 100).toFixed(1) + '%'}; ${r.queueSpread.toFixed(1)}`;
   };
-  for (const w of o.workloads) {
-    const d = ours(w, 'default');
-    const ps = peerNames.map((n) => rows.find((x) => x.workload === w && targetName(x.target) === n)?.r);
-    const best = [0, 1, 2].map((i) => Math.min(...ps.filter((r) => r !== undefined).map((r) => pcts(r)[i]!)));
-    const ratios = d === undefined ? '—' : pcts(d).map((v, i) => ratio(v, best[i]!)).join(' / ');
-    console.log(`| ${w} | ${cell(d)} | ${ps.map(cell).join(' | ')} | ${ratios} |`);
+  for (const kvEvents of [false, true]) {
+    for (const w of o.workloads) {
+      const d = ours(w, 'default', kvEvents);
+      if (d === undefined && kvEvents) continue;
+      const ps = peerNames.map((n) => rows.find((x) => x.workload === w && targetName(x.target) === n)?.r);
+      const best = [0, 1, 2].map((i) => Math.min(...ps.filter((r) => r !== undefined).map((r) => pcts(r)[i]!)));
+      const ratios = d === undefined ? '—' : pcts(d).map((v, i) => ratio(v, best[i]!)).join(' / ');
+      console.log(`| ${w}${kvEvents ? ` (default${KV_SUFFIX})` : ''} | ${cell(d)} | ${ps.map(cell).join(' | ')} | ${ratios} |`);
+    }
   }
 }
 
