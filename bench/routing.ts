@@ -225,12 +225,25 @@ async function createPods(api: TestApiServer, o: Options, kvEvents: boolean, rep
   }
 }
 
-/** matrixinfer_gateway_kv_events_total summed over pods, per outcome: `applied 1234, epoch 8`. */
-async function kvEventOutcomes(gw: GatewayHandle): Promise<string> {
+/** The gateway's scheduling time so far under a policy (matrixinfer_gateway_scheduling_duration_seconds). */
+async function decisionTime(gw: GatewayHandle, policy: Policy): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(gw.url + '/metrics')).text();
+  const read = (what: string): number => Number(new RegExp(`^matrixinfer_gateway_scheduling_duration_seconds_${what}\\{policy="${policy}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { sum: read('sum'), count: read('count') };
+}
+
+/** matrixinfer_gateway_kv_events_total summed over pods, per outcome. */
+async function kvEventOutcomes(gw: GatewayHandle): Promise<Map<string, number>> {
   const text = await (await fetch(gw.url + '/metrics')).text();
   const by = new Map<string, number>();
   for (const m of text.matchAll(/^matrixinfer_gateway_kv_events_total\{[^}]*outcome="([a-z_]+)"[^}]*\} (\S+)$/gm)) by.set(m[1]!, (by.get(m[1]!) ?? 0) + Number(m[2]));
-  return by.size === 0 ? 'none' : [...by].map(([o, n]) => `${o} ${n}`).join(', ');
+  return by;
+}
+
+/** The outcomes counted between two readings: `applied 1234, replayed 8`. */
+function describeOutcomes(after: Map<string, number>, before: Map<string, number>): string {
+  const parts = [...after].map(([o, n]): [string, number] => [o, n - (before.get(o) ?? 0)]).filter(([, n]) => n > 0);
+  return parts.length === 0 ? 'none' : parts.map(([o, n]) => `${o} ${n}`).join(', ');
 }
 
 async function gatewayMetric(gw: GatewayHandle, re: RegExp): Promise<number> {
@@ -578,9 +591,16 @@ export async function run(argv: string[]): Promise<void> {
           origin = peer.url;
         }
         log(`routing bench: ${workload} / ${targetName(target)}: ${requestCount(sessions)} requests in ${sessions.length} sessions over ${wo.rates.length * o.stepSeconds}s`);
+        const eventsBefore = kvEvents ? await kvEventOutcomes(gw) : null;
+        const decisionsBefore = target.kind === 'ours' ? await decisionTime(gw, target.policy) : null;
         const r = await runLoad(origin, wo, sessions, engineUrls, lengthsOf[workload] !== undefined);
         rows.push({ workload, target, r });
-        if (kvEvents) log(`routing bench: ${workload} / ${targetName(target)}: KV-event batches by outcome (the gateway's counters so far): ${await kvEventOutcomes(gw)}`);
+        if (decisionsBefore !== null && target.kind === 'ours') {
+          const after = await decisionTime(gw, target.policy);
+          const n = after.count - decisionsBefore.count;
+          log(`routing bench: ${workload} / ${targetName(target)}: ${n} scheduling decisions, ${n > 0 ? (((after.sum - decisionsBefore.sum) / n) * 1e6).toFixed(0) : '-'} µs each on average`);
+        }
+        if (eventsBefore !== null) log(`routing bench: ${workload} / ${targetName(target)}: KV-event batches by outcome in this run: ${describeOutcomes(await kvEventOutcomes(gw), eventsBefore)}`);
         if (peer !== undefined) await peer.close();
         peer = undefined;
         await stopEngines(engines.child);
