@@ -98,7 +98,7 @@ function parseOptions(argv: string[]): Options {
   const peers = (peersArg === undefined ? [...PEERS] : peersArg === 'none' ? [] : peersArg.split(',')) as PeerName[];
   for (const p of peers) if (!(PEERS as readonly string[]).includes(p)) throw new Error(`unknown peer ${p} (${PEERS.join(', ')}, or none)`);
   const ratesOf = Object.fromEntries(WORKLOADS.map((w) => [w, rates ?? (smoke ? [w === 'shared' || w === 'control' ? 32 : 12] : DEFAULT_RATES[w])])) as Record<WorkloadName, number[]>;
-  const policies = get('policies')?.split(',') ?? (smoke ? ['round-robin', 'default'] : [...POLICIES, 'default' + KV_SUFFIX]);
+  const policies = get('policies')?.split(',') ?? (smoke ? ['round-robin', 'default', 'default' + KV_SUFFIX] : [...POLICIES, 'default' + KV_SUFFIX]);
   const ours = policies.map((name) => {
     const kvEvents = name.endsWith(KV_SUFFIX);
     const policy = kvEvents ? name.slice(0, -KV_SUFFIX.length) : name;
