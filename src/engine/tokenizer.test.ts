@@ -5,6 +5,7 @@ import reference from 'llama3-tokenizer-js';
 import { chatTemplateFor, pyJson, renderChatPrompt } from './chat-template.ts';
 import { naturalLength, pieceText, TextStream } from './textgen.ts';
 import { ApproxTokenizer, createTokenizer, Llama3Tokenizer } from './tokenizer.ts';
+import { seededRandom } from './latency.ts';
 
 const PROSE =
   'The Kubernetes scheduler assigns pods to nodes based on resource requests, affinity rules and taints. ' +
@@ -49,6 +50,36 @@ describe('Llama3Tokenizer', () => {
     assert.notEqual(b.at(-1), -1);
     assert.deepEqual(b, reference.encode(long, { bos: false, eos: false }));
     assert.equal(createTokenizer('llama3'), createTokenizer('meta-llama/Llama-3.1-8B-Instruct'), 'one shared instance');
+  });
+
+  it('a prompt extending a remembered one reuses its tokens and encodes exactly like the whole text', () => {
+    // Fragments chosen to straddle the join: runs the pattern extends (letters, digits, spaces, newlines), contractions,
+    // punctuation with newlines, other scripts, and special tokens, whole or cut in two.
+    const FRAGMENTS = [
+      'word', ' word', 'Words', '  ', ' ', '\n', '\n\n', '\r\n', '\t', '123', '4567', '1', "'s", "'", 'LL', ' ?!', '...\n',
+      'é', '日本語', ' 🎉', '<|eot_id|>', '<|begin_of_text|>', '<|', 'eot_id|>', '<|start_header_id|>', 'assistant', '|>',
+    ];
+    const rng = seededRandom(7);
+    const pick = (n: number): string => {
+      let s = '';
+      for (let i = 0; i < n; i++) s += FRAGMENTS[Math.floor(rng() * FRAGMENTS.length)];
+      return s;
+    };
+    const t = new Llama3Tokenizer();
+    let checked = 0;
+    for (let trial = 0; trial < 150; trial++) {
+      let text = PROSE.repeat(5).slice(0, 1024) + pick(20 + Math.floor(rng() * 200));
+      assert.deepEqual(t.encode(text), reference.encode(text, { bos: false, eos: false }));
+      // Three turns, each extending the last (as a conversation's prompts do).
+      for (let turn = 0; turn < 3; turn++) {
+        text += pick(1 + Math.floor(rng() * 40));
+        assert.deepEqual(t.encode(text), reference.encode(text, { bos: false, eos: false }), JSON.stringify(text.slice(-120)));
+        checked++;
+      }
+    }
+    assert.equal(checked, 450);
+    // Each extension reuses at least the 1,024-character head (≈ 200 tokens).
+    assert.ok(t.reusedTokens > 450 * 180, `tokens were reused (${t.reusedTokens})`);
   });
 });
 

@@ -9,7 +9,9 @@
 // non-Latin text.
 //
 // Speed: pieces (pre-tokens) are memoized, and whole prompts of ≥ 1 KiB are kept in a small LRU, so the long shared
-// system prompts of routing benchmarks cost a map lookup after the first time (README: "Tokenizer").
+// system prompts of routing benchmarks cost a map lookup after the first time; a prompt that extends a remembered
+// one (a conversation's next turn: the previous prompt, the answer, a new message) reuses its tokens up to a piece
+// boundary PREFIX_MARGIN characters before its end and encodes only the rest (README: "Tokenizer").
 //
 // ApproxTokenizer (`--tokenizer approx`): the previous regex approximation (≈ 4 characters per token, hashed ids),
 // for runs of very many engines where memory matters more than exact counts. It cannot detokenize.
@@ -142,8 +144,27 @@ function loadVocabulary(): Vocabulary {
 }
 
 const PIECE_CACHE_LIMIT = 200_000;
-const PROMPT_CACHE_ENTRIES = 64;
+const PROMPT_CACHE_ENTRIES = 128;
+/** Bounds the remembered prompts' text (UTF-16 code units; their ids take about as many bytes again). */
+const PROMPT_CACHE_MAX_CHARS = 4_000_000;
 const PROMPT_CACHE_MIN_CHARS = 1024;
+/**
+ * Tokens of a remembered prompt are reused for a longer text only up to the last piece that ends this many characters
+ * before the remembered prompt's end. Why a boundary there is also one in the longer text: every alternative of the
+ * pre-tokenizer pattern decides a match from the characters it spans plus at most the next one, unless its scan
+ * reaches the end of the text (a run of letters, digits, spaces or newlines that the longer text continues) — and
+ * such a match ends at the end, inside the margin. A special token (`<|…|>`, at most 30 characters) cut by the
+ * end starts inside the margin too. tokenizer.test.ts checks the result against whole-text encoding.
+ */
+const PREFIX_MARGIN = 64;
+
+/** A remembered prompt: its ids, and where its tokens may be reused from in a text that extends it. */
+interface RememberedPrompt {
+  readonly ids: number[];
+  /** Characters before the reuse boundary, and the tokens they encode to. */
+  readonly cutChars: number;
+  readonly cutTokens: number;
+}
 
 export class Llama3Tokenizer implements Tokenizer {
   readonly name = 'llama3-bpe';
@@ -152,8 +173,16 @@ export class Llama3Tokenizer implements Tokenizer {
   private readonly vocab: Vocabulary;
   /** Pre-token text → its id (one token, the usual case) or ids. */
   private pieces = new Map<string, number | number[]>();
-  /** Long prompts → ids, least recently used first. */
-  private readonly prompts = new Map<string, number[]>();
+  /** Long prompts → ids and reuse boundary, least recently used first; their total length. */
+  private readonly prompts = new Map<string, RememberedPrompt>();
+  private promptChars = 0;
+  // The last piece boundary at least PREFIX_MARGIN characters before the end of the text being encoded (set while
+  // encoding: characters, tokens before it).
+  private cutChars = 0;
+  private cutTokens = 0;
+  private cutLimit = 0;
+  /** Tokens taken from remembered prompts instead of being encoded again (tests, benchmarks). */
+  reusedTokens = 0;
 
   constructor() {
     this.vocab = loadVocabulary();
@@ -161,32 +190,77 @@ export class Llama3Tokenizer implements Tokenizer {
 
   encode(text: string): number[] {
     const long = text.length >= PROMPT_CACHE_MIN_CHARS;
+    let out: number[];
+    let from = 0;
     if (long) {
       const hit = this.prompts.get(text);
       if (hit) {
         this.prompts.delete(text);
         this.prompts.set(text, hit);
-        return hit.slice();
+        return hit.ids.slice();
       }
-    }
-    const out: number[] = [];
-    let last = 0;
-    if (text.includes('<|')) {
-      SPECIAL_PATTERN.lastIndex = 0;
+      const base = this.rememberedPrefixOf(text);
+      out = base === null ? [] : base.ids.slice(0, base.cutTokens);
+      from = base === null ? 0 : base.cutChars;
+      this.reusedTokens += out.length;
+    } else out = [];
+    this.cutChars = from;
+    this.cutTokens = out.length;
+    this.cutLimit = text.length - PREFIX_MARGIN;
+    let last = from;
+    if (text.includes('<|', from)) {
+      SPECIAL_PATTERN.lastIndex = from;
       for (let m = SPECIAL_PATTERN.exec(text); m !== null; m = SPECIAL_PATTERN.exec(text)) {
         const id = this.vocab.special.get(m[0]);
         if (id === undefined) continue;
-        if (m.index > last) this.encodeOrdinary(text.slice(last, m.index), out);
+        if (m.index > last) this.encodeOrdinary(text.slice(last, m.index), last, out);
         out.push(id);
         last = m.index + m[0].length;
+        this.boundary(last, out.length);
       }
     }
-    if (last < text.length) this.encodeOrdinary(last === 0 ? text : text.slice(last), out);
-    if (long) {
-      if (this.prompts.size >= PROMPT_CACHE_ENTRIES) this.prompts.delete(this.prompts.keys().next().value!);
-      this.prompts.set(text, out.slice());
-    }
+    if (last < text.length) this.encodeOrdinary(last === 0 ? text : text.slice(last), last, out);
+    if (long) this.remember(text, { ids: out.slice(), cutChars: this.cutChars, cutTokens: this.cutTokens });
     return out;
+  }
+
+  /** A piece or special token ends at `chars`, after `tokens` tokens: the reuse boundary if far enough from the end. */
+  private boundary(chars: number, tokens: number): void {
+    if (chars <= this.cutLimit) {
+      this.cutChars = chars;
+      this.cutTokens = tokens;
+    }
+  }
+
+  /** The longest remembered prompt that `text` extends (its reuse boundary past 0), or null. */
+  private rememberedPrefixOf(text: string): RememberedPrompt | null {
+    let best: RememberedPrompt | null = null;
+    let bestKey = '';
+    for (const [p, r] of this.prompts) {
+      const n = p.length;
+      // Cheap rejections first: most remembered prompts differ from `text` in their last character.
+      if (n >= text.length || n <= bestKey.length || r.cutChars === 0 || p.charCodeAt(n - 1) !== text.charCodeAt(n - 1) || !text.startsWith(p)) continue;
+      best = r;
+      bestKey = p;
+    }
+    if (best !== null) {
+      // Refresh the one used (the conversation it belongs to is active).
+      this.prompts.delete(bestKey);
+      this.prompts.set(bestKey, best);
+    }
+    return best;
+  }
+
+  private remember(text: string, r: RememberedPrompt): void {
+    const prompts = this.prompts;
+    while (prompts.size > 0 && (prompts.size >= PROMPT_CACHE_ENTRIES || this.promptChars + text.length > PROMPT_CACHE_MAX_CHARS)) {
+      const oldest = prompts.keys().next().value!;
+      prompts.delete(oldest);
+      this.promptChars -= oldest.length;
+    }
+    if (text.length > PROMPT_CACHE_MAX_CHARS) return;
+    prompts.set(text, r);
+    this.promptChars += text.length;
   }
 
   count(text: string): number {
@@ -217,8 +291,11 @@ export class Llama3Tokenizer implements Tokenizer {
     return s;
   }
 
-  private encodeOrdinary(text: string, out: number[]): void {
+  /** Encodes `text`, which starts at character `offset` of the whole text (for the reuse boundary). */
+  private encodeOrdinary(text: string, offset: number, out: number[]): void {
     const pieces = this.pieces;
+    // Pieces ending at or before this (relative) index may set the reuse boundary.
+    const limit = this.cutLimit - offset;
     LLAMA3_PATTERN.lastIndex = 0;
     for (let m = LLAMA3_PATTERN.exec(text); m !== null; m = LLAMA3_PATTERN.exec(text)) {
       const p = m[0];
@@ -226,12 +303,17 @@ export class Llama3Tokenizer implements Tokenizer {
       if (cached !== undefined) {
         if (typeof cached === 'number') out.push(cached);
         else for (const id of cached) out.push(id);
-        continue;
+      } else {
+        const ids = this.bpe(toByteString(p));
+        if (pieces.size >= PIECE_CACHE_LIMIT) this.pieces = new Map();
+        this.pieces.set(p, ids.length === 1 ? ids[0]! : ids);
+        for (const id of ids) out.push(id);
       }
-      const ids = this.bpe(toByteString(p));
-      if (pieces.size >= PIECE_CACHE_LIMIT) this.pieces = new Map();
-      this.pieces.set(p, ids.length === 1 ? ids[0]! : ids);
-      for (const id of ids) out.push(id);
+      const end = LLAMA3_PATTERN.lastIndex;
+      if (end <= limit) {
+        this.cutChars = offset + end;
+        this.cutTokens = out.length;
+      }
     }
   }
 
