@@ -75,8 +75,8 @@ export class KvEventPublisher implements KvEventSink {
     const zmq = await import('zeromq');
     const p = new KvEventPublisher(zmq, config, host, log);
     try {
-      await p.#pub.bind(p.endpoint);
-      if (p.#router !== null) await p.#router.bind(p.replayEndpoint!);
+      await bindWhenFree(p.#pub, p.endpoint);
+      if (p.#router !== null) await bindWhenFree(p.#router, p.replayEndpoint!);
     } catch (err) {
       p.#pub.close();
       p.#router?.close();
@@ -154,7 +154,30 @@ export class KvEventPublisher implements KvEventSink {
     this.flush();
     await this.#pubQueue.drain();
     this.#closed = true;
+    // Unbind before closing: a closed socket's listener is released by libzmq in the background, and an engine
+    // restarted at once on the same ports (as the gateway's tests do) could find them still taken.
+    await Promise.allSettled([unbind(this.#pub), this.#router === null ? undefined : unbind(this.#router)]);
     this.#pub.close();
     this.#router?.close();
+  }
+}
+
+function unbind(socket: import('zeromq').Socket): Promise<void> {
+  const at = socket.lastEndpoint;
+  return at === null ? Promise.resolve() : socket.unbind(at);
+}
+
+/** Binds, waiting up to BIND_WAIT_MS while the address is still held by a socket of ours that is closing. */
+const BIND_WAIT_MS = 2000;
+async function bindWhenFree(socket: import('zeromq').Socket, address: string): Promise<void> {
+  const deadline = Date.now() + BIND_WAIT_MS;
+  for (;;) {
+    try {
+      await socket.bind(address);
+      return;
+    } catch (err) {
+      if (!/in use/i.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }
