@@ -44,6 +44,7 @@ import { Agent } from 'undici';
 import { startTestApiServer, projectCrds, type TestApiServer } from '../src/kube/testing/apiserver.ts';
 import { startGateway, type GatewayHandle } from '../src/gateway/gateway.ts';
 import { MODELINFER_NAME_LABEL } from '../src/api/labels.ts';
+import { label, readSamples } from '../src/api/engine-metrics/samples.ts';
 import { Endpoint } from '../src/gateway/scheduling/endpoint.ts';
 import { Scheduler } from '../src/gateway/scheduling/scheduler.ts';
 import { compileProfile } from '../src/gateway/scheduling/profiles.ts';
@@ -227,16 +228,20 @@ async function createPods(api: TestApiServer, o: Options, kvEvents: boolean, rep
 
 /** The gateway's scheduling time so far under a policy (matrixinfer_gateway_scheduling_duration_seconds). */
 async function decisionTime(gw: GatewayHandle, policy: Policy): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(gw.url + '/metrics')).text();
-  const read = (what: string): number => Number(new RegExp(`^matrixinfer_gateway_scheduling_duration_seconds_${what}\\{policy="${policy}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-  return { sum: read('sum'), count: read('count') };
+  const base = 'matrixinfer_gateway_scheduling_duration_seconds';
+  const samples = readSamples(await (await fetch(gw.url + '/metrics')).text(), [`${base}_sum`, `${base}_count`]);
+  const read = (name: string): number => samples.get(name)?.find((x) => label(x, 'policy') === policy)?.value ?? 0;
+  return { sum: read(`${base}_sum`), count: read(`${base}_count`) };
 }
 
 /** matrixinfer_gateway_kv_events_total summed over pods, per outcome. */
 async function kvEventOutcomes(gw: GatewayHandle): Promise<Map<string, number>> {
-  const text = await (await fetch(gw.url + '/metrics')).text();
+  const name = 'matrixinfer_gateway_kv_events_total';
   const by = new Map<string, number>();
-  for (const m of text.matchAll(/^matrixinfer_gateway_kv_events_total\{[^}]*outcome="([a-z_]+)"[^}]*\} (\S+)$/gm)) by.set(m[1]!, (by.get(m[1]!) ?? 0) + Number(m[2]));
+  for (const x of readSamples(await (await fetch(gw.url + '/metrics')).text(), [name]).get(name) ?? []) {
+    const outcome = label(x, 'outcome') ?? '';
+    by.set(outcome, (by.get(outcome) ?? 0) + x.value);
+  }
   return by;
 }
 

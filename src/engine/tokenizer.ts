@@ -252,13 +252,13 @@ export class Llama3Tokenizer implements Tokenizer {
   }
 
   private remember(text: string, r: RememberedPrompt): void {
+    if (text.length > PROMPT_CACHE_MAX_CHARS) return;
     const prompts = this.prompts;
     while (prompts.size > 0 && (prompts.size >= PROMPT_CACHE_ENTRIES || this.promptChars + text.length > PROMPT_CACHE_MAX_CHARS)) {
       const oldest = prompts.keys().next().value!;
       prompts.delete(oldest);
       this.promptChars -= oldest.length;
     }
-    if (text.length > PROMPT_CACHE_MAX_CHARS) return;
     prompts.set(text, r);
     this.promptChars += text.length;
   }
